@@ -1,0 +1,118 @@
+//! Incremental, limit-checked frame decoding that hands out slices of the read buffer.
+
+use bytes::{Buf, BytesMut};
+
+use crate::{Envelope, Frame, FrameKind, Limits, PAYLOAD_LEN_SIZE, PREFIX_LEN, WireError};
+
+/// What the prefix of the frame being read announced, kept while its bytes arrive.
+#[derive(Debug, Clone, Copy)]
+struct PendingFrame {
+    kind: FrameKind,
+    payload_count: usize,
+    envelope_len: usize,
+    /// Prefix + length table + envelope + payloads.
+    total_len: usize,
+}
+
+/// Decodes frames from a growing read buffer, without I/O.
+///
+/// Feed it the bytes read so far; it returns a frame once the whole frame is buffered and
+/// leaves the rest for the next call. Every length is checked against the [`Limits`] as soon as
+/// it is known, before any memory is reserved for it; memory is then reserved at most
+/// [`Limits::max_reserve_ahead`] bytes (or as many as already arrived, if more) ahead of the
+/// data, so a peer must send bytes to make the buffer grow.
+#[derive(Debug, Clone, Default)]
+pub struct FrameDecoder {
+    limits: Limits,
+    pending: Option<PendingFrame>,
+}
+
+impl FrameDecoder {
+    /// A decoder enforcing `limits`.
+    pub fn new(limits: Limits) -> Self {
+        FrameDecoder { limits, pending: None }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Takes the next whole frame off the front of `src`, or returns `Ok(None)` when more bytes
+    /// are needed (having reserved room for some of them in `src`).
+    ///
+    /// After an error the stream is unusable: framing is lost.
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
+        let pending = match self.pending {
+            Some(pending) => pending,
+            None => match self.read_head(src)? {
+                Some(pending) => {
+                    self.pending = Some(pending);
+                    pending
+                }
+                None => return Ok(None),
+            },
+        };
+        if src.len() < pending.total_len {
+            let missing = pending.total_len - src.len();
+            src.reserve(missing.min(self.limits.get_max_reserve_ahead().max(src.len())));
+            return Ok(None);
+        }
+        self.pending = None;
+        let mut bytes = src.split_to(pending.total_len).freeze();
+        bytes.advance(PREFIX_LEN);
+        let mut lengths = bytes.split_to(PAYLOAD_LEN_SIZE * pending.payload_count);
+        let envelope = Envelope::decode(pending.kind, bytes.split_to(pending.envelope_len))?;
+        let payloads = (0..pending.payload_count)
+            // Lengths were checked against the limits and the total in `read_head`.
+            .map(|_| bytes.split_to(lengths.get_u64_le() as usize))
+            .collect();
+        Ok(Some(Frame { envelope, payloads }))
+    }
+
+    /// Like [`Self::decode`], for when the stream has ended: bytes of an incomplete frame are
+    /// a [`WireError::Truncated`] error; an empty buffer is a clean end (`Ok(None)`).
+    pub fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
+        match self.decode(src)? {
+            Some(frame) => Ok(Some(frame)),
+            None if src.is_empty() => Ok(None),
+            None => Err(WireError::Truncated { buffered: src.len() }),
+        }
+    }
+
+    /// Parses and checks the prefix and length table, once both are buffered.
+    fn read_head(&self, src: &BytesMut) -> Result<Option<PendingFrame>, WireError> {
+        if src.len() < PREFIX_LEN {
+            return Ok(None);
+        }
+        let kind = FrameKind::try_from(src[0])?;
+        let flags = src[1];
+        if flags != 0 {
+            return Err(WireError::ReservedFlags { what: "frame prefix", flags: flags.into() });
+        }
+        let payload_count = u16::from_le_bytes([src[2], src[3]]) as usize;
+        let envelope_len = u32::from_le_bytes([src[4], src[5], src[6], src[7]]) as usize;
+        self.limits.check_payload_count(payload_count)?;
+        self.limits.check_envelope(envelope_len as u64)?;
+
+        let table_end = PREFIX_LEN + PAYLOAD_LEN_SIZE * payload_count;
+        if src.len() < table_end {
+            return Ok(None);
+        }
+        let mut table = &src[PREFIX_LEN..table_end];
+        let mut payload_total: u64 = 0;
+        for _ in 0..payload_count {
+            payload_total = payload_total.saturating_add(table.get_u64_le());
+            self.limits.check_payload_total(payload_total)?;
+        }
+        // Bounded by the limits, so this fits in usize on 64-bit targets; checked for others.
+        let total_len = usize::try_from(payload_total)
+            .ok()
+            .and_then(|payloads| payloads.checked_add(table_end + envelope_len))
+            .ok_or(WireError::PayloadTooLarge {
+                len: payload_total,
+                max: self.limits.get_max_payload_len(),
+            })?;
+        Ok(Some(PendingFrame { kind, payload_count, envelope_len, total_len }))
+    }
+}

@@ -1,0 +1,46 @@
+//! Frame encoding: heads into a [`WriteBuf`], payloads queued without copying.
+
+use bytes::BufMut;
+
+use crate::{Frame, Limits, PAYLOAD_LEN_SIZE, PREFIX_LEN, WireError, WriteBuf};
+
+/// Encodes frames into a [`WriteBuf`], refusing any frame the [`Limits`] forbid.
+#[derive(Debug, Clone, Default)]
+pub struct FrameEncoder {
+    limits: Limits,
+}
+
+impl FrameEncoder {
+    /// An encoder enforcing `limits`.
+    pub fn new(limits: Limits) -> Self {
+        FrameEncoder { limits }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Queues `frame` at the end of `out`. On error nothing is queued.
+    pub fn encode(&self, frame: Frame, out: &mut WriteBuf) -> Result<(), WireError> {
+        let envelope_len = frame.envelope.encoded_len();
+        self.limits.check_envelope(envelope_len as u64)?;
+        self.limits.check_payload_count(frame.payloads.len())?;
+        self.limits.check_payload_total(frame.payload_len())?;
+
+        let head_len = PREFIX_LEN + PAYLOAD_LEN_SIZE * frame.payloads.len() + envelope_len;
+        let head = out.head_space(head_len);
+        head.put_u8(frame.envelope.kind() as u8);
+        head.put_u8(0); // flags: none defined in version 1
+        head.put_u16_le(frame.payloads.len() as u16);
+        head.put_u32_le(envelope_len as u32);
+        for payload in &frame.payloads {
+            head.put_u64_le(payload.len() as u64);
+        }
+        frame.envelope.encode_raw(head);
+        for payload in frame.payloads {
+            out.push(payload);
+        }
+        Ok(())
+    }
+}

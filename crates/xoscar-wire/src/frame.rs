@@ -1,0 +1,151 @@
+//! Frames as values: what the codec reads and writes, and what in-process channels move.
+
+use bytes::Bytes;
+use prost::Message;
+
+use crate::{WireError, pb};
+
+/// The kind byte of a frame prefix: which envelope message follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum FrameKind {
+    /// [`pb::Request`].
+    Request = 1,
+    /// [`pb::Response`].
+    Response = 2,
+    /// [`pb::Notify`].
+    Notify = 3,
+    /// [`pb::Cancel`].
+    Cancel = 4,
+    /// [`pb::Ping`].
+    Ping = 5,
+    /// [`pb::Pong`].
+    Pong = 6,
+    /// [`pb::GoAway`].
+    GoAway = 7,
+}
+
+impl TryFrom<u8> for FrameKind {
+    type Error = WireError;
+
+    fn try_from(byte: u8) -> Result<Self, WireError> {
+        Ok(match byte {
+            1 => FrameKind::Request,
+            2 => FrameKind::Response,
+            3 => FrameKind::Notify,
+            4 => FrameKind::Cancel,
+            5 => FrameKind::Ping,
+            6 => FrameKind::Pong,
+            7 => FrameKind::GoAway,
+            other => return Err(WireError::UnknownKind(other)),
+        })
+    }
+}
+
+/// The protobuf part of a frame, one variant per [`FrameKind`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Envelope {
+    /// A request expecting a response with the same id.
+    Request(pb::Request),
+    /// The response to a request.
+    Response(pb::Response),
+    /// A one-way message.
+    Notify(pb::Notify),
+    /// The caller gave up on a request.
+    Cancel(pb::Cancel),
+    /// A liveness probe.
+    Ping(pb::Ping),
+    /// The answer to a probe.
+    Pong(pb::Pong),
+    /// The sender is closing the connection gracefully.
+    GoAway(pb::GoAway),
+}
+
+impl Envelope {
+    /// The kind byte this envelope is written with.
+    pub fn kind(&self) -> FrameKind {
+        match self {
+            Envelope::Request(_) => FrameKind::Request,
+            Envelope::Response(_) => FrameKind::Response,
+            Envelope::Notify(_) => FrameKind::Notify,
+            Envelope::Cancel(_) => FrameKind::Cancel,
+            Envelope::Ping(_) => FrameKind::Ping,
+            Envelope::Pong(_) => FrameKind::Pong,
+            Envelope::GoAway(_) => FrameKind::GoAway,
+        }
+    }
+
+    /// The length of the encoded protobuf message.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Envelope::Request(m) => m.encoded_len(),
+            Envelope::Response(m) => m.encoded_len(),
+            Envelope::Notify(m) => m.encoded_len(),
+            Envelope::Cancel(m) => m.encoded_len(),
+            Envelope::Ping(m) => m.encoded_len(),
+            Envelope::Pong(m) => m.encoded_len(),
+            Envelope::GoAway(m) => m.encoded_len(),
+        }
+    }
+
+    /// Appends the protobuf message to `dst`, which must have room for [`Self::encoded_len`].
+    pub(crate) fn encode_raw(&self, dst: &mut bytes::BytesMut) {
+        match self {
+            Envelope::Request(m) => m.encode_raw(dst),
+            Envelope::Response(m) => m.encode_raw(dst),
+            Envelope::Notify(m) => m.encode_raw(dst),
+            Envelope::Cancel(m) => m.encode_raw(dst),
+            Envelope::Ping(m) => m.encode_raw(dst),
+            Envelope::Pong(m) => m.encode_raw(dst),
+            Envelope::GoAway(m) => m.encode_raw(dst),
+        }
+    }
+
+    /// Decodes the envelope of a `kind` frame. `bytes` fields come out as slices of `buf`.
+    pub(crate) fn decode(kind: FrameKind, buf: Bytes) -> Result<Self, WireError> {
+        let wrap = |source| WireError::MalformedEnvelope { kind, source };
+        Ok(match kind {
+            FrameKind::Request => Envelope::Request(pb::Request::decode(buf).map_err(wrap)?),
+            FrameKind::Response => Envelope::Response(pb::Response::decode(buf).map_err(wrap)?),
+            FrameKind::Notify => Envelope::Notify(pb::Notify::decode(buf).map_err(wrap)?),
+            FrameKind::Cancel => Envelope::Cancel(pb::Cancel::decode(buf).map_err(wrap)?),
+            FrameKind::Ping => Envelope::Ping(pb::Ping::decode(buf).map_err(wrap)?),
+            FrameKind::Pong => Envelope::Pong(pb::Pong::decode(buf).map_err(wrap)?),
+            FrameKind::GoAway => Envelope::GoAway(pb::GoAway::decode(buf).map_err(wrap)?),
+        })
+    }
+}
+
+/// One frame: an envelope and the out-of-band payload buffers that travel after it.
+///
+/// Payloads are never copied by the codec: encoding queues them as they are, decoding hands out
+/// slices of the read buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The protobuf part.
+    pub envelope: Envelope,
+    /// Raw buffers, in order. Empty for most control frames.
+    pub payloads: Vec<Bytes>,
+}
+
+impl Frame {
+    /// A frame with the given envelope and payloads.
+    pub fn new(envelope: Envelope, payloads: Vec<Bytes>) -> Self {
+        Frame { envelope, payloads }
+    }
+
+    /// A request frame.
+    pub fn request(id: u64, header: Bytes, payloads: Vec<Bytes>) -> Self {
+        Frame::new(Envelope::Request(pb::Request { id, header }), payloads)
+    }
+
+    /// A response frame.
+    pub fn response(id: u64, header: Bytes, payloads: Vec<Bytes>) -> Self {
+        Frame::new(Envelope::Response(pb::Response { id, header }), payloads)
+    }
+
+    /// The sum of the payload lengths.
+    pub fn payload_len(&self) -> u64 {
+        self.payloads.iter().map(|p| p.len() as u64).sum()
+    }
+}

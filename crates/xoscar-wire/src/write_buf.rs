@@ -1,0 +1,119 @@
+//! The outgoing byte queue: encoded heads and untouched payload buffers, written vectored.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Smallest block the head scratch grows by; heads of consecutive frames share it.
+const SCRATCH_BLOCK: usize = 8 * 1024;
+
+/// A queue of bytes to write: frame heads (prefix, length table, envelope) encoded into a shared
+/// scratch block, and payload [`Bytes`] queued as they are, never copied.
+///
+/// It implements [`bytes::Buf`] with [`Buf::chunks_vectored`], so a writer that supports vectored
+/// I/O sends many frames, heads and payloads alike, with one `writev`. Consecutive heads with no
+/// payload between them stay contiguous and take a single I/O slice.
+#[derive(Debug, Default)]
+pub struct WriteBuf {
+    /// Sealed segments, oldest first.
+    sealed: VecDeque<Bytes>,
+    /// Heads encoded after the last sealed segment; logically the queue's tail.
+    open: BytesMut,
+    /// Bytes in `sealed`.
+    sealed_len: usize,
+    /// Spare capacity reused for the next heads.
+    scratch: BytesMut,
+}
+
+impl WriteBuf {
+    /// An empty queue.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True when nothing is left to write.
+    pub fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    /// Room for a head of `len` bytes at the queue's tail.
+    pub(crate) fn head_space(&mut self, len: usize) -> &mut BytesMut {
+        if self.open.is_empty() {
+            if self.scratch.capacity() < len {
+                self.scratch.reserve(len.max(SCRATCH_BLOCK));
+            }
+            self.open = self.scratch.split_off(0);
+        } else if self.open.capacity() - self.open.len() < len {
+            // The open run cannot grow in place: seal it and start a new block.
+            self.seal_open();
+            return self.head_space(len);
+        }
+        &mut self.open
+    }
+
+    /// Appends a buffer as it is, after everything queued so far.
+    pub(crate) fn push(&mut self, bytes: Bytes) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.seal_open();
+        self.sealed_len += bytes.len();
+        self.sealed.push_back(bytes);
+    }
+
+    fn seal_open(&mut self) {
+        if self.open.is_empty() {
+            return;
+        }
+        let mut open = std::mem::take(&mut self.open);
+        let head = open.split().freeze();
+        // The rest of the block's capacity serves the next heads.
+        self.scratch = open;
+        self.sealed_len += head.len();
+        self.sealed.push_back(head);
+    }
+}
+
+impl Buf for WriteBuf {
+    fn remaining(&self) -> usize {
+        self.sealed_len + self.open.len()
+    }
+
+    fn chunk(&self) -> &[u8] {
+        match self.sealed.front() {
+            Some(front) => front,
+            None => &self.open,
+        }
+    }
+
+    fn advance(&mut self, mut cnt: usize) {
+        assert!(cnt <= self.remaining(), "advance past the end of a WriteBuf");
+        while cnt > 0 {
+            let Some(front) = self.sealed.front_mut() else {
+                self.open.advance(cnt);
+                return;
+            };
+            let step = cnt.min(front.len());
+            front.advance(step);
+            self.sealed_len -= step;
+            cnt -= step;
+            if front.is_empty() {
+                self.sealed.pop_front();
+            }
+        }
+    }
+
+    fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut filled = 0;
+        let open = (!self.open.is_empty()).then_some(&self.open[..]);
+        for chunk in self.sealed.iter().map(|b| &b[..]).chain(open) {
+            if filled == dst.len() {
+                break;
+            }
+            dst[filled] = IoSlice::new(chunk);
+            filled += 1;
+        }
+        filled
+    }
+}

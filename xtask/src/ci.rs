@@ -1,0 +1,25 @@
+//! `cargo xtask ci`: the whole check that `.ci/run` performs on a clean clone.
+
+use anyhow::Result;
+
+use crate::{cargo, run_step};
+
+/// Each transport alone must build, lint clean and pass its tests.
+const TRANSPORT_FEATURES: [&str; 3] = ["tcp", "uds", "inproc"];
+
+pub fn run() -> Result<()> {
+    run_step(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run_step(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    crate::layers::check()?;
+    crate::proto::run(true)?;
+    // --all-targets also runs each criterion bench once, as a smoke test; doc tests need --doc.
+    run_step(cargo().args(["test", "--workspace", "--all-targets"]))?;
+    run_step(cargo().args(["test", "--workspace", "--doc"]))?;
+    for feature in TRANSPORT_FEATURES {
+        let only = ["-p", "xoscar-transport", "--no-default-features", "--features", feature];
+        run_step(cargo().arg("clippy").args(only).args(["--all-targets", "--", "-D", "warnings"]))?;
+        run_step(cargo().arg("test").args(only))?;
+    }
+    eprintln!("\nci ok");
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! `cargo xtask <command>`: the project's automation, in Rust so it runs wherever cargo does.
+
+mod bench;
+mod ci;
+mod fuzz;
+mod layers;
+mod proto;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci                 everything CI checks: fmt, clippy, layers, proto, tests, per-feature builds
+  check-layers       fail if a crate depends on one at its own level or above in the stack
+  proto [--check]    regenerate the prost code from proto/ (--check: fail if it is stale)
+  bench [FILTER]     run the criterion benches and write target/bench/report.md
+  fuzz [--seconds N] run the wire decoder fuzz target for N seconds (default 60; needs nightly)
+";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = args.split_first().map_or(("", &[][..]), |(c, r)| (c.as_str(), r));
+    match command {
+        "ci" => ci::run(),
+        "check-layers" => layers::check(),
+        "proto" => proto::run(rest.iter().any(|a| a == "--check")),
+        "bench" => bench::run(rest.first().map(String::as_str)),
+        "fuzz" => fuzz::run(parse_seconds(rest)?),
+        "" | "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command {other:?}\n\n{USAGE}"),
+    }
+}
+
+fn parse_seconds(args: &[String]) -> Result<u64> {
+    match args {
+        [] => Ok(60),
+        [flag, value] if flag == "--seconds" => {
+            value.parse().with_context(|| format!("--seconds takes a whole number, got {value:?}"))
+        }
+        _ => bail!("usage: cargo xtask fuzz [--seconds N]"),
+    }
+}
+
+/// The workspace root (the parent of this crate's manifest directory).
+pub(crate) fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// A `cargo` command run from the workspace root, with the cargo that runs us.
+pub(crate) fn cargo() -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.current_dir(workspace_root());
+    command
+}
+
+/// Runs a command, echoing it first, and fails if it does not succeed.
+pub(crate) fn run_step(command: &mut Command) -> Result<()> {
+    eprintln!("\n$ {}", describe(command));
+    let status =
+        command.status().with_context(|| format!("could not start `{}`", describe(command)))?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", describe(command));
+    }
+    Ok(())
+}
+
+fn describe(command: &Command) -> String {
+    let mut text = command.get_program().to_string_lossy().into_owned();
+    for arg in command.get_args() {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    text
+}
