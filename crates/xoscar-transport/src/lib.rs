@@ -1,1 +1,67 @@
-//! placeholder
+//! Addresses, listeners and framed duplex channels for xoscar-rs, over TCP, Unix domain
+//! sockets and in-process queues.
+//!
+//! Place in the stack: `xoscar-wire` < **`xoscar-transport`** < `xoscar-pool` < `xoscar-router`
+//! < `xoscar-actor` < `xoscar`. It moves [`xoscar_wire::Frame`]s; it knows nothing of requests
+//! or actors.
+//!
+//! - [`listen`] an [`Address`], [`Listener::accept`] dials, finish each with
+//!   [`Incoming::handshake`] in its own task;
+//! - [`connect`] to an address (dial + handshake within a connect timeout);
+//! - both give a [`Channel`] that sends and receives frames, and splits into a
+//!   [`FrameReader`] and a [`FrameWriter`].
+//!
+//! Each transport sits behind a cargo feature, all on by default: `tcp` (`TCP_NODELAY`,
+//! keepalive), `uds` (stale socket files handled), `inproc` (frames move as values, no sockets,
+//! no encoding). An address whose transport is compiled out is
+//! [`TransportError::Unsupported`].
+//!
+//! ```
+//! # #[cfg(not(feature = "tcp"))] fn main() {}
+//! # #[cfg(feature = "tcp")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), xoscar_transport::TransportError> {
+//! use bytes::Bytes;
+//! use xoscar_transport::{Address, TransportConfig, connect, listen};
+//! use xoscar_wire::Frame;
+//!
+//! let config = TransportConfig::default();
+//! let mut listener = listen(&"127.0.0.1:0".parse()?, &config).await?;
+//! let address = listener.local_addr().clone();
+//! tokio::spawn(async move {
+//!     let mut channel = listener.accept().await?.handshake().await?;
+//!     while let Some(frame) = channel.recv().await? {
+//!         channel.send(frame).await?; // echo
+//!     }
+//!     Ok::<_, xoscar_transport::TransportError>(())
+//! });
+//! let mut channel = connect(&address, &config).await?;
+//! let frame = Frame::request(1, Bytes::from_static(b"hello"), vec![Bytes::from_static(b"payload")]);
+//! channel.send(frame.clone()).await?;
+//! assert_eq!(channel.recv().await?, Some(frame));
+//! # Ok(())
+//! # }
+//! ```
+
+#[cfg(not(any(feature = "tcp", feature = "uds", feature = "inproc")))]
+compile_error!("enable at least one transport feature of xoscar-transport: tcp, uds or inproc");
+
+mod address;
+mod channel;
+mod config;
+mod error;
+#[cfg(feature = "inproc")]
+mod inproc;
+mod listener;
+#[cfg(any(feature = "tcp", feature = "uds"))]
+mod stream;
+#[cfg(feature = "tcp")]
+mod tcp;
+#[cfg(feature = "uds")]
+mod unix;
+
+pub use address::{Address, AddressError, Host};
+pub use channel::{Channel, FrameReader, FrameWriter};
+pub use config::{Keepalive, TransportConfig};
+pub use error::TransportError;
+pub use listener::{Incoming, Listener, connect, listen};

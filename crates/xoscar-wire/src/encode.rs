@@ -23,10 +23,7 @@ impl FrameEncoder {
 
     /// Queues `frame` at the end of `out`. On error nothing is queued.
     pub fn encode(&self, frame: Frame, out: &mut WriteBuf) -> Result<(), WireError> {
-        let envelope_len = frame.envelope.encoded_len();
-        self.limits.check_envelope(envelope_len as u64)?;
-        self.limits.check_payload_count(frame.payloads.len())?;
-        self.limits.check_payload_total(frame.payload_len())?;
+        let envelope_len = self.limits.check_frame(&frame)?;
 
         let head_len = PREFIX_LEN + PAYLOAD_LEN_SIZE * frame.payloads.len() + envelope_len;
         let head = out.head_space(head_len);

@@ -1,6 +1,6 @@
 //! Hard limits on what a peer may make us buffer.
 
-use crate::WireError;
+use crate::{Frame, WireError};
 
 /// Limits checked against every frame's prefix **before** any memory is reserved for it.
 ///
@@ -79,6 +79,17 @@ impl Limits {
     /// See [`Limits::max_reserve_ahead`].
     pub fn get_max_reserve_ahead(&self) -> usize {
         self.max_reserve_ahead
+    }
+
+    /// Checks a whole frame against these limits, as the encoder does before queueing it.
+    /// Returns the envelope's encoded length. In-process channels, which never encode, call
+    /// this so that a frame is refused alike on every transport.
+    pub fn check_frame(&self, frame: &Frame) -> Result<usize, WireError> {
+        let envelope_len = frame.envelope.encoded_len();
+        self.check_envelope(envelope_len as u64)?;
+        self.check_payload_count(frame.payloads.len())?;
+        self.check_payload_total(frame.payload_len())?;
+        Ok(envelope_len)
     }
 
     pub(crate) fn check_envelope(&self, len: u64) -> Result<(), WireError> {

@@ -1,0 +1,183 @@
+//! A framed duplex channel and its independent halves.
+
+use std::sync::Arc;
+
+use xoscar_wire::{Frame, pb};
+
+use crate::TransportError;
+#[cfg(feature = "inproc")]
+use crate::inproc;
+#[cfg(any(feature = "tcp", feature = "uds"))]
+use crate::stream::{StreamReader, StreamWriter};
+
+/// A connection that carries [`Frame`]s both ways, after a successful handshake.
+///
+/// Use it whole, or [`Channel::split`] it into a [`FrameReader`] and a [`FrameWriter`] that can
+/// live in different tasks. Dropping the writer (or both halves) closes the sending direction:
+/// the peer's reader sees a clean end of stream.
+pub struct Channel {
+    reader: FrameReader,
+    writer: FrameWriter,
+    peer_hello: Option<pb::Hello>,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel").field("peer", &self.reader.peer).finish_non_exhaustive()
+    }
+}
+
+impl Channel {
+    pub(crate) fn new(
+        reader: FrameReader,
+        writer: FrameWriter,
+        peer_hello: Option<pb::Hello>,
+    ) -> Self {
+        Channel { reader, writer, peer_hello }
+    }
+
+    /// The peer: the address dialled, or what is known of an accepted peer (its TCP socket
+    /// address; for Unix and in-process peers, the listener's address).
+    pub fn peer(&self) -> &str {
+        &self.reader.peer
+    }
+
+    /// The `Hello` the peer sent in its handshake (`None` in-process, where there is none).
+    pub fn peer_hello(&self) -> Option<&pb::Hello> {
+        self.peer_hello.as_ref()
+    }
+
+    /// Splits into halves that can be used from different tasks.
+    pub fn split(self) -> (FrameReader, FrameWriter) {
+        (self.reader, self.writer)
+    }
+
+    /// See [`FrameReader::recv`].
+    pub async fn recv(&mut self) -> Result<Option<Frame>, TransportError> {
+        self.reader.recv().await
+    }
+
+    /// See [`FrameWriter::send`].
+    pub async fn send(&mut self, frame: Frame) -> Result<(), TransportError> {
+        self.writer.send(frame).await
+    }
+
+    /// See [`FrameWriter::feed`].
+    pub async fn feed(&mut self, frame: Frame) -> Result<(), TransportError> {
+        self.writer.feed(frame).await
+    }
+
+    /// See [`FrameWriter::flush`].
+    pub async fn flush(&mut self) -> Result<(), TransportError> {
+        self.writer.flush().await
+    }
+}
+
+/// The receiving half of a [`Channel`].
+pub struct FrameReader {
+    kind: ReaderKind,
+    peer: Arc<str>,
+}
+
+pub(crate) enum ReaderKind {
+    #[cfg(any(feature = "tcp", feature = "uds"))]
+    Stream(StreamReader),
+    #[cfg(feature = "inproc")]
+    Inproc(inproc::Receiver),
+}
+
+impl FrameReader {
+    pub(crate) fn new(kind: ReaderKind, peer: Arc<str>) -> Self {
+        FrameReader { kind, peer }
+    }
+
+    /// The peer (see [`Channel::peer`]).
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// The next frame; `Ok(None)` when the peer closed its sending direction at a frame
+    /// boundary (a clean end of stream).
+    ///
+    /// Errors: [`TransportError::ConnectionLost`] when the connection broke (reset, or closed
+    /// inside a frame), [`TransportError::Protocol`] for bytes that are not valid frames or
+    /// break the limits. After an error the reader yields nothing more.
+    ///
+    /// Cancel safe: dropping the future loses no bytes; the next call resumes.
+    pub async fn recv(&mut self) -> Result<Option<Frame>, TransportError> {
+        match &mut self.kind {
+            #[cfg(any(feature = "tcp", feature = "uds"))]
+            ReaderKind::Stream(reader) => reader.recv(&self.peer).await,
+            #[cfg(feature = "inproc")]
+            ReaderKind::Inproc(receiver) => Ok(receiver.recv().await),
+        }
+    }
+}
+
+/// The sending half of a [`Channel`].
+pub struct FrameWriter {
+    kind: WriterKind,
+    peer: Arc<str>,
+}
+
+pub(crate) enum WriterKind {
+    #[cfg(any(feature = "tcp", feature = "uds"))]
+    Stream(StreamWriter),
+    #[cfg(feature = "inproc")]
+    Inproc(inproc::Sender),
+}
+
+impl FrameWriter {
+    pub(crate) fn new(kind: WriterKind, peer: Arc<str>) -> Self {
+        FrameWriter { kind, peer }
+    }
+
+    /// The peer (see [`Channel::peer`]).
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// Queues a frame without waiting for it to be written, unless more than the configured
+    /// high-water mark ([`crate::TransportConfig::write_high_water`]) is queued; then writes.
+    /// Call [`FrameWriter::flush`] to send what is queued. A frame over the limits is refused
+    /// with [`TransportError::Protocol`] and nothing is queued. In-process, the frame is handed
+    /// over at once, waiting while the peer's queue is full.
+    pub async fn feed(&mut self, frame: Frame) -> Result<(), TransportError> {
+        match &mut self.kind {
+            #[cfg(any(feature = "tcp", feature = "uds"))]
+            WriterKind::Stream(writer) => writer.feed(frame, &self.peer).await,
+            #[cfg(feature = "inproc")]
+            WriterKind::Inproc(sender) => sender.send(frame, &self.peer).await,
+        }
+    }
+
+    /// Writes everything queued. Cancel safe: what was not written stays queued.
+    pub async fn flush(&mut self) -> Result<(), TransportError> {
+        match &mut self.kind {
+            #[cfg(any(feature = "tcp", feature = "uds"))]
+            WriterKind::Stream(writer) => writer.flush(&self.peer).await,
+            #[cfg(feature = "inproc")]
+            WriterKind::Inproc(_) => Ok(()),
+        }
+    }
+
+    /// [`FrameWriter::feed`] then [`FrameWriter::flush`].
+    pub async fn send(&mut self, frame: Frame) -> Result<(), TransportError> {
+        self.feed(frame).await?;
+        self.flush().await
+    }
+
+    /// Flushes, then closes the sending direction: the peer's reader sees a clean end of
+    /// stream once it has read everything before it.
+    pub async fn close(&mut self) -> Result<(), TransportError> {
+        match &mut self.kind {
+            #[cfg(any(feature = "tcp", feature = "uds"))]
+            WriterKind::Stream(writer) => writer.close(&self.peer).await,
+            #[cfg(feature = "inproc")]
+            WriterKind::Inproc(sender) => {
+                sender.close();
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! In-process channels: frames move as values through tokio mpsc queues, no sockets and no
+//! encoding. Listeners are found by name in a process-wide registry.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use tokio::sync::mpsc;
+use xoscar_wire::{Frame, Limits};
+
+use crate::channel::{FrameReader, FrameWriter, ReaderKind, WriterKind};
+use crate::{Channel, TransportConfig, TransportError};
+
+/// Listeners by name. Each entry is the queue of dials waiting to be accepted.
+static REGISTRY: LazyLock<Mutex<HashMap<String, mpsc::Sender<Pending>>>> =
+    LazyLock::new(Default::default);
+
+fn registry() -> std::sync::MutexGuard<'static, HashMap<String, mpsc::Sender<Pending>>> {
+    // The map stays consistent even if a holder panicked: every update is a single insert/remove.
+    REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The receiving end of one direction.
+pub(crate) struct Receiver(mpsc::Receiver<Frame>);
+
+impl Receiver {
+    pub(crate) async fn recv(&mut self) -> Option<Frame> {
+        self.0.recv().await
+    }
+}
+
+/// The sending end of one direction; checks the same limits a socket's encoder would.
+pub(crate) struct Sender {
+    queue: Option<mpsc::Sender<Frame>>,
+    limits: Limits,
+}
+
+impl Sender {
+    pub(crate) async fn send(
+        &mut self,
+        frame: Frame,
+        peer: &Arc<str>,
+    ) -> Result<(), TransportError> {
+        self.limits
+            .check_frame(&frame)
+            .map_err(|source| TransportError::Protocol { peer: peer.to_string(), source })?;
+        let lost = |reason: &str| TransportError::ConnectionLost {
+            peer: peer.to_string(),
+            reason: reason.to_string(),
+        };
+        let queue = self.queue.as_ref().ok_or_else(|| lost("this writer was closed"))?;
+        queue.send(frame).await.map_err(|_| lost("the in-process peer dropped its reader"))
+    }
+
+    pub(crate) fn close(&mut self) {
+        self.queue = None;
+    }
+}
+
+/// A dial waiting to be accepted: the listener's halves of the new channel.
+pub(crate) struct Pending {
+    reader: Receiver,
+    writer: Sender,
+}
+
+impl Pending {
+    pub(crate) fn into_channel(self, peer: Arc<str>) -> Channel {
+        Channel::new(
+            FrameReader::new(ReaderKind::Inproc(self.reader), peer.clone()),
+            FrameWriter::new(WriterKind::Inproc(self.writer), peer),
+            None,
+        )
+    }
+}
+
+/// A named in-process listener; dropping it frees the name.
+pub(crate) struct Listener {
+    name: String,
+    dials: mpsc::Receiver<Pending>,
+    registered: mpsc::Sender<Pending>,
+}
+
+impl Listener {
+    pub(crate) fn bind(name: &str, config: &TransportConfig) -> Result<Self, TransportError> {
+        let mut registry = registry();
+        if registry.get(name).is_some_and(|existing| !existing.is_closed()) {
+            return Err(TransportError::AddressInUse {
+                address: format!("inproc://{name}"),
+                reason: "an in-process listener already has that name",
+            });
+        }
+        let (registered, dials) = mpsc::channel(config.backlog as usize);
+        registry.insert(name.to_string(), registered.clone());
+        Ok(Listener { name: name.to_string(), dials, registered })
+    }
+
+    pub(crate) async fn accept(&mut self) -> Pending {
+        // The registry holds a sender for as long as we live, so the queue never closes.
+        self.dials.recv().await.expect("the registry keeps the dial queue open")
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let mut registry = registry();
+        if registry.get(&self.name).is_some_and(|entry| entry.same_channel(&self.registered)) {
+            registry.remove(&self.name);
+        }
+    }
+}
+
+/// Dials the listener named `name`.
+pub(crate) fn connect(name: &str, config: &TransportConfig) -> Result<Channel, TransportError> {
+    let address = format!("inproc://{name}");
+    let refused = || TransportError::ConnectionRefused { address: address.clone() };
+    let dials = registry().get(name).cloned().ok_or_else(refused)?;
+    let (to_listener, from_dialler) = mpsc::channel(config.inproc_capacity);
+    let (to_dialler, from_listener) = mpsc::channel(config.inproc_capacity);
+    let pending = Pending {
+        reader: Receiver(from_dialler),
+        writer: Sender { queue: Some(to_dialler), limits: config.limits },
+    };
+    dials.try_send(pending).map_err(|error| match error {
+        mpsc::error::TrySendError::Full(_) => {
+            TransportError::ListenerBusy { address: address.clone() }
+        }
+        mpsc::error::TrySendError::Closed(_) => refused(),
+    })?;
+    let peer: Arc<str> = address.as_str().into();
+    Ok(Channel::new(
+        FrameReader::new(ReaderKind::Inproc(Receiver(from_listener)), peer.clone()),
+        FrameWriter::new(
+            WriterKind::Inproc(Sender { queue: Some(to_listener), limits: config.limits }),
+            peer,
+        ),
+        None,
+    ))
+}

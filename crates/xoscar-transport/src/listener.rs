@@ -1,0 +1,229 @@
+//! Listening, accepting and dialling, dispatched on the address's transport.
+
+use std::sync::Arc;
+
+#[cfg(any(feature = "tcp", feature = "uds"))]
+use crate::channel::{FrameReader, FrameWriter, ReaderKind, WriterKind};
+#[cfg(any(feature = "tcp", feature = "uds"))]
+use crate::stream::{self, BoxRead, BoxWrite, StreamReader, StreamWriter};
+use crate::{Address, Channel, TransportConfig, TransportError};
+
+/// Accepts dials on one address. For Unix sockets, dropping it removes the socket file; for
+/// in-process listeners, it frees the name.
+pub struct Listener {
+    kind: ListenerKind,
+    local: Address,
+    #[cfg_attr(not(feature = "tcp"), allow(dead_code))]
+    config: Arc<TransportConfig>,
+}
+
+enum ListenerKind {
+    #[cfg(feature = "tcp")]
+    Tcp(tokio::net::TcpListener),
+    #[cfg(feature = "uds")]
+    Unix(tokio::net::UnixListener, #[allow(dead_code)] crate::unix::SocketFile),
+    #[cfg(feature = "inproc")]
+    Inproc(crate::inproc::Listener),
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener").field("local", &self.local).finish_non_exhaustive()
+    }
+}
+
+/// A dial that was accepted but has not finished its handshake yet.
+///
+/// [`Listener::accept`] returns as soon as a peer connects; run [`Incoming::handshake`] in the
+/// connection's own task, so a slow or silent peer never holds up the accept loop.
+pub struct Incoming {
+    kind: IncomingKind,
+    peer: Arc<str>,
+    #[cfg_attr(not(any(feature = "tcp", feature = "uds")), allow(dead_code))]
+    config: Arc<TransportConfig>,
+}
+
+enum IncomingKind {
+    #[cfg(any(feature = "tcp", feature = "uds"))]
+    Stream(BoxRead, BoxWrite),
+    #[cfg(feature = "inproc")]
+    Inproc(crate::inproc::Pending),
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming").field("peer", &self.peer).finish_non_exhaustive()
+    }
+}
+
+/// Starts listening on `address`. Port 0 picks a free port: [`Listener::local_addr`] tells
+/// which. A stale Unix socket file (nobody accepting on it) is replaced.
+pub async fn listen(
+    address: &Address,
+    config: &TransportConfig,
+) -> Result<Listener, TransportError> {
+    let config = Arc::new(config.clone());
+    let (kind, local) = match address {
+        #[cfg(feature = "tcp")]
+        Address::Tcp { host, port } => {
+            let label = address.to_string();
+            let (listener, local) = crate::tcp::bind(host, *port, &label, &config).await?;
+            (ListenerKind::Tcp(listener), Address::tcp(local))
+        }
+        #[cfg(feature = "uds")]
+        Address::Unix(path) => {
+            let (listener, file) = crate::unix::bind(path, &address.to_string(), &config)?;
+            (ListenerKind::Unix(listener, file), address.clone())
+        }
+        #[cfg(feature = "inproc")]
+        Address::Inproc(name) => {
+            (ListenerKind::Inproc(crate::inproc::Listener::bind(name, &config)?), address.clone())
+        }
+        #[allow(unreachable_patterns)]
+        _ => return Err(unsupported(address)),
+    };
+    tracing::debug!(address = %local, "listening");
+    Ok(Listener { kind, local, config })
+}
+
+/// Dials `address` and performs the handshake, all within the configured connect timeout.
+///
+/// Errors: [`TransportError::ConnectionRefused`] (nobody listens),
+/// [`TransportError::ConnectTimedOut`], [`TransportError::ListenerBusy`] (Unix and in-process
+/// listener with a full backlog), [`TransportError::Handshake`] (not an xoscar-rs peer, or
+/// another protocol version).
+pub async fn connect(
+    address: &Address,
+    config: &TransportConfig,
+) -> Result<Channel, TransportError> {
+    let label: Arc<str> = address.to_string().into();
+    match tokio::time::timeout(config.connect_timeout, dial(address, config, label.clone())).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(TransportError::ConnectTimedOut {
+            address: label.to_string(),
+            timeout: config.connect_timeout,
+        }),
+    }
+}
+
+#[cfg_attr(not(any(feature = "tcp", feature = "uds")), allow(unused_variables))]
+async fn dial(
+    address: &Address,
+    config: &TransportConfig,
+    label: Arc<str>,
+) -> Result<Channel, TransportError> {
+    match address {
+        #[cfg(feature = "tcp")]
+        Address::Tcp { host, port } => {
+            let (read, write) =
+                crate::tcp::split(crate::tcp::dial(host, *port, &label, config).await?);
+            establish(read, write, config, label).await
+        }
+        #[cfg(feature = "uds")]
+        Address::Unix(path) => {
+            let (read, write) = crate::unix::split(crate::unix::dial(path, &label).await?);
+            establish(read, write, config, label).await
+        }
+        #[cfg(feature = "inproc")]
+        Address::Inproc(name) => crate::inproc::connect(name, config),
+        #[allow(unreachable_patterns)]
+        _ => Err(unsupported(address)),
+    }
+}
+
+/// Handshakes over a fresh byte stream and wraps it into a channel.
+#[cfg(any(feature = "tcp", feature = "uds"))]
+async fn establish(
+    read: BoxRead,
+    mut write: BoxWrite,
+    config: &TransportConfig,
+    peer: Arc<str>,
+) -> Result<Channel, TransportError> {
+    let mut reader = StreamReader::new(read, config.limits);
+    let theirs = stream::handshake(&mut reader, &mut write, &peer).await?;
+    Ok(Channel::new(
+        FrameReader::new(ReaderKind::Stream(reader), peer.clone()),
+        FrameWriter::new(WriterKind::Stream(StreamWriter::new(write, config)), peer),
+        Some(theirs.hello),
+    ))
+}
+
+#[allow(dead_code)] // unused when every transport is compiled in
+fn unsupported(address: &Address) -> TransportError {
+    let feature = match address {
+        Address::Tcp { .. } => "tcp",
+        Address::Unix(_) => "uds",
+        Address::Inproc(_) => "inproc",
+    };
+    TransportError::Unsupported { address: address.to_string(), feature }
+}
+
+impl Listener {
+    /// The address dials reach this listener at (with the real port when port 0 was asked).
+    pub fn local_addr(&self) -> &Address {
+        &self.local
+    }
+
+    /// Waits for the next dial. Cancel safe.
+    ///
+    /// An error here concerns one dial (or a passing condition such as running out of
+    /// descriptors); the listener stays usable.
+    pub async fn accept(&mut self) -> Result<Incoming, TransportError> {
+        #[cfg(any(feature = "tcp", feature = "uds"))]
+        let accept_err = |source| TransportError::Io {
+            operation: "accept on",
+            address: self.local.to_string(),
+            source,
+        };
+        let (kind, peer): (IncomingKind, Arc<str>) = match &mut self.kind {
+            #[cfg(feature = "tcp")]
+            ListenerKind::Tcp(listener) => {
+                let (stream, peer) = listener.accept().await.map_err(accept_err)?;
+                crate::tcp::tune(&stream, &self.config).map_err(accept_err)?;
+                let (read, write) = crate::tcp::split(stream);
+                (IncomingKind::Stream(read, write), Address::tcp(peer).to_string().into())
+            }
+            #[cfg(feature = "uds")]
+            ListenerKind::Unix(listener, _) => {
+                let (stream, _unnamed) = listener.accept().await.map_err(accept_err)?;
+                let (read, write) = crate::unix::split(stream);
+                (IncomingKind::Stream(read, write), format!("peer of {}", self.local).into())
+            }
+            #[cfg(feature = "inproc")]
+            ListenerKind::Inproc(listener) => (
+                IncomingKind::Inproc(listener.accept().await),
+                format!("peer of {}", self.local).into(),
+            ),
+        };
+        Ok(Incoming { kind, peer, config: self.config.clone() })
+    }
+}
+
+impl Incoming {
+    /// What is known of the peer: its TCP address, or for Unix and in-process peers the
+    /// listener's address.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// Exchanges handshakes (sending ours even when the peer's is wrong, so that it sees a
+    /// clear error too) within the configured handshake timeout. In-process channels have no
+    /// handshake: both ends are the same build.
+    pub async fn handshake(self) -> Result<Channel, TransportError> {
+        match self.kind {
+            #[cfg(any(feature = "tcp", feature = "uds"))]
+            IncomingKind::Stream(read, write) => {
+                let timeout = self.config.handshake_timeout;
+                let peer = self.peer.clone();
+                tokio::time::timeout(timeout, establish(read, write, &self.config, self.peer))
+                    .await
+                    .map_err(|_| TransportError::HandshakeTimedOut {
+                        peer: peer.to_string(),
+                        timeout,
+                    })?
+            }
+            #[cfg(feature = "inproc")]
+            IncomingKind::Inproc(pending) => Ok(pending.into_channel(self.peer)),
+        }
+    }
+}
