@@ -163,8 +163,15 @@ impl FrameWriter {
 
     /// [`FrameWriter::feed`] then [`FrameWriter::flush`].
     pub async fn send(&mut self, frame: Frame) -> Result<(), TransportError> {
-        self.feed(frame).await?;
-        self.flush().await
+        match &mut self.kind {
+            #[cfg(any(feature = "tcp", feature = "uds"))]
+            WriterKind::Stream(writer) => {
+                writer.feed(frame, &self.peer).await?;
+                writer.flush(&self.peer).await
+            }
+            #[cfg(feature = "inproc")]
+            WriterKind::Inproc(sender) => sender.send(frame, &self.peer).await,
+        }
     }
 
     /// Flushes, then closes the sending direction: the peer's reader sees a clean end of

@@ -48,7 +48,16 @@ impl Sender {
             reason: reason.to_string(),
         };
         let queue = self.queue.as_ref().ok_or_else(|| lost("this writer was closed"))?;
-        queue.send(frame).await.map_err(|_| lost("the in-process peer dropped its reader"))
+        // The synchronous path skips the semaphore future when there is room, the common case.
+        match queue.try_send(frame) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(frame)) => {
+                queue.send(frame).await.map_err(|_| lost("the in-process peer dropped its reader"))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(lost("the in-process peer dropped its reader"))
+            }
+        }
     }
 
     pub(crate) fn close(&mut self) {

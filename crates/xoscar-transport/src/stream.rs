@@ -1,8 +1,10 @@
 //! Framing over byte streams (TCP and Unix sockets): the handshake, a read loop over our
 //! sans-I/O decoder, and vectored writes of a [`WriteBuf`].
 
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -122,6 +124,21 @@ impl StreamReader {
     }
 }
 
+/// Writes once from the queue: a plain write when it is one contiguous chunk (cheaper in the
+/// kernel than a vectored write of one slice), else a vectored write of many chunks.
+fn poll_write_queue(
+    io: &mut BoxWrite,
+    cx: &mut Context<'_>,
+    queue: &mut WriteBuf,
+) -> Poll<io::Result<usize>> {
+    if queue.is_contiguous() {
+        let written = ready!(Pin::new(io).poll_write(cx, queue.chunk()))?;
+        queue.advance(written);
+        return Poll::Ready(Ok(written));
+    }
+    tokio_util::io::poll_write_buf(Pin::new(io), cx, queue)
+}
+
 /// Writes frames to a byte stream: heads encoded into a [`WriteBuf`], payloads queued by
 /// reference, everything sent with vectored writes.
 pub(crate) struct StreamWriter {
@@ -157,11 +174,10 @@ impl StreamWriter {
 
     pub(crate) async fn flush(&mut self, peer: &Arc<str>) -> Result<(), TransportError> {
         while self.queue.has_remaining() {
-            let written = std::future::poll_fn(|cx| {
-                tokio_util::io::poll_write_buf(Pin::new(&mut self.io), cx, &mut self.queue)
-            })
-            .await
-            .map_err(|e| TransportError::from_channel_io(peer, e))?;
+            let written =
+                std::future::poll_fn(|cx| poll_write_queue(&mut self.io, cx, &mut self.queue))
+                    .await
+                    .map_err(|e| TransportError::from_channel_io(peer, e))?;
             if written == 0 {
                 return Err(TransportError::ConnectionLost {
                     peer: peer.to_string(),

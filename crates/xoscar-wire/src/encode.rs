@@ -4,6 +4,12 @@ use bytes::BufMut;
 
 use crate::{Frame, Limits, PAYLOAD_LEN_SIZE, PREFIX_LEN, WireError, WriteBuf};
 
+/// Payloads up to this many bytes are copied into the head instead of being queued by
+/// reference: copying a few bytes costs less than a separate I/O slice (and its refcount), and
+/// a frame made of one contiguous chunk goes out with a plain write. Larger payloads are never
+/// copied.
+pub const INLINE_PAYLOAD_MAX: usize = 256;
+
 /// Encodes frames into a [`WriteBuf`], refusing any frame the [`Limits`] forbid.
 #[derive(Debug, Clone, Default)]
 pub struct FrameEncoder {
@@ -36,7 +42,11 @@ impl FrameEncoder {
         }
         frame.envelope.encode_raw(head);
         for payload in frame.payloads {
-            out.push(payload);
+            if payload.len() <= INLINE_PAYLOAD_MAX {
+                out.head_space(payload.len()).extend_from_slice(&payload);
+            } else {
+                out.push(payload);
+            }
         }
         Ok(())
     }

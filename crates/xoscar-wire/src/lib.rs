@@ -107,7 +107,7 @@ pub mod pb {
 }
 
 pub use decode::FrameDecoder;
-pub use encode::FrameEncoder;
+pub use encode::{FrameEncoder, INLINE_PAYLOAD_MAX};
 pub use error::WireError;
 pub use frame::{Envelope, Frame, FrameKind};
 pub use handshake::{HANDSHAKE_PREFIX_LEN, Handshake, MAGIC, PROTOCOL_VERSION};

@@ -37,6 +37,16 @@ impl WriteBuf {
         self.remaining() == 0
     }
 
+    /// True when everything queued is one contiguous chunk ([`Buf::chunk`] holds it all), so a
+    /// plain write can send it: cheaper in the kernel than a vectored write of one slice.
+    pub fn is_contiguous(&self) -> bool {
+        match self.sealed.len() {
+            0 => true,
+            1 => self.open.is_empty(),
+            _ => false,
+        }
+    }
+
     /// Room for a head of `len` bytes at the queue's tail.
     pub(crate) fn head_space(&mut self, len: usize) -> &mut BytesMut {
         if self.open.is_empty() {

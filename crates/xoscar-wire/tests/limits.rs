@@ -145,6 +145,26 @@ fn payloads_are_not_copied() {
 }
 
 #[test]
+fn small_payloads_travel_inside_the_head() {
+    let mut out = WriteBuf::new();
+    let encoder = FrameEncoder::default();
+    let small = Bytes::from(vec![3u8; xoscar_wire::INLINE_PAYLOAD_MAX]);
+    encoder.encode(Frame::request(1, Bytes::new(), vec![small.clone()]), &mut out).unwrap();
+    encoder.encode(Frame::request(2, Bytes::new(), vec![small]), &mut out).unwrap();
+    assert!(out.is_contiguous(), "two frames with small payloads make one chunk");
+    let big = Bytes::from(vec![3u8; xoscar_wire::INLINE_PAYLOAD_MAX + 1]);
+    encoder.encode(Frame::request(3, Bytes::new(), vec![big]), &mut out).unwrap();
+    assert!(!out.is_contiguous());
+    let frames: Vec<_> = {
+        let mut wire = common::flatten(out);
+        let mut decoder = FrameDecoder::default();
+        std::iter::from_fn(|| decoder.decode(&mut wire).unwrap()).collect()
+    };
+    assert_eq!(frames.len(), 3);
+    assert_eq!(frames[2].payloads[0].len(), xoscar_wire::INLINE_PAYLOAD_MAX + 1);
+}
+
+#[test]
 fn handshake_round_trips_and_reports_mismatches() {
     let ours =
         Handshake::new(pb::Hello { auth_proof: Bytes::from_static(b"p"), agent: "t".into() });
