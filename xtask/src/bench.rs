@@ -4,6 +4,10 @@
 //! Convention: a bench group is one "what"; its function `ours` is our code and `raw` is the
 //! limit (a plain tokio socket or channel doing the same job). Groups with a byte throughput are
 //! compared as bandwidth, the rest as time per iteration.
+//!
+//! On a shared two-core machine one run can drift by 10-20 %; `--runs N` repeats the whole
+//! suite and reports, per group, the medians of ours, raw and the per-run ratio, with the
+//! range of the ratios.
 
 use std::fs;
 use std::path::Path;
@@ -25,17 +29,21 @@ struct Measurement {
     bytes_per_iter: Option<f64>,
 }
 
-pub fn run(filter: Option<&str>) -> Result<()> {
-    let started = SystemTime::now();
-    let mut command = cargo();
-    command.args(["bench", "-p", "xoscar-benches", "--"]);
-    if let Some(filter) = filter {
-        command.arg(filter);
+pub fn run(filter: Option<&str>, runs: usize) -> Result<()> {
+    let mut all_runs = Vec::new();
+    for _ in 0..runs.max(1) {
+        let started = SystemTime::now();
+        let mut command = cargo();
+        command.args(["bench", "-p", "xoscar-benches", "--"]);
+        if let Some(filter) = filter {
+            command.arg(filter);
+        }
+        run_step(&mut command)?;
+        let mut measurements = Vec::new();
+        collect(&workspace_root().join("target/criterion"), started, &mut measurements)?;
+        all_runs.push(measurements);
     }
-    run_step(&mut command)?;
-    let mut measurements = Vec::new();
-    collect(&workspace_root().join("target/criterion"), started, &mut measurements)?;
-    let report = render(&measurements);
+    let report = render(&all_runs);
     let out = workspace_root().join("target/bench/report.md");
     fs::create_dir_all(out.parent().expect("report path has a parent"))?;
     fs::write(&out, &report)?;
@@ -79,38 +87,62 @@ fn read_measurement(benchmark: &Path, estimates: &Path) -> Result<Measurement> {
     })
 }
 
-fn render(measurements: &[Measurement]) -> String {
-    let mut groups: Vec<&str> = measurements.iter().map(|m| m.group.as_str()).collect();
+fn render(runs: &[Vec<Measurement>]) -> String {
+    let mut groups: Vec<&str> = runs.iter().flatten().map(|m| m.group.as_str()).collect();
     groups.sort_unstable();
     groups.dedup();
-    let mut table =
-        String::from("| what | ours | raw limit | ratio | target |\n|---|---|---|---|---|\n");
+    let mut table = format!(
+        "{} run(s); medians, ratio range in brackets\n\n\
+         | what | ours | raw limit | ratio | target |\n|---|---|---|---|---|\n",
+        runs.len()
+    );
     for group in groups {
-        let find = |function: &str| {
-            measurements.iter().find(|m| m.group == group && m.function == function)
+        let find = |run: &'_ [Measurement], function: &str| {
+            run.iter().find(|m| m.group == group && m.function == function).map(|m| m.median_ns)
         };
-        let (Some(ours), raw) = (find("ours"), find("raw")) else { continue };
+        let ours: Vec<f64> = runs.iter().filter_map(|run| find(run, "ours")).collect();
+        let raw: Vec<f64> = runs.iter().filter_map(|run| find(run, "raw")).collect();
+        let bytes = runs.iter().flatten().find(|m| m.group == group).and_then(|m| m.bytes_per_iter);
+        // Bandwidth ratio for throughput groups (higher is better), time ratio for the rest.
+        let mut ratios: Vec<f64> = runs
+            .iter()
+            .filter_map(|run| Some((find(run, "ours")?, find(run, "raw")?)))
+            .map(|(ours, raw)| if bytes.is_some() { raw / ours } else { ours / raw })
+            .collect();
+        let ratio = match median(&mut ratios) {
+            None => "-".to_string(),
+            Some(mid) if ratios.len() > 1 => {
+                format!("{mid:.2} [{:.2}–{:.2}]", ratios[0], ratios[ratios.len() - 1])
+            }
+            Some(mid) => format!("{mid:.2}"),
+        };
         let target =
-            TARGETS.iter().find(|(prefix, _)| group.contains(prefix)).map_or("-", |(_, text)| text);
-        let ratio = raw.map_or("-".to_string(), |raw| match ours.bytes_per_iter {
-            // Bandwidth ratio: higher is better.
-            Some(_) => format!("{:.2}", raw.median_ns / ours.median_ns),
-            // Time ratio: lower is better.
-            None => format!("{:.2}", ours.median_ns / raw.median_ns),
-        });
+            TARGETS.iter().find(|(word, _)| group.contains(word)).map_or("-", |(_, text)| text);
         table.push_str(&format!(
             "| {group} | {} | {} | {ratio} | {target} |\n",
-            show(ours),
-            raw.map_or("-".to_string(), show),
+            show(median(&mut ours.clone()), bytes),
+            show(median(&mut raw.clone()), bytes),
         ));
     }
     table
 }
 
-fn show(m: &Measurement) -> String {
-    match m.bytes_per_iter {
-        Some(bytes) => format!("{:.2} GB/s", bytes / m.median_ns),
-        None if m.median_ns >= 1_000.0 => format!("{:.2} µs", m.median_ns / 1_000.0),
-        None => format!("{:.0} ns", m.median_ns),
+/// The median, leaving `values` sorted.
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
+fn show(median_ns: Option<f64>, bytes_per_iter: Option<f64>) -> String {
+    match (median_ns, bytes_per_iter) {
+        (None, _) => "-".to_string(),
+        (Some(ns), Some(bytes)) => format!("{:.2} GB/s", bytes / ns),
+        (Some(ns), None) if ns >= 1_000.0 => format!("{:.2} µs", ns / 1_000.0),
+        (Some(ns), None) => format!("{ns:.0} ns"),
     }
 }

@@ -18,7 +18,9 @@ commands:
   ci                 everything CI checks: fmt, clippy, layers, proto, tests, per-feature builds
   check-layers       fail if a crate depends on one at its own level or above in the stack
   proto [--check]    regenerate the prost code from proto/ (--check: fail if it is stale)
-  bench [FILTER]     run the criterion benches and write target/bench/report.md
+  bench [--runs N] [FILTER]
+                     run the criterion benches (N times, default 1) and write
+                     target/bench/report.md: medians of ours, raw limit and their ratio
   fuzz [--seconds N] run the wire decoder fuzz target for N seconds (default 60; needs nightly)
 ";
 
@@ -29,13 +31,28 @@ fn main() -> Result<()> {
         "ci" => ci::run(),
         "check-layers" => layers::check(),
         "proto" => proto::run(rest.iter().any(|a| a == "--check")),
-        "bench" => bench::run(rest.first().map(String::as_str)),
+        "bench" => {
+            let (runs, filter) = parse_bench_args(rest)?;
+            bench::run(filter, runs)
+        }
         "fuzz" => fuzz::run(parse_seconds(rest)?),
         "" | "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
         }
         other => bail!("unknown command {other:?}\n\n{USAGE}"),
+    }
+}
+
+fn parse_bench_args(args: &[String]) -> Result<(usize, Option<&str>)> {
+    match args {
+        [flag, runs, rest @ ..] if flag == "--runs" => {
+            let runs = runs
+                .parse()
+                .with_context(|| format!("--runs takes a whole number, got {runs:?}"))?;
+            Ok((runs, rest.first().map(String::as_str)))
+        }
+        _ => Ok((1, args.first().map(String::as_str))),
     }
 }
 

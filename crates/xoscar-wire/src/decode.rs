@@ -59,13 +59,20 @@ impl FrameDecoder {
             return Ok(None);
         }
         self.pending = None;
-        let mut bytes = src.split_to(pending.total_len).freeze();
-        bytes.advance(PREFIX_LEN);
-        let mut lengths = bytes.split_to(PAYLOAD_LEN_SIZE * pending.payload_count);
-        let envelope = Envelope::decode(pending.kind, bytes.split_to(pending.envelope_len))?;
+        let table_end = PREFIX_LEN + PAYLOAD_LEN_SIZE * pending.payload_count;
+        let envelope_end = table_end + pending.envelope_len;
+        let bytes = src.split_to(pending.total_len).freeze();
+        let envelope = Envelope::decode(pending.kind, bytes.slice(table_end..envelope_end))?;
+        // Lengths were checked against the limits and the total in `read_head`.
+        let mut table = &bytes[PREFIX_LEN..table_end];
+        let mut start = envelope_end;
         let payloads = (0..pending.payload_count)
-            // Lengths were checked against the limits and the total in `read_head`.
-            .map(|_| bytes.split_to(lengths.get_u64_le() as usize))
+            .map(|_| {
+                let end = start + table.get_u64_le() as usize;
+                let payload = bytes.slice(start..end);
+                start = end;
+                payload
+            })
             .collect();
         Ok(Some(Frame { envelope, payloads }))
     }
