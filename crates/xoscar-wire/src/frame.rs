@@ -116,6 +116,10 @@ impl Envelope {
     }
 }
 
+/// The payload buffers of a frame: one is stored inline (no allocation), more spill to the
+/// heap. Build it from a `Vec<Bytes>`, an array, or `smallvec![...]`.
+pub type Payloads = smallvec::SmallVec<[Bytes; 1]>;
+
 /// One frame: an envelope and the out-of-band payload buffers that travel after it.
 ///
 /// Payloads are never copied by the codec: encoding queues them as they are, decoding hands out
@@ -125,22 +129,22 @@ pub struct Frame {
     /// The protobuf part.
     pub envelope: Envelope,
     /// Raw buffers, in order. Empty for most control frames.
-    pub payloads: Vec<Bytes>,
+    pub payloads: Payloads,
 }
 
 impl Frame {
     /// A frame with the given envelope and payloads.
-    pub fn new(envelope: Envelope, payloads: Vec<Bytes>) -> Self {
-        Frame { envelope, payloads }
+    pub fn new(envelope: Envelope, payloads: impl Into<Payloads>) -> Self {
+        Frame { envelope, payloads: payloads.into() }
     }
 
     /// A request frame.
-    pub fn request(id: u64, header: Bytes, payloads: Vec<Bytes>) -> Self {
+    pub fn request(id: u64, header: Bytes, payloads: impl Into<Payloads>) -> Self {
         Frame::new(Envelope::Request(pb::Request { id, header }), payloads)
     }
 
     /// A response frame.
-    pub fn response(id: u64, header: Bytes, payloads: Vec<Bytes>) -> Self {
+    pub fn response(id: u64, header: Bytes, payloads: impl Into<Payloads>) -> Self {
         Frame::new(Envelope::Response(pb::Response { id, header }), payloads)
     }
 

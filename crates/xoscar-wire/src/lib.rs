@@ -109,9 +109,10 @@ pub mod pb {
 pub use decode::FrameDecoder;
 pub use encode::{FrameEncoder, INLINE_PAYLOAD_MAX};
 pub use error::WireError;
-pub use frame::{Envelope, Frame, FrameKind};
+pub use frame::{Envelope, Frame, FrameKind, Payloads};
 pub use handshake::{HANDSHAKE_PREFIX_LEN, Handshake, MAGIC, PROTOCOL_VERSION};
 pub use limits::Limits;
+pub use smallvec;
 pub use write_buf::WriteBuf;
 
 /// Bytes of the fixed frame prefix: kind, flags, payload count, envelope length.

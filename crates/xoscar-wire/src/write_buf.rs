@@ -18,12 +18,11 @@ const SCRATCH_BLOCK: usize = 8 * 1024;
 pub struct WriteBuf {
     /// Sealed segments, oldest first.
     sealed: VecDeque<Bytes>,
-    /// Heads encoded after the last sealed segment; logically the queue's tail.
+    /// Heads encoded after the last sealed segment: logically the queue's tail. Its spare
+    /// capacity is the block the next heads are encoded into, reused once written.
     open: BytesMut,
     /// Bytes in `sealed`.
     sealed_len: usize,
-    /// Spare capacity reused for the next heads.
-    scratch: BytesMut,
 }
 
 impl WriteBuf {
@@ -49,15 +48,10 @@ impl WriteBuf {
 
     /// Room for a head of `len` bytes at the queue's tail.
     pub(crate) fn head_space(&mut self, len: usize) -> &mut BytesMut {
-        if self.open.is_empty() {
-            if self.scratch.capacity() < len {
-                self.scratch.reserve(len.max(SCRATCH_BLOCK));
-            }
-            self.open = self.scratch.split_off(0);
-        } else if self.open.capacity() - self.open.len() < len {
-            // The open run cannot grow in place: seal it and start a new block.
+        if self.open.capacity() - self.open.len() < len {
+            // The block is full: what it holds becomes a sealed segment, the rest moves on.
             self.seal_open();
-            return self.head_space(len);
+            self.open.reserve(len.max(SCRATCH_BLOCK));
         }
         &mut self.open
     }
@@ -76,10 +70,8 @@ impl WriteBuf {
         if self.open.is_empty() {
             return;
         }
-        let mut open = std::mem::take(&mut self.open);
-        let head = open.split().freeze();
-        // The rest of the block's capacity serves the next heads.
-        self.scratch = open;
+        // `split` keeps the block's spare capacity in `open` for the next heads.
+        let head = self.open.split().freeze();
         self.sealed_len += head.len();
         self.sealed.push_back(head);
     }

@@ -87,7 +87,7 @@ fn large_frames_grow_the_buffer_only_as_bytes_arrive() {
             );
         }
     }
-    assert_eq!(frame.unwrap().payloads, vec![payload]);
+    assert_eq!(frame.unwrap().payloads[..], [payload]);
 }
 
 #[test]
@@ -139,7 +139,7 @@ fn payloads_are_not_copied() {
     let frame = FrameDecoder::default().decode(&mut src).unwrap().unwrap();
     let Envelope::Request(request) = &frame.envelope else { panic!("not a request") };
     assert_eq!(&request.header[..], b"header");
-    assert_eq!(frame.payloads, vec![payload]);
+    assert_eq!(frame.payloads[..], [payload]);
     assert!(buffer.contains(&(request.header.as_ptr() as usize)));
     assert!(buffer.contains(&(frame.payloads[0].as_ptr() as usize)));
 }
