@@ -39,7 +39,7 @@ async fn main() -> Result<()> {
         for id in 0..20u64 {
             channel.send(Frame::request(id, Bytes::new(), vec![big.clone()])).await?;
             let echoed = channel.recv().await?.context("server closed")?;
-            ensure!(echoed.payloads == [big.clone()], "1 MiB echo differs");
+            ensure!(echoed.payloads[..] == [big.clone()], "1 MiB echo differs");
         }
         let bandwidth = 20.0 * (1 << 20) as f64 / started.elapsed().as_secs_f64() / 1e9;
 
