@@ -1,8 +1,63 @@
-//! Both ends of xoscar-rs's multiplexed request/response protocol: the caller-side pool
-//! (connections dialled through `xoscar-transport`, request/response matching, leases, idle
-//! reaper, liveness, per-runtime isolation, cancellation) and the serving side.
+//! Both ends of xoscar-rs's multiplexed request/response protocol, over `xoscar-transport`:
+//!
+//! - the caller side, [`Pool`]: calls ([`Pool::call`]), one-way sends ([`Pool::notify`]) and
+//!   transfer leases ([`Pool::lease`]) to endpoints, over one long-lived connection per
+//!   (tokio runtime, endpoint) carrying many calls at once;
+//! - the serving side, [`serve`]: runs a [`Handler`] for every request on a listener.
+//!
+//! The connection lifecycle is the point of this crate (see `docs/runtime.md`):
+//!
+//! - **Leases.** Every call holds a lease on its connection from before its request is queued
+//!   until its response, its error, or the drop of its future (RAII: it cannot leak or go
+//!   negative). A one-way send holds one until its frame is written; [`Lease`] holds one for a
+//!   multi-frame transfer.
+//! - **Idle reaper.** A connection that has held no lease for `idle_timeout` (default 30 s) is
+//!   closed within `idle_timeout + max(idle_timeout / 10, 50 ms)`, never one with a lease;
+//!   taking a lease and reaping are atomic, so a caller never gets a closing connection.
+//! - **Closed connections** leave the pool at once; their calls fail at once with
+//!   [`PoolError::ConnectionLost`]. The next call dials afresh.
+//! - **Liveness.** While a lease is held and nothing arrives for `heartbeat_interval`, the
+//!   caller pings; no frame within `heartbeat_timeout` and the connection is dead
+//!   ([`PoolError::ConnectionTimedOut`]). Servers answer pings from the connection task, never
+//!   from a handler, so a long call does not look dead.
+//! - **Server idle close.** A server connection with no request in flight that receives
+//!   nothing for `server_idle_timeout` (default 120 s) sends a go-away naming the last request
+//!   it accepted and closes; callers re-send anything it never saw, so this never fails a call.
+//! - **Cancellation.** Dropping a call future sends a cancel; the server drops that request's
+//!   handler future.
 //!
 //! Place in the stack: `xoscar-wire` < `xoscar-transport` < **`xoscar-pool`** < `xoscar-router`
 //! < `xoscar-actor` < `xoscar`. It knows nothing of actors or of address mapping.
 //!
-//! Not built yet: this crate is a placeholder until its issue lands.
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> anyhow::Result<()> {
+//! use xoscar_pool::{Echo, Message, Pool, PoolConfig, ServerConfig, serve};
+//! use xoscar_transport::{TransportConfig, listen};
+//!
+//! let listener = listen(&"inproc://doc-echo".parse()?, &TransportConfig::default()).await?;
+//! let server = serve(listener, Echo, ServerConfig::default())?;
+//! let pool = Pool::new(PoolConfig::default())?;
+//! let reply = pool.call(server.local_addr(), Message::new("header", vec![])).await?;
+//! assert_eq!(&reply.header[..], b"header");
+//! # Ok(())
+//! # }
+//! ```
+
+mod client;
+mod config;
+mod error;
+mod message;
+mod server;
+mod stats;
+
+pub use client::{Lease, Pool};
+pub use config::{
+    ConfigError, ENV_CONNECT_TIMEOUT, ENV_HEARTBEAT_INTERVAL, ENV_HEARTBEAT_TIMEOUT,
+    ENV_IDLE_TIMEOUT, ENV_SERVER_IDLE_TIMEOUT, PoolConfig, ResolvedPoolConfig,
+    ResolvedServerConfig, ServerConfig,
+};
+pub use error::PoolError;
+pub use message::Message;
+pub use server::{Echo, Handler, Server, serve};
+pub use stats::PoolStats;

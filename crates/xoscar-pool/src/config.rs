@@ -1,0 +1,275 @@
+//! Settings of the caller-side pool and of the serving side, with environment overrides.
+//!
+//! Precedence, for each setting: an explicit builder call, then the environment variable, then
+//! the default. Environment values are seconds, fractions allowed (`0.25`); a value that is not
+//! a finite, non-negative number is a [`ConfigError`] naming the variable, never ignored.
+
+use std::time::Duration;
+
+use xoscar_transport::TransportConfig;
+
+/// `XOSCAR_IDLE_TIMEOUT`: seconds a connection may hold no lease before the pool closes it;
+/// `0` turns reaping off.
+pub const ENV_IDLE_TIMEOUT: &str = "XOSCAR_IDLE_TIMEOUT";
+/// `XOSCAR_HEARTBEAT_INTERVAL`: seconds of silence, while a lease is held, before a ping.
+pub const ENV_HEARTBEAT_INTERVAL: &str = "XOSCAR_HEARTBEAT_INTERVAL";
+/// `XOSCAR_HEARTBEAT_TIMEOUT`: seconds to wait for any frame after a ping before the
+/// connection is declared dead.
+pub const ENV_HEARTBEAT_TIMEOUT: &str = "XOSCAR_HEARTBEAT_TIMEOUT";
+/// `XOSCAR_CONNECT_TIMEOUT`: seconds a dial (handshake included) may take.
+pub const ENV_CONNECT_TIMEOUT: &str = "XOSCAR_CONNECT_TIMEOUT";
+/// `XOSCAR_SERVER_IDLE_TIMEOUT`: seconds a server connection may have no request in flight and
+/// receive nothing before the server closes it; `0` turns it off.
+pub const ENV_SERVER_IDLE_TIMEOUT: &str = "XOSCAR_SERVER_IDLE_TIMEOUT";
+
+/// A setting could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// An environment variable holds something that is not a duration in seconds.
+    #[error("environment variable {var}={value:?} is invalid: {reason}")]
+    InvalidEnv {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A builder value is out of range.
+    #[error("invalid setting {setting}: {reason}")]
+    Invalid {
+        /// The builder method.
+        setting: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+/// Reads `var` as seconds. `Ok(None)` when unset.
+pub(crate) fn env_seconds(var: &'static str) -> Result<Option<Duration>, ConfigError> {
+    let Ok(value) = std::env::var(var) else { return Ok(None) };
+    let invalid = |reason| ConfigError::InvalidEnv { var, value: value.clone(), reason };
+    let seconds: f64 = value.trim().parse().map_err(|_| invalid("not a number of seconds"))?;
+    if !seconds.is_finite() {
+        return Err(invalid("not a finite number"));
+    }
+    if seconds < 0.0 {
+        return Err(invalid("negative"));
+    }
+    Duration::try_from_secs_f64(seconds).map(Some).map_err(|_| invalid("too large"))
+}
+
+/// Settings of a [`crate::Pool`]. Build one with [`PoolConfig::default`] and the builder
+/// methods; each states its default and its environment variable.
+///
+/// ```
+/// use std::time::Duration;
+/// use xoscar_pool::PoolConfig;
+/// let config = PoolConfig::default().idle_timeout(Duration::from_secs(5));
+/// let resolved = config.resolve().unwrap();
+/// assert_eq!(resolved.idle_timeout(), Some(Duration::from_secs(5)));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct PoolConfig {
+    idle_timeout: Option<Duration>,
+    heartbeat_interval: Option<Duration>,
+    heartbeat_timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    call_timeout: Option<Duration>,
+    transport: Option<TransportConfig>,
+}
+
+impl PoolConfig {
+    /// Close a connection once it has held no lease for this long; `Duration::ZERO` turns
+    /// reaping off. Default: 30 s, or `XOSCAR_IDLE_TIMEOUT`.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// While a lease is held and nothing was received for this long, ping. Must be above zero.
+    /// Default: 5 s, or `XOSCAR_HEARTBEAT_INTERVAL`.
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = Some(interval);
+        self
+    }
+
+    /// After a ping, declare the connection dead if no frame arrives within this. Must be above
+    /// zero. Default: 15 s, or `XOSCAR_HEARTBEAT_TIMEOUT`.
+    pub fn heartbeat_timeout(mut self, timeout: Duration) -> Self {
+        self.heartbeat_timeout = Some(timeout);
+        self
+    }
+
+    /// The longest a dial, handshake included, may take. Must be above zero. Default: 10 s, or
+    /// `XOSCAR_CONNECT_TIMEOUT`. Overrides the transport config's connect timeout.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// A timeout for every call that does not set its own. Default: none.
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = Some(timeout);
+        self
+    }
+
+    /// Socket and framing settings. Default: [`TransportConfig::default`].
+    pub fn transport(mut self, transport: TransportConfig) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Applies the environment and the defaults, and checks the result.
+    pub fn resolve(&self) -> Result<ResolvedPoolConfig, ConfigError> {
+        let idle = pick(self.idle_timeout, ENV_IDLE_TIMEOUT, Duration::from_secs(30))?;
+        let interval = positive(
+            "heartbeat_interval",
+            pick(self.heartbeat_interval, ENV_HEARTBEAT_INTERVAL, Duration::from_secs(5))?,
+        )?;
+        let timeout = positive(
+            "heartbeat_timeout",
+            pick(self.heartbeat_timeout, ENV_HEARTBEAT_TIMEOUT, Duration::from_secs(15))?,
+        )?;
+        let connect = positive(
+            "connect_timeout",
+            pick(self.connect_timeout, ENV_CONNECT_TIMEOUT, Duration::from_secs(10))?,
+        )?;
+        let transport = self.transport.clone().unwrap_or_default().connect_timeout(connect);
+        Ok(ResolvedPoolConfig {
+            idle_timeout: (!idle.value.is_zero()).then_some(idle.value),
+            heartbeat_interval: interval,
+            heartbeat_timeout: timeout,
+            call_timeout: self.call_timeout,
+            transport,
+        })
+    }
+}
+
+/// A resolved duration and, when it came from the environment, the variable and its text.
+struct Picked {
+    value: Duration,
+    from_env: Option<(&'static str, String)>,
+}
+
+/// Explicit setting, else the environment, else the default.
+fn pick(
+    explicit: Option<Duration>,
+    var: &'static str,
+    default: Duration,
+) -> Result<Picked, ConfigError> {
+    if let Some(value) = explicit {
+        return Ok(Picked { value, from_env: None });
+    }
+    match env_seconds(var)? {
+        Some(value) => {
+            Ok(Picked { value, from_env: Some((var, std::env::var(var).unwrap_or_default())) })
+        }
+        None => Ok(Picked { value: default, from_env: None }),
+    }
+}
+
+/// Refuses zero, blaming the variable when the zero came from the environment.
+fn positive(setting: &'static str, picked: Picked) -> Result<Duration, ConfigError> {
+    if !picked.value.is_zero() {
+        return Ok(picked.value);
+    }
+    Err(match picked.from_env {
+        Some((var, value)) => ConfigError::InvalidEnv { var, value, reason: "must be above zero" },
+        None => ConfigError::Invalid { setting, reason: "must be above zero" },
+    })
+}
+
+/// A [`PoolConfig`] with the environment and defaults applied.
+#[derive(Debug, Clone)]
+pub struct ResolvedPoolConfig {
+    idle_timeout: Option<Duration>,
+    heartbeat_interval: Duration,
+    heartbeat_timeout: Duration,
+    call_timeout: Option<Duration>,
+    transport: TransportConfig,
+}
+
+impl ResolvedPoolConfig {
+    /// See [`PoolConfig::idle_timeout`]; `None` when reaping is off.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+
+    /// How often the reaper looks: `max(idle_timeout / 10, 50 ms)`, so an idle connection is
+    /// closed within `idle_timeout` plus this.
+    pub fn reap_interval(&self) -> Option<Duration> {
+        self.idle_timeout.map(|idle| (idle / 10).max(Duration::from_millis(50)))
+    }
+
+    /// See [`PoolConfig::heartbeat_interval`].
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.heartbeat_interval
+    }
+
+    /// See [`PoolConfig::heartbeat_timeout`].
+    pub fn heartbeat_timeout(&self) -> Duration {
+        self.heartbeat_timeout
+    }
+
+    /// See [`PoolConfig::call_timeout`].
+    pub fn call_timeout(&self) -> Option<Duration> {
+        self.call_timeout
+    }
+
+    /// The transport settings, with the resolved connect timeout.
+    pub fn transport(&self) -> &TransportConfig {
+        &self.transport
+    }
+}
+
+/// Settings of the serving side ([`crate::serve`]).
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    idle_timeout: Option<Duration>,
+    close_linger: Option<Duration>,
+}
+
+impl ServerConfig {
+    /// Close a connection that has had no request in flight and received nothing for this
+    /// long (after a go-away frame); `Duration::ZERO` turns it off. Default: 120 s, or
+    /// `XOSCAR_SERVER_IDLE_TIMEOUT`.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// After a go-away, how long to keep reading (and discarding) while the caller closes its
+    /// end, so the close is a clean FIN rather than a reset. Default: 1 s.
+    pub fn close_linger(mut self, linger: Duration) -> Self {
+        self.close_linger = Some(linger);
+        self
+    }
+
+    /// Applies the environment and the defaults.
+    pub fn resolve(&self) -> Result<ResolvedServerConfig, ConfigError> {
+        let idle = match self.idle_timeout {
+            Some(value) => value,
+            None => env_seconds(ENV_SERVER_IDLE_TIMEOUT)?.unwrap_or(Duration::from_secs(120)),
+        };
+        Ok(ResolvedServerConfig {
+            idle_timeout: (!idle.is_zero()).then_some(idle),
+            close_linger: self.close_linger.unwrap_or(Duration::from_secs(1)),
+        })
+    }
+}
+
+/// A [`ServerConfig`] with the environment and defaults applied.
+#[derive(Debug, Clone)]
+pub struct ResolvedServerConfig {
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) close_linger: Duration,
+}
+
+impl ResolvedServerConfig {
+    /// See [`ServerConfig::idle_timeout`]; `None` when off.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+}

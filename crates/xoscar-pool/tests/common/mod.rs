@@ -1,0 +1,122 @@
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use xoscar_pool::{Handler, Message, Server, ServerConfig, serve};
+use xoscar_transport::{Address, TransportConfig, listen};
+
+/// Every test's outer bound (real time), so none can hang.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `future` on a fresh current-thread runtime under [`TEST_TIMEOUT`] of real time.
+pub fn run<F: Future>(future: F) -> F::Output {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        tokio::time::timeout(TEST_TIMEOUT, future).await.expect("test exceeded its outer timeout")
+    })
+}
+
+/// Runs `future` on a current-thread runtime whose clock is paused (auto-advancing when idle),
+/// bounded by a watchdog thread in real time.
+pub fn run_paused<F: Future>(future: F) -> F::Output {
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if done_rx.recv_timeout(TEST_TIMEOUT).is_err() {
+            eprintln!("paused-clock test exceeded its outer timeout");
+            std::process::abort();
+        }
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let output = runtime.block_on(future);
+    let _ = done_tx.send(());
+    output
+}
+
+/// A fresh address for each socket or in-process transport.
+pub fn addresses() -> Vec<Address> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    vec![
+        "127.0.0.1:0".parse().unwrap(),
+        Address::unix(std::env::temp_dir().join(format!("xoscar-pool-{pid}-{n}.sock"))),
+        Address::inproc(format!("pool-test-{pid}-{n}")),
+    ]
+}
+
+/// A fresh in-process address.
+pub fn inproc() -> Address {
+    addresses().pop().unwrap()
+}
+
+/// Serves `handler` on `address`.
+pub async fn start<H: Handler>(address: &Address, handler: H, config: ServerConfig) -> Server {
+    let listener = listen(address, &TransportConfig::default()).await.expect("listen");
+    serve(listener, handler, config).expect("serve")
+}
+
+pub fn message(text: &'static str) -> Message {
+    Message::new(Bytes::from_static(text.as_bytes()), vec![])
+}
+
+/// A handler that sleeps for the number of milliseconds in the header, then echoes. Counts
+/// requests that started and those dropped before finishing (cancelled).
+#[derive(Clone, Default)]
+pub struct Sleepy {
+    pub started: Arc<AtomicUsize>,
+    pub dropped: Arc<AtomicUsize>,
+    pub notified: Arc<AtomicUsize>,
+}
+
+struct CountDrop(Arc<AtomicUsize>, bool);
+
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Handler for Sleepy {
+    async fn call(&self, request: Message) -> Message {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let mut guard = CountDrop(self.dropped.clone(), false);
+        let millis: u64 =
+            std::str::from_utf8(&request.header).ok().and_then(|t| t.parse().ok()).unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        guard.1 = true;
+        request
+    }
+
+    async fn notify(&self, _message: Message) {
+        self.notified.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A request asking [`Sleepy`] to take `millis`.
+pub fn sleep_for(millis: u64) -> Message {
+    Message::new(Bytes::from(millis.to_string()), vec![])
+}
+
+/// Polls `condition` every 10 ms until it holds or `limit` passes; returns whether it held.
+pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
