@@ -1,0 +1,203 @@
+//! The connection lifecycle under tokio's paused clock, in-process, with exact deadlines:
+//! idle reaping, leases across long silences, dead-peer verdicts, server idle close, go-away.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Sleepy, inproc, message, run_paused, sleep_for, start};
+use tokio::time::Instant;
+use xoscar_pool::{Echo, Pool, PoolConfig, PoolError, ServerConfig};
+use xoscar_transport::{Channel, TransportConfig, listen};
+use xoscar_wire::{Envelope, Frame, pb};
+
+const T: Duration = Duration::from_secs(1);
+/// `max(T / 10, 50 ms)` for T = 1 s.
+const REAP_SLACK: Duration = Duration::from_millis(100);
+
+/// Lets every ready task run without moving the paused clock.
+async fn settle() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+}
+
+fn pool_with(idle: Duration) -> Pool {
+    let config = PoolConfig::default()
+        .idle_timeout(idle)
+        .heartbeat_interval(Duration::from_secs(5))
+        .heartbeat_timeout(Duration::from_secs(15));
+    Pool::new(config).unwrap()
+}
+
+#[test]
+fn an_idle_connection_is_reaped_within_t_plus_slack_and_the_next_call_redials() {
+    run_paused(async {
+        let server = start(&inproc(), Echo, ServerConfig::default()).await;
+        let pool = pool_with(T);
+        pool.call(server.local_addr(), message("a")).await.unwrap();
+        let released = Instant::now();
+        settle().await;
+        assert_eq!(server.connections(), 1);
+
+        tokio::time::sleep_until(released + T - Duration::from_millis(1)).await;
+        settle().await;
+        assert_eq!(pool.stats().open_connections, 1, "not reaped before T");
+
+        tokio::time::sleep_until(released + T + REAP_SLACK).await;
+        settle().await;
+        let stats = pool.stats();
+        assert_eq!((stats.open_connections, stats.reaps), (0, 1), "reaped by T + max(T/10, 50 ms)");
+        assert_eq!(server.connections(), 0, "the server saw the close");
+
+        pool.call(server.local_addr(), message("b")).await.unwrap();
+        assert_eq!(pool.stats().connects, 2);
+    });
+}
+
+#[test]
+fn a_call_lasting_3t_is_not_cut_by_the_reaper() {
+    run_paused(async {
+        let server = start(&inproc(), Sleepy::default(), ServerConfig::default()).await;
+        let pool = pool_with(T);
+        let started = Instant::now();
+        pool.call(server.local_addr(), sleep_for(3 * T.as_millis() as u64)).await.unwrap();
+        assert_eq!(started.elapsed(), 3 * T);
+        assert_eq!((pool.stats().reaps, pool.stats().connects), (0, 1));
+    });
+}
+
+#[test]
+fn a_lease_held_across_3t_of_silence_keeps_its_connection() {
+    run_paused(async {
+        let server = start(&inproc(), Echo, ServerConfig::default()).await;
+        let pool = pool_with(T);
+        let lease = pool.lease(server.local_addr()).await.unwrap();
+        tokio::time::sleep(3 * T).await;
+        settle().await;
+        assert_eq!((pool.stats().open_connections, pool.stats().reaps), (1, 0));
+        lease.call(message("still here")).await.unwrap();
+        drop(lease);
+        let released = Instant::now();
+        tokio::time::sleep_until(released + T + REAP_SLACK).await;
+        settle().await;
+        assert_eq!(pool.stats().reaps, 1, "reaped once the lease is gone");
+    });
+}
+
+#[test]
+fn a_silent_peer_is_declared_dead_at_interval_plus_timeout() {
+    run_paused(async {
+        // A peer that accepts and then never reads nor writes: a blackhole.
+        let mut listener = listen(&inproc(), &TransportConfig::default()).await.unwrap();
+        let endpoint = listener.local_addr().clone();
+        let frozen = tokio::spawn(async move {
+            let channel = listener.accept().await.unwrap().handshake().await.unwrap();
+            std::future::pending::<Channel>().await;
+            drop(channel);
+        });
+        let interval = Duration::from_secs(1);
+        let timeout = Duration::from_secs(2);
+        let pool = Pool::new(
+            PoolConfig::default().heartbeat_interval(interval).heartbeat_timeout(timeout),
+        )
+        .unwrap();
+        // Dial first, so the call's clock starts on an established connection.
+        drop(pool.lease(&endpoint).await.unwrap());
+        let started = Instant::now();
+        let error = pool.call(&endpoint, message("anyone?")).await.unwrap_err();
+        assert!(
+            matches!(error, PoolError::ConnectionTimedOut { silent_for, .. } if silent_for == interval + timeout),
+            "{error}"
+        );
+        assert_eq!(started.elapsed(), interval + timeout, "dead exactly at interval + timeout");
+        let stats = pool.stats();
+        assert_eq!((stats.dead_peers, stats.open_connections, stats.leases_in_flight), (1, 0, 0));
+        frozen.abort();
+    });
+}
+
+#[test]
+fn a_long_call_is_not_mistaken_for_a_dead_peer() {
+    run_paused(async {
+        let server = start(&inproc(), Sleepy::default(), ServerConfig::default()).await;
+        let pool = Pool::new(
+            PoolConfig::default()
+                .heartbeat_interval(Duration::from_secs(1))
+                .heartbeat_timeout(Duration::from_secs(2)),
+        )
+        .unwrap();
+        // Ten times interval + timeout: the server's connection task answers every ping.
+        pool.call(server.local_addr(), sleep_for(30_000)).await.unwrap();
+        assert_eq!(pool.stats().dead_peers, 0);
+    });
+}
+
+#[test]
+fn a_server_idle_close_sends_go_away_and_never_fails_a_call() {
+    run_paused(async {
+        let server_idle = Duration::from_secs(2);
+        let server =
+            start(&inproc(), Echo, ServerConfig::default().idle_timeout(server_idle)).await;
+        let pool = pool_with(Duration::ZERO);
+        pool.call(server.local_addr(), message("a")).await.unwrap();
+        let last_frame = Instant::now();
+        settle().await;
+
+        tokio::time::sleep_until(last_frame + server_idle - Duration::from_millis(1)).await;
+        settle().await;
+        assert_eq!(server.connections(), 1, "not closed before the server idle timeout");
+
+        tokio::time::sleep_until(last_frame + server_idle).await;
+        settle().await;
+        assert_eq!(server.connections(), 0, "closed at the server idle timeout");
+        assert_eq!(pool.stats().open_connections, 0, "the caller let go of it too");
+
+        pool.call(server.local_addr(), message("b")).await.unwrap();
+        assert_eq!(pool.stats().connects, 2);
+    });
+}
+
+#[test]
+fn a_request_the_server_never_saw_is_resent_after_go_away() {
+    run_paused(async {
+        let mut listener = listen(&inproc(), &TransportConfig::default()).await.unwrap();
+        let endpoint = listener.local_addr().clone();
+        let server = tokio::spawn(async move {
+            // First connection: take the request, but claim to have accepted nothing.
+            let mut first = listener.accept().await.unwrap().handshake().await.unwrap();
+            let _unseen = first.recv().await.unwrap().unwrap();
+            let go_away = pb::GoAway { last_accepted_id: 0, reason: "test".into() };
+            first.send(Frame::new(Envelope::GoAway(go_away), vec![])).await.unwrap();
+            drop(first);
+            // Second connection: answer properly.
+            let mut second = listener.accept().await.unwrap().handshake().await.unwrap();
+            let frame = second.recv().await.unwrap().unwrap();
+            let Envelope::Request(request) = frame.envelope else { panic!("expected a request") };
+            second.send(Frame::response(request.id, request.header, frame.payloads)).await.unwrap();
+            second
+        });
+        let pool = pool_with(Duration::ZERO);
+        let reply = pool
+            .call(&endpoint, xoscar_pool::Message::new(Bytes::from_static(b"retry me"), vec![]))
+            .await
+            .unwrap();
+        assert_eq!(&reply.header[..], b"retry me");
+        assert_eq!(pool.stats().connects, 2);
+        drop(server.await.unwrap());
+    });
+}
+
+#[test]
+fn reaping_can_be_turned_off() {
+    run_paused(async {
+        let server =
+            start(&inproc(), Echo, ServerConfig::default().idle_timeout(Duration::ZERO)).await;
+        let pool = pool_with(Duration::ZERO);
+        pool.call(server.local_addr(), message("a")).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        settle().await;
+        assert_eq!((pool.stats().open_connections, pool.stats().reaps), (1, 0));
+    });
+}
