@@ -1,0 +1,107 @@
+//! Environment overrides: precedence (builder, then env, then default) and malformed values.
+//! One test function only: it changes the process environment, which must not race with other
+//! threads reading it.
+#![allow(unsafe_code)]
+
+use std::time::Duration;
+
+use xoscar_pool::{
+    ConfigError, ENV_CONNECT_TIMEOUT, ENV_HEARTBEAT_INTERVAL, ENV_HEARTBEAT_TIMEOUT,
+    ENV_IDLE_TIMEOUT, ENV_SERVER_IDLE_TIMEOUT, Pool, PoolConfig, ServerConfig,
+};
+
+fn set(var: &str, value: &str) {
+    // SAFETY: this binary runs a single test on a single thread, so nothing reads the
+    // environment concurrently.
+    unsafe { std::env::set_var(var, value) }
+}
+
+fn unset(var: &str) {
+    // SAFETY: as in `set`.
+    unsafe { std::env::remove_var(var) }
+}
+
+#[test]
+fn environment_overrides_follow_precedence_and_bad_values_name_the_variable() {
+    let all = [
+        ENV_IDLE_TIMEOUT,
+        ENV_HEARTBEAT_INTERVAL,
+        ENV_HEARTBEAT_TIMEOUT,
+        ENV_CONNECT_TIMEOUT,
+        ENV_SERVER_IDLE_TIMEOUT,
+    ];
+    for var in all {
+        unset(var);
+    }
+
+    // Defaults.
+    let resolved = PoolConfig::default().resolve().unwrap();
+    assert_eq!(resolved.idle_timeout(), Some(Duration::from_secs(30)));
+    assert_eq!(resolved.heartbeat_interval(), Duration::from_secs(5));
+    assert_eq!(resolved.heartbeat_timeout(), Duration::from_secs(15));
+    assert_eq!(resolved.transport().get_connect_timeout(), Duration::from_secs(10));
+    assert_eq!(resolved.reap_interval(), Some(Duration::from_secs(3)));
+    assert_eq!(
+        ServerConfig::default().resolve().unwrap().idle_timeout(),
+        Some(Duration::from_secs(120))
+    );
+
+    // The environment beats the default, fractions allowed.
+    set(ENV_IDLE_TIMEOUT, "0.25");
+    set(ENV_HEARTBEAT_INTERVAL, "2");
+    set(ENV_HEARTBEAT_TIMEOUT, " 7.5 ");
+    set(ENV_CONNECT_TIMEOUT, "3");
+    set(ENV_SERVER_IDLE_TIMEOUT, "1.5");
+    let resolved = PoolConfig::default().resolve().unwrap();
+    assert_eq!(resolved.idle_timeout(), Some(Duration::from_millis(250)));
+    assert_eq!(resolved.reap_interval(), Some(Duration::from_millis(50)), "max(T/10, 50 ms)");
+    assert_eq!(resolved.heartbeat_interval(), Duration::from_secs(2));
+    assert_eq!(resolved.heartbeat_timeout(), Duration::from_millis(7500));
+    assert_eq!(resolved.transport().get_connect_timeout(), Duration::from_secs(3));
+    assert_eq!(
+        ServerConfig::default().resolve().unwrap().idle_timeout(),
+        Some(Duration::from_millis(1500))
+    );
+
+    // An explicit builder setting beats the environment.
+    let resolved = PoolConfig::default().idle_timeout(Duration::from_secs(9)).resolve().unwrap();
+    assert_eq!(resolved.idle_timeout(), Some(Duration::from_secs(9)));
+    let server = ServerConfig::default().idle_timeout(Duration::from_secs(4)).resolve().unwrap();
+    assert_eq!(server.idle_timeout(), Some(Duration::from_secs(4)));
+
+    // Zero turns reaping off.
+    set(ENV_IDLE_TIMEOUT, "0");
+    assert_eq!(PoolConfig::default().resolve().unwrap().idle_timeout(), None);
+    set(ENV_SERVER_IDLE_TIMEOUT, "0");
+    assert_eq!(ServerConfig::default().resolve().unwrap().idle_timeout(), None);
+
+    // Malformed values are errors naming the variable, at start-up.
+    for bad in ["ten", "-1", "NaN", "inf", "", "1e400", "5s"] {
+        set(ENV_IDLE_TIMEOUT, bad);
+        let error = Pool::new(PoolConfig::default()).unwrap_err();
+        assert!(
+            matches!(&error, ConfigError::InvalidEnv { var, value, .. } if *var == ENV_IDLE_TIMEOUT && value == bad),
+            "{bad:?}: {error}"
+        );
+        assert!(error.to_string().contains(ENV_IDLE_TIMEOUT), "{error}");
+    }
+    unset(ENV_IDLE_TIMEOUT);
+    set(ENV_SERVER_IDLE_TIMEOUT, "soon");
+    let error = ServerConfig::default().resolve().unwrap_err();
+    assert!(matches!(error, ConfigError::InvalidEnv { var, .. } if var == ENV_SERVER_IDLE_TIMEOUT));
+
+    // A heartbeat of zero would never ping: refused, blaming its source.
+    set(ENV_HEARTBEAT_INTERVAL, "0");
+    let error = PoolConfig::default().resolve().unwrap_err();
+    assert!(
+        matches!(error, ConfigError::InvalidEnv { var, .. } if var == ENV_HEARTBEAT_INTERVAL),
+        "{error}"
+    );
+    unset(ENV_HEARTBEAT_INTERVAL);
+    let error = PoolConfig::default().heartbeat_timeout(Duration::ZERO).resolve().unwrap_err();
+    assert!(matches!(error, ConfigError::Invalid { setting: "heartbeat_timeout", .. }), "{error}");
+
+    for var in all {
+        unset(var);
+    }
+}
