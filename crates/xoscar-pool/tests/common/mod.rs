@@ -1,5 +1,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod child;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
