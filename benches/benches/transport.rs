@@ -11,10 +11,10 @@ use bytes::Bytes;
 use criterion::{
     BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
 };
-use tokio::io::BufReader;
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
+use xoscar_benches::raw::RawPingPong;
 use xoscar_benches::*;
 use xoscar_transport::{Address, Channel, TransportConfig, connect};
 use xoscar_wire::{Envelope, Frame};
@@ -55,74 +55,10 @@ fn raw_round_trip_bench(
     transport: &str,
     payload: &Bytes,
 ) {
-    let mut message = (payload.len() as u32).to_le_bytes().to_vec();
-    message.extend_from_slice(payload);
-    let mut reply = vec![0u8; payload.len()];
-    macro_rules! socket_bench {
-        ($stream:expr) => {{
-            let mut stream = BufReader::new($stream);
-            group.bench_function("raw", |b| {
-                b.iter_custom(|iters| {
-                    rt.block_on(async {
-                        let start = Instant::now();
-                        for _ in 0..iters {
-                            raw_round_trip(&mut stream, &message, &mut reply).await.unwrap();
-                        }
-                        start.elapsed()
-                    })
-                })
-            });
-        }};
-    }
-    match transport {
-        "tcp" => socket_bench!(rt.block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let local = listener.local_addr().unwrap();
-            tokio::spawn(async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    stream.set_nodelay(true).unwrap();
-                    tokio::spawn(raw_echo(stream));
-                }
-            });
-            let stream = TcpStream::connect(local).await.unwrap();
-            stream.set_nodelay(true).unwrap();
-            stream
-        })),
-        "uds" => socket_bench!(rt.block_on(async {
-            let Address::Unix(path) = address("uds", "raw-rtt") else { unreachable!() };
-            let _ = std::fs::remove_file(&path);
-            let listener = UnixListener::bind(&path).unwrap();
-            tokio::spawn(async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    tokio::spawn(raw_echo(stream));
-                }
-            });
-            UnixStream::connect(&path).await.unwrap()
-        })),
-        _ => {
-            let (to_server, mut server_rx) = mpsc::channel::<Frame>(128);
-            let (server_tx, mut from_server) = mpsc::channel::<Frame>(128);
-            rt.spawn(async move {
-                while let Some(frame) = server_rx.recv().await {
-                    if server_tx.send(frame).await.is_err() {
-                        return;
-                    }
-                }
-            });
-            group.bench_function("raw", |b| {
-                b.iter_custom(|iters| {
-                    rt.block_on(async {
-                        let start = Instant::now();
-                        for id in 0..iters {
-                            to_server.send(request(id, payload)).await.unwrap();
-                            from_server.recv().await.unwrap();
-                        }
-                        start.elapsed()
-                    })
-                })
-            });
-        }
-    }
+    let mut raw = rt.block_on(RawPingPong::start(transport, "raw-rtt"));
+    group.bench_function("raw", |b| {
+        b.iter_custom(|iters| rt.block_on(raw.time_round_trips(iters, payload)))
+    });
 }
 
 fn bulk(c: &mut Criterion) {

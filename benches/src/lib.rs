@@ -2,6 +2,10 @@
 //! bench is compared with (a plain tokio socket with a 4-byte length prefix, or a plain tokio
 //! mpsc channel carrying the same frames).
 
+pub mod child;
+pub mod mux;
+pub mod raw;
+
 use std::future::Future;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -14,6 +18,15 @@ use xoscar_wire::{Envelope, Frame, pb};
 /// connection, since nothing crosses threads.
 pub fn current_thread() -> Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+/// A two-worker multi-thread runtime, to compare flavours.
+pub fn multi_thread() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 /// Runs a server on its own thread with its own single-threaded runtime, for the life of the
@@ -99,6 +112,27 @@ pub async fn raw_echo<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> std::io::
         message.resize(4 + len, 0);
         stream.read_exact(&mut message[4..]).await?;
         stream.write_all(&message).await?;
+    }
+}
+
+/// Raw limit, sockets, many in flight: echoes `[u32 len][body]` messages, answering everything
+/// that arrived together with one write (as a pipelining server would).
+pub async fn raw_echo_batched<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> std::io::Result<()> {
+    let mut stream = BufReader::new(stream);
+    let mut out = Vec::new();
+    loop {
+        let len = match stream.read_u32_le().await {
+            Ok(len) => len as usize,
+            Err(_) => return Ok(()),
+        };
+        let start = out.len();
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+        out.resize(start + 4 + len, 0);
+        stream.read_exact(&mut out[start + 4..]).await?;
+        if stream.buffer().is_empty() {
+            stream.get_mut().write_all(&out).await?;
+            out.clear();
+        }
     }
 }
 

@@ -201,3 +201,65 @@ fn reaping_can_be_turned_off() {
         assert_eq!((pool.stats().open_connections, pool.stats().reaps), (1, 0));
     });
 }
+
+#[test]
+fn a_response_with_an_unknown_id_is_dropped_and_fails_no_call() {
+    run_paused(async {
+        let mut listener = listen(&inproc(), &TransportConfig::default()).await.unwrap();
+        let endpoint = listener.local_addr().clone();
+        let server = tokio::spawn(async move {
+            let mut channel = listener.accept().await.unwrap().handshake().await.unwrap();
+            while let Ok(Some(frame)) = channel.recv().await {
+                let Envelope::Request(request) = frame.envelope else { continue };
+                // A stray response for an id nobody asked for, then the real one.
+                let stray =
+                    Frame::response(request.id + 1000, Bytes::from_static(b"stray"), vec![]);
+                channel.send(stray).await.unwrap();
+                channel
+                    .send(Frame::response(request.id, request.header, frame.payloads))
+                    .await
+                    .unwrap();
+            }
+        });
+        let pool = pool_with(Duration::ZERO);
+        for _ in 0..3 {
+            let reply = pool.call(&endpoint, message("real")).await.unwrap();
+            assert_eq!(&reply.header[..], b"real");
+        }
+        assert_eq!((pool.stats().connects, pool.stats().open_connections), (1, 1));
+        server.abort();
+    });
+}
+
+#[test]
+fn cancels_racing_their_responses_are_harmless() {
+    run_paused(async {
+        let handler = Sleepy::default();
+        let server = start(&inproc(), handler.clone(), ServerConfig::default()).await;
+        let pool = pool_with(Duration::ZERO);
+        // The handler takes 10 ms; the calls give up at 9, 10 or 11 ms: before, at the same
+        // instant as, or after their responses.
+        let calls: Vec<_> = (0..300u64)
+            .map(|i| {
+                let (pool, endpoint) = (pool.clone(), server.local_addr().clone());
+                let timeout = Duration::from_millis(9 + i % 3);
+                tokio::spawn(async move {
+                    pool.call_with_timeout(&endpoint, sleep_for(10), Some(timeout)).await
+                })
+            })
+            .collect();
+        let (mut answered, mut timed_out) = (0, 0);
+        for call in calls {
+            match call.await.unwrap() {
+                Ok(_) => answered += 1,
+                Err(PoolError::CallTimedOut { .. }) => timed_out += 1,
+                Err(other) => panic!("unexpected error {other}"),
+            }
+        }
+        assert!(answered >= 100 && timed_out >= 100, "answered {answered}, timed out {timed_out}");
+        settle().await;
+        let stats = pool.stats();
+        assert_eq!((stats.leases_in_flight, stats.open_connections, stats.dead_peers), (0, 1, 0));
+        pool.call(server.local_addr(), sleep_for(0)).await.unwrap();
+    });
+}

@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | [`wire`] | `xoscar-wire` | frame layout, protobuf envelopes, codec with hard limits |
 //! | [`transport`] | `xoscar-transport` | addresses, listeners, framed channels (tcp, uds, inproc) |
-//! | [`pool`] | `xoscar-pool` | multiplexed request/response connections (in progress) |
+//! | [`pool`] | `xoscar-pool` | multiplexed request/response: leases, idle reaper, heartbeat, serving side |
 //! | [`router`] | `xoscar-router` | address mapping (in progress) |
 //! | [`actor`] | `xoscar-actor` | actors and actor pools (in progress) |
 //!

@@ -164,6 +164,14 @@ impl Pool {
         Err(lost_endpoint(endpoint, "no usable connection"))
     }
 
+    /// Runs one reaper pass now over this runtime's connections, closing those that have held
+    /// no lease for `idle_timeout`, as the reaper would on its next tick. Returns how many it
+    /// closed (0 when reaping is off).
+    pub fn reap_now(&self) -> Result<usize, PoolError> {
+        let runtime = self.runtime()?;
+        Ok(self.shared.config.idle_timeout().map_or(0, |idle| runtime.reap(idle)))
+    }
+
     /// This runtime's state, made (with its reaper) on first use.
     fn runtime(&self) -> Result<Arc<RuntimeState>, PoolError> {
         let handle = Handle::try_current().map_err(|_| PoolError::NoRuntime)?;

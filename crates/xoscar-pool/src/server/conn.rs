@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::task::Poll;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -167,7 +168,7 @@ async fn read_requests<H: Handler>(
             Envelope::Request(request) if !going_away => {
                 shared.last_accepted.fetch_max(request.id, Relaxed);
                 let message = Message { header: request.header, payloads: frame.payloads };
-                spawn_request(shared, request.id, message, replies.clone(), handler.clone());
+                run_request(shared, request.id, message, replies, handler).await;
             }
             // Past the go-away's last accepted id: the caller sends it again elsewhere.
             Envelope::Request(_) => {}
@@ -191,18 +192,28 @@ async fn read_requests<H: Handler>(
     }
 }
 
-fn spawn_request<H: Handler>(
+/// Runs a request: polled once right here, so a handler that answers without waiting costs no
+/// task; one that has to wait moves to its own task, so the connection task stays free (to
+/// answer pings, read more requests) while it runs.
+async fn run_request<H: Handler>(
     shared: &Arc<Shared>,
     id: u64,
     request: Message,
-    replies: mpsc::UnboundedSender<Frame>,
-    handler: Arc<H>,
+    replies: &mpsc::UnboundedSender<Frame>,
+    handler: &Arc<H>,
 ) {
+    let handler = handler.clone();
+    let mut call = Box::pin(async move { handler.call(request).await });
+    let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+    if let Poll::Ready(response) = first {
+        let _ = replies.send(Frame::response(id, response.header, response.payloads));
+        return;
+    }
     // Registered under the lock the task needs to finish, so it cannot finish first.
     let mut in_flight = shared.in_flight.lock();
-    let task_shared = shared.clone();
+    let (task_shared, replies) = (shared.clone(), replies.clone());
     let task = tokio::spawn(async move {
-        let response = handler.call(request).await;
+        let response = call.await;
         if task_shared.finish(id).is_some() {
             let frame = Frame::response(id, response.header, response.payloads);
             if replies.send(frame).is_err() {

@@ -1,0 +1,271 @@
+//! The pool, each beside its raw limit measured in the same run:
+//! - sequential call round trip, 16 B, vs raw framed ping-pong (and on a multi-thread runtime,
+//!   to compare flavours);
+//! - 64 calls in flight on one connection vs a raw multiplexed connection (writer task, reader
+//!   dispatching by id, a server answering each batch with one write);
+//! - 1 MiB call echo vs a raw echo of the same shape;
+//! - a server in a child process (tcp and uds): sequential round trip and 64 in flight;
+//! - the reaper's cost: 64 in flight with the reaper on (`ours`) vs off (`raw`), and the time
+//!   of one reaper pass over 5,000 idle TCP and 100,000 idle in-process connections.
+//!
+//! Unless noted, client and server share one current-thread runtime (on two cores the fastest
+//! flavour for one busy connection).
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput};
+use tokio::runtime::Runtime;
+use xoscar_benches::child::{self, ChildServers};
+use xoscar_benches::mux::RawMux;
+use xoscar_benches::raw::RawPingPong;
+use xoscar_benches::*;
+use xoscar_pool::{Echo, Message, Pool, PoolConfig, Server, ServerConfig, serve};
+use xoscar_transport::Address;
+
+const TRANSPORTS: [&str; 3] = ["tcp", "uds", "inproc"];
+const IN_FLIGHT: u64 = 64;
+
+/// Serves `Echo` on a fresh address of `transport`, on the current runtime.
+async fn echo_server(transport: &str, tag: &str) -> Server {
+    serve(our_listener(&address(transport, tag)).await, Echo, ServerConfig::default()).unwrap()
+}
+
+fn pool(idle: Duration) -> Pool {
+    Pool::new(PoolConfig::default().idle_timeout(idle)).unwrap()
+}
+
+/// One group: sequential calls of `payload` (ours) beside raw ping-pong (raw).
+fn sequential(
+    c: &mut Criterion,
+    name: &str,
+    rt: &Runtime,
+    endpoint: &Address,
+    mut raw: RawPingPong,
+    payload: &Bytes,
+) {
+    let mut group = c.benchmark_group(name);
+    if payload.len() >= 1 << 20 {
+        group.throughput(Throughput::Bytes(payload.len() as u64));
+    }
+    let pool = pool(Duration::from_secs(30));
+    group.bench_function("ours", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    pool.call(endpoint, Message::new(Bytes::new(), vec![payload.clone()]))
+                        .await
+                        .unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("raw", |b| {
+        b.iter_custom(|iters| rt.block_on(raw.time_round_trips(iters, payload)))
+    });
+    group.finish();
+}
+
+/// Runs `iters` calls spread over 64 concurrent callers; returns the time per `iters` calls.
+async fn spread<F, Fut>(iters: u64, call: F) -> Duration
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let per_caller = iters.div_ceil(IN_FLIGHT);
+    let start = Instant::now();
+    let callers: Vec<_> = (0..IN_FLIGHT)
+        .map(|caller| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                for i in 0..per_caller {
+                    call(caller * per_caller + i).await;
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.await.unwrap();
+    }
+    start.elapsed().mul_f64(iters as f64 / (per_caller * IN_FLIGHT) as f64)
+}
+
+/// 64 callers of `pool` on `endpoint`, as a bench function named `name`.
+fn bench_in_flight(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    rt: &Runtime,
+    pool: &Pool,
+    endpoint: &Address,
+) {
+    let payload = Bytes::from(vec![0x5A; 16]);
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let (pool, endpoint, payload) = (pool.clone(), endpoint.clone(), payload.clone());
+            rt.block_on(spread(iters, move |_| {
+                let (pool, endpoint, payload) = (pool.clone(), endpoint.clone(), payload.clone());
+                async move {
+                    pool.call(&endpoint, Message::new(Bytes::new(), vec![payload])).await.unwrap();
+                }
+            }))
+        })
+    });
+}
+
+/// One group: 64 in flight through the pool (ours) beside a raw multiplexed connection (raw).
+fn in_flight_group(c: &mut Criterion, name: &str, rt: &Runtime, endpoint: &Address, raw: RawMux) {
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(1));
+    bench_in_flight(&mut group, "ours", rt, &pool(Duration::from_secs(30)), endpoint);
+    let payload = Bytes::from(vec![0x5A; 16]);
+    group.bench_function("raw", |b| {
+        b.iter_custom(|iters| {
+            let (raw, payload) = (raw.clone(), payload.clone());
+            rt.block_on(spread(iters, move |id| {
+                let (raw, payload) = (raw.clone(), payload.clone());
+                async move {
+                    raw.call(id, payload).await;
+                }
+            }))
+        })
+    });
+    group.finish();
+}
+
+fn call_round_trip(c: &mut Criterion) {
+    let payload = Bytes::from(vec![0x5A; 16]);
+    for transport in TRANSPORTS {
+        let rt = current_thread();
+        let server = rt.block_on(echo_server(transport, "call-rtt"));
+        let raw = rt.block_on(RawPingPong::start(transport, "call-raw-rtt"));
+        sequential(
+            c,
+            &format!("call round trip 16 B {transport}"),
+            &rt,
+            server.local_addr(),
+            raw,
+            &payload,
+        );
+    }
+    let rt = multi_thread();
+    let server = rt.block_on(echo_server("tcp", "call-rtt-mt"));
+    let raw = rt.block_on(RawPingPong::start("tcp", "call-raw-rtt-mt"));
+    sequential(c, "call round trip 16 B tcp multi-thread", &rt, server.local_addr(), raw, &payload);
+}
+
+fn echo_1mib(c: &mut Criterion) {
+    let payload = Bytes::from(vec![0xA5; 1 << 20]);
+    for transport in ["tcp", "uds"] {
+        let rt = current_thread();
+        let server = rt.block_on(echo_server(transport, "echo-1mib"));
+        let raw = rt.block_on(RawPingPong::start(transport, "raw-echo-1mib"));
+        sequential(
+            c,
+            &format!("call echo 1 MiB {transport}"),
+            &rt,
+            server.local_addr(),
+            raw,
+            &payload,
+        );
+    }
+}
+
+fn in_flight(c: &mut Criterion) {
+    for transport in TRANSPORTS {
+        let rt = current_thread();
+        let server = rt.block_on(echo_server(transport, "in-flight"));
+        let raw = rt.block_on(RawMux::start(transport, "raw-mux"));
+        in_flight_group(c, &format!("64 in flight {transport}"), &rt, server.local_addr(), raw);
+    }
+}
+
+fn child_process(c: &mut Criterion) {
+    let servers = ChildServers::start();
+    let payload = Bytes::from(vec![0x5A; 16]);
+    let addresses = servers.addresses.clone();
+    for (transport, ours, raw) in [
+        ("tcp", &addresses.ours_tcp, &addresses.raw_tcp),
+        ("uds", &addresses.ours_uds, &addresses.raw_uds),
+    ] {
+        let rt = current_thread();
+        let ping_pong = rt.block_on(RawPingPong::connect(raw));
+        sequential(
+            c,
+            &format!("child-process call round trip 16 B {transport}"),
+            &rt,
+            ours,
+            ping_pong,
+            &payload,
+        );
+        let mux = rt.block_on(RawMux::connect(raw));
+        in_flight_group(c, &format!("child-process 64 in flight {transport}"), &rt, ours, mux);
+    }
+}
+
+fn reaper_cost(c: &mut Criterion) {
+    let mut group = c.benchmark_group("reaper on vs off, 64 in flight inproc");
+    group.throughput(Throughput::Elements(1));
+    let rt = current_thread();
+    let server = rt.block_on(echo_server("inproc", "reaper-cost"));
+    // On: a short idle timeout, so the reaper ticks every 100 ms during the measurement.
+    bench_in_flight(&mut group, "ours", &rt, &pool(Duration::from_secs(1)), server.local_addr());
+    bench_in_flight(&mut group, "raw", &rt, &pool(Duration::ZERO), server.local_addr());
+    group.finish();
+}
+
+fn reaper_pass(c: &mut Criterion) {
+    // `cargo bench` passes --bench; `cargo test --benches` runs each bench once as a smoke
+    // test, where thousands of connections would only cost time.
+    let full = std::env::args().any(|arg| arg == "--bench");
+    let sizes = if full {
+        [("tcp", 5_000usize), ("inproc", 100_000)]
+    } else {
+        [("tcp", 20), ("inproc", 200)]
+    };
+    for (transport, count) in sizes {
+        let mut group =
+            c.benchmark_group(format!("reaper pass over {count} idle {transport} connections"));
+        group.sample_size(10);
+        let rt = current_thread();
+        // Idle for less than the timeout: every pass looks at every connection, closes none.
+        let pool = pool(Duration::from_secs(3600));
+        // Made on first use, so a filtered-out run does not pay for thousands of connections.
+        let mut servers: Option<Vec<Server>> = None;
+        group.bench_function("ours", |b| {
+            servers.get_or_insert_with(|| {
+                rt.block_on(async {
+                    let mut servers = Vec::with_capacity(count);
+                    for i in 0..count {
+                        let server = echo_server(transport, &format!("reap-{i}")).await;
+                        pool.call(server.local_addr(), Message::default()).await.unwrap();
+                        servers.push(server);
+                    }
+                    assert_eq!(pool.stats().open_connections, count);
+                    servers
+                })
+            });
+            let _context = rt.enter();
+            b.iter(|| assert_eq!(pool.reap_now().unwrap(), 0))
+        });
+        group.finish();
+        drop(servers);
+    }
+}
+
+fn main() {
+    child::serve_if_child();
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30)
+        .configure_from_args();
+    call_round_trip(&mut criterion);
+    in_flight(&mut criterion);
+    echo_1mib(&mut criterion);
+    child_process(&mut criterion);
+    reaper_cost(&mut criterion);
+    reaper_pass(&mut criterion);
+    criterion.final_summary();
+}
