@@ -54,15 +54,6 @@ impl Shared {
     }
 }
 
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // The connection is gone: nobody can receive these answers.
-        for (_, handle) in self.in_flight.get_mut().drain() {
-            handle.abort();
-        }
-    }
-}
-
 /// Counts the connection as live while it exists.
 struct LiveGuard(Arc<AtomicUsize>);
 
