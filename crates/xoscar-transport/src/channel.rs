@@ -96,6 +96,18 @@ impl FrameReader {
         &self.peer
     }
 
+    /// True when bytes of a next frame (or a whole one) were already received and wait in this
+    /// reader: a server can hold back flushing its replies until it has read them, answering a
+    /// batch of requests with one write.
+    pub fn has_buffered(&self) -> bool {
+        match &self.kind {
+            #[cfg(any(feature = "tcp", feature = "uds"))]
+            ReaderKind::Stream(reader) => reader.has_buffered(),
+            #[cfg(feature = "inproc")]
+            ReaderKind::Inproc(receiver) => receiver.has_buffered(),
+        }
+    }
+
     /// The next frame; `Ok(None)` when the peer closed its sending direction at a frame
     /// boundary (a clean end of stream).
     ///

@@ -26,6 +26,10 @@ impl Receiver {
     pub(crate) async fn recv(&mut self) -> Option<Frame> {
         self.0.recv().await
     }
+
+    pub(crate) fn has_buffered(&self) -> bool {
+        !self.0.is_empty()
+    }
 }
 
 /// The sending end of one direction; checks the same limits a socket's encoder would.

@@ -90,6 +90,10 @@ impl StreamReader {
             .map_err(|e| TransportError::from_channel_io(peer, e))
     }
 
+    pub(crate) fn has_buffered(&self) -> bool {
+        !self.finished && !self.buffer.is_empty()
+    }
+
     pub(crate) async fn recv(&mut self, peer: &str) -> Result<Option<Frame>, TransportError> {
         if self.finished {
             return Ok(None);

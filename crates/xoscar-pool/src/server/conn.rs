@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::task::Poll;
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::Mutex as SyncMutex;
+use tokio::sync::Mutex;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::AbortHandle;
 use tokio::time::{Instant, sleep_until};
@@ -21,7 +22,7 @@ use crate::config::ResolvedServerConfig;
 /// State shared by the connection's loops and its request tasks.
 struct Shared {
     peer: String,
-    in_flight: Mutex<HashMap<u64, AbortHandle>>,
+    in_flight: SyncMutex<HashMap<u64, AbortHandle>>,
     /// Signalled when the last in-flight request finishes.
     drained: Notify,
     epoch: Instant,
@@ -88,11 +89,14 @@ pub(crate) async fn serve_connection<H: Handler>(
     };
     live.fetch_add(1, Relaxed);
     let _live = LiveGuard(live);
-    let (mut reader, mut writer) = channel.split();
+    let (mut reader, writer) = channel.split();
+    // Shared by the read loop (which writes replies that were ready at once, saving a wake-up)
+    // and the write loop (which writes replies from request tasks).
+    let writer = Mutex::new(writer);
     let (replies, mut queued) = mpsc::unbounded_channel::<Frame>();
     let shared = Arc::new(Shared {
         peer,
-        in_flight: Mutex::new(HashMap::new()),
+        in_flight: SyncMutex::new(HashMap::new()),
         drained: Notify::new(),
         epoch: Instant::now(),
         last_received_ns: AtomicU64::new(0),
@@ -100,8 +104,8 @@ pub(crate) async fn serve_connection<H: Handler>(
     });
 
     let phase = tokio::select! {
-        phase = read_requests(&shared, &mut reader, &replies, &handler, false) => phase,
-        phase = write_replies(&shared, &mut writer, &mut queued) => phase,
+        phase = read_requests(&shared, &mut reader, &writer, &replies, &handler, false) => phase,
+        phase = write_replies(&shared, &writer, &mut queued) => phase,
         () = idle(&shared, config.idle_timeout) => Phase::GoAway("idle"),
         () = super::stopping(&mut shutdown) => Phase::GoAway("server shutting down"),
     };
@@ -114,17 +118,18 @@ pub(crate) async fn serve_connection<H: Handler>(
         Envelope::GoAway(pb::GoAway { last_accepted_id, reason: reason.into() }),
         vec![],
     );
-    if writer.send(go_away).await.is_err() {
+    if writer.lock().await.send(go_away).await.is_err() {
         return;
     }
     let finished = tokio::select! {
-        phase = read_requests(&shared, &mut reader, &replies, &handler, true) => matches!(phase, Phase::Over),
-        phase = write_replies(&shared, &mut writer, &mut queued) => matches!(phase, Phase::Over),
+        phase = read_requests(&shared, &mut reader, &writer, &replies, &handler, true) => matches!(phase, Phase::Over),
+        phase = write_replies(&shared, &writer, &mut queued) => matches!(phase, Phase::Over),
         () = drained(&shared) => false,
     };
     if finished {
         return;
     }
+    let mut writer = writer.into_inner();
     while let Ok(reply) = queued.try_recv() {
         if writer.feed(reply).await.is_err() {
             return;
@@ -141,11 +146,22 @@ pub(crate) async fn serve_connection<H: Handler>(
 async fn read_requests<H: Handler>(
     shared: &Arc<Shared>,
     reader: &mut FrameReader,
+    writer: &Mutex<FrameWriter>,
     replies: &mpsc::UnboundedSender<Frame>,
     handler: &Arc<H>,
     going_away: bool,
 ) -> Phase {
+    // Replies written but not flushed: held back while more requests are already buffered, so
+    // a batch of requests is answered with one write.
+    let mut unflushed = false;
     loop {
+        if unflushed && !reader.has_buffered() {
+            if let Err(error) = writer.lock().await.flush().await {
+                tracing::debug!(peer = %shared.peer, %error, "write failed");
+                return Phase::Over;
+            }
+            unflushed = false;
+        }
         let frame = match reader.recv().await {
             Ok(Some(frame)) => frame,
             Ok(None) => return Phase::Over,
@@ -159,7 +175,14 @@ async fn read_requests<H: Handler>(
             Envelope::Request(request) if !going_away => {
                 shared.last_accepted.fetch_max(request.id, Relaxed);
                 let message = Message { header: request.header, payloads: frame.payloads };
-                run_request(shared, request.id, message, replies, handler).await;
+                if let Some(reply) =
+                    run_request(shared, request.id, message, replies, handler).await
+                {
+                    match reply_now(writer, reply, replies).await {
+                        Ok(wrote) => unflushed |= wrote,
+                        Err(()) => return Phase::Over,
+                    }
+                }
             }
             // Past the go-away's last accepted id: the caller sends it again elsewhere.
             Envelope::Request(_) => {}
@@ -174,7 +197,11 @@ async fn read_requests<H: Handler>(
                 }
             }
             Envelope::Ping(pb::Ping { nonce }) => {
-                let _ = replies.send(Frame::new(Envelope::Pong(pb::Pong { nonce }), vec![]));
+                let pong = Frame::new(Envelope::Pong(pb::Pong { nonce }), vec![]);
+                match reply_now(writer, pong, replies).await {
+                    Ok(wrote) => unflushed |= wrote,
+                    Err(()) => return Phase::Over,
+                }
             }
             other => {
                 tracing::debug!(peer = %shared.peer, kind = ?other.kind(), "ignoring a frame a caller should not send");
@@ -192,13 +219,12 @@ async fn run_request<H: Handler>(
     request: Message,
     replies: &mpsc::UnboundedSender<Frame>,
     handler: &Arc<H>,
-) {
+) -> Option<Frame> {
     let handler = handler.clone();
     let mut call = Box::pin(async move { handler.call(request).await });
     let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
     if let Poll::Ready(response) = first {
-        let _ = replies.send(Frame::response(id, response.header, response.payloads));
-        return;
+        return Some(Frame::response(id, response.header, response.payloads));
     }
     // Registered under the lock the task needs to finish, so it cannot finish first.
     let mut in_flight = shared.in_flight.lock();
@@ -213,14 +239,33 @@ async fn run_request<H: Handler>(
         }
     });
     in_flight.insert(id, task.abort_handle());
+    None
+}
+
+/// Writes a reply from the read loop (without flushing) when the writer is free, else hands it
+/// to the write loop. `Ok(true)` when it was written and needs a flush; `Err` when the
+/// connection broke.
+async fn reply_now(
+    writer: &Mutex<FrameWriter>,
+    reply: Frame,
+    replies: &mpsc::UnboundedSender<Frame>,
+) -> Result<bool, ()> {
+    match writer.try_lock() {
+        Ok(mut writer) => writer.feed(reply).await.map(|()| true).map_err(drop),
+        Err(_) => {
+            let _ = replies.send(reply);
+            Ok(false)
+        }
+    }
 }
 
 async fn write_replies(
     shared: &Shared,
-    writer: &mut FrameWriter,
+    writer: &Mutex<FrameWriter>,
     queued: &mut mpsc::UnboundedReceiver<Frame>,
 ) -> Phase {
     while let Some(first) = queued.recv().await {
+        let mut writer = writer.lock().await;
         let mut next = Some(first);
         while let Some(frame) = next {
             if let Err(error) = writer.feed(frame).await {
