@@ -47,6 +47,7 @@
 mod client;
 mod config;
 mod error;
+mod id_map;
 mod message;
 mod server;
 mod stats;

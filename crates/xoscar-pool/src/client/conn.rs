@@ -1,7 +1,6 @@
 //! One caller-side connection's shared state: leases (atomic with reaping), the table of calls
 //! waiting for a response, and the queue to the connection's writer.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -12,6 +11,7 @@ use tokio::time::Instant;
 use xoscar_transport::Address;
 use xoscar_wire::Frame;
 
+use crate::id_map::IdMap;
 use crate::stats::Counters;
 use crate::{Message, PoolError};
 
@@ -57,7 +57,7 @@ struct LeaseState {
 }
 
 struct Waiting {
-    calls: HashMap<u64, oneshot::Sender<Outcome>>,
+    calls: IdMap<u64, oneshot::Sender<Outcome>>,
     /// Set when the connection ended: no call may register any more.
     ended: Option<Ending>,
     /// The go-away's last accepted id, once one arrived.
@@ -100,7 +100,7 @@ impl Conn {
                 closing: false,
             }),
             waiting: Mutex::new(Waiting {
-                calls: HashMap::new(),
+                calls: IdMap::default(),
                 ended: None,
                 last_accepted: None,
             }),

@@ -4,7 +4,6 @@ mod conn;
 mod driver;
 mod runtime;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use tokio::runtime::{Handle, Id as RuntimeId};
 use xoscar_transport::Address;
 use xoscar_wire::{Envelope, Frame, pb};
 
+use crate::id_map::IdMap;
 use crate::stats::Counters;
 use crate::{ConfigError, Message, PoolConfig, PoolError, PoolStats, ResolvedPoolConfig};
 use conn::{Conn, LeaseGuard, Outcome};
@@ -41,7 +41,7 @@ pub struct Pool {
 struct PoolShared {
     config: ResolvedPoolConfig,
     counters: Arc<Counters>,
-    runtimes: Mutex<HashMap<RuntimeId, Arc<RuntimeState>>>,
+    runtimes: Mutex<IdMap<RuntimeId, Arc<RuntimeState>>>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -58,7 +58,7 @@ impl Pool {
             shared: Arc::new(PoolShared {
                 config: config.resolve()?,
                 counters: Arc::default(),
-                runtimes: Mutex::new(HashMap::new()),
+                runtimes: Mutex::new(IdMap::default()),
             }),
         })
     }
@@ -106,7 +106,6 @@ impl Pool {
         request: Message,
     ) -> Result<Message, PoolError> {
         let runtime = self.runtime()?;
-        check_limits(&self.shared.config, endpoint, &request)?;
         for _ in 0..MAX_ATTEMPTS {
             let conn = runtime.connection(endpoint).await?;
             // Losing the race with the reaper: this connection is closing, dial afresh.
@@ -114,7 +113,7 @@ impl Pool {
                 runtime.forget(&conn);
                 continue;
             };
-            match call_once(&conn, &request).await {
+            match call_once(&conn, &request, &self.shared.config).await {
                 Outcome::Response(response) => return Ok(response),
                 Outcome::Retry => continue,
                 Outcome::Failed(error) => return Err(error),
@@ -130,17 +129,15 @@ impl Pool {
     /// held until the frame is written.
     pub async fn notify(&self, endpoint: &Address, message: Message) -> Result<(), PoolError> {
         let runtime = self.runtime()?;
-        check_limits(&self.shared.config, endpoint, &message)?;
+        let frame =
+            Frame::new(Envelope::Notify(pb::Notify { header: message.header }), message.payloads);
+        check_limits(&self.shared.config, endpoint, &frame)?;
         for _ in 0..MAX_ATTEMPTS {
             let conn = runtime.connection(endpoint).await?;
             let Some(lease) = conn.try_lease() else {
                 runtime.forget(&conn);
                 continue;
             };
-            let frame = Frame::new(
-                Envelope::Notify(pb::Notify { header: message.header }),
-                message.payloads,
-            );
             if conn.queue(frame, Some(lease)) {
                 return Ok(());
             }
@@ -226,8 +223,7 @@ impl Lease {
     /// the call fails.
     pub async fn call(&self, request: Message) -> Result<Message, PoolError> {
         let conn = &self.guard.conn;
-        check_limits(&self.config, &conn.endpoint, &request)?;
-        match call_once(conn, &request).await {
+        match call_once(conn, &request, &self.config).await {
             Outcome::Response(response) => Ok(response),
             Outcome::Retry => Err(lost(conn, "the server went away before seeing the request")),
             Outcome::Failed(error) => Err(error),
@@ -237,22 +233,29 @@ impl Lease {
     /// A one-way send on the leased connection.
     pub fn notify(&self, message: Message) -> Result<(), PoolError> {
         let conn = &self.guard.conn;
-        check_limits(&self.config, &conn.endpoint, &message)?;
         let frame =
             Frame::new(Envelope::Notify(pb::Notify { header: message.header }), message.payloads);
+        check_limits(&self.config, &conn.endpoint, &frame)?;
         if conn.queue(frame, None) { Ok(()) } else { Err(lost(conn, "the connection closed")) }
     }
 }
 
-/// Registers a call, queues its frame and waits for its outcome. If the future is dropped
-/// first, the call is unregistered and a cancel is sent.
-async fn call_once(conn: &Arc<Conn>, request: &Message) -> Outcome {
+/// Checks the request against the limits, registers it, queues its frame and waits for its
+/// outcome. If the future is dropped first, the call is unregistered and a cancel is sent.
+async fn call_once(conn: &Arc<Conn>, request: &Message, config: &ResolvedPoolConfig) -> Outcome {
+    let mut frame = Frame::request(0, request.header.clone(), request.payloads.clone());
+    if let Err(error) = check_limits(config, &conn.endpoint, &frame) {
+        return Outcome::Failed(error);
+    }
     let (id, outcome) = match conn.register() {
         Ok(registered) => registered,
         Err(error) => return Outcome::Failed(error),
     };
+    if let Envelope::Request(request) = &mut frame.envelope {
+        request.id = id;
+    }
     let mut in_flight = InFlight { conn, id, waiting: true };
-    conn.queue(Frame::request(id, request.header.clone(), request.payloads.clone()), None);
+    conn.queue(frame, None);
     let outcome = outcome.await;
     in_flight.waiting = false;
     // The sender is only dropped unsent if the connection was torn down mid-flight.
@@ -275,13 +278,13 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// The frame limits apply before anything is queued, so an oversized message fails alone.
 fn check_limits(
     config: &ResolvedPoolConfig,
     endpoint: &Address,
-    message: &Message,
+    frame: &Frame,
 ) -> Result<(), PoolError> {
-    let frame = Frame::request(0, message.header.clone(), message.payloads.clone());
-    config.transport().get_limits().check_frame(&frame).map(drop).map_err(|error| PoolError::Send {
+    config.transport().get_limits().check_frame(frame).map(drop).map_err(|error| PoolError::Send {
         address: endpoint.to_string(),
         reason: error.to_string(),
     })

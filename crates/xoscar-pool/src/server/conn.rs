@@ -1,7 +1,6 @@
 //! One server connection: reads requests and runs each in its own task, writes replies, answers
 //! pings itself, and closes gracefully (go-away) when idle or shutting down.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::task::Poll;
@@ -18,11 +17,12 @@ use xoscar_wire::{Envelope, Frame, pb};
 use super::Handler;
 use crate::Message;
 use crate::config::ResolvedServerConfig;
+use crate::id_map::IdMap;
 
 /// State shared by the connection's loops and its request tasks.
 struct Shared {
     peer: String,
-    in_flight: SyncMutex<HashMap<u64, AbortHandle>>,
+    in_flight: SyncMutex<IdMap<u64, AbortHandle>>,
     /// Signalled when the last in-flight request finishes.
     drained: Notify,
     epoch: Instant,
@@ -96,7 +96,7 @@ pub(crate) async fn serve_connection<H: Handler>(
     let (replies, mut queued) = mpsc::unbounded_channel::<Frame>();
     let shared = Arc::new(Shared {
         peer,
-        in_flight: SyncMutex::new(HashMap::new()),
+        in_flight: SyncMutex::new(IdMap::default()),
         drained: Notify::new(),
         epoch: Instant::now(),
         last_received_ns: AtomicU64::new(0),
