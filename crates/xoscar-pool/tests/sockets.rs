@@ -233,3 +233,43 @@ fn each_runtime_has_its_own_connections_and_they_close_with_it() {
         pool.call(server.local_addr(), message("still fine")).await.unwrap();
     });
 }
+
+#[test]
+fn a_reply_is_not_held_back_by_a_partly_received_next_request() {
+    run(async {
+        let server = start(&"127.0.0.1:0".parse().unwrap(), Echo, ServerConfig::default()).await;
+        let mut raw = TcpStream::connect(server.local_addr().to_string()).await.unwrap();
+        let mut bytes = bytes::BytesMut::new();
+        xoscar_wire::Handshake::new(Default::default()).encode(&mut bytes);
+        let mut out = xoscar_wire::WriteBuf::new();
+        let encoder = xoscar_wire::FrameEncoder::default();
+        encoder
+            .encode(
+                xoscar_wire::Frame::request(1, bytes::Bytes::from_static(b"first"), vec![]),
+                &mut out,
+            )
+            .unwrap();
+        encoder
+            .encode(
+                xoscar_wire::Frame::request(2, bytes::Bytes::from_static(b"second"), vec![]),
+                &mut out,
+            )
+            .unwrap();
+        use bytes::Buf;
+        let frames = out.copy_to_bytes(out.remaining());
+        // The whole first request and half of the second, which never completes.
+        bytes.extend_from_slice(&frames[..frames.len() - 4]);
+        raw.write_all(&bytes).await.unwrap();
+
+        let mut reader = tokio::io::BufReader::new(raw);
+        let mut handshake = [0u8; xoscar_wire::HANDSHAKE_PREFIX_LEN];
+        reader.read_exact(&mut handshake).await.unwrap();
+        let hello_len = u32::from_le_bytes(handshake[8..12].try_into().unwrap()) as usize;
+        let mut hello = vec![0u8; hello_len];
+        reader.read_exact(&mut hello).await.unwrap();
+        let mut prefix = [0u8; xoscar_wire::PREFIX_LEN];
+        let replied = tokio::time::timeout(SLACK, reader.read_exact(&mut prefix)).await;
+        assert!(replied.is_ok(), "the reply to the first request was held back");
+        assert_eq!(prefix[0], xoscar_wire::FrameKind::Response as u8);
+    });
+}

@@ -96,9 +96,10 @@ impl FrameReader {
         &self.peer
     }
 
-    /// True when bytes of a next frame (or a whole one) were already received and wait in this
-    /// reader: a server can hold back flushing its replies until it has read them, answering a
-    /// batch of requests with one write.
+    /// True when a whole next frame (or bytes that are an error) was already received and waits
+    /// in this reader, so [`FrameReader::recv`] will return without waiting. A server can hold
+    /// back flushing its replies while this is true, answering a batch of requests with one
+    /// write; a partial frame does not count, so replies are never held back waiting for it.
     pub fn has_buffered(&self) -> bool {
         match &self.kind {
             #[cfg(any(feature = "tcp", feature = "uds"))]

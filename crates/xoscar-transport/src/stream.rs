@@ -91,7 +91,7 @@ impl StreamReader {
     }
 
     pub(crate) fn has_buffered(&self) -> bool {
-        !self.finished && !self.buffer.is_empty()
+        !self.finished && self.decoder.frame_ready(&self.buffer)
     }
 
     pub(crate) async fn recv(&mut self, peer: &str) -> Result<Option<Frame>, TransportError> {

@@ -77,6 +77,20 @@ impl FrameDecoder {
         Ok(Some(Frame { envelope, payloads }))
     }
 
+    /// True when [`Self::decode`] would return at once with a frame or an error, without needing
+    /// more bytes: a whole frame (or a bad prefix) is already in `src`.
+    pub fn frame_ready(&self, src: &BytesMut) -> bool {
+        let pending = match self.pending {
+            Some(pending) => pending,
+            None => match self.read_head(src) {
+                Ok(Some(pending)) => pending,
+                Ok(None) => return false,
+                Err(_) => return true,
+            },
+        };
+        src.len() >= pending.total_len
+    }
+
     /// Like [`Self::decode`], for when the stream has ended: bytes of an incomplete frame are
     /// a [`WireError::Truncated`] error; an empty buffer is a clean end (`Ok(None)`).
     pub fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {

@@ -204,3 +204,18 @@ fn handshake_round_trips_and_reports_mismatches() {
         Err(WireError::EnvelopeTooLarge { .. })
     ));
 }
+
+#[test]
+fn frame_ready_tells_whether_decode_would_wait() {
+    let wire = encode(
+        Frame::request(3, Bytes::from_static(b"h"), vec![Bytes::from(vec![1u8; 300])]),
+        Limits::default(),
+    );
+    let decoder = FrameDecoder::default();
+    for cut in [0, 1, 7, 8, 16, wire.len() - 1] {
+        assert!(!decoder.frame_ready(&BytesMut::from(&wire[..cut])), "{cut} bytes are not a frame");
+    }
+    assert!(decoder.frame_ready(&wire));
+    // A prefix that can only fail is ready too: decode returns its error at once.
+    assert!(decoder.frame_ready(&BytesMut::from(&[0xEE, 0, 0, 0, 0, 0, 0, 0][..])));
+}
