@@ -48,6 +48,7 @@ mod client;
 mod config;
 mod error;
 mod id_map;
+mod last_seen;
 mod message;
 mod server;
 mod stats;

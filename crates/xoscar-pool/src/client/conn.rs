@@ -12,6 +12,7 @@ use xoscar_transport::Address;
 use xoscar_wire::Frame;
 
 use crate::id_map::IdMap;
+use crate::last_seen::LastSeen;
 use crate::stats::Counters;
 use crate::{Message, PoolError};
 
@@ -72,15 +73,14 @@ pub(crate) struct Conn {
     waiting: Mutex<Waiting>,
     outgoing: mpsc::UnboundedSender<Outgoing>,
     next_id: AtomicU64,
-    epoch: Instant,
-    last_received_ns: AtomicU64,
+    last_received: LastSeen,
     next_nonce: AtomicU64,
     /// Wakes the liveness timer when the first lease is taken.
     pub(crate) became_busy: Notify,
     /// Asks the driver to close (reaped, or the pool is gone), with the reason.
     pub(crate) close_requested: Notify,
     close_reason: Mutex<Option<Ending>>,
-    counters: Arc<Counters>,
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl Conn {
@@ -106,8 +106,7 @@ impl Conn {
             }),
             outgoing,
             next_id: AtomicU64::new(1),
-            epoch: now,
-            last_received_ns: AtomicU64::new(0),
+            last_received: LastSeen::new(),
             next_nonce: AtomicU64::new(1),
             became_busy: Notify::new(),
             close_requested: Notify::new(),
@@ -192,13 +191,12 @@ impl Conn {
 
     /// Records that a frame arrived.
     pub(crate) fn touch(&self) {
-        let ns = Instant::now().duration_since(self.epoch).as_nanos() as u64;
-        self.last_received_ns.store(ns, Relaxed);
+        self.last_received.touch();
     }
 
     /// When the last frame arrived (the connection's start if none did).
     pub(crate) fn last_received(&self) -> Instant {
-        self.epoch + Duration::from_nanos(self.last_received_ns.load(Relaxed))
+        self.last_received.get()
     }
 
     pub(crate) fn next_nonce(&self) -> u64 {
@@ -237,12 +235,11 @@ impl Conn {
     }
 
     /// Records a go-away: no new leases; calls past `last_accepted` will be retried.
-    /// Returns true when no call is left waiting.
+    /// Returns [`Conn::go_away_done`].
     pub(crate) fn go_away(&self, last_accepted: u64) -> bool {
         self.mark_closing();
-        let mut waiting = self.waiting.lock();
-        waiting.last_accepted = Some(last_accepted);
-        waiting.calls.keys().all(|&id| id > last_accepted)
+        self.waiting.lock().last_accepted = Some(last_accepted);
+        self.go_away_done()
     }
 
     /// Ends the connection: no more registrations, every waiting call gets its outcome.

@@ -13,7 +13,6 @@ use xoscar_wire::{Envelope, Frame, pb};
 
 use super::conn::{Conn, Ending, Outgoing};
 use crate::Message;
-use crate::stats::Counters;
 
 /// Heartbeat settings of one connection.
 #[derive(Clone, Copy)]
@@ -22,20 +21,27 @@ pub(crate) struct Liveness {
     pub(crate) timeout: Duration,
 }
 
-/// Ends the connection when the driver finishes or is dropped (its runtime shut down): every
-/// waiting call learns the outcome and the counters are updated.
+/// Counts the connection open while the driver lives, and ends it when the driver finishes or
+/// is dropped (its runtime shut down): every waiting call learns the outcome.
 struct EndGuard {
     conn: Arc<Conn>,
-    counters: Arc<Counters>,
     ending: Ending,
+}
+
+impl EndGuard {
+    fn new(conn: Arc<Conn>) -> Self {
+        conn.counters.connects.fetch_add(1, Relaxed);
+        conn.counters.open_connections.fetch_add(1, Relaxed);
+        EndGuard { conn, ending: Ending::Dropped }
+    }
 }
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
-        self.counters.open_connections.fetch_sub(1, Relaxed);
+        self.conn.counters.open_connections.fetch_sub(1, Relaxed);
         match &self.ending {
             Ending::Dead(silent_for) => {
-                self.counters.dead_peers.fetch_add(1, Relaxed);
+                self.conn.counters.dead_peers.fetch_add(1, Relaxed);
                 tracing::warn!(endpoint = %self.conn.label, ?silent_for, "dead peer: ping unanswered");
             }
             Ending::Lost(reason) => {
@@ -53,10 +59,9 @@ pub(crate) async fn drive(
     channel: Channel,
     outgoing: mpsc::UnboundedReceiver<Outgoing>,
     liveness: Liveness,
-    counters: Arc<Counters>,
     on_end: impl FnOnce(&Arc<Conn>),
 ) {
-    let mut guard = EndGuard { conn: conn.clone(), counters, ending: Ending::Dropped };
+    let mut guard = EndGuard::new(conn.clone());
     let (reader, writer) = channel.split();
     guard.ending = tokio::select! {
         ending = read_loop(&conn, reader) => ending,

@@ -19,7 +19,7 @@ use conn::{Conn, LeaseGuard, Outcome};
 use runtime::RuntimeState;
 
 /// How many times a call is sent again after go-aways before it fails.
-const MAX_ATTEMPTS: usize = 5;
+const MAX_SENDS: usize = 5;
 
 /// The caller side of the protocol: calls endpoints over long-lived multiplexed connections.
 ///
@@ -106,14 +106,9 @@ impl Pool {
         request: Message,
     ) -> Result<Message, PoolError> {
         let runtime = self.runtime()?;
-        for _ in 0..MAX_ATTEMPTS {
-            let conn = runtime.connection(endpoint).await?;
-            // Losing the race with the reaper: this connection is closing, dial afresh.
-            let Some(_lease) = conn.try_lease() else {
-                runtime.forget(&conn);
-                continue;
-            };
-            match call_once(&conn, &request, &self.shared.config).await {
+        for _ in 0..MAX_SENDS {
+            let lease = runtime.lease(endpoint).await?;
+            match call_once(&lease.conn, &request, &self.shared.config).await {
                 Outcome::Response(response) => return Ok(response),
                 Outcome::Retry => continue,
                 Outcome::Failed(error) => return Err(error),
@@ -121,7 +116,7 @@ impl Pool {
         }
         Err(PoolError::ConnectionLost {
             address: endpoint.to_string(),
-            reason: format!("the server went away {MAX_ATTEMPTS} times before answering"),
+            reason: format!("the server went away {MAX_SENDS} times before answering"),
         })
     }
 
@@ -132,33 +127,21 @@ impl Pool {
         let frame =
             Frame::new(Envelope::Notify(pb::Notify { header: message.header }), message.payloads);
         check_limits(&self.shared.config, endpoint, &frame)?;
-        for _ in 0..MAX_ATTEMPTS {
-            let conn = runtime.connection(endpoint).await?;
-            let Some(lease) = conn.try_lease() else {
-                runtime.forget(&conn);
-                continue;
-            };
-            if conn.queue(frame, Some(lease)) {
-                return Ok(());
-            }
-            return Err(lost(&conn, "the connection closed before the message was queued"));
+        let lease = runtime.lease(endpoint).await?;
+        let conn = lease.conn.clone();
+        if conn.queue(frame, Some(lease)) {
+            Ok(())
+        } else {
+            Err(lost(&conn, "the connection closed before the message was queued"))
         }
-        Err(lost_endpoint(endpoint, "no usable connection"))
     }
 
     /// Takes a lease on the connection to `endpoint` for a transfer of several frames that
     /// must share it: the connection is neither reaped nor left silent-unchecked (the heartbeat
     /// runs) until the [`Lease`] is dropped.
     pub async fn lease(&self, endpoint: &Address) -> Result<Lease, PoolError> {
-        let runtime = self.runtime()?;
-        for _ in 0..MAX_ATTEMPTS {
-            let conn = runtime.connection(endpoint).await?;
-            if let Some(guard) = conn.try_lease() {
-                return Ok(Lease { guard, config: self.shared.config.clone() });
-            }
-            runtime.forget(&conn);
-        }
-        Err(lost_endpoint(endpoint, "no usable connection"))
+        let guard = self.runtime()?.lease(endpoint).await?;
+        Ok(Lease { guard, config: self.shared.config.clone() })
     }
 
     /// Runs one reaper pass now over this runtime's connections, closing those that have held
@@ -189,6 +172,7 @@ impl Pool {
                     .is_some_and(|current| std::ptr::eq(Arc::as_ptr(current), gone.as_ptr()))
                 {
                     let state = runtimes.remove(&id);
+                    // Dropped outside the lock: its Drop asks every connection to close.
                     drop(runtimes);
                     drop(state);
                 }
@@ -292,8 +276,4 @@ fn check_limits(
 
 fn lost(conn: &Conn, reason: &str) -> PoolError {
     PoolError::ConnectionLost { address: conn.label.to_string(), reason: reason.to_string() }
-}
-
-fn lost_endpoint(endpoint: &Address, reason: &str) -> PoolError {
-    PoolError::ConnectionLost { address: endpoint.to_string(), reason: reason.to_string() }
 }

@@ -11,12 +11,15 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use xoscar_transport::Address;
 
-use super::conn::{Conn, Ending};
+use super::conn::{Conn, Ending, LeaseGuard};
 use super::driver::{Liveness, drive};
 use crate::stats::Counters;
 use crate::{PoolError, ResolvedPoolConfig};
 
 type DialResult = Option<Result<Arc<Conn>, PoolError>>;
+
+/// How often [`RuntimeState::lease`] dials afresh after finding a closing connection.
+const LEASE_ATTEMPTS: usize = 5;
 
 enum Slot {
     Ready(Arc<Conn>),
@@ -88,6 +91,25 @@ impl RuntimeState {
         }
     }
 
+    /// A lease on the connection to `endpoint`. A connection the reaper is closing refuses
+    /// leases; then this forgets it and dials afresh (a few times at most).
+    pub(crate) async fn lease(
+        self: &Arc<Self>,
+        endpoint: &Address,
+    ) -> Result<LeaseGuard, PoolError> {
+        for _ in 0..LEASE_ATTEMPTS {
+            let conn = self.connection(endpoint).await?;
+            if let Some(lease) = conn.try_lease() {
+                return Ok(lease);
+            }
+            self.forget(&conn);
+        }
+        Err(PoolError::ConnectionLost {
+            address: endpoint.to_string(),
+            reason: format!("every connection was closing, {LEASE_ATTEMPTS} times"),
+        })
+    }
+
     /// Dials in its own task, so the connection is made even if every waiting caller gives up.
     fn spawn_dial(self: &Arc<Self>, endpoint: Address, done: watch::Sender<DialResult>) {
         let weak = Arc::downgrade(self);
@@ -114,9 +136,7 @@ impl RuntimeState {
                 }
             };
             let (outgoing_tx, outgoing_rx) = mpsc::unbounded_channel();
-            let conn = Arc::new(Conn::new(endpoint.clone(), outgoing_tx, counters.clone()));
-            counters.connects.fetch_add(1, Relaxed);
-            counters.open_connections.fetch_add(1, Relaxed);
+            let conn = Arc::new(Conn::new(endpoint.clone(), outgoing_tx, counters));
             tracing::debug!(%endpoint, "connected");
             state.slots.lock().insert(endpoint, Slot::Ready(conn.clone()));
             drop(state);
@@ -125,7 +145,7 @@ impl RuntimeState {
                     state.forget(conn);
                 }
             };
-            tokio::spawn(drive(conn.clone(), channel, outgoing_rx, liveness, counters, forget));
+            tokio::spawn(drive(conn.clone(), channel, outgoing_rx, liveness, forget));
             let _ = done.send(Some(Ok(conn)));
         });
     }

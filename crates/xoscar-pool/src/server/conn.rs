@@ -18,6 +18,7 @@ use super::Handler;
 use crate::Message;
 use crate::config::ResolvedServerConfig;
 use crate::id_map::IdMap;
+use crate::last_seen::LastSeen;
 
 /// State shared by the connection's loops and its request tasks.
 struct Shared {
@@ -25,21 +26,11 @@ struct Shared {
     in_flight: SyncMutex<IdMap<u64, AbortHandle>>,
     /// Signalled when the last in-flight request finishes.
     drained: Notify,
-    epoch: Instant,
-    last_received_ns: AtomicU64,
+    last_received: LastSeen,
     last_accepted: AtomicU64,
 }
 
 impl Shared {
-    fn touch(&self) {
-        self.last_received_ns
-            .store(Instant::now().duration_since(self.epoch).as_nanos() as u64, Relaxed);
-    }
-
-    fn last_received(&self) -> Instant {
-        self.epoch + Duration::from_nanos(self.last_received_ns.load(Relaxed))
-    }
-
     /// Forgets a request; true if it was still in flight.
     fn finish(&self, id: u64) -> Option<AbortHandle> {
         let mut in_flight = self.in_flight.lock();
@@ -98,8 +89,7 @@ pub(crate) async fn serve_connection<H: Handler>(
         peer,
         in_flight: SyncMutex::new(IdMap::default()),
         drained: Notify::new(),
-        epoch: Instant::now(),
-        last_received_ns: AtomicU64::new(0),
+        last_received: LastSeen::new(),
         last_accepted: AtomicU64::new(0),
     });
 
@@ -170,7 +160,7 @@ async fn read_requests<H: Handler>(
                 return Phase::Over;
             }
         };
-        shared.touch();
+        shared.last_received.touch();
         match frame.envelope {
             Envelope::Request(request) if !going_away => {
                 shared.last_accepted.fetch_max(request.id, Relaxed);
@@ -291,7 +281,7 @@ async fn idle(shared: &Shared, timeout: Option<Duration>) {
             drained(shared).await;
             continue;
         }
-        let deadline = shared.last_received() + timeout;
+        let deadline = shared.last_received.get() + timeout;
         if Instant::now() >= deadline {
             return;
         }
