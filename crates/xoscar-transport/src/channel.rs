@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use xoscar_wire::{Frame, pb};
 
-use crate::TransportError;
+use crate::{Activity, TransportError};
 #[cfg(feature = "inproc")]
 use crate::inproc;
 #[cfg(any(feature = "tcp", feature = "uds"))]
@@ -109,6 +109,17 @@ impl FrameReader {
         }
     }
 
+    /// When this half last received bytes: on every read, so a large frame arriving slowly
+    /// keeps it moving. A handle that stays valid while the reader is used elsewhere.
+    pub fn activity(&self) -> Activity {
+        match &self.kind {
+            #[cfg(any(feature = "tcp", feature = "uds"))]
+            ReaderKind::Stream(reader) => reader.activity().clone(),
+            #[cfg(feature = "inproc")]
+            ReaderKind::Inproc(receiver) => receiver.activity().clone(),
+        }
+    }
+
     /// The next frame; `Ok(None)` when the peer closed its sending direction at a frame
     /// boundary (a clean end of stream).
     ///
@@ -148,6 +159,18 @@ impl FrameWriter {
     /// The peer (see [`Channel::peer`]).
     pub fn peer(&self) -> &str {
         &self.peer
+    }
+
+    /// When this half last handed bytes to the peer (each write that made progress; in-process,
+    /// each frame handed over). A writer whose queue is not empty and whose activity stands
+    /// still is stalled: the peer is not reading.
+    pub fn activity(&self) -> Activity {
+        match &self.kind {
+            #[cfg(any(feature = "tcp", feature = "uds"))]
+            WriterKind::Stream(writer) => writer.activity().clone(),
+            #[cfg(feature = "inproc")]
+            WriterKind::Inproc(sender) => sender.activity().clone(),
+        }
     }
 
     /// Queues a frame without waiting for it to be written, unless more than the configured

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use xoscar_wire::{Frame, Limits};
 
 use crate::channel::{FrameReader, FrameWriter, ReaderKind, WriterKind};
-use crate::{Channel, TransportConfig, TransportError};
+use crate::{Activity, Channel, TransportConfig, TransportError};
 
 /// Listeners by name. Each entry is the queue of dials waiting to be accepted.
 static REGISTRY: LazyLock<Mutex<HashMap<String, mpsc::Sender<Pending>>>> =
@@ -20,15 +20,30 @@ fn registry() -> std::sync::MutexGuard<'static, HashMap<String, mpsc::Sender<Pen
 }
 
 /// The receiving end of one direction.
-pub(crate) struct Receiver(mpsc::Receiver<Frame>);
+pub(crate) struct Receiver {
+    queue: mpsc::Receiver<Frame>,
+    activity: Activity,
+}
 
 impl Receiver {
+    fn new(queue: mpsc::Receiver<Frame>) -> Self {
+        Receiver { queue, activity: Activity::new() }
+    }
+
     pub(crate) async fn recv(&mut self) -> Option<Frame> {
-        self.0.recv().await
+        let frame = self.queue.recv().await;
+        if frame.is_some() {
+            self.activity.touch();
+        }
+        frame
     }
 
     pub(crate) fn has_buffered(&self) -> bool {
-        !self.0.is_empty()
+        !self.queue.is_empty()
+    }
+
+    pub(crate) fn activity(&self) -> &Activity {
+        &self.activity
     }
 }
 
@@ -36,9 +51,14 @@ impl Receiver {
 pub(crate) struct Sender {
     queue: Option<mpsc::Sender<Frame>>,
     limits: Limits,
+    activity: Activity,
 }
 
 impl Sender {
+    fn new(queue: mpsc::Sender<Frame>, limits: Limits) -> Self {
+        Sender { queue: Some(queue), limits, activity: Activity::new() }
+    }
+
     pub(crate) async fn send(
         &mut self,
         frame: Frame,
@@ -53,15 +73,24 @@ impl Sender {
         };
         let queue = self.queue.as_ref().ok_or_else(|| lost("this writer was closed"))?;
         // The synchronous path skips the semaphore future when there is room, the common case.
+        // Waiting for room is cancel safe: a frame is either in the peer's queue or dropped
+        // with the future, never half sent.
         match queue.try_send(frame) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(frame)) => {
-                queue.send(frame).await.map_err(|_| lost("the in-process peer dropped its reader"))
-            }
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(frame)) => queue
+                .send(frame)
+                .await
+                .map_err(|_| lost("the in-process peer dropped its reader"))?,
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                Err(lost("the in-process peer dropped its reader"))
+                return Err(lost("the in-process peer dropped its reader"));
             }
         }
+        self.activity.touch();
+        Ok(())
+    }
+
+    pub(crate) fn activity(&self) -> &Activity {
+        &self.activity
     }
 
     pub(crate) fn close(&mut self) {
@@ -129,8 +158,8 @@ pub(crate) fn connect(name: &str, config: &TransportConfig) -> Result<Channel, T
     let (to_listener, from_dialler) = mpsc::channel(config.inproc_capacity);
     let (to_dialler, from_listener) = mpsc::channel(config.inproc_capacity);
     let pending = Pending {
-        reader: Receiver(from_dialler),
-        writer: Sender { queue: Some(to_dialler), limits: config.limits },
+        reader: Receiver::new(from_dialler),
+        writer: Sender::new(to_dialler, config.limits),
     };
     dials.try_send(pending).map_err(|error| match error {
         mpsc::error::TrySendError::Full(_) => {
@@ -140,11 +169,8 @@ pub(crate) fn connect(name: &str, config: &TransportConfig) -> Result<Channel, T
     })?;
     let peer: Arc<str> = address.as_str().into();
     Ok(Channel::new(
-        FrameReader::new(ReaderKind::Inproc(Receiver(from_listener)), peer.clone()),
-        FrameWriter::new(
-            WriterKind::Inproc(Sender { queue: Some(to_listener), limits: config.limits }),
-            peer,
-        ),
+        FrameReader::new(ReaderKind::Inproc(Receiver::new(from_listener)), peer.clone()),
+        FrameWriter::new(WriterKind::Inproc(Sender::new(to_listener, config.limits)), peer),
         None,
     ))
 }

@@ -46,6 +46,7 @@
 #[cfg(not(any(feature = "tcp", feature = "uds", feature = "inproc")))]
 compile_error!("enable at least one transport feature of xoscar-transport: tcp, uds or inproc");
 
+mod activity;
 mod address;
 mod channel;
 mod config;
@@ -60,6 +61,7 @@ mod tcp;
 #[cfg(feature = "uds")]
 mod unix;
 
+pub use activity::Activity;
 pub use address::{Address, AddressError, Host};
 pub use channel::{Channel, FrameReader, FrameWriter};
 pub use config::{Keepalive, TransportConfig};

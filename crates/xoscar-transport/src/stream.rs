@@ -10,7 +10,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use xoscar_wire::{Frame, FrameDecoder, FrameEncoder, Handshake, Limits, WireError, WriteBuf, pb};
 
-use crate::{TransportConfig, TransportError};
+use crate::{Activity, TransportConfig, TransportError};
 
 /// The read half of a socket, type-erased so TCP and Unix sockets share one code path.
 pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
@@ -62,6 +62,7 @@ pub(crate) struct StreamReader {
     buffer: BytesMut,
     decoder: FrameDecoder,
     finished: bool,
+    activity: Activity,
 }
 
 /// Spare room below which the buffer grows before a read.
@@ -76,7 +77,12 @@ impl StreamReader {
             buffer: BytesMut::with_capacity(READ_CHUNK),
             decoder: FrameDecoder::new(limits),
             finished: false,
+            activity: Activity::new(),
         }
+    }
+
+    pub(crate) fn activity(&self) -> &Activity {
+        &self.activity
     }
 
     /// Reads once into the buffer; 0 means end of stream.
@@ -84,10 +90,15 @@ impl StreamReader {
         if self.buffer.capacity() - self.buffer.len() < MIN_READ_ROOM {
             self.buffer.reserve(READ_CHUNK);
         }
-        self.io
+        let read = self
+            .io
             .read_buf(&mut self.buffer)
             .await
-            .map_err(|e| TransportError::from_channel_io(peer, e))
+            .map_err(|e| TransportError::from_channel_io(peer, e))?;
+        if read > 0 {
+            self.activity.touch();
+        }
+        Ok(read)
     }
 
     pub(crate) fn has_buffered(&self) -> bool {
@@ -150,6 +161,7 @@ pub(crate) struct StreamWriter {
     queue: WriteBuf,
     encoder: FrameEncoder,
     high_water: usize,
+    activity: Activity,
 }
 
 impl StreamWriter {
@@ -159,7 +171,12 @@ impl StreamWriter {
             queue: WriteBuf::new(),
             encoder: FrameEncoder::new(config.limits),
             high_water: config.write_high_water,
+            activity: Activity::new(),
         }
+    }
+
+    pub(crate) fn activity(&self) -> &Activity {
+        &self.activity
     }
 
     pub(crate) async fn feed(
@@ -188,6 +205,7 @@ impl StreamWriter {
                     reason: "the socket accepted no more bytes".into(),
                 });
             }
+            self.activity.touch();
         }
         self.io.flush().await.map_err(|e| TransportError::from_channel_io(peer, e))
     }

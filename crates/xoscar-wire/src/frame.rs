@@ -143,9 +143,9 @@ impl Frame {
         Frame::new(Envelope::Request(pb::Request { id, header }), payloads)
     }
 
-    /// A response frame.
+    /// A response frame carrying a handler's answer (status OK).
     pub fn response(id: u64, header: Bytes, payloads: impl Into<Payloads>) -> Self {
-        Frame::new(Envelope::Response(pb::Response { id, header }), payloads)
+        Frame::new(Envelope::Response(pb::Response { id, header, ..Default::default() }), payloads)
     }
 
     /// The sum of the payload lengths.

@@ -30,6 +30,56 @@ pub struct Response {
     /// Opaque application header (e.g. an encoded error).
     #[prost(bytes = "bytes", tag = "2")]
     pub header: ::prost::bytes::Bytes,
+    /// OK unless the serving side itself ended the request.
+    #[prost(enumeration = "response::Status", tag = "5")]
+    pub status: i32,
+    /// With a status other than OK: a human-readable detail.
+    #[prost(string, tag = "6")]
+    pub detail: ::prost::alloc::string::String,
+}
+/// Nested message and enum types in `Response`.
+pub mod response {
+    /// How the request ended.
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum Status {
+        /// The handler answered: `header` and the payloads are its answer.
+        Ok = 0,
+        /// The handler panicked. `detail` carries the panic message when it was a
+        /// string; `header` is empty. The connection and every other request on it
+        /// go on.
+        HandlerPanicked = 1,
+    }
+    impl Status {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Ok => "OK",
+                Self::HandlerPanicked => "HANDLER_PANICKED",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "OK" => Some(Self::Ok),
+                "HANDLER_PANICKED" => Some(Self::HandlerPanicked),
+                _ => None,
+            }
+        }
+    }
 }
 /// Kind 3: a one-way message: no response is ever sent for it.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -52,18 +102,26 @@ pub struct Ping {
     #[prost(uint64, tag = "1")]
     pub nonce: u64,
 }
-/// Kind 6: the answer to a Ping.
+/// Kind 6: the answer to a Ping. With nonce 0 and no Ping before it, a
+/// keep-alive: a server that has stopped reading a connection at its
+/// flow-control limits sends one now and then, so the caller's heartbeat sees a
+/// live peer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Pong {
-    /// The nonce of the Ping this answers.
+    /// The nonce of the Ping this answers (0: a keep-alive).
     #[prost(uint64, tag = "1")]
     pub nonce: u64,
 }
 /// Kind 7: the sender is closing the connection gracefully. Requests with an id
 /// above `last_accepted_id` were never seen by it and may be re-sent elsewhere.
+/// A server first sends one with the largest u64 ("still accepting"): it serves
+/// every request and one-way message that arrives until the caller closes its
+/// sending side, which the caller does once it has written what it had queued.
+/// Only if the caller stays silent does a second go-away name the real last id.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GoAway {
-    /// The highest request id the sender accepted on this connection (0: none).
+    /// The highest request id the sender accepted on this connection (0: none;
+    /// the largest u64: everything that arrives before the caller closes).
     #[prost(uint64, tag = "1")]
     pub last_accepted_id: u64,
     /// Human-readable reason, for logs.
