@@ -77,8 +77,12 @@ pub struct PoolConfig {
     heartbeat_timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
     call_timeout: Option<Duration>,
+    max_queued_bytes: Option<usize>,
     transport: Option<TransportConfig>,
 }
+
+/// Default of [`PoolConfig::max_queued_bytes`].
+const DEFAULT_MAX_QUEUED_BYTES: usize = 16 << 20;
 
 impl PoolConfig {
     /// Close a connection once it has held no lease for this long; `Duration::ZERO` turns
@@ -115,6 +119,16 @@ impl PoolConfig {
         self
     }
 
+    /// Per connection, the bytes (headers and payloads) of requests and one-way messages
+    /// waiting to be written; at the bound, calls and one-way sends wait for room, so a peer
+    /// that does not read cannot make the caller's memory grow. A message is let in while the
+    /// queue is below the bound, so one larger than the bound still goes (alone). Must be above
+    /// zero. Default: 16 MiB.
+    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.max_queued_bytes = Some(bytes);
+        self
+    }
+
     /// Socket and framing settings. Default: [`TransportConfig::default`].
     pub fn transport(mut self, transport: TransportConfig) -> Self {
         self.transport = Some(transport);
@@ -137,11 +151,19 @@ impl PoolConfig {
             pick(self.connect_timeout, ENV_CONNECT_TIMEOUT, Duration::from_secs(10))?,
         )?;
         let transport = self.transport.clone().unwrap_or_default().connect_timeout(connect);
+        let max_queued_bytes = self.max_queued_bytes.unwrap_or(DEFAULT_MAX_QUEUED_BYTES);
+        if max_queued_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "max_queued_bytes",
+                reason: "must be above zero",
+            });
+        }
         Ok(ResolvedPoolConfig {
             idle_timeout: (!idle.value.is_zero()).then_some(idle.value),
             heartbeat_interval: interval,
             heartbeat_timeout: timeout,
             call_timeout: self.call_timeout,
+            max_queued_bytes,
             transport,
         })
     }
@@ -188,6 +210,7 @@ pub struct ResolvedPoolConfig {
     heartbeat_interval: Duration,
     heartbeat_timeout: Duration,
     call_timeout: Option<Duration>,
+    max_queued_bytes: usize,
     transport: TransportConfig,
 }
 
@@ -218,45 +241,107 @@ impl ResolvedPoolConfig {
         self.call_timeout
     }
 
+    /// See [`PoolConfig::max_queued_bytes`].
+    pub fn max_queued_bytes(&self) -> usize {
+        self.max_queued_bytes
+    }
+
     /// The transport settings, with the resolved connect timeout.
     pub fn transport(&self) -> &TransportConfig {
         &self.transport
     }
 }
 
-/// Settings of the serving side ([`crate::serve`]).
+/// Settings of the serving side ([`crate::serve`]). Build one with [`ServerConfig::default`]
+/// and the builder methods; each states its default.
 #[derive(Debug, Clone, Default)]
 pub struct ServerConfig {
     idle_timeout: Option<Duration>,
+    drain_timeout: Option<Duration>,
     close_linger: Option<Duration>,
+    max_in_flight: Option<usize>,
+    max_buffered_bytes: Option<usize>,
+    keepalive_interval: Option<Duration>,
 }
 
 impl ServerConfig {
-    /// Close a connection that has had no request in flight and received nothing for this
-    /// long (after a go-away frame); `Duration::ZERO` turns it off. Default: 120 s, or
+    /// Go away from a connection that has had no request in flight and received nothing for
+    /// this long; `Duration::ZERO` turns it off. Default: 120 s, or
     /// `XOSCAR_SERVER_IDLE_TIMEOUT`.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(timeout);
         self
     }
 
-    /// After a go-away, how long to keep reading (and discarding) while the caller closes its
-    /// end, so the close is a clean FIN rather than a reset. Default: 1 s.
+    /// After a go-away the server serves whatever still arrives until the caller closes its
+    /// sending side (an xoscar-rs caller does so once it has written what it had queued). If
+    /// the caller sends nothing at all for this long while the server is reading, the server
+    /// stops waiting: it sends a final go-away naming the last request it accepted, answers
+    /// what it accepted, and closes. Must be above zero. Default: 5 s.
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = Some(timeout);
+        self
+    }
+
+    /// After a final go-away (the caller never closed), how long to keep reading, and
+    /// discarding, while the caller closes its end, so the close is a clean FIN rather than a
+    /// reset that could destroy answers still in flight. Default: 1 s.
     pub fn close_linger(mut self, linger: Duration) -> Self {
         self.close_linger = Some(linger);
         self
     }
 
-    /// Applies the environment and the defaults.
+    /// Per connection, the most requests whose handler is still running plus one-way messages
+    /// not yet handled. At the bound the server stops reading that connection (the caller
+    /// feels it as TCP backpressure) until one finishes. Must be above zero. Default: 1,024.
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = Some(requests);
+        self
+    }
+
+    /// Per connection, the most bytes (headers and payloads) held for requests whose handler
+    /// is still running, one-way messages not yet handled, and answers not yet written. At
+    /// the bound the server stops reading that connection until some are done; one message
+    /// may take it past the bound. Must be above zero. Default: 64 MiB.
+    pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.max_buffered_bytes = Some(bytes);
+        self
+    }
+
+    /// While the server has stopped reading a connection at its limits, it cannot read the
+    /// caller's pings, so it sends a keep-alive (a pong with nonce 0) this often instead; keep
+    /// it below the callers' heartbeat timeout. Must be above zero. Default: 1 s.
+    pub fn keepalive_interval(mut self, interval: Duration) -> Self {
+        self.keepalive_interval = Some(interval);
+        self
+    }
+
+    /// Applies the environment and the defaults, and checks the result.
     pub fn resolve(&self) -> Result<ResolvedServerConfig, ConfigError> {
         let idle = match self.idle_timeout {
             Some(value) => value,
             None => env_seconds(ENV_SERVER_IDLE_TIMEOUT)?.unwrap_or(Duration::from_secs(120)),
         };
-        Ok(ResolvedServerConfig {
+        let above_zero = |setting, zero: bool| {
+            if zero {
+                Err(ConfigError::Invalid { setting, reason: "must be above zero" })
+            } else {
+                Ok(())
+            }
+        };
+        let config = ResolvedServerConfig {
             idle_timeout: (!idle.is_zero()).then_some(idle),
+            drain_timeout: self.drain_timeout.unwrap_or(Duration::from_secs(5)),
             close_linger: self.close_linger.unwrap_or(Duration::from_secs(1)),
-        })
+            max_in_flight: self.max_in_flight.unwrap_or(1024),
+            max_buffered_bytes: self.max_buffered_bytes.unwrap_or(64 << 20),
+            keepalive_interval: self.keepalive_interval.unwrap_or(Duration::from_secs(1)),
+        };
+        above_zero("drain_timeout", config.drain_timeout.is_zero())?;
+        above_zero("max_in_flight", config.max_in_flight == 0)?;
+        above_zero("max_buffered_bytes", config.max_buffered_bytes == 0)?;
+        above_zero("keepalive_interval", config.keepalive_interval.is_zero())?;
+        Ok(config)
     }
 }
 
@@ -264,12 +349,36 @@ impl ServerConfig {
 #[derive(Debug, Clone)]
 pub struct ResolvedServerConfig {
     pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) drain_timeout: Duration,
     pub(crate) close_linger: Duration,
+    pub(crate) max_in_flight: usize,
+    pub(crate) max_buffered_bytes: usize,
+    pub(crate) keepalive_interval: Duration,
 }
 
 impl ResolvedServerConfig {
     /// See [`ServerConfig::idle_timeout`]; `None` when off.
     pub fn idle_timeout(&self) -> Option<Duration> {
         self.idle_timeout
+    }
+
+    /// See [`ServerConfig::drain_timeout`].
+    pub fn drain_timeout(&self) -> Duration {
+        self.drain_timeout
+    }
+
+    /// See [`ServerConfig::max_in_flight`].
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    /// See [`ServerConfig::max_buffered_bytes`].
+    pub fn max_buffered_bytes(&self) -> usize {
+        self.max_buffered_bytes
+    }
+
+    /// See [`ServerConfig::keepalive_interval`].
+    pub fn keepalive_interval(&self) -> Duration {
+        self.keepalive_interval
     }
 }

@@ -1,49 +1,75 @@
-//! The error type of calls, sends and leases.
+//! The error type of calls, one-way sends, leases and servers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use xoscar_transport::TransportError;
+use xoscar_wire::WireError;
 
 use crate::ConfigError;
 
-/// Why a call, a one-way send or a lease failed. Each variant names the endpoint.
+/// Why a call, a one-way send, a lease or [`crate::serve`] failed. Each variant that concerns
+/// an endpoint names it.
+///
+/// [`PoolError::is_retry_safe`] tells whether the request certainly never reached a handler
+/// (so sending it again cannot run it twice), in the spirit of h2's `REFUSED_STREAM`.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum PoolError {
-    /// Used outside a tokio runtime: connections belong to the runtime that made them.
+    /// Used outside a tokio runtime: connections and servers belong to the runtime that made
+    /// them.
     #[error("xoscar-pool needs a tokio runtime: call it from within one")]
     NoRuntime,
     /// The configuration (or an environment variable) is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The endpoint could not be dialled (refused, timed out, handshake failed, ...).
+    /// The endpoint could not be dialled (refused, timed out, handshake failed, ...). Nothing
+    /// was sent.
     #[error("cannot connect to {address}: {source}")]
     Connect {
         /// The endpoint.
         address: String,
         /// What the transport said.
         #[source]
-        source: std::sync::Arc<TransportError>,
+        source: Arc<TransportError>,
     },
-    /// The connection closed or broke (peer closed, reset, protocol error) while the call was
-    /// in flight. The next call dials afresh.
-    #[error("connection to {address} lost: {reason}")]
+    /// The dial ended without a result: its task was dropped (the runtime is shutting down) or
+    /// panicked (for example on a runtime built without `enable_time`). Nothing was sent.
+    #[error(
+        "the dial to {address} ended without a result: its runtime is shutting down, or it \
+         panicked (a runtime needs both enable_io and enable_time)"
+    )]
+    DialAborted {
+        /// The endpoint.
+        address: String,
+    },
+    /// The connection closed or broke (peer closed, reset, protocol error) before the answer
+    /// arrived. The next call dials afresh.
+    #[error("connection to {address} lost ({}): {reason}", sent_text(*.sent))]
     ConnectionLost {
         /// The endpoint.
         address: String,
         /// What happened.
         reason: String,
+        /// Whether the request (or one-way message) may have been written to the connection.
+        /// `false`: it never left this process, so sending it again cannot run it twice.
+        sent: bool,
+        /// The transport error behind it, when there is one.
+        #[source]
+        source: Option<Arc<TransportError>>,
     },
     /// The connection went silent: a ping got no answer within the heartbeat timeout, so the
     /// peer is presumed dead (e.g. a NAT dropped the session). The next call dials afresh.
-    #[error("connection to {address} timed out: nothing received for {silent_for:?}")]
+    #[error("connection to {address} timed out ({}): nothing received for {silent_for:?}", sent_text(*.sent))]
     ConnectionTimedOut {
         /// The endpoint.
         address: String,
-        /// How long nothing was received, heartbeat interval plus timeout.
+        /// How long nothing was received when the verdict fell.
         silent_for: Duration,
+        /// As in [`PoolError::ConnectionLost`].
+        sent: bool,
     },
-    /// The call's own timeout elapsed; a cancel was sent for it.
+    /// The call's own timeout elapsed; a cancel was sent for it. The handler may have run.
     #[error("call to {address} timed out after {timeout:?}")]
     CallTimedOut {
         /// The endpoint.
@@ -51,18 +77,68 @@ pub enum PoolError {
         /// The timeout in force.
         timeout: Duration,
     },
-    /// The frame could not be sent (e.g. over the frame limits); the connection is unharmed.
-    #[error("cannot send to {address}: {reason}")]
-    Send {
+    /// The message breaks the frame limits (too large, too many payloads); it was not sent
+    /// and the connection is unharmed.
+    #[error("message to {address} refused before sending: {source}")]
+    MessageTooLarge {
         /// The endpoint.
         address: String,
+        /// Which limit it breaks.
+        #[source]
+        source: Arc<WireError>,
+    },
+    /// The remote handler panicked while answering this call. The connection and every other
+    /// call on it go on.
+    #[error("the handler at {address} panicked{}", panic_text(.message))]
+    HandlerPanicked {
+        /// The endpoint.
+        address: String,
+        /// The panic message, when it was a string.
+        message: Option<String>,
+    },
+    /// The server could not start.
+    #[error("cannot serve on {address}: {reason}")]
+    Serve {
+        /// The listener's address.
+        address: String,
         /// Why.
-        reason: String,
+        reason: &'static str,
     },
 }
 
+fn sent_text(sent: bool) -> &'static str {
+    if sent { "the request may have been handled" } else { "the request was never sent" }
+}
+
+fn panic_text(message: &Option<String>) -> String {
+    message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
+}
+
 impl PoolError {
+    /// True when the request (or one-way message) certainly never reached a handler, so
+    /// sending it again cannot run it twice: a failed dial, a message over the limits, or a
+    /// connection that ended before the request was written. False when it may have run
+    /// (the connection broke after it was written, a timeout, a panicking handler).
+    ///
+    /// [`crate::Pool::call`] and [`crate::Pool::notify`] already re-send, on a fresh
+    /// connection, what a connection ended before writing; this matters for what they still
+    /// return, and for [`crate::Lease`] calls, which never switch connections.
+    pub fn is_retry_safe(&self) -> bool {
+        match self {
+            PoolError::NoRuntime
+            | PoolError::Config(_)
+            | PoolError::Connect { .. }
+            | PoolError::DialAborted { .. }
+            | PoolError::MessageTooLarge { .. }
+            | PoolError::Serve { .. } => true,
+            PoolError::ConnectionLost { sent, .. } | PoolError::ConnectionTimedOut { sent, .. } => {
+                !sent
+            }
+            PoolError::CallTimedOut { .. } | PoolError::HandlerPanicked { .. } => false,
+        }
+    }
+
     pub(crate) fn connect(address: &str, source: TransportError) -> Self {
-        PoolError::Connect { address: address.to_string(), source: std::sync::Arc::new(source) }
+        PoolError::Connect { address: address.to_string(), source: Arc::new(source) }
     }
 }

@@ -48,10 +48,10 @@ mod client;
 mod config;
 mod error;
 mod id_map;
-mod last_seen;
 mod message;
 mod server;
 mod stats;
+mod sync;
 
 pub use client::{Lease, Pool};
 pub use config::{

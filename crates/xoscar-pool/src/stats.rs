@@ -16,6 +16,9 @@ pub struct PoolStats {
     pub reaps: u64,
     /// Connections declared dead because a ping went unanswered.
     pub dead_peers: u64,
+    /// Tokio runtimes with caller state in the pool now (each has its own connections and
+    /// reaper; a runtime's state leaves when the runtime shuts down).
+    pub runtimes: usize,
 }
 
 /// The live counters behind [`PoolStats`].
@@ -36,6 +39,7 @@ impl Counters {
             connects: self.connects.load(Relaxed),
             reaps: self.reaps.load(Relaxed),
             dead_peers: self.dead_peers.load(Relaxed),
+            runtimes: 0,
         }
     }
 }

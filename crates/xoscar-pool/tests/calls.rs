@@ -153,7 +153,7 @@ fn a_request_over_the_limits_fails_alone() {
             let pool = Pool::new(PoolConfig::default().transport(transport)).unwrap();
             let big = Message::new(Bytes::new(), vec![Bytes::from(vec![0u8; 2048])]);
             let error = pool.call(server.local_addr(), big).await.unwrap_err();
-            assert!(matches!(error, PoolError::Send { .. }), "{address}: {error}");
+            assert!(matches!(error, PoolError::MessageTooLarge { .. }), "{address}: {error}");
             pool.call(server.local_addr(), message("small")).await.unwrap();
             assert_eq!(pool.stats().leases_in_flight, 0);
         }
@@ -189,7 +189,7 @@ fn a_lease_keeps_one_connection_for_a_transfer() {
                     .unwrap();
                 assert_eq!(reply.payloads[0][0], chunk);
             }
-            lease.notify(message("done")).unwrap();
+            lease.notify(message("done")).await.unwrap();
             drop(lease);
             assert!(
                 eventually(Duration::from_secs(5), || pool.stats().leases_in_flight == 0).await

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use xoscar_wire::{Frame, pb};
 
-use crate::{Activity, TransportError};
 #[cfg(feature = "inproc")]
 use crate::inproc;
 #[cfg(any(feature = "tcp", feature = "uds"))]
 use crate::stream::{StreamReader, StreamWriter};
+use crate::{Activity, TransportError};
 
 /// A connection that carries [`Frame`]s both ways, after a successful handshake.
 ///

@@ -47,9 +47,10 @@ async fn part_of_a_frame_moves_the_readers_clock_before_the_frame_is_whole() {
         for address in socket_addresses() {
             let mut listener = listen(&address, &TransportConfig::default()).await.unwrap();
             let local = listener.local_addr().clone();
-            let accepted = tokio::spawn(async move {
-                listener.accept().await.unwrap().handshake().await.unwrap()
-            });
+            let accepted =
+                tokio::spawn(
+                    async move { listener.accept().await.unwrap().handshake().await.unwrap() },
+                );
             let mut raw: Box<dyn common_raw::Raw> = common_raw::dial(&local).await;
             let mut hello = BytesMut::new();
             Handshake::new(pb::Hello::default()).encode(&mut hello);
@@ -84,9 +85,10 @@ async fn a_writer_whose_peer_does_not_read_stops_moving_its_clock() {
             let mut listener = listen(&address, &TransportConfig::default()).await.unwrap();
             let local = listener.local_addr().clone();
             // The peer handshakes, then never reads.
-            let peer = tokio::spawn(async move {
-                listener.accept().await.unwrap().handshake().await.unwrap()
-            });
+            let peer =
+                tokio::spawn(
+                    async move { listener.accept().await.unwrap().handshake().await.unwrap() },
+                );
             let channel = connect(&local, &TransportConfig::default()).await.unwrap();
             let _peer = peer.await.unwrap();
             let (_reader, mut writer) = channel.split();

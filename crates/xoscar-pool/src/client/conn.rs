@@ -1,290 +1,220 @@
-//! One caller-side connection's shared state: leases (atomic with reaping), the table of calls
-//! waiting for a response, and the queue to the connection's writer.
+//! One caller-side connection as its users see it: its [`State`] under one lock, and the
+//! wake-ups between callers and the connection's driver task (writer woken when a frame is
+//! queued, callers woken when the queue has room, the liveness watch when the first lease is
+//! taken, the driver when a close is asked for).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use parking_lot::Mutex;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 use xoscar_transport::Address;
 use xoscar_wire::Frame;
 
-use crate::id_map::IdMap;
-use crate::last_seen::LastSeen;
+use super::state::{Ending, Outcome, Outgoing, Refused, Sent, State, Verdicts};
 use crate::stats::Counters;
-use crate::{Message, PoolError};
-
-/// What a waiting call is told.
-pub(crate) enum Outcome {
-    /// The response.
-    Response(Message),
-    /// The server never saw the request (it was past the go-away's last accepted id):
-    /// send it again on a fresh connection.
-    Retry,
-    /// The call failed.
-    Failed(PoolError),
-}
-
-/// Something for the writer: a frame, and the lease (of a one-way send) to release once the
-/// frame is written.
-pub(crate) struct Outgoing {
-    pub(crate) frame: Frame,
-    pub(crate) lease: Option<LeaseGuard>,
-}
-
-/// Why a connection ended.
-#[derive(Debug, Clone)]
-pub(crate) enum Ending {
-    /// Closed by the idle reaper.
-    Reaped,
-    /// The server said go-away and everything it accepted was answered.
-    GoneAway,
-    /// The pool (or its runtime) is gone.
-    Dropped,
-    /// The peer closed or the connection broke.
-    Lost(String),
-    /// A ping went unanswered.
-    Dead(Duration),
-}
-
-struct LeaseState {
-    leases: usize,
-    idle_since: Instant,
-    busy_since: Instant,
-    /// Set once: no lease may be taken any more.
-    closing: bool,
-}
-
-struct Waiting {
-    calls: IdMap<u64, oneshot::Sender<Outcome>>,
-    /// Set when the connection ended: no call may register any more.
-    ended: Option<Ending>,
-    /// The go-away's last accepted id, once one arrived.
-    last_accepted: Option<u64>,
-}
+use crate::sync::{Mutex, MutexGuard};
 
 /// The shared half of one connection; its driver task holds the socket.
 pub(crate) struct Conn {
     pub(crate) endpoint: Address,
     pub(crate) label: Arc<str>,
-    leases: Mutex<LeaseState>,
-    waiting: Mutex<Waiting>,
-    outgoing: mpsc::UnboundedSender<Outgoing>,
-    next_id: AtomicU64,
-    last_received: LastSeen,
-    next_nonce: AtomicU64,
-    /// Wakes the liveness timer when the first lease is taken.
+    state: Mutex<State>,
+    /// A frame was queued while the writer had nothing to do.
+    pub(crate) wake_writer: Notify,
+    /// The queue fell below its bound, or stopped taking frames: waiting callers look again.
+    room: Notify,
+    /// The first lease was taken: the liveness watch starts.
     pub(crate) became_busy: Notify,
-    /// Asks the driver to close (reaped, or the pool is gone), with the reason.
+    /// A close was asked for, or became ready (the last lease of a dropped pool went).
     pub(crate) close_requested: Notify,
-    close_reason: Mutex<Option<Ending>>,
     pub(crate) counters: Arc<Counters>,
 }
 
 impl Conn {
-    pub(crate) fn new(
-        endpoint: Address,
-        outgoing: mpsc::UnboundedSender<Outgoing>,
-        counters: Arc<Counters>,
-    ) -> Self {
-        let now = Instant::now();
+    pub(crate) fn new(endpoint: Address, counters: Arc<Counters>, max_queued_bytes: usize) -> Self {
         Conn {
             label: endpoint.to_string().into(),
             endpoint,
-            leases: Mutex::new(LeaseState {
-                leases: 0,
-                idle_since: now,
-                busy_since: now,
-                closing: false,
-            }),
-            waiting: Mutex::new(Waiting {
-                calls: IdMap::default(),
-                ended: None,
-                last_accepted: None,
-            }),
-            outgoing,
-            next_id: AtomicU64::new(1),
-            last_received: LastSeen::new(),
-            next_nonce: AtomicU64::new(1),
+            state: Mutex::new(State::new(Instant::now(), max_queued_bytes)),
+            wake_writer: Notify::new(),
+            room: Notify::new(),
             became_busy: Notify::new(),
             close_requested: Notify::new(),
-            close_reason: Mutex::new(None),
             counters,
         }
     }
 
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
+    }
+
     /// Takes a lease, unless the connection is closing (then the caller dials afresh).
     pub(crate) fn try_lease(self: &Arc<Self>) -> Option<LeaseGuard> {
-        let mut state = self.leases.lock();
-        if state.closing {
-            return None;
-        }
-        state.leases += 1;
-        if state.leases == 1 {
-            state.busy_since = Instant::now();
+        let first = self.state.lock().try_lease(Instant::now())?;
+        if first {
             self.became_busy.notify_one();
         }
-        drop(state);
         self.counters.leases_in_flight.fetch_add(1, Relaxed);
         Some(LeaseGuard { conn: self.clone() })
     }
 
     fn release(&self) {
-        let mut state = self.leases.lock();
-        state.leases -= 1;
-        if state.leases == 0 {
-            state.idle_since = Instant::now();
-        }
-        drop(state);
+        let close_ready = self.state.lock().release(Instant::now());
         self.counters.leases_in_flight.fetch_sub(1, Relaxed);
+        if close_ready {
+            self.close_requested.notify_one();
+        }
     }
 
-    /// Marks the connection closing if it has held no lease for `idle`. Under the same lock as
-    /// [`Conn::try_lease`], so a lease and a reap never both succeed.
+    /// Marks the connection closing if it has held no lease for `idle`.
     pub(crate) fn try_reap(&self, now: Instant, idle: Duration) -> bool {
-        let mut state = self.leases.lock();
-        if state.closing || state.leases > 0 || now.duration_since(state.idle_since) < idle {
-            return false;
-        }
-        state.closing = true;
-        true
+        self.state.lock().try_reap(now, idle)
     }
 
     /// Asks the driver to close the connection for `reason`.
     pub(crate) fn request_close(&self, reason: Ending) {
-        self.mark_closing();
-        self.close_reason.lock().get_or_insert(reason);
+        self.state.lock().request_close(reason);
         self.close_requested.notify_one();
     }
 
-    /// Why a close was requested.
-    pub(crate) fn close_reason(&self) -> Ending {
-        self.close_reason.lock().clone().unwrap_or(Ending::Dropped)
+    pub(crate) fn is_accepting(&self) -> bool {
+        self.state.lock().is_accepting()
     }
 
-    /// After a go-away: true once every call the server accepted has its response.
-    pub(crate) fn go_away_done(&self) -> bool {
-        let waiting = self.waiting.lock();
-        waiting.last_accepted.is_some_and(|last| waiting.calls.keys().all(|&id| id > last))
-    }
-
-    /// No new leases from now on.
-    pub(crate) fn mark_closing(&self) {
-        self.leases.lock().closing = true;
-    }
-
-    pub(crate) fn is_closing(&self) -> bool {
-        self.leases.lock().closing
-    }
-
-    /// Leases held now.
-    pub(crate) fn lease_count(&self) -> usize {
-        self.leases.lock().leases
-    }
-
-    /// When the current busy period began (the first lease after an idle one).
-    pub(crate) fn busy_since(&self) -> Instant {
-        self.leases.lock().busy_since
-    }
-
-    /// Records that a frame arrived.
-    pub(crate) fn touch(&self) {
-        self.last_received.touch();
-    }
-
-    /// When the last frame arrived (the connection's start if none did).
-    pub(crate) fn last_received(&self) -> Instant {
-        self.last_received.get()
-    }
-
-    pub(crate) fn next_nonce(&self) -> u64 {
-        self.next_nonce.fetch_add(1, Relaxed)
-    }
-
-    /// Registers a call; the receiver gets its outcome.
-    pub(crate) fn register(&self) -> Result<(u64, oneshot::Receiver<Outcome>), PoolError> {
-        let (tx, rx) = oneshot::channel();
-        let mut waiting = self.waiting.lock();
-        if let Some(ending) = &waiting.ended {
-            return Err(self.error_for(ending));
+    /// Registers a call and queues its request, waiting while the queue is over its bound.
+    /// `None` when the connection takes no more requests (nothing was sent).
+    pub(crate) async fn queue_request(
+        &self,
+        frame: Frame,
+    ) -> Option<(u64, oneshot::Receiver<Outcome>)> {
+        let (waiter, outcome) = oneshot::channel();
+        let mut item = (frame, waiter);
+        loop {
+            let result = self.state.lock().queue_request(item.0, item.1);
+            match result {
+                Ok((id, wake)) => {
+                    if wake {
+                        self.wake_writer.notify_one();
+                    }
+                    return Some((id, outcome));
+                }
+                Err(Refused::Closed) => return None,
+                Err(Refused::Full(back)) => {
+                    item = back;
+                    self.wait_for_room().await;
+                }
+            }
         }
-        let id = self.next_id.fetch_add(1, Relaxed);
-        waiting.calls.insert(id, tx);
-        Ok((id, rx))
     }
 
-    /// Forgets a call (its future was dropped). True if it was still waiting, so a cancel
-    /// should be sent.
-    pub(crate) fn unregister(&self, id: u64) -> bool {
-        self.waiting.lock().calls.remove(&id).is_some()
+    /// Queues a one-way message, waiting while the queue is over its bound; the receiver is
+    /// told when it is written. `None` when the connection takes no more frames.
+    pub(crate) async fn queue_notify(&self, frame: Frame) -> Option<oneshot::Receiver<Sent>> {
+        let (sent, told) = oneshot::channel();
+        let mut item = (frame, sent);
+        loop {
+            let result = self.state.lock().queue_notify(item.0, item.1);
+            match result {
+                Ok(wake) => {
+                    if wake {
+                        self.wake_writer.notify_one();
+                    }
+                    return Some(told);
+                }
+                Err(Refused::Closed) => return None,
+                Err(Refused::Full(back)) => {
+                    item = back;
+                    self.wait_for_room().await;
+                }
+            }
+        }
     }
 
-    /// Hands a response to its call. False for an id nobody waits for (a cancelled call whose
-    /// response crossed the cancel).
-    pub(crate) fn resolve(&self, id: u64, response: Message) -> bool {
-        let waiter = self.waiting.lock().calls.remove(&id);
+    /// Completes once the queue has room or takes no more frames. Registered before looking,
+    /// so a wake-up between the look and the wait is not lost.
+    async fn wait_for_room(&self) {
+        let room = self.room.notified();
+        tokio::pin!(room);
+        room.as_mut().enable();
+        let ready = {
+            let state = self.state.lock();
+            state.has_room() || state.is_write_closed()
+        };
+        if !ready {
+            room.await;
+        }
+    }
+
+    /// Queues a control frame (ping, pong, cancel) ahead of all data.
+    pub(crate) fn queue_control(&self, frame: Frame) {
+        if self.state.lock().queue_control(frame) {
+            self.wake_writer.notify_one();
+        }
+    }
+
+    /// Forgets a call whose future was dropped, sending a cancel if its request may have been
+    /// written.
+    pub(crate) fn cancel(&self, id: u64) {
+        if self.state.lock().cancel(id) {
+            self.wake_writer.notify_one();
+        }
+    }
+
+    /// The next frame for the writer.
+    pub(crate) fn next_outgoing(&self) -> Option<Outgoing> {
+        let mut state = self.state.lock();
+        let had_room = state.has_room();
+        let next = state.next_outgoing();
+        let made_room = !had_room && state.has_room();
+        drop(state);
+        if made_room {
+            self.room.notify_waiters();
+        }
+        next
+    }
+
+    /// Frames of `bytes` are flushed: frees their room and tells their senders.
+    pub(crate) fn written(&self, bytes: usize, senders: &mut Vec<oneshot::Sender<Sent>>) {
+        if bytes > 0 && self.state.lock().written(bytes) {
+            self.room.notify_waiters();
+        }
+        for sender in senders.drain(..) {
+            let _ = sender.send(Sent::Written);
+        }
+    }
+
+    /// Hands a response to its call. False for an id nobody waits for.
+    pub(crate) fn resolve(&self, id: u64, outcome: Outcome) -> bool {
+        let waiter = self.state.lock().take_waiter(id);
         match waiter {
             Some(waiter) => {
-                let _ = waiter.send(Outcome::Response(response));
+                let _ = waiter.send(outcome);
                 true
             }
             None => false,
         }
     }
 
-    /// Records a go-away: no new leases; calls past `last_accepted` will be retried.
-    /// Returns [`Conn::go_away_done`].
-    pub(crate) fn go_away(&self, last_accepted: u64) -> bool {
-        self.mark_closing();
-        self.waiting.lock().last_accepted = Some(last_accepted);
-        self.go_away_done()
+    /// Records a go-away naming `last_accepted`.
+    pub(crate) fn go_away(&self, last_accepted: u64) {
+        let verdicts = self.state.lock().go_away(last_accepted);
+        self.after_closing(verdicts);
     }
 
-    /// Ends the connection: no more registrations, every waiting call gets its outcome.
+    /// Ends the connection: every waiting call and queued message learns its outcome.
     pub(crate) fn end(&self, ending: Ending) {
-        self.mark_closing();
-        let (calls, last_accepted) = {
-            let mut waiting = self.waiting.lock();
-            if waiting.ended.is_some() {
-                return;
-            }
-            waiting.ended = Some(ending.clone());
-            (std::mem::take(&mut waiting.calls), waiting.last_accepted)
-        };
-        for (id, waiter) in calls {
-            let outcome = match last_accepted {
-                // The server never saw it: safe to send again elsewhere.
-                Some(last) if id > last => Outcome::Retry,
-                _ => Outcome::Failed(self.error_for(&ending)),
-            };
-            let _ = waiter.send(outcome);
-        }
+        let verdicts = self.state.lock().end(ending, &self.label);
+        self.after_closing(verdicts);
     }
 
-    fn error_for(&self, ending: &Ending) -> PoolError {
-        let address = self.label.to_string();
-        match ending {
-            Ending::Dead(silent_for) => {
-                PoolError::ConnectionTimedOut { address, silent_for: *silent_for }
-            }
-            Ending::Lost(reason) => PoolError::ConnectionLost { address, reason: reason.clone() },
-            Ending::Reaped => {
-                PoolError::ConnectionLost { address, reason: "closed by the idle reaper".into() }
-            }
-            Ending::GoneAway => {
-                PoolError::ConnectionLost { address, reason: "the server went away".into() }
-            }
-            Ending::Dropped => {
-                PoolError::ConnectionLost { address, reason: "the pool was dropped".into() }
-            }
-        }
-    }
-
-    /// Queues a frame for the writer. False if the driver is gone.
-    pub(crate) fn queue(&self, frame: Frame, lease: Option<LeaseGuard>) -> bool {
-        self.outgoing.send(Outgoing { frame, lease }).is_ok()
+    fn after_closing(&self, verdicts: Verdicts) {
+        verdicts.deliver();
+        // Callers waiting for room must look again: the queue takes nothing more.
+        self.room.notify_waiters();
+        self.wake_writer.notify_one();
+        self.close_requested.notify_one();
     }
 }
 

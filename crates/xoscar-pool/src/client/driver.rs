@@ -1,18 +1,26 @@
-//! The task that owns one caller-side connection: it writes queued frames, reads responses and
-//! hands them to their calls, and watches liveness. All three run in one task (no cross-task
-//! wake-ups between them) and the first to finish ends the connection.
+//! The task that owns one caller-side connection: it writes queued frames (control frames
+//! first), reads answers and hands them to their calls, watches liveness, and closes when asked.
+//! All of it runs in one task (no cross-task wake-ups between the parts); the first part to
+//! finish ends the connection, and [`EndGuard`] then tells every waiting call.
+//!
+//! Cancel safety: when one part finishes, the others are dropped. The read loop only loses a
+//! frame it has not started to decode; the write loop may drop a frame it took but had not
+//! fed: a call's then gets its outcome from [`EndGuard`] (`Retry` if its id was never taken,
+//! else "may have been sent"), a one-way message's sender sees its channel closed and reports
+//! "may have been sent". Nothing is lost silently.
 
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep_until};
-use xoscar_transport::{Channel, FrameReader, FrameWriter};
+use tokio::time::{Instant, sleep, sleep_until};
+use xoscar_transport::{Activity, Channel, FrameReader, FrameWriter, TransportError};
 use xoscar_wire::{Envelope, Frame, pb};
 
-use super::conn::{Conn, Ending, Outgoing};
-use crate::Message;
+use super::conn::Conn;
+use super::state::{Ending, Outcome, Outgoing};
+use crate::{Message, PoolError};
 
 /// Heartbeat settings of one connection.
 #[derive(Clone, Copy)]
@@ -21,89 +29,106 @@ pub(crate) struct Liveness {
     pub(crate) timeout: Duration,
 }
 
-/// Counts the connection open while the driver lives, and ends it when the driver finishes or
-/// is dropped (its runtime shut down): every waiting call learns the outcome.
-struct EndGuard {
+/// What runs when a connection's driver ends, e.g. leaving the pool's map.
+pub(crate) type OnEnd = Box<dyn FnOnce(&Arc<Conn>) + Send>;
+
+/// Counts the connection open from before its driver is spawned, and ends it when the driver
+/// finishes or is dropped, polled or not (a task spawned while its runtime shuts down is
+/// dropped unpolled): every waiting call learns its outcome, and the pool forgets it.
+pub(crate) struct EndGuard {
     conn: Arc<Conn>,
     ending: Ending,
+    on_end: Option<OnEnd>,
 }
 
 impl EndGuard {
-    fn new(conn: Arc<Conn>) -> Self {
+    pub(crate) fn new(conn: Arc<Conn>, on_end: OnEnd) -> Self {
         conn.counters.connects.fetch_add(1, Relaxed);
         conn.counters.open_connections.fetch_add(1, Relaxed);
-        EndGuard { conn, ending: Ending::Dropped }
+        EndGuard { conn, ending: Ending::Dropped, on_end: Some(on_end) }
     }
 }
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
         self.conn.counters.open_connections.fetch_sub(1, Relaxed);
+        let endpoint = &self.conn.label;
         match &self.ending {
             Ending::Dead(silent_for) => {
                 self.conn.counters.dead_peers.fetch_add(1, Relaxed);
-                tracing::warn!(endpoint = %self.conn.label, ?silent_for, "dead peer: ping unanswered");
+                tracing::warn!(%endpoint, ?silent_for, "dead peer: ping unanswered");
             }
-            Ending::Lost(reason) => {
-                tracing::debug!(endpoint = %self.conn.label, %reason, "connection lost");
-            }
-            ending => tracing::debug!(endpoint = %self.conn.label, ?ending, "connection closed"),
+            Ending::Lost { reason, .. } => tracing::debug!(%endpoint, %reason, "connection lost"),
+            ending => tracing::debug!(%endpoint, ?ending, "connection closed"),
+        }
+        if let Some(on_end) = self.on_end.take() {
+            on_end(&self.conn);
         }
         self.conn.end(self.ending.clone());
     }
 }
 
-/// Runs the connection until it ends; `on_end` runs last (to leave the pool's map).
-pub(crate) async fn drive(
-    conn: Arc<Conn>,
-    channel: Channel,
-    outgoing: mpsc::UnboundedReceiver<Outgoing>,
-    liveness: Liveness,
-    on_end: impl FnOnce(&Arc<Conn>),
-) {
-    let mut guard = EndGuard::new(conn.clone());
+/// Runs the connection until it ends.
+pub(crate) async fn drive(mut guard: EndGuard, channel: Channel, liveness: Liveness) {
+    let conn = guard.conn.clone();
     let (reader, writer) = channel.split();
+    let (reads, writes) = (reader.activity(), writer.activity());
     guard.ending = tokio::select! {
         ending = read_loop(&conn, reader) => ending,
-        ending = write_loop(&conn, writer, outgoing) => ending,
-        ending = watch_liveness(&conn, liveness) => ending,
-        () = conn.close_requested.notified() => conn.close_reason(),
+        ending = write_loop(&conn, writer) => ending,
+        ending = watch_liveness(&conn, liveness, &reads, &writes) => ending,
+        ending = close_when_asked(&conn, liveness.timeout) => ending,
     };
-    on_end(&conn);
-    drop(guard);
+}
+
+fn broken(error: TransportError) -> Ending {
+    Ending::Lost { reason: error.to_string(), source: Some(Arc::new(error)) }
 }
 
 async fn read_loop(conn: &Conn, mut reader: FrameReader) -> Ending {
     loop {
         let frame = match reader.recv().await {
             Ok(Some(frame)) => frame,
-            Ok(None) => return Ending::Lost("the peer closed the connection".into()),
-            Err(error) => return Ending::Lost(error.to_string()),
+            Ok(None) if conn.state().go_away_seen() => return Ending::GoneAway,
+            Ok(None) => return Ending::lost("the peer closed the connection"),
+            Err(error) => return broken(error),
         };
-        conn.touch();
         match frame.envelope {
             Envelope::Response(response) => {
-                let message = Message { header: response.header, payloads: frame.payloads };
-                if !conn.resolve(response.id, message) {
+                let outcome = match pb::response::Status::try_from(response.status) {
+                    Ok(pb::response::Status::Ok) => Outcome::Response(Message {
+                        header: response.header,
+                        payloads: frame.payloads,
+                    }),
+                    Ok(pb::response::Status::HandlerPanicked) => {
+                        Outcome::Failed(PoolError::HandlerPanicked {
+                            address: conn.label.to_string(),
+                            message: (!response.detail.is_empty()).then_some(response.detail),
+                        })
+                    }
+                    Err(_) => {
+                        return Ending::lost(format!(
+                            "protocol error: unknown response status {}",
+                            response.status
+                        ));
+                    }
+                };
+                if !conn.resolve(response.id, outcome) {
                     tracing::debug!(endpoint = %conn.label, id = response.id, "response for no waiting call (cancelled?), dropped");
                 }
-                if conn.go_away_done() {
-                    return Ending::GoneAway;
-                }
             }
+            // Any frame proves life; the reader's activity clock already moved.
             Envelope::Pong(_) => {}
             Envelope::Ping(pb::Ping { nonce }) => {
-                conn.queue(Frame::new(Envelope::Pong(pb::Pong { nonce }), vec![]), None);
+                conn.queue_control(Frame::new(Envelope::Pong(pb::Pong { nonce }), vec![]));
             }
             Envelope::GoAway(go_away) => {
                 tracing::debug!(endpoint = %conn.label, last_accepted = go_away.last_accepted_id, reason = %go_away.reason, "go-away received");
-                if conn.go_away(go_away.last_accepted_id) {
-                    return Ending::GoneAway;
-                }
+                conn.go_away(go_away.last_accepted_id);
             }
             other => {
                 tracing::warn!(endpoint = %conn.label, kind = ?other.kind(), "unexpected frame from a server, closing");
-                return Ending::Lost(format!(
+                return Ending::lost(format!(
                     "protocol error: a server sent a {:?} frame",
                     other.kind()
                 ));
@@ -112,51 +137,114 @@ async fn read_loop(conn: &Conn, mut reader: FrameReader) -> Ending {
     }
 }
 
-async fn write_loop(
-    conn: &Conn,
-    mut writer: FrameWriter,
-    mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
-) -> Ending {
-    // Leases of one-way sends, released once their frames are written.
-    let mut written_leases = Vec::new();
-    while let Some(first) = outgoing.recv().await {
-        let mut next = Some(first);
-        while let Some(Outgoing { frame, lease }) = next {
+/// Writes what is queued, control frames first, flushing once nothing more is waiting. A
+/// large frame is written by itself (the transport flushes past its high-water mark), so a
+/// ping waits for at most the frame being written. After a go-away, shuts our sending side
+/// once everything queued before it is written, then idles until the server closes.
+async fn write_loop(conn: &Conn, mut writer: FrameWriter) -> Ending {
+    let mut senders = Vec::new();
+    let (mut unflushed, mut unflushed_bytes) = (false, 0);
+    loop {
+        if let Some(Outgoing { frame, bytes, sent }) = conn.next_outgoing() {
             if let Err(error) = writer.feed(frame).await {
-                return Ending::Lost(error.to_string());
+                return broken(error);
             }
-            written_leases.extend(lease);
-            next = outgoing.try_recv().ok();
+            unflushed = true;
+            unflushed_bytes += bytes;
+            senders.extend(sent);
+            continue;
         }
-        if let Err(error) = writer.flush().await {
-            return Ending::Lost(error.to_string());
+        if unflushed {
+            if let Err(error) = writer.flush().await {
+                return broken(error);
+            }
+            conn.written(unflushed_bytes, &mut senders);
+            (unflushed, unflushed_bytes) = (false, 0);
+            continue;
         }
-        written_leases.clear();
+        if conn.state().should_finish() {
+            if let Err(error) = writer.close().await {
+                return broken(error);
+            }
+            conn.state().finished();
+            return std::future::pending().await;
+        }
+        // `notify_one` keeps a permit when nobody waits, so a frame queued since the look
+        // above still wakes us.
+        conn.wake_writer.notified().await;
     }
-    tracing::trace!(endpoint = %conn.label, "writer queue closed");
-    Ending::Dropped
 }
 
-/// While a lease is held: ping after `interval` of silence, and give up if nothing at all
-/// arrives within `timeout` of the ping.
-async fn watch_liveness(conn: &Conn, liveness: Liveness) -> Ending {
+/// While a lease is held: ping after `interval` with nothing received, and declare the peer
+/// dead if still nothing has arrived `timeout` after the ping was written. A ping stuck behind
+/// a frame the peer does not take (the writer makes no progress) counts from the writer's
+/// last progress, so a blackholed transfer is caught too; a slow but moving transfer is not
+/// mistaken for a dead peer.
+async fn watch_liveness(
+    conn: &Conn,
+    liveness: Liveness,
+    reads: &Activity,
+    writes: &Activity,
+) -> Ending {
+    let mut nonce = 0u64;
+    // One timer for the life of the connection, moved only when it must be: a connection busy
+    // with back-to-back calls does not register a timer per call.
+    let mut timer = pin!(sleep(liveness.interval));
     loop {
-        if conn.lease_count() == 0 {
+        let busy_since = conn.state().busy_since();
+        let Some(busy_since) = busy_since else {
+            // `notify_one` keeps a permit, so a lease taken since the look above still wakes us.
             conn.became_busy.notified().await;
             continue;
-        }
-        let quiet_since = conn.last_received().max(conn.busy_since());
+        };
+        let quiet_since = reads.last().max(busy_since);
         let ping_at = quiet_since + liveness.interval;
-        if Instant::now() < ping_at {
-            sleep_until(ping_at).await;
+        let now = Instant::now();
+        if now < ping_at {
+            if timer.is_elapsed() || timer.deadline() > ping_at {
+                timer.as_mut().reset(ping_at);
+            }
+            (&mut timer).await;
             continue;
         }
-        let nonce = conn.next_nonce();
+        nonce += 1;
         tracing::trace!(endpoint = %conn.label, nonce, "silent: pinging");
-        conn.queue(Frame::new(Envelope::Ping(pb::Ping { nonce }), vec![]), None);
-        sleep_until(ping_at + liveness.timeout).await;
-        if conn.last_received() < ping_at {
-            return Ending::Dead(liveness.interval + liveness.timeout);
+        conn.queue_control(Frame::new(Envelope::Ping(pb::Ping { nonce }), vec![]));
+        let pinged_at = now;
+        loop {
+            if reads.last() > quiet_since || conn.state().leases() == 0 {
+                break;
+            }
+            let deadline = writes.last().max(pinged_at) + liveness.timeout;
+            let now = Instant::now();
+            if now >= deadline {
+                return Ending::Dead(now.duration_since(quiet_since));
+            }
+            sleep_until(deadline).await;
         }
+    }
+}
+
+/// Ends the connection when a close is asked for and ready, or when the server went away and
+/// the connection has no lease left (waiting up to `grace` for the server's own close).
+async fn close_when_asked(conn: &Conn, grace: Duration) -> Ending {
+    loop {
+        let asked = conn.close_requested.notified();
+        let mut asked = pin!(asked);
+        asked.as_mut().enable();
+        let (ready, gone_and_unused) = {
+            let state = conn.state();
+            (state.close_ready(), state.go_away_seen() && state.leases() == 0)
+        };
+        if let Some(ending) = ready {
+            return ending;
+        }
+        if gone_and_unused {
+            tokio::select! {
+                () = sleep(grace) => return Ending::GoneAway,
+                () = asked => continue,
+            }
+        }
+        asked.await;
     }
 }

@@ -3,6 +3,7 @@
 mod conn;
 mod driver;
 mod runtime;
+pub(crate) mod state;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +16,12 @@ use xoscar_wire::{Envelope, Frame, pb};
 use crate::id_map::IdMap;
 use crate::stats::Counters;
 use crate::{ConfigError, Message, PoolConfig, PoolError, PoolStats, ResolvedPoolConfig};
-use conn::{Conn, LeaseGuard, Outcome};
+use conn::{Conn, LeaseGuard};
 use runtime::RuntimeState;
+use state::{Outcome, Sent};
 
-/// How many times a call is sent again after go-aways before it fails.
+/// How many times a call or one-way message is sent again, on fresh connections, after
+/// connections that ended before writing it (go-away, a lost connection) before it fails.
 const MAX_SENDS: usize = 5;
 
 /// The caller side of the protocol: calls endpoints over long-lived multiplexed connections.
@@ -29,6 +32,9 @@ const MAX_SENDS: usize = 5;
 ///   future is dropped (which also sends a cancel). A connection with no lease for
 ///   `idle_timeout` is closed by the reaper; one that goes silent while leased is declared dead
 ///   by the heartbeat.
+/// - Requests wait for room when the connection's outgoing queue holds `max_queued_bytes`.
+/// - A request that a connection ended (or a server refused) before it was written is sent
+///   again on a fresh connection, so a go-away never fails a call.
 /// - Caller state is kept per tokio runtime: I/O belongs to the runtime that made it, and when
 ///   a runtime shuts down its connections close and its state leaves the pool.
 ///
@@ -70,12 +76,9 @@ impl Pool {
 
     /// Counters over every runtime.
     pub fn stats(&self) -> PoolStats {
-        self.shared.counters.snapshot()
-    }
-
-    /// How many runtimes have state in the pool now.
-    pub fn runtime_count(&self) -> usize {
-        self.shared.runtimes.lock().len()
+        let mut stats = self.shared.counters.snapshot();
+        stats.runtimes = self.shared.runtimes.lock().len();
+        stats
     }
 
     /// Sends `request` to `endpoint` and waits for the response, within the pool's call
@@ -106,34 +109,40 @@ impl Pool {
         request: Message,
     ) -> Result<Message, PoolError> {
         let runtime = self.runtime()?;
+        let frame = Frame::request(0, request.header, request.payloads);
+        check_frame(&self.shared.config, endpoint, &frame)?;
         for _ in 0..MAX_SENDS {
             let lease = runtime.lease(endpoint).await?;
-            match call_once(&lease.conn, &request, &self.shared.config).await {
+            match call_once(&lease.conn, frame.clone()).await {
                 Outcome::Response(response) => return Ok(response),
                 Outcome::Retry => continue,
                 Outcome::Failed(error) => return Err(error),
             }
         }
-        Err(PoolError::ConnectionLost {
-            address: endpoint.to_string(),
-            reason: format!("the server went away {MAX_SENDS} times before answering"),
-        })
+        Err(unsent(endpoint, format!("connections ended before sending it, {MAX_SENDS} times")))
     }
 
-    /// Sends a one-way message: no response. Returns once the frame is queued; its lease is
-    /// held until the frame is written.
+    /// Sends a one-way message: no response. Returns once the message is written to the
+    /// connection (so dropping the pool or its runtime afterwards cannot lose it), waiting for
+    /// room while the connection's queue is full. A connection that goes away or ends before
+    /// writing it is replaced and the message sent on the fresh one.
+    ///
+    /// One-way messages from one caller to one endpoint are written, and handed to the
+    /// server's handler, in the order their `notify` calls returned.
     pub async fn notify(&self, endpoint: &Address, message: Message) -> Result<(), PoolError> {
         let runtime = self.runtime()?;
         let frame =
             Frame::new(Envelope::Notify(pb::Notify { header: message.header }), message.payloads);
-        check_limits(&self.shared.config, endpoint, &frame)?;
-        let lease = runtime.lease(endpoint).await?;
-        let conn = lease.conn.clone();
-        if conn.queue(frame, Some(lease)) {
-            Ok(())
-        } else {
-            Err(lost(&conn, "the connection closed before the message was queued"))
+        check_frame(&self.shared.config, endpoint, &frame)?;
+        for _ in 0..MAX_SENDS {
+            let lease = runtime.lease(endpoint).await?;
+            match notify_once(&lease.conn, frame.clone()).await {
+                Ok(Sent::Written) => return Ok(()),
+                Ok(Sent::NotSent) => continue,
+                Err(error) => return Err(error),
+            }
         }
+        Err(unsent(endpoint, format!("connections ended before sending it, {MAX_SENDS} times")))
     }
 
     /// Takes a lease on the connection to `endpoint` for a transfer of several frames that
@@ -146,7 +155,8 @@ impl Pool {
 
     /// Runs one reaper pass now over this runtime's connections, closing those that have held
     /// no lease for `idle_timeout`, as the reaper would on its next tick. Returns how many it
-    /// closed (0 when reaping is off).
+    /// closed (0 when reaping is off). For benchmarks and tests (feature `test-util`).
+    #[cfg(feature = "test-util")]
     pub fn reap_now(&self) -> Result<usize, PoolError> {
         let runtime = self.runtime()?;
         Ok(self.shared.config.idle_timeout().map_or(0, |idle| runtime.reap(idle)))
@@ -154,31 +164,33 @@ impl Pool {
 
     /// This runtime's state, made (with its reaper) on first use.
     fn runtime(&self) -> Result<Arc<RuntimeState>, PoolError> {
-        let handle = Handle::try_current().map_err(|_| PoolError::NoRuntime)?;
-        let id = handle.id();
-        let mut runtimes = self.shared.runtimes.lock();
-        if let Some(state) = runtimes.get(&id) {
+        let id = Handle::try_current().map_err(|_| PoolError::NoRuntime)?.id();
+        if let Some(state) = self.shared.runtimes.lock().get(&id) {
             return Ok(state.clone());
         }
+        let state = RuntimeState::new(self.shared.config.clone(), self.shared.counters.clone());
+        {
+            let mut runtimes = self.shared.runtimes.lock();
+            if let Some(existing) = runtimes.get(&id) {
+                // Another caller on this runtime got there first; ours never started.
+                return Ok(existing.clone());
+            }
+            runtimes.insert(id, state.clone());
+        }
         let pool = Arc::downgrade(&self.shared);
-        let state = RuntimeState::start(
-            self.shared.config.clone(),
-            self.shared.counters.clone(),
-            move |gone| {
-                let Some(pool) = pool.upgrade() else { return };
-                let mut runtimes = pool.runtimes.lock();
-                if runtimes
-                    .get(&id)
-                    .is_some_and(|current| std::ptr::eq(Arc::as_ptr(current), gone.as_ptr()))
-                {
-                    let state = runtimes.remove(&id);
-                    // Dropped outside the lock: its Drop asks every connection to close.
-                    drop(runtimes);
-                    drop(state);
-                }
-            },
-        );
-        runtimes.insert(id, state.clone());
+        state.start_reaper(move |gone| {
+            let Some(pool) = pool.upgrade() else { return };
+            let mut runtimes = pool.runtimes.lock();
+            if runtimes
+                .get(&id)
+                .is_some_and(|current| std::ptr::eq(Arc::as_ptr(current), gone.as_ptr()))
+            {
+                let state = runtimes.remove(&id);
+                // Dropped outside the lock: its Drop asks every connection to close.
+                drop(runtimes);
+                drop(state);
+            }
+        });
         Ok(state)
     }
 }
@@ -203,47 +215,50 @@ impl Lease {
         &self.guard.conn.endpoint
     }
 
-    /// A call on the leased connection. It is not retried elsewhere: if the connection ends,
-    /// the call fails.
+    /// A call on the leased connection. It is never moved to another connection: if this one
+    /// goes away or ends before the request is written, the call fails with an error whose
+    /// [`PoolError::is_retry_safe`] is true.
     pub async fn call(&self, request: Message) -> Result<Message, PoolError> {
         let conn = &self.guard.conn;
-        match call_once(conn, &request, &self.config).await {
+        let frame = Frame::request(0, request.header, request.payloads);
+        check_frame(&self.config, &conn.endpoint, &frame)?;
+        match call_once(conn, frame).await {
             Outcome::Response(response) => Ok(response),
-            Outcome::Retry => Err(lost(conn, "the server went away before seeing the request")),
+            Outcome::Retry => Err(unsent(&conn.endpoint, "the connection ended before sending it")),
             Outcome::Failed(error) => Err(error),
         }
     }
 
-    /// A one-way send on the leased connection.
-    pub fn notify(&self, message: Message) -> Result<(), PoolError> {
+    /// A one-way send on the leased connection; returns once written (see [`Pool::notify`]).
+    pub async fn notify(&self, message: Message) -> Result<(), PoolError> {
         let conn = &self.guard.conn;
         let frame =
             Frame::new(Envelope::Notify(pb::Notify { header: message.header }), message.payloads);
-        check_limits(&self.config, &conn.endpoint, &frame)?;
-        if conn.queue(frame, None) { Ok(()) } else { Err(lost(conn, "the connection closed")) }
+        check_frame(&self.config, &conn.endpoint, &frame)?;
+        match notify_once(conn, frame).await? {
+            Sent::Written => Ok(()),
+            Sent::NotSent => Err(unsent(&conn.endpoint, "the connection ended before sending it")),
+        }
     }
 }
 
-/// Checks the request against the limits, registers it, queues its frame and waits for its
-/// outcome. If the future is dropped first, the call is unregistered and a cancel is sent.
-async fn call_once(conn: &Arc<Conn>, request: &Message, config: &ResolvedPoolConfig) -> Outcome {
-    let mut frame = Frame::request(0, request.header.clone(), request.payloads.clone());
-    if let Err(error) = check_limits(config, &conn.endpoint, &frame) {
-        return Outcome::Failed(error);
-    }
-    let (id, outcome) = match conn.register() {
-        Ok(registered) => registered,
-        Err(error) => return Outcome::Failed(error),
-    };
-    if let Envelope::Request(request) = &mut frame.envelope {
-        request.id = id;
-    }
+/// Registers the request (its id is given as it is queued), queues its frame and waits for
+/// its outcome. If the future is dropped first, the call is forgotten and, if it was written,
+/// a cancel is sent.
+async fn call_once(conn: &Arc<Conn>, frame: Frame) -> Outcome {
+    let Some((id, outcome)) = conn.queue_request(frame).await else { return Outcome::Retry };
     let mut in_flight = InFlight { conn, id, waiting: true };
-    conn.queue(frame, None);
     let outcome = outcome.await;
     in_flight.waiting = false;
-    // The sender is only dropped unsent if the connection was torn down mid-flight.
-    outcome.unwrap_or_else(|_| Outcome::Failed(lost(conn, "the connection was dropped")))
+    // The waiter is only dropped unanswered if the connection was torn down mid-call.
+    outcome.unwrap_or_else(|_| Outcome::Failed(lost_after_sending(conn)))
+}
+
+/// Queues a one-way message and waits until it is written.
+async fn notify_once(conn: &Arc<Conn>, frame: Frame) -> Result<Sent, PoolError> {
+    let Some(told) = conn.queue_notify(frame).await else { return Ok(Sent::NotSent) };
+    // Dropped untold: the writer took it but the connection ended before it was flushed.
+    told.await.map_err(|_| lost_after_sending(conn))
 }
 
 /// A registered call whose outcome has not arrived; dropping it cancels the call.
@@ -255,25 +270,44 @@ struct InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if self.waiting && self.conn.unregister(self.id) {
-            let cancel = Frame::new(Envelope::Cancel(pb::Cancel { id: self.id }), vec![]);
-            self.conn.queue(cancel, None);
+        if self.waiting {
+            self.conn.cancel(self.id);
         }
     }
 }
 
 /// The frame limits apply before anything is queued, so an oversized message fails alone.
-fn check_limits(
+fn check_frame(
     config: &ResolvedPoolConfig,
     endpoint: &Address,
     frame: &Frame,
 ) -> Result<(), PoolError> {
-    config.transport().get_limits().check_frame(frame).map(drop).map_err(|error| PoolError::Send {
-        address: endpoint.to_string(),
-        reason: error.to_string(),
-    })
+    config
+        .transport()
+        .get_limits()
+        .check_frame(frame)
+        .map(drop)
+        .map_err(|error| too_large(endpoint, error))
 }
 
-fn lost(conn: &Conn, reason: &str) -> PoolError {
-    PoolError::ConnectionLost { address: conn.label.to_string(), reason: reason.to_string() }
+fn too_large(endpoint: &Address, error: xoscar_wire::WireError) -> PoolError {
+    PoolError::MessageTooLarge { address: endpoint.to_string(), source: Arc::new(error) }
+}
+
+fn unsent(endpoint: &Address, reason: impl Into<String>) -> PoolError {
+    PoolError::ConnectionLost {
+        address: endpoint.to_string(),
+        reason: reason.into(),
+        sent: false,
+        source: None,
+    }
+}
+
+fn lost_after_sending(conn: &Conn) -> PoolError {
+    PoolError::ConnectionLost {
+        address: conn.label.to_string(),
+        reason: "the connection ended before the answer arrived".into(),
+        sent: true,
+        source: None,
+    }
 }

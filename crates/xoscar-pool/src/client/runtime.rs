@@ -7,12 +7,13 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use xoscar_transport::Address;
 
-use super::conn::{Conn, Ending, LeaseGuard};
-use super::driver::{Liveness, drive};
+use super::conn::{Conn, LeaseGuard};
+use super::driver::{EndGuard, Liveness, drive};
+use super::state::Ending;
 use crate::stats::Counters;
 use crate::{PoolError, ResolvedPoolConfig};
 
@@ -33,34 +34,39 @@ pub(crate) struct RuntimeState {
     counters: Arc<Counters>,
     slots: Mutex<HashMap<Address, Slot>>,
     /// Dropping it stops the reaper.
-    _stop_reaper: oneshot::Sender<()>,
+    stop_reaper: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 impl RuntimeState {
-    /// Creates the state and starts its reaper on the current runtime. `on_runtime_gone`
-    /// runs when the reaper task is dropped, i.e. when the runtime shuts down.
-    pub(crate) fn start(
-        config: ResolvedPoolConfig,
-        counters: Arc<Counters>,
-        on_runtime_gone: impl FnOnce(&Weak<RuntimeState>) + Send + 'static,
-    ) -> Arc<Self> {
-        let (stop_tx, stop_rx) = oneshot::channel();
-        let state = Arc::new(RuntimeState {
+    /// The state, without its reaper: [`RuntimeState::start_reaper`] starts it once the state
+    /// is in the pool's map (and outside that map's lock: a task spawned while its runtime
+    /// shuts down is dropped on the spot, and its drop takes that lock).
+    pub(crate) fn new(config: ResolvedPoolConfig, counters: Arc<Counters>) -> Arc<Self> {
+        Arc::new(RuntimeState {
             config,
             counters,
             slots: Mutex::new(HashMap::new()),
-            _stop_reaper: stop_tx,
-        });
-        let weak = Arc::downgrade(&state);
+            stop_reaper: Mutex::new(None),
+        })
+    }
+
+    /// Starts the reaper on the current runtime. `on_runtime_gone` runs when the reaper task
+    /// is dropped, i.e. when the runtime shuts down (or at once, if it is shutting down now).
+    pub(crate) fn start_reaper(
+        self: &Arc<Self>,
+        on_runtime_gone: impl FnOnce(&Weak<RuntimeState>) + Send + 'static,
+    ) {
+        let (stop_tx, stop_rx) = oneshot::channel();
+        *self.stop_reaper.lock() = Some(stop_tx);
+        let weak = Arc::downgrade(self);
         let sentinel = Sentinel { state: weak.clone(), on_drop: Some(Box::new(on_runtime_gone)) };
         tokio::spawn(reaper(
             weak,
             stop_rx,
-            state.config.idle_timeout(),
-            state.config.reap_interval(),
+            self.config.idle_timeout(),
+            self.config.reap_interval(),
             sentinel,
         ));
-        state
     }
 
     /// The connection to `endpoint`, dialling it if there is none (concurrent first callers
@@ -69,30 +75,29 @@ impl RuntimeState {
         self: &Arc<Self>,
         endpoint: &Address,
     ) -> Result<Arc<Conn>, PoolError> {
-        loop {
-            let mut dial = {
-                let mut slots = self.slots.lock();
-                match slots.get(endpoint) {
-                    Some(Slot::Ready(conn)) if !conn.is_closing() => return Ok(conn.clone()),
-                    Some(Slot::Dialling(dial)) => dial.clone(),
-                    _ => {
-                        let (tx, rx) = watch::channel(None);
-                        slots.insert(endpoint.clone(), Slot::Dialling(rx.clone()));
-                        self.spawn_dial(endpoint.clone(), tx);
-                        rx
-                    }
+        let mut dial = {
+            let mut slots = self.slots.lock();
+            match slots.get(endpoint) {
+                Some(Slot::Ready(conn)) if conn.is_accepting() => return Ok(conn.clone()),
+                Some(Slot::Dialling(dial)) => dial.clone(),
+                _ => {
+                    let (tx, rx) = watch::channel(None);
+                    slots.insert(endpoint.clone(), Slot::Dialling(rx.clone()));
+                    drop(slots);
+                    self.spawn_dial(endpoint.clone(), tx);
+                    rx
                 }
-            };
-            match dial.wait_for(Option::is_some).await {
-                Ok(result) => return result.clone().expect("waited for Some"),
-                // The dial task was dropped (its runtime is shutting down): look again.
-                Err(_) => continue,
             }
+        };
+        match dial.wait_for(Option::is_some).await {
+            Ok(result) => result.clone().expect("waited for Some"),
+            // Unreachable while the dial's guard reports on drop; an error, never a spin.
+            Err(_) => Err(PoolError::DialAborted { address: endpoint.to_string() }),
         }
     }
 
-    /// A lease on the connection to `endpoint`. A connection the reaper is closing refuses
-    /// leases; then this forgets it and dials afresh (a few times at most).
+    /// A lease on the connection to `endpoint`. A connection that is closing refuses leases;
+    /// then this forgets it and dials afresh (a few times at most).
     pub(crate) async fn lease(
         self: &Arc<Self>,
         endpoint: &Address,
@@ -107,46 +112,50 @@ impl RuntimeState {
         Err(PoolError::ConnectionLost {
             address: endpoint.to_string(),
             reason: format!("every connection was closing, {LEASE_ATTEMPTS} times"),
+            sent: false,
+            source: None,
         })
     }
 
     /// Dials in its own task, so the connection is made even if every waiting caller gives up.
     fn spawn_dial(self: &Arc<Self>, endpoint: Address, done: watch::Sender<DialResult>) {
-        let weak = Arc::downgrade(self);
+        let mut guard = DialGuard { state: Arc::downgrade(self), endpoint, done: Some(done) };
         let transport = self.config.transport().clone();
         let liveness = Liveness {
             interval: self.config.heartbeat_interval(),
             timeout: self.config.heartbeat_timeout(),
         };
+        let max_queued_bytes = self.config.max_queued_bytes();
         let counters = self.counters.clone();
         tokio::spawn(async move {
-            let result = xoscar_transport::connect(&endpoint, &transport).await;
-            let Some(state) = weak.upgrade() else { return };
+            let result = xoscar_transport::connect(&guard.endpoint, &transport).await;
+            let Some(state) = guard.state.upgrade() else { return };
             let channel = match result {
                 Ok(channel) => channel,
                 Err(error) => {
-                    let mut slots = state.slots.lock();
-                    if matches!(slots.get(&endpoint), Some(Slot::Dialling(_))) {
-                        slots.remove(&endpoint);
-                    }
-                    drop(slots);
-                    tracing::debug!(%endpoint, %error, "connect failed");
-                    let _ = done.send(Some(Err(PoolError::connect(&endpoint.to_string(), error))));
+                    tracing::debug!(endpoint = %guard.endpoint, %error, "connect failed");
+                    let error = PoolError::connect(&guard.endpoint.to_string(), error);
+                    guard.finish(Err(error));
                     return;
                 }
             };
-            let (outgoing_tx, outgoing_rx) = mpsc::unbounded_channel();
-            let conn = Arc::new(Conn::new(endpoint.clone(), outgoing_tx, counters));
-            tracing::debug!(%endpoint, "connected");
-            state.slots.lock().insert(endpoint, Slot::Ready(conn.clone()));
+            let conn = Arc::new(Conn::new(guard.endpoint.clone(), counters, max_queued_bytes));
+            tracing::debug!(endpoint = %guard.endpoint, "connected");
+            let weak = guard.state.clone();
+            // Made before the spawn: if the driver never runs, its drop still ends the
+            // connection, so no call waits on it forever.
+            let end_guard = EndGuard::new(
+                conn.clone(),
+                Box::new(move |conn: &Arc<Conn>| {
+                    if let Some(state) = weak.upgrade() {
+                        state.forget(conn);
+                    }
+                }),
+            );
+            state.slots.lock().insert(guard.endpoint.clone(), Slot::Ready(conn.clone()));
             drop(state);
-            let forget = move |conn: &Arc<Conn>| {
-                if let Some(state) = weak.upgrade() {
-                    state.forget(conn);
-                }
-            };
-            tokio::spawn(drive(conn.clone(), channel, outgoing_rx, liveness, forget));
-            let _ = done.send(Some(Ok(conn)));
+            tokio::spawn(drive(end_guard, channel, liveness));
+            guard.finish(Ok(conn));
         });
     }
 
@@ -181,10 +190,45 @@ impl RuntimeState {
 
 impl Drop for RuntimeState {
     fn drop(&mut self) {
+        // Each closes once its last lease is released: calls in flight get their answers and
+        // one-way messages being written are written.
         for slot in self.slots.get_mut().values() {
             if let Slot::Ready(conn) = slot {
                 conn.request_close(Ending::Dropped);
             }
+        }
+    }
+}
+
+/// Reports the outcome of one dial to everyone waiting for it, and on drop without an outcome
+/// (the dial task was dropped with its runtime, or panicked) reports that instead, so nobody
+/// waits on a dial that will never finish.
+struct DialGuard {
+    state: Weak<RuntimeState>,
+    endpoint: Address,
+    done: Option<watch::Sender<DialResult>>,
+}
+
+impl DialGuard {
+    fn finish(&mut self, result: Result<Arc<Conn>, PoolError>) {
+        if result.is_err()
+            && let Some(state) = self.state.upgrade()
+        {
+            let mut slots = state.slots.lock();
+            if matches!(slots.get(&self.endpoint), Some(Slot::Dialling(_))) {
+                slots.remove(&self.endpoint);
+            }
+        }
+        if let Some(done) = self.done.take() {
+            let _ = done.send(Some(result));
+        }
+    }
+}
+
+impl Drop for DialGuard {
+    fn drop(&mut self) {
+        if self.done.is_some() {
+            self.finish(Err(PoolError::DialAborted { address: self.endpoint.to_string() }));
         }
     }
 }

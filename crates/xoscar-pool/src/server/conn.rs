@@ -1,50 +1,32 @@
-//! One server connection: reads requests and runs each in its own task, writes replies, answers
-//! pings itself, and closes gracefully (go-away) when idle or shutting down.
+//! One server connection: a read side (requests, one-way messages, cancels, pings; flow
+//! control; idle watch and go-away) and a write side (answers, control frames first), run
+//! together in the connection's task; then a graceful close.
+//!
+//! Going away is a drain, not a cut: the server sends `GoAway { last_accepted_id: u64::MAX }`
+//! and goes on serving whatever arrives until the caller shuts its sending side (which an
+//! xoscar-rs caller does once it has written what it had queued), so nothing the caller sent
+//! is discarded. Only a caller silent for `drain_timeout` gets a final go-away naming the last
+//! request accepted (the caller re-sends the rest) and is closed.
+//!
+//! Neither side is ever cancelled half-way: when one ends, the other runs to its own end (or the
+//! whole connection is dropped, as when the server is aborted), so no answer taken off a queue
+//! is lost.
 
+use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::task::Poll;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
-use parking_lot::Mutex as SyncMutex;
-use tokio::sync::Mutex;
-use tokio::sync::{Notify, mpsc, watch};
-use tokio::task::AbortHandle;
-use tokio::time::{Instant, sleep_until};
+use tokio::sync::{Mutex, watch};
+use tokio::time::{Instant, sleep, sleep_until};
 use xoscar_transport::{FrameReader, FrameWriter, Incoming};
 use xoscar_wire::{Envelope, Frame, pb};
 
 use super::Handler;
+use super::dispatch::{run_notify, run_request};
+use super::state::{Phase, ServerConn};
 use crate::Message;
 use crate::config::ResolvedServerConfig;
-use crate::id_map::IdMap;
-use crate::last_seen::LastSeen;
-
-/// State shared by the connection's loops and its request tasks.
-struct Shared {
-    peer: String,
-    in_flight: SyncMutex<IdMap<u64, AbortHandle>>,
-    /// Signalled when the last in-flight request finishes.
-    drained: Notify,
-    last_received: LastSeen,
-    last_accepted: AtomicU64,
-}
-
-impl Shared {
-    /// Forgets a request; true if it was still in flight.
-    fn finish(&self, id: u64) -> Option<AbortHandle> {
-        let mut in_flight = self.in_flight.lock();
-        let handle = in_flight.remove(&id);
-        if handle.is_some() && in_flight.is_empty() {
-            self.drained.notify_waiters();
-        }
-        handle
-    }
-
-    fn is_drained(&self) -> bool {
-        self.in_flight.lock().is_empty()
-    }
-}
 
 /// Counts the connection as live while it exists.
 struct LiveGuard(Arc<AtomicUsize>);
@@ -55,12 +37,25 @@ impl Drop for LiveGuard {
     }
 }
 
-/// Why the serving phase ended.
-enum Phase {
-    /// The peer closed or the connection failed: nothing more to do.
-    Over,
-    /// Close gracefully, telling the peer why.
-    GoAway(&'static str),
+/// Stops the connection's handler tasks when the connection task ends or is dropped.
+struct AbortHandlers(Arc<ServerConn>);
+
+impl Drop for AbortHandlers {
+    fn drop(&mut self) {
+        self.0.abort_all();
+    }
+}
+
+/// How the read side ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadEnd {
+    /// The caller closed while being served normally, or the connection broke: the caller is
+    /// gone, so its requests are cancelled.
+    CallerGone,
+    /// The caller closed its sending side after a go-away: answer what was accepted, close.
+    CallerClosed,
+    /// The caller stayed silent after a go-away: a final go-away was queued.
+    StoppedReading,
 }
 
 pub(crate) async fn serve_connection<H: Handler>(
@@ -71,231 +66,280 @@ pub(crate) async fn serve_connection<H: Handler>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let peer = incoming.peer().to_string();
-    let channel = match incoming.handshake().await {
-        Ok(channel) => channel,
-        Err(error) => {
-            tracing::debug!(%peer, %error, "handshake failed");
-            return;
-        }
+    let channel = tokio::select! {
+        result = incoming.handshake() => match result {
+            Ok(channel) => channel,
+            Err(error) => {
+                tracing::debug!(%peer, %error, "handshake failed");
+                return;
+            }
+        },
+        () = super::stopping(&mut shutdown) => return,
     };
     live.fetch_add(1, Relaxed);
     let _live = LiveGuard(live);
-    let (mut reader, writer) = channel.split();
-    // Shared by the read loop (which writes replies that were ready at once, saving a wake-up)
-    // and the write loop (which writes replies from request tasks).
+    let (reader, writer) = channel.split();
+    let conn = Arc::new(ServerConn::new(peer, config.clone(), reader.activity()));
+    let _abort = AbortHandlers(conn.clone());
+    // Shared by the read side (which writes answers that were ready at once, saving a
+    // wake-up) and the write side (answers from handler tasks, control frames).
     let writer = Mutex::new(writer);
-    let (replies, mut queued) = mpsc::unbounded_channel::<Frame>();
-    let shared = Arc::new(Shared {
-        peer,
-        in_flight: SyncMutex::new(IdMap::default()),
-        drained: Notify::new(),
-        last_received: LastSeen::new(),
-        last_accepted: AtomicU64::new(0),
-    });
 
-    let phase = tokio::select! {
-        phase = read_requests(&shared, &mut reader, &writer, &replies, &handler, false) => phase,
-        phase = write_replies(&shared, &writer, &mut queued) => phase,
-        () = idle(&shared, config.idle_timeout) => Phase::GoAway("idle"),
-        () = super::stopping(&mut shutdown) => Phase::GoAway("server shutting down"),
+    let mut read = pin!(read_side(&conn, reader, &writer, &handler, shutdown));
+    let mut write = pin!(write_side(&conn, &writer));
+    let (end, reader) = tokio::select! {
+        ended = &mut read => ended,
+        _broken = &mut write => return,
     };
-    let Phase::GoAway(reason) = phase else { return };
-
-    // Go away: say which requests were accepted, answer them, then close.
-    let last_accepted_id = shared.last_accepted.load(Relaxed);
-    tracing::debug!(peer = %shared.peer, reason, last_accepted_id, "going away");
-    let go_away = Frame::new(
-        Envelope::GoAway(pb::GoAway { last_accepted_id, reason: reason.into() }),
-        vec![],
-    );
-    if writer.lock().await.send(go_away).await.is_err() {
+    if end == ReadEnd::CallerGone {
         return;
     }
-    let finished = tokio::select! {
-        phase = read_requests(&shared, &mut reader, &writer, &replies, &handler, true) => matches!(phase, Phase::Over),
-        phase = write_replies(&shared, &writer, &mut queued) => matches!(phase, Phase::Over),
-        () = drained(&shared) => false,
-    };
-    if finished {
+    conn.set_phase(Phase::Closing);
+    if write.await.is_err() || end == ReadEnd::CallerClosed {
         return;
     }
-    let mut writer = writer.into_inner();
-    while let Ok(reply) = queued.try_recv() {
-        if writer.feed(reply).await.is_err() {
-            return;
-        }
-    }
-    let _ = writer.close().await;
-    // Read (and drop) until the caller closes its end too, so ours ends with a FIN, not a reset.
+    // Told by the final go-away; read (and drop) until the caller closes too, so ours ends
+    // with a FIN, not a reset that could destroy answers still travelling to it.
+    let mut reader = reader;
     let _ = tokio::time::timeout(config.close_linger, async {
         while let Ok(Some(_)) = reader.recv().await {}
     })
     .await;
 }
 
-async fn read_requests<H: Handler>(
-    shared: &Arc<Shared>,
-    reader: &mut FrameReader,
+async fn read_side<H: Handler>(
+    conn: &Arc<ServerConn>,
+    mut reader: FrameReader,
     writer: &Mutex<FrameWriter>,
-    replies: &mpsc::UnboundedSender<Frame>,
     handler: &Arc<H>,
-    going_away: bool,
-) -> Phase {
-    // Replies written but not flushed: held back while more requests are already buffered, so
-    // a batch of requests is answered with one write.
+    shutdown: watch::Receiver<bool>,
+) -> (ReadEnd, FrameReader) {
+    let config = conn.config.clone();
+    // Made once: a future per frame would register a waiter per frame.
+    let mut stop = pin!(super::stopping_owned(shutdown));
+    // Answers written inline but not flushed: held back while more requests are already
+    // buffered, so a batch of requests is answered with one write.
     let mut unflushed = false;
+    let mut stopping = false;
+    // When reading last resumed: the drain's silence only counts while we read.
+    let mut reading_since = Instant::now();
+    let mut idle = pin!(idle(conn, config.idle_timeout));
+    let mut drain_timer = pin!(sleep(Duration::ZERO));
     loop {
         if unflushed && !reader.has_buffered() {
-            if let Err(error) = writer.lock().await.flush().await {
-                tracing::debug!(peer = %shared.peer, %error, "write failed");
-                return Phase::Over;
+            if writer.lock().await.flush().await.is_err() {
+                return (ReadEnd::CallerGone, reader);
             }
             unflushed = false;
         }
-        let frame = match reader.recv().await {
-            Ok(Some(frame)) => frame,
-            Ok(None) => return Phase::Over,
-            Err(error) => {
-                tracing::warn!(peer = %shared.peer, reason = %error, "closing connection");
-                return Phase::Over;
+        let Some(phase) = conn.room() else {
+            // Answers written so far must not wait for the pause to end.
+            if unflushed {
+                if writer.lock().await.flush().await.is_err() {
+                    return (ReadEnd::CallerGone, reader);
+                }
+                unflushed = false;
             }
+            wait_for_room(conn, stop.as_mut(), &mut stopping).await;
+            reading_since = Instant::now();
+            continue;
         };
-        shared.last_received.touch();
-        match frame.envelope {
-            Envelope::Request(request) if !going_away => {
-                shared.last_accepted.fetch_max(request.id, Relaxed);
-                let message = Message { header: request.header, payloads: frame.payloads };
-                if let Some(reply) =
-                    run_request(shared, request.id, message, replies, handler).await
-                {
-                    match reply_now(writer, reply, replies).await {
-                        Ok(wrote) => unflushed |= wrote,
-                        Err(()) => return Phase::Over,
+        let drain_deadline = conn.reads.last().max(reading_since) + config.drain_timeout;
+        tokio::select! {
+            biased;
+            received = reader.recv() => {
+                let frame = match received {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) if phase == Phase::Draining => return (ReadEnd::CallerClosed, reader),
+                    Ok(None) => return (ReadEnd::CallerGone, reader),
+                    Err(error) => {
+                        tracing::warn!(peer = %conn.peer, reason = %error, "closing connection");
+                        return (ReadEnd::CallerGone, reader);
                     }
-                }
-            }
-            // Past the go-away's last accepted id: the caller sends it again elsewhere.
-            Envelope::Request(_) => {}
-            Envelope::Notify(notify) => {
-                let handler = handler.clone();
-                let message = Message { header: notify.header, payloads: frame.payloads };
-                tokio::spawn(async move { handler.notify(message).await });
-            }
-            Envelope::Cancel(pb::Cancel { id }) => {
-                if let Some(handle) = shared.finish(id) {
-                    handle.abort();
-                }
-            }
-            Envelope::Ping(pb::Ping { nonce }) => {
-                let pong = Frame::new(Envelope::Pong(pb::Pong { nonce }), vec![]);
-                match reply_now(writer, pong, replies).await {
+                };
+                match handle_frame(conn, frame, writer, handler).await {
                     Ok(wrote) => unflushed |= wrote,
-                    Err(()) => return Phase::Over,
+                    Err(()) => return (ReadEnd::CallerGone, reader),
                 }
             }
-            other => {
-                tracing::debug!(peer = %shared.peer, kind = ?other.kind(), "ignoring a frame a caller should not send");
+            () = &mut stop, if !stopping => {
+                stopping = true;
+                if phase == Phase::Serving {
+                    go_away(conn, "server shutting down", u64::MAX);
+                    reading_since = Instant::now();
+                }
+            }
+            () = &mut idle, if phase == Phase::Serving => {
+                go_away(conn, "idle", u64::MAX);
+                reading_since = Instant::now();
+            }
+            () = &mut drain_timer, if phase == Phase::Draining => {
+                // The timer is moved lazily: it fires, and only then is the real deadline
+                // (which moves with every read) looked at.
+                if Instant::now() < drain_deadline {
+                    drain_timer.as_mut().reset(drain_deadline);
+                    continue;
+                }
+                let last = conn.state.lock().last_accepted;
+                go_away(conn, "caller silent after go-away", last);
+                if unflushed && writer.lock().await.flush().await.is_err() {
+                    return (ReadEnd::CallerGone, reader);
+                }
+                return (ReadEnd::StoppedReading, reader);
             }
         }
     }
 }
 
-/// Runs a request: polled once right here, so a handler that answers without waiting costs no
-/// task; one that has to wait moves to its own task, so the connection task stays free (to
-/// answer pings, read more requests) while it runs.
-async fn run_request<H: Handler>(
-    shared: &Arc<Shared>,
-    id: u64,
-    request: Message,
-    replies: &mpsc::UnboundedSender<Frame>,
-    handler: &Arc<H>,
-) -> Option<Frame> {
-    let handler = handler.clone();
-    let mut call = Box::pin(async move { handler.call(request).await });
-    let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
-    if let Poll::Ready(response) = first {
-        return Some(Frame::response(id, response.header, response.payloads));
-    }
-    // Registered under the lock the task needs to finish, so it cannot finish first.
-    let mut in_flight = shared.in_flight.lock();
-    let (task_shared, replies) = (shared.clone(), replies.clone());
-    let task = tokio::spawn(async move {
-        let response = call.await;
-        if task_shared.finish(id).is_some() {
-            let frame = Frame::response(id, response.header, response.payloads);
-            if replies.send(frame).is_err() {
-                tracing::debug!(peer = %task_shared.peer, id, "reply to a closed connection dropped");
-            }
-        }
-    });
-    in_flight.insert(id, task.abort_handle());
-    None
-}
-
-/// Writes a reply from the read loop (without flushing) when the writer is free, else hands it
-/// to the write loop. `Ok(true)` when it was written and needs a flush; `Err` when the
-/// connection broke.
-async fn reply_now(
+/// Handles one frame. `Ok(true)` when it wrote something that still needs a flush.
+async fn handle_frame<H: Handler>(
+    conn: &Arc<ServerConn>,
+    frame: Frame,
     writer: &Mutex<FrameWriter>,
-    reply: Frame,
-    replies: &mpsc::UnboundedSender<Frame>,
+    handler: &Arc<H>,
 ) -> Result<bool, ()> {
-    match writer.try_lock() {
-        Ok(mut writer) => writer.feed(reply).await.map(|()| true).map_err(drop),
-        Err(_) => {
-            let _ = replies.send(reply);
+    match frame.envelope {
+        Envelope::Request(request) => {
+            conn.accept(request.id);
+            let message = Message { header: request.header, payloads: frame.payloads };
+            match run_request(conn, handler, request.id, message).await {
+                Some(reply) => write_now(conn, writer, reply, false).await,
+                None => Ok(false),
+            }
+        }
+        Envelope::Notify(notify) => {
+            let message = Message { header: notify.header, payloads: frame.payloads };
+            run_notify(conn, handler, message).await;
+            Ok(false)
+        }
+        Envelope::Cancel(pb::Cancel { id }) => {
+            conn.cancel(id);
+            Ok(false)
+        }
+        Envelope::Ping(pb::Ping { nonce }) => {
+            let pong = Frame::new(Envelope::Pong(pb::Pong { nonce }), vec![]);
+            write_now(conn, writer, pong, true).await
+        }
+        other => {
+            tracing::debug!(peer = %conn.peer, kind = ?other.kind(), "ignoring a frame a caller should not send");
             Ok(false)
         }
     }
 }
 
-async fn write_replies(
-    shared: &Shared,
+/// Writes a frame from the read side (without flushing) when the writer is free, else queues
+/// it for the write side. `Ok(true)` when written and needing a flush; `Err` when the
+/// connection broke.
+async fn write_now(
+    conn: &ServerConn,
     writer: &Mutex<FrameWriter>,
-    queued: &mut mpsc::UnboundedReceiver<Frame>,
-) -> Phase {
-    while let Some(first) = queued.recv().await {
-        let mut writer = writer.lock().await;
-        let mut next = Some(first);
-        while let Some(frame) = next {
-            if let Err(error) = writer.feed(frame).await {
-                tracing::debug!(peer = %shared.peer, %error, "write failed");
-                return Phase::Over;
-            }
-            next = queued.try_recv().ok();
-        }
-        if let Err(error) = writer.flush().await {
-            tracing::debug!(peer = %shared.peer, %error, "write failed");
-            return Phase::Over;
+    frame: Frame,
+    control: bool,
+) -> Result<bool, ()> {
+    match writer.try_lock() {
+        Ok(mut writer) => writer.feed(frame).await.map(|()| true).map_err(drop),
+        Err(_) => {
+            conn.queue(frame, control);
+            Ok(false)
         }
     }
-    Phase::Over
 }
 
-/// Completes once the connection has had no request in flight and received nothing for
+/// Queues a go-away naming `last_accepted` and moves to draining.
+fn go_away(conn: &ServerConn, reason: &'static str, last_accepted: u64) {
+    tracing::debug!(peer = %conn.peer, reason, last_accepted, "going away");
+    let go_away = pb::GoAway { last_accepted_id: last_accepted, reason: reason.into() };
+    conn.queue(Frame::new(Envelope::GoAway(go_away), vec![]), true);
+    if conn.phase() == Phase::Serving {
+        conn.set_phase(Phase::Draining);
+    }
+}
+
+/// Waits, reading nothing, until the connection is under its limits again. Meanwhile the
+/// caller's pings cannot be read, so a keep-alive goes out every `keepalive_interval`; a
+/// shutdown still starts the go-away.
+async fn wait_for_room(
+    conn: &ServerConn,
+    mut stop: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    stopping: &mut bool,
+) {
+    let keepalive = conn.config.keepalive_interval;
+    let mut next_keepalive = Instant::now() + keepalive;
+    loop {
+        let progress = conn.progress.notified();
+        let mut progress = pin!(progress);
+        progress.as_mut().enable();
+        if conn.room().is_some() {
+            return;
+        }
+        tokio::select! {
+            () = progress => {}
+            () = sleep_until(next_keepalive) => {
+                let keepalive = Frame::new(Envelope::Pong(pb::Pong { nonce: 0 }), vec![]);
+                conn.queue(keepalive, true);
+                next_keepalive = Instant::now() + conn.config.keepalive_interval;
+            }
+            () = &mut stop, if !*stopping => {
+                *stopping = true;
+                if conn.phase() == Phase::Serving {
+                    go_away(conn, "server shutting down", u64::MAX);
+                }
+            }
+        }
+    }
+}
+
+/// Completes once the connection has had nothing in flight and received nothing for
 /// `timeout`; never if `timeout` is `None`.
-async fn idle(shared: &Shared, timeout: Option<Duration>) {
+async fn idle(conn: &ServerConn, timeout: Option<Duration>) {
     let Some(timeout) = timeout else { return std::future::pending().await };
     loop {
-        if !shared.is_drained() {
-            drained(shared).await;
+        let progress = conn.progress.notified();
+        let mut progress = pin!(progress);
+        progress.as_mut().enable();
+        if !conn.is_quiet() {
+            progress.await;
             continue;
         }
-        let deadline = shared.last_received.get() + timeout;
+        let deadline = conn.reads.last() + timeout;
         if Instant::now() >= deadline {
             return;
         }
-        sleep_until(deadline).await;
+        tokio::select! {
+            () = sleep_until(deadline) => {}
+            () = progress => {}
+        }
     }
 }
 
-/// Completes once no request is in flight.
-async fn drained(shared: &Shared) {
+/// Writes queued frames, control frames first; closes (FIN) once the connection is closing
+/// and everything accepted is answered. `Err` when a write failed.
+async fn write_side(conn: &ServerConn, writer: &Mutex<FrameWriter>) -> Result<(), ()> {
+    let mut batch = Vec::new();
     loop {
-        let notified = shared.drained.notified();
-        if shared.is_drained() {
-            return;
+        let bytes = conn.take_batch(&mut batch);
+        if batch.is_empty() {
+            if conn.should_close() {
+                return writer.lock().await.close().await.map_err(|error| {
+                    tracing::debug!(peer = %conn.peer, %error, "close failed");
+                });
+            }
+            // `notify_one` keeps a permit, so a frame queued since the look still wakes us.
+            conn.wake_writer.notified().await;
+            continue;
         }
-        notified.await;
+        let mut writer = writer.lock().await;
+        for frame in batch.drain(..) {
+            if let Err(error) = writer.feed(frame).await {
+                tracing::debug!(peer = %conn.peer, %error, "write failed");
+                return Err(());
+            }
+        }
+        if let Err(error) = writer.flush().await {
+            tracing::debug!(peer = %conn.peer, %error, "write failed");
+            return Err(());
+        }
+        drop(writer);
+        conn.written(bytes);
     }
 }

@@ -1,22 +1,37 @@
 //! The serving side: [`serve`] a [`Listener`] with a [`Handler`].
 
 mod conn;
+mod dispatch;
+mod state;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use xoscar_transport::{Address, Listener};
 
-use crate::{ConfigError, Message, ServerConfig};
+use crate::{Message, PoolError, ServerConfig};
 
-/// What a server does with requests. One handler serves every connection; each request runs
-/// in its own task, so requests on one connection run concurrently and may finish in any
-/// order, and a busy handler never delays pings.
+/// What a server does with requests and one-way messages. One handler serves every
+/// connection.
+///
+/// - Requests on one connection run concurrently and may finish in any order; a handler that
+///   waits never delays pings or other requests.
+/// - One-way messages of one connection are handled one after another, in the order they
+///   arrived: [`Handler::notify`] for the next one starts only when the previous one's future
+///   completed. Keep it short (e.g. hand the message to a queue): while it waits, later
+///   one-way messages on that connection wait too, and at the connection's limits the server
+///   stops reading it.
+/// - There is no ordering between requests and one-way messages.
+/// - A handler that panics fails only its own request: the caller gets
+///   [`PoolError::HandlerPanicked`] with the panic message; a panicking one-way handler is
+///   logged and its message dropped. The connection and everything else on it go on.
 pub trait Handler: Send + Sync + 'static {
-    /// Answers a request. If the caller cancels, this future is dropped.
+    /// Answers a request. If the caller cancels, or its connection is lost, this future is
+    /// dropped.
     fn call(&self, request: Message) -> impl Future<Output = Message> + Send;
 
     /// Receives a one-way message. Default: drops it.
@@ -26,7 +41,8 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
-/// A handler that answers every request with itself.
+/// A handler that answers every request with the request itself: a ready-made endpoint for
+/// health and connectivity checks, examples and benchmarks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Echo;
 
@@ -36,13 +52,17 @@ impl Handler for Echo {
     }
 }
 
-/// A running server: its accept loop and every connection task.
+/// A running server: its accept loop and every connection task. Dropping it starts a graceful
+/// shutdown without waiting for it; [`Server::shutdown`] waits.
 #[derive(Debug)]
+#[must_use = "dropping a Server shuts it down"]
 pub struct Server {
     local: Address,
     live: Arc<AtomicUsize>,
     accept_loop: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
+    /// Closed when the accept loop has ended (every connection closed, or aborted).
+    finished: watch::Receiver<()>,
 }
 
 impl Server {
@@ -56,14 +76,26 @@ impl Server {
         self.live.load(Relaxed)
     }
 
-    /// Stops accepting and closes every connection gracefully: each gets a go-away naming the
-    /// last request it accepted, its in-flight requests are answered, then it closes.
-    pub fn shutdown(&self) {
+    /// Stops accepting and closes every connection gracefully, and completes once all are
+    /// closed. Each connection gets a go-away; requests and one-way messages that still arrive
+    /// before the caller closes its sending side are served; every accepted request is
+    /// answered; then the connection closes. A caller that stays silent is given up after
+    /// `drain_timeout`. A handler that never finishes keeps this waiting: use
+    /// [`Server::abort`] to stop at once.
+    ///
+    /// The shutdown starts when this is called (not when the future is first polled).
+    pub fn shutdown(&self) -> impl Future<Output = ()> + Send + 'static {
         let _ = self.shutdown.send(true);
+        let mut finished = self.finished.clone();
+        async move {
+            // Errs once the accept loop's sender is dropped: that is the signal.
+            let _ = finished.changed().await;
+        }
     }
 
-    /// Stops accepting and drops every connection at once, as a crash would: in-flight calls
-    /// see the connection lost.
+    /// Stops accepting and drops every connection and handler at once, as a crash of this
+    /// server would: callers see their connections lost (`ConnectionLost`), and every handler
+    /// future is dropped.
     pub fn abort(&self) {
         self.accept_loop.abort();
     }
@@ -71,24 +103,33 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.shutdown();
+        let _ = self.shutdown.send(true);
     }
 }
 
 /// Serves `listener` with `handler` until the returned [`Server`] is shut down or dropped.
-/// Must be called within a tokio runtime; the accept loop and connections run on it.
+/// The accept loop and the connections run on the current tokio runtime; called outside one,
+/// this is [`PoolError::NoRuntime`].
 pub fn serve<H: Handler>(
     listener: Listener,
     handler: H,
     config: ServerConfig,
-) -> Result<Server, ConfigError> {
+) -> Result<Server, PoolError> {
+    let runtime = Handle::try_current().map_err(|_| PoolError::NoRuntime)?;
     let config = Arc::new(config.resolve()?);
     let local = listener.local_addr().clone();
     let live = Arc::new(AtomicUsize::new(0));
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let accept_loop =
-        tokio::spawn(accept_loop(listener, Arc::new(handler), config, live.clone(), shutdown_rx));
-    Ok(Server { local, live, accept_loop, shutdown })
+    let (finished_tx, finished) = watch::channel(());
+    let accept_loop = runtime.spawn(accept_loop(
+        listener,
+        Arc::new(handler),
+        config,
+        live.clone(),
+        shutdown_rx,
+        finished_tx,
+    ));
+    Ok(Server { local, live, accept_loop, shutdown, finished })
 }
 
 async fn accept_loop<H: Handler>(
@@ -97,6 +138,8 @@ async fn accept_loop<H: Handler>(
     config: Arc<crate::config::ResolvedServerConfig>,
     live: Arc<AtomicUsize>,
     shutdown: watch::Receiver<bool>,
+    // Dropped when this task ends or is aborted: tells `Server::shutdown` it is over.
+    _finished: watch::Sender<()>,
 ) {
     // Owned here, so aborting this task aborts every connection with it.
     let mut connections = JoinSet::new();
@@ -131,4 +174,9 @@ async fn accept_loop<H: Handler>(
 pub(crate) async fn stopping(shutdown: &mut watch::Receiver<bool>) {
     // An error means the sender is gone, which also means stop.
     let _ = shutdown.wait_for(|&stopping| stopping).await.map(drop);
+}
+
+/// [`stopping`] owning its receiver, for a future kept across many polls.
+pub(crate) async fn stopping_owned(mut shutdown: watch::Receiver<bool>) {
+    stopping(&mut shutdown).await;
 }

@@ -1,0 +1,482 @@
+//! The state of one caller-side connection as plain data, changed only under its one lock
+//! (`Conn` holds it): leases and reaping, request ids and the calls waiting for answers, the
+//! queues to the writer, go-away and the end. No I/O and no clock of its own: time is passed
+//! in, so every transition can be tested and model-checked without sockets.
+//!
+//! The invariants it keeps:
+//! - a lease and a reap never both succeed: a reap needs zero leases and stops all leasing;
+//! - request ids are handed out in the order requests are queued, and the writer takes them in
+//!   that order, so "id ≤ last_sent" is exactly "may have been written";
+//! - every registered call gets exactly one outcome: its response, `Retry` (never written, or
+//!   past a go-away's last accepted id) or `Failed`; a cancelled call gets none (its future is
+//!   gone) and its request is skipped if it was not yet taken by the writer;
+//! - every queued one-way message is told `Written` once flushed or `NotSent` if the
+//!   connection ends (or refuses it) first;
+//! - queued bytes stay below `max_queued_bytes` plus one frame.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use xoscar_transport::TransportError;
+use xoscar_wire::{Envelope, Frame, pb};
+
+use crate::id_map::IdMap;
+use crate::{Message, PoolError};
+
+/// What a waiting call is told.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The answer.
+    Response(Message),
+    /// The request was never seen by the server (never written, or past a go-away's last
+    /// accepted id): send it again on a fresh connection.
+    Retry,
+    /// The call failed.
+    Failed(PoolError),
+}
+
+/// Where a call's outcome is delivered.
+pub(crate) type Waiter = oneshot::Sender<Outcome>;
+
+/// What a one-way message's sender is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Handed to the transport and flushed.
+    Written,
+    /// Never written: the connection went away or ended first. Safe to send elsewhere.
+    NotSent,
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone)]
+pub(crate) enum Ending {
+    /// Closed by the idle reaper.
+    Reaped,
+    /// The server went away and then closed.
+    GoneAway,
+    /// The pool (or its runtime) is gone.
+    Dropped,
+    /// The peer closed or the connection broke.
+    Lost {
+        /// What happened.
+        reason: String,
+        /// The transport's error, if one caused it.
+        source: Option<Arc<TransportError>>,
+    },
+    /// Nothing arrived for this long while a lease was held, a ping included.
+    Dead(Duration),
+}
+
+impl Ending {
+    pub(crate) fn lost(reason: impl Into<String>) -> Self {
+        Ending::Lost { reason: reason.into(), source: None }
+    }
+
+    /// The error a call that may have been written gets, or one that was not (`sent`).
+    pub(crate) fn error(&self, address: &str, sent: bool) -> PoolError {
+        let address = address.to_string();
+        let lost = |reason: &str| PoolError::ConnectionLost {
+            address: address.clone(),
+            reason: reason.to_string(),
+            sent,
+            source: None,
+        };
+        match self {
+            Ending::Dead(silent_for) => {
+                PoolError::ConnectionTimedOut { address, silent_for: *silent_for, sent }
+            }
+            Ending::Lost { reason, source } => PoolError::ConnectionLost {
+                address,
+                reason: reason.clone(),
+                sent,
+                source: source.clone(),
+            },
+            Ending::Reaped => lost("closed by the idle reaper"),
+            Ending::GoneAway => lost("the server went away before answering"),
+            Ending::Dropped => lost("the pool or its runtime was dropped"),
+        }
+    }
+}
+
+/// A frame waiting for the writer, in the order it was queued.
+pub(crate) enum Queued {
+    Request { id: u64, frame: Frame, bytes: usize },
+    Notify { frame: Frame, bytes: usize, sent: oneshot::Sender<Sent> },
+}
+
+/// What the writer takes next.
+pub(crate) struct Outgoing {
+    pub(crate) frame: Frame,
+    /// Counted against the queue bound until written (0 for control frames).
+    pub(crate) bytes: usize,
+    /// A one-way message's sender, told once the frame is flushed.
+    pub(crate) sent: Option<oneshot::Sender<Sent>>,
+}
+
+/// Why a frame was not queued.
+pub(crate) enum Refused<T> {
+    /// Over the queue bound: wait for room, then try again with the value given back.
+    Full(T),
+    /// The connection takes no more frames (going away or ended): nothing was sent.
+    Closed,
+}
+
+/// What [`State::go_away`] and [`State::end`] leave for the caller to deliver outside the
+/// lock.
+#[derive(Default)]
+pub(crate) struct Verdicts {
+    pub(crate) calls: Vec<(oneshot::Sender<Outcome>, Outcome)>,
+    pub(crate) notifies: Vec<oneshot::Sender<Sent>>,
+}
+
+impl Verdicts {
+    /// Tells every call and sender its outcome.
+    pub(crate) fn deliver(self) {
+        for (waiter, outcome) in self.calls {
+            let _ = waiter.send(outcome);
+        }
+        for sender in self.notifies {
+            let _ = sender.send(Sent::NotSent);
+        }
+    }
+}
+
+/// The bytes a frame is counted as against the queue bound: its header and payloads (the
+/// envelope's few other bytes are not worth a varint computation per call).
+pub(crate) fn counted_bytes(frame: &Frame) -> usize {
+    let header = match &frame.envelope {
+        Envelope::Request(request) => request.header.len(),
+        Envelope::Notify(notify) => notify.header.len(),
+        _ => 0,
+    };
+    header + frame.payloads.iter().map(|p| p.len()).sum::<usize>()
+}
+
+pub(crate) struct State {
+    leases: usize,
+    idle_since: Instant,
+    busy_since: Instant,
+    /// False once closing: no lease may be taken any more.
+    accepting: bool,
+    next_id: u64,
+    calls: IdMap<u64, oneshot::Sender<Outcome>>,
+    queue: VecDeque<Queued>,
+    /// Pings, pongs and cancels: written before anything in `queue`.
+    control: VecDeque<Frame>,
+    queued_bytes: usize,
+    max_queued_bytes: usize,
+    /// The highest request id the writer has taken: ids up to it may have reached the peer.
+    last_sent_id: u64,
+    /// From a go-away: requests above this id were never seen by the server.
+    refused_above: u64,
+    /// No new requests or one-way messages: the connection is going away or ended.
+    write_closed: bool,
+    /// Our sending side is shut (or the connection ended): nothing more is written.
+    fin_sent: bool,
+    go_away_seen: bool,
+    ended: Option<Ending>,
+    close_request: Option<Ending>,
+}
+
+impl State {
+    pub(crate) fn new(now: Instant, max_queued_bytes: usize) -> Self {
+        State {
+            leases: 0,
+            idle_since: now,
+            busy_since: now,
+            accepting: true,
+            next_id: 1,
+            calls: IdMap::default(),
+            queue: VecDeque::new(),
+            control: VecDeque::new(),
+            queued_bytes: 0,
+            max_queued_bytes,
+            last_sent_id: 0,
+            refused_above: u64::MAX,
+            write_closed: false,
+            fin_sent: false,
+            go_away_seen: false,
+            ended: None,
+            close_request: None,
+        }
+    }
+
+    // ---- leases and reaping ----
+
+    /// Takes a lease unless closing. `Some(true)` when it is the first (the connection
+    /// became busy).
+    pub(crate) fn try_lease(&mut self, now: Instant) -> Option<bool> {
+        if !self.accepting {
+            return None;
+        }
+        self.leases += 1;
+        if self.leases == 1 {
+            self.busy_since = now;
+        }
+        Some(self.leases == 1)
+    }
+
+    /// Releases a lease. True when it was the last one and the driver waits for that (a
+    /// close was asked for, or the server went away).
+    pub(crate) fn release(&mut self, now: Instant) -> bool {
+        self.leases -= 1;
+        if self.leases > 0 {
+            return false;
+        }
+        self.idle_since = now;
+        self.close_request.is_some() || self.go_away_seen
+    }
+
+    /// Stops leasing if the connection has held no lease for `idle`. A lease and a reap never
+    /// both succeed: both happen under the one lock, and a reap needs zero leases.
+    pub(crate) fn try_reap(&mut self, now: Instant, idle: Duration) -> bool {
+        if !self.accepting || self.leases > 0 || now.duration_since(self.idle_since) < idle {
+            return false;
+        }
+        self.accepting = false;
+        true
+    }
+
+    pub(crate) fn leases(&self) -> usize {
+        self.leases
+    }
+
+    /// When the current busy period began, if a lease is held.
+    pub(crate) fn busy_since(&self) -> Option<Instant> {
+        (self.leases > 0).then_some(self.busy_since)
+    }
+
+    pub(crate) fn is_accepting(&self) -> bool {
+        self.accepting
+    }
+
+    /// Asks for a close (the first reason sticks); no lease may be taken any more.
+    pub(crate) fn request_close(&mut self, reason: Ending) {
+        self.accepting = false;
+        self.close_request.get_or_insert(reason);
+    }
+
+    /// A requested close that may happen now: a reaped connection closes at once; one whose
+    /// pool is gone once its last lease (a call in flight, a message being written, a
+    /// transfer) is released.
+    pub(crate) fn close_ready(&self) -> Option<Ending> {
+        match &self.close_request {
+            Some(Ending::Dropped) if self.leases > 0 => None,
+            other => other.clone(),
+        }
+    }
+
+    // ---- queueing ----
+
+    fn is_full(&self) -> bool {
+        self.queued_bytes >= self.max_queued_bytes
+    }
+
+    /// True when nothing waits for the writer (a push then has to wake it).
+    fn writer_idle(&self) -> bool {
+        self.queue.is_empty() && self.control.is_empty()
+    }
+
+    /// Registers a call and queues its request under the next id, in one step, so ids reach
+    /// the writer in the order they were given. On success: the id, and whether the writer
+    /// must be woken.
+    pub(crate) fn queue_request(
+        &mut self,
+        mut frame: Frame,
+        waiter: oneshot::Sender<Outcome>,
+    ) -> Result<(u64, bool), Refused<(Frame, Waiter)>> {
+        if self.write_closed {
+            return Err(Refused::Closed);
+        }
+        if self.is_full() {
+            return Err(Refused::Full((frame, waiter)));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        if let Envelope::Request(request) = &mut frame.envelope {
+            request.id = id;
+        }
+        let bytes = counted_bytes(&frame);
+        self.calls.insert(id, waiter);
+        let wake = self.writer_idle();
+        self.queue.push_back(Queued::Request { id, frame, bytes });
+        self.queued_bytes += bytes;
+        Ok((id, wake))
+    }
+
+    /// Queues a one-way message; `sent` is told when it is written or refused. On success:
+    /// whether the writer must be woken.
+    pub(crate) fn queue_notify(
+        &mut self,
+        frame: Frame,
+        sent: oneshot::Sender<Sent>,
+    ) -> Result<bool, Refused<(Frame, oneshot::Sender<Sent>)>> {
+        if self.write_closed {
+            return Err(Refused::Closed);
+        }
+        if self.is_full() {
+            return Err(Refused::Full((frame, sent)));
+        }
+        let bytes = counted_bytes(&frame);
+        let wake = self.writer_idle();
+        self.queue.push_back(Queued::Notify { frame, bytes, sent });
+        self.queued_bytes += bytes;
+        Ok(wake)
+    }
+
+    /// Queues a control frame ahead of all data. A pong replaces one already waiting (any
+    /// pong proves life). Returns whether the writer must be woken; dropped once our sending
+    /// side is shut.
+    pub(crate) fn queue_control(&mut self, frame: Frame) -> bool {
+        if self.fin_sent {
+            return false;
+        }
+        if let Envelope::Pong(pong) = &frame.envelope
+            && let Some(waiting) =
+                self.control.iter_mut().find(|f| matches!(f.envelope, Envelope::Pong(_)))
+        {
+            waiting.envelope = Envelope::Pong(*pong);
+            return false;
+        }
+        let wake = self.writer_idle();
+        self.control.push_back(frame);
+        wake
+    }
+
+    /// Forgets a call whose future was dropped. If its request may have been written, queues a
+    /// cancel for it (returns whether the writer must be woken); if not, the writer will skip
+    /// it.
+    pub(crate) fn cancel(&mut self, id: u64) -> bool {
+        if self.calls.remove(&id).is_none() || id > self.last_sent_id {
+            return false;
+        }
+        self.queue_control(Frame::new(Envelope::Cancel(pb::Cancel { id }), vec![]))
+    }
+
+    /// The next frame to write: control frames first, then data in queue order. Requests whose
+    /// call was cancelled are skipped (their bytes freed at once).
+    pub(crate) fn next_outgoing(&mut self) -> Option<Outgoing> {
+        if self.fin_sent {
+            return None;
+        }
+        if let Some(frame) = self.control.pop_front() {
+            return Some(Outgoing { frame, bytes: 0, sent: None });
+        }
+        while let Some(queued) = self.queue.pop_front() {
+            match queued {
+                Queued::Request { id, frame, bytes } => {
+                    if !self.calls.contains_key(&id) {
+                        self.queued_bytes -= bytes;
+                        continue;
+                    }
+                    self.last_sent_id = id;
+                    return Some(Outgoing { frame, bytes, sent: None });
+                }
+                Queued::Notify { frame, bytes, sent } => {
+                    return Some(Outgoing { frame, bytes, sent: Some(sent) });
+                }
+            }
+        }
+        None
+    }
+
+    /// Frees the queue bound of frames now written. True when that made room.
+    pub(crate) fn written(&mut self, bytes: usize) -> bool {
+        let was_full = self.is_full();
+        self.queued_bytes -= bytes;
+        was_full && !self.is_full()
+    }
+
+    /// True once the writer should shut our sending side: going away, and everything queued
+    /// before it is written.
+    pub(crate) fn should_finish(&self) -> bool {
+        self.write_closed && !self.fin_sent && self.writer_idle()
+    }
+
+    /// Records that our sending side is shut.
+    pub(crate) fn finished(&mut self) {
+        self.fin_sent = true;
+        self.control.clear();
+    }
+
+    pub(crate) fn has_room(&self) -> bool {
+        !self.is_full()
+    }
+
+    /// True once no new request or one-way message is taken.
+    pub(crate) fn is_write_closed(&self) -> bool {
+        self.write_closed
+    }
+
+    // ---- answers, go-away, end ----
+
+    /// Takes the waiter of call `id` (None for an id nobody waits for, e.g. a cancelled call
+    /// whose response crossed the cancel).
+    pub(crate) fn take_waiter(&mut self, id: u64) -> Option<oneshot::Sender<Outcome>> {
+        self.calls.remove(&id)
+    }
+
+    /// The server is going away and served nothing above `last_accepted`: no new leases or
+    /// frames; calls above it are retried at once elsewhere. With `u64::MAX` ("still
+    /// accepting until you close") what is queued is still written, then our side is shut;
+    /// otherwise the server reads no more, so queued one-way messages are handed back unsent.
+    pub(crate) fn go_away(&mut self, last_accepted: u64) -> Verdicts {
+        self.accepting = false;
+        self.write_closed = true;
+        self.go_away_seen = true;
+        self.refused_above = self.refused_above.min(last_accepted);
+        let mut verdicts = Verdicts::default();
+        let refused: Vec<u64> =
+            self.calls.keys().copied().filter(|&id| id > last_accepted).collect();
+        for id in refused {
+            if let Some(waiter) = self.calls.remove(&id) {
+                verdicts.calls.push((waiter, Outcome::Retry));
+            }
+        }
+        if last_accepted != u64::MAX {
+            self.drop_queue(&mut verdicts);
+        }
+        verdicts
+    }
+
+    pub(crate) fn go_away_seen(&self) -> bool {
+        self.go_away_seen
+    }
+
+    fn drop_queue(&mut self, verdicts: &mut Verdicts) {
+        for queued in self.queue.drain(..) {
+            if let Queued::Notify { sent, .. } = queued {
+                verdicts.notifies.push(sent);
+            }
+        }
+        self.queued_bytes = 0;
+    }
+
+    /// Ends the connection: nothing more is queued or written; each waiting call learns its
+    /// outcome (`Retry` if the server cannot have seen it, else the error for `ending`), each
+    /// queued one-way message `NotSent`. Only the first ending counts.
+    pub(crate) fn end(&mut self, ending: Ending, address: &str) -> Verdicts {
+        let mut verdicts = Verdicts::default();
+        if self.ended.is_some() {
+            return verdicts;
+        }
+        self.accepting = false;
+        self.write_closed = true;
+        self.fin_sent = true;
+        self.control.clear();
+        for (id, waiter) in self.calls.drain() {
+            let outcome = if id > self.last_sent_id || id > self.refused_above {
+                Outcome::Retry
+            } else {
+                Outcome::Failed(ending.error(address, true))
+            };
+            verdicts.calls.push((waiter, outcome));
+        }
+        self.drop_queue(&mut verdicts);
+        self.ended = Some(ending);
+        verdicts
+    }
+}

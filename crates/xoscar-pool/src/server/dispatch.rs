@@ -1,0 +1,144 @@
+//! Running the handler: each request and one-way message is polled once on the connection
+//! task, so a handler that answers without waiting costs no task; one that has to wait moves to
+//! a task owned by the connection. Every poll runs inside a panic boundary: a panicking handler
+//! fails its own request (the caller gets `HandlerPanicked`), never the connection.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::FutureExt;
+use xoscar_wire::{Envelope, Frame, pb};
+
+use super::Handler;
+use super::state::{ServerConn, message_bytes};
+use crate::Message;
+
+type Answer = Result<Message, Box<dyn Any + Send>>;
+
+/// Polls `future` once with the connection task's context.
+async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx: &mut Context<'_>| Poll::Ready(Pin::new(&mut *future).poll(cx))).await
+}
+
+/// The panic message, when the payload is a string.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<String> {
+    payload
+        .downcast_ref::<&str>()
+        .map(|text| text.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+}
+
+/// The frame that answers request `id`.
+fn reply(conn: &ServerConn, id: u64, answer: Answer) -> Frame {
+    match answer {
+        Ok(message) => Frame::response(id, message.header, message.payloads),
+        Err(panic) => {
+            let detail = panic_message(&*panic);
+            tracing::warn!(peer = %conn.peer, id, panic = ?detail, "handler panicked; failing its request");
+            let status = pb::response::Status::HandlerPanicked as i32;
+            let response = pb::Response {
+                id,
+                status,
+                detail: detail.unwrap_or_default(),
+                ..Default::default()
+            };
+            Frame::new(Envelope::Response(response), vec![])
+        }
+    }
+}
+
+/// Runs request `id`. Returns its answer if the handler answered on the first poll; otherwise
+/// the handler continues in its own task, which queues the answer when done.
+pub(crate) async fn run_request<H: Handler>(
+    conn: &Arc<ServerConn>,
+    handler: &Arc<H>,
+    id: u64,
+    request: Message,
+) -> Option<Frame> {
+    let bytes = message_bytes(&request);
+    let handler = handler.clone();
+    let mut call =
+        Box::pin(AssertUnwindSafe(async move { handler.call(request).await }).catch_unwind());
+    if let Poll::Ready(answer) = poll_once(&mut call).await {
+        return Some(reply(conn, id, answer));
+    }
+    // Registered under the lock the task needs to finish, so it cannot finish first.
+    let mut state = conn.state.lock();
+    let task_conn = conn.clone();
+    let task = tokio::spawn(async move {
+        let answer = call.await;
+        let frame = reply(&task_conn, id, answer);
+        if !task_conn.finish(id, frame) {
+            tracing::debug!(peer = %task_conn.peer, id, "answer to a cancelled request dropped");
+        }
+    });
+    ServerConn::register(&mut state, id, task.abort_handle(), bytes);
+    None
+}
+
+/// Hands a one-way message to the handler. One-way messages of one connection are handled one
+/// after another in arrival order: polled here if none is waiting, else queued behind the one
+/// that is, for a worker task (owned by the connection) to run in turn.
+pub(crate) async fn run_notify<H: Handler>(
+    conn: &Arc<ServerConn>,
+    handler: &Arc<H>,
+    message: Message,
+) {
+    let bytes = message_bytes(&message);
+    {
+        let mut state = conn.state.lock();
+        if state.notify_backlog > 0 {
+            state.notify_backlog += 1;
+            state.notify_queue.push_back((message, bytes));
+            state.add_buffered(bytes);
+            return;
+        }
+    }
+    let mut handling = notify_future(handler, message);
+    let Poll::Pending = poll_once(&mut handling).await else { return };
+    let mut state = conn.state.lock();
+    state.notify_backlog = 1;
+    state.add_buffered(bytes);
+    let worker = tokio::spawn(notify_worker(conn.clone(), handler.clone(), handling, bytes));
+    state.notify_worker = Some(worker.abort_handle());
+}
+
+type Handling = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+fn notify_future<H: Handler>(handler: &Arc<H>, message: Message) -> Handling {
+    let handler = handler.clone();
+    Box::pin(AssertUnwindSafe(async move { handler.notify(message).await }).catch_unwind().map(
+        |result| {
+            if let Err(panic) = result {
+                let detail = panic_message(&*panic);
+                tracing::warn!(panic = ?detail, "one-way handler panicked; the message is dropped");
+            }
+        },
+    ))
+}
+
+/// Finishes `first`, then handles queued one-way messages in order until none is left.
+async fn notify_worker<H: Handler>(
+    conn: Arc<ServerConn>,
+    handler: Arc<H>,
+    first: Handling,
+    first_bytes: usize,
+) {
+    let (mut handling, mut bytes) = (first, first_bytes);
+    loop {
+        handling.await;
+        let mut state = conn.state.lock();
+        state.notify_done(bytes);
+        let next = state.notify_queue.pop_front();
+        if next.is_none() {
+            state.notify_worker = None;
+        }
+        conn.after_release(state, false);
+        let Some((message, next_bytes)) = next else { return };
+        (handling, bytes) = (notify_future(&handler, message), next_bytes);
+    }
+}
