@@ -446,13 +446,18 @@ impl State {
         self.go_away_seen
     }
 
+    /// Drops every frame the writer has not taken. (Frames it took stay counted until
+    /// [`State::written`].)
     fn drop_queue(&mut self, verdicts: &mut Verdicts) {
         for queued in self.queue.drain(..) {
-            if let Queued::Notify { sent, .. } = queued {
-                verdicts.notifies.push(sent);
+            match queued {
+                Queued::Request { bytes, .. } => self.queued_bytes -= bytes,
+                Queued::Notify { bytes, sent, .. } => {
+                    self.queued_bytes -= bytes;
+                    verdicts.notifies.push(sent);
+                }
             }
         }
-        self.queued_bytes = 0;
     }
 
     /// Ends the connection: nothing more is queued or written; each waiting call learns its

@@ -89,9 +89,13 @@ pub(crate) async fn serve_connection<H: Handler>(
     let mut write = pin!(write_side(&conn, &writer));
     let (end, reader) = tokio::select! {
         ended = &mut read => ended,
-        _broken = &mut write => return,
+        _broken = &mut write => (ReadEnd::CallerGone, None),
     };
     if end == ReadEnd::CallerGone {
+        // A lost caller cancels its requests; what it sent one-way was read, so it is still
+        // handed to the handler, never dropped.
+        conn.cancel_requests();
+        handled_notifies(&conn).await;
         return;
     }
     conn.set_phase(Phase::Closing);
@@ -100,11 +104,24 @@ pub(crate) async fn serve_connection<H: Handler>(
     }
     // Told by the final go-away; read (and drop) until the caller closes too, so ours ends
     // with a FIN, not a reset that could destroy answers still travelling to it.
-    let mut reader = reader;
+    let Some(mut reader) = reader else { return };
     let _ = tokio::time::timeout(config.close_linger, async {
         while let Ok(Some(_)) = reader.recv().await {}
     })
     .await;
+}
+
+/// Completes once every one-way message read from the connection has been handled.
+async fn handled_notifies(conn: &ServerConn) {
+    loop {
+        let progress = conn.progress.notified();
+        let mut progress = pin!(progress);
+        progress.as_mut().enable();
+        if conn.notifies_done() {
+            return;
+        }
+        progress.await;
+    }
 }
 
 async fn read_side<H: Handler>(
@@ -113,7 +130,7 @@ async fn read_side<H: Handler>(
     writer: &Mutex<FrameWriter>,
     handler: &Arc<H>,
     shutdown: watch::Receiver<bool>,
-) -> (ReadEnd, FrameReader) {
+) -> (ReadEnd, Option<FrameReader>) {
     let config = conn.config.clone();
     // Made once: a future per frame would register a waiter per frame.
     let mut stop = pin!(super::stopping_owned(shutdown));
@@ -128,7 +145,7 @@ async fn read_side<H: Handler>(
     loop {
         if unflushed && !reader.has_buffered() {
             if writer.lock().await.flush().await.is_err() {
-                return (ReadEnd::CallerGone, reader);
+                return (ReadEnd::CallerGone, Some(reader));
             }
             unflushed = false;
         }
@@ -136,7 +153,7 @@ async fn read_side<H: Handler>(
             // Answers written so far must not wait for the pause to end.
             if unflushed {
                 if writer.lock().await.flush().await.is_err() {
-                    return (ReadEnd::CallerGone, reader);
+                    return (ReadEnd::CallerGone, Some(reader));
                 }
                 unflushed = false;
             }
@@ -150,16 +167,16 @@ async fn read_side<H: Handler>(
             received = reader.recv() => {
                 let frame = match received {
                     Ok(Some(frame)) => frame,
-                    Ok(None) if phase == Phase::Draining => return (ReadEnd::CallerClosed, reader),
-                    Ok(None) => return (ReadEnd::CallerGone, reader),
+                    Ok(None) if phase == Phase::Draining => return (ReadEnd::CallerClosed, Some(reader)),
+                    Ok(None) => return (ReadEnd::CallerGone, Some(reader)),
                     Err(error) => {
                         tracing::warn!(peer = %conn.peer, reason = %error, "closing connection");
-                        return (ReadEnd::CallerGone, reader);
+                        return (ReadEnd::CallerGone, Some(reader));
                     }
                 };
                 match handle_frame(conn, frame, writer, handler).await {
                     Ok(wrote) => unflushed |= wrote,
-                    Err(()) => return (ReadEnd::CallerGone, reader),
+                    Err(()) => return (ReadEnd::CallerGone, Some(reader)),
                 }
             }
             () = &mut stop, if !stopping => {
@@ -183,9 +200,9 @@ async fn read_side<H: Handler>(
                 let last = conn.state.lock().last_accepted;
                 go_away(conn, "caller silent after go-away", last);
                 if unflushed && writer.lock().await.flush().await.is_err() {
-                    return (ReadEnd::CallerGone, reader);
+                    return (ReadEnd::CallerGone, Some(reader));
                 }
-                return (ReadEnd::StoppedReading, reader);
+                return (ReadEnd::StoppedReading, Some(reader));
             }
         }
     }

@@ -240,8 +240,24 @@ impl ServerConn {
             && state.control.is_empty()
     }
 
-    /// Stops every handler task of this connection (its caller is gone, or the server was
-    /// aborted): a lost caller is a cancel for each of its requests.
+    /// Cancels every request in flight: its caller is gone, so nobody waits for the answers.
+    /// One-way messages already read are still handed to the handler.
+    pub(crate) fn cancel_requests(&self) {
+        let mut state = self.state.lock();
+        let cancelled = std::mem::take(&mut state.in_flight);
+        for running in cancelled.into_values() {
+            running.abort.abort();
+            state.buffered -= running.bytes;
+        }
+    }
+
+    /// True once every one-way message read has been handled.
+    pub(crate) fn notifies_done(&self) -> bool {
+        self.state.lock().notify_backlog == 0
+    }
+
+    /// Stops every handler task of this connection (the connection task itself ended or was
+    /// aborted, as by `Server::abort`).
     pub(crate) fn abort_all(&self) {
         let mut state = self.state.lock();
         for (_, running) in state.in_flight.drain() {

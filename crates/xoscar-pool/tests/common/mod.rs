@@ -27,7 +27,9 @@ pub fn run<F: Future>(future: F) -> F::Output {
 pub fn run_paused<F: Future>(future: F) -> F::Output {
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     std::thread::spawn(move || {
-        if done_rx.recv_timeout(TEST_TIMEOUT).is_err() {
+        // Disconnected means the test panicked: let its message through.
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(TEST_TIMEOUT)
+        {
             eprintln!("paused-clock test exceeded its outer timeout");
             std::process::abort();
         }
@@ -121,4 +123,58 @@ pub async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) ->
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// A handler driven by its request header: `panic` panics on the first poll, `panic-after:<ms>`
+/// panics after sleeping, `sleep:<ms>` answers after sleeping, anything else answers at once.
+/// Every answer is the request itself. Counts started requests and dropped (unfinished)
+/// handler futures; one-way messages are recorded in order (header text), and `panic` panics
+/// there too.
+#[derive(Clone, Default)]
+pub struct Scripted {
+    pub started: Arc<AtomicUsize>,
+    pub dropped: Arc<AtomicUsize>,
+    pub notes: Arc<parking_lot::Mutex<Vec<String>>>,
+}
+
+fn command(header: &[u8]) -> (&str, u64) {
+    let text = std::str::from_utf8(header).unwrap_or("");
+    match text.split_once(':') {
+        Some((name, arg)) => (name, arg.parse().unwrap_or(0)),
+        None => (text, 0),
+    }
+}
+
+impl Handler for Scripted {
+    async fn call(&self, request: Message) -> Message {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let mut guard = CountDrop(self.dropped.clone(), false);
+        match command(&request.header) {
+            ("panic", _) => panic!("scripted panic"),
+            ("panic-after", millis) => {
+                tokio::time::sleep(Duration::from_millis(millis)).await;
+                panic!("scripted panic after {millis} ms")
+            }
+            ("sleep", millis) => tokio::time::sleep(Duration::from_millis(millis)).await,
+            _ => {}
+        }
+        guard.1 = true;
+        request
+    }
+
+    async fn notify(&self, message: Message) {
+        let text = String::from_utf8_lossy(&message.header).into_owned();
+        if text == "panic" {
+            panic!("scripted one-way panic");
+        }
+        if let ("sleep", millis) = command(&message.header) {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+        }
+        self.notes.lock().push(text);
+    }
+}
+
+/// A message whose header is `text`.
+pub fn header(text: impl Into<String>) -> Message {
+    Message::new(Bytes::from(text.into()), vec![])
 }
