@@ -15,6 +15,7 @@ pub fn run() -> Result<()> {
     // --all-targets also runs each criterion bench once, as a smoke test; doc tests need --doc.
     run_step(cargo().args(["test", "--workspace", "--all-targets"]))?;
     run_step(cargo().args(["test", "--workspace", "--doc"]))?;
+    crate::loom::run()?;
     for feature in TRANSPORT_FEATURES {
         let only = ["-p", "xoscar-transport", "--no-default-features", "--features", feature];
         run_step(cargo().arg("clippy").args(only).args(["--all-targets", "--", "-D", "warnings"]))?;

@@ -4,6 +4,7 @@ mod bench;
 mod ci;
 mod fuzz;
 mod layers;
+mod loom;
 mod proto;
 
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ commands:
                      run the criterion benches (N times, default 1) and write
                      target/bench/report.md: medians of ours, raw limit and their ratio
   fuzz [--seconds N] run the wire decoder fuzz target for N seconds (default 60; needs nightly)
+  loom               model-check the pool's connection state machine with loom
 ";
 
 fn main() -> Result<()> {
@@ -36,6 +38,7 @@ fn main() -> Result<()> {
             bench::run(filter, runs)
         }
         "fuzz" => fuzz::run(parse_seconds(rest)?),
+        "loom" => loom::run(),
         "" | "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

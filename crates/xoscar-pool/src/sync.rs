@@ -1,14 +1,14 @@
-//! The lock that guards connection state: parking_lot's, or loom's when the state machines are
-//! model-checked (`RUSTFLAGS="--cfg xoscar_loom"`, see `tests` in `client/state.rs`). The cfg
-//! has its own name because `--cfg loom` would also switch tokio into its loom mode.
+//! The lock that guards connection state: parking_lot's, or loom's when the unit tests are built
+//! to model-check the state machines (`cargo xtask loom`, models in `client/loom_model.rs`).
+//! The cfg has its own name because `--cfg loom` would also switch tokio into its loom mode.
 
-#[cfg(not(xoscar_loom))]
+#[cfg(not(all(test, xoscar_loom)))]
 pub(crate) use parking_lot::{Mutex, MutexGuard};
 
-#[cfg(xoscar_loom)]
+#[cfg(all(test, xoscar_loom))]
 pub(crate) use loom_mutex::{Mutex, MutexGuard};
 
-#[cfg(xoscar_loom)]
+#[cfg(all(test, xoscar_loom))]
 mod loom_mutex {
     /// loom's mutex with parking_lot's signature (no poisoning).
     #[derive(Debug)]

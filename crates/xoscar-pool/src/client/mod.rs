@@ -2,6 +2,8 @@
 
 mod conn;
 mod driver;
+#[cfg(all(test, xoscar_loom))]
+mod loom_model;
 mod runtime;
 pub(crate) mod state;
 

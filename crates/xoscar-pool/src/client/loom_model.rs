@@ -1,0 +1,206 @@
+//! Model checks of the caller-side connection state with loom: every interleaving of callers,
+//! the writer, the reaper, a go-away and the end of a connection is explored (up to loom's
+//! preemption bound), the way tokio checks its own primitives.
+//!
+//! Run with `cargo xtask loom`, i.e.
+//! `RUSTFLAGS="--cfg xoscar_loom" cargo test -p xoscar-pool --lib --release loom_model`.
+//! Each model drives the real `Conn` (its lock is loom's under this cfg) from loom threads.
+
+use std::sync::Arc as StdArc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use loom::sync::Arc;
+use loom::thread;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use xoscar_wire::{Envelope, Frame, pb};
+
+use super::conn::Conn;
+use super::state::{Ending, Outcome};
+
+fn conn() -> StdArc<Conn> {
+    let endpoint = xoscar_transport::Address::inproc("loom");
+    StdArc::new(Conn::new(endpoint, StdArc::default(), usize::MAX))
+}
+
+fn request() -> Frame {
+    Frame::request(0, Bytes::from_static(b"r"), vec![])
+}
+
+/// Queues a request. Never waits (the queue bound is unlimited here), so one poll does it.
+fn queue(conn: &Conn) -> Option<(u64, oneshot::Receiver<Outcome>)> {
+    conn.queue_request(request()).now_or_never().expect("no wait for room")
+}
+
+/// The request ids among `frames`, and the ids of cancels.
+fn ids(frames: &[Frame]) -> (Vec<u64>, Vec<u64>) {
+    let mut requests = Vec::new();
+    let mut cancels = Vec::new();
+    for frame in frames {
+        match &frame.envelope {
+            Envelope::Request(r) => requests.push(r.id),
+            Envelope::Cancel(c) => cancels.push(c.id),
+            _ => {}
+        }
+    }
+    (requests, cancels)
+}
+
+/// Takes everything the writer would write now, as the writer does.
+fn drain(conn: &Conn) -> Vec<Frame> {
+    let mut out = Vec::new();
+    while let Some(outgoing) = conn.next_outgoing() {
+        conn.written(outgoing.bytes, &mut Vec::new());
+        out.push(outgoing.frame);
+    }
+    out
+}
+
+/// A lease and a reap never both win; a reaped connection takes no lease.
+#[test]
+fn loom_model_lease_and_reap_are_exclusive() {
+    loom::model(|| {
+        let conn = conn();
+        let leaser = {
+            let conn = conn.clone();
+            thread::spawn(move || {
+                conn.try_lease().map(|lease| {
+                    // While the lease is held, the connection is busy.
+                    assert!(conn.state().busy_since().is_some());
+                    drop(lease);
+                })
+            })
+        };
+        let later = Instant::now() + Duration::from_secs(3600);
+        let reaped = conn.try_reap(later, Duration::ZERO);
+        let leased = leaser.join().unwrap().is_some();
+        if reaped {
+            assert!(conn.try_lease().is_none(), "a reaped connection gave a lease");
+        }
+        assert!(leased || reaped, "the lease failed only because of the reap");
+        assert_eq!(conn.state().leases(), 0);
+    });
+}
+
+/// Two callers race a writer and a server that goes away naming the last request it
+/// received: ids reach the wire in the order given; every call gets exactly one outcome;
+/// `Retry` exactly for those the server never received.
+#[test]
+fn loom_model_go_away_is_exact_for_racing_callers() {
+    loom::model(|| {
+        let conn = conn();
+        let wire = Arc::new(loom::sync::Mutex::new(Vec::<u64>::new()));
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let conn = conn.clone();
+                thread::spawn(move || queue(&conn))
+            })
+            .collect();
+        let writer = {
+            let (conn, wire) = (conn.clone(), wire.clone());
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    let frames = drain(&conn);
+                    wire.lock().unwrap().extend(ids(&frames).0);
+                    thread::yield_now();
+                }
+            })
+        };
+        // The server: accepts what has arrived, then goes away naming the last id.
+        let last_accepted = wire.lock().unwrap().last().copied().unwrap_or(0);
+        conn.go_away(last_accepted);
+        writer.join().unwrap();
+        conn.end(Ending::GoneAway);
+
+        let on_wire = wire.lock().unwrap().clone();
+        assert!(on_wire.windows(2).all(|w| w[0] < w[1]), "ids out of order: {on_wire:?}");
+        for caller in callers {
+            let Some((id, mut outcome)) = caller.join().unwrap() else { continue };
+            match outcome.try_recv().expect("exactly one outcome per call") {
+                Outcome::Retry => assert!(id > last_accepted, "{id} was accepted yet retried"),
+                Outcome::Failed(_) => assert!(id <= last_accepted, "{id} never seen yet failed"),
+                Outcome::Response(_) => unreachable!("nobody answers in this model"),
+            }
+        }
+    });
+}
+
+/// A call dropped while the writer takes requests: if its request was taken, a cancel follows
+/// it; if not, the request is never written.
+#[test]
+fn loom_model_a_cancel_races_the_writer() {
+    loom::model(|| {
+        let conn = conn();
+        let (id, outcome) = queue(&conn).unwrap();
+        let writer = {
+            let conn = conn.clone();
+            thread::spawn(move || drain(&conn))
+        };
+        drop(outcome);
+        conn.cancel(id);
+        let mut frames = writer.join().unwrap();
+        frames.extend(drain(&conn));
+        let (requests, cancels) = ids(&frames);
+        assert_eq!(requests.contains(&id), cancels.contains(&id), "{requests:?} {cancels:?}");
+    });
+}
+
+/// A close asked for while the last lease is released is never missed: either the close sees
+/// no lease, or the release reports that a close now waits.
+#[test]
+fn loom_model_a_close_waiting_for_the_last_lease_is_not_missed() {
+    loom::model(|| {
+        let conn = conn();
+        let lease = conn.try_lease().unwrap();
+        let releaser = thread::spawn(move || drop(lease));
+        conn.request_close(Ending::Dropped);
+        let seen_at_request = conn.state().close_ready().is_some();
+        releaser.join().unwrap();
+        // The driver waits on `close_requested`; a release that makes the close ready signals
+        // it (a permit is stored). Either way the close is ready now.
+        assert!(seen_at_request || conn.state().close_ready().is_some());
+        assert!(conn.try_lease().is_none());
+    });
+}
+
+/// Leases and one-way messages interleaved with a refusing go-away: a queued one-way message
+/// is either written or handed back unsent, never both, never neither.
+#[test]
+fn loom_model_one_way_messages_are_written_or_handed_back() {
+    loom::model(|| {
+        let conn = conn();
+        let sender = {
+            let conn = conn.clone();
+            thread::spawn(move || {
+                let frame =
+                    Frame::new(Envelope::Notify(pb::Notify { header: Bytes::new() }), vec![]);
+                conn.queue_notify(frame).now_or_never().expect("no wait for room")
+            })
+        };
+        let writer = {
+            let conn = conn.clone();
+            thread::spawn(move || {
+                let mut written = 0;
+                while let Some(outgoing) = conn.next_outgoing() {
+                    let mut senders: Vec<_> = outgoing.sent.into_iter().collect();
+                    written += senders.len();
+                    conn.written(outgoing.bytes, &mut senders);
+                }
+                written
+            })
+        };
+        conn.go_away(0);
+        let written = writer.join().unwrap();
+        conn.end(Ending::GoneAway);
+        match sender.join().unwrap() {
+            None => assert_eq!(written, 0, "refused, yet written"),
+            Some(mut told) => {
+                let told = told.try_recv().expect("the sender is told");
+                let was_written = told == super::state::Sent::Written;
+                assert_eq!(was_written, written == 1);
+            }
+        }
+    });
+}
