@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// The last time a [`crate::FrameReader`] received bytes, or a [`crate::FrameWriter`] handed
-/// bytes to the peer (the socket, or the in-process peer's queue), at the granularity of each
-/// read or write, not of whole frames: a large frame arriving slowly moves it on every read.
+/// The last time a [`crate::FrameReader`] received bytes, at the granularity of each read (a
+/// large frame arriving slowly moves it on every read, not once per frame), or a
+/// [`crate::FrameWriter`] made progress after waiting for its peer (see
+/// [`crate::FrameWriter::activity`]).
 ///
 /// Cheap to clone; clones watch the same half. Uses tokio's clock, so it follows a paused clock
 /// in tests.

@@ -161,9 +161,11 @@ impl FrameWriter {
         &self.peer
     }
 
-    /// When this half last handed bytes to the peer (each write that made progress; in-process,
-    /// each frame handed over). A writer whose queue is not empty and whose activity stands
-    /// still is stalled: the peer is not reading.
+    /// When this half last made progress after waiting for the peer to take bytes (a full
+    /// socket buffer, a full in-process queue); the channel's start if it never had to wait.
+    /// Writes that do not wait leave it alone (no clock read on the fast path). While a write
+    /// waits, it stands still: a writer stuck for long has a peer that takes nothing, while
+    /// one whose waits keep ending has a slow but live peer.
     pub fn activity(&self) -> Activity {
         match &self.kind {
             #[cfg(any(feature = "tcp", feature = "uds"))]

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use xoscar_wire::{Frame, Limits};
 
 use crate::channel::{FrameReader, FrameWriter, ReaderKind, WriterKind};
@@ -76,17 +76,20 @@ impl Sender {
         // Waiting for room is cancel safe: a frame is either in the peer's queue or dropped
         // with the future, never half sent.
         match queue.try_send(frame) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(frame)) => queue
-                .send(frame)
-                .await
-                .map_err(|_| lost("the in-process peer dropped its reader"))?,
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(frame)) => {
+                queue
+                    .send(frame)
+                    .await
+                    .map_err(|_| lost("the in-process peer dropped its reader"))?;
+                // Progress after waiting for the peer (see `FrameWriter::activity`).
+                self.activity.touch();
+                Ok(())
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Err(lost("the in-process peer dropped its reader"));
+                Err(lost("the in-process peer dropped its reader"))
             }
         }
-        self.activity.touch();
-        Ok(())
     }
 
     pub(crate) fn activity(&self) -> &Activity {
@@ -98,14 +101,21 @@ impl Sender {
     }
 }
 
-/// A dial waiting to be accepted: the listener's halves of the new channel.
+/// A dial waiting to be accepted: the listener's halves of the new channel, and the dialler
+/// waiting to hear that it was.
 pub(crate) struct Pending {
     reader: Receiver,
     writer: Sender,
+    accepted: oneshot::Sender<()>,
 }
 
 impl Pending {
+    /// Completes the dial (the in-process counterpart of a handshake): only now does the
+    /// dialler's `connect` return. A pending dial dropped instead (the listener closed, or the
+    /// server gave up on it) fails that `connect`, so nothing is written into a channel nobody
+    /// will read.
     pub(crate) fn into_channel(self, peer: Arc<str>) -> Channel {
+        let _ = self.accepted.send(());
         Channel::new(
             FrameReader::new(ReaderKind::Inproc(self.reader), peer.clone()),
             FrameWriter::new(WriterKind::Inproc(self.writer), peer),
@@ -150,16 +160,22 @@ impl Drop for Listener {
     }
 }
 
-/// Dials the listener named `name`.
-pub(crate) fn connect(name: &str, config: &TransportConfig) -> Result<Channel, TransportError> {
+/// Dials the listener named `name`, and waits until it accepts (the caller bounds the wait
+/// with the connect timeout).
+pub(crate) async fn connect(
+    name: &str,
+    config: &TransportConfig,
+) -> Result<Channel, TransportError> {
     let address = format!("inproc://{name}");
     let refused = || TransportError::ConnectionRefused { address: address.clone() };
     let dials = registry().get(name).cloned().ok_or_else(refused)?;
     let (to_listener, from_dialler) = mpsc::channel(config.inproc_capacity);
     let (to_dialler, from_listener) = mpsc::channel(config.inproc_capacity);
+    let (accepted, on_accept) = oneshot::channel();
     let pending = Pending {
         reader: Receiver::new(from_dialler),
         writer: Sender::new(to_dialler, config.limits),
+        accepted,
     };
     dials.try_send(pending).map_err(|error| match error {
         mpsc::error::TrySendError::Full(_) => {
@@ -167,6 +183,8 @@ pub(crate) fn connect(name: &str, config: &TransportConfig) -> Result<Channel, T
         }
         mpsc::error::TrySendError::Closed(_) => refused(),
     })?;
+    // Dropped unaccepted: the listener closed with the dial still queued.
+    on_accept.await.map_err(|_| refused())?;
     let peer: Arc<str> = address.as_str().into();
     Ok(Channel::new(
         FrameReader::new(ReaderKind::Inproc(Receiver::new(from_listener)), peer.clone()),

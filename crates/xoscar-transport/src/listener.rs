@@ -125,7 +125,7 @@ async fn dial(
             establish(read, write, config, label).await
         }
         #[cfg(feature = "inproc")]
-        Address::Inproc(name) => crate::inproc::connect(name, config),
+        Address::Inproc(name) => crate::inproc::connect(name, config).await,
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(address)),
     }

@@ -195,17 +195,25 @@ impl StreamWriter {
 
     pub(crate) async fn flush(&mut self, peer: &Arc<str>) -> Result<(), TransportError> {
         while self.queue.has_remaining() {
-            let written =
-                std::future::poll_fn(|cx| poll_write_queue(&mut self.io, cx, &mut self.queue))
-                    .await
-                    .map_err(|e| TransportError::from_channel_io(peer, e))?;
+            let mut waited = false;
+            let written = std::future::poll_fn(|cx| {
+                let poll = poll_write_queue(&mut self.io, cx, &mut self.queue);
+                waited |= poll.is_pending();
+                poll
+            })
+            .await
+            .map_err(|e| TransportError::from_channel_io(peer, e))?;
             if written == 0 {
                 return Err(TransportError::ConnectionLost {
                     peer: peer.to_string(),
                     reason: "the socket accepted no more bytes".into(),
                 });
             }
-            self.activity.touch();
+            // Only progress after waiting for the peer is news; a write that never waits
+            // needs no clock read.
+            if waited {
+                self.activity.touch();
+            }
         }
         self.io.flush().await.map_err(|e| TransportError::from_channel_io(peer, e))
     }

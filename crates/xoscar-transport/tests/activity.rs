@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use common::{addresses, bounded};
-use tokio::io::AsyncWriteExt;
-use xoscar_transport::{Address, TransportConfig, connect, listen};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use xoscar_transport::{Address, TransportConfig, listen};
 use xoscar_wire::{Frame, FrameEncoder, Handshake, WriteBuf, pb};
 
 fn socket_addresses() -> Vec<Address> {
@@ -79,36 +79,43 @@ async fn part_of_a_frame_moves_the_readers_clock_before_the_frame_is_whole() {
 }
 
 #[tokio::test]
-async fn a_writer_whose_peer_does_not_read_stops_moving_its_clock() {
+async fn a_writers_clock_moves_while_a_slow_peer_reads_and_stands_still_when_it_stops() {
     bounded(async {
         for address in socket_addresses() {
             let mut listener = listen(&address, &TransportConfig::default()).await.unwrap();
             let local = listener.local_addr().clone();
-            // The peer handshakes, then never reads.
-            let peer =
+            let accepted =
                 tokio::spawn(
                     async move { listener.accept().await.unwrap().handshake().await.unwrap() },
                 );
-            let channel = connect(&local, &TransportConfig::default()).await.unwrap();
-            let _peer = peer.await.unwrap();
-            let (_reader, mut writer) = channel.split();
+            // The peer is a raw socket, so it can read as slowly as it likes.
+            let mut raw = common_raw::dial(&local).await;
+            let mut hello = BytesMut::new();
+            Handshake::new(pb::Hello::default()).encode(&mut hello);
+            raw.write_all(&hello).await.unwrap();
+            let (_reader, mut writer) = accepted.await.unwrap().split();
             let activity = writer.activity();
+            let started = activity.last();
             let big = Bytes::from(vec![1u8; 64 << 20]);
             let writing = tokio::spawn(async move {
                 writer.send(Frame::request(1, Bytes::new(), vec![big])).await
             });
-            // Bytes flow until the socket buffers are full, then the clock stands still.
-            let mut last = activity.last();
-            let mut still_since = tokio::time::Instant::now();
-            loop {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let now = activity.last();
-                if now != last {
-                    (last, still_since) = (now, tokio::time::Instant::now());
-                } else if still_since.elapsed() >= Duration::from_millis(500) {
-                    break;
-                }
+            // 1 MiB every 20 ms (the kernel wakes a waiting writer only once a good part of
+            // its buffer is free): the writer waits, then makes progress, again and again.
+            let mut chunk = vec![0u8; 1 << 20];
+            for _ in 0..15 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                raw.read_exact(&mut chunk).await.unwrap();
             }
+            assert!(
+                activity.last() > started,
+                "{address}: progress after waits did not move the clock"
+            );
+            // The reader stopped: once the buffers are full again, the clock stands still.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let stalled_at = activity.last();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert_eq!(activity.last(), stalled_at, "{address}: a stuck writer's clock moved");
             assert!(!writing.is_finished(), "{address}: 64 MiB cannot fit in socket buffers");
             writing.abort();
         }

@@ -85,15 +85,44 @@ async fn inproc_dial_to_a_full_backlog_is_listener_busy_at_once() {
         let started = Instant::now();
         let config = TransportConfig::default().backlog(2);
         let mut listener = listen(&"inproc://backlog".parse().unwrap(), &config).await.unwrap();
-        let first = connect(listener.local_addr(), &config).await.unwrap();
-        let second = connect(listener.local_addr(), &config).await.unwrap();
-        let error = connect(listener.local_addr(), &config).await.unwrap_err();
+        let address = listener.local_addr().clone();
+        // An in-process dial completes once accepted, like a socket dial with its handshake.
+        let dial = |address: xoscar_transport::Address, config: TransportConfig| {
+            tokio::spawn(async move { connect(&address, &config).await })
+        };
+        let first = dial(address.clone(), config.clone());
+        let second = dial(address.clone(), config.clone());
+        tokio::task::yield_now().await;
+        let error = connect(&address, &config).await.unwrap_err();
         assert!(matches!(error, TransportError::ListenerBusy { .. }), "{error}");
-        // Accepting one frees a place.
-        listener.accept().await.unwrap().handshake().await.unwrap();
-        let third = connect(listener.local_addr(), &config).await.unwrap();
+        // Accepting one frees a place and completes its dial.
+        let _accepted = listener.accept().await.unwrap().handshake().await.unwrap();
+        let first = first.await.unwrap().unwrap();
+        let third = dial(address.clone(), config.clone());
+        let _second_accepted = listener.accept().await.unwrap().handshake().await.unwrap();
+        let _third_accepted = listener.accept().await.unwrap().handshake().await.unwrap();
+        let (second, third) = (second.await.unwrap().unwrap(), third.await.unwrap().unwrap());
         drop((first, second, third));
         assert!(started.elapsed() < Duration::from_secs(5), "busy must be reported at once");
+    })
+    .await;
+}
+
+#[cfg(feature = "inproc")]
+#[tokio::test]
+async fn inproc_dials_still_queued_when_the_listener_closes_are_refused() {
+    bounded(async {
+        let config = TransportConfig::default();
+        let listener = listen(&"inproc://closing-backlog".parse().unwrap(), &config).await.unwrap();
+        let address = listener.local_addr().clone();
+        let queued = tokio::spawn({
+            let (address, config) = (address.clone(), config.clone());
+            async move { connect(&address, &config).await }
+        });
+        tokio::task::yield_now().await;
+        drop(listener);
+        let error = queued.await.unwrap().unwrap_err();
+        assert!(matches!(error, TransportError::ConnectionRefused { .. }), "{error}");
     })
     .await;
 }
