@@ -27,15 +27,14 @@ pub struct Response {
     /// The id of the request this answers.
     #[prost(uint64, tag = "1")]
     pub id: u64,
-    /// Opaque application header (e.g. an encoded error).
+    /// With status OK: the handler's opaque application header. Otherwise a
+    /// human-readable detail in UTF-8 (kept in this field rather than a string
+    /// of its own, so that the hot envelope stays small in memory).
     #[prost(bytes = "bytes", tag = "2")]
     pub header: ::prost::bytes::Bytes,
     /// OK unless the serving side itself ended the request.
     #[prost(enumeration = "response::Status", tag = "5")]
     pub status: i32,
-    /// With a status other than OK: a human-readable detail.
-    #[prost(string, tag = "6")]
-    pub detail: ::prost::alloc::string::String,
 }
 /// Nested message and enum types in `Response`.
 pub mod response {
@@ -55,9 +54,8 @@ pub mod response {
     pub enum Status {
         /// The handler answered: `header` and the payloads are its answer.
         Ok = 0,
-        /// The handler panicked. `detail` carries the panic message when it was a
-        /// string; `header` is empty. The connection and every other request on it
-        /// go on.
+        /// The handler panicked. `header` carries the panic message (UTF-8) when it
+        /// was a string. The connection and every other request on it go on.
         HandlerPanicked = 1,
     }
     impl Status {

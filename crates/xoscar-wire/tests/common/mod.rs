@@ -32,11 +32,9 @@ pub fn envelope() -> impl Strategy<Value = Envelope> {
     prop_oneof![
         (any::<u64>(), bytes(64))
             .prop_map(|(id, header)| Envelope::Request(pb::Request { id, header })),
-        (any::<u64>(), bytes(64), 0..2i32, "[a-z ]{0,16}").prop_map(
-            |(id, header, status, detail)| {
-                Envelope::Response(pb::Response { id, header, status, detail })
-            }
-        ),
+        (any::<u64>(), bytes(64), 0..2i32).prop_map(|(id, header, status)| Envelope::Response(
+            pb::Response { id, header, status }
+        )),
         bytes(64).prop_map(|header| Envelope::Notify(pb::Notify { header })),
         any::<u64>().prop_map(|id| Envelope::Cancel(pb::Cancel { id })),
         any::<u64>().prop_map(|nonce| Envelope::Ping(pb::Ping { nonce })),
