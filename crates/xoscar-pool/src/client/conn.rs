@@ -52,7 +52,7 @@ impl Conn {
 
     /// Takes a lease, unless the connection is closing (then the caller dials afresh).
     pub(crate) fn try_lease(self: &Arc<Self>) -> Option<LeaseGuard> {
-        let first = self.state.lock().try_lease(Instant::now())?;
+        let first = self.state.lock().try_lease(Instant::now)?;
         if first {
             self.became_busy.notify_one();
         }
@@ -61,7 +61,7 @@ impl Conn {
     }
 
     fn release(&self) {
-        let close_ready = self.state.lock().release(Instant::now());
+        let close_ready = self.state.lock().release(Instant::now);
         self.counters.leases_in_flight.fetch_sub(1, Relaxed);
         if close_ready {
             self.close_requested.notify_one();
@@ -83,14 +83,14 @@ impl Conn {
         self.state.lock().is_accepting()
     }
 
-    /// Registers a call and queues its request, waiting while the queue is over its bound.
-    /// `None` when the connection takes no more requests (nothing was sent).
+    /// Registers a call and queues (a copy of) its request, waiting while the queue is over
+    /// its bound. `None` when the connection takes no more requests (nothing was sent).
     pub(crate) async fn queue_request(
         &self,
-        frame: Frame,
+        frame: &Frame,
     ) -> Option<(u64, oneshot::Receiver<Outcome>)> {
         let (waiter, outcome) = oneshot::channel();
-        let mut item = (frame, waiter);
+        let mut item = (frame.clone(), waiter);
         loop {
             let result = self.state.lock().queue_request(item.0, item.1);
             match result {
@@ -103,7 +103,9 @@ impl Conn {
                 Err(Refused::Closed) => return None,
                 Err(Refused::Full(back)) => {
                     item = back;
-                    self.wait_for_room().await;
+                    // Boxed: the wait is rare, and keeping it out of line keeps every call's
+                    // future small.
+                    Box::pin(self.wait_for_room()).await;
                 }
             }
         }
@@ -126,7 +128,7 @@ impl Conn {
                 Err(Refused::Closed) => return None,
                 Err(Refused::Full(back)) => {
                     item = back;
-                    self.wait_for_room().await;
+                    Box::pin(self.wait_for_room()).await;
                 }
             }
         }

@@ -101,9 +101,10 @@ async fn read_loop(conn: &Conn, mut reader: FrameReader) -> Ending {
                         payloads: frame.payloads,
                     }),
                     Ok(pb::response::Status::HandlerPanicked) => {
+                        let message = String::from_utf8_lossy(&response.header).into_owned();
                         Outcome::Failed(PoolError::HandlerPanicked {
                             address: conn.label.to_string(),
-                            message: (!response.detail.is_empty()).then_some(response.detail),
+                            message: (!message.is_empty()).then_some(message),
                         })
                     }
                     Err(_) => {

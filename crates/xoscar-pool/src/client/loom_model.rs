@@ -31,7 +31,7 @@ fn request() -> Frame {
 
 /// Queues a request. Never waits (the queue bound is unlimited here), so one poll does it.
 fn queue(conn: &Conn) -> Option<(u64, oneshot::Receiver<Outcome>)> {
-    conn.queue_request(request()).now_or_never().expect("no wait for room")
+    conn.queue_request(&request()).now_or_never().expect("no wait for room")
 }
 
 /// The request ids among `frames`, and the ids of cancels.

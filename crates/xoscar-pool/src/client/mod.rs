@@ -99,7 +99,8 @@ impl Pool {
         timeout: Option<Duration>,
     ) -> Result<Message, PoolError> {
         let Some(timeout) = timeout else { return self.call_untimed(endpoint, request).await };
-        match tokio::time::timeout(timeout, self.call_untimed(endpoint, request)).await {
+        // Boxed: keeps the timer out of the future of every untimed call.
+        match Box::pin(tokio::time::timeout(timeout, self.call_untimed(endpoint, request))).await {
             Ok(result) => result,
             Err(_) => Err(PoolError::CallTimedOut { address: endpoint.to_string(), timeout }),
         }
@@ -115,7 +116,7 @@ impl Pool {
         check_frame(&self.shared.config, endpoint, &frame)?;
         for _ in 0..MAX_SENDS {
             let lease = runtime.lease(endpoint).await?;
-            match call_once(&lease.conn, frame.clone()).await {
+            match call_once(&lease.conn, &frame).await {
                 Outcome::Response(response) => return Ok(response),
                 Outcome::Retry => continue,
                 Outcome::Failed(error) => return Err(error),
@@ -224,7 +225,7 @@ impl Lease {
         let conn = &self.guard.conn;
         let frame = Frame::request(0, request.header, request.payloads);
         check_frame(&self.config, &conn.endpoint, &frame)?;
-        match call_once(conn, frame).await {
+        match call_once(conn, &frame).await {
             Outcome::Response(response) => Ok(response),
             Outcome::Retry => Err(unsent(&conn.endpoint, "the connection ended before sending it")),
             Outcome::Failed(error) => Err(error),
@@ -247,7 +248,7 @@ impl Lease {
 /// Registers the request (its id is given as it is queued), queues its frame and waits for
 /// its outcome. If the future is dropped first, the call is forgotten and, if it was written,
 /// a cancel is sent.
-async fn call_once(conn: &Arc<Conn>, frame: Frame) -> Outcome {
+async fn call_once(conn: &Arc<Conn>, frame: &Frame) -> Outcome {
     let Some((id, outcome)) = conn.queue_request(frame).await else { return Outcome::Retry };
     let mut in_flight = InFlight { conn, id, waiting: true };
     let outcome = outcome.await;

@@ -102,6 +102,19 @@ impl RuntimeState {
         self: &Arc<Self>,
         endpoint: &Address,
     ) -> Result<LeaseGuard, PoolError> {
+        // The common case needs no await: a connection is there and takes the lease. The rest
+        // (dialling, waiting for a dial) is boxed, which keeps every call's future small.
+        let ready = match self.slots.lock().get(endpoint) {
+            Some(Slot::Ready(conn)) => conn.try_lease(),
+            _ => None,
+        };
+        match ready {
+            Some(lease) => Ok(lease),
+            None => Box::pin(self.lease_slowly(endpoint)).await,
+        }
+    }
+
+    async fn lease_slowly(self: &Arc<Self>, endpoint: &Address) -> Result<LeaseGuard, PoolError> {
         for _ in 0..LEASE_ATTEMPTS {
             let conn = self.connection(endpoint).await?;
             if let Some(lease) = conn.try_lease() {

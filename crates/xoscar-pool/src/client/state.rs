@@ -207,26 +207,26 @@ impl State {
     // ---- leases and reaping ----
 
     /// Takes a lease unless closing. `Some(true)` when it is the first (the connection
-    /// became busy).
-    pub(crate) fn try_lease(&mut self, now: Instant) -> Option<bool> {
+    /// became busy). The clock is read only then: most leases are not the first.
+    pub(crate) fn try_lease(&mut self, now: impl FnOnce() -> Instant) -> Option<bool> {
         if !self.accepting {
             return None;
         }
         self.leases += 1;
         if self.leases == 1 {
-            self.busy_since = now;
+            self.busy_since = now();
         }
         Some(self.leases == 1)
     }
 
     /// Releases a lease. True when it was the last one and the driver waits for that (a
     /// close was asked for, or the server went away).
-    pub(crate) fn release(&mut self, now: Instant) -> bool {
+    pub(crate) fn release(&mut self, now: impl FnOnce() -> Instant) -> bool {
         self.leases -= 1;
         if self.leases > 0 {
             return false;
         }
-        self.idle_since = now;
+        self.idle_since = now();
         self.close_request.is_some() || self.go_away_seen
     }
 

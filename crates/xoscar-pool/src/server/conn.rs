@@ -24,7 +24,7 @@ use xoscar_wire::{Envelope, Frame, pb};
 
 use super::Handler;
 use super::dispatch::{run_notify, run_request};
-use super::state::{Phase, ServerConn};
+use super::state::ServerConn;
 use crate::Message;
 use crate::config::ResolvedServerConfig;
 
@@ -98,7 +98,7 @@ pub(crate) async fn serve_connection<H: Handler>(
         handled_notifies(&conn).await;
         return;
     }
-    conn.set_phase(Phase::Closing);
+    conn.start_closing();
     if write.await.is_err() || end == ReadEnd::CallerClosed {
         return;
     }
@@ -124,6 +124,16 @@ async fn handled_notifies(conn: &ServerConn) {
     }
 }
 
+/// Where the read side is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading and serving.
+    Serving,
+    /// A go-away was sent: still reading and serving everything that arrives, until the
+    /// caller closes its sending side.
+    Draining,
+}
+
 async fn read_side<H: Handler>(
     conn: &Arc<ServerConn>,
     mut reader: FrameReader,
@@ -132,24 +142,28 @@ async fn read_side<H: Handler>(
     shutdown: watch::Receiver<bool>,
 ) -> (ReadEnd, Option<FrameReader>) {
     let config = conn.config.clone();
-    // Made once: a future per frame would register a waiter per frame.
-    let mut stop = pin!(super::stopping_owned(shutdown));
+    let mut phase = Phase::Serving;
+    // The highest request id accepted: named by a final go-away.
+    let mut last_accepted = 0;
     // Answers written inline but not flushed: held back while more requests are already
     // buffered, so a batch of requests is answered with one write.
     let mut unflushed = false;
     let mut stopping = false;
     // When reading last resumed: the drain's silence only counts while we read.
     let mut reading_since = Instant::now();
+    // Made once: futures made per frame would register waiters and timers per frame.
+    let mut stop = pin!(super::stopping_owned(shutdown));
     let mut idle = pin!(idle(conn, config.idle_timeout));
     let mut drain_timer = pin!(sleep(Duration::ZERO));
     loop {
-        if unflushed && !reader.has_buffered() {
+        let buffered = reader.has_buffered();
+        if unflushed && !buffered {
             if writer.lock().await.flush().await.is_err() {
                 return (ReadEnd::CallerGone, Some(reader));
             }
             unflushed = false;
         }
-        let Some(phase) = conn.room() else {
+        if !conn.has_room() {
             // Answers written so far must not wait for the pause to end.
             if unflushed {
                 if writer.lock().await.flush().await.is_err() {
@@ -157,53 +171,64 @@ async fn read_side<H: Handler>(
                 }
                 unflushed = false;
             }
-            wait_for_room(conn, stop.as_mut(), &mut stopping).await;
+            if wait_for_room(conn, stop.as_mut(), &mut stopping).await && phase == Phase::Serving {
+                go_away(conn, "server shutting down", u64::MAX);
+                phase = Phase::Draining;
+            }
             reading_since = Instant::now();
             continue;
-        };
-        let drain_deadline = conn.reads.last().max(reading_since) + config.drain_timeout;
-        tokio::select! {
-            biased;
-            received = reader.recv() => {
-                let frame = match received {
-                    Ok(Some(frame)) => frame,
-                    Ok(None) if phase == Phase::Draining => return (ReadEnd::CallerClosed, Some(reader)),
-                    Ok(None) => return (ReadEnd::CallerGone, Some(reader)),
-                    Err(error) => {
-                        tracing::warn!(peer = %conn.peer, reason = %error, "closing connection");
-                        return (ReadEnd::CallerGone, Some(reader));
+        }
+        // A whole frame is already here: take it without the timers and signals below.
+        let received = if buffered {
+            reader.recv().await
+        } else {
+            tokio::select! {
+                biased;
+                received = reader.recv() => received,
+                () = &mut stop, if !stopping => {
+                    stopping = true;
+                    if phase == Phase::Serving {
+                        go_away(conn, "server shutting down", u64::MAX);
+                        (phase, reading_since) = (Phase::Draining, Instant::now());
                     }
-                };
-                match handle_frame(conn, frame, writer, handler).await {
-                    Ok(wrote) => unflushed |= wrote,
-                    Err(()) => return (ReadEnd::CallerGone, Some(reader)),
-                }
-            }
-            () = &mut stop, if !stopping => {
-                stopping = true;
-                if phase == Phase::Serving {
-                    go_away(conn, "server shutting down", u64::MAX);
-                    reading_since = Instant::now();
-                }
-            }
-            () = &mut idle, if phase == Phase::Serving => {
-                go_away(conn, "idle", u64::MAX);
-                reading_since = Instant::now();
-            }
-            () = &mut drain_timer, if phase == Phase::Draining => {
-                // The timer is moved lazily: it fires, and only then is the real deadline
-                // (which moves with every read) looked at.
-                if Instant::now() < drain_deadline {
-                    drain_timer.as_mut().reset(drain_deadline);
                     continue;
                 }
-                let last = conn.state.lock().last_accepted;
-                go_away(conn, "caller silent after go-away", last);
-                if unflushed && writer.lock().await.flush().await.is_err() {
-                    return (ReadEnd::CallerGone, Some(reader));
+                () = &mut idle, if phase == Phase::Serving => {
+                    go_away(conn, "idle", u64::MAX);
+                    (phase, reading_since) = (Phase::Draining, Instant::now());
+                    continue;
                 }
-                return (ReadEnd::StoppedReading, Some(reader));
+                () = &mut drain_timer, if phase == Phase::Draining => {
+                    // The timer is moved lazily: it fires, and only then is the real deadline
+                    // (which moves with every read) looked at.
+                    let deadline = conn.reads.last().max(reading_since) + config.drain_timeout;
+                    if Instant::now() < deadline {
+                        drain_timer.as_mut().reset(deadline);
+                        continue;
+                    }
+                    go_away(conn, "caller silent after go-away", last_accepted);
+                    if unflushed && writer.lock().await.flush().await.is_err() {
+                        return (ReadEnd::CallerGone, Some(reader));
+                    }
+                    return (ReadEnd::StoppedReading, Some(reader));
+                }
             }
+        };
+        let frame = match received {
+            Ok(Some(frame)) => frame,
+            Ok(None) if phase == Phase::Draining => return (ReadEnd::CallerClosed, Some(reader)),
+            Ok(None) => return (ReadEnd::CallerGone, Some(reader)),
+            Err(error) => {
+                tracing::warn!(peer = %conn.peer, reason = %error, "closing connection");
+                return (ReadEnd::CallerGone, Some(reader));
+            }
+        };
+        if let Envelope::Request(request) = &frame.envelope {
+            last_accepted = last_accepted.max(request.id);
+        }
+        match handle_frame(conn, frame, writer, handler).await {
+            Ok(wrote) => unflushed |= wrote,
+            Err(()) => return (ReadEnd::CallerGone, Some(reader)),
         }
     }
 }
@@ -217,7 +242,6 @@ async fn handle_frame<H: Handler>(
 ) -> Result<bool, ()> {
     match frame.envelope {
         Envelope::Request(request) => {
-            conn.accept(request.id);
             let message = Message { header: request.header, payloads: frame.payloads };
             match run_request(conn, handler, request.id, message).await {
                 Some(reply) => write_now(conn, writer, reply, false).await,
@@ -262,32 +286,34 @@ async fn write_now(
     }
 }
 
-/// Queues a go-away naming `last_accepted` and moves to draining.
+/// Queues a go-away naming `last_accepted`.
 fn go_away(conn: &ServerConn, reason: &'static str, last_accepted: u64) {
     tracing::debug!(peer = %conn.peer, reason, last_accepted, "going away");
     let go_away = pb::GoAway { last_accepted_id: last_accepted, reason: reason.into() };
     conn.queue(Frame::new(Envelope::GoAway(go_away), vec![]), true);
-    if conn.phase() == Phase::Serving {
-        conn.set_phase(Phase::Draining);
-    }
 }
 
 /// Waits, reading nothing, until the connection is under its limits again. Meanwhile the
-/// caller's pings cannot be read, so a keep-alive goes out every `keepalive_interval`; a
-/// shutdown still starts the go-away.
+/// caller's pings cannot be read, so a keep-alive goes out every `keepalive_interval`. Returns
+/// true if a shutdown was asked for meanwhile (the caller then goes away).
 async fn wait_for_room(
     conn: &ServerConn,
     mut stop: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
     stopping: &mut bool,
-) {
+) -> bool {
     let keepalive = conn.config.keepalive_interval;
     let mut next_keepalive = Instant::now() + keepalive;
+    let mut stop_asked = false;
+    conn.set_paused(true);
     loop {
         let progress = conn.progress.notified();
         let mut progress = pin!(progress);
         progress.as_mut().enable();
-        if conn.room().is_some() {
-            return;
+        // Looked at after `paused` is set and the wake-up is registered: a release in
+        // between is not missed.
+        if conn.has_room() {
+            conn.set_paused(false);
+            return stop_asked;
         }
         tokio::select! {
             () = progress => {}
@@ -298,9 +324,7 @@ async fn wait_for_room(
             }
             () = &mut stop, if !*stopping => {
                 *stopping = true;
-                if conn.phase() == Phase::Serving {
-                    go_away(conn, "server shutting down", u64::MAX);
-                }
+                stop_asked = true;
             }
         }
     }

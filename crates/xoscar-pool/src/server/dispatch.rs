@@ -40,13 +40,8 @@ fn reply(conn: &ServerConn, id: u64, answer: Answer) -> Frame {
             let detail = panic_message(&*panic);
             tracing::warn!(peer = %conn.peer, id, panic = ?detail, "handler panicked; failing its request");
             let status = pb::response::Status::HandlerPanicked as i32;
-            let response = pb::Response {
-                id,
-                status,
-                detail: detail.unwrap_or_default(),
-                ..Default::default()
-            };
-            Frame::new(Envelope::Response(response), vec![])
+            let header = detail.map(bytes::Bytes::from).unwrap_or_default();
+            Frame::new(Envelope::Response(pb::Response { id, header, status }), vec![])
         }
     }
 }
@@ -67,7 +62,7 @@ pub(crate) async fn run_request<H: Handler>(
         return Some(reply(conn, id, answer));
     }
     // Registered under the lock the task needs to finish, so it cannot finish first.
-    let mut state = conn.state.lock();
+    let mut state = conn.lock();
     let task_conn = conn.clone();
     let task = tokio::spawn(async move {
         let answer = call.await;
@@ -76,7 +71,7 @@ pub(crate) async fn run_request<H: Handler>(
             tracing::debug!(peer = %task_conn.peer, id, "answer to a cancelled request dropped");
         }
     });
-    ServerConn::register(&mut state, id, task.abort_handle(), bytes);
+    conn.register(&mut state, id, task.abort_handle(), bytes);
     None
 }
 
@@ -90,19 +85,17 @@ pub(crate) async fn run_notify<H: Handler>(
 ) {
     let bytes = message_bytes(&message);
     {
-        let mut state = conn.state.lock();
+        let mut state = conn.lock();
         if state.notify_backlog > 0 {
-            state.notify_backlog += 1;
+            conn.add_notify(&mut state, bytes);
             state.notify_queue.push_back((message, bytes));
-            state.add_buffered(bytes);
             return;
         }
     }
     let mut handling = notify_future(handler, message);
     let Poll::Pending = poll_once(&mut handling).await else { return };
-    let mut state = conn.state.lock();
-    state.notify_backlog = 1;
-    state.add_buffered(bytes);
+    let mut state = conn.lock();
+    conn.add_notify(&mut state, bytes);
     let worker = tokio::spawn(notify_worker(conn.clone(), handler.clone(), handling, bytes));
     state.notify_worker = Some(worker.abort_handle());
 }
@@ -131,13 +124,15 @@ async fn notify_worker<H: Handler>(
     let (mut handling, mut bytes) = (first, first_bytes);
     loop {
         handling.await;
-        let mut state = conn.state.lock();
-        state.notify_done(bytes);
-        let next = state.notify_queue.pop_front();
-        if next.is_none() {
-            state.notify_worker = None;
-        }
-        conn.after_release(state, false);
+        let next = {
+            let mut state = conn.lock();
+            conn.notify_done(&mut state, bytes);
+            let next = state.notify_queue.pop_front();
+            if next.is_none() {
+                state.notify_worker = None;
+            }
+            next
+        };
         let Some((message, next_bytes)) = next else { return };
         (handling, bytes) = (notify_future(&handler, message), next_bytes);
     }

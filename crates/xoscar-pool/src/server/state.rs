@@ -1,11 +1,17 @@
 //! What one server connection's read side, write side and handler tasks share: the requests
-//! in flight (each with the abort handle of its task), the one-way messages waiting for the
-//! handler, the flow-control budget, the queues to the writer, and the connection's phase.
+//! running in their own tasks (each with its abort handle), the one-way messages waiting for
+//! the handler, the flow-control load, and the queues to the writer.
+//!
+//! The load (requests in their own tasks plus one-way messages not yet handled) and the bytes
+//! held are atomics beside the lock, so the read side checks its limits per frame without
+//! locking; every change to them is also made under the lock where the map or queue behind it
+//! changes.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use xoscar_transport::Activity;
@@ -14,18 +20,6 @@ use xoscar_wire::Frame;
 use crate::Message;
 use crate::config::ResolvedServerConfig;
 use crate::id_map::IdMap;
-
-/// Where a connection is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// Reading and serving.
-    Serving,
-    /// A go-away was sent: still reading and serving everything that arrives, until the
-    /// caller closes its sending side.
-    Draining,
-    /// Reading is over: answer what was accepted, then close.
-    Closing,
-}
 
 struct Running {
     abort: AbortHandle,
@@ -38,29 +32,9 @@ pub(crate) struct State {
     pub(crate) notify_backlog: usize,
     pub(crate) notify_queue: VecDeque<(Message, usize)>,
     pub(crate) notify_worker: Option<AbortHandle>,
-    /// Bytes held: requests being handled, one-way messages not yet handled, answers not yet
-    /// written.
-    buffered: usize,
     replies: VecDeque<(Frame, usize)>,
     /// Pongs, keep-alives and go-aways: written before answers.
     control: VecDeque<Frame>,
-    pub(crate) last_accepted: u64,
-    pub(crate) phase: Phase,
-    /// The read side is waiting for room: wake it when some is made.
-    paused: bool,
-}
-
-impl State {
-    /// Counts `bytes` more against the budget.
-    pub(crate) fn add_buffered(&mut self, bytes: usize) {
-        self.buffered += bytes;
-    }
-
-    /// A one-way message of `bytes` was handled.
-    pub(crate) fn notify_done(&mut self, bytes: usize) {
-        self.notify_backlog -= 1;
-        self.buffered -= bytes;
-    }
 }
 
 /// One server connection's shared half.
@@ -68,8 +42,17 @@ pub(crate) struct ServerConn {
     pub(crate) peer: String,
     pub(crate) config: Arc<ResolvedServerConfig>,
     pub(crate) state: Mutex<State>,
-    /// Room was made while the read side waited for it, or the connection became quiet (no
-    /// request in flight, no one-way message waiting).
+    /// Requests running in their own tasks plus one-way messages not yet handled.
+    load: AtomicUsize,
+    /// Bytes held: requests being handled, one-way messages not yet handled, answers not yet
+    /// written.
+    buffered: AtomicUsize,
+    /// The read side waits for room: wake it when some is made.
+    paused: AtomicBool,
+    /// Reading is over: once everything accepted is answered, the writer closes.
+    closing: AtomicBool,
+    /// Room was made while the read side waited for it, or the load fell to zero (the idle
+    /// watch waits for that).
     pub(crate) progress: Notify,
     /// Something was queued for the writer, or it may have to close now.
     pub(crate) wake_writer: Notify,
@@ -96,91 +79,96 @@ impl ServerConn {
                 notify_backlog: 0,
                 notify_queue: VecDeque::new(),
                 notify_worker: None,
-                buffered: 0,
                 replies: VecDeque::new(),
                 control: VecDeque::new(),
-                last_accepted: 0,
-                phase: Phase::Serving,
-                paused: false,
             }),
+            load: AtomicUsize::new(0),
+            buffered: AtomicUsize::new(0),
+            paused: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             progress: Notify::new(),
             wake_writer: Notify::new(),
             reads,
         }
     }
 
-    /// The phase, while the connection is under its limits (the read side may read another
-    /// frame). `None` at a limit; then the read side counts as paused, so the next release
-    /// wakes it.
-    pub(crate) fn room(&self) -> Option<Phase> {
-        let mut state = self.state.lock();
-        let room = state.in_flight.len() + state.notify_backlog < self.config.max_in_flight
-            && state.buffered < self.config.max_buffered_bytes;
-        state.paused = !room;
-        room.then_some(state.phase)
+    /// True while the connection is under its limits: the read side may read another frame.
+    pub(crate) fn has_room(&self) -> bool {
+        self.load.load(SeqCst) < self.config.max_in_flight
+            && self.buffered.load(SeqCst) < self.config.max_buffered_bytes
+    }
+
+    /// Marks the read side as waiting for room (or not), so that releases wake it.
+    pub(crate) fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, SeqCst);
     }
 
     /// No request in flight and no one-way message waiting.
     pub(crate) fn is_quiet(&self) -> bool {
-        let state = self.state.lock();
-        state.in_flight.is_empty() && state.notify_backlog == 0
+        self.load.load(SeqCst) == 0
     }
 
-    pub(crate) fn phase(&self) -> Phase {
-        self.state.lock().phase
-    }
-
-    /// Moves to `phase`; the writer looks again (it may have to close now).
-    pub(crate) fn set_phase(&self, phase: Phase) {
-        self.state.lock().phase = phase;
+    /// Reading is over: the writer closes once everything accepted is answered.
+    pub(crate) fn start_closing(&self) {
+        self.closing.store(true, SeqCst);
         self.wake_writer.notify_one();
-    }
-
-    /// Records a request the read side accepted.
-    pub(crate) fn accept(&self, id: u64) {
-        let mut state = self.state.lock();
-        state.last_accepted = state.last_accepted.max(id);
     }
 
     /// Registers a request whose handler moved to its own task. Called with the lock held by
     /// the caller across the spawn, so the task cannot finish before it is registered.
-    pub(crate) fn register(state: &mut State, id: u64, abort: AbortHandle, bytes: usize) {
+    pub(crate) fn register(&self, state: &mut State, id: u64, abort: AbortHandle, bytes: usize) {
         state.in_flight.insert(id, Running { abort, bytes });
-        state.buffered += bytes;
+        self.load.fetch_add(1, SeqCst);
+        self.buffered.fetch_add(bytes, SeqCst);
+    }
+
+    /// Counts a one-way message of `bytes` that waits for the handler.
+    pub(crate) fn add_notify(&self, state: &mut State, bytes: usize) {
+        state.notify_backlog += 1;
+        self.load.fetch_add(1, SeqCst);
+        self.buffered.fetch_add(bytes, SeqCst);
+    }
+
+    /// A one-way message of `bytes` was handled.
+    pub(crate) fn notify_done(&self, state: &mut State, bytes: usize) {
+        state.notify_backlog -= 1;
+        self.release(1, bytes);
     }
 
     /// A handler task finished: queues its answer, unless the request was cancelled.
     pub(crate) fn finish(&self, id: u64, reply: Frame) -> bool {
         let mut state = self.state.lock();
         let Some(running) = state.in_flight.remove(&id) else { return false };
-        state.buffered -= running.bytes;
         let bytes = frame_bytes(&reply);
-        state.buffered += bytes;
+        self.buffered.fetch_add(bytes, SeqCst);
         state.replies.push_back((reply, bytes));
-        self.after_release(state, true);
+        drop(state);
+        self.wake_writer.notify_one();
+        self.release(1, running.bytes);
         true
     }
 
     /// The caller cancelled request `id`: aborts its task.
     pub(crate) fn cancel(&self, id: u64) {
-        let mut state = self.state.lock();
-        let Some(running) = state.in_flight.remove(&id) else { return };
-        running.abort.abort();
-        state.buffered -= running.bytes;
-        self.after_release(state, false);
+        let running = self.state.lock().in_flight.remove(&id);
+        if let Some(running) = running {
+            running.abort.abort();
+            self.release(1, running.bytes);
+        }
     }
 
-    /// Wakes whoever waits for what a release may have changed: the writer (an answer was
-    /// queued, or a close may be due now), the read side (room, or quiet for its idle watch).
-    pub(crate) fn after_release(&self, state: parking_lot::MutexGuard<'_, State>, queued: bool) {
-        let quiet = state.in_flight.is_empty() && state.notify_backlog == 0;
-        let wake_reader = state.paused || quiet;
-        drop(state);
-        if queued || quiet {
-            self.wake_writer.notify_one();
+    /// `count` of the load and `bytes` of the budget are done: wakes the read side if it waits
+    /// for room or (load now zero) for quiet, and the writer if a close may be due.
+    fn release(&self, count: usize, bytes: usize) {
+        let quiet = count > 0 && self.load.fetch_sub(count, SeqCst) == count;
+        self.buffered.fetch_sub(bytes, SeqCst);
+        if quiet || self.paused.load(SeqCst) {
+            // Every waiter: the idle watch and the wait for room both register one, and each
+            // registers before looking, so nothing is missed without a stored permit.
+            self.progress.notify_waiters();
         }
-        if wake_reader {
-            self.progress.notify_one();
+        if quiet && self.closing.load(SeqCst) {
+            self.wake_writer.notify_one();
         }
     }
 
@@ -191,7 +179,7 @@ impl ServerConn {
             state.control.push_back(frame);
         } else {
             let bytes = frame_bytes(&frame);
-            state.buffered += bytes;
+            self.buffered.fetch_add(bytes, SeqCst);
             state.replies.push_back((frame, bytes));
         }
         drop(state);
@@ -217,37 +205,28 @@ impl ServerConn {
 
     /// Answers of `bytes` were written.
     pub(crate) fn written(&self, bytes: usize) {
-        if bytes == 0 {
-            return;
-        }
-        let mut state = self.state.lock();
-        state.buffered -= bytes;
-        let wake_reader = state.paused;
-        drop(state);
-        if wake_reader {
-            self.progress.notify_one();
+        if bytes > 0 {
+            self.release(0, bytes);
         }
     }
 
     /// True once the writer should close: reading is over and everything accepted is answered
     /// and written.
     pub(crate) fn should_close(&self) -> bool {
+        if !self.closing.load(SeqCst) || !self.is_quiet() {
+            return false;
+        }
         let state = self.state.lock();
-        state.phase == Phase::Closing
-            && state.in_flight.is_empty()
-            && state.notify_backlog == 0
-            && state.replies.is_empty()
-            && state.control.is_empty()
+        state.replies.is_empty() && state.control.is_empty()
     }
 
     /// Cancels every request in flight: its caller is gone, so nobody waits for the answers.
     /// One-way messages already read are still handed to the handler.
     pub(crate) fn cancel_requests(&self) {
-        let mut state = self.state.lock();
-        let cancelled = std::mem::take(&mut state.in_flight);
+        let cancelled = std::mem::take(&mut self.state.lock().in_flight);
         for running in cancelled.into_values() {
             running.abort.abort();
-            state.buffered -= running.bytes;
+            self.release(1, running.bytes);
         }
     }
 
@@ -267,5 +246,10 @@ impl ServerConn {
             worker.abort();
         }
         state.notify_queue.clear();
+    }
+
+    /// The lock, for the notify chain in `dispatch`.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
     }
 }
