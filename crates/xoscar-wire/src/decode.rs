@@ -2,7 +2,9 @@
 
 use bytes::{Buf, BytesMut};
 
-use crate::{Envelope, Frame, FrameKind, Limits, PAYLOAD_LEN_SIZE, PREFIX_LEN, WireError};
+use crate::{
+    Envelope, Frame, FrameKind, Limits, PAYLOAD_LEN_SIZE, PREFIX_LEN, Payloads, WireError,
+};
 
 /// What the prefix of the frame being read announced, kept while its bytes arrive.
 #[derive(Debug, Clone, Copy)]
@@ -66,24 +68,28 @@ impl FrameDecoder {
         // Lengths were checked against the limits and the total in `read_head`.
         let mut table = &bytes[PREFIX_LEN..table_end];
         let mut start = envelope_end;
-        let payloads = (0..pending.payload_count)
-            .map(|_| {
-                let end = start + table.get_u64_le() as usize;
-                let payload = bytes.slice(start..end);
-                start = end;
-                payload
-            })
-            .collect();
+        // A plain loop: collecting through an iterator cost about 100 instructions per frame.
+        let mut payloads = Payloads::new();
+        payloads.reserve_exact(pending.payload_count);
+        for _ in 0..pending.payload_count {
+            let end = start + table.get_u64_le() as usize;
+            payloads.push(bytes.slice(start..end));
+            start = end;
+        }
         Ok(Some(Frame { envelope, payloads }))
     }
 
     /// True when [`Self::decode`] would return at once with a frame or an error, without needing
-    /// more bytes: a whole frame (or a bad prefix) is already in `src`.
-    pub fn frame_ready(&self, src: &BytesMut) -> bool {
+    /// more bytes: a whole frame (or a bad prefix) is already in `src`. `src` is the buffer the
+    /// next [`Self::decode`] will take from: a prefix parsed here is kept for it.
+    pub fn frame_ready(&mut self, src: &BytesMut) -> bool {
         let pending = match self.pending {
             Some(pending) => pending,
             None => match self.read_head(src) {
-                Ok(Some(pending)) => pending,
+                Ok(Some(pending)) => {
+                    self.pending = Some(pending);
+                    pending
+                }
                 Ok(None) => return false,
                 Err(_) => return true,
             },

@@ -33,10 +33,19 @@ impl FrameEncoder {
 
         let head_len = PREFIX_LEN + PAYLOAD_LEN_SIZE * frame.payloads.len() + envelope_len;
         let head = out.head_space(head_len);
-        head.put_u8(frame.envelope.kind() as u8);
-        head.put_u8(0); // flags: none defined in version 1
-        head.put_u16_le(frame.payloads.len() as u16);
-        head.put_u32_le(envelope_len as u32);
+        let count = (frame.payloads.len() as u16).to_le_bytes();
+        let envelope = (envelope_len as u32).to_le_bytes();
+        // kind, flags (none defined in version 1), payload count, envelope length: one copy.
+        head.put_slice(&[
+            frame.envelope.kind() as u8,
+            0,
+            count[0],
+            count[1],
+            envelope[0],
+            envelope[1],
+            envelope[2],
+            envelope[3],
+        ]);
         for payload in &frame.payloads {
             head.put_u64_le(payload.len() as u64);
         }
