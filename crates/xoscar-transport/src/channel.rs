@@ -100,8 +100,8 @@ impl FrameReader {
     /// in this reader, so [`FrameReader::recv`] will return without waiting. A server can hold
     /// back flushing its replies while this is true, answering a batch of requests with one
     /// write; a partial frame does not count, so replies are never held back waiting for it.
-    pub fn has_buffered(&self) -> bool {
-        match &self.kind {
+    pub fn has_buffered(&mut self) -> bool {
+        match &mut self.kind {
             #[cfg(any(feature = "tcp", feature = "uds"))]
             ReaderKind::Stream(reader) => reader.has_buffered(),
             #[cfg(feature = "inproc")]

@@ -101,7 +101,7 @@ impl StreamReader {
         Ok(read)
     }
 
-    pub(crate) fn has_buffered(&self) -> bool {
+    pub(crate) fn has_buffered(&mut self) -> bool {
         !self.finished && self.decoder.frame_ready(&self.buffer)
     }
 
