@@ -83,30 +83,37 @@ impl Conn {
         self.state.lock().is_accepting()
     }
 
-    /// Registers a call and queues (a copy of) its request, waiting while the queue is over
-    /// its bound. `None` when the connection takes no more requests (nothing was sent).
+    /// Registers a call and queues a copy of its request now, unless the queue is over its
+    /// bound (`Full`) or takes no more requests (`Closed`: nothing was sent).
+    pub(crate) fn try_queue_request(
+        &self,
+        frame: &Frame,
+    ) -> Result<(u64, oneshot::Receiver<Outcome>), Refused<()>> {
+        let (waiter, outcome) = oneshot::channel();
+        let result = self.state.lock().queue_request(frame.clone(), waiter);
+        match result {
+            Ok((id, wake)) => {
+                if wake {
+                    self.wake_writer.notify_one();
+                }
+                Ok((id, outcome))
+            }
+            Err(Refused::Closed) => Err(Refused::Closed),
+            Err(Refused::Full(_)) => Err(Refused::Full(())),
+        }
+    }
+
+    /// [`Conn::try_queue_request`], waiting for room while the queue is over its bound. `None`
+    /// when the connection takes no more requests (nothing was sent).
     pub(crate) async fn queue_request(
         &self,
         frame: &Frame,
     ) -> Option<(u64, oneshot::Receiver<Outcome>)> {
-        let (waiter, outcome) = oneshot::channel();
-        let mut item = (frame.clone(), waiter);
         loop {
-            let result = self.state.lock().queue_request(item.0, item.1);
-            match result {
-                Ok((id, wake)) => {
-                    if wake {
-                        self.wake_writer.notify_one();
-                    }
-                    return Some((id, outcome));
-                }
+            match self.try_queue_request(frame) {
+                Ok(queued) => return Some(queued),
                 Err(Refused::Closed) => return None,
-                Err(Refused::Full(back)) => {
-                    item = back;
-                    // Boxed: the wait is rare, and keeping it out of line keeps every call's
-                    // future small.
-                    Box::pin(self.wait_for_room()).await;
-                }
+                Err(Refused::Full(())) => self.wait_for_room().await,
             }
         }
     }

@@ -7,6 +7,7 @@ mod loom_model;
 mod runtime;
 pub(crate) mod state;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use crate::stats::Counters;
 use crate::{ConfigError, Message, PoolConfig, PoolError, PoolStats, ResolvedPoolConfig};
 use conn::{Conn, LeaseGuard};
 use runtime::RuntimeState;
-use state::{Outcome, Sent};
+use state::{Outcome, Refused, Sent};
 
 /// How many times a call or one-way message is sent again, on fresh connections, after
 /// connections that ended before writing it (go-away, a lost connection) before it fails.
@@ -87,36 +88,41 @@ impl Pool {
     /// timeout if one is set.
     ///
     /// Dropping the future releases the call's lease and tells the server to cancel it.
-    pub async fn call(&self, endpoint: &Address, request: Message) -> Result<Message, PoolError> {
-        self.call_with_timeout(endpoint, request, self.shared.config.call_timeout()).await
+    #[inline]
+    pub fn call<'a>(
+        &'a self,
+        endpoint: &'a Address,
+        request: Message,
+    ) -> impl Future<Output = Result<Message, PoolError>> + Send + 'a {
+        self.call_with_timeout(endpoint, request, self.shared.config.call_timeout())
     }
 
     /// [`Pool::call`] with its own timeout (`None`: wait as long as the connection lives).
-    pub async fn call_with_timeout(
-        &self,
-        endpoint: &Address,
+    #[inline]
+    pub fn call_with_timeout<'a>(
+        &'a self,
+        endpoint: &'a Address,
         request: Message,
         timeout: Option<Duration>,
-    ) -> Result<Message, PoolError> {
-        let Some(timeout) = timeout else { return self.call_untimed(endpoint, request).await };
-        // Boxed: keeps the timer out of the future of every untimed call.
-        match Box::pin(tokio::time::timeout(timeout, self.call_untimed(endpoint, request))).await {
-            Ok(result) => result,
-            Err(_) => Err(PoolError::CallTimedOut { address: endpoint.to_string(), timeout }),
+    ) -> impl Future<Output = Result<Message, PoolError>> + Send + 'a {
+        // Made before the future, which then holds the request once (not once per layer).
+        let frame = Frame::request(0, request.header, request.payloads);
+        async move {
+            let Some(timeout) = timeout else { return self.send_call(endpoint, &frame).await };
+            // Boxed: keeps the timer out of the future of every untimed call.
+            match Box::pin(tokio::time::timeout(timeout, self.send_call(endpoint, &frame))).await {
+                Ok(result) => result,
+                Err(_) => Err(PoolError::CallTimedOut { address: endpoint.to_string(), timeout }),
+            }
         }
     }
 
-    async fn call_untimed(
-        &self,
-        endpoint: &Address,
-        request: Message,
-    ) -> Result<Message, PoolError> {
+    async fn send_call(&self, endpoint: &Address, frame: &Frame) -> Result<Message, PoolError> {
         let runtime = self.runtime()?;
-        let frame = Frame::request(0, request.header, request.payloads);
-        check_frame(&self.shared.config, endpoint, &frame)?;
+        check_frame(&self.shared.config, endpoint, frame)?;
         for _ in 0..MAX_SENDS {
             let lease = runtime.lease(endpoint).await?;
-            match call_once(&lease.conn, &frame).await {
+            match call_on(&lease.conn, frame).await {
                 Outcome::Response(response) => return Ok(response),
                 Outcome::Retry => continue,
                 Outcome::Failed(error) => return Err(error),
@@ -225,7 +231,7 @@ impl Lease {
         let conn = &self.guard.conn;
         let frame = Frame::request(0, request.header, request.payloads);
         check_frame(&self.config, &conn.endpoint, &frame)?;
-        match call_once(conn, &frame).await {
+        match call_on(conn, &frame).await {
             Outcome::Response(response) => Ok(response),
             Outcome::Retry => Err(unsent(&conn.endpoint, "the connection ended before sending it")),
             Outcome::Failed(error) => Err(error),
@@ -245,11 +251,17 @@ impl Lease {
     }
 }
 
-/// Registers the request (its id is given as it is queued), queues its frame and waits for
-/// its outcome. If the future is dropped first, the call is forgotten and, if it was written,
-/// a cancel is sent.
-async fn call_once(conn: &Arc<Conn>, frame: &Frame) -> Outcome {
-    let Some((id, outcome)) = conn.queue_request(frame).await else { return Outcome::Retry };
+/// Registers the request (its id is given as it is queued), queues a copy of its frame and
+/// waits for its outcome. If the future is dropped first, the call is forgotten and, if it was
+/// written, a cancel is sent.
+async fn call_on(conn: &Arc<Conn>, frame: &Frame) -> Outcome {
+    let queued = match conn.try_queue_request(frame) {
+        Ok(queued) => Some(queued),
+        Err(Refused::Closed) => None,
+        // Boxed: waiting for room is rare; out of line, it keeps every call's future small.
+        Err(Refused::Full(())) => Box::pin(conn.queue_request(frame)).await,
+    };
+    let Some((id, outcome)) = queued else { return Outcome::Retry };
     let mut in_flight = InFlight { conn, id, waiting: true };
     let outcome = outcome.await;
     in_flight.waiting = false;

@@ -12,19 +12,21 @@
 //! whole connection is dropped, as when the server is aborted), so no answer taken off a queue
 //! is lost.
 
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::task::Poll;
 use std::time::Duration;
 
-use tokio::sync::{Mutex, watch};
+use tokio::sync::watch;
 use tokio::time::{Instant, sleep, sleep_until};
-use xoscar_transport::{FrameReader, FrameWriter, Incoming};
+use xoscar_transport::{FrameReader, Incoming};
 use xoscar_wire::{Envelope, Frame, pb};
 
 use super::Handler;
-use super::dispatch::{run_notify, run_request};
-use super::state::ServerConn;
+use super::dispatch::{poll_once, reply, request_future, run_notify, spawn_request};
+use super::state::{ServerConn, message_bytes};
+use super::writer::SharedWriter;
 use crate::Message;
 use crate::config::ResolvedServerConfig;
 
@@ -83,7 +85,7 @@ pub(crate) async fn serve_connection<H: Handler>(
     let _abort = AbortHandlers(conn.clone());
     // Shared by the read side (which writes answers that were ready at once, saving a
     // wake-up) and the write side (answers from handler tasks, control frames).
-    let writer = Mutex::new(writer);
+    let writer = SharedWriter::new(writer);
 
     let mut read = pin!(read_side(&conn, reader, &writer, &handler, shutdown));
     let mut write = pin!(write_side(&conn, &writer));
@@ -137,7 +139,7 @@ enum Phase {
 async fn read_side<H: Handler>(
     conn: &Arc<ServerConn>,
     mut reader: FrameReader,
-    writer: &Mutex<FrameWriter>,
+    writer: &SharedWriter,
     handler: &Arc<H>,
     shutdown: watch::Receiver<bool>,
 ) -> (ReadEnd, Option<FrameReader>) {
@@ -155,10 +157,12 @@ async fn read_side<H: Handler>(
     let mut stop = pin!(super::stopping_owned(shutdown));
     let mut idle = pin!(idle(conn, config.idle_timeout));
     let mut drain_timer = pin!(sleep(Duration::ZERO));
+    // The box of the last request future that finished on its first poll, for the next one.
+    let mut spare = None;
     loop {
         let buffered = reader.has_buffered();
         if unflushed && !buffered {
-            if writer.lock().await.flush().await.is_err() {
+            if writer.take().await.flush().await.is_err() {
                 return (ReadEnd::CallerGone, Some(reader));
             }
             unflushed = false;
@@ -166,7 +170,7 @@ async fn read_side<H: Handler>(
         if !conn.has_room() {
             // Answers written so far must not wait for the pause to end.
             if unflushed {
-                if writer.lock().await.flush().await.is_err() {
+                if writer.take().await.flush().await.is_err() {
                     return (ReadEnd::CallerGone, Some(reader));
                 }
                 unflushed = false;
@@ -207,7 +211,7 @@ async fn read_side<H: Handler>(
                         continue;
                     }
                     go_away(conn, "caller silent after go-away", last_accepted);
-                    if unflushed && writer.lock().await.flush().await.is_err() {
+                    if unflushed && writer.take().await.flush().await.is_err() {
                         return (ReadEnd::CallerGone, Some(reader));
                     }
                     return (ReadEnd::StoppedReading, Some(reader));
@@ -223,34 +227,56 @@ async fn read_side<H: Handler>(
                 return (ReadEnd::CallerGone, Some(reader));
             }
         };
-        if let Envelope::Request(request) = &frame.envelope {
-            last_accepted = last_accepted.max(request.id);
-        }
-        match handle_frame(conn, frame, writer, handler).await {
+        let Frame { envelope, payloads } = frame;
+        let wrote = match envelope {
+            Envelope::Request(pb::Request { id, header }) => {
+                last_accepted = last_accepted.max(id);
+                let request = Message { header, payloads };
+                let bytes = message_bytes(&request);
+                let mut call = refill(&mut spare, request_future(handler, request));
+                match poll_once(&mut call).await {
+                    Poll::Ready(answer) => {
+                        spare = Some(call);
+                        write_now(conn, writer, reply(conn, id, answer), false).await
+                    }
+                    Poll::Pending => {
+                        spawn_request(conn, id, call, bytes);
+                        Ok(false)
+                    }
+                }
+            }
+            other => handle_frame(conn, other, payloads, writer, handler).await,
+        };
+        match wrote {
             Ok(wrote) => unflushed |= wrote,
             Err(()) => return (ReadEnd::CallerGone, Some(reader)),
         }
     }
 }
 
-/// Handles one frame. `Ok(true)` when it wrote something that still needs a flush.
+/// Puts `fresh` into the spare box if there is one (no allocation), else into a new box.
+fn refill<F>(spare: &mut Option<Pin<Box<F>>>, fresh: F) -> Pin<Box<F>> {
+    match spare.take() {
+        Some(mut emptied) => {
+            emptied.as_mut().set(fresh);
+            emptied
+        }
+        None => Box::pin(fresh),
+    }
+}
+
+/// Handles a frame other than a request. `Ok(true)` when it wrote something that still needs
+/// a flush.
 async fn handle_frame<H: Handler>(
     conn: &Arc<ServerConn>,
-    frame: Frame,
-    writer: &Mutex<FrameWriter>,
+    envelope: Envelope,
+    payloads: xoscar_wire::Payloads,
+    writer: &SharedWriter,
     handler: &Arc<H>,
 ) -> Result<bool, ()> {
-    match frame.envelope {
-        Envelope::Request(request) => {
-            let message = Message { header: request.header, payloads: frame.payloads };
-            match run_request(conn, handler, request.id, message).await {
-                Some(reply) => write_now(conn, writer, reply, false).await,
-                None => Ok(false),
-            }
-        }
+    match envelope {
         Envelope::Notify(notify) => {
-            let message = Message { header: notify.header, payloads: frame.payloads };
-            run_notify(conn, handler, message).await;
+            run_notify(conn, handler, Message { header: notify.header, payloads }).await;
             Ok(false)
         }
         Envelope::Cancel(pb::Cancel { id }) => {
@@ -273,13 +299,13 @@ async fn handle_frame<H: Handler>(
 /// connection broke.
 async fn write_now(
     conn: &ServerConn,
-    writer: &Mutex<FrameWriter>,
+    writer: &SharedWriter,
     frame: Frame,
     control: bool,
 ) -> Result<bool, ()> {
-    match writer.try_lock() {
-        Ok(mut writer) => writer.feed(frame).await.map(|()| true).map_err(drop),
-        Err(_) => {
+    match writer.try_take() {
+        Some(mut writer) => writer.feed(frame).await.map(|()| true).map_err(drop),
+        None => {
             conn.queue(frame, control);
             Ok(false)
         }
@@ -355,13 +381,13 @@ async fn idle(conn: &ServerConn, timeout: Option<Duration>) {
 
 /// Writes queued frames, control frames first; closes (FIN) once the connection is closing
 /// and everything accepted is answered. `Err` when a write failed.
-async fn write_side(conn: &ServerConn, writer: &Mutex<FrameWriter>) -> Result<(), ()> {
+async fn write_side(conn: &ServerConn, writer: &SharedWriter) -> Result<(), ()> {
     let mut batch = Vec::new();
     loop {
         let bytes = conn.take_batch(&mut batch);
         if batch.is_empty() {
             if conn.should_close() {
-                return writer.lock().await.close().await.map_err(|error| {
+                return writer.take().await.close().await.map_err(|error| {
                     tracing::debug!(peer = %conn.peer, %error, "close failed");
                 });
             }
@@ -369,7 +395,7 @@ async fn write_side(conn: &ServerConn, writer: &Mutex<FrameWriter>) -> Result<()
             conn.wake_writer.notified().await;
             continue;
         }
-        let mut writer = writer.lock().await;
+        let mut writer = writer.take().await;
         for frame in batch.drain(..) {
             if let Err(error) = writer.feed(frame).await {
                 tracing::debug!(peer = %conn.peer, %error, "write failed");

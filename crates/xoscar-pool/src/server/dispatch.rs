@@ -15,12 +15,14 @@ use xoscar_wire::{Envelope, Frame, pb};
 
 use super::Handler;
 use super::state::{ServerConn, message_bytes};
+
 use crate::Message;
 
-type Answer = Result<Message, Box<dyn Any + Send>>;
+/// A handler's answer, or the payload of its panic.
+pub(crate) type Answer = Result<Message, Box<dyn Any + Send>>;
 
 /// Polls `future` once with the connection task's context.
-async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+pub(crate) async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
     std::future::poll_fn(|cx: &mut Context<'_>| Poll::Ready(Pin::new(&mut *future).poll(cx))).await
 }
 
@@ -33,7 +35,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Option<String> {
 }
 
 /// The frame that answers request `id`.
-fn reply(conn: &ServerConn, id: u64, answer: Answer) -> Frame {
+pub(crate) fn reply(conn: &ServerConn, id: u64, answer: Answer) -> Frame {
     match answer {
         Ok(message) => Frame::response(id, message.header, message.payloads),
         Err(panic) => {
@@ -46,21 +48,23 @@ fn reply(conn: &ServerConn, id: u64, answer: Answer) -> Frame {
     }
 }
 
-/// Runs request `id`. Returns its answer if the handler answered on the first poll; otherwise
-/// the handler continues in its own task, which queues the answer when done.
-pub(crate) async fn run_request<H: Handler>(
-    conn: &Arc<ServerConn>,
+/// The future that answers a request: the handler's, inside its panic boundary. The read side
+/// keeps the box of one that finished on its first poll and refills it for the next request
+/// (`Pin::set`), so a handler that answers at once costs no allocation.
+pub(crate) fn request_future<H: Handler>(
     handler: &Arc<H>,
-    id: u64,
     request: Message,
-) -> Option<Frame> {
-    let bytes = message_bytes(&request);
+) -> impl Future<Output = Answer> + Send + 'static {
     let handler = handler.clone();
-    let mut call =
-        Box::pin(AssertUnwindSafe(async move { handler.call(request).await }).catch_unwind());
-    if let Poll::Ready(answer) = poll_once(&mut call).await {
-        return Some(reply(conn, id, answer));
-    }
+    AssertUnwindSafe(async move { handler.call(request).await }).catch_unwind()
+}
+
+/// Moves a request whose handler has to wait into a task owned by the connection, which
+/// queues the answer when done.
+pub(crate) fn spawn_request<F>(conn: &Arc<ServerConn>, id: u64, call: Pin<Box<F>>, bytes: usize)
+where
+    F: Future<Output = Answer> + Send + 'static,
+{
     // Registered under the lock the task needs to finish, so it cannot finish first.
     let mut state = conn.lock();
     let task_conn = conn.clone();
@@ -72,7 +76,6 @@ pub(crate) async fn run_request<H: Handler>(
         }
     });
     conn.register(&mut state, id, task.abort_handle(), bytes);
-    None
 }
 
 /// Hands a one-way message to the handler. One-way messages of one connection are handled one

@@ -3,6 +3,7 @@
 mod conn;
 mod dispatch;
 mod state;
+mod writer;
 
 use std::future::Future;
 use std::sync::Arc;
