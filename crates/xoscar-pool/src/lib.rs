@@ -14,17 +14,25 @@
 //! - **Idle reaper.** A connection that has held no lease for `idle_timeout` (default 30 s) is
 //!   closed within `idle_timeout + max(idle_timeout / 10, 50 ms)`, never one with a lease;
 //!   taking a lease and reaping are atomic, so a caller never gets a closing connection.
-//! - **Closed connections** leave the pool at once; their calls fail at once with
-//!   [`PoolError::ConnectionLost`]. The next call dials afresh.
-//! - **Liveness.** While a lease is held and nothing arrives for `heartbeat_interval`, the
-//!   caller pings; no frame within `heartbeat_timeout` and the connection is dead
-//!   ([`PoolError::ConnectionTimedOut`]). Servers answer pings from the connection task, never
-//!   from a handler, so a long call does not look dead.
-//! - **Server idle close.** A server connection with no request in flight that receives
-//!   nothing for `server_idle_timeout` (default 120 s) sends a go-away naming the last request
-//!   it accepted and closes; callers re-send anything it never saw, so this never fails a call.
+//! - **Closed connections** leave the pool at once. Calls whose request was written fail at once
+//!   with [`PoolError::ConnectionLost`]; those not yet written are sent again on a fresh
+//!   connection. [`PoolError::is_retry_safe`] tells whether a request never reached a handler.
+//! - **Liveness.** While a lease is held and no bytes arrive for `heartbeat_interval`, the
+//!   caller pings (ahead of queued data); nothing within `heartbeat_timeout` of the ping being
+//!   written and the connection is dead ([`PoolError::ConnectionTimedOut`]). Servers answer
+//!   pings from the connection task, never from a handler, so a long call does not look dead.
+//! - **Graceful go-away.** A server going away (idle for `server_idle_timeout`, default 120 s,
+//!   or shutting down) serves whatever the caller sent until the caller closes its side, so it
+//!   never fails a call and never drops a one-way message it read.
+//! - **Flow control.** Both ends bound what one connection may hold (the caller's outgoing
+//!   queue in bytes; the server's requests in flight and bytes held); at the bound the caller
+//!   waits for room and the server stops reading.
+//! - **Failing handlers.** A handler that panics fails only its own call
+//!   ([`PoolError::HandlerPanicked`]); handler tasks end with their connection.
 //! - **Cancellation.** Dropping a call future sends a cancel; the server drops that request's
 //!   handler future.
+//! - **Order.** One-way messages from one caller to one endpoint reach the handler in the order
+//!   they were sent; [`Pool::notify`] returns once its message is written.
 //!
 //! Place in the stack: `xoscar-wire` < `xoscar-transport` < **`xoscar-pool`** < `xoscar-router`
 //! < `xoscar-actor` < `xoscar`. It knows nothing of actors or of address mapping.
@@ -50,6 +58,7 @@ mod error;
 mod id_map;
 mod message;
 mod server;
+mod signal;
 mod stats;
 mod sync;
 

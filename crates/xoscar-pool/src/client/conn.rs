@@ -13,6 +13,7 @@ use xoscar_transport::Address;
 use xoscar_wire::Frame;
 
 use super::state::{Ending, Outcome, Outgoing, Refused, Sent, State, Verdicts};
+use crate::signal::Signal;
 use crate::stats::Counters;
 use crate::sync::{Mutex, MutexGuard};
 
@@ -22,13 +23,13 @@ pub(crate) struct Conn {
     pub(crate) label: Arc<str>,
     state: Mutex<State>,
     /// A frame was queued while the writer had nothing to do.
-    pub(crate) wake_writer: Notify,
+    pub(crate) wake_writer: Signal,
     /// The queue fell below its bound, or stopped taking frames: waiting callers look again.
     room: Notify,
     /// The first lease was taken: the liveness watch starts.
-    pub(crate) became_busy: Notify,
+    pub(crate) became_busy: Signal,
     /// A close was asked for, or became ready (the last lease of a dropped pool went).
-    pub(crate) close_requested: Notify,
+    pub(crate) close_requested: Signal,
     pub(crate) counters: Arc<Counters>,
 }
 
@@ -38,10 +39,10 @@ impl Conn {
             label: endpoint.to_string().into(),
             endpoint,
             state: Mutex::new(State::new(Instant::now(), max_queued_bytes)),
-            wake_writer: Notify::new(),
+            wake_writer: Signal::default(),
             room: Notify::new(),
-            became_busy: Notify::new(),
-            close_requested: Notify::new(),
+            became_busy: Signal::default(),
+            close_requested: Signal::default(),
             counters,
         }
     }
@@ -54,7 +55,7 @@ impl Conn {
     pub(crate) fn try_lease(self: &Arc<Self>) -> Option<LeaseGuard> {
         let first = self.state.lock().try_lease(Instant::now)?;
         if first {
-            self.became_busy.notify_one();
+            self.became_busy.notify();
         }
         self.counters.leases_in_flight.fetch_add(1, Relaxed);
         Some(LeaseGuard { conn: self.clone() })
@@ -64,7 +65,7 @@ impl Conn {
         let close_ready = self.state.lock().release(Instant::now);
         self.counters.leases_in_flight.fetch_sub(1, Relaxed);
         if close_ready {
-            self.close_requested.notify_one();
+            self.close_requested.notify();
         }
     }
 
@@ -76,7 +77,7 @@ impl Conn {
     /// Asks the driver to close the connection for `reason`.
     pub(crate) fn request_close(&self, reason: Ending) {
         self.state.lock().request_close(reason);
-        self.close_requested.notify_one();
+        self.close_requested.notify();
     }
 
     pub(crate) fn is_accepting(&self) -> bool {
@@ -94,7 +95,7 @@ impl Conn {
         match result {
             Ok((id, wake)) => {
                 if wake {
-                    self.wake_writer.notify_one();
+                    self.wake_writer.notify();
                 }
                 Ok((id, outcome))
             }
@@ -128,7 +129,7 @@ impl Conn {
             match result {
                 Ok(wake) => {
                     if wake {
-                        self.wake_writer.notify_one();
+                        self.wake_writer.notify();
                     }
                     return Some(told);
                 }
@@ -159,7 +160,7 @@ impl Conn {
     /// Queues a control frame (ping, pong, cancel) ahead of all data.
     pub(crate) fn queue_control(&self, frame: Frame) {
         if self.state.lock().queue_control(frame) {
-            self.wake_writer.notify_one();
+            self.wake_writer.notify();
         }
     }
 
@@ -167,15 +168,31 @@ impl Conn {
     /// written.
     pub(crate) fn cancel(&self, id: u64) {
         if self.state.lock().cancel(id) {
-            self.wake_writer.notify_one();
+            self.wake_writer.notify();
         }
     }
 
-    /// The next frame for the writer.
-    pub(crate) fn next_outgoing(&self) -> Option<Outgoing> {
+    /// Takes what the writer should write next, under one lock: every control frame, then
+    /// queued frames up to about 64 KiB (at least one), so a ping waits behind at most that
+    /// much or one large frame. Says what to do when nothing was taken.
+    pub(crate) fn take_outgoing(&self, out: &mut Vec<Outgoing>) -> Next {
+        const BATCH_BYTES: usize = 64 * 1024;
         let mut state = self.state.lock();
         let had_room = state.has_room();
-        let next = state.next_outgoing();
+        let mut bytes = 0;
+        while bytes < BATCH_BYTES
+            && let Some(outgoing) = state.next_outgoing()
+        {
+            bytes += outgoing.bytes;
+            out.push(outgoing);
+        }
+        let next = if !out.is_empty() {
+            Next::Write
+        } else if state.should_finish() {
+            Next::Finish
+        } else {
+            Next::Wait
+        };
         let made_room = !had_room && state.has_room();
         drop(state);
         if made_room {
@@ -222,9 +239,19 @@ impl Conn {
         verdicts.deliver();
         // Callers waiting for room must look again: the queue takes nothing more.
         self.room.notify_waiters();
-        self.wake_writer.notify_one();
-        self.close_requested.notify_one();
+        self.wake_writer.notify();
+        self.close_requested.notify();
     }
+}
+
+/// What the writer does once it has written what [`Conn::take_outgoing`] gave it.
+pub(crate) enum Next {
+    /// Frames were taken: write them.
+    Write,
+    /// Nothing more will come (going away, all written): shut our sending side.
+    Finish,
+    /// Nothing to write now: wait for a signal.
+    Wait,
 }
 
 /// One lease on a connection; released on drop, so it can never leak or go negative.

@@ -18,7 +18,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 use xoscar_transport::{Activity, Channel, FrameReader, FrameWriter, TransportError};
 use xoscar_wire::{Envelope, Frame, pb};
 
-use super::conn::Conn;
+use super::conn::{Conn, Next};
 use super::state::{Ending, Outcome, Outgoing};
 use crate::{Message, PoolError};
 
@@ -143,16 +143,19 @@ async fn read_loop(conn: &Conn, mut reader: FrameReader) -> Ending {
 /// ping waits for at most the frame being written. After a go-away, shuts our sending side
 /// once everything queued before it is written, then idles until the server closes.
 async fn write_loop(conn: &Conn, mut writer: FrameWriter) -> Ending {
-    let mut senders = Vec::new();
+    let (mut batch, mut senders) = (Vec::new(), Vec::new());
     let (mut unflushed, mut unflushed_bytes) = (false, 0);
     loop {
-        if let Some(Outgoing { frame, bytes, sent }) = conn.next_outgoing() {
-            if let Err(error) = writer.feed(frame).await {
-                return broken(error);
+        let next = conn.take_outgoing(&mut batch);
+        if !batch.is_empty() {
+            for Outgoing { frame, bytes, sent } in batch.drain(..) {
+                if let Err(error) = writer.feed(frame).await {
+                    return broken(error);
+                }
+                unflushed_bytes += bytes;
+                senders.extend(sent);
             }
             unflushed = true;
-            unflushed_bytes += bytes;
-            senders.extend(sent);
             continue;
         }
         if unflushed {
@@ -163,16 +166,19 @@ async fn write_loop(conn: &Conn, mut writer: FrameWriter) -> Ending {
             (unflushed, unflushed_bytes) = (false, 0);
             continue;
         }
-        if conn.state().should_finish() {
-            if let Err(error) = writer.close().await {
-                return broken(error);
+        match next {
+            Next::Write => {}
+            Next::Finish => {
+                if let Err(error) = writer.close().await {
+                    return broken(error);
+                }
+                conn.state().finished();
+                return std::future::pending().await;
             }
-            conn.state().finished();
-            return std::future::pending().await;
+            // A signal keeps a permit when nobody waits, so a frame queued since the look
+            // above still wakes us.
+            Next::Wait => conn.wake_writer.notified().await,
         }
-        // `notify_one` keeps a permit when nobody waits, so a frame queued since the look
-        // above still wakes us.
-        conn.wake_writer.notified().await;
     }
 }
 
@@ -194,7 +200,7 @@ async fn watch_liveness(
     loop {
         let busy_since = conn.state().busy_since();
         let Some(busy_since) = busy_since else {
-            // `notify_one` keeps a permit, so a lease taken since the look above still wakes us.
+            // A signal keeps a permit, so a lease taken since the look above still wakes us.
             conn.became_busy.notified().await;
             continue;
         };
@@ -230,9 +236,7 @@ async fn watch_liveness(
 /// the connection has no lease left (waiting up to `grace` for the server's own close).
 async fn close_when_asked(conn: &Conn, grace: Duration) -> Ending {
     loop {
-        let asked = conn.close_requested.notified();
-        let mut asked = pin!(asked);
-        asked.as_mut().enable();
+        // A signal keeps a permit: a request made after the look below still wakes the wait.
         let (ready, gone_and_unused) = {
             let state = conn.state();
             (state.close_ready(), state.go_away_seen() && state.leases() == 0)
@@ -243,9 +247,9 @@ async fn close_when_asked(conn: &Conn, grace: Duration) -> Ending {
         if gone_and_unused {
             tokio::select! {
                 () = sleep(grace) => return Ending::GoneAway,
-                () = asked => continue,
+                () = conn.close_requested.notified() => continue,
             }
         }
-        asked.await;
+        conn.close_requested.notified().await;
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use xoscar_wire::{Envelope, Frame, pb};
 
-use super::conn::Conn;
+use super::conn::{Conn, Next};
 use super::state::{Ending, Outcome};
 
 fn conn() -> StdArc<Conn> {
@@ -50,10 +50,12 @@ fn ids(frames: &[Frame]) -> (Vec<u64>, Vec<u64>) {
 
 /// Takes everything the writer would write now, as the writer does.
 fn drain(conn: &Conn) -> Vec<Frame> {
-    let mut out = Vec::new();
-    while let Some(outgoing) = conn.next_outgoing() {
-        conn.written(outgoing.bytes, &mut Vec::new());
-        out.push(outgoing.frame);
+    let (mut out, mut batch) = (Vec::new(), Vec::new());
+    while let Next::Write = conn.take_outgoing(&mut batch) {
+        for outgoing in batch.drain(..) {
+            conn.written(outgoing.bytes, &mut Vec::new());
+            out.push(outgoing.frame);
+        }
     }
     out
 }
@@ -182,11 +184,13 @@ fn loom_model_one_way_messages_are_written_or_handed_back() {
         let writer = {
             let conn = conn.clone();
             thread::spawn(move || {
-                let mut written = 0;
-                while let Some(outgoing) = conn.next_outgoing() {
-                    let mut senders: Vec<_> = outgoing.sent.into_iter().collect();
-                    written += senders.len();
-                    conn.written(outgoing.bytes, &mut senders);
+                let (mut written, mut batch) = (0, Vec::new());
+                while let Next::Write = conn.take_outgoing(&mut batch) {
+                    for outgoing in batch.drain(..) {
+                        let mut senders: Vec<_> = outgoing.sent.into_iter().collect();
+                        written += senders.len();
+                        conn.written(outgoing.bytes, &mut senders);
+                    }
                 }
                 written
             })

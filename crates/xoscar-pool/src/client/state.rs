@@ -164,7 +164,9 @@ pub(crate) struct State {
     next_id: u64,
     calls: IdMap<u64, oneshot::Sender<Outcome>>,
     queue: VecDeque<Queued>,
-    /// Pings, pongs and cancels: written before anything in `queue`.
+    /// Pings, pongs and cancels: written before anything in `queue`, and not counted against
+    /// its bound (a cancel must not wait for room). Small by construction: one ping at a time,
+    /// pongs coalesced into one, at most one cancel per call that was written.
     control: VecDeque<Frame>,
     queued_bytes: usize,
     max_queued_bytes: usize,

@@ -391,7 +391,7 @@ async fn write_side(conn: &ServerConn, writer: &SharedWriter) -> Result<(), ()> 
                     tracing::debug!(peer = %conn.peer, %error, "close failed");
                 });
             }
-            // `notify_one` keeps a permit, so a frame queued since the look still wakes us.
+            // A signal keeps a permit, so a frame queued since the look still wakes us.
             conn.wake_writer.notified().await;
             continue;
         }

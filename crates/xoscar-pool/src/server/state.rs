@@ -15,11 +15,12 @@ use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use xoscar_transport::Activity;
-use xoscar_wire::Frame;
+use xoscar_wire::{Envelope, Frame};
 
 use crate::Message;
 use crate::config::ResolvedServerConfig;
 use crate::id_map::IdMap;
+use crate::signal::Signal;
 
 struct Running {
     abort: AbortHandle,
@@ -55,7 +56,7 @@ pub(crate) struct ServerConn {
     /// watch waits for that).
     pub(crate) progress: Notify,
     /// Something was queued for the writer, or it may have to close now.
-    pub(crate) wake_writer: Notify,
+    pub(crate) wake_writer: Signal,
     /// When bytes last arrived.
     pub(crate) reads: Activity,
 }
@@ -87,7 +88,7 @@ impl ServerConn {
             paused: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             progress: Notify::new(),
-            wake_writer: Notify::new(),
+            wake_writer: Signal::default(),
             reads,
         }
     }
@@ -111,7 +112,7 @@ impl ServerConn {
     /// Reading is over: the writer closes once everything accepted is answered.
     pub(crate) fn start_closing(&self) {
         self.closing.store(true, SeqCst);
-        self.wake_writer.notify_one();
+        self.wake_writer.notify();
     }
 
     /// Registers a request whose handler moved to its own task. Called with the lock held by
@@ -143,7 +144,7 @@ impl ServerConn {
         self.buffered.fetch_add(bytes, SeqCst);
         state.replies.push_back((reply, bytes));
         drop(state);
-        self.wake_writer.notify_one();
+        self.wake_writer.notify();
         self.release(1, running.bytes);
         true
     }
@@ -168,22 +169,30 @@ impl ServerConn {
             self.progress.notify_waiters();
         }
         if quiet && self.closing.load(SeqCst) {
-            self.wake_writer.notify_one();
+            self.wake_writer.notify();
         }
     }
 
-    /// Queues a frame for the writer; control frames go first.
+    /// Queues a frame for the writer; control frames go first. The control lane stays small
+    /// while the writer is blocked: a pong replaces one already waiting (any pong proves life,
+    /// so a flood of pings read meanwhile queues one), and go-aways are at most two.
     pub(crate) fn queue(&self, frame: Frame, control: bool) {
         let mut state = self.state.lock();
         if control {
-            state.control.push_back(frame);
+            let waiting_pong = matches!(frame.envelope, Envelope::Pong(_))
+                .then(|| state.control.iter_mut().find(|f| matches!(f.envelope, Envelope::Pong(_))))
+                .flatten();
+            match waiting_pong {
+                Some(waiting) => *waiting = frame,
+                None => state.control.push_back(frame),
+            }
         } else {
             let bytes = frame_bytes(&frame);
             self.buffered.fetch_add(bytes, SeqCst);
             state.replies.push_back((frame, bytes));
         }
         drop(state);
-        self.wake_writer.notify_one();
+        self.wake_writer.notify();
     }
 
     /// Takes what the writer should write next: every control frame, then answers up to about
