@@ -46,6 +46,20 @@ pub enum ConfigError {
     },
 }
 
+/// The longest any duration setting may be: 100 years. Longer values (`Duration::MAX`, say)
+/// would overflow the clock arithmetic of the reaper, the heartbeat and the idle watches, so
+/// they are refused when the configuration is resolved rather than panicking later. (To turn
+/// an idle timeout off, set it to zero.)
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Refuses a builder duration over [`MAX_DURATION`].
+fn at_most_max(setting: &'static str, value: Duration) -> Result<Duration, ConfigError> {
+    if value > MAX_DURATION {
+        return Err(ConfigError::Invalid { setting, reason: "longer than 100 years" });
+    }
+    Ok(value)
+}
+
 /// Reads `var` as seconds. `Ok(None)` when unset.
 pub(crate) fn env_seconds(var: &'static str) -> Result<Option<Duration>, ConfigError> {
     let Ok(value) = std::env::var(var) else { return Ok(None) };
@@ -56,6 +70,9 @@ pub(crate) fn env_seconds(var: &'static str) -> Result<Option<Duration>, ConfigE
     }
     if seconds < 0.0 {
         return Err(invalid("negative"));
+    }
+    if seconds > MAX_DURATION.as_secs_f64() {
+        return Err(invalid("too large (over 100 years)"));
     }
     Duration::try_from_secs_f64(seconds).map(Some).map_err(|_| invalid("too large"))
 }
@@ -137,18 +154,34 @@ impl PoolConfig {
 
     /// Applies the environment and the defaults, and checks the result.
     pub fn resolve(&self) -> Result<ResolvedPoolConfig, ConfigError> {
-        let idle = pick(self.idle_timeout, ENV_IDLE_TIMEOUT, Duration::from_secs(30))?;
+        let idle =
+            pick("idle_timeout", self.idle_timeout, ENV_IDLE_TIMEOUT, Duration::from_secs(30))?;
         let interval = positive(
             "heartbeat_interval",
-            pick(self.heartbeat_interval, ENV_HEARTBEAT_INTERVAL, Duration::from_secs(5))?,
+            pick(
+                "heartbeat_interval",
+                self.heartbeat_interval,
+                ENV_HEARTBEAT_INTERVAL,
+                Duration::from_secs(5),
+            )?,
         )?;
         let timeout = positive(
             "heartbeat_timeout",
-            pick(self.heartbeat_timeout, ENV_HEARTBEAT_TIMEOUT, Duration::from_secs(15))?,
+            pick(
+                "heartbeat_timeout",
+                self.heartbeat_timeout,
+                ENV_HEARTBEAT_TIMEOUT,
+                Duration::from_secs(15),
+            )?,
         )?;
         let connect = positive(
             "connect_timeout",
-            pick(self.connect_timeout, ENV_CONNECT_TIMEOUT, Duration::from_secs(10))?,
+            pick(
+                "connect_timeout",
+                self.connect_timeout,
+                ENV_CONNECT_TIMEOUT,
+                Duration::from_secs(10),
+            )?,
         )?;
         let transport = self.transport.clone().unwrap_or_default().connect_timeout(connect);
         let max_queued_bytes = self.max_queued_bytes.unwrap_or(DEFAULT_MAX_QUEUED_BYTES);
@@ -177,12 +210,13 @@ struct Picked {
 
 /// Explicit setting, else the environment, else the default.
 fn pick(
+    setting: &'static str,
     explicit: Option<Duration>,
     var: &'static str,
     default: Duration,
 ) -> Result<Picked, ConfigError> {
     if let Some(value) = explicit {
-        return Ok(Picked { value, from_env: None });
+        return Ok(Picked { value: at_most_max(setting, value)?, from_env: None });
     }
     match env_seconds(var)? {
         Some(value) => {
@@ -319,7 +353,7 @@ impl ServerConfig {
     /// Applies the environment and the defaults, and checks the result.
     pub fn resolve(&self) -> Result<ResolvedServerConfig, ConfigError> {
         let idle = match self.idle_timeout {
-            Some(value) => value,
+            Some(value) => at_most_max("idle_timeout", value)?,
             None => env_seconds(ENV_SERVER_IDLE_TIMEOUT)?.unwrap_or(Duration::from_secs(120)),
         };
         let above_zero = |setting, zero: bool| {
@@ -331,11 +365,20 @@ impl ServerConfig {
         };
         let config = ResolvedServerConfig {
             idle_timeout: (!idle.is_zero()).then_some(idle),
-            drain_timeout: self.drain_timeout.unwrap_or(Duration::from_secs(5)),
-            close_linger: self.close_linger.unwrap_or(Duration::from_secs(1)),
+            drain_timeout: at_most_max(
+                "drain_timeout",
+                self.drain_timeout.unwrap_or(Duration::from_secs(5)),
+            )?,
+            close_linger: at_most_max(
+                "close_linger",
+                self.close_linger.unwrap_or(Duration::from_secs(1)),
+            )?,
             max_in_flight: self.max_in_flight.unwrap_or(1024),
             max_buffered_bytes: self.max_buffered_bytes.unwrap_or(64 << 20),
-            keepalive_interval: self.keepalive_interval.unwrap_or(Duration::from_secs(1)),
+            keepalive_interval: at_most_max(
+                "keepalive_interval",
+                self.keepalive_interval.unwrap_or(Duration::from_secs(1)),
+            )?,
         };
         above_zero("drain_timeout", config.drain_timeout.is_zero())?;
         above_zero("max_in_flight", config.max_in_flight == 0)?;

@@ -65,7 +65,7 @@ mod sync;
 pub use client::{Lease, Pool};
 pub use config::{
     ConfigError, ENV_CONNECT_TIMEOUT, ENV_HEARTBEAT_INTERVAL, ENV_HEARTBEAT_TIMEOUT,
-    ENV_IDLE_TIMEOUT, ENV_SERVER_IDLE_TIMEOUT, PoolConfig, ResolvedPoolConfig,
+    ENV_IDLE_TIMEOUT, ENV_SERVER_IDLE_TIMEOUT, MAX_DURATION, PoolConfig, ResolvedPoolConfig,
     ResolvedServerConfig, ServerConfig,
 };
 pub use error::PoolError;

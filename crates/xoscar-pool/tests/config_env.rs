@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use xoscar_pool::{
     ConfigError, ENV_CONNECT_TIMEOUT, ENV_HEARTBEAT_INTERVAL, ENV_HEARTBEAT_TIMEOUT,
-    ENV_IDLE_TIMEOUT, ENV_SERVER_IDLE_TIMEOUT, Pool, PoolConfig, ServerConfig,
+    ENV_IDLE_TIMEOUT, ENV_SERVER_IDLE_TIMEOUT, MAX_DURATION, Pool, PoolConfig, ServerConfig,
 };
 
 fn set(var: &str, value: &str) {
@@ -76,7 +76,8 @@ fn environment_overrides_follow_precedence_and_bad_values_name_the_variable() {
     assert_eq!(ServerConfig::default().resolve().unwrap().idle_timeout(), None);
 
     // Malformed values are errors naming the variable, at start-up.
-    for bad in ["ten", "-1", "NaN", "inf", "", "1e400", "5s"] {
+    // (1e19 fits a Duration but would overflow the clock arithmetic: over the 100-year cap.)
+    for bad in ["ten", "-1", "NaN", "inf", "", "1e400", "5s", "1e19"] {
         set(ENV_IDLE_TIMEOUT, bad);
         let error = Pool::new(PoolConfig::default()).unwrap_err();
         assert!(
@@ -100,6 +101,23 @@ fn environment_overrides_follow_precedence_and_bad_values_name_the_variable() {
     unset(ENV_HEARTBEAT_INTERVAL);
     let error = PoolConfig::default().heartbeat_timeout(Duration::ZERO).resolve().unwrap_err();
     assert!(matches!(error, ConfigError::Invalid { setting: "heartbeat_timeout", .. }), "{error}");
+
+    // Durations past MAX_DURATION are refused when resolved, not left to panic in a timer.
+    unset(ENV_SERVER_IDLE_TIMEOUT);
+    let error = PoolConfig::default().heartbeat_interval(Duration::MAX).resolve().unwrap_err();
+    assert!(matches!(error, ConfigError::Invalid { setting: "heartbeat_interval", .. }), "{error}");
+    let error = PoolConfig::default().idle_timeout(Duration::MAX).resolve().unwrap_err();
+    assert!(matches!(error, ConfigError::Invalid { setting: "idle_timeout", .. }), "{error}");
+    for server in [
+        ServerConfig::default().idle_timeout(Duration::MAX),
+        ServerConfig::default().drain_timeout(Duration::MAX),
+        ServerConfig::default().keepalive_interval(Duration::MAX),
+        ServerConfig::default().close_linger(Duration::MAX),
+    ] {
+        assert!(matches!(server.resolve(), Err(ConfigError::Invalid { .. })), "{server:?}");
+    }
+    let longest = PoolConfig::default().idle_timeout(MAX_DURATION).resolve().unwrap();
+    assert_eq!(longest.idle_timeout(), Some(MAX_DURATION));
 
     for var in all {
         unset(var);

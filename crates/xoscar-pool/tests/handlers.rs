@@ -193,3 +193,30 @@ fn graceful_shutdown_answers_calls_in_flight_then_completes() {
         }
     });
 }
+
+#[test]
+fn a_caller_reusing_a_request_id_leaks_nothing_and_shutdown_still_completes() {
+    common::run_paused(async {
+        let handler = Scripted::default();
+        let server = start(&common::inproc(), handler.clone(), ServerConfig::default()).await;
+        // A raw caller that breaks the protocol: the same id twice while the first runs.
+        let mut channel =
+            xoscar_transport::connect(server.local_addr(), &TransportConfig::default())
+                .await
+                .unwrap();
+        for _ in 0..2 {
+            let request =
+                xoscar_wire::Frame::request(7, bytes::Bytes::from_static(b"sleep:1000"), vec![]);
+            channel.send(request).await.unwrap();
+        }
+        let answer = channel.recv().await.unwrap().unwrap();
+        assert!(matches!(answer.envelope, xoscar_wire::Envelope::Response(ref r) if r.id == 7));
+        assert_eq!(handler.dropped.load(SeqCst), 1, "the earlier request was cancelled");
+        // Shutdown goes away; the caller closes; nothing is left in flight, so it completes.
+        let shutdown = server.shutdown();
+        let go_away = channel.recv().await.unwrap().unwrap();
+        assert!(matches!(go_away.envelope, xoscar_wire::Envelope::GoAway(_)), "{go_away:?}");
+        drop(channel);
+        tokio::time::timeout(BOUND, shutdown).await.expect("shutdown completes");
+    });
+}

@@ -217,3 +217,62 @@ fn a_server_paused_at_its_limit_keeps_callers_heartbeats_fed() {
         assert_eq!(pool.stats().dead_peers, 0);
     });
 }
+
+#[test]
+fn a_call_outliving_a_graceful_shutdown_by_far_is_answered_not_declared_dead() {
+    run_paused(async {
+        let handler = common::Scripted::default();
+        let server = start(&inproc(), handler.clone(), ServerConfig::default()).await;
+        // Heartbeat 1 s + 2 s; the call takes 60 s. After the go-away the caller shuts its
+        // sending side, so its pings cannot go out; the server keeps it fed while it answers.
+        let pool = Pool::new(heartbeat(1000, 2000)).unwrap();
+        let endpoint = server.local_addr().clone();
+        let call = tokio::spawn({
+            let (pool, endpoint) = (pool.clone(), endpoint.clone());
+            async move { pool.call(&endpoint, header("sleep:60000")).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let started = Instant::now();
+        server.shutdown().await;
+        let answer = call.await.unwrap().unwrap_or_else(|e| panic!("the call failed: {e}"));
+        assert_eq!(&answer.header[..], b"sleep:60000");
+        assert_eq!(started.elapsed(), Duration::from_secs(59), "shutdown waited for the answer");
+        assert_eq!(pool.stats().dead_peers, 0);
+    });
+}
+
+#[test]
+fn after_a_quick_pong_the_next_ping_comes_one_interval_later() {
+    run_paused(async {
+        let mut listener = listen(&inproc(), &TransportConfig::default()).await.unwrap();
+        let endpoint = listener.local_addr().clone();
+        // Never answers the call; answers every ping at once, and counts them.
+        let pings = Arc::new(AtomicUsize::new(0));
+        let server = tokio::spawn({
+            let pings = pings.clone();
+            async move {
+                let mut channel = accept(&mut listener).await;
+                while let Ok(Some(frame)) = channel.recv().await {
+                    if let Envelope::Ping(pb::Ping { nonce }) = frame.envelope {
+                        pings.fetch_add(1, SeqCst);
+                        let pong = Frame::new(Envelope::Pong(pb::Pong { nonce }), vec![]);
+                        channel.send(pong).await.unwrap();
+                    }
+                }
+            }
+        });
+        let config = heartbeat(1000, 5000).idle_timeout(Duration::ZERO);
+        let pool = Pool::new(config).unwrap();
+        let call = tokio::spawn({
+            let (pool, endpoint) = (pool.clone(), endpoint.clone());
+            async move { pool.call(&endpoint, header("never answered")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(10_500)).await;
+        // One ping per second of silence after each pong: 10 in 10.5 s (not one per
+        // interval + timeout, which would be 2).
+        assert_eq!(pings.load(SeqCst), 10);
+        assert_eq!(pool.stats().dead_peers, 0);
+        call.abort();
+        server.abort();
+    });
+}

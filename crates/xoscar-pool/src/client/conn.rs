@@ -3,6 +3,7 @@
 //! queued, callers woken when the queue has room, the liveness watch when the first lease is
 //! taken, the driver when a close is asked for).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 use xoscar_transport::Address;
-use xoscar_wire::Frame;
+use xoscar_wire::{Envelope, Frame};
 
 use super::state::{Ending, Outcome, Outgoing, Refused, Sent, State, Verdicts};
 use crate::signal::Signal;
@@ -175,7 +176,7 @@ impl Conn {
     /// Takes what the writer should write next, under one lock: every control frame, then
     /// queued frames up to about 64 KiB (at least one), so a ping waits behind at most that
     /// much or one large frame. Says what to do when nothing was taken.
-    pub(crate) fn take_outgoing(&self, out: &mut Vec<Outgoing>) -> Next {
+    pub(crate) fn take_outgoing(&self, out: &mut VecDeque<Outgoing>) -> Next {
         const BATCH_BYTES: usize = 64 * 1024;
         let mut state = self.state.lock();
         let had_room = state.has_room();
@@ -184,7 +185,7 @@ impl Conn {
             && let Some(outgoing) = state.next_outgoing()
         {
             bytes += outgoing.bytes;
-            out.push(outgoing);
+            out.push_back(outgoing);
         }
         let next = if !out.is_empty() {
             Next::Write
@@ -199,6 +200,25 @@ impl Conn {
             self.room.notify_waiters();
         }
         next
+    }
+
+    /// Frames the writer took but never fed, the connection ending first: their requests count
+    /// as never sent (so they are sent again elsewhere) and one-way senders are told `NotSent`.
+    pub(crate) fn unfed(&self, unfed: impl Iterator<Item = Outgoing>) {
+        let mut first_request = None;
+        let mut senders = Vec::new();
+        for outgoing in unfed {
+            if let Envelope::Request(request) = &outgoing.frame.envelope {
+                first_request.get_or_insert(request.id);
+            }
+            senders.extend(outgoing.sent);
+        }
+        if let Some(id) = first_request {
+            self.state.lock().unfed_from(id);
+        }
+        for sender in senders {
+            let _ = sender.send(Sent::NotSent);
+        }
     }
 
     /// Frames of `bytes` are flushed: frees their room and tells their senders.

@@ -9,6 +9,7 @@
 //! else "may have been sent"), a one-way message's sender sees its channel closed and reports
 //! "may have been sent". Nothing is lost silently.
 
+use std::collections::VecDeque;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -143,12 +144,13 @@ async fn read_loop(conn: &Conn, mut reader: FrameReader) -> Ending {
 /// ping waits for at most the frame being written. After a go-away, shuts our sending side
 /// once everything queued before it is written, then idles until the server closes.
 async fn write_loop(conn: &Conn, mut writer: FrameWriter) -> Ending {
-    let (mut batch, mut senders) = (Vec::new(), Vec::new());
+    let mut batch = Batch { conn, taken: VecDeque::new() };
+    let mut senders = Vec::new();
     let (mut unflushed, mut unflushed_bytes) = (false, 0);
     loop {
-        let next = conn.take_outgoing(&mut batch);
-        if !batch.is_empty() {
-            for Outgoing { frame, bytes, sent } in batch.drain(..) {
+        let next = conn.take_outgoing(&mut batch.taken);
+        if !batch.taken.is_empty() {
+            while let Some(Outgoing { frame, bytes, sent }) = batch.taken.pop_front() {
                 if let Err(error) = writer.feed(frame).await {
                     return broken(error);
                 }
@@ -178,6 +180,22 @@ async fn write_loop(conn: &Conn, mut writer: FrameWriter) -> Ending {
             // A signal keeps a permit when nobody waits, so a frame queued since the look
             // above still wakes us.
             Next::Wait => conn.wake_writer.notified().await,
+        }
+    }
+}
+
+/// Frames the writer took, fed in order. If the connection ends mid-batch (a write error, or
+/// the select dropping the write loop), the ones not yet fed go back to the connection on drop:
+/// they were never sent, and their calls and senders must learn that, not "may have run".
+struct Batch<'a> {
+    conn: &'a Conn,
+    taken: VecDeque<Outgoing>,
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        if !self.taken.is_empty() {
+            self.conn.unfed(self.taken.drain(..));
         }
     }
 }
@@ -227,7 +245,10 @@ async fn watch_liveness(
             if now >= deadline {
                 return Ending::Dead(now.duration_since(quiet_since));
             }
-            sleep_until(deadline).await;
+            // Looks again one interval after the ping too: a pong that came quickly then starts
+            // the next ping's interval from itself, not from this verdict's deadline.
+            let checkpoint = pinged_at + liveness.interval;
+            sleep_until(if now < checkpoint { deadline.min(checkpoint) } else { deadline }).await;
         }
     }
 }
@@ -251,5 +272,32 @@ async fn close_when_asked(conn: &Conn, grace: Duration) -> Ending {
             }
         }
         conn.close_requested.notified().await;
+    }
+}
+
+#[cfg(all(test, not(xoscar_loom)))]
+mod tests {
+    use bytes::Bytes;
+    use xoscar_transport::Address;
+
+    use super::*;
+
+    #[test]
+    fn requests_the_writer_took_but_never_fed_count_as_never_sent() {
+        let conn = Conn::new(Address::inproc("unfed"), Arc::default(), usize::MAX);
+        let frame = Frame::request(0, Bytes::from_static(b"r"), vec![]);
+        let mut calls: Vec<_> =
+            (0..3).map(|_| conn.try_queue_request(&frame).ok().expect("room")).collect();
+        let mut batch = Batch { conn: &conn, taken: VecDeque::new() };
+        assert!(matches!(conn.take_outgoing(&mut batch.taken), Next::Write));
+        assert_eq!(batch.taken.len(), 3, "one batch");
+        // The first is fed; then the connection ends and the write loop is dropped.
+        let fed = batch.taken.pop_front();
+        drop(batch);
+        drop(fed);
+        conn.end(Ending::lost("reset"));
+        let outcomes: Vec<_> = calls.iter_mut().map(|(_, rx)| rx.try_recv().unwrap()).collect();
+        assert!(matches!(&outcomes[0], Outcome::Failed(e) if !e.is_retry_safe()), "{outcomes:?}");
+        assert!(matches!(outcomes[1..], [Outcome::Retry, Outcome::Retry]), "{outcomes:?}");
     }
 }

@@ -50,7 +50,7 @@ fn ids(frames: &[Frame]) -> (Vec<u64>, Vec<u64>) {
 
 /// Takes everything the writer would write now, as the writer does.
 fn drain(conn: &Conn) -> Vec<Frame> {
-    let (mut out, mut batch) = (Vec::new(), Vec::new());
+    let (mut out, mut batch) = (Vec::new(), std::collections::VecDeque::new());
     while let Next::Write = conn.take_outgoing(&mut batch) {
         for outgoing in batch.drain(..) {
             conn.written(outgoing.bytes, &mut Vec::new());
@@ -184,7 +184,7 @@ fn loom_model_one_way_messages_are_written_or_handed_back() {
         let writer = {
             let conn = conn.clone();
             thread::spawn(move || {
-                let (mut written, mut batch) = (0, Vec::new());
+                let (mut written, mut batch) = (0, std::collections::VecDeque::new());
                 while let Next::Write = conn.take_outgoing(&mut batch) {
                     for outgoing in batch.drain(..) {
                         let mut senders: Vec<_> = outgoing.sent.into_iter().collect();

@@ -137,7 +137,11 @@ impl Pool {
     /// writing it is replaced and the message sent on the fresh one.
     ///
     /// One-way messages from one caller to one endpoint are written, and handed to the
-    /// server's handler, in the order their `notify` calls returned.
+    /// server's handler, in the order their `notify` calls returned, as long as they travel on
+    /// one connection. The pool keeps one connection per endpoint and replaces it only when it
+    /// ends (no lease for `idle_timeout`, lost, dead, or gone away); a message sent on the new
+    /// connection can reach the handler before older ones the server has read but not yet
+    /// handled.
     pub async fn notify(&self, endpoint: &Address, message: Message) -> Result<(), PoolError> {
         let runtime = self.runtime()?;
         let frame =

@@ -385,6 +385,12 @@ impl State {
         None
     }
 
+    /// The writer took requests from `first_unfed` on but never handed them to the transport
+    /// (the connection ended mid-batch): they count as never sent.
+    pub(crate) fn unfed_from(&mut self, first_unfed: u64) {
+        self.last_sent_id = self.last_sent_id.min(first_unfed - 1);
+    }
+
     /// Frees the queue bound of frames now written. True when that made room.
     pub(crate) fn written(&mut self, bytes: usize) -> bool {
         let was_full = self.is_full();

@@ -93,24 +93,44 @@ pub(crate) async fn serve_connection<H: Handler>(
         ended = &mut read => ended,
         _broken = &mut write => (ReadEnd::CallerGone, None),
     };
-    if end == ReadEnd::CallerGone {
-        // A lost caller cancels its requests; what it sent one-way was read, so it is still
-        // handed to the handler, never dropped.
+    let answered = end != ReadEnd::CallerGone && {
+        conn.start_closing();
+        write.await.is_ok()
+    };
+    if !answered {
+        // The caller is gone or unreachable: its requests are cancelled. What it sent one-way
+        // was read, so it is still handed to the handler, never dropped.
         conn.cancel_requests();
         handled_notifies(&conn).await;
         return;
     }
-    conn.start_closing();
-    if write.await.is_err() || end == ReadEnd::CallerClosed {
-        return;
+    if end == ReadEnd::StoppedReading
+        && let Some(reader) = reader
+    {
+        linger(&conn, reader, &handler).await;
     }
-    // Told by the final go-away; read (and drop) until the caller closes too, so ours ends
-    // with a FIN, not a reset that could destroy answers still travelling to it.
-    let Some(mut reader) = reader else { return };
-    let _ = tokio::time::timeout(config.close_linger, async {
-        while let Ok(Some(_)) = reader.recv().await {}
+}
+
+/// After a final go-away: reads until the caller closes too, so ours ends with a FIN, not a
+/// reset that could destroy answers still travelling to it. Requests read now are dropped (the
+/// go-away named the last one accepted, so the caller sends them again); one-way messages,
+/// which no go-away can refuse, are still handed to the handler.
+async fn linger<H: Handler>(conn: &Arc<ServerConn>, mut reader: FrameReader, handler: &Arc<H>) {
+    let _ = tokio::time::timeout(conn.config.close_linger, async {
+        while let Ok(Some(frame)) = reader.recv().await {
+            if let Envelope::Notify(notify) = frame.envelope {
+                let message = Message { header: notify.header, payloads: frame.payloads };
+                run_notify(conn, handler, message).await;
+            }
+        }
     })
     .await;
+    handled_notifies(conn).await;
+}
+
+/// A pong that answers no ping: it tells a caller whose pings cannot be read that we live.
+fn keepalive() -> Frame {
+    Frame::new(Envelope::Pong(pb::Pong { nonce: 0 }), vec![])
 }
 
 /// Completes once every one-way message read from the connection has been handled.
@@ -327,8 +347,7 @@ async fn wait_for_room(
     mut stop: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
     stopping: &mut bool,
 ) -> bool {
-    let keepalive = conn.config.keepalive_interval;
-    let mut next_keepalive = Instant::now() + keepalive;
+    let mut next_keepalive = Instant::now() + conn.config.keepalive_interval;
     let mut stop_asked = false;
     conn.set_paused(true);
     loop {
@@ -344,8 +363,7 @@ async fn wait_for_room(
         tokio::select! {
             () = progress => {}
             () = sleep_until(next_keepalive) => {
-                let keepalive = Frame::new(Envelope::Pong(pb::Pong { nonce: 0 }), vec![]);
-                conn.queue(keepalive, true);
+                conn.queue(keepalive(), true);
                 next_keepalive = Instant::now() + conn.config.keepalive_interval;
             }
             () = &mut stop, if !*stopping => {
@@ -392,7 +410,16 @@ async fn write_side(conn: &ServerConn, writer: &SharedWriter) -> Result<(), ()> 
                 });
             }
             // A signal keeps a permit, so a frame queued since the look still wakes us.
-            conn.wake_writer.notified().await;
+            if conn.is_closing() {
+                // Reading is over, so the caller's pings go unread while handlers finish:
+                // keep its heartbeat fed.
+                tokio::select! {
+                    () = conn.wake_writer.notified() => {}
+                    () = sleep(conn.config.keepalive_interval) => conn.queue(keepalive(), true),
+                }
+            } else {
+                conn.wake_writer.notified().await;
+            }
             continue;
         }
         let mut writer = writer.take().await;

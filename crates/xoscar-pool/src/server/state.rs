@@ -104,6 +104,11 @@ impl ServerConn {
         self.paused.store(paused, SeqCst);
     }
 
+    /// Reading is over (see [`ServerConn::start_closing`]).
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(SeqCst)
+    }
+
     /// No request in flight and no one-way message waiting.
     pub(crate) fn is_quiet(&self) -> bool {
         self.load.load(SeqCst) == 0
@@ -118,9 +123,16 @@ impl ServerConn {
     /// Registers a request whose handler moved to its own task. Called with the lock held by
     /// the caller across the spawn, so the task cannot finish before it is registered.
     pub(crate) fn register(&self, state: &mut State, id: u64, abort: AbortHandle, bytes: usize) {
-        state.in_flight.insert(id, Running { abort, bytes });
         self.load.fetch_add(1, SeqCst);
         self.buffered.fetch_add(bytes, SeqCst);
+        if let Some(earlier) = state.in_flight.insert(id, Running { abort, bytes }) {
+            // A caller that reuses the id of a request still in flight breaks the protocol;
+            // the earlier request is cancelled (its answer could not be told apart anyway)
+            // so that nothing leaks.
+            tracing::warn!(peer = %self.peer, id, "request id reused while in flight; cancelling the earlier one");
+            earlier.abort.abort();
+            self.release(1, earlier.bytes);
+        }
     }
 
     /// Counts a one-way message of `bytes` that waits for the handler.
