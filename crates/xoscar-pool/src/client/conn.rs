@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
@@ -29,6 +29,9 @@ pub(crate) struct Conn {
     room: Notify,
     /// The first lease was taken: the liveness watch starts.
     pub(crate) became_busy: Signal,
+    /// The server stopped reading (a final go-away) or the connection ended: the writer hands
+    /// back what it took but has not fed yet, instead of writing it into the void.
+    refused: AtomicBool,
     /// A close was asked for, or became ready (the last lease of a dropped pool went).
     pub(crate) close_requested: Signal,
     pub(crate) counters: Arc<Counters>,
@@ -43,6 +46,7 @@ impl Conn {
             wake_writer: Signal::default(),
             room: Notify::new(),
             became_busy: Signal::default(),
+            refused: AtomicBool::new(false),
             close_requested: Signal::default(),
             counters,
         }
@@ -245,8 +249,16 @@ impl Conn {
 
     /// Records a go-away naming `last_accepted`.
     pub(crate) fn go_away(&self, last_accepted: u64) {
+        if last_accepted != u64::MAX {
+            self.refused.store(true, Relaxed);
+        }
         let verdicts = self.state.lock().go_away(last_accepted);
         self.after_closing(verdicts);
+    }
+
+    /// True once the server reads nothing more from us (see `refused`).
+    pub(crate) fn is_refused(&self) -> bool {
+        self.refused.load(Relaxed)
     }
 
     /// Ends the connection: every waiting call and queued message learns its outcome.

@@ -156,6 +156,11 @@ async fn write_loop(conn: &Conn, mut writer: FrameWriter) -> Ending {
                 }
                 unflushed_bytes += bytes;
                 senders.extend(sent);
+                if conn.is_refused() {
+                    // A final go-away came while we wrote: the server reads nothing more, so
+                    // the rest goes back (re-sent elsewhere), not into the void.
+                    conn.unfed(batch.taken.drain(..));
+                }
             }
             unflushed = true;
             continue;
