@@ -263,3 +263,19 @@ fn cancels_racing_their_responses_are_harmless() {
         pool.call(server.local_addr(), sleep_for(0)).await.unwrap();
     });
 }
+
+#[test]
+fn dropping_the_pool_closes_a_connection_only_once_its_last_lease_is_released() {
+    run_paused(async {
+        let server = start(&inproc(), Echo, ServerConfig::default()).await;
+        let pool = pool_with(Duration::ZERO);
+        let lease = pool.lease(server.local_addr()).await.unwrap();
+        drop(pool);
+        settle().await;
+        assert_eq!(server.connections(), 1, "the leased connection stays");
+        lease.call(message("still usable")).await.unwrap();
+        drop(lease);
+        settle().await;
+        assert_eq!(server.connections(), 0, "closed with the last lease");
+    });
+}
