@@ -7,14 +7,10 @@ mod common;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use common::{addresses, bounded};
+use common::{bounded, raw_dial, socket_addresses};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use xoscar_transport::{Address, TransportConfig, listen};
+use xoscar_transport::{TransportConfig, listen};
 use xoscar_wire::{Frame, FrameEncoder, Handshake, WriteBuf, pb};
-
-fn socket_addresses() -> Vec<Address> {
-    addresses().into_iter().filter(|a| !matches!(a, Address::Inproc(_))).collect()
-}
 
 /// The bytes of `frame` as they go on the wire.
 fn encoded(frame: Frame) -> Vec<u8> {
@@ -51,7 +47,7 @@ async fn part_of_a_frame_moves_the_readers_clock_before_the_frame_is_whole() {
                 tokio::spawn(
                     async move { listener.accept().await.unwrap().handshake().await.unwrap() },
                 );
-            let mut raw: Box<dyn common_raw::Raw> = common_raw::dial(&local).await;
+            let mut raw = raw_dial(&local).await;
             let mut hello = BytesMut::new();
             Handshake::new(pb::Hello::default()).encode(&mut hello);
             raw.write_all(&hello).await.unwrap();
@@ -89,7 +85,7 @@ async fn a_writers_clock_moves_while_a_slow_peer_reads_and_stands_still_when_it_
                     async move { listener.accept().await.unwrap().handshake().await.unwrap() },
                 );
             // The peer is a raw socket, so it can read as slowly as it likes.
-            let mut raw = common_raw::dial(&local).await;
+            let mut raw = raw_dial(&local).await;
             let mut hello = BytesMut::new();
             Handshake::new(pb::Hello::default()).encode(&mut hello);
             raw.write_all(&hello).await.unwrap();
@@ -121,24 +117,4 @@ async fn a_writers_clock_moves_while_a_slow_peer_reads_and_stands_still_when_it_
         }
     })
     .await;
-}
-
-mod common_raw {
-    use tokio::io::{AsyncRead, AsyncWrite};
-    use xoscar_transport::Address;
-
-    pub trait Raw: AsyncRead + AsyncWrite + Unpin + Send {}
-    impl<T: AsyncRead + AsyncWrite + Unpin + Send> Raw for T {}
-
-    pub async fn dial(address: &Address) -> Box<dyn Raw> {
-        match address {
-            #[cfg(feature = "tcp")]
-            Address::Tcp { .. } => {
-                Box::new(tokio::net::TcpStream::connect(address.to_string()).await.unwrap())
-            }
-            #[cfg(feature = "uds")]
-            Address::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await.unwrap()),
-            other => panic!("no raw dial for {other}"),
-        }
-    }
 }

@@ -7,30 +7,10 @@ mod common;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use common::{addresses, bounded};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use common::{Raw, bounded, raw_dial, socket_addresses};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use xoscar_transport::{Address, TransportConfig, TransportError, connect, listen};
 use xoscar_wire::{Frame, Handshake, MAGIC, PROTOCOL_VERSION, WireError, pb};
-
-trait Raw: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Raw for T {}
-
-/// The socket-based addresses among [`addresses`].
-fn socket_addresses() -> Vec<Address> {
-    addresses().into_iter().filter(|a| !matches!(a, Address::Inproc(_))).collect()
-}
-
-async fn raw_dial(address: &Address) -> Box<dyn Raw> {
-    match address {
-        #[cfg(feature = "tcp")]
-        Address::Tcp { .. } => {
-            Box::new(tokio::net::TcpStream::connect(address.to_string()).await.unwrap())
-        }
-        #[cfg(feature = "uds")]
-        Address::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await.unwrap()),
-        other => panic!("no raw dial for {other}"),
-    }
-}
 
 fn valid_handshake() -> BytesMut {
     let mut bytes = BytesMut::new();

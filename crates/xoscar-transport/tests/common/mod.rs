@@ -56,3 +56,26 @@ async fn serve_echo(listener: &mut Listener) {
         });
     }
 }
+
+/// The socket-based addresses among [`addresses`].
+pub fn socket_addresses() -> Vec<Address> {
+    addresses().into_iter().filter(|a| !matches!(a, Address::Inproc(_))).collect()
+}
+
+/// A raw socket: a test peer that writes what it likes.
+pub trait Raw: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Raw for T {}
+
+/// Dials a socket address without our handshake.
+#[cfg_attr(not(any(feature = "tcp", feature = "uds")), allow(unused_variables))]
+pub async fn raw_dial(address: &Address) -> Box<dyn Raw> {
+    match address {
+        #[cfg(feature = "tcp")]
+        Address::Tcp { .. } => {
+            Box::new(tokio::net::TcpStream::connect(address.to_string()).await.unwrap())
+        }
+        #[cfg(feature = "uds")]
+        Address::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await.unwrap()),
+        other => panic!("no raw dial for {other}"),
+    }
+}
