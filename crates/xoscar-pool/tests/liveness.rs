@@ -28,13 +28,7 @@ fn encoded(frame: Frame) -> Vec<u8> {
     use bytes::Buf;
     let mut out = xoscar_wire::WriteBuf::new();
     xoscar_wire::FrameEncoder::default().encode(frame, &mut out).unwrap();
-    let mut bytes = Vec::new();
-    while out.has_remaining() {
-        let chunk = out.chunk().to_vec();
-        out.advance(chunk.len());
-        bytes.extend_from_slice(&chunk);
-    }
-    bytes
+    out.copy_to_bytes(out.remaining()).to_vec()
 }
 
 #[test]

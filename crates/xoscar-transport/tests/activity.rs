@@ -7,9 +7,9 @@ mod common;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use common::{bounded, raw_dial, socket_addresses};
+use common::{Raw, bounded, raw_dial, socket_addresses};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use xoscar_transport::{TransportConfig, listen};
+use xoscar_transport::{Address, Channel, TransportConfig, listen};
 use xoscar_wire::{Frame, FrameEncoder, Handshake, WriteBuf, pb};
 
 /// The bytes of `frame` as they go on the wire.
@@ -17,13 +17,7 @@ fn encoded(frame: Frame) -> Vec<u8> {
     use bytes::Buf;
     let mut out = WriteBuf::new();
     FrameEncoder::default().encode(frame, &mut out).unwrap();
-    let mut bytes = Vec::new();
-    while out.has_remaining() {
-        let chunk = out.chunk().to_vec();
-        out.advance(chunk.len());
-        bytes.extend_from_slice(&chunk);
-    }
-    bytes
+    out.copy_to_bytes(out.remaining()).to_vec()
 }
 
 async fn poll_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
@@ -37,21 +31,24 @@ async fn poll_until(limit: Duration, mut condition: impl FnMut() -> bool) -> boo
     condition()
 }
 
+/// A channel accepted on `address` whose peer is a raw socket that sent a valid handshake.
+async fn with_raw_peer(address: &Address) -> (Channel, Box<dyn Raw>) {
+    let mut listener = listen(address, &TransportConfig::default()).await.unwrap();
+    let local = listener.local_addr().clone();
+    let accepted =
+        tokio::spawn(async move { listener.accept().await.unwrap().handshake().await.unwrap() });
+    let mut raw = raw_dial(&local).await;
+    let mut hello = BytesMut::new();
+    Handshake::new(pb::Hello::default()).encode(&mut hello);
+    raw.write_all(&hello).await.unwrap();
+    (accepted.await.unwrap(), raw)
+}
+
 #[tokio::test]
 async fn part_of_a_frame_moves_the_readers_clock_before_the_frame_is_whole() {
     bounded(async {
         for address in socket_addresses() {
-            let mut listener = listen(&address, &TransportConfig::default()).await.unwrap();
-            let local = listener.local_addr().clone();
-            let accepted =
-                tokio::spawn(
-                    async move { listener.accept().await.unwrap().handshake().await.unwrap() },
-                );
-            let mut raw = raw_dial(&local).await;
-            let mut hello = BytesMut::new();
-            Handshake::new(pb::Hello::default()).encode(&mut hello);
-            raw.write_all(&hello).await.unwrap();
-            let channel = accepted.await.unwrap();
+            let (channel, mut raw) = with_raw_peer(&address).await;
             let (mut reader, _writer) = channel.split();
             let activity = reader.activity();
             let started = activity.last();
@@ -78,18 +75,9 @@ async fn part_of_a_frame_moves_the_readers_clock_before_the_frame_is_whole() {
 async fn a_writers_clock_moves_while_a_slow_peer_reads_and_stands_still_when_it_stops() {
     bounded(async {
         for address in socket_addresses() {
-            let mut listener = listen(&address, &TransportConfig::default()).await.unwrap();
-            let local = listener.local_addr().clone();
-            let accepted =
-                tokio::spawn(
-                    async move { listener.accept().await.unwrap().handshake().await.unwrap() },
-                );
             // The peer is a raw socket, so it can read as slowly as it likes.
-            let mut raw = raw_dial(&local).await;
-            let mut hello = BytesMut::new();
-            Handshake::new(pb::Hello::default()).encode(&mut hello);
-            raw.write_all(&hello).await.unwrap();
-            let (_reader, mut writer) = accepted.await.unwrap().split();
+            let (channel, mut raw) = with_raw_peer(&address).await;
+            let (_reader, mut writer) = channel.split();
             let activity = writer.activity();
             let started = activity.last();
             let big = Bytes::from(vec![1u8; 64 << 20]);
