@@ -29,8 +29,9 @@ pub(crate) struct Conn {
     room: Notify,
     /// The first lease was taken: the liveness watch starts.
     pub(crate) became_busy: Signal,
-    /// The server stopped reading (a final go-away) or the connection ended: the writer hands
-    /// back what it took but has not fed yet, instead of writing it into the void.
+    /// The server reads nothing more from us (a final go-away): the writer hands back what it
+    /// took but has not fed yet, instead of writing it into the void. An atomic beside the
+    /// state, so the writer looks at it per frame without the lock.
     refused: AtomicBool,
     /// A close was asked for, or became ready (the last lease of a dropped pool went).
     pub(crate) close_requested: Signal,
@@ -94,19 +95,13 @@ impl Conn {
     pub(crate) fn try_queue_request(
         &self,
         frame: &Frame,
-    ) -> Result<(u64, oneshot::Receiver<Outcome>), Refused<()>> {
+    ) -> Result<(u64, oneshot::Receiver<Outcome>), Refused> {
         let (waiter, outcome) = oneshot::channel();
-        let result = self.state.lock().queue_request(frame.clone(), waiter);
-        match result {
-            Ok((id, wake)) => {
-                if wake {
-                    self.wake_writer.notify();
-                }
-                Ok((id, outcome))
-            }
-            Err(Refused::Closed) => Err(Refused::Closed),
-            Err(Refused::Full(_)) => Err(Refused::Full(())),
+        let (id, wake) = self.state.lock().queue_request(frame, waiter)?;
+        if wake {
+            self.wake_writer.notify();
         }
+        Ok((id, outcome))
     }
 
     /// [`Conn::try_queue_request`], waiting for room while the queue is over its bound. `None`
@@ -119,18 +114,17 @@ impl Conn {
             match self.try_queue_request(frame) {
                 Ok(queued) => return Some(queued),
                 Err(Refused::Closed) => return None,
-                Err(Refused::Full(())) => self.wait_for_room().await,
+                Err(Refused::Full) => self.wait_for_room().await,
             }
         }
     }
 
-    /// Queues a one-way message, waiting while the queue is over its bound; the receiver is
-    /// told when it is written. `None` when the connection takes no more frames.
-    pub(crate) async fn queue_notify(&self, frame: Frame) -> Option<oneshot::Receiver<Sent>> {
-        let (sent, told) = oneshot::channel();
-        let mut item = (frame, sent);
+    /// Queues a copy of a one-way message, waiting while the queue is over its bound; the
+    /// receiver is told when it is written. `None` when the connection takes no more frames.
+    pub(crate) async fn queue_notify(&self, frame: &Frame) -> Option<oneshot::Receiver<Sent>> {
         loop {
-            let result = self.state.lock().queue_notify(item.0, item.1);
+            let (sent, told) = oneshot::channel();
+            let result = self.state.lock().queue_notify(frame, sent);
             match result {
                 Ok(wake) => {
                     if wake {
@@ -139,10 +133,7 @@ impl Conn {
                     return Some(told);
                 }
                 Err(Refused::Closed) => return None,
-                Err(Refused::Full(back)) => {
-                    item = back;
-                    Box::pin(self.wait_for_room()).await;
-                }
+                Err(Refused::Full) => Box::pin(self.wait_for_room()).await,
             }
         }
     }

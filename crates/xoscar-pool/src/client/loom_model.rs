@@ -178,7 +178,7 @@ fn loom_model_one_way_messages_are_written_or_handed_back() {
             thread::spawn(move || {
                 let frame =
                     Frame::new(Envelope::Notify(pb::Notify { header: Bytes::new() }), vec![]);
-                conn.queue_notify(frame).now_or_never().expect("no wait for room")
+                conn.queue_notify(&frame).now_or_never().expect("no wait for room")
             })
         };
         let writer = {

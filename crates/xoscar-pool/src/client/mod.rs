@@ -149,7 +149,7 @@ impl Pool {
         check_frame(&self.shared.config, endpoint, &frame)?;
         for _ in 0..MAX_SENDS {
             let lease = runtime.lease(endpoint).await?;
-            match notify_once(&lease.conn, frame.clone()).await {
+            match notify_once(&lease.conn, &frame).await {
                 Ok(Sent::Written) => return Ok(()),
                 Ok(Sent::NotSent) => continue,
                 Err(error) => return Err(error),
@@ -248,7 +248,7 @@ impl Lease {
         let frame =
             Frame::new(Envelope::Notify(pb::Notify { header: message.header }), message.payloads);
         check_frame(&self.config, &conn.endpoint, &frame)?;
-        match notify_once(conn, frame).await? {
+        match notify_once(conn, &frame).await? {
             Sent::Written => Ok(()),
             Sent::NotSent => Err(unsent(&conn.endpoint, "the connection ended before sending it")),
         }
@@ -263,7 +263,7 @@ async fn call_on(conn: &Arc<Conn>, frame: &Frame) -> Outcome {
         Ok(queued) => Some(queued),
         Err(Refused::Closed) => None,
         // Boxed: waiting for room is rare; out of line, it keeps every call's future small.
-        Err(Refused::Full(())) => Box::pin(conn.queue_request(frame)).await,
+        Err(Refused::Full) => Box::pin(conn.queue_request(frame)).await,
     };
     let Some((id, outcome)) = queued else { return Outcome::Retry };
     let mut in_flight = InFlight { conn, id, waiting: true };
@@ -274,7 +274,7 @@ async fn call_on(conn: &Arc<Conn>, frame: &Frame) -> Outcome {
 }
 
 /// Queues a one-way message and waits until it is written.
-async fn notify_once(conn: &Arc<Conn>, frame: Frame) -> Result<Sent, PoolError> {
+async fn notify_once(conn: &Arc<Conn>, frame: &Frame) -> Result<Sent, PoolError> {
     let Some(told) = conn.queue_notify(frame).await else { return Ok(Sent::NotSent) };
     // Dropped untold: the writer took it but the connection ended before it was flushed.
     told.await.map_err(|_| lost_after_sending(conn))

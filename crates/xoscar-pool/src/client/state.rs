@@ -117,9 +117,9 @@ pub(crate) struct Outgoing {
 }
 
 /// Why a frame was not queued.
-pub(crate) enum Refused<T> {
-    /// Over the queue bound: wait for room, then try again with the value given back.
-    Full(T),
+pub(crate) enum Refused {
+    /// Over the queue bound: wait for room, then try again.
+    Full,
     /// The connection takes no more frames (going away or ended): nothing was sent.
     Closed,
 }
@@ -172,14 +172,12 @@ pub(crate) struct State {
     max_queued_bytes: usize,
     /// The highest request id the writer has taken: ids up to it may have reached the peer.
     last_sent_id: u64,
-    /// From a go-away: requests above this id were never seen by the server.
-    refused_above: u64,
     /// No new requests or one-way messages: the connection is going away or ended.
     write_closed: bool,
     /// Our sending side is shut (or the connection ended): nothing more is written.
     fin_sent: bool,
     go_away_seen: bool,
-    ended: Option<Ending>,
+    ended: bool,
     close_request: Option<Ending>,
 }
 
@@ -197,11 +195,10 @@ impl State {
             queued_bytes: 0,
             max_queued_bytes,
             last_sent_id: 0,
-            refused_above: u64::MAX,
             write_closed: false,
             fin_sent: false,
             go_away_seen: false,
-            ended: None,
+            ended: false,
             close_request: None,
         }
     }
@@ -282,20 +279,21 @@ impl State {
         self.queue.is_empty() && self.control.is_empty()
     }
 
-    /// Registers a call and queues its request under the next id, in one step, so ids reach
-    /// the writer in the order they were given. On success: the id, and whether the writer
-    /// must be woken.
+    /// Registers a call and queues a copy of its request under the next id, in one step, so
+    /// ids reach the writer in the order they were given. On success: the id, and whether the
+    /// writer must be woken.
     pub(crate) fn queue_request(
         &mut self,
-        mut frame: Frame,
-        waiter: oneshot::Sender<Outcome>,
-    ) -> Result<(u64, bool), Refused<(Frame, Waiter)>> {
+        frame: &Frame,
+        waiter: Waiter,
+    ) -> Result<(u64, bool), Refused> {
         if self.write_closed {
             return Err(Refused::Closed);
         }
         if self.is_full() {
-            return Err(Refused::Full((frame, waiter)));
+            return Err(Refused::Full);
         }
+        let mut frame = frame.clone();
         let id = self.next_id;
         self.next_id += 1;
         if let Envelope::Request(request) = &mut frame.envelope {
@@ -313,15 +311,16 @@ impl State {
     /// whether the writer must be woken.
     pub(crate) fn queue_notify(
         &mut self,
-        frame: Frame,
+        frame: &Frame,
         sent: oneshot::Sender<Sent>,
-    ) -> Result<bool, Refused<(Frame, oneshot::Sender<Sent>)>> {
+    ) -> Result<bool, Refused> {
         if self.write_closed {
             return Err(Refused::Closed);
         }
         if self.is_full() {
-            return Err(Refused::Full((frame, sent)));
+            return Err(Refused::Full);
         }
+        let frame = frame.clone();
         let bytes = counted_bytes(&frame);
         let wake = self.writer_idle();
         self.queue.push_back(Queued::Notify { frame, bytes, sent });
@@ -428,14 +427,14 @@ impl State {
     }
 
     /// The server is going away and served nothing above `last_accepted`: no new leases or
-    /// frames; calls above it are retried at once elsewhere. With `u64::MAX` ("still
-    /// accepting until you close") what is queued is still written, then our side is shut;
-    /// otherwise the server reads no more, so queued one-way messages are handed back unsent.
+    /// frames; calls above it are retried at once elsewhere (so every call still waiting
+    /// afterwards was accepted). With `u64::MAX` ("still accepting until you close") what is
+    /// queued is still written, then our side is shut; otherwise the server reads no more, so
+    /// queued one-way messages are handed back unsent.
     pub(crate) fn go_away(&mut self, last_accepted: u64) -> Verdicts {
         self.accepting = false;
         self.write_closed = true;
         self.go_away_seen = true;
-        self.refused_above = self.refused_above.min(last_accepted);
         let mut verdicts = Verdicts::default();
         let refused: Vec<u64> =
             self.calls.keys().copied().filter(|&id| id > last_accepted).collect();
@@ -469,11 +468,11 @@ impl State {
     }
 
     /// Ends the connection: nothing more is queued or written; each waiting call learns its
-    /// outcome (`Retry` if the server cannot have seen it, else the error for `ending`), each
+    /// outcome (`Retry` if it was never written, else the error for `ending`), each
     /// queued one-way message `NotSent`. Only the first ending counts.
     pub(crate) fn end(&mut self, ending: Ending, address: &str) -> Verdicts {
         let mut verdicts = Verdicts::default();
-        if self.ended.is_some() {
+        if self.ended {
             return verdicts;
         }
         self.accepting = false;
@@ -481,7 +480,7 @@ impl State {
         self.fin_sent = true;
         self.control.clear();
         for (id, waiter) in self.calls.drain() {
-            let outcome = if id > self.last_sent_id || id > self.refused_above {
+            let outcome = if id > self.last_sent_id {
                 Outcome::Retry
             } else {
                 Outcome::Failed(ending.error(address, true))
@@ -489,7 +488,7 @@ impl State {
             verdicts.calls.push((waiter, outcome));
         }
         self.drop_queue(&mut verdicts);
-        self.ended = Some(ending);
+        self.ended = true;
         verdicts
     }
 }
