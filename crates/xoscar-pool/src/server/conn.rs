@@ -181,23 +181,16 @@ async fn read_side<H: Handler>(
     let mut spare = None;
     loop {
         let buffered = reader.has_buffered();
-        if unflushed && !buffered {
-            if writer.take().await.flush().await.is_err() {
-                return (ReadEnd::CallerGone, Some(reader));
-            }
-            unflushed = false;
+        if !buffered && flush(writer, &mut unflushed).await.is_err() {
+            return (ReadEnd::CallerGone, Some(reader));
         }
         if !conn.has_room() {
             // Answers written so far must not wait for the pause to end.
-            if unflushed {
-                if writer.take().await.flush().await.is_err() {
-                    return (ReadEnd::CallerGone, Some(reader));
-                }
-                unflushed = false;
+            if flush(writer, &mut unflushed).await.is_err() {
+                return (ReadEnd::CallerGone, Some(reader));
             }
             if wait_for_room(conn, stop.as_mut(), &mut stopping).await && phase == Phase::Serving {
-                go_away(conn, "server shutting down", u64::MAX);
-                phase = Phase::Draining;
+                phase = start_draining(conn, "server shutting down");
             }
             reading_since = Instant::now();
             continue;
@@ -212,14 +205,13 @@ async fn read_side<H: Handler>(
                 () = &mut stop, if !stopping => {
                     stopping = true;
                     if phase == Phase::Serving {
-                        go_away(conn, "server shutting down", u64::MAX);
-                        (phase, reading_since) = (Phase::Draining, Instant::now());
+                        (phase, reading_since) =
+                            (start_draining(conn, "server shutting down"), Instant::now());
                     }
                     continue;
                 }
                 () = &mut idle, if phase == Phase::Serving => {
-                    go_away(conn, "idle", u64::MAX);
-                    (phase, reading_since) = (Phase::Draining, Instant::now());
+                    (phase, reading_since) = (start_draining(conn, "idle"), Instant::now());
                     continue;
                 }
                 () = &mut drain_timer, if phase == Phase::Draining => {
@@ -231,7 +223,7 @@ async fn read_side<H: Handler>(
                         continue;
                     }
                     go_away(conn, "caller silent after go-away", last_accepted);
-                    if unflushed && writer.take().await.flush().await.is_err() {
+                    if flush(writer, &mut unflushed).await.is_err() {
                         return (ReadEnd::CallerGone, Some(reader));
                     }
                     return (ReadEnd::StoppedReading, Some(reader));
@@ -272,6 +264,20 @@ async fn read_side<H: Handler>(
             Err(()) => return (ReadEnd::CallerGone, Some(reader)),
         }
     }
+}
+
+/// Flushes what the read side wrote inline, if anything. `Err` when the connection broke.
+async fn flush(writer: &SharedWriter, unflushed: &mut bool) -> Result<(), ()> {
+    if !std::mem::take(unflushed) {
+        return Ok(());
+    }
+    writer.take().await.flush().await.map_err(drop)
+}
+
+/// Sends the first go-away (`u64::MAX`: still accepting); the read side then drains.
+fn start_draining(conn: &ServerConn, reason: &'static str) -> Phase {
+    go_away(conn, reason, u64::MAX);
+    Phase::Draining
 }
 
 /// Puts `fresh` into the spare box if there is one (no allocation), else into a new box.

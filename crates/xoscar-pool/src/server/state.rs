@@ -42,7 +42,7 @@ pub(crate) struct State {
 pub(crate) struct ServerConn {
     pub(crate) peer: String,
     pub(crate) config: Arc<ResolvedServerConfig>,
-    pub(crate) state: Mutex<State>,
+    state: Mutex<State>,
     /// Requests running in their own tasks plus one-way messages not yet handled.
     load: AtomicUsize,
     /// Bytes held: requests being handled, one-way messages not yet handled, answers not yet
