@@ -212,3 +212,18 @@ fn outside_a_runtime_a_call_is_a_typed_error() {
 }
 
 use std::future::Future;
+
+#[test]
+fn a_message_larger_than_the_queue_bound_still_goes_alone() {
+    run(async {
+        for address in addresses() {
+            let server = start(&address, Echo, ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default().max_queued_bytes(1024)).unwrap();
+            let big = Bytes::from(vec![3u8; 1 << 20]);
+            let request = Message::new(Bytes::new(), vec![big.clone()]);
+            let reply = pool.call(server.local_addr(), request).await.unwrap();
+            assert_eq!(reply.payloads[0], big, "{address}");
+            pool.notify(server.local_addr(), Message::new(Bytes::new(), vec![big])).await.unwrap();
+        }
+    });
+}

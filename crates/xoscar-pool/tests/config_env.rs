@@ -116,6 +116,21 @@ fn environment_overrides_follow_precedence_and_bad_values_name_the_variable() {
     ] {
         assert!(matches!(server.resolve(), Err(ConfigError::Invalid { .. })), "{server:?}");
     }
+    // Zero limits and zero server durations would stall or spin: refused, naming the setting.
+    let error = PoolConfig::default().max_queued_bytes(0).resolve().unwrap_err();
+    assert!(matches!(error, ConfigError::Invalid { setting: "max_queued_bytes", .. }), "{error}");
+    for (server, setting) in [
+        (ServerConfig::default().max_in_flight(0), "max_in_flight"),
+        (ServerConfig::default().max_buffered_bytes(0), "max_buffered_bytes"),
+        (ServerConfig::default().keepalive_interval(Duration::ZERO), "keepalive_interval"),
+        (ServerConfig::default().drain_timeout(Duration::ZERO), "drain_timeout"),
+    ] {
+        let error = server.resolve().unwrap_err();
+        assert!(
+            matches!(error, ConfigError::Invalid { setting: s, .. } if s == setting),
+            "{error}"
+        );
+    }
     let longest = PoolConfig::default().idle_timeout(MAX_DURATION).resolve().unwrap();
     assert_eq!(longest.idle_timeout(), Some(MAX_DURATION));
 
