@@ -8,8 +8,10 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 /// Each proto file, with the crate directory that holds its generated module.
-const OUTPUTS: [(&str, &str); 1] =
-    [("xoscar/wire/v1/frames.proto", "crates/xoscar-wire/src/generated")];
+const OUTPUTS: [(&str, &str); 2] = [
+    ("xoscar/wire/v1/frames.proto", "crates/xoscar-wire/src/generated"),
+    ("xoscar/actor/v1/actor.proto", "crates/xoscar-actor/src/generated"),
+];
 
 pub fn run(check: bool) -> Result<()> {
     let root = crate::workspace_root();

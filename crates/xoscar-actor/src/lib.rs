@@ -1,7 +1,41 @@
-//! Actors, actor pools, refs, call/tell, lifecycle, errors, batch, streaming, buffers and sub-pool
-//! processes for xoscar-rs.
+//! Actors and actor pools for xoscar-rs: typed messages, refs that work in-process and across
+//! processes, create/has/destroy, call/tell, lifecycle hooks, serial and concurrent actors.
 //!
 //! Place in the stack: `xoscar-wire` < `xoscar-transport` < `xoscar-pool` < `xoscar-router` <
-//! **`xoscar-actor`** < `xoscar`.
+//! **`xoscar-actor`** < `xoscar`. An actor pool's server is `xoscar-pool`'s serving side with a
+//! handler that dispatches by actor uid; calls to other processes go through this process's
+//! one caller pool ([`caller`]), routed by `xoscar-router` (a pool of this process is reached
+//! directly, with no encoding and no socket).
 //!
-//! Not built yet: this crate is a placeholder until its issue lands.
+//! The programming model, ordering and failure semantics are in `docs/actors.md`.
+
+mod actor;
+mod cell;
+mod client;
+mod context;
+mod core;
+mod envelope;
+mod error;
+mod header;
+mod pool;
+mod reference;
+mod remote;
+mod runner;
+mod service;
+
+/// The actor layer's headers, generated from `proto/xoscar/actor/v1/actor.proto`.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    include!("generated/xoscar.actor.v1.rs");
+}
+
+pub use actor::{Actor, Handler};
+pub use client::{
+    CreateRemoteActor, caller, configure, create_actor, destroy_actor, has_actor, map_address,
+    unmap_address,
+};
+pub use context::Context;
+pub use error::{ActorError, Failure};
+pub use pool::{ActorPool, ActorPoolBuilder, CreateActor, DEFAULT_MAILBOX_CAPACITY, PoolHandle};
+pub use reference::ActorRef;
+pub use remote::RemoteMessages;

@@ -1,0 +1,120 @@
+//! An actor's entry in its pool: its mailbox, typed for callers in this process and
+//! type-erased for the pool's registry and remote callers.
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
+use xoscar_pool::Message;
+
+use crate::envelope::{Delivery, Discard, Envelope};
+use crate::remote::RemoteMessages;
+use crate::{Actor, ActorError, ActorRef, Handler};
+
+/// What a mailbox carries.
+pub(crate) enum Mail<A> {
+    Deliver(Box<dyn Envelope<A>>),
+    /// Destroy: after every message before it, run the stop hook and report.
+    Stop(oneshot::Sender<Result<(), ActorError>>),
+}
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One actor, as its pool and its callers see it.
+pub(crate) struct Cell<A> {
+    /// Bounded (`mailbox_capacity`): a full mailbox makes senders wait, and remote senders
+    /// hold their connection's in-flight slot meanwhile, so backpressure reaches the caller.
+    pub(crate) mailbox: mpsc::Sender<Mail<A>>,
+    pub(crate) me: ActorRef<A>,
+    pub(crate) remote: Arc<RemoteMessages<A>>,
+    pub(crate) incarnation: u64,
+    pub(crate) task: OnceLock<AbortHandle>,
+}
+
+impl<A: Actor> Cell<A> {
+    /// Hands `message` to the actor and waits for its reply.
+    pub(crate) async fn call<M: Send + 'static>(&self, message: M) -> Result<A::Reply, ActorError>
+    where
+        A: Handler<M>,
+    {
+        let (sink, reply) = oneshot::channel();
+        self.post(Box::new(Delivery { message, sink })).await?;
+        reply.await.unwrap_or_else(|_| Err(ActorError::stopped(&self.me)))
+    }
+
+    /// Hands `message` to the actor; returns once its mailbox took it.
+    pub(crate) async fn tell<M: Send + 'static>(&self, message: M) -> Result<(), ActorError>
+    where
+        A: Handler<M>,
+    {
+        self.post(Box::new(Delivery { message, sink: Discard })).await
+    }
+
+    async fn post(&self, envelope: Box<dyn Envelope<A>>) -> Result<(), ActorError> {
+        self.mailbox.send(Mail::Deliver(envelope)).await.map_err(|_| ActorError::stopped(&self.me))
+    }
+}
+
+/// A [`Cell`] of any actor type.
+pub(crate) trait AnyCell: Send + Sync + 'static {
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    fn actor_type(&self) -> &'static str;
+    fn incarnation(&self) -> u64;
+    fn abort(&self);
+    /// Decodes a remote message for this actor and queues it, waiting for room. `reply`:
+    /// where the encoded reply goes (`None` for a tell).
+    fn deliver_remote<'a>(
+        &'a self,
+        message: &'a str,
+        body: Bytes,
+        reply: Option<oneshot::Sender<Message>>,
+    ) -> BoxFuture<'a, Result<(), ActorError>>;
+    /// Queues a stop behind every message already accepted and waits for the stop hook.
+    fn stop(&self) -> BoxFuture<'static, Result<(), ActorError>>;
+}
+
+impl<A: Actor> AnyCell for Cell<A> {
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+
+    fn actor_type(&self) -> &'static str {
+        std::any::type_name::<A>()
+    }
+
+    fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    fn abort(&self) {
+        if let Some(task) = self.task.get() {
+            task.abort();
+        }
+    }
+
+    fn deliver_remote<'a>(
+        &'a self,
+        message: &'a str,
+        body: Bytes,
+        reply: Option<oneshot::Sender<Message>>,
+    ) -> BoxFuture<'a, Result<(), ActorError>> {
+        Box::pin(async move {
+            let envelope = self.remote.decode(&self.me, message, body, reply)?;
+            self.post(envelope).await
+        })
+    }
+
+    fn stop(&self) -> BoxFuture<'static, Result<(), ActorError>> {
+        let mailbox = self.mailbox.clone();
+        let me = self.me.clone();
+        Box::pin(async move {
+            let (done, stopped) = oneshot::channel();
+            mailbox.send(Mail::Stop(done)).await.map_err(|_| ActorError::stopped(&me))?;
+            stopped.await.unwrap_or_else(|_| Err(ActorError::stopped(&me)))
+        })
+    }
+}

@@ -1,0 +1,277 @@
+//! The caller side of this process: one pool of connections and one router, shared by every
+//! actor pool and every caller in the process (as xoscar has one context per process).
+
+use std::future::IntoFuture;
+use std::sync::{Arc, OnceLock, Weak};
+
+use bytes::Bytes;
+use xoscar_pool::{Message, Pool, PoolConfig};
+use xoscar_router::{Route, Router};
+use xoscar_transport::Address;
+
+use crate::cell::BoxFuture;
+use crate::core::Core;
+use crate::header::{self, Answer};
+use crate::pb::{self, request::Kind};
+use crate::{Actor, ActorError, ActorRef, Handler, remote};
+
+pub(crate) struct Client {
+    pub(crate) pool: Pool,
+    pub(crate) router: Router<Weak<Core>>,
+}
+
+static CLIENT: OnceLock<Result<Client, ActorError>> = OnceLock::new();
+
+fn setup(reason: String) -> ActorError {
+    ActorError::Setup { address: String::new(), reason }
+}
+
+pub(crate) fn client() -> Result<&'static Client, ActorError> {
+    CLIENT
+        .get_or_init(|| {
+            let pool = Pool::new(PoolConfig::default())
+                .map_err(|error| setup(format!("caller configuration: {error}")))?;
+            Ok(Client { pool, router: Router::new() })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Sets the configuration of this process's caller pool (idle timeout, heartbeat, call
+/// timeout, ...; environment variables `XOSCAR_*` apply on top). Call it before the first
+/// actor pool, call or ref use; afterwards it is an error. Without it, the caller uses
+/// [`PoolConfig::default`] with the environment applied.
+pub fn configure(config: PoolConfig) -> Result<(), ActorError> {
+    let pool =
+        Pool::new(config).map_err(|error| setup(format!("caller configuration: {error}")))?;
+    CLIENT
+        .set(Ok(Client { pool, router: Router::new() }))
+        .map_err(|_| setup("the caller is configured already (or already in use)".to_owned()))
+}
+
+/// This process's caller pool: its settings and counters ([`Pool::stats`]: open
+/// connections, reaps, dead peers).
+pub fn caller() -> Result<&'static Pool, ActorError> {
+    Ok(&client()?.pool)
+}
+
+/// Sends calls for actors at `external` to `internal` from now on, e.g. a pool's TCP address
+/// to its Unix socket on this host ([`crate::ActorPoolBuilder::internal_address`]). Refs keep
+/// the external address. A pool of this process at `external` still takes precedence.
+pub fn map_address(external: Address, internal: Address) -> Result<(), ActorError> {
+    client()?.router.map(external, internal);
+    Ok(())
+}
+
+/// Removes a mapping made by [`map_address`].
+pub fn unmap_address(external: &Address) -> Result<(), ActorError> {
+    client()?.router.unmap(external);
+    Ok(())
+}
+
+/// Where `address` is served: a live pool of this process, or an endpoint to dial.
+enum Place {
+    Local(Arc<Core>),
+    Remote(Address),
+}
+
+fn place(address: &Address) -> Result<(&'static Client, Place), ActorError> {
+    let client = client()?;
+    let place = match client.router.resolve(address) {
+        // A pool dropped a moment ago is still in the table: nobody is there.
+        Route::Local(core) => match core.upgrade() {
+            Some(core) => Place::Local(core),
+            None => Place::Remote(address.clone()),
+        },
+        Route::Remote(endpoint) => Place::Remote(endpoint),
+    };
+    Ok((client, place))
+}
+
+impl<A: Actor> ActorRef<A> {
+    /// Sends `message` and waits for the actor's reply. In this process the value is handed
+    /// over as is; to another process it is encoded (it must be one of the actor's
+    /// [`Actor::remote_messages`], or this fails with [`ActorError::NotRemote`] before
+    /// sending).
+    ///
+    /// Dropping the future gives up waiting: a remote pool is told to cancel the handler if
+    /// it has not finished; a local handler that started runs to its end.
+    pub async fn call<M: Send + 'static>(&self, message: M) -> Result<A::Reply, ActorError>
+    where
+        A: Handler<M>,
+    {
+        match place(self.address())? {
+            (_, Place::Local(core)) => core.typed_cell::<A>(self.uid())?.call(message).await,
+            (client, Place::Remote(endpoint)) => {
+                let (codec, body) = encode(self, &endpoint, &message)?;
+                let request = delivery(Kind::Call, self, codec.name);
+                let response = client.pool.call(&endpoint, Message::new(request, [body])).await?;
+                let bad =
+                    |detail: String| ActorError::BadReply { address: endpoint.to_string(), detail };
+                let Answer::Body(body) = header::answer(response, &endpoint)? else {
+                    return Err(bad("a call answered with no reply".to_owned()));
+                };
+                let reply = (codec.decode_reply)(body)
+                    .map_err(|e| bad(format!("reply to {}: {e}", codec.name)))?;
+                reply
+                    .downcast::<A::Reply>()
+                    .map(|reply| *reply)
+                    .map_err(|_| bad("reply of another type".to_owned()))
+            }
+        }
+    }
+
+    /// Sends `message` without waiting for a reply: returns once the actor's pool accepted it
+    /// into the actor's mailbox (so an unknown uid is still an error here). The handler's
+    /// own error, if any, is logged by the actor's pool.
+    pub async fn tell<M: Send + 'static>(&self, message: M) -> Result<(), ActorError>
+    where
+        A: Handler<M>,
+    {
+        match place(self.address())? {
+            (_, Place::Local(core)) => core.typed_cell::<A>(self.uid())?.tell(message).await,
+            (client, Place::Remote(endpoint)) => {
+                let (codec, body) = encode(self, &endpoint, &message)?;
+                let request = delivery(Kind::Tell, self, codec.name);
+                let response = client.pool.call(&endpoint, Message::new(request, [body])).await?;
+                header::answer(response, &endpoint).map(drop)
+            }
+        }
+    }
+}
+
+fn delivery<A>(kind: fn(pb::Delivery) -> Kind, target: &ActorRef<A>, name: &str) -> Bytes {
+    header::request(kind(pb::Delivery { uid: target.uid().to_owned(), message: name.to_owned() }))
+}
+
+/// The codec of `M` for `A` and the encoded message.
+fn encode<A: Actor, M: 'static>(
+    target: &ActorRef<A>,
+    endpoint: &Address,
+    message: &M,
+) -> Result<(remote::Codec, Bytes), ActorError> {
+    let not_remote = || ActorError::NotRemote {
+        address: endpoint.to_string(),
+        actor_type: std::any::type_name::<A>().to_owned(),
+        message: std::any::type_name::<M>().to_owned(),
+    };
+    let _ = target;
+    let table = remote::table::<A>()?;
+    let codec = *table.codec::<M>().ok_or_else(not_remote)?;
+    let body = (codec.encode)(message).ok_or_else(not_remote)?;
+    Ok((codec, body))
+}
+
+/// Whether the actor is alive in its pool.
+pub async fn has_actor<A>(actor: &ActorRef<A>) -> Result<bool, ActorError> {
+    match place(actor.address())? {
+        (_, Place::Local(core)) => Ok(core.has(actor.uid())),
+        (client, Place::Remote(endpoint)) => {
+            let request = header::request(Kind::Has(pb::Target { uid: actor.uid().to_owned() }));
+            let response = client.pool.call(&endpoint, Message::new(request, Vec::new())).await?;
+            match header::answer(response, &endpoint)? {
+                Answer::Done(done) => Ok(done.present),
+                Answer::Body(_) => Err(no_detail(&endpoint)),
+            }
+        }
+    }
+}
+
+/// Destroys the actor: its uid is forgotten at once (new calls get [`ActorError::NotFound`]),
+/// the messages it accepted before are handled, then its stop hook runs and its result is
+/// returned. A second destroy is [`ActorError::NotFound`]; the uid may then be created again.
+pub async fn destroy_actor<A>(actor: &ActorRef<A>) -> Result<(), ActorError> {
+    match place(actor.address())? {
+        (_, Place::Local(core)) => core.destroy(actor.uid()).await,
+        (client, Place::Remote(endpoint)) => {
+            let request =
+                header::request(Kind::Destroy(pb::Target { uid: actor.uid().to_owned() }));
+            let response = client.pool.call(&endpoint, Message::new(request, Vec::new())).await?;
+            header::answer(response, &endpoint).map(drop)
+        }
+    }
+}
+
+fn no_detail(endpoint: &Address) -> ActorError {
+    ActorError::BadReply {
+        address: endpoint.to_string(),
+        detail: "an answer with no detail".to_owned(),
+    }
+}
+
+/// Creates an actor of the type registered as `type_name` in the pool at `address` (this
+/// process's or another's), from the init message its factory takes. Await it; `.uid(..)`
+/// picks the uid (default: one the pool generates).
+///
+/// ```no_run
+/// # async fn demo(address: xoscar_transport::Address) -> Result<(), xoscar_actor::ActorError> {
+/// # use xoscar_actor::{Actor, create_actor};
+/// # struct Counter;
+/// # impl Actor for Counter {}
+/// #[derive(Clone, PartialEq, prost::Message)]
+/// struct CounterInit {
+///     #[prost(uint64, tag = "1")]
+///     start: u64,
+/// }
+/// let counter = create_actor::<Counter>(&address, "Counter", &CounterInit { start: 5 })
+///     .uid("counter-1")
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub fn create_actor<A: Actor>(
+    address: &Address,
+    type_name: &str,
+    init: &impl prost::Message,
+) -> CreateRemoteActor<A> {
+    CreateRemoteActor {
+        address: address.clone(),
+        type_name: type_name.to_owned(),
+        init: init.encode_to_vec().into(),
+        uid: None,
+        actor: std::marker::PhantomData,
+    }
+}
+
+/// A pending [`create_actor`]: set options, then await it.
+#[must_use = "a create does nothing until awaited"]
+pub struct CreateRemoteActor<A> {
+    address: Address,
+    type_name: String,
+    init: Bytes,
+    uid: Option<Arc<str>>,
+    actor: std::marker::PhantomData<fn() -> A>,
+}
+
+impl<A> CreateRemoteActor<A> {
+    /// The uid to create the actor under. Default: one the pool generates. A uid in use is
+    /// [`ActorError::AlreadyExists`].
+    pub fn uid(mut self, uid: impl Into<Arc<str>>) -> Self {
+        self.uid = Some(uid.into());
+        self
+    }
+}
+
+impl<A: Actor> IntoFuture for CreateRemoteActor<A> {
+    type Output = Result<ActorRef<A>, ActorError>;
+    type IntoFuture = BoxFuture<'static, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let CreateRemoteActor { address, type_name, init, uid, .. } = self;
+            let uid = match place(&address)? {
+                (_, Place::Local(core)) => core.create_by_name(&type_name, init, uid).await?,
+                (client, Place::Remote(endpoint)) => {
+                    let uid = uid.as_deref().unwrap_or_default().to_owned();
+                    let request = header::request(Kind::Create(pb::Create { type_name, uid }));
+                    let response =
+                        client.pool.call(&endpoint, Message::new(request, [init])).await?;
+                    match header::answer(response, &endpoint)? {
+                        Answer::Done(done) => done.uid.into(),
+                        Answer::Body(_) => return Err(no_detail(&endpoint)),
+                    }
+                }
+            };
+            Ok(ActorRef::new(address, uid))
+        })
+    }
+}

@@ -1,0 +1,245 @@
+//! The state of one actor pool: its actors by uid, its registered types, its runtime.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock, Weak};
+
+use bytes::Bytes;
+use foldhash::fast::RandomState;
+use parking_lot::RwLock;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use xoscar_transport::Address;
+
+use crate::cell::{AnyCell, BoxFuture, Cell};
+use crate::runner::{self, Mode};
+use crate::{Actor, ActorError, ActorRef, Context, Failure, remote};
+
+/// Makes an actor of a registered type from its encoded init message; returns its uid.
+pub(crate) type Factory = Arc<
+    dyn Fn(Arc<Core>, Bytes, Option<Arc<str>>) -> BoxFuture<'static, Result<Arc<str>, ActorError>>
+        + Send
+        + Sync,
+>;
+
+pub(crate) struct Core {
+    pub(crate) address: Address,
+    actors: RwLock<HashMap<Arc<str>, Arc<dyn AnyCell>, RandomState>>,
+    pub(crate) factories: HashMap<String, Factory, RandomState>,
+    next_uid: AtomicU64,
+    next_incarnation: AtomicU64,
+    pub(crate) mailbox_capacity: usize,
+    pub(crate) runtime: Handle,
+    /// Parent of every actor's lifetime.
+    lifetime: CancellationToken,
+}
+
+/// An actor's registration in its pool. Dropping it forgets the uid (unless it was given to
+/// a newer actor meanwhile) and ends the actor's lifetime.
+pub(crate) struct Registration {
+    core: Weak<Core>,
+    uid: Arc<str>,
+    incarnation: u64,
+    lifetime: CancellationToken,
+}
+
+impl Registration {
+    pub(crate) fn lifetime(&self) -> &CancellationToken {
+        &self.lifetime
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.lifetime.cancel();
+        if let Some(core) = self.core.upgrade() {
+            let mut actors = core.actors.write();
+            if actors.get(&self.uid).is_some_and(|cell| cell.incarnation() == self.incarnation) {
+                actors.remove(&self.uid);
+            }
+        }
+    }
+}
+
+impl Core {
+    pub(crate) fn new(
+        address: Address,
+        factories: HashMap<String, Factory, RandomState>,
+        mailbox_capacity: usize,
+        runtime: Handle,
+    ) -> Self {
+        Core {
+            address,
+            actors: RwLock::default(),
+            factories,
+            next_uid: AtomicU64::new(1),
+            next_incarnation: AtomicU64::new(1),
+            mailbox_capacity,
+            runtime,
+            lifetime: CancellationToken::new(),
+        }
+    }
+
+    pub(crate) fn not_found(&self, uid: &str) -> ActorError {
+        ActorError::NotFound { address: self.address.to_string(), uid: uid.to_owned() }
+    }
+
+    /// The actor `uid`, any type.
+    pub(crate) fn cell(&self, uid: &str) -> Result<Arc<dyn AnyCell>, ActorError> {
+        self.actors.read().get(uid).cloned().ok_or_else(|| self.not_found(uid))
+    }
+
+    /// The actor `uid`, which must be an `A`.
+    pub(crate) fn typed_cell<A: Actor>(&self, uid: &str) -> Result<Arc<Cell<A>>, ActorError> {
+        let cell = self.cell(uid)?;
+        let actual = cell.actor_type();
+        cell.into_any().downcast::<Cell<A>>().map_err(|_| ActorError::WrongType {
+            address: self.address.to_string(),
+            uid: uid.to_owned(),
+            expected: std::any::type_name::<A>().to_owned(),
+            actual: actual.to_owned(),
+        })
+    }
+
+    pub(crate) fn has(&self, uid: &str) -> bool {
+        self.actors.read().contains_key(uid)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.actors.read().len()
+    }
+
+    /// Registers `actor` under `uid` (or a fresh uid), starts its task and waits for its
+    /// start hook.
+    pub(crate) async fn spawn<A: Actor>(
+        self: &Arc<Self>,
+        actor: A,
+        uid: Option<Arc<str>>,
+        mode: Mode<A>,
+    ) -> Result<ActorRef<A>, ActorError> {
+        let remote = remote::table::<A>()?;
+        let (mailbox, inbox) = mpsc::channel(self.mailbox_capacity);
+        let incarnation = self.next_incarnation.fetch_add(1, Relaxed);
+        let (me, cell) = {
+            let mut actors = self.actors.write();
+            let uid = match uid {
+                Some(uid) if actors.contains_key(&uid) => {
+                    return Err(ActorError::AlreadyExists {
+                        address: self.address.to_string(),
+                        uid: uid.to_string(),
+                    });
+                }
+                Some(uid) => uid,
+                None => loop {
+                    let n = self.next_uid.fetch_add(1, Relaxed);
+                    let uid: Arc<str> = format!("{}-{n}", short_type_name::<A>()).into();
+                    if !actors.contains_key(&uid) {
+                        break uid;
+                    }
+                },
+            };
+            let me = ActorRef::new(self.address.clone(), uid.clone());
+            let cell = Arc::new(Cell {
+                mailbox,
+                me: me.clone(),
+                remote,
+                incarnation,
+                task: OnceLock::new(),
+            });
+            actors.insert(uid, cell.clone());
+            (me, cell)
+        };
+        let registration = Registration {
+            core: Arc::downgrade(self),
+            uid: me.uid_arc().clone(),
+            incarnation,
+            lifetime: self.lifetime.child_token(),
+        };
+        let ctx = Context::new(me.clone(), crate::PoolHandle { core: self.clone() }, registration);
+        let (started, start_result) = oneshot::channel();
+        let task = self.runtime.spawn(runner::run(actor, ctx, inbox, started, mode));
+        let _ = cell.task.set(task.abort_handle());
+        if self.lifetime.is_cancelled() {
+            // The pool was dropped between registering and spawning: nobody else will abort.
+            task.abort();
+        }
+        start_result.await.unwrap_or_else(|_| Err(ActorError::stopped(&me)))?;
+        Ok(me)
+    }
+
+    /// Forgets `uid` at once (new calls find nothing), then stops the actor after the messages
+    /// it already accepted and returns its stop hook's result.
+    pub(crate) async fn destroy(&self, uid: &str) -> Result<(), ActorError> {
+        let cell = self.actors.write().remove(uid).ok_or_else(|| self.not_found(uid))?;
+        cell.stop().await
+    }
+
+    /// Creates an actor of the type registered as `type_name`.
+    pub(crate) async fn create_by_name(
+        self: &Arc<Self>,
+        type_name: &str,
+        init: Bytes,
+        uid: Option<Arc<str>>,
+    ) -> Result<Arc<str>, ActorError> {
+        let factory =
+            self.factories.get(type_name).cloned().ok_or_else(|| ActorError::UnknownType {
+                address: self.address.to_string(),
+                type_name: type_name.to_owned(),
+            })?;
+        factory(self.clone(), init, uid).await
+    }
+
+    /// Stops every actor after its accepted messages, running its stop hook.
+    pub(crate) async fn stop_all(&self) {
+        let cells: Vec<_> = self.actors.write().drain().map(|(_, cell)| cell).collect();
+        for cell in cells {
+            if let Err(error) = cell.stop().await {
+                tracing::warn!(%error, "an actor failed to stop cleanly");
+            }
+        }
+    }
+
+    /// Drops every actor at once: no stop hooks; queued and running calls get `Stopped`.
+    pub(crate) fn abort_all(&self) {
+        self.lifetime.cancel();
+        let cells: Vec<_> = self.actors.write().drain().map(|(_, cell)| cell).collect();
+        for cell in cells {
+            cell.abort();
+        }
+    }
+}
+
+/// A factory for the registered type `A` made from `make`.
+pub(crate) fn factory<A, I, F>(make: F, mode: Mode<A>) -> Factory
+where
+    A: Actor,
+    I: prost::Message + Default + 'static,
+    F: Fn(I) -> Result<A, Failure> + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    Arc::new(move |core: Arc<Core>, init: Bytes, uid: Option<Arc<str>>| {
+        let make = make.clone();
+        let mode = mode.clone();
+        Box::pin(async move {
+            let init = I::decode(init).map_err(|error| ActorError::BadMessage {
+                address: core.address.to_string(),
+                detail: format!("init of {}: {error}", std::any::type_name::<A>()),
+            })?;
+            let placeholder = ActorRef::<A>::new(core.address.clone(), "");
+            let actor = match std::panic::catch_unwind(AssertUnwindSafe(|| make(init))) {
+                Ok(Ok(actor)) => actor,
+                Ok(Err(failure)) => return Err(ActorError::handler(&placeholder, failure)),
+                Err(panic) => return Err(ActorError::panicked(&placeholder, &*panic)),
+            };
+            Ok(core.spawn(actor, uid, mode).await?.uid_arc().clone())
+        }) as BoxFuture<'static, _>
+    })
+}
+
+fn short_type_name<A>() -> &'static str {
+    let full = std::any::type_name::<A>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}

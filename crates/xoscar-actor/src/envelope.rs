@@ -1,0 +1,135 @@
+//! A message on its way through a mailbox, and where its reply goes.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+
+use futures_util::FutureExt;
+use tokio::sync::oneshot;
+use xoscar_pool::Message;
+
+use crate::context::DelegatedReply;
+use crate::{Actor, ActorError, Context, Failure, Handler, header};
+
+/// How a handler ended, as far as its actor is concerned.
+pub(crate) enum Outcome {
+    Done,
+    /// The handler panicked: a serial actor stops.
+    Panicked,
+}
+
+/// A message for an actor of type `A`, with its reply destination, type-erased so that one
+/// mailbox carries every message type.
+pub(crate) trait Envelope<A>: Send {
+    fn handle<'a>(
+        self: Box<Self>,
+        actor: &'a mut A,
+        ctx: &'a mut Context<A>,
+    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+}
+
+/// Where a reply goes.
+pub(crate) trait Sink<R>: Send + 'static {
+    fn send(self, result: Result<R, ActorError>);
+}
+
+/// A caller in this process.
+impl<R: Send + 'static> Sink<R> for oneshot::Sender<Result<R, ActorError>> {
+    fn send(self, result: Result<R, ActorError>) {
+        // The caller may have given up (its future dropped); nothing to do then.
+        let _ = oneshot::Sender::send(self, result);
+    }
+}
+
+/// A told message: nobody waits, so a failure is logged.
+pub(crate) struct Discard;
+
+impl<R: Send + 'static> Sink<R> for Discard {
+    fn send(self, result: Result<R, ActorError>) {
+        if let Err(error) = result {
+            tracing::warn!(%error, "a told message failed");
+        }
+    }
+}
+
+/// A remote caller: the reply is encoded into the pool's response.
+pub(crate) struct Encoded(pub(crate) oneshot::Sender<Message>);
+
+impl<R: prost::Message + 'static> Sink<R> for Encoded {
+    fn send(self, result: Result<R, ActorError>) {
+        let response = match result {
+            Ok(reply) => header::success(reply.encode_to_vec().into()),
+            Err(error) => header::failure(&error),
+        };
+        let _ = self.0.send(response);
+    }
+}
+
+/// A message and its sink.
+pub(crate) struct Delivery<M, S> {
+    pub(crate) message: M,
+    pub(crate) sink: S,
+}
+
+impl<A, M, S> Envelope<A> for Delivery<M, S>
+where
+    A: Handler<M>,
+    M: Send + 'static,
+    S: Sink<A::Reply>,
+{
+    fn handle<'a>(
+        self: Box<Self>,
+        actor: &'a mut A,
+        ctx: &'a mut Context<A>,
+    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+        let Delivery { message, sink } = *self;
+        Box::pin(async move {
+            let result = AssertUnwindSafe(actor.handle(message, ctx)).catch_unwind().await;
+            let delegated = ctx.take_delegated::<A::Reply>();
+            match result {
+                Err(panic) => {
+                    // Deregistered before the caller hears of it: its next call finds no actor.
+                    ctx.retire();
+                    sink.send(Err(ActorError::panicked(ctx.actor_ref(), &*panic)));
+                    Outcome::Panicked
+                }
+                Ok(result) => {
+                    match delegated {
+                        None => {
+                            sink.send(result.map_err(|f| ActorError::handler(ctx.actor_ref(), f)))
+                        }
+                        Some(Ok(reply)) => spawn_delegated(ctx, reply, sink),
+                        Some(Err(())) => sink.send(Err(ActorError::handler(
+                            ctx.actor_ref(),
+                            Failure::msg(
+                                "reply_later was given a reply of another type than the handler's",
+                            ),
+                        ))),
+                    }
+                    Outcome::Done
+                }
+            }
+        })
+    }
+}
+
+/// Runs a reply handed to `reply_later` on the pool's runtime, owned by the actor's lifetime:
+/// when the actor ends, the future is dropped and the caller told.
+fn spawn_delegated<A: Actor, R: Send + 'static, S: Sink<R>>(
+    ctx: &Context<A>,
+    reply: DelegatedReply<R>,
+    sink: S,
+) {
+    let me = ctx.actor_ref().clone();
+    let lifetime = ctx.lifetime().clone();
+    ctx.pool().runtime().spawn(async move {
+        tokio::select! {
+            biased;
+            result = AssertUnwindSafe(reply).catch_unwind() => sink.send(match result {
+                Ok(result) => result.map_err(|f| ActorError::handler(&me, f)),
+                Err(panic) => Err(ActorError::panicked(&me, &*panic)),
+            }),
+            () = lifetime.cancelled() => sink.send(Err(ActorError::stopped(&me))),
+        }
+    });
+}

@@ -1,0 +1,118 @@
+//! The actor layer's headers (`proto/xoscar/actor/v1/actor.proto`) inside pool messages.
+
+use bytes::Bytes;
+use prost::Message as _;
+use xoscar_pool::Message;
+use xoscar_transport::Address;
+
+use crate::ActorError;
+use crate::pb::{self, ErrorKind};
+
+/// A request header.
+pub(crate) fn request(kind: pb::request::Kind) -> Bytes {
+    pb::Request { kind: Some(kind) }.encode_to_vec().into()
+}
+
+/// Success with a body: no header bytes at all.
+pub(crate) fn success(body: Bytes) -> Message {
+    Message::new(Bytes::new(), [body])
+}
+
+/// Success with a detail and no body.
+pub(crate) fn done(done: pb::Done) -> Message {
+    let reply = pb::Reply { outcome: Some(pb::reply::Outcome::Done(done)) };
+    Message::new(reply.encode_to_vec(), Vec::new())
+}
+
+/// A failure, as the remote caller will rebuild it.
+pub(crate) fn failure(error: &ActorError) -> Message {
+    let mut failure = pb::Failure { pid: std::process::id(), ..Default::default() };
+    let kind = match error {
+        ActorError::NotFound { address, uid } => {
+            (failure.address, failure.uid) = (address.clone(), uid.clone());
+            ErrorKind::NotFound
+        }
+        ActorError::AlreadyExists { address, uid } => {
+            (failure.address, failure.uid) = (address.clone(), uid.clone());
+            ErrorKind::AlreadyExists
+        }
+        ActorError::UnknownType { address, type_name } => {
+            (failure.address, failure.uid) = (address.clone(), type_name.clone());
+            ErrorKind::UnknownType
+        }
+        ActorError::NoHandler { address, uid, actor_type, message } => {
+            (failure.address, failure.uid) = (address.clone(), uid.clone());
+            (failure.actor_type, failure.message) = (actor_type.clone(), message.clone());
+            ErrorKind::NoHandler
+        }
+        ActorError::BadMessage { address, detail } => {
+            (failure.address, failure.message) = (address.clone(), detail.clone());
+            ErrorKind::BadMessage
+        }
+        ActorError::Handler { address, pid, actor_type, uid, message, .. } => {
+            (failure.address, failure.pid, failure.uid) = (address.clone(), *pid, uid.clone());
+            (failure.actor_type, failure.message) = (actor_type.clone(), message.clone());
+            ErrorKind::Handler
+        }
+        ActorError::HandlerPanicked { address, pid, actor_type, uid, message } => {
+            (failure.address, failure.pid, failure.uid) = (address.clone(), *pid, uid.clone());
+            (failure.actor_type, failure.message) = (actor_type.clone(), message.clone());
+            ErrorKind::HandlerPanicked
+        }
+        ActorError::Stopped { address, uid } => {
+            (failure.address, failure.uid) = (address.clone(), uid.clone());
+            ErrorKind::Stopped
+        }
+        // Raised by something a handler did (it called on and that failed): the handler's
+        // failure, in words.
+        other => {
+            failure.message = other.to_string();
+            ErrorKind::Handler
+        }
+    };
+    failure.kind = kind.into();
+    let reply = pb::Reply { outcome: Some(pb::reply::Outcome::Failure(failure)) };
+    Message::new(reply.encode_to_vec(), Vec::new())
+}
+
+/// What a successful response carried.
+pub(crate) enum Answer {
+    Body(Bytes),
+    Done(pb::Done),
+}
+
+/// Reads a response from `endpoint`: an answer, or the failure it carries.
+pub(crate) fn answer(response: Message, endpoint: &Address) -> Result<Answer, ActorError> {
+    let Message { header, payloads } = response;
+    if header.is_empty() {
+        return Ok(Answer::Body(payloads.into_iter().next().unwrap_or_default()));
+    }
+    let bad = |detail: String| ActorError::BadReply { address: endpoint.to_string(), detail };
+    let reply = pb::Reply::decode(header).map_err(|e| bad(format!("response header: {e}")))?;
+    match reply.outcome {
+        Some(pb::reply::Outcome::Done(done)) => Ok(Answer::Done(done)),
+        Some(pb::reply::Outcome::Failure(failure)) => Err(rebuild(failure, endpoint)),
+        None => Err(bad("a response header with no outcome".to_owned())),
+    }
+}
+
+fn rebuild(failure: pb::Failure, endpoint: &Address) -> ActorError {
+    let pb::Failure { kind, message, address, pid, actor_type, uid } = failure;
+    let address = if address.is_empty() { endpoint.to_string() } else { address };
+    match ErrorKind::try_from(kind).unwrap_or(ErrorKind::Unspecified) {
+        ErrorKind::NotFound => ActorError::NotFound { address, uid },
+        ErrorKind::AlreadyExists => ActorError::AlreadyExists { address, uid },
+        ErrorKind::UnknownType => ActorError::UnknownType { address, type_name: uid },
+        ErrorKind::NoHandler => ActorError::NoHandler { address, uid, actor_type, message },
+        ErrorKind::BadMessage | ErrorKind::BadRequest => {
+            ActorError::BadMessage { address, detail: message }
+        }
+        ErrorKind::HandlerPanicked => {
+            ActorError::HandlerPanicked { address, pid, actor_type, uid, message }
+        }
+        ErrorKind::Stopped => ActorError::Stopped { address, uid },
+        ErrorKind::Handler | ErrorKind::Unspecified => {
+            ActorError::Handler { address, pid, actor_type, uid, message, source: None }
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! [`ActorPool`]: where actors live, served at an address.
+
+use std::collections::HashMap;
+use std::future::IntoFuture;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use foldhash::fast::RandomState;
+use tokio::runtime::Handle;
+use xoscar_pool::{Server, ServerConfig};
+use xoscar_transport::{Address, TransportConfig, listen};
+
+use crate::cell::BoxFuture;
+use crate::client::client;
+use crate::core::{Core, Factory, factory};
+use crate::runner::Mode;
+use crate::service::Service;
+use crate::{Actor, ActorError, ActorRef, Failure};
+
+/// Default of [`ActorPoolBuilder::mailbox_capacity`].
+pub const DEFAULT_MAILBOX_CAPACITY: usize = 1024;
+
+/// An actor pool: actors by uid, served at an address to callers in other processes, and
+/// reached directly (no encoding, no socket) by callers in this one.
+///
+/// Dropping it stops serving and drops every actor at once (no stop hooks; pending calls get
+/// [`ActorError::Stopped`]); [`ActorPool::shutdown`] stops gracefully. It dereferences to
+/// its [`PoolHandle`] (create actors, address).
+#[must_use = "dropping an ActorPool stops it"]
+pub struct ActorPool {
+    handle: PoolHandle,
+    servers: Vec<Server>,
+    addresses: Vec<Address>,
+}
+
+/// A cheap, cloneable handle to an actor pool, as handlers see it through
+/// [`crate::Context::pool`]. It does not keep the pool running: once the [`ActorPool`] is
+/// dropped, creates fail.
+#[derive(Clone)]
+pub struct PoolHandle {
+    pub(crate) core: Arc<Core>,
+}
+
+impl std::fmt::Debug for PoolHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolHandle")
+            .field("address", &self.core.address.to_string())
+            .field("actors", &self.core.len())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ActorPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActorPool").field("handle", &self.handle).finish_non_exhaustive()
+    }
+}
+
+impl PoolHandle {
+    /// The pool's address, as refs to its actors carry it (with the port a listener on port 0
+    /// was given).
+    pub fn address(&self) -> &Address {
+        &self.core.address
+    }
+
+    /// How many actors live in the pool.
+    pub fn actor_count(&self) -> usize {
+        self.core.len()
+    }
+
+    /// Creates `actor` in this pool. Await it; options: [`CreateActor::uid`],
+    /// [`CreateActor::concurrent`]. The start hook has run when it completes.
+    pub fn create<A: Actor>(&self, actor: A) -> CreateActor<A> {
+        CreateActor { pool: self.clone(), actor, uid: None, mode: Mode::Serial }
+    }
+
+    pub(crate) fn runtime(&self) -> &Handle {
+        &self.core.runtime
+    }
+}
+
+/// A pending [`PoolHandle::create`]: set options, then await it.
+#[must_use = "a create does nothing until awaited"]
+pub struct CreateActor<A> {
+    pool: PoolHandle,
+    actor: A,
+    uid: Option<Arc<str>>,
+    mode: Mode<A>,
+}
+
+impl<A: Actor> CreateActor<A> {
+    /// The uid to create the actor under. Default: `<type name>-<n>`, unique in the pool. A
+    /// uid in use is [`ActorError::AlreadyExists`].
+    pub fn uid(mut self, uid: impl Into<Arc<str>>) -> Self {
+        self.uid = Some(uid.into());
+        self
+    }
+
+    /// Runs up to `limit` handlers at once (at least 1), each on its own clone of the actor
+    /// (xoscar's stateless actor): share state through `Arc`s inside it. A panicking handler
+    /// fails its own call only. Default: serial, one handler at a time on the one actor.
+    pub fn concurrent(mut self, limit: usize) -> Self
+    where
+        A: Clone,
+    {
+        self.mode = Mode::Concurrent { clone: A::clone, limit: limit.max(1) };
+        self
+    }
+}
+
+impl<A: Actor> IntoFuture for CreateActor<A> {
+    type Output = Result<ActorRef<A>, ActorError>;
+    type IntoFuture = BoxFuture<'static, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move { self.pool.core.spawn(self.actor, self.uid, self.mode).await })
+    }
+}
+
+impl Deref for ActorPool {
+    type Target = PoolHandle;
+
+    fn deref(&self) -> &PoolHandle {
+        &self.handle
+    }
+}
+
+impl ActorPool {
+    /// A builder for a pool at `address` (`host:port`, port 0 for any; `unix:///path`;
+    /// `inproc://name`).
+    pub fn builder(address: Address) -> ActorPoolBuilder {
+        ActorPoolBuilder {
+            address,
+            internal: Vec::new(),
+            factories: HashMap::default(),
+            mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
+            server: ServerConfig::default(),
+            transport: TransportConfig::default(),
+            direct: true,
+        }
+    }
+
+    /// Starts a pool at `address` with every default and no registered types.
+    pub async fn start(address: Address) -> Result<ActorPool, ActorError> {
+        Self::builder(address).start().await
+    }
+
+    /// A handle to this pool for code that must not own it.
+    pub fn handle(&self) -> &PoolHandle {
+        &self.handle
+    }
+
+    /// Every address the pool listens on: its address first, then its internal ones.
+    pub fn addresses(&self) -> &[Address] {
+        &self.addresses
+    }
+
+    /// Stops gracefully: callers of this process no longer reach it, its servers drain (every
+    /// accepted request is answered), then every actor stops after the messages it accepted,
+    /// running its stop hook.
+    pub async fn shutdown(self) {
+        self.unroute();
+        for server in &self.servers {
+            server.shutdown().await;
+        }
+        self.handle.core.stop_all().await;
+    }
+
+    fn unroute(&self) {
+        if let Ok(client) = client() {
+            let core = Arc::downgrade(&self.handle.core);
+            client.router.remove_local_where(|local| local.ptr_eq(&core));
+        }
+    }
+}
+
+impl Drop for ActorPool {
+    fn drop(&mut self) {
+        self.unroute();
+        self.handle.core.abort_all();
+        for server in &self.servers {
+            server.abort();
+        }
+    }
+}
+
+/// Settings of an [`ActorPool`] before it starts, tonic-`Endpoint` style: every method states
+/// its default.
+pub struct ActorPoolBuilder {
+    address: Address,
+    internal: Vec<Address>,
+    factories: HashMap<String, Factory, RandomState>,
+    mailbox_capacity: usize,
+    server: ServerConfig,
+    transport: TransportConfig,
+    direct: bool,
+}
+
+impl std::fmt::Debug for ActorPoolBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActorPoolBuilder")
+            .field("address", &self.address.to_string())
+            .field("types", &self.factories.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActorPoolBuilder {
+    /// Also listens at `address` (typically `unix:///...` for callers on this host, who map
+    /// the pool's address to it with [`crate::map_address`]). Default: none.
+    pub fn internal_address(mut self, address: Address) -> Self {
+        self.internal.push(address);
+        self
+    }
+
+    /// Lets any caller create actors of type `A` here by `type_name` ([`crate::create_actor`]),
+    /// made by `make` from the init message `I`. An error or panic in `make` fails that
+    /// create. Registering a name twice keeps the last. Default: no types.
+    pub fn register<A, I, F>(self, type_name: &str, make: F) -> Self
+    where
+        A: Actor,
+        I: prost::Message + Default + 'static,
+        F: Fn(I) -> Result<A, Failure> + Send + Sync + 'static,
+    {
+        self.register_mode(type_name, make, Mode::Serial)
+    }
+
+    /// [`ActorPoolBuilder::register`] for a concurrent actor type, created as with
+    /// [`CreateActor::concurrent`]`(limit)`.
+    pub fn register_concurrent<A, I, F>(self, type_name: &str, limit: usize, make: F) -> Self
+    where
+        A: Actor + Clone,
+        I: prost::Message + Default + 'static,
+        F: Fn(I) -> Result<A, Failure> + Send + Sync + 'static,
+    {
+        self.register_mode(
+            type_name,
+            make,
+            Mode::Concurrent { clone: A::clone, limit: limit.max(1) },
+        )
+    }
+
+    fn register_mode<A, I, F>(mut self, type_name: &str, make: F, mode: Mode<A>) -> Self
+    where
+        A: Actor,
+        I: prost::Message + Default + 'static,
+        F: Fn(I) -> Result<A, Failure> + Send + Sync + 'static,
+    {
+        self.factories.insert(type_name.to_owned(), factory(make, mode));
+        self
+    }
+
+    /// How many messages an actor's mailbox holds before senders wait. Default:
+    /// [`DEFAULT_MAILBOX_CAPACITY`] (1024); at least 1.
+    pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
+        self.mailbox_capacity = capacity.max(1);
+        self
+    }
+
+    /// The serving side's settings (idle timeout, drain, flow control). Default:
+    /// [`ServerConfig::default`].
+    pub fn server_config(mut self, config: ServerConfig) -> Self {
+        self.server = config;
+        self
+    }
+
+    /// Whether callers in this process reach the pool directly (the value handed over, no
+    /// encoding, no socket). `false`: they go through its listener like any other process,
+    /// which is what tests and benchmarks of the remote path want. Default: `true`.
+    pub fn direct_delivery(mut self, direct: bool) -> Self {
+        self.direct = direct;
+        self
+    }
+
+    /// The listeners' transport settings. Default: [`TransportConfig::default`].
+    pub fn transport_config(mut self, config: TransportConfig) -> Self {
+        self.transport = config;
+        self
+    }
+
+    /// Binds every address, starts serving on the current tokio runtime (actors run there
+    /// too) and makes the pool reachable directly from this process.
+    pub async fn start(self) -> Result<ActorPool, ActorError> {
+        let start_error = |address: &Address, reason: String| ActorError::Setup {
+            address: address.to_string(),
+            reason,
+        };
+        let runtime = Handle::try_current()
+            .map_err(|_| start_error(&self.address, "needs a tokio runtime".to_owned()))?;
+        let client = client()?;
+        let mut listeners = Vec::with_capacity(1 + self.internal.len());
+        for address in std::iter::once(&self.address).chain(&self.internal) {
+            let listener = listen(address, &self.transport)
+                .await
+                .map_err(|error| start_error(address, error.to_string()))?;
+            listeners.push(listener);
+        }
+        let addresses: Vec<Address> = listeners.iter().map(|l| l.local_addr().clone()).collect();
+        let core = Arc::new(Core::new(
+            addresses[0].clone(),
+            self.factories,
+            self.mailbox_capacity,
+            runtime,
+        ));
+        let mut servers = Vec::with_capacity(listeners.len());
+        for listener in listeners {
+            let address = listener.local_addr().clone();
+            let server = xoscar_pool::serve(listener, Service(core.clone()), self.server.clone())
+                .map_err(|error| start_error(&address, error.to_string()))?;
+            servers.push(server);
+        }
+        if self.direct {
+            for address in &addresses {
+                client.router.add_local(address.clone(), Arc::downgrade(&core));
+            }
+        }
+        Ok(ActorPool { handle: PoolHandle { core }, servers, addresses })
+    }
+}

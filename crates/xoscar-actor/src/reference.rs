@@ -1,0 +1,170 @@
+//! [`ActorRef`]: `(address, uid)`, typed by the actor, usable as a prost field.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut};
+use prost::encoding::{
+    DecodeContext, WireType, encode_key, encode_varint, encoded_len_varint, key_len, skip_field,
+    string,
+};
+use xoscar_transport::Address;
+
+/// A reference to an actor: the address of its pool and its uid. Typed by the actor `A` so
+/// that [`ActorRef::call`] knows the reply type; [`ActorRef::cast`] retypes it.
+///
+/// - Cheap to clone (one reference count); comparable and hashable by `(address, uid)`.
+/// - Resolved on every call: a ref to a destroyed uid reaches the actor created later under
+///   the same uid.
+/// - A prost message itself (fields `address = 1`, `uid = 2`, both strings), so it travels
+///   inside messages as a field: `#[prost(message, optional, tag = "1")] reply_to:
+///   Option<ActorRef<Caller>>`. An address that does not parse fails the decode.
+pub struct ActorRef<A> {
+    inner: Arc<Target>,
+    actor: PhantomData<fn() -> A>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Target {
+    address: Address,
+    uid: Arc<str>,
+}
+
+impl<A> ActorRef<A> {
+    /// A reference to the actor `uid` in the pool at `address`. Nothing is checked until it is
+    /// used.
+    pub fn new(address: Address, uid: impl Into<Arc<str>>) -> Self {
+        ActorRef { inner: Arc::new(Target { address, uid: uid.into() }), actor: PhantomData }
+    }
+
+    /// The address of the actor's pool.
+    pub fn address(&self) -> &Address {
+        &self.inner.address
+    }
+
+    /// The actor's uid.
+    pub fn uid(&self) -> &str {
+        &self.inner.uid
+    }
+
+    pub(crate) fn uid_arc(&self) -> &Arc<str> {
+        &self.inner.uid
+    }
+
+    /// The same reference typed as another actor type (for example after decoding it with a
+    /// placeholder type). A call through a wrongly typed ref fails with
+    /// [`crate::ActorError::WrongType`] in-process, or with an error from the remote pool.
+    pub fn cast<B>(&self) -> ActorRef<B> {
+        ActorRef { inner: self.inner.clone(), actor: PhantomData }
+    }
+}
+
+impl<A> Clone for ActorRef<A> {
+    fn clone(&self) -> Self {
+        ActorRef { inner: self.inner.clone(), actor: PhantomData }
+    }
+}
+
+impl<A> PartialEq for ActorRef<A> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner) || self.inner == other.inner
+    }
+}
+
+impl<A> Eq for ActorRef<A> {}
+
+impl<A> Hash for ActorRef<A> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.inner.hash(state);
+    }
+}
+
+impl<A> fmt::Debug for ActorRef<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorRef")
+            .field("address", &self.inner.address.to_string())
+            .field("uid", &self.inner.uid)
+            .finish()
+    }
+}
+
+impl<A> fmt::Display for ActorRef<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.inner.uid, self.inner.address)
+    }
+}
+
+impl<A> Default for ActorRef<A> {
+    /// An empty reference (`inproc://` with no name and an empty uid): what prost decodes
+    /// before the fields arrive. Calls through it fail to connect.
+    fn default() -> Self {
+        ActorRef::new(Address::Inproc(String::new()), "")
+    }
+}
+
+const ADDRESS_TAG: u32 = 1;
+const UID_TAG: u32 = 2;
+
+impl<A> prost::Message for ActorRef<A> {
+    fn encode_raw(&self, buf: &mut impl BufMut) {
+        put_text(ADDRESS_TAG, &self.inner.address.to_string(), buf);
+        put_text(UID_TAG, &self.inner.uid, buf);
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: WireType,
+        buf: &mut impl Buf,
+        ctx: DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        let target = Arc::make_mut(&mut self.inner);
+        match tag {
+            ADDRESS_TAG => {
+                let mut text = String::new();
+                string::merge(wire_type, &mut text, buf, ctx)?;
+                target.address =
+                    text.parse().map_err(|error: xoscar_transport::AddressError| {
+                        // prost offers no other public constructor of a custom decode error.
+                        #[allow(deprecated)]
+                        prost::DecodeError::new(format!("ActorRef.address: {error}"))
+                    })?;
+                Ok(())
+            }
+            UID_TAG => {
+                let mut text = String::new();
+                string::merge(wire_type, &mut text, buf, ctx)?;
+                target.uid = text.into();
+                Ok(())
+            }
+            _ => skip_field(wire_type, tag, buf, ctx),
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        text_len(ADDRESS_TAG, &self.inner.address.to_string()) + text_len(UID_TAG, &self.inner.uid)
+    }
+
+    fn clear(&mut self) {
+        *self = ActorRef::default();
+    }
+}
+
+/// Writes a proto3 string field (omitted when empty, as prost's derive does).
+fn put_text(tag: u32, text: &str, buf: &mut impl BufMut) {
+    if !text.is_empty() {
+        encode_key(tag, WireType::LengthDelimited, buf);
+        encode_varint(text.len() as u64, buf);
+        buf.put_slice(text.as_bytes());
+    }
+}
+
+fn text_len(tag: u32, text: &str) -> usize {
+    if text.is_empty() {
+        0
+    } else {
+        key_len(tag) + encoded_len_varint(text.len() as u64) + text.len()
+    }
+}

@@ -1,0 +1,143 @@
+//! [`RemoteMessages`]: the messages of an actor type that cross processes, with their codecs.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use bytes::Bytes;
+use foldhash::fast::RandomState;
+use parking_lot::RwLock;
+use tokio::sync::oneshot;
+use xoscar_pool::Message;
+
+use crate::envelope::{Delivery, Discard, Encoded, Envelope};
+use crate::{Actor, ActorError, ActorRef, Handler};
+
+type Decoder<A> =
+    fn(Bytes, Option<oneshot::Sender<Message>>) -> Result<Box<dyn Envelope<A>>, prost::DecodeError>;
+
+/// The caller's half of a remote message: its name and codecs.
+#[derive(Clone, Copy)]
+pub(crate) struct Codec {
+    pub(crate) name: &'static str,
+    /// Encodes the message (given as `&M`).
+    pub(crate) encode: fn(&dyn Any) -> Option<Bytes>,
+    /// Decodes the reply into a boxed `Reply`.
+    pub(crate) decode_reply: fn(Bytes) -> Result<Box<dyn Any + Send>, prost::DecodeError>,
+}
+
+/// The messages an actor type accepts from other processes, filled in
+/// [`Actor::remote_messages`]: each a prost message with a prost reply, under a name.
+pub struct RemoteMessages<A> {
+    decoders: HashMap<&'static str, Decoder<A>, RandomState>,
+    codecs: HashMap<TypeId, Codec, RandomState>,
+    duplicate: Option<&'static str>,
+}
+
+impl<A: Actor> RemoteMessages<A> {
+    /// Declares `M` a remote message of this actor under `name`, which must be unique within
+    /// the actor type and the same in every process (it is what travels on the wire).
+    pub fn message<M>(&mut self, name: &'static str) -> &mut Self
+    where
+        A: Handler<M>,
+        M: prost::Message + Default + 'static,
+        <A as Handler<M>>::Reply: prost::Message + Default,
+    {
+        if self.decoders.insert(name, decode::<A, M>).is_some() {
+            self.duplicate = Some(name);
+        }
+        let codec = Codec { name, encode: encode::<M>, decode_reply: decode_reply::<A::Reply> };
+        self.codecs.insert(TypeId::of::<M>(), codec);
+        self
+    }
+
+    /// The codec for sending `M` to this actor type.
+    pub(crate) fn codec<M: 'static>(&self) -> Option<&Codec> {
+        self.codecs.get(&TypeId::of::<M>())
+    }
+
+    /// Decodes a message that arrived for the actor `me` into an envelope.
+    pub(crate) fn decode(
+        &self,
+        me: &ActorRef<A>,
+        message: &str,
+        body: Bytes,
+        reply: Option<oneshot::Sender<Message>>,
+    ) -> Result<Box<dyn Envelope<A>>, ActorError> {
+        let Some(decoder) = self.decoders.get(message) else {
+            return Err(ActorError::NoHandler {
+                address: me.address().to_string(),
+                uid: me.uid().to_owned(),
+                actor_type: std::any::type_name::<A>().to_owned(),
+                message: message.to_owned(),
+            });
+        };
+        decoder(body, reply).map_err(|error| ActorError::BadMessage {
+            address: me.address().to_string(),
+            detail: format!("message {message:?} for {}: {error}", me.uid()),
+        })
+    }
+}
+
+fn decode<A, M>(
+    body: Bytes,
+    reply: Option<oneshot::Sender<Message>>,
+) -> Result<Box<dyn Envelope<A>>, prost::DecodeError>
+where
+    A: Handler<M>,
+    M: prost::Message + Default + 'static,
+    A::Reply: prost::Message,
+{
+    let message = M::decode(body)?;
+    Ok(match reply {
+        Some(reply) => Box::new(Delivery { message, sink: Encoded(reply) }),
+        None => Box::new(Delivery { message, sink: Discard }),
+    })
+}
+
+fn encode<M: prost::Message + 'static>(message: &dyn Any) -> Option<Bytes> {
+    message.downcast_ref::<M>().map(|message| message.encode_to_vec().into())
+}
+
+fn decode_reply<R: prost::Message + Default + Send + 'static>(
+    body: Bytes,
+) -> Result<Box<dyn Any + Send>, prost::DecodeError> {
+    Ok(Box::new(R::decode(body)?))
+}
+
+/// One table per actor type, built on first use and kept for the life of the process.
+static TABLES: LazyLock<RwLock<Tables>> = LazyLock::new(RwLock::default);
+
+/// `RemoteMessages<A>` by `TypeId::of::<A>()`.
+type Tables = HashMap<TypeId, Arc<dyn Any + Send + Sync>, RandomState>;
+
+/// The remote messages of `A`; an error if it declared a name twice.
+pub(crate) fn table<A: Actor>() -> Result<Arc<RemoteMessages<A>>, ActorError> {
+    let cached = TABLES.read().get(&TypeId::of::<A>()).cloned();
+    let any = match cached {
+        Some(any) => any,
+        None => {
+            let mut table = RemoteMessages {
+                decoders: HashMap::default(),
+                codecs: HashMap::default(),
+                duplicate: None,
+            };
+            A::remote_messages(&mut table);
+            let built: Arc<dyn Any + Send + Sync> = Arc::new(table);
+            TABLES.write().entry(TypeId::of::<A>()).or_insert(built).clone()
+        }
+    };
+    let table =
+        any.downcast::<RemoteMessages<A>>().map_err(|_| setup("remote table of another type"))?;
+    match table.duplicate {
+        Some(name) => Err(setup(&format!(
+            "{} declares the remote message name {name:?} twice",
+            std::any::type_name::<A>()
+        ))),
+        None => Ok(table),
+    }
+}
+
+fn setup(reason: &str) -> ActorError {
+    ActorError::Setup { address: String::new(), reason: reason.to_owned() }
+}

@@ -1,0 +1,124 @@
+//! The task of one actor: start hook, mailbox loop (serial or concurrent), stop hook.
+
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::cell::Mail;
+use crate::envelope::Outcome;
+use crate::{Actor, ActorError, Context};
+
+/// How an actor runs its handlers.
+pub(crate) enum Mode<A> {
+    /// One at a time, in mailbox order.
+    Serial,
+    /// Up to `limit` at once, each on its own clone of the actor.
+    Concurrent { clone: fn(&A) -> A, limit: usize },
+}
+
+impl<A> Clone for Mode<A> {
+    fn clone(&self) -> Self {
+        match self {
+            Mode::Serial => Mode::Serial,
+            Mode::Concurrent { clone, limit } => Mode::Concurrent { clone: *clone, limit: *limit },
+        }
+    }
+}
+
+type Started = oneshot::Sender<Result<(), ActorError>>;
+
+pub(crate) async fn run<A: Actor>(
+    mut actor: A,
+    mut ctx: Context<A>,
+    mut inbox: mpsc::Receiver<Mail<A>>,
+    started: Started,
+    mode: Mode<A>,
+) {
+    let start = AssertUnwindSafe(actor.on_start(&mut ctx)).catch_unwind().await;
+    let error = match start {
+        Ok(Ok(())) => None,
+        Ok(Err(failure)) => Some(ActorError::handler(ctx.actor_ref(), failure)),
+        Err(panic) => Some(ActorError::panicked(ctx.actor_ref(), &*panic)),
+    };
+    if let Some(error) = error {
+        // Gone before the creator hears of it; messages it was told meanwhile are dropped and
+        // their callers get `Stopped`.
+        ctx.retire();
+        let _ = started.send(Err(error));
+        return;
+    }
+    // The creator may have stopped waiting; the actor lives on regardless.
+    let _ = started.send(Ok(()));
+    let stop = match mode {
+        Mode::Serial => serve_serial(&mut actor, &mut ctx, &mut inbox).await,
+        Mode::Concurrent { clone, limit } => {
+            serve_concurrent(&mut actor, &ctx, &mut inbox, clone, limit).await
+        }
+    };
+    let Some(done) = stop else { return };
+    // Whatever a racing caller still queues fails with `Stopped`.
+    inbox.close();
+    let result = match AssertUnwindSafe(actor.on_stop(&mut ctx)).catch_unwind().await {
+        Ok(result) => result.map_err(|failure| ActorError::handler(ctx.actor_ref(), failure)),
+        Err(panic) => Err(ActorError::panicked(ctx.actor_ref(), &*panic)),
+    };
+    ctx.retire();
+    let _ = done.send(result);
+}
+
+/// Handles mail one at a time until a stop (returned), a panic or an empty registry entry.
+async fn serve_serial<A: Actor>(
+    actor: &mut A,
+    ctx: &mut Context<A>,
+    inbox: &mut mpsc::Receiver<Mail<A>>,
+) -> Option<Started> {
+    while let Some(mail) = inbox.recv().await {
+        match mail {
+            Mail::Deliver(envelope) => {
+                if let Outcome::Panicked = envelope.handle(actor, ctx).await {
+                    return None;
+                }
+            }
+            Mail::Stop(done) => return Some(done),
+        }
+    }
+    None
+}
+
+/// Runs up to `limit` handlers at once, each on a clone of the actor with its own context. A
+/// panic fails only its own call. A stop waits for the running handlers.
+async fn serve_concurrent<A: Actor>(
+    actor: &mut A,
+    ctx: &Context<A>,
+    inbox: &mut mpsc::Receiver<Mail<A>>,
+    clone: fn(&A) -> A,
+    limit: usize,
+) -> Option<Started> {
+    let mut running = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            biased;
+            // Both branches are cancel-safe: `next` and `recv` lose nothing when not chosen.
+            Some(()) = running.next(), if !running.is_empty() => {}
+            mail = inbox.recv(), if running.len() < limit => match mail {
+                Some(Mail::Deliver(envelope)) => {
+                    let mut copy = clone(actor);
+                    let mut fork = ctx.fork();
+                    running.push(async move {
+                        let _ = envelope.handle(&mut copy, &mut fork).await;
+                    });
+                }
+                Some(Mail::Stop(done)) => {
+                    while running.next().await.is_some() {}
+                    return Some(done);
+                }
+                None => {
+                    while running.next().await.is_some() {}
+                    return None;
+                }
+            },
+        }
+    }
+}

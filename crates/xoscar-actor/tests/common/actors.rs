@@ -1,0 +1,419 @@
+//! The actors the tests use, each a small copy of a behaviour xoscar's own tests exercise.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::watch;
+use xoscar_actor::{
+    Actor, ActorPoolBuilder, ActorRef, Context, Failure, Handler, RemoteMessages, create_actor,
+};
+use xoscar_transport::Address;
+
+// ---- messages -------------------------------------------------------------------------------
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Add {
+    #[prost(int64, tag = "1")]
+    pub n: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Total {
+    #[prost(int64, tag = "1")]
+    pub value: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Get {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Fail {
+    #[prost(string, tag = "1")]
+    pub reason: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Boom {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Empty {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CounterInit {
+    #[prost(int64, tag = "1")]
+    pub start: i64,
+    #[prost(bool, tag = "2")]
+    pub fail_start: bool,
+    #[prost(bool, tag = "3")]
+    pub fail_stop: bool,
+}
+
+/// A message only callers in the actor's own process can send: a closure, no prost message.
+pub struct LocalOnly(pub Box<dyn FnOnce() -> i64 + Send>);
+
+// ---- Counter ---------------------------------------------------------------------------------
+
+/// Adds numbers; fails or panics on request; hooks that fail when asked.
+pub struct Counter {
+    pub total: i64,
+    pub fail_start: bool,
+    pub fail_stop: bool,
+}
+
+impl Counter {
+    pub fn new(total: i64) -> Self {
+        Counter { total, fail_start: false, fail_stop: false }
+    }
+}
+
+impl Actor for Counter {
+    fn remote_messages(messages: &mut RemoteMessages<Self>) {
+        messages
+            .message::<Add>("Add")
+            .message::<Get>("Get")
+            .message::<Fail>("Fail")
+            .message::<Boom>("Boom");
+    }
+
+    async fn on_start(&mut self, _ctx: &mut Context<Self>) -> Result<(), Failure> {
+        if self.fail_start { Err(Failure::msg("refusing to start")) } else { Ok(()) }
+    }
+
+    async fn on_stop(&mut self, _ctx: &mut Context<Self>) -> Result<(), Failure> {
+        if self.fail_stop { Err(Failure::msg("refusing to stop quietly")) } else { Ok(()) }
+    }
+}
+
+impl Handler<Add> for Counter {
+    type Reply = Total;
+    async fn handle(&mut self, add: Add, _ctx: &mut Context<Self>) -> Result<Total, Failure> {
+        self.total += add.n;
+        Ok(Total { value: self.total })
+    }
+}
+
+impl Handler<Get> for Counter {
+    type Reply = Total;
+    async fn handle(&mut self, _: Get, _ctx: &mut Context<Self>) -> Result<Total, Failure> {
+        Ok(Total { value: self.total })
+    }
+}
+
+impl Handler<Fail> for Counter {
+    type Reply = Empty;
+    async fn handle(&mut self, fail: Fail, _ctx: &mut Context<Self>) -> Result<Empty, Failure> {
+        Err(std::io::Error::other(fail.reason).into())
+    }
+}
+
+impl Handler<Boom> for Counter {
+    type Reply = Empty;
+    async fn handle(&mut self, _: Boom, _ctx: &mut Context<Self>) -> Result<Empty, Failure> {
+        panic!("counter exploded")
+    }
+}
+
+impl Handler<LocalOnly> for Counter {
+    type Reply = i64;
+    async fn handle(&mut self, m: LocalOnly, _ctx: &mut Context<Self>) -> Result<i64, Failure> {
+        self.total += (m.0)();
+        Ok(self.total)
+    }
+}
+
+// ---- Relay: calls other actors, creates actors, carries refs --------------------------------
+
+/// Calls the counter named in the message and returns its answer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Forward {
+    #[prost(message, optional, tag = "1")]
+    pub target: Option<ActorRef<Counter>>,
+    #[prost(int64, tag = "2")]
+    pub n: i64,
+}
+
+/// Makes the counter named in the message fail, and fails with its error.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ForwardFail {
+    #[prost(message, optional, tag = "1")]
+    pub target: Option<ActorRef<Counter>>,
+    #[prost(string, tag = "2")]
+    pub reason: String,
+}
+
+/// Creates a counter: in the relay's own pool from a value when `address` is empty, else by
+/// type name in the pool at `address`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Spawn {
+    #[prost(string, tag = "1")]
+    pub uid: String,
+    #[prost(string, tag = "2")]
+    pub address: String,
+    #[prost(int64, tag = "3")]
+    pub start: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Spawned {
+    #[prost(message, optional, tag = "1")]
+    pub target: Option<ActorRef<Counter>>,
+}
+
+#[derive(Default)]
+pub struct Relay;
+
+impl Actor for Relay {
+    fn remote_messages(messages: &mut RemoteMessages<Self>) {
+        messages
+            .message::<Forward>("Forward")
+            .message::<ForwardFail>("ForwardFail")
+            .message::<Spawn>("Spawn");
+    }
+}
+
+fn target(target: Option<ActorRef<Counter>>) -> Result<ActorRef<Counter>, Failure> {
+    target.ok_or_else(|| Failure::msg("no target"))
+}
+
+impl Handler<Forward> for Relay {
+    type Reply = Total;
+    async fn handle(&mut self, m: Forward, _ctx: &mut Context<Self>) -> Result<Total, Failure> {
+        Ok(target(m.target)?.call(Add { n: m.n }).await?)
+    }
+}
+
+impl Handler<ForwardFail> for Relay {
+    type Reply = Empty;
+    async fn handle(&mut self, m: ForwardFail, _: &mut Context<Self>) -> Result<Empty, Failure> {
+        Ok(target(m.target)?.call(Fail { reason: m.reason }).await?)
+    }
+}
+
+impl Handler<Spawn> for Relay {
+    type Reply = Spawned;
+    async fn handle(&mut self, m: Spawn, ctx: &mut Context<Self>) -> Result<Spawned, Failure> {
+        let created = if m.address.is_empty() {
+            ctx.pool().create(Counter::new(m.start)).uid(m.uid).await?
+        } else {
+            let address: Address = m.address.parse()?;
+            let init = CounterInit { start: m.start, ..Default::default() };
+            create_actor::<Counter>(&address, "Counter", &init).uid(m.uid).await?
+        };
+        Ok(Spawned { target: Some(created) })
+    }
+}
+
+// ---- Peer: A → B → A call chains -------------------------------------------------------------
+
+/// Bounces between two peers `hops` times; each hop hands its reply to `reply_later`, so the
+/// peer is free to take the call that comes back.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Bounce {
+    #[prost(uint32, tag = "1")]
+    pub hops: u32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Hops {
+    #[prost(uint32, tag = "1")]
+    pub hops: u32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SetPeer {
+    #[prost(message, optional, tag = "1")]
+    pub peer: Option<ActorRef<Peer>>,
+}
+
+#[derive(Default)]
+pub struct Peer {
+    pub peer: Option<ActorRef<Peer>>,
+}
+
+impl Actor for Peer {
+    fn remote_messages(messages: &mut RemoteMessages<Self>) {
+        messages.message::<Bounce>("Bounce").message::<SetPeer>("SetPeer");
+    }
+}
+
+impl Handler<SetPeer> for Peer {
+    type Reply = Empty;
+    async fn handle(&mut self, m: SetPeer, _: &mut Context<Self>) -> Result<Empty, Failure> {
+        self.peer = m.peer;
+        Ok(Empty {})
+    }
+}
+
+impl Handler<Bounce> for Peer {
+    type Reply = Hops;
+    async fn handle(&mut self, m: Bounce, ctx: &mut Context<Self>) -> Result<Hops, Failure> {
+        if m.hops == 0 {
+            return Ok(Hops { hops: 0 });
+        }
+        let peer = self.peer.clone().ok_or_else(|| Failure::msg("no peer"))?;
+        ctx.reply_later(async move {
+            let back = peer.call(Bounce { hops: m.hops - 1 }).await?;
+            Ok(Hops { hops: back.hops + 1 })
+        })
+    }
+}
+
+// ---- Hooked: lifecycle hooks that call actors ------------------------------------------------
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HookedInit {
+    #[prost(message, optional, tag = "1")]
+    pub log: Option<ActorRef<Counter>>,
+}
+
+/// Its start hook adds 1 to `log` and tells itself `Add { n: 10 }`; its stop hook adds 100 to
+/// `log`.
+pub struct Hooked {
+    pub log: ActorRef<Counter>,
+    pub total: i64,
+}
+
+impl Actor for Hooked {
+    fn remote_messages(messages: &mut RemoteMessages<Self>) {
+        messages.message::<Get>("Get").message::<Add>("Add");
+    }
+
+    async fn on_start(&mut self, ctx: &mut Context<Self>) -> Result<(), Failure> {
+        self.log.call(Add { n: 1 }).await?;
+        ctx.actor_ref().tell(Add { n: 10 }).await?;
+        Ok(())
+    }
+
+    async fn on_stop(&mut self, _ctx: &mut Context<Self>) -> Result<(), Failure> {
+        self.log.call(Add { n: 100 }).await?;
+        Ok(())
+    }
+}
+
+impl Handler<Add> for Hooked {
+    type Reply = Total;
+    async fn handle(&mut self, add: Add, _: &mut Context<Self>) -> Result<Total, Failure> {
+        self.total += add.n;
+        Ok(Total { value: self.total })
+    }
+}
+
+impl Handler<Get> for Hooked {
+    type Reply = Total;
+    async fn handle(&mut self, _: Get, _: &mut Context<Self>) -> Result<Total, Failure> {
+        Ok(Total { value: self.total })
+    }
+}
+
+// ---- Gate: a concurrent actor ----------------------------------------------------------------
+
+/// Waits until `parties` calls are inside the handler at once: only a concurrent actor can
+/// answer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Meet {
+    #[prost(uint32, tag = "1")]
+    pub parties: u32,
+}
+
+#[derive(Clone)]
+pub struct Gate {
+    pub inside: Arc<AtomicUsize>,
+    pub arrived: Arc<watch::Sender<usize>>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate { inside: Arc::default(), arrived: Arc::new(watch::channel(0).0) }
+    }
+}
+
+impl Actor for Gate {
+    fn remote_messages(messages: &mut RemoteMessages<Self>) {
+        messages.message::<Meet>("Meet").message::<Boom>("Boom");
+    }
+}
+
+impl Handler<Meet> for Gate {
+    type Reply = Hops;
+    async fn handle(&mut self, m: Meet, _: &mut Context<Self>) -> Result<Hops, Failure> {
+        let inside = self.inside.fetch_add(1, Ordering::SeqCst) + 1;
+        self.arrived.send_replace(inside);
+        let mut arrived = self.arrived.subscribe();
+        arrived.wait_for(|n| *n >= m.parties as usize).await?;
+        Ok(Hops { hops: inside as u32 })
+    }
+}
+
+impl Handler<Boom> for Gate {
+    type Reply = Empty;
+    async fn handle(&mut self, _: Boom, _: &mut Context<Self>) -> Result<Empty, Failure> {
+        panic!("gate exploded")
+    }
+}
+
+/// Registers every type above under its name.
+pub fn register(builder: ActorPoolBuilder) -> ActorPoolBuilder {
+    builder
+        .register("Counter", |init: CounterInit| {
+            if init.start < 0 {
+                return Err(Failure::msg("a counter cannot start below zero"));
+            }
+            if init.start == 666 {
+                panic!("the factory panicked");
+            }
+            Ok(Counter {
+                total: init.start,
+                fail_start: init.fail_start,
+                fail_stop: init.fail_stop,
+            })
+        })
+        .register("Relay", |_: Empty| Ok(Relay))
+        .register("Peer", |_: Empty| Ok(Peer::default()))
+        .register("Hooked", |init: HookedInit| {
+            Ok(Hooked { log: init.log.ok_or_else(|| Failure::msg("no log"))?, total: 0 })
+        })
+        .register_concurrent("Gate", 8, |_: Empty| Ok(Gate::default()))
+}
+
+// ---- Impostor: messages that reuse Counter's names with other bodies --------------------------
+
+/// Counter's "Add" name with a string where Counter expects an integer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AddText {
+    #[prost(string, tag = "1")]
+    pub n: String,
+}
+
+/// Counter's "Get" name, expecting a reply with a string where Counter sends an integer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GetText {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Text {
+    #[prost(string, tag = "1")]
+    pub value: String,
+}
+
+/// Never created: a ref to a Counter cast to `Impostor` sends Counter's message names with
+/// bodies (and expects replies) of other types, as a caller built from another version would.
+pub struct Impostor;
+
+impl Actor for Impostor {
+    fn remote_messages(messages: &mut RemoteMessages<Self>) {
+        messages.message::<AddText>("Add").message::<GetText>("Get");
+    }
+}
+
+impl Handler<AddText> for Impostor {
+    type Reply = Total;
+    async fn handle(&mut self, _: AddText, _: &mut Context<Self>) -> Result<Total, Failure> {
+        Ok(Total { value: 0 })
+    }
+}
+
+impl Handler<GetText> for Impostor {
+    type Reply = Text;
+    async fn handle(&mut self, _: GetText, _: &mut Context<Self>) -> Result<Text, Failure> {
+        Ok(Text::default())
+    }
+}
