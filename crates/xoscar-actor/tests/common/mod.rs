@@ -1,6 +1,8 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod actors;
+pub mod child;
+pub mod scenarios;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,12 +54,49 @@ pub async fn remote_pool(transport: Transport) -> ActorPool {
         .expect("start the remote pool")
 }
 
-/// A pool with every test actor type registered, reached directly by this process.
-pub async fn local_pool() -> ActorPool {
-    actors::register(ActorPool::builder(address(Transport::Inproc)))
-        .start()
-        .await
-        .expect("start the local pool")
+/// Where a scenario finds its "remote" pool, and how it makes pools of its own.
+pub struct Setup {
+    /// The remote pool's address.
+    pub address: Address,
+    /// The remote pool's process id.
+    pub remote_pid: u32,
+    /// The remote pool itself, when it lives in this process.
+    pub pool: Option<ActorPool>,
+    /// The transport of the scenario's local pools: one the remote pool can dial back.
+    pub local_transport: Transport,
+}
+
+impl Setup {
+    /// A remote pool in this process, reached through its listener on `transport`.
+    pub async fn in_process(transport: Transport) -> Setup {
+        let pool = remote_pool(transport).await;
+        Setup {
+            address: pool.address().clone(),
+            remote_pid: std::process::id(),
+            pool: Some(pool),
+            local_transport: transport,
+        }
+    }
+
+    pub fn remote(&self) -> &Address {
+        &self.address
+    }
+
+    /// A pool of this process with every test type, reached directly by its callers here and
+    /// dialled back by the remote pool.
+    pub async fn local_pool(&self) -> ActorPool {
+        actors::register(ActorPool::builder(address(self.local_transport)))
+            .start()
+            .await
+            .expect("start the local pool")
+    }
+
+    /// Checks the remote pool's actor count, when the pool is in this process.
+    pub fn assert_actor_count(&self, expected: usize) {
+        if let Some(pool) = &self.pool {
+            assert_eq!(pool.actor_count(), expected);
+        }
+    }
 }
 
 /// Polls `check` until it holds or `within` passes.

@@ -1,0 +1,277 @@
+//! The behaviours of xoscar's actor tests, each against a pool described by a [`Setup`]: in
+//! this process behind its listener, or in a child process.
+
+use std::time::Duration;
+
+use super::actors::*;
+use super::{Setup, eventually};
+use xoscar_actor::{ActorError, ActorRef, create_actor, destroy_actor, has_actor};
+
+pub async fn create_call_tell_by_name(setup: &Setup) {
+    let init = CounterInit { start: 5, ..Default::default() };
+    let counter = create_actor::<Counter>(setup.remote(), "Counter", &init).await.unwrap();
+    assert_eq!(counter.address(), setup.remote());
+    assert!(counter.uid().starts_with("Counter-"), "generated uid {}", counter.uid());
+    assert_eq!(counter.call(Add { n: 2 }).await.unwrap(), Total { value: 7 });
+    for n in 1..=3 {
+        counter.tell(Add { n }).await.unwrap();
+    }
+    // Tells from one caller are handled in the order sent, before a later call.
+    assert_eq!(counter.call(Get {}).await.unwrap(), Total { value: 13 });
+
+    let named = create_actor::<Counter>(setup.remote(), "Counter", &init).uid("c1").await.unwrap();
+    assert_eq!(named.uid(), "c1");
+    assert_eq!(named, ActorRef::<Counter>::new(setup.remote().clone(), "c1"));
+    assert_eq!(named.call(Get {}).await.unwrap(), Total { value: 5 });
+    setup.assert_actor_count(2);
+}
+
+pub async fn create_from_inside_an_actor(setup: &Setup) {
+    let local = setup.local_pool().await;
+    let relay = create_actor::<Relay>(setup.remote(), "Relay", &Empty {}).await.unwrap();
+    // From a value, in the relay's own pool.
+    let spawned = relay.call(Spawn { uid: "inner".into(), address: String::new(), start: 3 });
+    let inner = spawned.await.unwrap().target.unwrap();
+    assert_eq!(inner.address(), setup.remote());
+    assert_eq!(inner.call(Add { n: 1 }).await.unwrap(), Total { value: 4 });
+    // By type name, in another pool (this process's local one, reached from the remote one).
+    let there = Spawn { uid: "outer".into(), address: local.address().to_string(), start: 8 };
+    let outer = relay.call(there).await.unwrap().target.unwrap();
+    assert_eq!(outer.address(), local.address());
+    assert!(has_actor(&outer).await.unwrap());
+    assert_eq!(outer.call(Get {}).await.unwrap(), Total { value: 8 });
+}
+
+pub async fn create_errors(setup: &Setup) {
+    let at = setup.remote();
+    let init = CounterInit::default();
+    create_actor::<Counter>(at, "Counter", &init).uid("dup").await.unwrap();
+    let duplicate = create_actor::<Counter>(at, "Counter", &init).uid("dup").await.unwrap_err();
+    assert!(
+        matches!(&duplicate, ActorError::AlreadyExists { uid, address } if uid == "dup" && *address == at.to_string()),
+        "{duplicate:?}"
+    );
+    let unknown = create_actor::<Counter>(at, "NoSuchType", &init).await.unwrap_err();
+    assert!(
+        matches!(&unknown, ActorError::UnknownType { type_name, .. } if type_name == "NoSuchType"),
+        "{unknown:?}"
+    );
+
+    let refused = CounterInit { start: -1, ..Default::default() };
+    let factory = create_actor::<Counter>(at, "Counter", &refused).uid("neg").await.unwrap_err();
+    assert!(
+        matches!(&factory, ActorError::Handler { message, .. } if message.contains("below zero")),
+        "{factory:?}"
+    );
+
+    let panics = CounterInit { start: 666, ..Default::default() };
+    let panicked = create_actor::<Counter>(at, "Counter", &panics).await.unwrap_err();
+    assert!(
+        matches!(&panicked, ActorError::HandlerPanicked { message, .. } if message.contains("factory panicked")),
+        "{panicked:?}"
+    );
+
+    let bad_start = CounterInit { fail_start: true, ..Default::default() };
+    let start = create_actor::<Counter>(at, "Counter", &bad_start).uid("s").await.unwrap_err();
+    match &start {
+        ActorError::Handler { message, uid, pid, address, .. } => {
+            assert!(message.contains("refusing to start"));
+            assert_eq!(
+                (uid.as_str(), *pid, address.as_str()),
+                ("s", setup.remote_pid, &*at.to_string())
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The actor does not exist after a failed start, and its uid is free again.
+    assert!(!has_actor(&ActorRef::<Counter>::new(at.clone(), "s")).await.unwrap());
+    create_actor::<Counter>(at, "Counter", &init).uid("s").await.unwrap();
+
+    // An init body of another type fails to decode: a clear error, and the pool goes on.
+    let bad_init = Forward { target: None, n: 1 << 40 };
+    let decode = create_actor::<Counter>(at, "Hooked", &bad_init).await.unwrap_err();
+    assert!(
+        matches!(&decode, ActorError::Handler { .. } | ActorError::BadMessage { .. }),
+        "{decode:?}"
+    );
+    setup.assert_actor_count(2); // dup and s
+}
+
+pub async fn calls_within_and_across_pools(setup: &Setup) {
+    let local = setup.local_pool().await;
+    let far =
+        create_actor::<Counter>(setup.remote(), "Counter", &CounterInit::default()).await.unwrap();
+    let near = local.create(Counter::new(100)).uid("near").await.unwrap();
+    let local_relay = local.create(Relay).await.unwrap();
+    let remote_relay = create_actor::<Relay>(setup.remote(), "Relay", &Empty {}).await.unwrap();
+    // Local → remote, remote → local (the remote pool dials this process's local pool), and
+    // remote → remote: refs travel inside the messages and are called back.
+    let to_far = Forward { target: Some(far.clone()), n: 1 };
+    assert_eq!(local_relay.call(to_far.clone()).await.unwrap(), Total { value: 1 });
+    assert_eq!(remote_relay.call(to_far).await.unwrap(), Total { value: 2 });
+    let to_near = Forward { target: Some(near.clone()), n: 1 };
+    assert_eq!(remote_relay.call(to_near.clone()).await.unwrap(), Total { value: 101 });
+    assert_eq!(local_relay.call(to_near).await.unwrap(), Total { value: 102 });
+    // A local-only message (a closure: nothing to encode) reaches a local actor...
+    assert_eq!(near.call(LocalOnly(Box::new(|| 1))).await.unwrap(), 103);
+    // ...and is refused before sending to a remote one.
+    let refused = far.call(LocalOnly(Box::new(|| 1))).await.unwrap_err();
+    assert!(matches!(&refused, ActorError::NotRemote { .. }), "{refused:?}");
+}
+
+pub async fn nested_errors_carry_every_pool(setup: &Setup) {
+    let local = setup.local_pool().await;
+    let far =
+        create_actor::<Counter>(setup.remote(), "Counter", &CounterInit::default()).await.unwrap();
+    let direct = far.call(Fail { reason: "disk on fire".into() }).await.unwrap_err();
+    match &direct {
+        ActorError::Handler { message, address, pid, actor_type, uid, .. } => {
+            assert_eq!(message, "disk on fire");
+            assert_eq!(address, &setup.remote().to_string());
+            assert_eq!(*pid, setup.remote_pid);
+            assert!(actor_type.ends_with("Counter"), "{actor_type}");
+            assert_eq!(uid, far.uid());
+        }
+        other => panic!("{other:?}"),
+    }
+    // Through a relay in the local pool: the outer error names the relay, its message the
+    // counter's failure with the remote pool's address.
+    let relay = local.create(Relay).uid("relay").await.unwrap();
+    let nested = relay.call(ForwardFail { target: Some(far.clone()), reason: "nested".into() });
+    match nested.await.unwrap_err() {
+        ActorError::Handler { message, uid, address, source, .. } => {
+            assert_eq!(uid, "relay");
+            assert_eq!(address, local.address().to_string());
+            assert!(
+                message.contains("nested") && message.contains(&setup.remote().to_string()),
+                "{message}"
+            );
+            assert!(source.is_some(), "a local handler's error keeps its source");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+pub async fn unknown_uid_message_and_bodies(setup: &Setup) {
+    let at = setup.remote();
+    let ghost = ActorRef::<Counter>::new(at.clone(), "ghost");
+    let missing = ghost.call(Get {}).await.unwrap_err();
+    assert!(matches!(&missing, ActorError::NotFound { uid, .. } if uid == "ghost"), "{missing:?}");
+    assert!(matches!(ghost.tell(Add { n: 1 }).await, Err(ActorError::NotFound { .. })));
+
+    let init = CounterInit { start: 3, ..Default::default() };
+    let counter = create_actor::<Counter>(at, "Counter", &init).uid("c").await.unwrap();
+    // A ref of the wrong type: Peer's "Bounce" is no message of Counter's.
+    let wrong = counter.cast::<Peer>();
+    let no_handler = wrong.call(Bounce { hops: 0 }).await.unwrap_err();
+    assert!(
+        matches!(&no_handler, ActorError::NoHandler { message, .. } if message == "Bounce"),
+        "{no_handler:?}"
+    );
+    // Same name and same body: a ref cast to another type with a compatible message works.
+    assert_eq!(counter.cast::<Hooked>().call(Get {}).await.unwrap(), Total { value: 3 });
+    // A body that does not decode as the handler's message type.
+    let impostor = counter.cast::<Impostor>();
+    let bad_body = impostor.call(AddText { n: "four".into() }).await.unwrap_err();
+    assert!(
+        matches!(&bad_body, ActorError::BadMessage { detail, .. } if detail.contains("\"Add\"")),
+        "{bad_body:?}"
+    );
+    // A reply that does not decode as the caller's reply type.
+    let bad_reply = impostor.call(GetText {}).await.unwrap_err();
+    assert!(matches!(&bad_reply, ActorError::BadReply { .. }), "{bad_reply:?}");
+    // Everything still works afterwards, on the same connection.
+    assert_eq!(counter.call(Add { n: 4 }).await.unwrap(), Total { value: 7 });
+}
+
+pub async fn has_destroy_and_recreate(setup: &Setup) {
+    let at = setup.remote();
+    let stop_fails = CounterInit { start: 1, fail_stop: true, ..Default::default() };
+    let first = create_actor::<Counter>(at, "Counter", &stop_fails).uid("x").await.unwrap();
+    assert!(has_actor(&first).await.unwrap());
+    // The stop hook's error reaches the destroyer; the actor is gone either way.
+    let stopped = destroy_actor(&first).await.unwrap_err();
+    assert!(
+        matches!(&stopped, ActorError::Handler { message, .. } if message.contains("quietly")),
+        "{stopped:?}"
+    );
+    assert!(!has_actor(&first).await.unwrap());
+    assert!(matches!(destroy_actor(&first).await, Err(ActorError::NotFound { .. })));
+    assert!(matches!(first.call(Get {}).await, Err(ActorError::NotFound { .. })));
+    // Re-created under the same uid, the old ref reaches the new actor.
+    let init = CounterInit { start: 50, ..Default::default() };
+    let second = create_actor::<Counter>(at, "Counter", &init).uid("x").await.unwrap();
+    assert_eq!(second, first);
+    assert_eq!(first.call(Get {}).await.unwrap(), Total { value: 50 });
+    destroy_actor(&second).await.unwrap();
+    setup.assert_actor_count(0);
+}
+
+pub async fn hooks_call_actors_and_tell_themselves(setup: &Setup) {
+    let local = setup.local_pool().await;
+    let log = local.create(Counter::new(0)).uid("log").await.unwrap();
+    let init = HookedInit { log: Some(log.clone()) };
+    let hooked = create_actor::<Hooked>(setup.remote(), "Hooked", &init).await.unwrap();
+    assert_eq!(log.call(Get {}).await.unwrap(), Total { value: 1 }, "start hook called the log");
+    // The message it told itself in its start hook is handled right after the hook.
+    assert_eq!(hooked.call(Get {}).await.unwrap(), Total { value: 10 });
+    destroy_actor(&hooked).await.unwrap();
+    assert_eq!(log.call(Get {}).await.unwrap(), Total { value: 101 }, "stop hook called the log");
+}
+
+pub async fn concurrent_actor_runs_handlers_together(setup: &Setup) {
+    let gate = create_actor::<Gate>(setup.remote(), "Gate", &Empty {}).await.unwrap();
+    // Three calls that each wait until all three are inside: a serial actor would hang.
+    let (a, b, c) = tokio::join!(
+        gate.call(Meet { parties: 3 }),
+        gate.call(Meet { parties: 3 }),
+        gate.call(Meet { parties: 3 })
+    );
+    let mut seen = [a.unwrap().hops, b.unwrap().hops, c.unwrap().hops];
+    seen.sort();
+    assert_eq!(seen, [1, 2, 3]);
+    // A panic fails its own call; a concurrent actor goes on.
+    assert!(matches!(gate.call(Boom {}).await, Err(ActorError::HandlerPanicked { .. })));
+    assert_eq!(gate.call(Meet { parties: 1 }).await.unwrap().hops, 4);
+
+    // Created from a value with `.concurrent(..)` in a local pool.
+    let local = setup.local_pool().await;
+    let gate = local.create(Gate::default()).concurrent(4).await.unwrap();
+    let (a, b) = tokio::join!(gate.call(Meet { parties: 2 }), gate.call(Meet { parties: 2 }));
+    assert_eq!(a.unwrap().hops + b.unwrap().hops, 3);
+}
+
+pub async fn a_b_a_chains_do_not_deadlock(setup: &Setup) {
+    let local = setup.local_pool().await;
+    let a = local.create(Peer::default()).uid("a").await.unwrap();
+    let b = create_actor::<Peer>(setup.remote(), "Peer", &Empty {}).uid("b").await.unwrap();
+    a.call(SetPeer { peer: Some(b.clone()) }).await.unwrap();
+    b.call(SetPeer { peer: Some(a.clone()) }).await.unwrap();
+    // a → b → a → b → a → b → a: each peer is called again while its first call is pending.
+    assert_eq!(a.call(Bounce { hops: 6 }).await.unwrap(), Hops { hops: 6 });
+    assert_eq!(b.call(Bounce { hops: 5 }).await.unwrap(), Hops { hops: 5 });
+}
+
+pub async fn a_panicking_handler_stops_only_its_actor(setup: &Setup) {
+    let at = setup.remote();
+    let doomed = create_actor::<Counter>(at, "Counter", &CounterInit::default())
+        .uid("doomed")
+        .await
+        .unwrap();
+    let other =
+        create_actor::<Counter>(at, "Counter", &CounterInit::default()).uid("other").await.unwrap();
+    match doomed.call(Boom {}).await.unwrap_err() {
+        ActorError::HandlerPanicked { message, uid, actor_type, pid, .. } => {
+            assert_eq!((message.as_str(), uid.as_str()), ("counter exploded", "doomed"));
+            assert!(actor_type.ends_with("Counter"));
+            assert_eq!(pid, setup.remote_pid);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The panicking serial actor is gone; every other actor goes on, on the same connection.
+    assert!(matches!(doomed.call(Get {}).await, Err(ActorError::NotFound { .. })));
+    assert_eq!(other.call(Add { n: 2 }).await.unwrap(), Total { value: 2 });
+    if let Some(pool) = &setup.pool {
+        assert!(eventually(Duration::from_secs(5), async || pool.actor_count() == 1).await);
+    }
+}
