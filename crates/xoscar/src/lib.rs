@@ -10,13 +10,60 @@
 //! | [`wire`] | `xoscar-wire` | frame layout, protobuf envelopes, codec with hard limits |
 //! | [`transport`] | `xoscar-transport` | addresses, listeners, framed channels (tcp, uds, inproc) |
 //! | [`pool`] | `xoscar-pool` | multiplexed request/response: leases, idle reaper, heartbeat, serving side |
-//! | [`router`] | `xoscar-router` | address mapping (in progress) |
-//! | [`actor`] | `xoscar-actor` | actors and actor pools (in progress) |
+//! | [`router`] | `xoscar-router` | address mapping: own pool → direct, mapped → internal endpoint, else the address |
+//! | [`actor`] | `xoscar-actor` | actors, actor pools, refs, call/tell, lifecycle, errors |
+//!
+//! The actor API is also at the top level: `use xoscar::{Actor, Handler, ActorPool, ...}`.
+//! Messages that cross processes are prost messages, so a user depends on `prost` too.
 //!
 //! Transports are cargo features, all on by default: `tcp`, `uds`, `inproc`.
+//!
+//! ```
+//! use xoscar::{Actor, ActorPool, Context, Failure, Handler, RemoteMessages};
+//!
+//! struct Counter {
+//!     total: i64,
+//! }
+//!
+//! #[derive(Clone, PartialEq, prost::Message)]
+//! struct Add {
+//!     #[prost(int64, tag = "1")]
+//!     n: i64,
+//! }
+//!
+//! impl Actor for Counter {
+//!     // Callable from other processes (prost message and reply); in-process callers need nothing.
+//!     fn remote_messages(m: &mut RemoteMessages<Self>) {
+//!         m.message::<Add>("Add");
+//!     }
+//! }
+//!
+//! impl Handler<Add> for Counter {
+//!     type Reply = i64; // prost encodes scalars too (as the protobuf wrapper types)
+//!     async fn handle(&mut self, add: Add, _: &mut Context<Self>) -> Result<i64, Failure> {
+//!         self.total += add.n;
+//!         Ok(self.total)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), xoscar::ActorError> {
+//! let pool = ActorPool::start("inproc://readme".parse().unwrap()).await?;
+//! let counter = pool.create(Counter { total: 0 }).uid("counter").await?;
+//! assert_eq!(counter.call(Add { n: 2 }).await?, 2);
+//! # Ok(()) }
+//! ```
 
 pub use xoscar_actor as actor;
 pub use xoscar_pool as pool;
 pub use xoscar_router as router;
 pub use xoscar_transport as transport;
 pub use xoscar_wire as wire;
+
+pub use xoscar_actor::{
+    Actor, ActorError, ActorPool, ActorPoolBuilder, ActorRef, Context, CreateActor,
+    CreateRemoteActor, Failure, Handler, PoolHandle, RemoteMessages, caller, configure,
+    create_actor, destroy_actor, has_actor, map_address, unmap_address,
+};
+pub use xoscar_pool::{PoolConfig, ServerConfig};
+pub use xoscar_transport::Address;
