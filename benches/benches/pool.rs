@@ -68,30 +68,6 @@ fn sequential(
     group.finish();
 }
 
-/// Runs `iters` calls spread over 64 concurrent callers; returns the time per `iters` calls.
-async fn spread<F, Fut>(iters: u64, call: F) -> Duration
-where
-    F: Fn(u64) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let per_caller = iters.div_ceil(IN_FLIGHT);
-    let start = Instant::now();
-    let callers: Vec<_> = (0..IN_FLIGHT)
-        .map(|caller| {
-            let call = call.clone();
-            tokio::spawn(async move {
-                for i in 0..per_caller {
-                    call(caller * per_caller + i).await;
-                }
-            })
-        })
-        .collect();
-    for caller in callers {
-        caller.await.unwrap();
-    }
-    start.elapsed().mul_f64(iters as f64 / (per_caller * IN_FLIGHT) as f64)
-}
-
 /// 64 callers of `pool` on `endpoint`, as a bench function named `name`.
 fn bench_in_flight(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
@@ -104,7 +80,7 @@ fn bench_in_flight(
     group.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let (pool, endpoint, payload) = (pool.clone(), endpoint.clone(), payload.clone());
-            rt.block_on(spread(iters, move |_| {
+            rt.block_on(spread(iters, IN_FLIGHT, move |_| {
                 let (pool, endpoint, payload) = (pool.clone(), endpoint.clone(), payload.clone());
                 async move {
                     pool.call(&endpoint, Message::new(Bytes::new(), vec![payload])).await.unwrap();
@@ -123,7 +99,7 @@ fn in_flight_group(c: &mut Criterion, name: &str, rt: &Runtime, endpoint: &Addre
     group.bench_function("raw", |b| {
         b.iter_custom(|iters| {
             let (raw, payload) = (raw.clone(), payload.clone());
-            rt.block_on(spread(iters, move |id| {
+            rt.block_on(spread(iters, IN_FLIGHT, move |id| {
                 let (raw, payload) = (raw.clone(), payload.clone());
                 async move {
                     raw.call(id, payload).await;

@@ -1,14 +1,16 @@
 //! Servers in a child process, for benches that cross a process boundary: the bench binary
-//! re-runs itself with `XOSCAR_BENCH_CHILD` set, serves our echo and a raw echo on TCP and a
-//! Unix socket, prints their addresses and waits to be killed.
+//! re-runs itself with `XOSCAR_BENCH_CHILD` set, serves our echo, a raw echo and an actor pool
+//! on TCP and a Unix socket, prints their addresses and waits to be killed.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use tokio::net::{TcpListener, UnixListener};
+use xoscar_actor::ActorPool;
 use xoscar_pool::{Echo, ServerConfig, serve};
 use xoscar_transport::Address;
 
+use crate::actors::Echoer;
 use crate::{address, current_thread, our_listener, raw_echo_batched};
 
 const CHILD_ENV: &str = "XOSCAR_BENCH_CHILD";
@@ -24,6 +26,10 @@ pub struct ChildAddresses {
     pub raw_tcp: Address,
     /// A raw `[u32 len][body]` echo over a Unix socket.
     pub raw_uds: Address,
+    /// An actor pool over TCP with an [`crate::actors::Echoer`] under uid `echo`.
+    pub actor_tcp: Address,
+    /// The same over a Unix socket.
+    pub actor_uds: Address,
 }
 
 /// In the child (the variable is set): serves until killed, never returns. In the parent:
@@ -43,6 +49,13 @@ pub fn serve_if_child() {
         let Address::Unix(raw_path) = address("uds", "child-raw") else { unreachable!() };
         let _ = std::fs::remove_file(&raw_path);
         let raw_uds = UnixListener::bind(&raw_path).unwrap();
+        let mut actor_pools = Vec::new();
+        for (key, transport) in [("ACTOR_TCP", "tcp"), ("ACTOR_UDS", "uds")] {
+            let pool = ActorPool::start(address(transport, "child-actors")).await.unwrap();
+            pool.create(Echoer::default()).uid("echo").await.unwrap();
+            println!("{key} {}", pool.address());
+            actor_pools.push(pool);
+        }
         println!("OURS_TCP {}", ours_tcp.local_addr());
         println!("OURS_UDS {}", ours_uds.local_addr());
         println!("RAW_TCP {}", Address::tcp(raw_tcp.local_addr().unwrap()));
@@ -60,7 +73,7 @@ pub fn serve_if_child() {
             }
         });
         std::future::pending::<()>().await;
-        drop((ours_tcp, ours_uds));
+        drop((ours_tcp, ours_uds, actor_pools));
     });
     std::process::exit(0);
 }
@@ -99,6 +112,8 @@ impl ChildServers {
             ours_uds: take("OURS_UDS"),
             raw_tcp: take("RAW_TCP"),
             raw_uds: take("RAW_UDS"),
+            actor_tcp: take("ACTOR_TCP"),
+            actor_uds: take("ACTOR_UDS"),
         };
         ChildServers { child, addresses }
     }

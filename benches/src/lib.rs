@@ -2,11 +2,15 @@
 //! bench is compared with (a plain tokio socket with a 4-byte length prefix, or a plain tokio
 //! mpsc channel carrying the same frames).
 
+pub mod actors;
 pub mod child;
 pub mod mux;
+#[cfg(feature = "peers")]
+pub mod peers;
 pub mod raw;
 
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
@@ -184,4 +188,29 @@ pub async fn raw_bulk<S: AsyncRead + AsyncWrite + Unpin>(
     let mut ack = [0u8; 1];
     stream.read_exact(&mut ack).await?;
     Ok(())
+}
+
+/// Runs `iters` calls of `call` spread over `callers` concurrent tasks on the current runtime;
+/// returns the time `iters` calls took.
+pub async fn spread<F, Fut>(iters: u64, callers: u64, call: F) -> Duration
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let per_caller = iters.div_ceil(callers);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|caller| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                for i in 0..per_caller {
+                    call(caller * per_caller + i).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("caller task");
+    }
+    start.elapsed().mul_f64(iters as f64 / (per_caller * callers) as f64)
 }

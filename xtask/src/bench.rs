@@ -19,7 +19,11 @@ use serde_json::Value;
 use crate::{cargo, run_step, workspace_root};
 
 /// Targets stated by the issues: (a word in the group name, the target).
-const TARGETS: [(&str, &str); 8] = [
+const TARGETS: [(&str, &str); 12] = [
+    ("actor local ask sequential", "≤ 1.5 × raw time; faster than ractor, kameo"),
+    ("actor local", "faster than ractor, kameo"),
+    ("actor child-process", "raw = pool-level call: ≤ 1.1 × its time (≥ 0.91 × its rate)"),
+    ("actor call echo", "≥ 0.80 × raw bandwidth"),
     ("wire ", "-"),
     ("call round trip", "≤ 1.15 × raw time"),
     ("round trip", "≤ 1.10 × raw time"),
@@ -47,12 +51,16 @@ enum Rate {
     Calls,
 }
 
-pub fn run(filter: Option<&str>, runs: usize) -> Result<()> {
+pub fn run(filter: Option<&str>, runs: usize, peers: bool) -> Result<()> {
     let mut all_runs = Vec::new();
     for _ in 0..runs.max(1) {
         let started = SystemTime::now();
         let mut command = cargo();
-        command.args(["bench", "-p", "xoscar-benches", "--"]);
+        command.args(["bench", "-p", "xoscar-benches"]);
+        if peers {
+            command.args(["--features", "peers"]);
+        }
+        command.arg("--");
         if let Some(filter) = filter {
             command.arg(filter);
         }
@@ -115,7 +123,7 @@ fn render(runs: &[Vec<Measurement>]) -> String {
     groups.dedup();
     let mut table = format!(
         "{} run(s); medians, ratio range in brackets\n\n\
-         | what | ours | raw limit | ratio | target |\n|---|---|---|---|---|\n",
+         | what | ours | raw limit | ratio | target | peers |\n|---|---|---|---|---|---|\n",
         runs.len()
     );
     for group in groups {
@@ -140,10 +148,27 @@ fn render(runs: &[Vec<Measurement>]) -> String {
         };
         let target =
             TARGETS.iter().find(|(word, _)| group.contains(word)).map_or("-", |(_, text)| text);
+        // Any other function of the group is a peer library doing the same work.
+        let mut peers: Vec<&str> = runs
+            .iter()
+            .flatten()
+            .filter(|m| m.group == group && m.function != "ours" && m.function != "raw")
+            .map(|m| m.function.as_str())
+            .collect();
+        peers.sort_unstable();
+        peers.dedup();
+        let peers: Vec<String> = peers
+            .iter()
+            .map(|peer| {
+                let mut times: Vec<f64> = runs.iter().filter_map(|run| find(run, peer)).collect();
+                format!("{peer} {}", show(median(&mut times), rate))
+            })
+            .collect();
         table.push_str(&format!(
-            "| {group} | {} | {} | {ratio} | {target} |\n",
+            "| {group} | {} | {} | {ratio} | {target} | {} |\n",
             show(median(&mut ours.clone()), rate),
             show(median(&mut raw.clone()), rate),
+            if peers.is_empty() { "-".to_string() } else { peers.join(", ") },
         ));
     }
     table

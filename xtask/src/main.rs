@@ -19,9 +19,10 @@ commands:
   ci                 everything CI checks: fmt, clippy, layers, proto, tests, per-feature builds
   check-layers       fail if a crate depends on one at its own level or above in the stack
   proto [--check]    regenerate the prost code from proto/ (--check: fail if it is stale)
-  bench [--runs N] [FILTER]
+  bench [--peers] [--runs N] [FILTER]
                      run the criterion benches (N times, default 1) and write
                      target/bench/report.md: medians of ours, raw limit and their ratio
+                     (--peers: also ractor and kameo, a large build)
   fuzz [--seconds N] run the wire decoder fuzz target for N seconds (default 60; needs nightly)
   loom               model-check the pool's connection state machine with loom
 ";
@@ -34,8 +35,10 @@ fn main() -> Result<()> {
         "check-layers" => layers::check(),
         "proto" => proto::run(rest.iter().any(|a| a == "--check")),
         "bench" => {
-            let (runs, filter) = parse_bench_args(rest)?;
-            bench::run(filter, runs)
+            let peers = rest.iter().any(|arg| arg == "--peers");
+            let rest: Vec<String> = rest.iter().filter(|arg| *arg != "--peers").cloned().collect();
+            let (runs, filter) = parse_bench_args(&rest)?;
+            bench::run(filter, runs, peers)
         }
         "fuzz" => fuzz::run(parse_seconds(rest)?),
         "loom" => loom::run(),

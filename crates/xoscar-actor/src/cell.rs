@@ -4,14 +4,16 @@
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use xoscar_pool::Message;
+use xoscar_transport::Address;
 
-use crate::envelope::{Delivery, Discard, Envelope};
+use crate::envelope::{Answer, Delivery, Discard, Envelope};
 use crate::remote::RemoteMessages;
 use crate::{Actor, ActorError, ActorRef, Handler};
 
@@ -33,6 +35,9 @@ pub(crate) struct Cell<A> {
     pub(crate) remote: Arc<RemoteMessages<A>>,
     pub(crate) incarnation: u64,
     pub(crate) task: OnceLock<AbortHandle>,
+    /// Cleared when the actor leaves its pool's registry (destroyed), so that refs caching
+    /// this cell stop using it at once, before its mailbox closes.
+    pub(crate) registered: AtomicBool,
 }
 
 impl<A: Actor> Cell<A> {
@@ -41,9 +46,13 @@ impl<A: Actor> Cell<A> {
     where
         A: Handler<M>,
     {
-        let (sink, reply) = oneshot::channel();
+        let (sink, reply) = oneshot::channel::<Answer<A::Reply>>();
         self.post(Box::new(Delivery { message, sink })).await?;
-        reply.await.unwrap_or_else(|_| Err(ActorError::stopped(&self.me)))
+        match reply.await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(error)) => Err(*error),
+            Err(_) => Err(ActorError::stopped(&self.me)),
+        }
     }
 
     /// Hands `message` to the actor; returns once its mailbox took it.
@@ -62,8 +71,15 @@ impl<A: Actor> Cell<A> {
 /// A [`Cell`] of any actor type.
 pub(crate) trait AnyCell: Send + Sync + 'static {
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    fn as_any(&self) -> &dyn Any;
+    fn address(&self) -> &Address;
+    fn uid(&self) -> &str;
     fn actor_type(&self) -> &'static str;
     fn incarnation(&self) -> u64;
+    /// Still in its pool's registry and its mailbox open.
+    fn is_live(&self) -> bool;
+    /// Out of its pool's registry: no new mail through cached refs.
+    fn unregister(&self);
     fn abort(&self);
     /// Decodes a remote message for this actor and queues it, waiting for room. `reply`:
     /// where the encoded reply goes (`None` for a tell).
@@ -82,12 +98,32 @@ impl<A: Actor> AnyCell for Cell<A> {
         self
     }
 
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn address(&self) -> &Address {
+        self.me.address()
+    }
+
+    fn uid(&self) -> &str {
+        self.me.uid()
+    }
+
     fn actor_type(&self) -> &'static str {
         std::any::type_name::<A>()
     }
 
     fn incarnation(&self) -> u64 {
         self.incarnation
+    }
+
+    fn is_live(&self) -> bool {
+        self.registered.load(Ordering::Acquire) && !self.mailbox.is_closed()
+    }
+
+    fn unregister(&self) {
+        self.registered.store(false, Ordering::Release);
     }
 
     fn abort(&self) {

@@ -9,8 +9,8 @@ use xoscar_pool::{Message, Pool, PoolConfig};
 use xoscar_router::{Route, Router};
 use xoscar_transport::Address;
 
-use crate::cell::BoxFuture;
-use crate::core::Core;
+use crate::cell::{BoxFuture, Cell};
+use crate::core::{Core, typed};
 use crate::header::{self, Answer};
 use crate::pb::{self, request::Kind};
 use crate::{Actor, ActorError, ActorRef, Handler, remote};
@@ -69,6 +69,30 @@ pub fn unmap_address(external: &Address) -> Result<(), ActorError> {
     Ok(())
 }
 
+/// Where an actor is reached: its cell in this process, or an endpoint to dial.
+enum Reach<A> {
+    Local(Arc<Cell<A>>),
+    Remote(&'static Client, Address),
+}
+
+impl<A: Actor> ActorRef<A> {
+    /// The actor's cell if it lives in this process (from the ref's cache when still live),
+    /// else the endpoint to dial.
+    fn reach(&self) -> Result<Reach<A>, ActorError> {
+        if let Some(cell) = self.cached_cell() {
+            return Ok(Reach::Local(typed(cell)?));
+        }
+        match place(self.address())? {
+            (_, Place::Local(core)) => {
+                let cell = core.cell(self.uid())?;
+                self.cache_cell(&cell);
+                Ok(Reach::Local(typed(cell)?))
+            }
+            (client, Place::Remote(endpoint)) => Ok(Reach::Remote(client, endpoint)),
+        }
+    }
+}
+
 /// Where `address` is served: a live pool of this process, or an endpoint to dial.
 enum Place {
     Local(Arc<Core>),
@@ -100,9 +124,9 @@ impl<A: Actor> ActorRef<A> {
     where
         A: Handler<M>,
     {
-        match place(self.address())? {
-            (_, Place::Local(core)) => core.typed_cell::<A>(self.uid())?.call(message).await,
-            (client, Place::Remote(endpoint)) => {
+        match self.reach()? {
+            Reach::Local(cell) => cell.call(message).await,
+            Reach::Remote(client, endpoint) => {
                 let (codec, body) = encode(self, &endpoint, &message)?;
                 let request = delivery(Kind::Call, self, codec.name);
                 let response = client.pool.call(&endpoint, Message::new(request, [body])).await?;
@@ -128,9 +152,9 @@ impl<A: Actor> ActorRef<A> {
     where
         A: Handler<M>,
     {
-        match place(self.address())? {
-            (_, Place::Local(core)) => core.typed_cell::<A>(self.uid())?.tell(message).await,
-            (client, Place::Remote(endpoint)) => {
+        match self.reach()? {
+            Reach::Local(cell) => cell.tell(message).await,
+            Reach::Remote(client, endpoint) => {
                 let (codec, body) = encode(self, &endpoint, &message)?;
                 let request = delivery(Kind::Tell, self, codec.name);
                 let response = client.pool.call(&endpoint, Message::new(request, [body])).await?;

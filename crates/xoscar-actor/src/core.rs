@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, Weak};
 
 use bytes::Bytes;
@@ -56,8 +56,10 @@ impl Drop for Registration {
         self.lifetime.cancel();
         if let Some(core) = self.core.upgrade() {
             let mut actors = core.actors.write();
-            if actors.get(&self.uid).is_some_and(|cell| cell.incarnation() == self.incarnation) {
-                actors.remove(&self.uid);
+            if actors.get(&self.uid).is_some_and(|cell| cell.incarnation() == self.incarnation)
+                && let Some(cell) = actors.remove(&self.uid)
+            {
+                cell.unregister();
             }
         }
     }
@@ -89,18 +91,6 @@ impl Core {
     /// The actor `uid`, any type.
     pub(crate) fn cell(&self, uid: &str) -> Result<Arc<dyn AnyCell>, ActorError> {
         self.actors.read().get(uid).cloned().ok_or_else(|| self.not_found(uid))
-    }
-
-    /// The actor `uid`, which must be an `A`.
-    pub(crate) fn typed_cell<A: Actor>(&self, uid: &str) -> Result<Arc<Cell<A>>, ActorError> {
-        let cell = self.cell(uid)?;
-        let actual = cell.actor_type();
-        cell.into_any().downcast::<Cell<A>>().map_err(|_| ActorError::WrongType {
-            address: self.address.to_string(),
-            uid: uid.to_owned(),
-            expected: std::any::type_name::<A>().to_owned(),
-            actual: actual.to_owned(),
-        })
     }
 
     pub(crate) fn has(&self, uid: &str) -> bool {
@@ -147,6 +137,7 @@ impl Core {
                 remote,
                 incarnation,
                 task: OnceLock::new(),
+                registered: AtomicBool::new(true),
             });
             actors.insert(uid, cell.clone());
             (me, cell)
@@ -173,6 +164,7 @@ impl Core {
     /// it already accepted and returns its stop hook's result.
     pub(crate) async fn destroy(&self, uid: &str) -> Result<(), ActorError> {
         let cell = self.actors.write().remove(uid).ok_or_else(|| self.not_found(uid))?;
+        cell.unregister();
         cell.stop().await
     }
 
@@ -195,6 +187,7 @@ impl Core {
     pub(crate) async fn stop_all(&self) {
         let cells: Vec<_> = self.actors.write().drain().map(|(_, cell)| cell).collect();
         for cell in cells {
+            cell.unregister();
             if let Err(error) = cell.stop().await {
                 tracing::warn!(%error, "an actor failed to stop cleanly");
             }
@@ -206,6 +199,7 @@ impl Core {
         self.lifetime.cancel();
         let cells: Vec<_> = self.actors.write().drain().map(|(_, cell)| cell).collect();
         for cell in cells {
+            cell.unregister();
             cell.abort();
         }
     }
@@ -242,4 +236,19 @@ fn short_type_name<A>() -> &'static str {
     let full = std::any::type_name::<A>();
     let base = full.split('<').next().unwrap_or(full);
     base.rsplit("::").next().unwrap_or(base)
+}
+
+/// `cell` as the cell of an `A`, or the error a ref of the wrong type gets.
+pub(crate) fn typed<A: Actor>(cell: Arc<dyn AnyCell>) -> Result<Arc<Cell<A>>, ActorError> {
+    let wrong_type = |cell: &dyn AnyCell| ActorError::WrongType {
+        address: cell.address().to_string(),
+        uid: cell.uid().to_owned(),
+        expected: std::any::type_name::<A>().to_owned(),
+        actual: cell.actor_type().to_owned(),
+    };
+    if !cell.as_any().is::<Cell<A>>() {
+        return Err(wrong_type(&*cell));
+    }
+    let error = || ActorError::Setup { address: String::new(), reason: "cell type".to_owned() };
+    cell.into_any().downcast::<Cell<A>>().map_err(|_| error())
 }

@@ -28,14 +28,18 @@ pub(crate) trait Envelope<A>: Send {
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 }
 
+/// A reply or why there is none. The error is boxed: `ActorError` is large, and the success
+/// path moves this value through the oneshot and several futures.
+pub(crate) type Answer<R> = Result<R, Box<ActorError>>;
+
 /// Where a reply goes.
 pub(crate) trait Sink<R>: Send + 'static {
-    fn send(self, result: Result<R, ActorError>);
+    fn send(self, result: Answer<R>);
 }
 
 /// A caller in this process.
-impl<R: Send + 'static> Sink<R> for oneshot::Sender<Result<R, ActorError>> {
-    fn send(self, result: Result<R, ActorError>) {
+impl<R: Send + 'static> Sink<R> for oneshot::Sender<Answer<R>> {
+    fn send(self, result: Answer<R>) {
         // The caller may have given up (its future dropped); nothing to do then.
         let _ = oneshot::Sender::send(self, result);
     }
@@ -45,7 +49,7 @@ impl<R: Send + 'static> Sink<R> for oneshot::Sender<Result<R, ActorError>> {
 pub(crate) struct Discard;
 
 impl<R: Send + 'static> Sink<R> for Discard {
-    fn send(self, result: Result<R, ActorError>) {
+    fn send(self, result: Answer<R>) {
         if let Err(error) = result {
             tracing::warn!(%error, "a told message failed");
         }
@@ -56,7 +60,7 @@ impl<R: Send + 'static> Sink<R> for Discard {
 pub(crate) struct Encoded(pub(crate) oneshot::Sender<Message>);
 
 impl<R: prost::Message + 'static> Sink<R> for Encoded {
-    fn send(self, result: Result<R, ActorError>) {
+    fn send(self, result: Answer<R>) {
         let response = match result {
             Ok(reply) => header::success(reply.encode_to_vec().into()),
             Err(error) => header::failure(&error),
@@ -90,21 +94,21 @@ where
                 Err(panic) => {
                     // Deregistered before the caller hears of it: its next call finds no actor.
                     ctx.retire();
-                    sink.send(Err(ActorError::panicked(ctx.actor_ref(), &*panic)));
+                    sink.send(Err(Box::new(ActorError::panicked(ctx.actor_ref(), &*panic))));
                     Outcome::Panicked
                 }
                 Ok(result) => {
                     match delegated {
-                        None => {
-                            sink.send(result.map_err(|f| ActorError::handler(ctx.actor_ref(), f)))
-                        }
+                        None => sink.send(
+                            result.map_err(|f| Box::new(ActorError::handler(ctx.actor_ref(), f))),
+                        ),
                         Some(Ok(reply)) => spawn_delegated(ctx, reply, sink),
-                        Some(Err(())) => sink.send(Err(ActorError::handler(
+                        Some(Err(())) => sink.send(Err(Box::new(ActorError::handler(
                             ctx.actor_ref(),
                             Failure::msg(
                                 "reply_later was given a reply of another type than the handler's",
                             ),
-                        ))),
+                        )))),
                     }
                     Outcome::Done
                 }
@@ -126,10 +130,10 @@ fn spawn_delegated<A: Actor, R: Send + 'static, S: Sink<R>>(
         tokio::select! {
             biased;
             result = AssertUnwindSafe(reply).catch_unwind() => sink.send(match result {
-                Ok(result) => result.map_err(|f| ActorError::handler(&me, f)),
-                Err(panic) => Err(ActorError::panicked(&me, &*panic)),
+                Ok(result) => result.map_err(|f| Box::new(ActorError::handler(&me, f))),
+                Err(panic) => Err(Box::new(ActorError::panicked(&me, &*panic))),
             }),
-            () = lifetime.cancelled() => sink.send(Err(ActorError::stopped(&me))),
+            () = lifetime.cancelled() => sink.send(Err(Box::new(ActorError::stopped(&me)))),
         }
     });
 }

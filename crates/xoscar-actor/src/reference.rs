@@ -6,11 +6,14 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use bytes::{Buf, BufMut};
+use parking_lot::Mutex;
 use prost::encoding::{
     DecodeContext, WireType, encode_key, encode_varint, encoded_len_varint, key_len, skip_field,
     string,
 };
 use xoscar_transport::Address;
+
+use crate::cell::AnyCell;
 
 /// A reference to an actor: the address of its pool and its uid. Typed by the actor `A` so
 /// that [`ActorRef::call`] knows the reply type; [`ActorRef::cast`] retypes it.
@@ -26,17 +29,42 @@ pub struct ActorRef<A> {
     actor: PhantomData<fn() -> A>,
 }
 
-#[derive(Clone, PartialEq, Eq, Hash)]
 struct Target {
     address: Address,
     uid: Arc<str>,
+    /// The actor this ref last reached in this process, so that the next call skips the router
+    /// and the pool's registry. Only trusted while the cell is live (not destroyed, mailbox
+    /// open); shared by every clone of the ref.
+    local: Mutex<Option<Arc<dyn AnyCell>>>,
+}
+
+impl Clone for Target {
+    fn clone(&self) -> Self {
+        Target { address: self.address.clone(), uid: self.uid.clone(), local: Mutex::default() }
+    }
+}
+
+impl PartialEq for Target {
+    fn eq(&self, other: &Self) -> bool {
+        self.uid == other.uid && self.address == other.address
+    }
+}
+
+impl Eq for Target {}
+
+impl Hash for Target {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.address.hash(state);
+        self.uid.hash(state);
+    }
 }
 
 impl<A> ActorRef<A> {
     /// A reference to the actor `uid` in the pool at `address`. Nothing is checked until it is
     /// used.
     pub fn new(address: Address, uid: impl Into<Arc<str>>) -> Self {
-        ActorRef { inner: Arc::new(Target { address, uid: uid.into() }), actor: PhantomData }
+        let target = Target { address, uid: uid.into(), local: Mutex::default() };
+        ActorRef { inner: Arc::new(target), actor: PhantomData }
     }
 
     /// The address of the actor's pool.
@@ -51,6 +79,16 @@ impl<A> ActorRef<A> {
 
     pub(crate) fn uid_arc(&self) -> &Arc<str> {
         &self.inner.uid
+    }
+
+    /// The actor this ref reached last in this process, if it is still live.
+    pub(crate) fn cached_cell(&self) -> Option<Arc<dyn AnyCell>> {
+        let cached = self.inner.local.lock();
+        cached.as_ref().filter(|cell| cell.is_live()).cloned()
+    }
+
+    pub(crate) fn cache_cell(&self, cell: &Arc<dyn AnyCell>) {
+        *self.inner.local.lock() = Some(cell.clone());
     }
 
     /// The same reference typed as another actor type (for example after decoding it with a

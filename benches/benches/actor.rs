@@ -1,0 +1,247 @@
+//! The actor layer, each beside its limit measured in the same run:
+//! - local ask (same pool), one at a time and 64 concurrent, and local tell, beside a raw tokio
+//!   `mpsc` + `oneshot` actor (and, with the `peers` feature, ractor and kameo doing the same);
+//! - remote call to an actor in a child process over TCP and a Unix socket, one at a time and
+//!   64 in flight, and tell 64 in flight, beside the pool-level call of the same shape (16 B
+//!   payload) to an echo server in the same child;
+//! - a 1 MiB argument echoed by an actor in a child process, beside a raw socket echo.
+//!
+//! Client and local actors share one current-thread runtime.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
+use tokio::runtime::Runtime;
+use xoscar_actor::{ActorPool, ActorRef};
+use xoscar_benches::actors::{Echoer, RawActor};
+use xoscar_benches::child::{self, ChildServers};
+use xoscar_benches::raw::RawPingPong;
+use xoscar_benches::{address, current_thread, spread};
+use xoscar_pool::{Message, Pool, PoolConfig};
+
+const IN_FLIGHT: u64 = 64;
+
+/// Times `iters` runs of `step`, one after the other, in a task on `rt` (a caller is a task,
+/// like the actor: `block_on`'s own future is woken through the runtime's driver instead).
+fn sequential<F, Fut>(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, rt: &Runtime, step: F)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let step = step.clone();
+            rt.block_on(async move {
+                let caller = tokio::spawn(async move {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        step().await;
+                    }
+                    start.elapsed()
+                });
+                caller.await.expect("caller task")
+            })
+        })
+    });
+}
+
+/// Times `iters` runs of `step` spread over 64 concurrent tasks on `rt`.
+fn concurrent<F, Fut>(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, rt: &Runtime, step: F)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let step = step.clone();
+            rt.block_on(spread(iters, IN_FLIGHT, move |_| step()))
+        })
+    });
+}
+
+fn local(c: &mut Criterion) {
+    let rt = current_thread();
+    let (pool, actor, raw) = rt.block_on(async {
+        let pool = ActorPool::start(address("inproc", "actor-local")).await.unwrap();
+        let actor = pool.create(Echoer::default()).await.unwrap();
+        (pool, actor, RawActor::spawn())
+    });
+    #[cfg(feature = "peers")]
+    let peers = rt.block_on(xoscar_benches::peers::Peers::spawn());
+
+    let ask_ours = {
+        let actor = actor.clone();
+        move || {
+            let actor = actor.clone();
+            async move {
+                actor.call(1u64).await.unwrap();
+            }
+        }
+    };
+    let ask_raw = {
+        let raw = raw.clone();
+        move || {
+            let raw = raw.clone();
+            async move {
+                raw.ask(1).await;
+            }
+        }
+    };
+    let mut group = c.benchmark_group("actor local ask sequential");
+    sequential(&mut group, "ours", &rt, ask_ours.clone());
+    sequential(&mut group, "raw", &rt, ask_raw.clone());
+    #[cfg(feature = "peers")]
+    {
+        let ractor = peers.clone();
+        sequential(&mut group, "ractor", &rt, move || {
+            let peers = ractor.clone();
+            async move { peers.ractor_ask().await }
+        });
+        let kameo = peers.clone();
+        sequential(&mut group, "kameo", &rt, move || {
+            let peers = kameo.clone();
+            async move { peers.kameo_ask().await }
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("actor local ask 64 concurrent");
+    group.throughput(Throughput::Elements(1));
+    concurrent(&mut group, "ours", &rt, ask_ours);
+    concurrent(&mut group, "raw", &rt, ask_raw);
+    #[cfg(feature = "peers")]
+    {
+        let ractor = peers.clone();
+        concurrent(&mut group, "ractor", &rt, move || {
+            let peers = ractor.clone();
+            async move { peers.ractor_ask().await }
+        });
+        let kameo = peers.clone();
+        concurrent(&mut group, "kameo", &rt, move || {
+            let peers = kameo.clone();
+            async move { peers.kameo_ask().await }
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("actor local tell");
+    group.throughput(Throughput::Elements(1));
+    let teller = actor.clone();
+    sequential(&mut group, "ours", &rt, move || {
+        let actor = teller.clone();
+        async move { actor.tell(1u64).await.unwrap() }
+    });
+    sequential(&mut group, "raw", &rt, move || {
+        let raw = raw.clone();
+        async move { raw.tell(1).await }
+    });
+    #[cfg(feature = "peers")]
+    {
+        let ractor = peers.clone();
+        sequential(&mut group, "ractor", &rt, move || {
+            let peers = ractor.clone();
+            async move { peers.ractor_tell().await }
+        });
+        let kameo = peers.clone();
+        sequential(&mut group, "kameo", &rt, move || {
+            let peers = kameo.clone();
+            async move { peers.kameo_tell().await }
+        });
+    }
+    group.finish();
+    rt.block_on(pool.shutdown());
+}
+
+fn remote(c: &mut Criterion) {
+    let servers = ChildServers::start();
+    let addresses = servers.addresses.clone();
+    let payload = Bytes::from(vec![0x5A; 16]);
+    for (transport, actors, echo) in [
+        ("tcp", &addresses.actor_tcp, &addresses.ours_tcp),
+        ("uds", &addresses.actor_uds, &addresses.ours_uds),
+    ] {
+        let rt = current_thread();
+        let actor = ActorRef::<Echoer>::new(actors.clone(), "echo");
+        let pool = Pool::new(PoolConfig::default()).unwrap();
+        let pool_call = {
+            let (pool, echo, payload) = (pool.clone(), echo.clone(), payload.clone());
+            move || {
+                let (pool, echo, payload) = (pool.clone(), echo.clone(), payload.clone());
+                async move {
+                    pool.call(&echo, Message::new(Bytes::new(), vec![payload])).await.unwrap();
+                }
+            }
+        };
+        let actor_call = {
+            let (actor, payload) = (actor.clone(), payload.clone());
+            move || {
+                let (actor, payload) = (actor.clone(), payload.clone());
+                async move {
+                    actor.call(payload).await.unwrap();
+                }
+            }
+        };
+
+        let mut group = c.benchmark_group(format!("actor child-process call 16 B {transport}"));
+        sequential(&mut group, "ours", &rt, actor_call.clone());
+        sequential(&mut group, "raw", &rt, pool_call.clone());
+        group.finish();
+
+        let mut group = c.benchmark_group(format!("actor child-process 64 in flight {transport}"));
+        group.throughput(Throughput::Elements(1));
+        concurrent(&mut group, "ours", &rt, actor_call);
+        concurrent(&mut group, "raw", &rt, pool_call.clone());
+        group.finish();
+
+        let mut group =
+            c.benchmark_group(format!("actor child-process tell 64 in flight {transport}"));
+        group.throughput(Throughput::Elements(1));
+        let teller = actor.clone();
+        concurrent(&mut group, "ours", &rt, move || {
+            let actor = teller.clone();
+            async move { actor.tell(1u64).await.unwrap() }
+        });
+        concurrent(&mut group, "raw", &rt, pool_call);
+        group.finish();
+    }
+    echo_1mib(c, &addresses);
+}
+
+fn echo_1mib(c: &mut Criterion, addresses: &child::ChildAddresses) {
+    let payload = Bytes::from(vec![0xA5; 1 << 20]);
+    for (transport, actors, raw) in [
+        ("tcp", &addresses.actor_tcp, &addresses.raw_tcp),
+        ("uds", &addresses.actor_uds, &addresses.raw_uds),
+    ] {
+        let rt = current_thread();
+        let actor = ActorRef::<Echoer>::new(actors.clone(), "echo");
+        let mut raw = rt.block_on(RawPingPong::connect(raw));
+        let mut group = c.benchmark_group(format!("actor call echo 1 MiB {transport}"));
+        group.throughput(Throughput::Bytes(payload.len() as u64));
+        let sent = payload.clone();
+        sequential(&mut group, "ours", &rt, move || {
+            let (actor, payload) = (actor.clone(), sent.clone());
+            async move {
+                let echoed = actor.call(payload.clone()).await.unwrap();
+                assert_eq!(echoed.len(), payload.len());
+            }
+        });
+        group.bench_function("raw", |b| {
+            b.iter_custom(|iters| rt.block_on(raw.time_round_trips(iters, &payload)))
+        });
+        group.finish();
+    }
+}
+
+fn main() {
+    child::serve_if_child();
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30)
+        .configure_from_args();
+    local(&mut criterion);
+    remote(&mut criterion);
+    criterion.final_summary();
+}

@@ -1,0 +1,71 @@
+//! The actors of the actor benches, and the raw channel limit they are compared with.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use xoscar_actor::{Actor, Context, Failure, Handler, RemoteMessages};
+
+/// Echoes byte payloads and counts bumps.
+#[derive(Default)]
+pub struct Echoer {
+    /// How many `u64` messages (bumps) it handled.
+    pub bumps: Arc<AtomicU64>,
+}
+
+impl Actor for Echoer {
+    fn remote_messages(messages: &mut RemoteMessages<Self>) {
+        messages.message::<Bytes>("Echo").message::<u64>("Bump");
+    }
+}
+
+impl Handler<Bytes> for Echoer {
+    type Reply = Bytes;
+    async fn handle(&mut self, body: Bytes, _: &mut Context<Self>) -> Result<Bytes, Failure> {
+        Ok(body)
+    }
+}
+
+impl Handler<u64> for Echoer {
+    type Reply = u64;
+    async fn handle(&mut self, n: u64, _: &mut Context<Self>) -> Result<u64, Failure> {
+        Ok(self.bumps.fetch_add(n, Relaxed) + n)
+    }
+}
+
+/// The raw limit of a local ask: a task owning a bounded `mpsc` receiver, answering each
+/// request through its `oneshot`.
+#[derive(Clone)]
+pub struct RawActor {
+    requests: mpsc::Sender<(u64, Option<oneshot::Sender<u64>>)>,
+}
+
+impl RawActor {
+    /// Spawns the task on the current runtime.
+    pub fn spawn() -> RawActor {
+        let (requests, mut inbox) = mpsc::channel::<(u64, Option<oneshot::Sender<u64>>)>(1024);
+        tokio::spawn(async move {
+            let mut total = 0u64;
+            while let Some((n, reply)) = inbox.recv().await {
+                total += n;
+                if let Some(reply) = reply {
+                    let _ = reply.send(total);
+                }
+            }
+        });
+        RawActor { requests }
+    }
+
+    /// Asks: send and await the answer.
+    pub async fn ask(&self, n: u64) -> u64 {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send((n, Some(reply))).await.expect("raw actor alive");
+        answer.await.expect("raw actor answered")
+    }
+
+    /// Tells: send only.
+    pub async fn tell(&self, n: u64) {
+        self.requests.send((n, None)).await.expect("raw actor alive");
+    }
+}
