@@ -1,25 +1,39 @@
-//! A fixed amount of local actor work, for counting instructions with callgrind (repeatable
-//! where wall time on a shared VM is not).
+//! A fixed amount of actor work, for counting instructions with callgrind (repeatable where
+//! wall time on a shared VM is not).
 //!
 //! ```text
-//! fixed_actor_calls <ask|tell|raw> <calls>
+//! fixed_actor_calls <ask|tell|raw> <calls>          sequential local asks from a task
+//! fixed_actor_calls <actor|pool> <calls> <in-flight> remote calls over a Unix socket to a
+//!                                                    server on its own thread
 //! ```
 //!
 //! `valgrind --tool=callgrind target/release/examples/fixed_actor_calls ask 100000` counts the
-//! instructions of 100,000 sequential local asks from a task; `raw` does the same with a plain
-//! tokio mpsc + oneshot actor, the limit.
+//! instructions of 100,000 sequential local asks; `raw` does the same with a plain tokio mpsc +
+//! oneshot actor, the limit. `actor` and `pool` compare an actor call with the pool-level call
+//! of the same shape (16 B payload).
 
 use std::time::Instant;
 
-use xoscar_actor::ActorPool;
+use bytes::Bytes;
+use xoscar_actor::{ActorPool, ActorRef};
 use xoscar_benches::actors::{Echoer, RawActor};
+use xoscar_benches::{address, current_thread, our_listener, spread};
+use xoscar_pool::{Echo, Message, Pool, PoolConfig, ServerConfig, serve};
+use xoscar_transport::Address;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map_or("ask", String::as_str).to_owned();
     let calls: u64 = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(100_000);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async move {
+    let in_flight: u64 = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(64);
+    match mode.as_str() {
+        "actor" | "pool" => remote(&mode, calls, in_flight),
+        _ => local(mode, calls),
+    }
+}
+
+fn local(mode: String, calls: u64) {
+    current_thread().block_on(async move {
         let pool = ActorPool::start("inproc://fixed-actor-calls".parse().unwrap()).await.unwrap();
         let actor = pool.create(Echoer::default()).await.unwrap();
         let raw = RawActor::spawn();
@@ -38,4 +52,47 @@ fn main() {
         println!("{calls} calls in {elapsed:?}: {:?} each", elapsed / calls as u32);
         pool.shutdown().await;
     });
+}
+
+fn remote(mode: &str, calls: u64, in_flight: u64) {
+    let (ready, addresses) = std::sync::mpsc::channel::<(Address, Address)>();
+    std::thread::spawn(move || {
+        current_thread().block_on(async move {
+            let pool = ActorPool::builder(address("uds", "fixed-actors"))
+                .direct_delivery(false)
+                .start()
+                .await
+                .unwrap();
+            pool.create(Echoer::default()).uid("echo").await.unwrap();
+            let echo = our_listener(&address("uds", "fixed-echo")).await;
+            let echo = serve(echo, Echo, ServerConfig::default()).unwrap();
+            ready.send((pool.address().clone(), echo.local_addr().clone())).unwrap();
+            std::future::pending::<()>().await;
+        })
+    });
+    let (actors, echo) = addresses.recv().unwrap();
+    let payload = Bytes::from(vec![0x5A; 16]);
+    let actor = ActorRef::<Echoer>::new(actors, "echo");
+    let pool = Pool::new(PoolConfig::default()).unwrap();
+    let elapsed = current_thread().block_on(async move {
+        if mode == "actor" {
+            spread(calls, in_flight, move |_| {
+                let (actor, payload) = (actor.clone(), payload.clone());
+                async move {
+                    actor.call(payload).await.unwrap();
+                }
+            })
+            .await
+        } else {
+            spread(calls, in_flight, move |_| {
+                let (pool, echo, payload) = (pool.clone(), echo.clone(), payload.clone());
+                async move {
+                    pool.call(&echo, Message::new(Bytes::new(), vec![payload])).await.unwrap();
+                }
+            })
+            .await
+        }
+    });
+    println!("{calls} {mode} calls, {in_flight} in flight, in {elapsed:?}");
+    std::process::exit(0);
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
-use xoscar_pool::Message;
+use xoscar_pool::Responder;
 use xoscar_transport::Address;
 
 use crate::envelope::{Answer, Delivery, Discard, Envelope};
@@ -81,14 +81,16 @@ pub(crate) trait AnyCell: Send + Sync + 'static {
     /// Out of its pool's registry: no new mail through cached refs.
     fn unregister(&self);
     fn abort(&self);
-    /// Decodes a remote message for this actor and queues it, waiting for room. `reply`:
-    /// where the encoded reply goes (`None` for a tell).
-    fn deliver_remote<'a>(
-        &'a self,
-        message: &'a str,
+    /// Decodes a remote message for this actor and queues it. `reply`: who gets the encoded
+    /// reply (`None` for a tell); it moves with the message once that decoded, and is still
+    /// here after a decode error. `Ok(None)`: queued; `Ok(Some(wait))`: the mailbox is full,
+    /// and `wait` queues it once there is room.
+    fn deliver_remote(
+        &self,
+        message: &str,
         body: Bytes,
-        reply: Option<oneshot::Sender<Message>>,
-    ) -> BoxFuture<'a, Result<(), ActorError>>;
+        reply: &mut Option<Responder>,
+    ) -> Result<Option<BoxFuture<'static, Result<(), ActorError>>>, ActorError>;
     /// Queues a stop behind every message already accepted and waits for the stop hook.
     fn stop(&self) -> BoxFuture<'static, Result<(), ActorError>>;
 }
@@ -132,16 +134,23 @@ impl<A: Actor> AnyCell for Cell<A> {
         }
     }
 
-    fn deliver_remote<'a>(
-        &'a self,
-        message: &'a str,
+    fn deliver_remote(
+        &self,
+        message: &str,
         body: Bytes,
-        reply: Option<oneshot::Sender<Message>>,
-    ) -> BoxFuture<'a, Result<(), ActorError>> {
-        Box::pin(async move {
-            let envelope = self.remote.decode(&self.me, message, body, reply)?;
-            self.post(envelope).await
-        })
+        reply: &mut Option<Responder>,
+    ) -> Result<Option<BoxFuture<'static, Result<(), ActorError>>>, ActorError> {
+        let envelope = self.remote.decode(&self.me, message, body, reply)?;
+        match self.mailbox.try_send(Mail::Deliver(envelope)) {
+            Ok(()) => Ok(None),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(ActorError::stopped(&self.me)),
+            Err(mpsc::error::TrySendError::Full(mail)) => {
+                let (mailbox, me) = (self.mailbox.clone(), self.me.clone());
+                Ok(Some(Box::pin(async move {
+                    mailbox.send(mail).await.map_err(|_| ActorError::stopped(&me))
+                })))
+            }
+        }
     }
 
     fn stop(&self) -> BoxFuture<'static, Result<(), ActorError>> {

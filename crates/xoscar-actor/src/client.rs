@@ -1,6 +1,7 @@
 //! The caller side of this process: one pool of connections and one router, shared by every
 //! actor pool and every caller in the process (as xoscar has one context per process).
 
+use std::borrow::Cow;
 use std::future::IntoFuture;
 use std::sync::{Arc, OnceLock, Weak};
 
@@ -11,6 +12,7 @@ use xoscar_transport::Address;
 
 use crate::cell::{BoxFuture, Cell};
 use crate::core::{Core, typed};
+use crate::delivery::{self, Delivery};
 use crate::header::{self, Answer};
 use crate::pb::{self, request::Kind};
 use crate::{Actor, ActorError, ActorRef, Handler, remote};
@@ -70,15 +72,15 @@ pub fn unmap_address(external: &Address) -> Result<(), ActorError> {
 }
 
 /// Where an actor is reached: its cell in this process, or an endpoint to dial.
-enum Reach<A> {
+enum Reach<'a, A> {
     Local(Arc<Cell<A>>),
-    Remote(&'static Client, Address),
+    Remote(&'static Client, Cow<'a, Address>),
 }
 
 impl<A: Actor> ActorRef<A> {
     /// The actor's cell if it lives in this process (from the ref's cache when still live),
     /// else the endpoint to dial.
-    fn reach(&self) -> Result<Reach<A>, ActorError> {
+    fn reach(&self) -> Result<Reach<'_, A>, ActorError> {
         if let Some(cell) = self.cached_cell() {
             return Ok(Reach::Local(typed(cell)?));
         }
@@ -94,18 +96,18 @@ impl<A: Actor> ActorRef<A> {
 }
 
 /// Where `address` is served: a live pool of this process, or an endpoint to dial.
-enum Place {
+enum Place<'a> {
     Local(Arc<Core>),
-    Remote(Address),
+    Remote(Cow<'a, Address>),
 }
 
-fn place(address: &Address) -> Result<(&'static Client, Place), ActorError> {
+fn place(address: &Address) -> Result<(&'static Client, Place<'_>), ActorError> {
     let client = client()?;
     let place = match client.router.resolve(address) {
         // A pool dropped a moment ago is still in the table: nobody is there.
         Route::Local(core) => match core.upgrade() {
             Some(core) => Place::Local(core),
-            None => Place::Remote(address.clone()),
+            None => Place::Remote(Cow::Borrowed(address)),
         },
         Route::Remote(endpoint) => Place::Remote(endpoint),
     };
@@ -128,19 +130,17 @@ impl<A: Actor> ActorRef<A> {
             Reach::Local(cell) => cell.call(message).await,
             Reach::Remote(client, endpoint) => {
                 let (codec, body) = encode(self, &endpoint, &message)?;
-                let request = delivery(Kind::Call, self, codec.name);
+                let request = delivery(false, self, codec.name);
                 let response = client.pool.call(&endpoint, Message::new(request, [body])).await?;
                 let bad =
                     |detail: String| ActorError::BadReply { address: endpoint.to_string(), detail };
                 let Answer::Body(body) = header::answer(response, &endpoint)? else {
                     return Err(bad("a call answered with no reply".to_owned()));
                 };
-                let reply = (codec.decode_reply)(body)
+                let mut reply: Option<A::Reply> = None;
+                (codec.decode_reply)(body, &mut reply)
                     .map_err(|e| bad(format!("reply to {}: {e}", codec.name)))?;
-                reply
-                    .downcast::<A::Reply>()
-                    .map(|reply| *reply)
-                    .map_err(|_| bad("reply of another type".to_owned()))
+                reply.ok_or_else(|| bad("a reply of another type".to_owned()))
             }
         }
     }
@@ -156,7 +156,7 @@ impl<A: Actor> ActorRef<A> {
             Reach::Local(cell) => cell.tell(message).await,
             Reach::Remote(client, endpoint) => {
                 let (codec, body) = encode(self, &endpoint, &message)?;
-                let request = delivery(Kind::Tell, self, codec.name);
+                let request = delivery(true, self, codec.name);
                 let response = client.pool.call(&endpoint, Message::new(request, [body])).await?;
                 header::answer(response, &endpoint).map(drop)
             }
@@ -164,8 +164,8 @@ impl<A: Actor> ActorRef<A> {
     }
 }
 
-fn delivery<A>(kind: fn(pb::Delivery) -> Kind, target: &ActorRef<A>, name: &str) -> Bytes {
-    header::request(kind(pb::Delivery { uid: target.uid().to_owned(), message: name.to_owned() }))
+fn delivery<A>(tell: bool, target: &ActorRef<A>, message: &str) -> Bytes {
+    delivery::encode(Delivery { tell, uid: target.uid(), message })
 }
 
 /// The codec of `M` for `A` and the encoded message.

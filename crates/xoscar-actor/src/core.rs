@@ -1,6 +1,7 @@
 //! The state of one actor pool: its actors by uid, its registered types, its runtime.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, Weak};
@@ -181,6 +182,19 @@ impl Core {
                 type_name: type_name.to_owned(),
             })?;
         factory(self.clone(), init, uid).await
+    }
+
+    /// Runs `work` on the pool's runtime until it ends or the pool is dropped (then it is
+    /// dropped: a responder inside answers as dropped).
+    pub(crate) fn spawn_owned(&self, work: impl Future<Output = ()> + Send + 'static) {
+        let lifetime = self.lifetime.clone();
+        self.runtime.spawn(async move {
+            tokio::select! {
+                biased;
+                () = lifetime.cancelled() => {}
+                () = work => {}
+            }
+        });
     }
 
     /// Stops every actor after its accepted messages, running its stop hook.

@@ -6,10 +6,10 @@ use std::pin::Pin;
 
 use futures_util::FutureExt;
 use tokio::sync::oneshot;
-use xoscar_pool::Message;
+use xoscar_pool::Responder;
 
 use crate::context::DelegatedReply;
-use crate::{Actor, ActorError, Context, Failure, Handler, header};
+use crate::{Actor, ActorError, ActorRef, Context, Failure, Handler, header};
 
 /// How a handler ended, as far as its actor is concerned.
 pub(crate) enum Outcome {
@@ -56,16 +56,37 @@ impl<R: Send + 'static> Sink<R> for Discard {
     }
 }
 
-/// A remote caller: the reply is encoded into the pool's response.
-pub(crate) struct Encoded(pub(crate) oneshot::Sender<Message>);
+/// A remote caller: the reply is encoded into the pool's response. Dropped unanswered (the
+/// actor stopped with the message still queued), it answers `Stopped`.
+pub(crate) struct Encoded {
+    responder: Option<Responder>,
+    /// The actor, for the `Stopped` answer.
+    me: ActorRef<()>,
+}
+
+impl Encoded {
+    pub(crate) fn new(responder: Responder, me: ActorRef<()>) -> Self {
+        Encoded { responder: Some(responder), me }
+    }
+}
 
 impl<R: prost::Message + 'static> Sink<R> for Encoded {
-    fn send(self, result: Answer<R>) {
+    fn send(mut self, result: Answer<R>) {
         let response = match result {
             Ok(reply) => header::success(reply.encode_to_vec().into()),
             Err(error) => header::failure(&error),
         };
-        let _ = self.0.send(response);
+        if let Some(responder) = self.responder.take() {
+            responder.respond(response);
+        }
+    }
+}
+
+impl Drop for Encoded {
+    fn drop(&mut self) {
+        if let Some(responder) = self.responder.take() {
+            responder.respond(header::failure(&ActorError::stopped(&self.me)));
+        }
     }
 }
 

@@ -14,6 +14,7 @@ mod cell;
 mod client;
 mod context;
 mod core;
+mod delivery;
 mod envelope;
 mod error;
 mod header;

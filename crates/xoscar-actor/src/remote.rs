@@ -7,14 +7,18 @@ use std::sync::{Arc, LazyLock};
 use bytes::Bytes;
 use foldhash::fast::RandomState;
 use parking_lot::RwLock;
-use tokio::sync::oneshot;
-use xoscar_pool::Message;
+use xoscar_pool::Responder;
 
 use crate::envelope::{Delivery, Discard, Encoded, Envelope};
 use crate::{Actor, ActorError, ActorRef, Handler};
 
-type Decoder<A> =
-    fn(Bytes, Option<oneshot::Sender<Message>>) -> Result<Box<dyn Envelope<A>>, prost::DecodeError>;
+/// Decodes a message for the actor `me`; takes the responder out of the slot (`None`: a tell)
+/// only once the message decoded.
+type Decoder<A> = fn(
+    Bytes,
+    &ActorRef<A>,
+    &mut Option<Responder>,
+) -> Result<Box<dyn Envelope<A>>, prost::DecodeError>;
 
 /// The caller's half of a remote message: its name and codecs.
 #[derive(Clone, Copy)]
@@ -22,8 +26,8 @@ pub(crate) struct Codec {
     pub(crate) name: &'static str,
     /// Encodes the message (given as `&M`).
     pub(crate) encode: fn(&dyn Any) -> Option<Bytes>,
-    /// Decodes the reply into a boxed `Reply`.
-    pub(crate) decode_reply: fn(Bytes) -> Result<Box<dyn Any + Send>, prost::DecodeError>,
+    /// Decodes the reply into the caller's `Option<Reply>` (left `None` if it is not one).
+    pub(crate) decode_reply: fn(Bytes, &mut dyn Any) -> Result<(), prost::DecodeError>,
 }
 
 /// The messages an actor type accepts from other processes, filled in
@@ -56,13 +60,14 @@ impl<A: Actor> RemoteMessages<A> {
         self.codecs.get(&TypeId::of::<M>())
     }
 
-    /// Decodes a message that arrived for the actor `me` into an envelope.
+    /// Decodes a message that arrived for the actor `me` into an envelope. The responder moves
+    /// into the envelope only if it decoded; on an error it is still in `reply`.
     pub(crate) fn decode(
         &self,
         me: &ActorRef<A>,
         message: &str,
         body: Bytes,
-        reply: Option<oneshot::Sender<Message>>,
+        reply: &mut Option<Responder>,
     ) -> Result<Box<dyn Envelope<A>>, ActorError> {
         let Some(decoder) = self.decoders.get(message) else {
             return Err(ActorError::NoHandler {
@@ -72,7 +77,7 @@ impl<A: Actor> RemoteMessages<A> {
                 message: message.to_owned(),
             });
         };
-        decoder(body, reply).map_err(|error| ActorError::BadMessage {
+        decoder(body, me, reply).map_err(|error| ActorError::BadMessage {
             address: me.address().to_string(),
             detail: format!("message {message:?} for {}: {error}", me.uid()),
         })
@@ -81,7 +86,8 @@ impl<A: Actor> RemoteMessages<A> {
 
 fn decode<A, M>(
     body: Bytes,
-    reply: Option<oneshot::Sender<Message>>,
+    me: &ActorRef<A>,
+    reply: &mut Option<Responder>,
 ) -> Result<Box<dyn Envelope<A>>, prost::DecodeError>
 where
     A: Handler<M>,
@@ -89,8 +95,8 @@ where
     A::Reply: prost::Message,
 {
     let message = M::decode(body)?;
-    Ok(match reply {
-        Some(reply) => Box::new(Delivery { message, sink: Encoded(reply) }),
+    Ok(match reply.take() {
+        Some(reply) => Box::new(Delivery { message, sink: Encoded::new(reply, me.cast()) }),
         None => Box::new(Delivery { message, sink: Discard }),
     })
 }
@@ -101,8 +107,12 @@ fn encode<M: prost::Message + 'static>(message: &dyn Any) -> Option<Bytes> {
 
 fn decode_reply<R: prost::Message + Default + Send + 'static>(
     body: Bytes,
-) -> Result<Box<dyn Any + Send>, prost::DecodeError> {
-    Ok(Box::new(R::decode(body)?))
+    slot: &mut dyn Any,
+) -> Result<(), prost::DecodeError> {
+    if let Some(slot) = slot.downcast_mut::<Option<R>>() {
+        *slot = Some(R::decode(body)?);
+    }
+    Ok(())
 }
 
 /// One table per actor type, built on first use and kept for the life of the process.

@@ -1,12 +1,18 @@
 //! The serving side of an actor pool: a pool handler that dispatches by actor uid.
+//!
+//! Calls and tells (the hot path) are taken with a [`Responder`] on the connection's task and
+//! handed to the actor's mailbox with it: the actor answers the caller directly, and the
+//! server spends no task, no future and no channel per call. Everything else (create, has,
+//! destroy) runs in a task of the pool.
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use prost::Message as _;
-use tokio::sync::oneshot;
-use xoscar_pool::Message;
+use xoscar_pool::{Message, Responder};
 
 use crate::core::Core;
+use crate::delivery::{self, Delivery};
 use crate::pb::{self, request::Kind};
 use crate::{ActorError, header};
 
@@ -15,51 +21,110 @@ use crate::{ActorError, header};
 pub(crate) struct Service(pub(crate) Arc<Core>);
 
 impl xoscar_pool::Handler for Service {
+    const RESPONDS: bool = true;
+
     async fn call(&self, request: Message) -> Message {
-        match self.serve(request).await {
-            Ok(response) => response,
-            Err(error) => header::failure(&error),
+        let (responder, answer) = Responder::detached();
+        self.respond(request, responder);
+        answer.await
+    }
+
+    fn respond(&self, request: Message, responder: Responder) {
+        let Message { header: head, payloads } = request;
+        let body = payloads.into_iter().next().unwrap_or_default();
+        if let Some(delivery) = delivery::decode(&head) {
+            return self.deliver(delivery, body, responder);
         }
+        let bad =
+            |detail: String| ActorError::BadMessage { address: self.0.address.to_string(), detail };
+        let kind = match pb::Request::decode(head) {
+            Ok(pb::Request { kind: Some(kind) }) => kind,
+            Ok(pb::Request { kind: None }) => {
+                let error = bad("a request header with no kind".to_owned());
+                return responder.respond(header::failure(&error));
+            }
+            Err(error) => {
+                let error = bad(format!("request header: {error}"));
+                return responder.respond(header::failure(&error));
+            }
+        };
+        let (tell, pb::Delivery { uid, message }) = match kind {
+            Kind::Call(delivery) => (false, delivery),
+            Kind::Tell(delivery) => (true, delivery),
+            other => {
+                let core = self.0.clone();
+                return self.0.spawn_owned(async move {
+                    let response = match manage(&core, other, body).await {
+                        Ok(response) => response,
+                        Err(error) => header::failure(&error),
+                    };
+                    responder.respond(response);
+                });
+            }
+        };
+        self.deliver(Delivery { tell, uid: &uid, message: &message }, body, responder);
     }
 }
 
 impl Service {
-    async fn serve(&self, request: Message) -> Result<Message, ActorError> {
-        let core = &self.0;
-        let Message { header: head, payloads } = request;
-        let body = payloads.into_iter().next().unwrap_or_default();
-        let bad =
-            |detail: String| ActorError::BadMessage { address: core.address.to_string(), detail };
-        let request = pb::Request::decode(head).map_err(|e| bad(format!("request header: {e}")))?;
-        match request.kind.ok_or_else(|| bad("a request header with no kind".to_owned()))? {
-            Kind::Call(delivery) => {
-                let cell = core.cell(&delivery.uid)?;
-                let (reply, response) = oneshot::channel();
-                cell.deliver_remote(&delivery.message, body, Some(reply)).await?;
-                Ok(response.await.unwrap_or_else(|_| {
-                    header::failure(&ActorError::Stopped {
-                        address: core.address.to_string(),
-                        uid: delivery.uid,
-                    })
-                }))
+    /// Queues a call or tell for its actor. A call's responder travels with the message and
+    /// the actor answers; a tell is answered once the mailbox took it.
+    fn deliver(&self, delivery: Delivery<'_>, body: Bytes, responder: Responder) {
+        let cell = match self.0.cell(delivery.uid) {
+            Ok(cell) => cell,
+            Err(error) => return responder.respond(header::failure(&error)),
+        };
+        if delivery.tell {
+            match cell.deliver_remote(delivery.message, body, &mut None) {
+                Ok(None) => responder.respond(Message::default()),
+                Ok(Some(wait)) => self.0.spawn_owned(async move {
+                    responder.respond(match wait.await {
+                        Ok(()) => Message::default(),
+                        Err(error) => header::failure(&error),
+                    });
+                }),
+                Err(error) => responder.respond(header::failure(&error)),
             }
-            Kind::Tell(delivery) => {
-                core.cell(&delivery.uid)?.deliver_remote(&delivery.message, body, None).await?;
-                Ok(Message::default())
-            }
-            Kind::Create(create) => {
-                let uid = (!create.uid.is_empty()).then(|| Arc::from(create.uid));
-                let uid = core.create_by_name(&create.type_name, body, uid).await?;
-                Ok(header::done(pb::Done { uid: uid.to_string(), present: true }))
-            }
-            Kind::Has(target) => {
-                let present = core.has(&target.uid);
-                Ok(header::done(pb::Done { uid: target.uid, present }))
-            }
-            Kind::Destroy(target) => {
-                core.destroy(&target.uid).await?;
-                Ok(header::done(pb::Done { uid: target.uid, present: false }))
+            return;
+        }
+        let mut reply = Some(responder);
+        match cell.deliver_remote(delivery.message, body, &mut reply) {
+            Ok(None) => {}
+            // Should the actor stop before there is room, the message is dropped with its
+            // responder, which then answers `Stopped`.
+            Ok(Some(wait)) => self.0.spawn_owned(async move {
+                let _ = wait.await;
+            }),
+            Err(error) => {
+                // Still here when the message did not decode (or had no handler); otherwise it
+                // went down with the message and answered already.
+                if let Some(responder) = reply {
+                    responder.respond(header::failure(&error));
+                }
             }
         }
+    }
+}
+
+/// Create, has and destroy.
+async fn manage(core: &Arc<Core>, kind: Kind, body: Bytes) -> Result<Message, ActorError> {
+    match kind {
+        Kind::Create(create) => {
+            let uid = (!create.uid.is_empty()).then(|| Arc::from(create.uid));
+            let uid = core.create_by_name(&create.type_name, body, uid).await?;
+            Ok(header::done(pb::Done { uid: uid.to_string(), present: true }))
+        }
+        Kind::Has(target) => {
+            let present = core.has(&target.uid);
+            Ok(header::done(pb::Done { uid: target.uid, present }))
+        }
+        Kind::Destroy(target) => {
+            core.destroy(&target.uid).await?;
+            Ok(header::done(pb::Done { uid: target.uid, present: false }))
+        }
+        Kind::Call(_) | Kind::Tell(_) => Err(ActorError::BadMessage {
+            address: core.address.to_string(),
+            detail: "a call where a create, has or destroy was expected".to_owned(),
+        }),
     }
 }

@@ -70,5 +70,5 @@ pub use config::{
 };
 pub use error::PoolError;
 pub use message::Message;
-pub use server::{Echo, Handler, Server, serve};
+pub use server::{Echo, Handler, Responder, Server, serve};
 pub use stats::PoolStats;

@@ -16,34 +16,38 @@
 //! exactly as [`Address`] compares them: `localhost:80` and `127.0.0.1:80` are different keys.
 //!
 //! ```
+//! use std::borrow::Cow;
+//!
 //! use xoscar_router::{Route, Router};
 //! use xoscar_transport::Address;
 //!
 //! let router: Router<&'static str> = Router::new();
 //! let external: Address = "10.0.0.7:9000".parse().unwrap();
 //! let internal: Address = "unix:///tmp/pool-9000.sock".parse().unwrap();
-//! assert_eq!(router.resolve(&external), Route::Remote(external.clone()));
+//! assert_eq!(router.resolve(&external), Route::Remote(Cow::Borrowed(&external)));
 //!
 //! router.map(external.clone(), internal.clone());
-//! assert_eq!(router.resolve(&external), Route::Remote(internal));
+//! assert_eq!(router.resolve(&external), Route::Remote(Cow::Owned(internal)));
 //!
 //! router.add_local(external.clone(), "my pool");
 //! assert_eq!(router.resolve(&external), Route::Local("my pool"));
 //! ```
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 use parking_lot::RwLock;
 use xoscar_transport::Address;
 
-/// How to reach an address.
+/// How to reach an address. `'a` is the asked address's lifetime: an unmapped address is
+/// handed back borrowed, so resolving it allocates nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route<L> {
+pub enum Route<'a, L> {
     /// A pool of this process: hand the value over directly.
     Local(L),
     /// Dial this endpoint (the address itself, or what it is mapped to).
-    Remote(Address),
+    Remote(Cow<'a, Address>),
 }
 
 /// The address tables of one process: its own pools, and mappings from external addresses to
@@ -83,12 +87,15 @@ impl<L: Clone> Router<L> {
     }
 
     /// Where `address` is reached now.
-    pub fn resolve(&self, address: &Address) -> Route<L> {
+    pub fn resolve<'a>(&self, address: &'a Address) -> Route<'a, L> {
         let tables = self.tables.read();
         if let Some(local) = tables.local.get(address) {
             return Route::Local(local.clone());
         }
-        Route::Remote(tables.mapped.get(address).unwrap_or(address).clone())
+        match tables.mapped.get(address) {
+            Some(mapped) => Route::Remote(Cow::Owned(mapped.clone())),
+            None => Route::Remote(Cow::Borrowed(address)),
+        }
     }
 
     /// Declares `address` to be served by a pool of this process, reached through `local`.

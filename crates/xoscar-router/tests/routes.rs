@@ -1,5 +1,6 @@
 //! The routing order (local, mapped, itself) and changes at run time, seen from many threads.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use xoscar_router::{Route, Router};
@@ -13,7 +14,7 @@ fn address(text: &str) -> Address {
 fn unknown_addresses_route_to_themselves() {
     let router: Router<u32> = Router::new();
     for text in ["127.0.0.1:5000", "unix:///tmp/x.sock", "inproc://a", "example.com:1"] {
-        assert_eq!(router.resolve(&address(text)), Route::Remote(address(text)));
+        assert_eq!(router.resolve(&address(text)), Route::Remote(Cow::Owned(address(text))));
     }
 }
 
@@ -23,13 +24,13 @@ fn local_wins_over_mapping_and_mapping_over_itself() {
     let external = address("10.1.2.3:7000");
     let internal = address("unix:///run/pool.sock");
     assert_eq!(router.map(external.clone(), internal.clone()), None);
-    assert_eq!(router.resolve(&external), Route::Remote(internal.clone()));
+    assert_eq!(router.resolve(&external), Route::Remote(Cow::Owned(internal.clone())));
     assert_eq!(router.add_local(external.clone(), 7u32), None);
     assert_eq!(router.resolve(&external), Route::Local(7));
     assert_eq!(router.remove_local(&external), Some(7));
-    assert_eq!(router.resolve(&external), Route::Remote(internal.clone()));
+    assert_eq!(router.resolve(&external), Route::Remote(Cow::Owned(internal.clone())));
     assert_eq!(router.unmap(&external), Some(internal));
-    assert_eq!(router.resolve(&external), Route::Remote(external));
+    assert_eq!(router.resolve(&external), Route::Remote(Cow::Owned(external.clone())));
 }
 
 #[test]
@@ -42,7 +43,7 @@ fn replacing_returns_the_old_entry_and_remove_where_counts() {
     router.add_local(b.clone(), 2);
     router.add_local(address("inproc://c"), 3);
     assert_eq!(router.remove_local_where(|value| *value == 2), 2);
-    assert_eq!(router.resolve(&a), Route::Remote(a));
+    assert_eq!(router.resolve(&a), Route::Remote(Cow::Owned(a.clone())));
     assert_eq!(router.resolve(&address("inproc://c")), Route::Local(3));
     assert_eq!(
         router.map(b.clone(), address("inproc://x")),
@@ -70,7 +71,7 @@ fn changes_are_seen_by_readers_on_other_threads() {
                             saw_local = true;
                         }
                         Route::Remote(endpoint) => assert!(
-                            endpoint == target || endpoint == address("inproc://mapped"),
+                            *endpoint == target || *endpoint == address("inproc://mapped"),
                             "unexpected endpoint {endpoint}"
                         ),
                     }

@@ -24,7 +24,7 @@ use xoscar_transport::{FrameReader, Incoming};
 use xoscar_wire::{Envelope, Frame, pb};
 
 use super::Handler;
-use super::dispatch::{poll_once, reply, request_future, run_notify, spawn_request};
+use super::dispatch::{poll_once, reply, request_future, respond, run_notify, spawn_request};
 use super::state::{ServerConn, message_bytes};
 use super::writer::SharedWriter;
 use crate::Message;
@@ -241,6 +241,11 @@ async fn read_side<H: Handler>(
         };
         let Frame { envelope, payloads } = frame;
         let wrote = match envelope {
+            Envelope::Request(pb::Request { id, header }) if H::RESPONDS => {
+                last_accepted = last_accepted.max(id);
+                respond(&**handler, conn, id, Message { header, payloads });
+                Ok(false)
+            }
             Envelope::Request(pb::Request { id, header }) => {
                 last_accepted = last_accepted.max(id);
                 let request = Message { header, payloads };

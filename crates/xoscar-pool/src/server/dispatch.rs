@@ -13,8 +13,8 @@ use std::task::{Context, Poll};
 use futures_util::FutureExt;
 use xoscar_wire::{Envelope, Frame, pb};
 
-use super::Handler;
 use super::state::{ServerConn, message_bytes};
+use super::{Handler, Responder};
 
 use crate::Message;
 
@@ -75,7 +75,22 @@ where
             tracing::debug!(peer = %task_conn.peer, id, "answer to a cancelled request dropped");
         }
     });
-    conn.register(&mut state, id, task.abort_handle(), bytes);
+    conn.register(&mut state, id, Some(task.abort_handle()), bytes);
+}
+
+/// Hands request `id` to a handler that answers through a [`Responder`]. The request counts
+/// as in flight until the responder answers (or is dropped); a panic while taking it answers
+/// at once with `HANDLER_PANICKED`.
+pub(crate) fn respond<H: Handler>(handler: &H, conn: &Arc<ServerConn>, id: u64, request: Message) {
+    let bytes = message_bytes(&request);
+    conn.register(&mut conn.lock(), id, None, bytes);
+    let responder = Responder::for_request(conn.clone(), id);
+    if let Err(panic) =
+        std::panic::catch_unwind(AssertUnwindSafe(|| handler.respond(request, responder)))
+    {
+        // The responder, dropped while unwinding, answered already; this only logs.
+        conn.finish(id, reply(conn, id, Err(panic)));
+    }
 }
 
 /// Hands a one-way message to the handler. One-way messages of one connection are handled one

@@ -2,8 +2,11 @@
 
 mod conn;
 mod dispatch;
+mod responder;
 mod state;
 mod writer;
+
+pub use responder::Responder;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,9 +34,24 @@ use crate::{Message, PoolError, ServerConfig};
 ///   [`PoolError::HandlerPanicked`] with the panic message; a panicking one-way handler is
 ///   logged and its message dropped. The connection and everything else on it go on.
 pub trait Handler: Send + Sync + 'static {
+    /// Whether requests go to [`Handler::respond`] instead of [`Handler::call`]. Default:
+    /// `false`.
+    const RESPONDS: bool = false;
+
     /// Answers a request. If the caller cancels, or its connection is lost, this future is
-    /// dropped.
+    /// dropped. (A handler whose future has to wait costs the server a task per request; one
+    /// that hands requests to another task anyway can take them with [`Handler::respond`].)
     fn call(&self, request: Message) -> impl Future<Output = Message> + Send;
+
+    /// With [`Handler::RESPONDS`]: takes a request, to be answered through `responder` now or
+    /// later from any task (e.g. after the request went through a queue to a worker), so the
+    /// server spends no task and no future on it. It runs on the connection's task: hand the
+    /// request off, never block. A panic here fails the request, as in `call`. A cancel by the
+    /// caller cannot stop work already handed off; its answer is discarded. Default: drops the
+    /// request, which the responder answers as dropped.
+    fn respond(&self, request: Message, responder: Responder) {
+        drop((request, responder));
+    }
 
     /// Receives a one-way message. Default: drops it.
     fn notify(&self, message: Message) -> impl Future<Output = ()> + Send {

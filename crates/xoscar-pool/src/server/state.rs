@@ -23,7 +23,8 @@ use crate::id_map::IdMap;
 use crate::signal::Signal;
 
 struct Running {
-    abort: AbortHandle,
+    /// The handler's task; `None` for a request held by a [`super::Responder`].
+    abort: Option<AbortHandle>,
     bytes: usize,
 }
 
@@ -120,9 +121,16 @@ impl ServerConn {
         self.wake_writer.notify();
     }
 
-    /// Registers a request whose handler moved to its own task. Called with the lock held by
-    /// the caller across the spawn, so the task cannot finish before it is registered.
-    pub(crate) fn register(&self, state: &mut State, id: u64, abort: AbortHandle, bytes: usize) {
+    /// Registers a request whose handler moved to its own task (`abort`), or that a
+    /// `Responder` will answer (`None`). Called with the lock held by the caller across the
+    /// spawn, so the task cannot finish before it is registered.
+    pub(crate) fn register(
+        &self,
+        state: &mut State,
+        id: u64,
+        abort: Option<AbortHandle>,
+        bytes: usize,
+    ) {
         self.load.fetch_add(1, SeqCst);
         self.buffered.fetch_add(bytes, SeqCst);
         if let Some(earlier) = state.in_flight.insert(id, Running { abort, bytes }) {
@@ -130,7 +138,7 @@ impl ServerConn {
             // the earlier request is cancelled (its answer could not be told apart anyway)
             // so that nothing leaks.
             tracing::warn!(peer = %self.peer, id, "request id reused while in flight; cancelling the earlier one");
-            earlier.abort.abort();
+            earlier.abort.inspect(AbortHandle::abort);
             self.release(1, earlier.bytes);
         }
     }
@@ -165,7 +173,7 @@ impl ServerConn {
     pub(crate) fn cancel(&self, id: u64) {
         let running = self.state.lock().in_flight.remove(&id);
         if let Some(running) = running {
-            running.abort.abort();
+            running.abort.inspect(AbortHandle::abort);
             self.release(1, running.bytes);
         }
     }
@@ -246,7 +254,7 @@ impl ServerConn {
     pub(crate) fn cancel_requests(&self) {
         let cancelled = std::mem::take(&mut self.state.lock().in_flight);
         for running in cancelled.into_values() {
-            running.abort.abort();
+            running.abort.inspect(AbortHandle::abort);
             self.release(1, running.bytes);
         }
     }
@@ -261,7 +269,7 @@ impl ServerConn {
     pub(crate) fn abort_all(&self) {
         let mut state = self.state.lock();
         for (_, running) in state.in_flight.drain() {
-            running.abort.abort();
+            running.abort.inspect(AbortHandle::abort);
         }
         if let Some(worker) = state.notify_worker.take() {
             worker.abort();

@@ -1,0 +1,134 @@
+//! The header of every call and tell, `Request { call | tell: Delivery { uid, message } }`,
+//! encoded and decoded by hand on the hot path: the bytes are exactly prost's (the tests check
+//! both ways), but a call builds its header in one buffer and the serving pool reads the uid and
+//! message name as slices of the received header, without allocating. Anything else (other
+//! kinds, unusual field order or repeats) goes through prost.
+
+use bytes::Bytes;
+use prost::encoding::{
+    WireType, decode_varint, encode_key, encode_varint, encoded_len_varint, key_len,
+};
+
+/// Field numbers of `Request.kind` and of `Delivery`.
+const CALL: u32 = 1;
+const TELL: u32 = 2;
+const UID: u32 = 1;
+const MESSAGE: u32 = 2;
+
+/// A call (`tell == false`) or tell for `message` on actor `uid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Delivery<'a> {
+    pub(crate) tell: bool,
+    pub(crate) uid: &'a str,
+    pub(crate) message: &'a str,
+}
+
+fn text_len(tag: u32, text: &str) -> usize {
+    if text.is_empty() {
+        0
+    } else {
+        key_len(tag) + encoded_len_varint(text.len() as u64) + text.len()
+    }
+}
+
+fn put_text(tag: u32, text: &str, buf: &mut Vec<u8>) {
+    if !text.is_empty() {
+        encode_key(tag, WireType::LengthDelimited, buf);
+        encode_varint(text.len() as u64, buf);
+        buf.extend_from_slice(text.as_bytes());
+    }
+}
+
+/// The request header of `delivery`.
+pub(crate) fn encode(delivery: Delivery<'_>) -> Bytes {
+    let kind = if delivery.tell { TELL } else { CALL };
+    let inner = text_len(UID, delivery.uid) + text_len(MESSAGE, delivery.message);
+    let mut buf = Vec::with_capacity(key_len(kind) + encoded_len_varint(inner as u64) + inner);
+    encode_key(kind, WireType::LengthDelimited, &mut buf);
+    encode_varint(inner as u64, &mut buf);
+    put_text(UID, delivery.uid, &mut buf);
+    put_text(MESSAGE, delivery.message, &mut buf);
+    buf.into()
+}
+
+/// Reads a length-delimited field's key and body off the front of `buf`.
+fn field<'a>(buf: &mut &'a [u8]) -> Option<(u32, &'a [u8])> {
+    let key = decode_varint(buf).ok()?;
+    if key & 7 != WireType::LengthDelimited as u64 || key >> 3 > u64::from(u32::MAX) {
+        return None;
+    }
+    let len = usize::try_from(decode_varint(buf).ok()?).ok()?;
+    if len > buf.len() {
+        return None;
+    }
+    let (body, rest) = buf.split_at(len);
+    *buf = rest;
+    Some(((key >> 3) as u32, body))
+}
+
+/// The call or tell in `header`, if it is one in the plain layout `encode` writes (fields in
+/// any order, repeats resolved last-wins as prost does). `None`: decode it with prost.
+pub(crate) fn decode(header: &[u8]) -> Option<Delivery<'_>> {
+    let mut outer = header;
+    let (kind, mut inner) = field(&mut outer)?;
+    if !outer.is_empty() || !(kind == CALL || kind == TELL) {
+        return None;
+    }
+    let (mut uid, mut message) = ("", "");
+    while !inner.is_empty() {
+        match field(&mut inner)? {
+            (UID, text) => uid = std::str::from_utf8(text).ok()?,
+            (MESSAGE, text) => message = std::str::from_utf8(text).ok()?,
+            _ => return None,
+        }
+    }
+    Some(Delivery { tell: kind == TELL, uid, message })
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+    use crate::pb::{self, request::Kind};
+
+    fn prost_bytes(tell: bool, uid: &str, message: &str) -> Vec<u8> {
+        let delivery = pb::Delivery { uid: uid.to_owned(), message: message.to_owned() };
+        let kind = if tell { Kind::Tell(delivery) } else { Kind::Call(delivery) };
+        pb::Request { kind: Some(kind) }.encode_to_vec()
+    }
+
+    #[test]
+    fn encodes_exactly_what_prost_encodes() {
+        let long = "u".repeat(300);
+        for (tell, uid, message) in
+            [(false, "counter-1", "Add"), (true, "x", "Bump"), (false, "", ""), (true, &*long, "M")]
+        {
+            let ours = encode(Delivery { tell, uid, message });
+            assert_eq!(ours.as_ref(), prost_bytes(tell, uid, message).as_slice());
+            assert_eq!(decode(&ours), Some(Delivery { tell, uid, message }));
+        }
+    }
+
+    #[test]
+    fn leaves_everything_else_to_prost() {
+        let create = pb::Request {
+            kind: Some(Kind::Create(pb::Create { type_name: "T".into(), uid: String::new() })),
+        };
+        for odd in [
+            create.encode_to_vec(),
+            vec![0xff, 0xff, 0xff],
+            vec![0x0a, 0x05, 0x0a],             // length beyond the end
+            vec![0x0a, 0x02, 0x0a, 0x01],       // inner length beyond the end
+            vec![0x0a, 0x03, 0x0a, 0x01, 0xff], // uid not UTF-8
+            vec![0x0a, 0x02, 0x18, 0x01],       // an unknown varint field inside
+        ] {
+            assert_eq!(decode(&odd), None, "{odd:?}");
+        }
+        // Repeated fields: last wins, as with prost.
+        let repeated = [0x0a, 0x06, 0x0a, 0x01, b'a', 0x0a, 0x01, b'b'];
+        assert_eq!(decode(&repeated).map(|d| d.uid), Some("b"));
+        let parsed = pb::Request::decode(&repeated[..]).unwrap();
+        assert!(matches!(parsed.kind, Some(Kind::Call(d)) if d.uid == "b"));
+    }
+}

@@ -1,0 +1,79 @@
+//! [`Responder`]: a request's answer, given later from any task.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use xoscar_wire::Frame;
+
+use super::dispatch::reply;
+use super::state::ServerConn;
+use crate::Message;
+
+/// The answer to one request, owed by a handler that takes requests through
+/// [`super::Handler::respond`]: call [`Responder::respond`] once, now or later, from any task.
+///
+/// Dropped without answering, it answers for you: the caller gets
+/// [`crate::PoolError::HandlerPanicked`] saying the request was dropped, so no caller ever
+/// waits for an answer nobody owes. If the caller cancelled the request or its connection
+/// ended meanwhile, the answer is discarded.
+#[must_use = "a Responder answers its request; dropping it fails the request"]
+pub struct Responder {
+    target: Option<Target>,
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let id = match &self.target {
+            Some(Target::Request { id, .. }) => Some(*id),
+            _ => None,
+        };
+        f.debug_struct("Responder").field("request", &id).finish()
+    }
+}
+
+enum Target {
+    Request { conn: Arc<ServerConn>, id: u64 },
+    Detached(oneshot::Sender<Message>),
+}
+
+/// What a dropped responder says.
+const DROPPED: &str = "the handler dropped the request without answering it";
+
+impl Responder {
+    pub(crate) fn for_request(conn: Arc<ServerConn>, id: u64) -> Self {
+        Responder { target: Some(Target::Request { conn, id }) }
+    }
+
+    /// A responder tied to no connection, and the future of its answer: for running a
+    /// [`super::Handler::respond`] handler from a [`super::Handler::call`]. A responder
+    /// dropped without answering makes the future yield a message whose header says so.
+    pub fn detached() -> (Responder, impl Future<Output = Message> + Send + 'static) {
+        let (answer, answered) = oneshot::channel();
+        let responder = Responder { target: Some(Target::Detached(answer)) };
+        let answer = async move {
+            answered.await.unwrap_or_else(|_| Message::new(DROPPED.as_bytes(), Vec::new()))
+        };
+        (responder, answer)
+    }
+
+    /// Answers the request with `response`.
+    pub fn respond(mut self, response: Message) {
+        match self.target.take() {
+            Some(Target::Request { conn, id }) => {
+                conn.finish(id, Frame::response(id, response.header, response.payloads));
+            }
+            Some(Target::Detached(answer)) => {
+                let _ = answer.send(response);
+            }
+            None => {}
+        }
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        if let Some(Target::Request { conn, id }) = self.target.take() {
+            conn.finish(id, reply(&conn, id, Err(Box::new(DROPPED))));
+        }
+    }
+}

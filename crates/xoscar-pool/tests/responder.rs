@@ -1,0 +1,149 @@
+//! Handlers that take requests with a `Responder` (`Handler::RESPONDS`), on every transport:
+//! answered at once or later from another task, dropped unanswered, panicking while taking the
+//! request, cancelled by the caller; and a detached responder for `call`.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{addresses, run, start};
+use tokio::sync::mpsc;
+use xoscar_pool::{Handler, Message, Pool, PoolConfig, PoolError, Responder, ServerConfig};
+
+/// The header says what to do: `now`, `later` (a worker task answers), `drop`, `panic`, or
+/// `hold` (the worker keeps it until the next `release`).
+#[derive(Clone)]
+struct Queued {
+    worker: mpsc::UnboundedSender<(Message, Responder)>,
+}
+
+impl Queued {
+    /// Starts the worker task: it answers `later` with the request and keeps `hold`s until a
+    /// `release` comes, then answers them all.
+    fn start() -> Queued {
+        let (worker, mut requests) = mpsc::unbounded_channel::<(Message, Responder)>();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Some((request, responder)) = requests.recv().await {
+                match &request.header[..] {
+                    b"hold" => held.push((request, responder)),
+                    b"release" => {
+                        for (request, responder) in held.drain(..) {
+                            responder.respond(request);
+                        }
+                        responder.respond(request);
+                    }
+                    _ => responder.respond(request),
+                }
+            }
+        });
+        Queued { worker }
+    }
+}
+
+impl Handler for Queued {
+    const RESPONDS: bool = true;
+
+    async fn call(&self, request: Message) -> Message {
+        let (responder, answer) = Responder::detached();
+        self.respond(request, responder);
+        answer.await
+    }
+
+    fn respond(&self, request: Message, responder: Responder) {
+        match &request.header[..] {
+            b"now" => responder.respond(request),
+            b"drop" => drop(responder),
+            b"panic" => panic!("taking the request failed"),
+            _ => {
+                let _ = self.worker.send((request, responder));
+            }
+        }
+    }
+}
+
+fn message(text: &'static str) -> Message {
+    Message::new(Bytes::from_static(text.as_bytes()), vec![Bytes::from_static(b"body")])
+}
+
+#[test]
+fn answers_now_later_dropped_and_panicked_each_reach_their_caller() {
+    run(async {
+        for address in addresses() {
+            let server = start(&address, Queued::start(), ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let at = server.local_addr();
+            assert_eq!(pool.call(at, message("now")).await.unwrap(), message("now"));
+            assert_eq!(pool.call(at, message("later")).await.unwrap(), message("later"));
+            for (what, expected) in [
+                ("drop", "the handler dropped the request without answering it"),
+                ("panic", "the handler dropped the request without answering it"),
+            ] {
+                let header = if what == "drop" { "drop" } else { "panic" };
+                let error = pool.call(at, message(header)).await.unwrap_err();
+                assert!(
+                    matches!(&error, PoolError::HandlerPanicked { message: Some(m), .. } if m == expected),
+                    "{address}: {error:?}"
+                );
+            }
+            // Everything above shared one connection, which still serves.
+            assert_eq!(pool.call(at, message("later")).await.unwrap(), message("later"));
+            assert_eq!(pool.stats().connects, 1, "{address}");
+            server.shutdown().await;
+        }
+    });
+}
+
+#[test]
+fn an_answer_to_a_cancelled_request_is_discarded_and_the_connection_goes_on() {
+    run(async {
+        for address in addresses() {
+            let server = start(&address, Queued::start(), ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let at = server.local_addr();
+            let held = pool.call_with_timeout(at, message("hold"), Some(Duration::from_millis(50)));
+            assert!(matches!(held.await, Err(PoolError::CallTimedOut { .. })));
+            // The held request is answered now, after its caller gave up: nobody gets it, and
+            // the release gets its own answer.
+            assert_eq!(pool.call(at, message("release")).await.unwrap(), message("release"));
+            assert_eq!(pool.call(at, message("now")).await.unwrap(), message("now"));
+            server.shutdown().await;
+        }
+    });
+}
+
+#[test]
+fn graceful_shutdown_waits_for_answers_owed_by_responders() {
+    run(async {
+        for address in addresses() {
+            let handler = Queued::start();
+            let server = start(&address, handler.clone(), ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let at = server.local_addr().clone();
+            let held = tokio::spawn({
+                let (pool, at) = (pool.clone(), at.clone());
+                async move { pool.call(&at, message("hold")).await }
+            });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let shutdown = server.shutdown();
+            // The worker answers the held request while the server drains.
+            let (responder, answer) = Responder::detached();
+            handler.respond(message("release"), responder);
+            assert_eq!(answer.await, message("release"));
+            assert_eq!(held.await.unwrap().unwrap(), message("hold"));
+            tokio::time::timeout(Duration::from_secs(10), shutdown).await.expect("drained");
+        }
+    });
+}
+
+#[test]
+fn a_detached_responder_serves_call_and_reports_a_drop() {
+    run(async {
+        let handler = Queued::start();
+        assert_eq!(handler.call(message("now")).await, message("now"));
+        assert_eq!(handler.call(message("later")).await, message("later"));
+        let dropped = handler.call(message("drop")).await;
+        assert_eq!(&dropped.header[..], b"the handler dropped the request without answering it");
+    });
+}
