@@ -7,11 +7,11 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use xoscar_pool::Responder;
 use xoscar_transport::Address;
+use xoscar_wire::Payloads;
 
 use crate::envelope::{Answer, Delivery, Discard, Envelope};
 use crate::remote::RemoteMessages;
@@ -88,7 +88,7 @@ pub(crate) trait AnyCell: Send + Sync + 'static {
     fn deliver_remote(
         &self,
         message: &str,
-        body: Bytes,
+        body: Payloads,
         reply: &mut Option<Responder>,
     ) -> Result<Option<BoxFuture<'static, Result<(), ActorError>>>, ActorError>;
     /// Queues a stop behind every message already accepted and waits for the stop hook.
@@ -137,7 +137,7 @@ impl<A: Actor> AnyCell for Cell<A> {
     fn deliver_remote(
         &self,
         message: &str,
-        body: Bytes,
+        body: Payloads,
         reply: &mut Option<Responder>,
     ) -> Result<Option<BoxFuture<'static, Result<(), ActorError>>>, ActorError> {
         let envelope = self.remote.decode(&self.me, message, body, reply)?;

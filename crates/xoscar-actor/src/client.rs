@@ -9,6 +9,7 @@ use bytes::Bytes;
 use xoscar_pool::{Message, Pool, PoolConfig};
 use xoscar_router::{Route, Router};
 use xoscar_transport::Address;
+use xoscar_wire::Payloads;
 
 use crate::cell::{BoxFuture, Cell};
 use crate::core::{Core, typed};
@@ -131,7 +132,7 @@ impl<A: Actor> ActorRef<A> {
             Reach::Remote(client, endpoint) => {
                 let (codec, body) = encode(self, &endpoint, &message)?;
                 let request = delivery(false, self, codec.name);
-                let response = client.pool.call(&endpoint, Message::new(request, [body])).await?;
+                let response = client.pool.call(&endpoint, Message::new(request, body)).await?;
                 let bad =
                     |detail: String| ActorError::BadReply { address: endpoint.to_string(), detail };
                 let Answer::Body(body) = header::answer(response, &endpoint)? else {
@@ -157,7 +158,7 @@ impl<A: Actor> ActorRef<A> {
             Reach::Remote(client, endpoint) => {
                 let (codec, body) = encode(self, &endpoint, &message)?;
                 let request = delivery(true, self, codec.name);
-                let response = client.pool.call(&endpoint, Message::new(request, [body])).await?;
+                let response = client.pool.call(&endpoint, Message::new(request, body)).await?;
                 header::answer(response, &endpoint).map(drop)
             }
         }
@@ -173,7 +174,7 @@ fn encode<A: Actor, M: 'static>(
     target: &ActorRef<A>,
     endpoint: &Address,
     message: &M,
-) -> Result<(remote::Codec, Bytes), ActorError> {
+) -> Result<(remote::Codec, Payloads), ActorError> {
     let not_remote = || ActorError::NotRemote {
         address: endpoint.to_string(),
         actor_type: std::any::type_name::<A>().to_owned(),
@@ -250,7 +251,7 @@ pub fn create_actor<A: Actor>(
     CreateRemoteActor {
         address: address.clone(),
         type_name: type_name.to_owned(),
-        init: init.encode_to_vec().into(),
+        init: Payloads::from_buf([init.encode_to_vec().into()]),
         uid: None,
         actor: std::marker::PhantomData,
     }
@@ -261,7 +262,7 @@ pub fn create_actor<A: Actor>(
 pub struct CreateRemoteActor<A> {
     address: Address,
     type_name: String,
-    init: Bytes,
+    init: Payloads,
     uid: Option<Arc<str>>,
     actor: std::marker::PhantomData<fn() -> A>,
 }
@@ -287,8 +288,7 @@ impl<A: Actor> IntoFuture for CreateRemoteActor<A> {
                 (client, Place::Remote(endpoint)) => {
                     let uid = uid.as_deref().unwrap_or_default().to_owned();
                     let request = header::request(Kind::Create(pb::Create { type_name, uid }));
-                    let response =
-                        client.pool.call(&endpoint, Message::new(request, [init])).await?;
+                    let response = client.pool.call(&endpoint, Message::new(request, init)).await?;
                     match header::answer(response, &endpoint)? {
                         Answer::Done(done) => done.uid.into(),
                         Answer::Body(_) => return Err(no_detail(&endpoint)),

@@ -6,7 +6,6 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, Weak};
 
-use bytes::Bytes;
 use foldhash::fast::RandomState;
 use parking_lot::RwLock;
 use tokio::runtime::Handle;
@@ -16,11 +15,16 @@ use xoscar_transport::Address;
 
 use crate::cell::{AnyCell, BoxFuture, Cell};
 use crate::runner::{self, Mode};
-use crate::{Actor, ActorError, ActorRef, Context, Failure, remote};
+use crate::{Actor, ActorError, ActorRef, Context, Failure, body, remote};
+use xoscar_wire::Payloads;
 
 /// Makes an actor of a registered type from its encoded init message; returns its uid.
 pub(crate) type Factory = Arc<
-    dyn Fn(Arc<Core>, Bytes, Option<Arc<str>>) -> BoxFuture<'static, Result<Arc<str>, ActorError>>
+    dyn Fn(
+            Arc<Core>,
+            Payloads,
+            Option<Arc<str>>,
+        ) -> BoxFuture<'static, Result<Arc<str>, ActorError>>
         + Send
         + Sync,
 >;
@@ -173,7 +177,7 @@ impl Core {
     pub(crate) async fn create_by_name(
         self: &Arc<Self>,
         type_name: &str,
-        init: Bytes,
+        init: Payloads,
         uid: Option<Arc<str>>,
     ) -> Result<Arc<str>, ActorError> {
         let factory =
@@ -227,11 +231,11 @@ where
     F: Fn(I) -> Result<A, Failure> + Send + Sync + 'static,
 {
     let make = Arc::new(make);
-    Arc::new(move |core: Arc<Core>, init: Bytes, uid: Option<Arc<str>>| {
+    Arc::new(move |core: Arc<Core>, init: Payloads, uid: Option<Arc<str>>| {
         let make = make.clone();
         let mode = mode.clone();
         Box::pin(async move {
-            let init = I::decode(init).map_err(|error| ActorError::BadMessage {
+            let init = body::decode::<I>(init).map_err(|error| ActorError::BadMessage {
                 address: core.address.to_string(),
                 detail: format!("init of {}: {error}", std::any::type_name::<A>()),
             })?;

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use xoscar_pool::Responder;
 
 use crate::context::DelegatedReply;
-use crate::{Actor, ActorError, ActorRef, Context, Failure, Handler, header};
+use crate::{Actor, ActorError, ActorRef, Context, Failure, Handler, body, header};
 
 /// How a handler ended, as far as its actor is concerned.
 pub(crate) enum Outcome {
@@ -73,7 +73,7 @@ impl Encoded {
 impl<R: prost::Message + 'static> Sink<R> for Encoded {
     fn send(mut self, result: Answer<R>) {
         let response = match result {
-            Ok(reply) => header::success(reply.encode_to_vec().into()),
+            Ok(reply) => header::success(body::encode(&reply)),
             Err(error) => header::failure(&error),
         };
         if let Some(responder) = self.responder.take() {

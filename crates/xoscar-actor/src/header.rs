@@ -4,6 +4,7 @@ use bytes::Bytes;
 use prost::Message as _;
 use xoscar_pool::Message;
 use xoscar_transport::Address;
+use xoscar_wire::Payloads;
 
 use crate::ActorError;
 use crate::pb::{self, ErrorKind};
@@ -14,8 +15,8 @@ pub(crate) fn request(kind: pb::request::Kind) -> Bytes {
 }
 
 /// Success with a body: no header bytes at all.
-pub(crate) fn success(body: Bytes) -> Message {
-    Message::new(Bytes::new(), [body])
+pub(crate) fn success(body: Payloads) -> Message {
+    Message::new(Bytes::new(), body)
 }
 
 /// Success with a detail and no body.
@@ -77,7 +78,7 @@ pub(crate) fn failure(error: &ActorError) -> Message {
 
 /// What a successful response carried.
 pub(crate) enum Answer {
-    Body(Bytes),
+    Body(Payloads),
     Done(pb::Done),
 }
 
@@ -85,7 +86,7 @@ pub(crate) enum Answer {
 pub(crate) fn answer(response: Message, endpoint: &Address) -> Result<Answer, ActorError> {
     let Message { header, payloads } = response;
     if header.is_empty() {
-        return Ok(Answer::Body(payloads.into_iter().next().unwrap_or_default()));
+        return Ok(Answer::Body(payloads));
     }
     let bad = |detail: String| ActorError::BadReply { address: endpoint.to_string(), detail };
     let reply = pb::Reply::decode(header).map_err(|e| bad(format!("response header: {e}")))?;

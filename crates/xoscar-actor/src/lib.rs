@@ -10,6 +10,7 @@
 //! The programming model, ordering and failure semantics are in `docs/actors.md`.
 
 mod actor;
+mod body;
 mod cell;
 mod client;
 mod context;

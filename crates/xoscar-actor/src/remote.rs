@@ -4,18 +4,18 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
-use bytes::Bytes;
 use foldhash::fast::RandomState;
 use parking_lot::RwLock;
 use xoscar_pool::Responder;
+use xoscar_wire::Payloads;
 
 use crate::envelope::{Delivery, Discard, Encoded, Envelope};
-use crate::{Actor, ActorError, ActorRef, Handler};
+use crate::{Actor, ActorError, ActorRef, Handler, body};
 
 /// Decodes a message for the actor `me`; takes the responder out of the slot (`None`: a tell)
 /// only once the message decoded.
 type Decoder<A> = fn(
-    Bytes,
+    Payloads,
     &ActorRef<A>,
     &mut Option<Responder>,
 ) -> Result<Box<dyn Envelope<A>>, prost::DecodeError>;
@@ -25,9 +25,9 @@ type Decoder<A> = fn(
 pub(crate) struct Codec {
     pub(crate) name: &'static str,
     /// Encodes the message (given as `&M`).
-    pub(crate) encode: fn(&dyn Any) -> Option<Bytes>,
+    pub(crate) encode: fn(&dyn Any) -> Option<Payloads>,
     /// Decodes the reply into the caller's `Option<Reply>` (left `None` if it is not one).
-    pub(crate) decode_reply: fn(Bytes, &mut dyn Any) -> Result<(), prost::DecodeError>,
+    pub(crate) decode_reply: fn(Payloads, &mut dyn Any) -> Result<(), prost::DecodeError>,
 }
 
 /// The messages an actor type accepts from other processes, filled in
@@ -66,7 +66,7 @@ impl<A: Actor> RemoteMessages<A> {
         &self,
         me: &ActorRef<A>,
         message: &str,
-        body: Bytes,
+        body: Payloads,
         reply: &mut Option<Responder>,
     ) -> Result<Box<dyn Envelope<A>>, ActorError> {
         let Some(decoder) = self.decoders.get(message) else {
@@ -85,7 +85,7 @@ impl<A: Actor> RemoteMessages<A> {
 }
 
 fn decode<A, M>(
-    body: Bytes,
+    body: Payloads,
     me: &ActorRef<A>,
     reply: &mut Option<Responder>,
 ) -> Result<Box<dyn Envelope<A>>, prost::DecodeError>
@@ -94,23 +94,23 @@ where
     M: prost::Message + Default + 'static,
     A::Reply: prost::Message,
 {
-    let message = M::decode(body)?;
+    let message = body::decode::<M>(body)?;
     Ok(match reply.take() {
         Some(reply) => Box::new(Delivery { message, sink: Encoded::new(reply, me.cast()) }),
         None => Box::new(Delivery { message, sink: Discard }),
     })
 }
 
-fn encode<M: prost::Message + 'static>(message: &dyn Any) -> Option<Bytes> {
-    message.downcast_ref::<M>().map(|message| message.encode_to_vec().into())
+fn encode<M: prost::Message + 'static>(message: &dyn Any) -> Option<Payloads> {
+    message.downcast_ref::<M>().map(body::encode)
 }
 
 fn decode_reply<R: prost::Message + Default + Send + 'static>(
-    body: Bytes,
+    body: Payloads,
     slot: &mut dyn Any,
 ) -> Result<(), prost::DecodeError> {
     if let Some(slot) = slot.downcast_mut::<Option<R>>() {
-        *slot = Some(R::decode(body)?);
+        *slot = Some(body::decode::<R>(body)?);
     }
     Ok(())
 }

@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use prost::Message as _;
 use xoscar_pool::{Message, Responder};
+use xoscar_wire::Payloads;
 
 use crate::core::Core;
 use crate::delivery::{self, Delivery};
@@ -31,7 +31,7 @@ impl xoscar_pool::Handler for Service {
 
     fn respond(&self, request: Message, responder: Responder) {
         let Message { header: head, payloads } = request;
-        let body = payloads.into_iter().next().unwrap_or_default();
+        let body = payloads;
         if let Some(delivery) = delivery::decode(&head) {
             return self.deliver(delivery, body, responder);
         }
@@ -69,7 +69,7 @@ impl xoscar_pool::Handler for Service {
 impl Service {
     /// Queues a call or tell for its actor. A call's responder travels with the message and
     /// the actor answers; a tell is answered once the mailbox took it.
-    fn deliver(&self, delivery: Delivery<'_>, body: Bytes, responder: Responder) {
+    fn deliver(&self, delivery: Delivery<'_>, body: Payloads, responder: Responder) {
         let cell = match self.0.cell(delivery.uid) {
             Ok(cell) => cell,
             Err(error) => return responder.respond(header::failure(&error)),
@@ -107,7 +107,7 @@ impl Service {
 }
 
 /// Create, has and destroy.
-async fn manage(core: &Arc<Core>, kind: Kind, body: Bytes) -> Result<Message, ActorError> {
+async fn manage(core: &Arc<Core>, kind: Kind, body: Payloads) -> Result<Message, ActorError> {
     match kind {
         Kind::Create(create) => {
             let uid = (!create.uid.is_empty()).then(|| Arc::from(create.uid));

@@ -42,4 +42,5 @@ over_transports!(
     concurrent_actor_runs_handlers_together,
     a_b_a_chains_do_not_deadlock,
     a_panicking_handler_stops_only_its_actor,
+    buffers_small_and_large_round_trip,
 );

@@ -34,5 +34,31 @@ fn every_behaviour_against_a_pool_in_another_process() {
         scenarios::concurrent_actor_runs_handlers_together(&setup).await;
         scenarios::a_b_a_chains_do_not_deadlock(&setup).await;
         scenarios::a_panicking_handler_stops_only_its_actor(&setup).await;
+        scenarios::buffers_small_and_large_round_trip(&setup).await;
+    });
+}
+
+#[test]
+fn killing_the_remote_process_fails_its_calls_in_flight_with_connection_lost() {
+    let child = spawn_pool("127.0.0.1:0");
+    let address = child.address.clone();
+    run(async move {
+        use common::actors::{Empty, Gate, Meet};
+        use xoscar_actor::{ActorError, create_actor};
+        use xoscar_pool::PoolError;
+        let gate = create_actor::<Gate>(&address, "Gate", &Empty {}).await.unwrap();
+        // Waits for a second party that never comes.
+        let pending = tokio::spawn(async move { gate.call(Meet { parties: 2 }).await });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        drop(child); // SIGKILL
+        let error = tokio::time::timeout(std::time::Duration::from_secs(20), pending)
+            .await
+            .expect("the call fails well within the bound")
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            matches!(error, ActorError::Connection(PoolError::ConnectionLost { sent: true, .. })),
+            "{error:?}"
+        );
     });
 }

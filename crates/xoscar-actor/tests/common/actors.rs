@@ -72,7 +72,8 @@ impl Actor for Counter {
             .message::<Add>("Add")
             .message::<Get>("Get")
             .message::<Fail>("Fail")
-            .message::<Boom>("Boom");
+            .message::<Boom>("Boom")
+            .message::<bytes::Bytes>("Echo");
     }
 
     async fn on_start(&mut self, _ctx: &mut Context<Self>) -> Result<(), Failure> {
@@ -110,6 +111,18 @@ impl Handler<Boom> for Counter {
     type Reply = Empty;
     async fn handle(&mut self, _: Boom, _ctx: &mut Context<Self>) -> Result<Empty, Failure> {
         panic!("counter exploded")
+    }
+}
+
+/// Echoes a buffer, reversed, so that an echo is not mistaken for the request.
+impl Handler<bytes::Bytes> for Counter {
+    type Reply = bytes::Bytes;
+    async fn handle(
+        &mut self,
+        b: bytes::Bytes,
+        _: &mut Context<Self>,
+    ) -> Result<bytes::Bytes, Failure> {
+        Ok(b.iter().rev().copied().collect::<Vec<u8>>().into())
     }
 }
 

@@ -275,3 +275,15 @@ pub async fn a_panicking_handler_stops_only_its_actor(setup: &Setup) {
         assert!(eventually(Duration::from_secs(5), async || pool.actor_count() == 1).await);
     }
 }
+
+pub async fn buffers_small_and_large_round_trip(setup: &Setup) {
+    let init = CounterInit::default();
+    let counter = create_actor::<Counter>(setup.remote(), "Counter", &init).await.unwrap();
+    for size in [0usize, 5, 4095, 4096, 1 << 20] {
+        let sent: bytes::Bytes = (0..size).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>().into();
+        let echoed = counter.call(sent.clone()).await.unwrap();
+        let expected: Vec<u8> = sent.iter().rev().copied().collect();
+        assert_eq!(echoed.len(), size);
+        assert!(echoed[..] == expected[..], "{size} bytes came back changed");
+    }
+}
