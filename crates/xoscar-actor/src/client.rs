@@ -83,13 +83,13 @@ impl<A: Actor> ActorRef<A> {
     /// else the endpoint to dial.
     fn reach(&self) -> Result<Reach<'_, A>, ActorError> {
         if let Some(cell) = self.cached_cell() {
-            return Ok(Reach::Local(typed(cell)?));
+            return Ok(Reach::Local(cell));
         }
         match place(self.address())? {
             (_, Place::Local(core)) => {
-                let cell = core.cell(self.uid())?;
+                let cell = typed::<A>(core.cell(self.uid())?)?;
                 self.cache_cell(&cell);
-                Ok(Reach::Local(typed(cell)?))
+                Ok(Reach::Local(cell))
             }
             (client, Place::Remote(endpoint)) => Ok(Reach::Remote(client, endpoint)),
         }

@@ -110,6 +110,7 @@ impl<A: Actor> Context<A> {
     }
 
     /// The deferred reply, if the handler gave one: `Some(Err)` when its type is not `R`.
+    #[inline]
     pub(crate) fn take_delegated<R: 'static>(&mut self) -> Option<Result<DelegatedReply<R>, ()>> {
         let delegated = self.delegated_slot().take()?;
         Some(delegated.downcast::<DelegatedReply<R>>().map(|boxed| *boxed).map_err(|_| ()))

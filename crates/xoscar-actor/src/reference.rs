@@ -1,5 +1,6 @@
 //! [`ActorRef`]: `(address, uid)`, typed by the actor, usable as a prost field.
 
+use std::any::Any;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
@@ -13,7 +14,8 @@ use prost::encoding::{
 };
 use xoscar_transport::Address;
 
-use crate::cell::AnyCell;
+use crate::Actor;
+use crate::cell::Cell;
 
 /// A reference to an actor: the address of its pool and its uid. Typed by the actor `A` so
 /// that [`ActorRef::call`] knows the reply type; [`ActorRef::cast`] retypes it.
@@ -35,7 +37,7 @@ struct Target {
     /// The actor this ref last reached in this process, so that the next call skips the router
     /// and the pool's registry. Only trusted while the cell is live (not destroyed, mailbox
     /// open); shared by every clone of the ref.
-    local: Mutex<Option<Arc<dyn AnyCell>>>,
+    local: Mutex<Option<Arc<dyn Any + Send + Sync>>>,
 }
 
 impl Clone for Target {
@@ -81,13 +83,19 @@ impl<A> ActorRef<A> {
         &self.inner.uid
     }
 
-    /// The actor this ref reached last in this process, if it is still live.
-    pub(crate) fn cached_cell(&self) -> Option<Arc<dyn AnyCell>> {
-        let cached = self.inner.local.lock();
-        cached.as_ref().filter(|cell| cell.is_live()).cloned()
+    /// The actor this ref reached last in this process, if it is an `A` and still live.
+    pub(crate) fn cached_cell(&self) -> Option<Arc<Cell<A>>>
+    where
+        A: Actor,
+    {
+        let cached = self.inner.local.lock().clone()?;
+        cached.downcast::<Cell<A>>().ok().filter(|cell| cell.is_live())
     }
 
-    pub(crate) fn cache_cell(&self, cell: &Arc<dyn AnyCell>) {
+    pub(crate) fn cache_cell(&self, cell: &Arc<Cell<A>>)
+    where
+        A: Actor,
+    {
         *self.inner.local.lock() = Some(cell.clone());
     }
 

@@ -128,3 +128,33 @@ async fn manage(core: &Arc<Core>, kind: Kind, body: Payloads) -> Result<Message,
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+    use xoscar_pool::Handler as _;
+
+    use super::*;
+    use crate::ActorPool;
+
+    /// `call` (the future-style entry the server does not use for this handler) answers
+    /// exactly what `respond` does.
+    #[tokio::test]
+    async fn call_answers_through_a_detached_responder() {
+        let pool = ActorPool::start("inproc://service-call-test".parse().unwrap()).await.unwrap();
+        let service = Service(pool.handle().core.clone());
+        let has = pb::Request { kind: Some(Kind::Has(pb::Target { uid: "nobody".into() })) };
+        let response = service.call(Message::new(has.encode_to_vec(), Vec::new())).await;
+        let reply = pb::Reply::decode(response.header).unwrap();
+        assert_eq!(
+            reply.outcome,
+            Some(pb::reply::Outcome::Done(pb::Done { uid: "nobody".into(), present: false }))
+        );
+        let garbage = service.call(Message::new(&b"\xff\xff"[..], Vec::new())).await;
+        let reply = pb::Reply::decode(garbage.header).unwrap();
+        assert!(matches!(
+            reply.outcome,
+            Some(pb::reply::Outcome::Failure(pb::Failure { kind, .. })) if kind == pb::ErrorKind::BadMessage as i32
+        ));
+    }
+}
