@@ -8,7 +8,7 @@
 //!
 //! Client and local actors share one current-thread runtime.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
@@ -60,6 +60,19 @@ where
     });
 }
 
+/// A step that runs `call` on a clone of the peer actors.
+#[cfg(feature = "peers")]
+fn peer<F, Fut>(
+    peers: &xoscar_benches::peers::Peers,
+    call: F,
+) -> impl Fn() -> Fut + Clone + Send + 'static
+where
+    F: Fn(xoscar_benches::peers::Peers) -> Fut + Clone + Send + 'static,
+{
+    let peers = peers.clone();
+    move || call(peers.clone())
+}
+
 fn local(c: &mut Criterion) {
     let rt = current_thread();
     let (pool, actor, raw) = rt.block_on(async {
@@ -93,16 +106,13 @@ fn local(c: &mut Criterion) {
     sequential(&mut group, "raw", &rt, ask_raw.clone());
     #[cfg(feature = "peers")]
     {
-        let ractor = peers.clone();
-        sequential(&mut group, "ractor", &rt, move || {
-            let peers = ractor.clone();
-            async move { peers.ractor_ask().await }
-        });
-        let kameo = peers.clone();
-        sequential(&mut group, "kameo", &rt, move || {
-            let peers = kameo.clone();
-            async move { peers.kameo_ask().await }
-        });
+        sequential(
+            &mut group,
+            "ractor",
+            &rt,
+            peer(&peers, |p| async move { p.ractor_ask().await }),
+        );
+        sequential(&mut group, "kameo", &rt, peer(&peers, |p| async move { p.kameo_ask().await }));
     }
     group.finish();
 
@@ -112,16 +122,13 @@ fn local(c: &mut Criterion) {
     concurrent(&mut group, "raw", &rt, ask_raw);
     #[cfg(feature = "peers")]
     {
-        let ractor = peers.clone();
-        concurrent(&mut group, "ractor", &rt, move || {
-            let peers = ractor.clone();
-            async move { peers.ractor_ask().await }
-        });
-        let kameo = peers.clone();
-        concurrent(&mut group, "kameo", &rt, move || {
-            let peers = kameo.clone();
-            async move { peers.kameo_ask().await }
-        });
+        concurrent(
+            &mut group,
+            "ractor",
+            &rt,
+            peer(&peers, |p| async move { p.ractor_ask().await }),
+        );
+        concurrent(&mut group, "kameo", &rt, peer(&peers, |p| async move { p.kameo_ask().await }));
     }
     group.finish();
 
@@ -138,16 +145,13 @@ fn local(c: &mut Criterion) {
     });
     #[cfg(feature = "peers")]
     {
-        let ractor = peers.clone();
-        sequential(&mut group, "ractor", &rt, move || {
-            let peers = ractor.clone();
-            async move { peers.ractor_tell().await }
-        });
-        let kameo = peers.clone();
-        sequential(&mut group, "kameo", &rt, move || {
-            let peers = kameo.clone();
-            async move { peers.kameo_tell().await }
-        });
+        sequential(
+            &mut group,
+            "ractor",
+            &rt,
+            peer(&peers, |p| async move { p.ractor_tell().await }),
+        );
+        sequential(&mut group, "kameo", &rt, peer(&peers, |p| async move { p.kameo_tell().await }));
     }
     group.finish();
     rt.block_on(pool.shutdown());
@@ -236,11 +240,7 @@ fn echo_1mib(c: &mut Criterion, addresses: &child::ChildAddresses) {
 
 fn main() {
     child::serve_if_child();
-    let mut criterion = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30)
-        .configure_from_args();
+    let mut criterion = xoscar_benches::criterion();
     local(&mut criterion);
     remote(&mut criterion);
     criterion.final_summary();

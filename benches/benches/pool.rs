@@ -232,11 +232,7 @@ fn reaper_pass(c: &mut Criterion) {
 
 fn main() {
     child::serve_if_child();
-    let mut criterion = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30)
-        .configure_from_args();
+    let mut criterion = xoscar_benches::criterion();
     call_round_trip(&mut criterion);
     in_flight(&mut criterion);
     echo_1mib(&mut criterion);

@@ -175,10 +175,7 @@ fn raw_bulk_bench(
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30);
+    config = xoscar_benches::criterion();
     targets = round_trip, bulk
 }
 criterion_main!(benches);

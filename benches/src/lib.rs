@@ -214,3 +214,13 @@ where
     }
     start.elapsed().mul_f64(iters as f64 / (per_caller * callers) as f64)
 }
+
+/// The criterion settings every bench binary uses: 1 s warm-up, 3 s of measurement, 30
+/// samples, then whatever the command line says.
+pub fn criterion() -> criterion::Criterion {
+    criterion::Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30)
+        .configure_from_args()
+}

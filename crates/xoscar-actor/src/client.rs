@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use std::future::IntoFuture;
 use std::sync::{Arc, OnceLock, Weak};
 
-use bytes::Bytes;
 use xoscar_pool::{Message, Pool, PoolConfig};
 use xoscar_router::{Route, Router};
 use xoscar_transport::Address;
@@ -121,8 +120,8 @@ impl<A: Actor> ActorRef<A> {
     /// [`Actor::remote_messages`], or this fails with [`ActorError::NotRemote`] before
     /// sending).
     ///
-    /// Dropping the future gives up waiting: a remote pool is told to cancel the handler if
-    /// it has not finished; a local handler that started runs to its end.
+    /// Dropping the future gives up waiting. The message, once accepted, is still handled
+    /// (in-process or remote); a remote pool discards the answer nobody waits for.
     pub async fn call<M: Send + 'static>(&self, message: M) -> Result<A::Reply, ActorError>
     where
         A: Handler<M>,
@@ -130,9 +129,8 @@ impl<A: Actor> ActorRef<A> {
         match self.reach()? {
             Reach::Local(cell) => cell.call(message).await,
             Reach::Remote(client, endpoint) => {
-                let (codec, body) = encode(self, &endpoint, &message)?;
-                let request = delivery(false, self, codec.name);
-                let response = client.pool.call(&endpoint, Message::new(request, body)).await?;
+                let (codec, response) =
+                    self.send_remote(client, &endpoint, &message, false).await?;
                 let bad =
                     |detail: String| ActorError::BadReply { address: endpoint.to_string(), detail };
                 let Answer::Body(body) = header::answer(response, &endpoint)? else {
@@ -156,17 +154,25 @@ impl<A: Actor> ActorRef<A> {
         match self.reach()? {
             Reach::Local(cell) => cell.tell(message).await,
             Reach::Remote(client, endpoint) => {
-                let (codec, body) = encode(self, &endpoint, &message)?;
-                let request = delivery(true, self, codec.name);
-                let response = client.pool.call(&endpoint, Message::new(request, body)).await?;
+                let (_, response) = self.send_remote(client, &endpoint, &message, true).await?;
                 header::answer(response, &endpoint).map(drop)
             }
         }
     }
-}
 
-fn delivery<A>(tell: bool, target: &ActorRef<A>, message: &str) -> Bytes {
-    delivery::encode(Delivery { tell, uid: target.uid(), message })
+    /// Sends `message` to the actor at `endpoint` as a call or a tell; returns the codec it
+    /// used and the response.
+    async fn send_remote<M: 'static>(
+        &self,
+        client: &Client,
+        endpoint: &Address,
+        message: &M,
+        tell: bool,
+    ) -> Result<(remote::Codec, Message), ActorError> {
+        let (codec, body) = encode(self, endpoint, message)?;
+        let request = delivery::encode(Delivery { tell, uid: self.uid(), message: codec.name });
+        Ok((codec, client.pool.call(endpoint, Message::new(request, body)).await?))
+    }
 }
 
 /// The codec of `M` for `A` and the encoded message.

@@ -24,9 +24,7 @@ impl xoscar_pool::Handler for Service {
     const RESPONDS: bool = true;
 
     async fn call(&self, request: Message) -> Message {
-        let (responder, answer) = Responder::detached();
-        self.respond(request, responder);
-        answer.await
+        Responder::respond_detached(self, request).await
     }
 
     fn respond(&self, request: Message, responder: Responder) {

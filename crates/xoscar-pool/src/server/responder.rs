@@ -56,6 +56,18 @@ impl Responder {
         (responder, answer)
     }
 
+    /// Hands `request` to `handler`'s [`super::Handler::respond`] with a detached responder;
+    /// returns the future of its answer. This is the whole of [`super::Handler::call`] for a
+    /// handler that takes requests with `respond`.
+    pub fn respond_detached<H: super::Handler>(
+        handler: &H,
+        request: Message,
+    ) -> impl Future<Output = Message> + Send + 'static {
+        let (responder, answer) = Responder::detached();
+        handler.respond(request, responder);
+        answer
+    }
+
     /// Answers the request with `response`.
     pub fn respond(mut self, response: Message) {
         match self.target.take() {
