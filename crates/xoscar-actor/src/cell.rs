@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
 use xoscar_pool::Responder;
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
@@ -45,13 +46,18 @@ impl<A: Actor> Cell<A> {
     pub(crate) fn is_live(&self) -> bool {
         self.registered.load(Ordering::Acquire) && !self.mailbox.is_closed()
     }
-    /// Hands `message` to the actor and waits for its reply.
-    pub(crate) async fn call<M: Send + 'static>(&self, message: M) -> Result<A::Reply, ActorError>
+    /// Hands `message` to the actor and waits for its reply; an actor that gets to it only
+    /// after `deadline` skips it.
+    pub(crate) async fn call<M: Send + 'static>(
+        &self,
+        message: M,
+        deadline: Option<Instant>,
+    ) -> Result<A::Reply, ActorError>
     where
         A: Handler<M>,
     {
         let (sink, reply) = oneshot::channel::<Answer<A::Reply>>();
-        self.post(Box::new(Delivery { message, sink })).await?;
+        self.post(Box::new(Delivery { message, sink, deadline })).await?;
         match reply.await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(error)) => Err(*error),
@@ -64,7 +70,7 @@ impl<A: Actor> Cell<A> {
     where
         A: Handler<M>,
     {
-        self.post(Box::new(Delivery { message, sink: Discard })).await
+        self.post(Box::new(Delivery { message, sink: Discard, deadline: None })).await
     }
 
     /// Queues `envelope`, waiting for room only when the mailbox is full (`try_send` first:

@@ -4,8 +4,10 @@
 use std::borrow::Cow;
 use std::future::IntoFuture;
 use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 
-use xoscar_pool::{Message, Pool, PoolConfig};
+use tokio::time::Instant;
+use xoscar_pool::{Message, Pool, PoolConfig, PoolError};
 use xoscar_router::{Route, Router};
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
@@ -127,21 +129,69 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
     {
         match self.reach()? {
-            Reach::Local(cell) => cell.call(message).await,
+            Reach::Local(cell) => cell.call(message, None).await,
             Reach::Remote(client, endpoint) => {
-                let (codec, response) =
-                    self.send_remote(client, &endpoint, &message, false).await?;
-                let bad =
-                    |detail: String| ActorError::BadReply { address: endpoint.to_string(), detail };
-                let Answer::Body(body) = header::answer(response, &endpoint)? else {
-                    return Err(bad("a call answered with no reply".to_owned()));
-                };
-                let mut reply: Option<A::Reply> = None;
-                (codec.decode_reply)(body, &mut reply)
-                    .map_err(|e| bad(format!("reply to {}: {e}", codec.name)))?;
-                reply.ok_or_else(|| bad("a reply of another type".to_owned()))
+                let timeout = client.pool.config().call_timeout();
+                self.call_remote(client, &endpoint, message, timeout).await
             }
         }
+    }
+
+    /// [`ActorRef::call`] that gives up after `timeout` with [`ActorError::CallTimedOut`],
+    /// even if the actor's process never answers. The deadline travels with the message: an
+    /// actor that only gets to it after the deadline skips it, in this process or another.
+    /// A handler already running when the deadline passes runs to its end (its answer is
+    /// discarded).
+    pub async fn call_with_timeout<M: Send + 'static>(
+        &self,
+        message: M,
+        timeout: Duration,
+    ) -> Result<A::Reply, ActorError>
+    where
+        A: Handler<M>,
+    {
+        let timed_out = || ActorError::CallTimedOut {
+            address: self.address().to_string(),
+            uid: self.uid().to_owned(),
+            timeout,
+        };
+        match self.reach()? {
+            Reach::Local(cell) => {
+                let deadline = Instant::now() + timeout;
+                match tokio::time::timeout_at(deadline, cell.call(message, Some(deadline))).await {
+                    Err(_) | Ok(Err(ActorError::CallTimedOut { .. })) => Err(timed_out()),
+                    Ok(answer) => answer,
+                }
+            }
+            Reach::Remote(client, endpoint) => {
+                match self.call_remote(client, &endpoint, message, Some(timeout)).await {
+                    Err(ActorError::Connection(PoolError::CallTimedOut { .. })) => Err(timed_out()),
+                    answer => answer,
+                }
+            }
+        }
+    }
+
+    async fn call_remote<M: Send + 'static>(
+        &self,
+        client: &Client,
+        endpoint: &Address,
+        message: M,
+        timeout: Option<Duration>,
+    ) -> Result<A::Reply, ActorError>
+    where
+        A: Handler<M>,
+    {
+        let (codec, response) =
+            self.send_remote(client, endpoint, &message, false, timeout).await?;
+        let bad = |detail: String| ActorError::BadReply { address: endpoint.to_string(), detail };
+        let Answer::Body(body) = header::answer(response, endpoint)? else {
+            return Err(bad("a call answered with no reply".to_owned()));
+        };
+        let mut reply: Option<A::Reply> = None;
+        (codec.decode_reply)(body, &mut reply)
+            .map_err(|e| bad(format!("reply to {}: {e}", codec.name)))?;
+        reply.ok_or_else(|| bad("a reply of another type".to_owned()))
     }
 
     /// Sends `message` without waiting for a reply: returns once the actor's pool accepted it
@@ -154,7 +204,9 @@ impl<A: Actor> ActorRef<A> {
         match self.reach()? {
             Reach::Local(cell) => cell.tell(message).await,
             Reach::Remote(client, endpoint) => {
-                let (_, response) = self.send_remote(client, &endpoint, &message, true).await?;
+                let timeout = client.pool.config().call_timeout();
+                let (_, response) =
+                    self.send_remote(client, &endpoint, &message, true, timeout).await?;
                 header::answer(response, &endpoint).map(drop)
             }
         }
@@ -168,10 +220,12 @@ impl<A: Actor> ActorRef<A> {
         endpoint: &Address,
         message: &M,
         tell: bool,
+        timeout: Option<Duration>,
     ) -> Result<(remote::Codec, Message), ActorError> {
         let (codec, body) = encode(self, endpoint, message)?;
         let request = delivery::encode(Delivery { tell, uid: self.uid(), message: codec.name });
-        Ok((codec, client.pool.call(endpoint, Message::new(request, body)).await?))
+        let request = Message::new(request, body);
+        Ok((codec, client.pool.call_with_timeout(endpoint, request, timeout).await?))
     }
 }
 

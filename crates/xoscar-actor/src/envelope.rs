@@ -5,7 +5,10 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 
 use futures_util::FutureExt;
+use std::time::Duration;
+
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 use xoscar_pool::Responder;
 
 use crate::context::DelegatedReply;
@@ -90,10 +93,11 @@ impl Drop for Encoded {
     }
 }
 
-/// A message and its sink.
+/// A message, its sink, and when its caller stops waiting.
 pub(crate) struct Delivery<M, S> {
     pub(crate) message: M,
     pub(crate) sink: S,
+    pub(crate) deadline: Option<Instant>,
 }
 
 impl<A, M, S> Envelope<A> for Delivery<M, S>
@@ -107,8 +111,17 @@ where
         actor: &'a mut A,
         ctx: &'a mut Context<A>,
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
-        let Delivery { message, sink } = *self;
+        let Delivery { message, sink, deadline } = *self;
         Box::pin(async move {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                // Its caller has given up: skip the work. (The timeout reported is the
+                // caller's to say; the caller maps this answer to its own.)
+                let me = ctx.actor_ref();
+                let timeout = Duration::ZERO;
+                let (address, uid) = (me.address().to_string(), me.uid().to_owned());
+                sink.send(Err(Box::new(ActorError::CallTimedOut { address, uid, timeout })));
+                return Outcome::Done;
+            }
             let result = AssertUnwindSafe(actor.handle(message, ctx)).catch_unwind().await;
             let delegated = ctx.take_delegated::<A::Reply>();
             match result {

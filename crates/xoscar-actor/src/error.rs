@@ -113,6 +113,18 @@ pub enum ActorError {
         /// The panic message, when it was a string.
         message: String,
     },
+    /// The call's timeout passed before its answer came ([`crate::ActorRef::call_with_timeout`],
+    /// or the caller's `call_timeout` for a remote call). The deadline travels with the
+    /// message: an actor that had not started it by then skips it.
+    #[error("call to actor {uid:?} at {address} timed out after {timeout:?}")]
+    CallTimedOut {
+        /// The actor's pool.
+        address: String,
+        /// The actor's uid.
+        uid: String,
+        /// The timeout in force.
+        timeout: std::time::Duration,
+    },
     /// The actor stopped (destroyed, panicked, or its pool shut down) after accepting the
     /// message and before answering it.
     #[error("actor {uid:?} at {address} stopped before answering")]

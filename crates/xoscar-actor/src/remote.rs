@@ -96,8 +96,11 @@ where
 {
     let message = body::decode::<M>(body)?;
     Ok(match reply.take() {
-        Some(reply) => Box::new(Delivery { message, sink: Encoded::new(reply, me.cast()) }),
-        None => Box::new(Delivery { message, sink: Discard }),
+        Some(reply) => {
+            let deadline = reply.deadline();
+            Box::new(Delivery { message, sink: Encoded::new(reply, me.cast()), deadline })
+        }
+        None => Box::new(Delivery { message, sink: Discard, deadline: None }),
     })
 }
 

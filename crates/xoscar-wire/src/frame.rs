@@ -140,7 +140,7 @@ impl Frame {
 
     /// A request frame.
     pub fn request(id: u64, header: Bytes, payloads: impl Into<Payloads>) -> Self {
-        Frame::new(Envelope::Request(pb::Request { id, header }), payloads)
+        Frame::new(Envelope::Request(pb::Request { id, header, timeout_us: 0 }), payloads)
     }
 
     /// A response frame carrying a handler's answer (status OK).

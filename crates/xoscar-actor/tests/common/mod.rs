@@ -22,6 +22,29 @@ pub fn run<F: Future>(future: F) -> F::Output {
     })
 }
 
+/// Runs `future` on a current-thread runtime whose clock is paused (auto-advancing when idle),
+/// bounded by a watchdog thread in real time. In-process transport only: paused time and
+/// real sockets do not mix.
+pub fn run_paused<F: Future>(future: F) -> F::Output {
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        // Disconnected means the test panicked: let its message through.
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(TEST_TIMEOUT)
+        {
+            eprintln!("paused-clock test exceeded its outer timeout");
+            std::process::abort();
+        }
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let output = runtime.block_on(future);
+    let _ = done_tx.send(());
+    output
+}
+
 /// The transports a remote pool is reached over.
 #[derive(Debug, Clone, Copy)]
 pub enum Transport {

@@ -106,7 +106,11 @@ impl Pool {
         timeout: Option<Duration>,
     ) -> impl Future<Output = Result<Message, PoolError>> + Send + 'a {
         // Made before the future, which then holds the request once (not once per layer).
-        let frame = Frame::request(0, request.header, request.payloads);
+        let mut frame = Frame::request(0, request.header, request.payloads);
+        if let (Some(timeout), Envelope::Request(sent)) = (timeout, &mut frame.envelope) {
+            // The budget travels with the request so the server can skip work nobody awaits.
+            sent.timeout_us = u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX);
+        }
         async move {
             let Some(timeout) = timeout else { return self.send_call(endpoint, &frame).await };
             // Boxed: keeps the timer out of the future of every untimed call.

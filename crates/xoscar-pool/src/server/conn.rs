@@ -24,7 +24,9 @@ use xoscar_transport::{FrameReader, Incoming};
 use xoscar_wire::{Envelope, Frame, pb};
 
 use super::Handler;
-use super::dispatch::{poll_once, reply, request_future, respond, run_notify, spawn_request};
+use super::dispatch::{
+    deadline_after, poll_once, reply, request_future, respond, run_notify, spawn_request,
+};
 use super::state::{ServerConn, message_bytes};
 use super::writer::SharedWriter;
 use crate::Message;
@@ -241,12 +243,13 @@ async fn read_side<H: Handler>(
         };
         let Frame { envelope, payloads } = frame;
         let wrote = match envelope {
-            Envelope::Request(pb::Request { id, header }) if H::RESPONDS => {
+            Envelope::Request(pb::Request { id, header, timeout_us }) if H::RESPONDS => {
                 last_accepted = last_accepted.max(id);
-                respond(&**handler, conn, id, Message { header, payloads });
+                let deadline = deadline_after(timeout_us);
+                respond(&**handler, conn, id, Message { header, payloads }, deadline);
                 Ok(false)
             }
-            Envelope::Request(pb::Request { id, header }) => {
+            Envelope::Request(pb::Request { id, header, timeout_us }) => {
                 last_accepted = last_accepted.max(id);
                 let request = Message { header, payloads };
                 let bytes = message_bytes(&request);
@@ -257,7 +260,7 @@ async fn read_side<H: Handler>(
                         write_now(conn, writer, reply(conn, id, answer), false).await
                     }
                     Poll::Pending => {
-                        spawn_request(conn, id, call, bytes);
+                        spawn_request(conn, id, call, bytes, deadline_after(timeout_us));
                         Ok(false)
                     }
                 }

@@ -9,6 +9,9 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures_util::FutureExt;
 use xoscar_wire::{Envelope, Frame, pb};
@@ -20,6 +23,11 @@ use crate::Message;
 
 /// A handler's answer, or the payload of its panic.
 pub(crate) type Answer = Result<Message, Box<dyn Any + Send>>;
+
+/// When a request that arrived now with a budget of `timeout_us` (0: none) is past caring.
+pub(crate) fn deadline_after(timeout_us: u64) -> Option<Instant> {
+    (timeout_us > 0).then(|| Instant::now() + Duration::from_micros(timeout_us))
+}
 
 /// Polls `future` once with the connection task's context.
 pub(crate) async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
@@ -61,15 +69,31 @@ pub(crate) fn request_future<H: Handler>(
 
 /// Moves a request whose handler has to wait into a task owned by the connection, which
 /// queues the answer when done.
-pub(crate) fn spawn_request<F>(conn: &Arc<ServerConn>, id: u64, call: Pin<Box<F>>, bytes: usize)
-where
+pub(crate) fn spawn_request<F>(
+    conn: &Arc<ServerConn>,
+    id: u64,
+    call: Pin<Box<F>>,
+    bytes: usize,
+    deadline: Option<Instant>,
+) where
     F: Future<Output = Answer> + Send + 'static,
 {
     // Registered under the lock the task needs to finish, so it cannot finish first.
     let mut state = conn.lock();
     let task_conn = conn.clone();
     let task = tokio::spawn(async move {
-        let answer = call.await;
+        let answer = match deadline {
+            None => call.await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, call).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    // The caller's budget is spent: it has given up, and so does the handler.
+                    tracing::debug!(peer = %task_conn.peer, id, "request past its deadline dropped");
+                    task_conn.cancel(id);
+                    return;
+                }
+            },
+        };
         let frame = reply(&task_conn, id, answer);
         if !task_conn.finish(id, frame) {
             tracing::debug!(peer = %task_conn.peer, id, "answer to a cancelled request dropped");
@@ -81,10 +105,16 @@ where
 /// Hands request `id` to a handler that answers through a [`Responder`]. The request counts
 /// as in flight until the responder answers (or is dropped); a panic while taking it answers
 /// at once with `HANDLER_PANICKED`.
-pub(crate) fn respond<H: Handler>(handler: &H, conn: &Arc<ServerConn>, id: u64, request: Message) {
+pub(crate) fn respond<H: Handler>(
+    handler: &H,
+    conn: &Arc<ServerConn>,
+    id: u64,
+    request: Message,
+    deadline: Option<Instant>,
+) {
     let bytes = message_bytes(&request);
     conn.register(&mut conn.lock(), id, None, bytes);
-    let responder = Responder::for_request(conn.clone(), id);
+    let responder = Responder::for_request(conn.clone(), id, deadline);
     if let Err(panic) =
         std::panic::catch_unwind(AssertUnwindSafe(|| handler.respond(request, responder)))
     {

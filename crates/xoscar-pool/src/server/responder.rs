@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 use xoscar_wire::Frame;
 
 use super::dispatch::reply;
@@ -19,6 +20,7 @@ use crate::Message;
 #[must_use = "a Responder answers its request; dropping it fails the request"]
 pub struct Responder {
     target: Option<Target>,
+    deadline: Option<Instant>,
 }
 
 impl std::fmt::Debug for Responder {
@@ -40,8 +42,16 @@ enum Target {
 const DROPPED: &str = "the handler dropped the request without answering it";
 
 impl Responder {
-    pub(crate) fn for_request(conn: Arc<ServerConn>, id: u64) -> Self {
-        Responder { target: Some(Target::Request { conn, id }) }
+    pub(crate) fn for_request(conn: Arc<ServerConn>, id: u64, deadline: Option<Instant>) -> Self {
+        Responder { target: Some(Target::Request { conn, id }), deadline }
+    }
+
+    /// When the caller stops waiting: the budget it sent with the request (a call with a
+    /// timeout), counted from when the server read it. Work for a request past its deadline
+    /// can be skipped; its answer would be discarded. `None`: the caller waits as long as the
+    /// connection lives.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
     /// A responder tied to no connection, and the future of its answer: for running a
@@ -49,7 +59,7 @@ impl Responder {
     /// dropped without answering makes the future yield a message whose header says so.
     pub fn detached() -> (Responder, impl Future<Output = Message> + Send + 'static) {
         let (answer, answered) = oneshot::channel();
-        let responder = Responder { target: Some(Target::Detached(answer)) };
+        let responder = Responder { target: Some(Target::Detached(answer)), deadline: None };
         let answer = async move {
             answered.await.unwrap_or_else(|_| Message::new(DROPPED.as_bytes(), Vec::new()))
         };

@@ -20,6 +20,11 @@ pub struct Request {
     /// message type and similar here.
     #[prost(bytes = "bytes", tag = "2")]
     pub header: ::prost::bytes::Bytes,
+    /// The caller's time budget for this request in microseconds when it sent it; 0: none.
+    /// Relative, so the two clocks need not agree: the server counts it from when it read the
+    /// request, and may skip work for a caller that has given up.
+    #[prost(uint64, tag = "3")]
+    pub timeout_us: u64,
 }
 /// Kind 2: the answer to the request with the same id.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

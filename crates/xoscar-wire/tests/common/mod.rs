@@ -30,8 +30,9 @@ fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
 /// Any envelope, with short random headers.
 pub fn envelope() -> impl Strategy<Value = Envelope> {
     prop_oneof![
-        (any::<u64>(), bytes(64))
-            .prop_map(|(id, header)| Envelope::Request(pb::Request { id, header })),
+        (any::<u64>(), bytes(64)).prop_map(|(id, header)| {
+            Envelope::Request(pb::Request { id, header, timeout_us: id % 3 * 1_000 })
+        }),
         (any::<u64>(), bytes(64), 0..2i32).prop_map(|(id, header, status)| Envelope::Response(
             pb::Response { id, header, status }
         )),
