@@ -39,9 +39,16 @@ pub(crate) struct Cell<A> {
     /// Cleared when the actor leaves its pool's registry (destroyed), so that refs caching
     /// this cell stop using it at once, before its mailbox closes.
     pub(crate) registered: AtomicBool,
+    /// The pool has a slow-call threshold: stamp messages when they are queued.
+    pub(crate) logs_slow_calls: bool,
 }
 
 impl<A: Actor> Cell<A> {
+    /// Now, if the pool logs slow calls (which count from the mailbox); else nothing, free.
+    pub(crate) fn queued_at(&self) -> Option<Instant> {
+        self.logs_slow_calls.then(Instant::now)
+    }
+
     /// Still in its pool's registry and its mailbox open.
     pub(crate) fn is_live(&self) -> bool {
         self.registered.load(Ordering::Acquire) && !self.mailbox.is_closed()
@@ -57,7 +64,8 @@ impl<A: Actor> Cell<A> {
         A: Handler<M>,
     {
         let (sink, reply) = oneshot::channel::<Answer<A::Reply>>();
-        self.post(Box::new(Delivery { message, sink, deadline })).await?;
+        let queued = self.queued_at();
+        self.post(Box::new(Delivery { message, sink, deadline, queued })).await?;
         match reply.await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(error)) => Err(*error),
@@ -70,7 +78,8 @@ impl<A: Actor> Cell<A> {
     where
         A: Handler<M>,
     {
-        self.post(Box::new(Delivery { message, sink: Discard, deadline: None })).await
+        let queued = self.queued_at();
+        self.post(Box::new(Delivery { message, sink: Discard, deadline: None, queued })).await
     }
 
     /// Queues `envelope`, waiting for room only when the mailbox is full (`try_send` first:
@@ -152,7 +161,7 @@ impl<A: Actor> AnyCell for Cell<A> {
         body: Payloads,
         reply: &mut Option<Responder>,
     ) -> Result<Option<BoxFuture<'static, Result<(), ActorError>>>, ActorError> {
-        let envelope = self.remote.decode(&self.me, message, body, reply)?;
+        let envelope = self.remote.decode(&self.me, message, body, reply, self.queued_at())?;
         match self.mailbox.try_send(Mail::Deliver(envelope)) {
             Ok(()) => Ok(None),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(ActorError::stopped(&self.me)),

@@ -121,6 +121,12 @@ impl<A: Actor> Context<A> {
         self.delegated.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Whether this context is a serial actor's own (the forks of a concurrent actor's
+    /// handlers hold no registration).
+    pub(crate) fn is_serial(&self) -> bool {
+        self.registration.is_some()
+    }
+
     pub(crate) fn lifetime(&self) -> &CancellationToken {
         &self.lifetime
     }

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use xoscar_transport::Address;
 
 use crate::cell::{AnyCell, BoxFuture, Cell};
+use crate::debug::Thresholds;
 use crate::runner::{self, Mode};
 use crate::{Actor, ActorError, ActorRef, Context, Failure, body, remote};
 use xoscar_wire::Payloads;
@@ -36,6 +37,7 @@ pub(crate) struct Core {
     next_uid: AtomicU64,
     next_incarnation: AtomicU64,
     pub(crate) mailbox_capacity: usize,
+    pub(crate) debug: Thresholds,
     pub(crate) runtime: Handle,
     /// Parent of every actor's lifetime.
     lifetime: CancellationToken,
@@ -75,6 +77,7 @@ impl Core {
         address: Address,
         factories: HashMap<String, Factory, RandomState>,
         mailbox_capacity: usize,
+        debug: Thresholds,
         runtime: Handle,
     ) -> Self {
         Core {
@@ -84,6 +87,7 @@ impl Core {
             next_uid: AtomicU64::new(1),
             next_incarnation: AtomicU64::new(1),
             mailbox_capacity,
+            debug,
             runtime,
             lifetime: CancellationToken::new(),
         }
@@ -143,6 +147,7 @@ impl Core {
                 incarnation,
                 task: OnceLock::new(),
                 registered: AtomicBool::new(true),
+                logs_slow_calls: self.debug.slow_call.is_some(),
             });
             actors.insert(uid, cell.clone());
             (me, cell)

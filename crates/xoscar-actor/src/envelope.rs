@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use xoscar_pool::Responder;
 
 use crate::context::DelegatedReply;
-use crate::{Actor, ActorError, ActorRef, Context, Failure, Handler, body, header};
+use crate::{Actor, ActorError, ActorRef, Context, Failure, Handler, body, debug, header};
 
 /// How a handler ended, as far as its actor is concerned.
 pub(crate) enum Outcome {
@@ -98,6 +98,8 @@ pub(crate) struct Delivery<M, S> {
     pub(crate) message: M,
     pub(crate) sink: S,
     pub(crate) deadline: Option<Instant>,
+    /// When it entered the mailbox, if the pool logs slow calls.
+    pub(crate) queued: Option<Instant>,
 }
 
 impl<A, M, S> Envelope<A> for Delivery<M, S>
@@ -111,7 +113,7 @@ where
         actor: &'a mut A,
         ctx: &'a mut Context<A>,
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
-        let Delivery { message, sink, deadline } = *self;
+        let Delivery { message, sink, deadline, queued } = *self;
         Box::pin(async move {
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 // Its caller has given up: skip the work. (The timeout reported is the
@@ -122,7 +124,14 @@ where
                 sink.send(Err(Box::new(ActorError::CallTimedOut { address, uid, timeout })));
                 return Outcome::Done;
             }
+            let thresholds = ctx.pool().core.debug;
+            let started = thresholds.any().then(Instant::now);
             let result = AssertUnwindSafe(actor.handle(message, ctx)).catch_unwind().await;
+            if let Some(started) = started {
+                let (actor, message) = (std::any::type_name::<A>(), std::any::type_name::<M>());
+                let serial = ctx.is_serial();
+                debug::report(thresholds, actor, ctx.uid(), message, queued, started, serial);
+            }
             let delegated = ctx.take_delegated::<A::Reply>();
             match result {
                 Err(panic) => {

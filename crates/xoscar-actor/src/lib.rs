@@ -15,6 +15,7 @@ mod cell;
 mod client;
 mod context;
 mod core;
+mod debug;
 mod delivery;
 mod envelope;
 mod error;
@@ -37,6 +38,7 @@ pub use client::{
     unmap_address,
 };
 pub use context::Context;
+pub use debug::{ENV_HOLD, ENV_SLOW_CALL};
 pub use error::{ActorError, Failure};
 pub use pool::{ActorPool, ActorPoolBuilder, CreateActor, DEFAULT_MAILBOX_CAPACITY, PoolHandle};
 pub use reference::ActorRef;

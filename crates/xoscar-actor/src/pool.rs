@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::future::IntoFuture;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
 use foldhash::fast::RandomState;
 use tokio::runtime::Handle;
@@ -13,6 +14,7 @@ use xoscar_transport::{Address, TransportConfig, listen};
 use crate::cell::BoxFuture;
 use crate::client::client;
 use crate::core::{Core, Factory, factory};
+use crate::debug::Thresholds;
 use crate::runner::Mode;
 use crate::service::Service;
 use crate::{Actor, ActorError, ActorRef, Failure};
@@ -137,6 +139,8 @@ impl ActorPool {
             server: ServerConfig::default(),
             transport: TransportConfig::default(),
             direct: true,
+            slow_call: None,
+            hold: None,
         }
     }
 
@@ -194,6 +198,8 @@ pub struct ActorPoolBuilder {
     server: ServerConfig,
     transport: TransportConfig,
     direct: bool,
+    slow_call: Option<Duration>,
+    hold: Option<Duration>,
 }
 
 impl std::fmt::Debug for ActorPoolBuilder {
@@ -272,6 +278,23 @@ impl ActorPoolBuilder {
         self
     }
 
+    /// Logs (a `tracing` warning naming the actor, its uid, the message type and the time) every
+    /// message that took at least `threshold` from entering an actor's mailbox to its handler's
+    /// end. Default: off, unless the environment variable [`crate::ENV_SLOW_CALL`] gives one in
+    /// seconds.
+    pub fn slow_call_threshold(mut self, threshold: Duration) -> Self {
+        self.slow_call = Some(threshold);
+        self
+    }
+
+    /// Logs every handler that held its serial actor (kept every other message of that actor
+    /// waiting) for at least `threshold`. Default: off, unless the environment variable
+    /// [`crate::ENV_HOLD`] gives one in seconds.
+    pub fn hold_threshold(mut self, threshold: Duration) -> Self {
+        self.hold = Some(threshold);
+        self
+    }
+
     /// The listeners' transport settings. Default: [`TransportConfig::default`].
     pub fn transport_config(mut self, config: TransportConfig) -> Self {
         self.transport = config;
@@ -288,6 +311,8 @@ impl ActorPoolBuilder {
         let runtime = Handle::try_current()
             .map_err(|_| start_error(&self.address, "needs a tokio runtime".to_owned()))?;
         let client = client()?;
+        let debug = Thresholds::resolve(self.slow_call, self.hold)
+            .map_err(|error| start_error(&self.address, error.to_string()))?;
         let mut listeners = Vec::with_capacity(1 + self.internal.len());
         for address in std::iter::once(&self.address).chain(&self.internal) {
             let listener = listen(address, &self.transport)
@@ -300,6 +325,7 @@ impl ActorPoolBuilder {
             addresses[0].clone(),
             self.factories,
             self.mailbox_capacity,
+            debug,
             runtime,
         ));
         let mut servers = Vec::with_capacity(listeners.len());

@@ -6,6 +6,7 @@ use std::sync::{Arc, LazyLock};
 
 use foldhash::fast::RandomState;
 use parking_lot::RwLock;
+use tokio::time::Instant;
 use xoscar_pool::Responder;
 use xoscar_wire::Payloads;
 
@@ -18,6 +19,7 @@ type Decoder<A> = fn(
     Payloads,
     &ActorRef<A>,
     &mut Option<Responder>,
+    Option<Instant>,
 ) -> Result<Box<dyn Envelope<A>>, prost::DecodeError>;
 
 /// The caller's half of a remote message: its name and codecs.
@@ -68,6 +70,7 @@ impl<A: Actor> RemoteMessages<A> {
         message: &str,
         body: Payloads,
         reply: &mut Option<Responder>,
+        queued: Option<Instant>,
     ) -> Result<Box<dyn Envelope<A>>, ActorError> {
         let Some(decoder) = self.decoders.get(message) else {
             return Err(ActorError::NoHandler {
@@ -77,7 +80,7 @@ impl<A: Actor> RemoteMessages<A> {
                 message: message.to_owned(),
             });
         };
-        decoder(body, me, reply).map_err(|error| ActorError::BadMessage {
+        decoder(body, me, reply, queued).map_err(|error| ActorError::BadMessage {
             address: me.address().to_string(),
             detail: format!("message {message:?} for {}: {error}", me.uid()),
         })
@@ -88,6 +91,7 @@ fn decode<A, M>(
     body: Payloads,
     me: &ActorRef<A>,
     reply: &mut Option<Responder>,
+    queued: Option<Instant>,
 ) -> Result<Box<dyn Envelope<A>>, prost::DecodeError>
 where
     A: Handler<M>,
@@ -98,9 +102,10 @@ where
     Ok(match reply.take() {
         Some(reply) => {
             let deadline = reply.deadline();
-            Box::new(Delivery { message, sink: Encoded::new(reply, me.cast()), deadline })
+            let sink = Encoded::new(reply, me.cast());
+            Box::new(Delivery { message, sink, deadline, queued })
         }
-        None => Box::new(Delivery { message, sink: Discard, deadline: None }),
+        None => Box::new(Delivery { message, sink: Discard, deadline: None, queued }),
     })
 }
 

@@ -60,8 +60,11 @@ fn at_most_max(setting: &'static str, value: Duration) -> Result<Duration, Confi
     Ok(value)
 }
 
-/// Reads `var` as seconds. `Ok(None)` when unset.
-pub(crate) fn env_seconds(var: &'static str) -> Result<Option<Duration>, ConfigError> {
+/// Reads the environment variable `var` as a duration in seconds (a decimal number, e.g.
+/// `0.25`). `Ok(None)` when unset; a value that is not a finite, non-negative number of at
+/// most [`MAX_DURATION`] is [`ConfigError::InvalidEnv`] naming the variable. Shared by every
+/// layer's `XOSCAR_*` settings.
+pub fn env_seconds(var: &'static str) -> Result<Option<Duration>, ConfigError> {
     let Ok(value) = std::env::var(var) else { return Ok(None) };
     let invalid = |reason| ConfigError::InvalidEnv { var, value: value.clone(), reason };
     let seconds: f64 = value.trim().parse().map_err(|_| invalid("not a number of seconds"))?;

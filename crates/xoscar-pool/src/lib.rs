@@ -66,7 +66,7 @@ pub use client::{Lease, Pool};
 pub use config::{
     ConfigError, ENV_CONNECT_TIMEOUT, ENV_HEARTBEAT_INTERVAL, ENV_HEARTBEAT_TIMEOUT,
     ENV_IDLE_TIMEOUT, ENV_SERVER_IDLE_TIMEOUT, MAX_DURATION, PoolConfig, ResolvedPoolConfig,
-    ResolvedServerConfig, ServerConfig,
+    ResolvedServerConfig, ServerConfig, env_seconds,
 };
 pub use error::PoolError;
 pub use message::Message;
