@@ -122,8 +122,9 @@ impl<A: Actor> ActorRef<A> {
     /// [`Actor::remote_messages`], or this fails with [`ActorError::NotRemote`] before
     /// sending).
     ///
-    /// Dropping the future gives up waiting. The message, once accepted, is still handled
-    /// (in-process or remote); a remote pool discards the answer nobody waits for.
+    /// Dropping the future cancels the call, in this process and remotely: a message still in
+    /// the actor's mailbox is skipped, and a handler still waiting is dropped where it waits
+    /// (as any cancelled Rust future is; the actor then goes on with its next message).
     pub async fn call<M: Send + 'static>(&self, message: M) -> Result<A::Reply, ActorError>
     where
         A: Handler<M>,
@@ -140,8 +141,7 @@ impl<A: Actor> ActorRef<A> {
     /// [`ActorRef::call`] that gives up after `timeout` with [`ActorError::CallTimedOut`],
     /// even if the actor's process never answers. The deadline travels with the message: an
     /// actor that only gets to it after the deadline skips it, in this process or another.
-    /// A handler already running when the deadline passes runs to its end (its answer is
-    /// discarded).
+    /// A handler still waiting when the deadline passes is dropped, as on a cancel.
     pub async fn call_with_timeout<M: Send + 'static>(
         &self,
         message: M,

@@ -35,9 +35,15 @@ pub(crate) trait Envelope<A>: Send {
 /// path moves this value through the oneshot and several futures.
 pub(crate) type Answer<R> = Result<R, Box<ActorError>>;
 
-/// Where a reply goes.
+/// Where a reply goes, and whether anyone still waits for it.
 pub(crate) trait Sink<R>: Send + 'static {
     fn send(self, result: Answer<R>);
+
+    /// The caller gave up (dropped its call, timed out, lost its connection).
+    fn is_cancelled(&self) -> bool;
+
+    /// Completes when the caller gives up.
+    fn cancelled(&mut self) -> impl Future<Output = ()> + Send;
 }
 
 /// A caller in this process.
@@ -45,6 +51,14 @@ impl<R: Send + 'static> Sink<R> for oneshot::Sender<Answer<R>> {
     fn send(self, result: Answer<R>) {
         // The caller may have given up (its future dropped); nothing to do then.
         let _ = oneshot::Sender::send(self, result);
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.is_closed()
+    }
+
+    fn cancelled(&mut self) -> impl Future<Output = ()> + Send {
+        self.closed()
     }
 }
 
@@ -56,6 +70,14 @@ impl<R: Send + 'static> Sink<R> for Discard {
         if let Err(error) = result {
             tracing::warn!(%error, "a told message failed");
         }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        false
+    }
+
+    fn cancelled(&mut self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
     }
 }
 
@@ -81,6 +103,17 @@ impl<R: prost::Message + 'static> Sink<R> for Encoded {
         };
         if let Some(responder) = self.responder.take() {
             responder.respond(response);
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.responder.as_ref().is_none_or(Responder::is_cancelled)
+    }
+
+    async fn cancelled(&mut self) {
+        match &mut self.responder {
+            Some(responder) => responder.cancelled().await,
+            None => std::future::pending().await,
         }
     }
 }
@@ -113,7 +146,7 @@ where
         actor: &'a mut A,
         ctx: &'a mut Context<A>,
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
-        let Delivery { message, sink, deadline, queued } = *self;
+        let Delivery { message, mut sink, deadline, queued } = *self;
         Box::pin(async move {
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 // Its caller has given up: skip the work. (The timeout reported is the
@@ -124,9 +157,24 @@ where
                 sink.send(Err(Box::new(ActorError::CallTimedOut { address, uid, timeout })));
                 return Outcome::Done;
             }
+            if sink.is_cancelled() {
+                // Its caller gave up while it waited in the mailbox: skip it.
+                return Outcome::Done;
+            }
             let thresholds = ctx.pool().core.debug;
             let started = thresholds.any().then(Instant::now);
-            let result = AssertUnwindSafe(actor.handle(message, ctx)).catch_unwind().await;
+            let handled = AssertUnwindSafe(actor.handle(message, ctx)).catch_unwind();
+            let result = tokio::select! {
+                // The handler first: one that answers at once never looks at cancellation.
+                biased;
+                result = handled => result,
+                () = sink.cancelled() => {
+                    // The caller gave up: the handler's future is dropped where it waited,
+                    // and the actor goes on with the next message.
+                    ctx.take_delegated::<A::Reply>();
+                    return Outcome::Done;
+                }
+            };
             if let Some(started) = started {
                 let (actor, message) = (std::any::type_name::<A>(), std::any::type_name::<M>());
                 let serial = ctx.is_serial();
@@ -165,7 +213,7 @@ where
 fn spawn_delegated<A: Actor, R: Send + 'static, S: Sink<R>>(
     ctx: &Context<A>,
     reply: DelegatedReply<R>,
-    sink: S,
+    mut sink: S,
 ) {
     let me = ctx.actor_ref().clone();
     let lifetime = ctx.lifetime().clone();
@@ -177,6 +225,8 @@ fn spawn_delegated<A: Actor, R: Send + 'static, S: Sink<R>>(
                 Err(panic) => Err(Box::new(ActorError::panicked(&me, &*panic))),
             }),
             () = lifetime.cancelled() => sink.send(Err(Box::new(ActorError::stopped(&me)))),
+            // The caller gave up: nobody waits for this reply any more.
+            () = sink.cancelled() => {}
         }
     });
 }

@@ -78,6 +78,36 @@ impl Responder {
         answer
     }
 
+    /// Whether nobody waits for this answer any more: the caller cancelled the request (it
+    /// dropped its call, or its timeout passed), or its connection ended. Work for it can stop;
+    /// an answer would be discarded.
+    pub fn is_cancelled(&self) -> bool {
+        match &self.target {
+            Some(Target::Request { conn, id }) => !conn.in_flight(*id),
+            Some(Target::Detached(answer)) => answer.is_closed(),
+            None => true,
+        }
+    }
+
+    /// Completes once [`Responder::is_cancelled`] holds: race it against the work to stop the
+    /// work when the caller cancels.
+    pub async fn cancelled(&mut self) {
+        match &mut self.target {
+            Some(Target::Request { conn, id }) => loop {
+                let notified = conn.responders_cancelled.notified();
+                let mut notified = std::pin::pin!(notified);
+                // Registered before the check, so a cancel in between still wakes us.
+                notified.as_mut().enable();
+                if !conn.in_flight(*id) {
+                    return;
+                }
+                notified.await;
+            },
+            Some(Target::Detached(answer)) => answer.closed().await,
+            None => {}
+        }
+    }
+
     /// Answers the request with `response`.
     pub fn respond(mut self, response: Message) {
         match self.target.take() {

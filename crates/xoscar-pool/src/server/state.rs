@@ -58,6 +58,9 @@ pub(crate) struct ServerConn {
     pub(crate) progress: Notify,
     /// Something was queued for the writer, or it may have to close now.
     pub(crate) wake_writer: Signal,
+    /// A request held by a `Responder` was cancelled (or every request was): its holders
+    /// check whether theirs is still in flight. Rare, so one notify for all is enough.
+    pub(crate) responders_cancelled: Notify,
     /// When bytes last arrived.
     pub(crate) reads: Activity,
 }
@@ -90,6 +93,7 @@ impl ServerConn {
             closing: AtomicBool::new(false),
             progress: Notify::new(),
             wake_writer: Signal::default(),
+            responders_cancelled: Notify::new(),
             reads,
         }
     }
@@ -173,7 +177,7 @@ impl ServerConn {
     pub(crate) fn cancel(&self, id: u64) {
         let running = self.state.lock().in_flight.remove(&id);
         if let Some(running) = running {
-            running.abort.inspect(AbortHandle::abort);
+            self.stop(&running);
             self.release(1, running.bytes);
         }
     }
@@ -254,7 +258,7 @@ impl ServerConn {
     pub(crate) fn cancel_requests(&self) {
         let cancelled = std::mem::take(&mut self.state.lock().in_flight);
         for running in cancelled.into_values() {
-            running.abort.inspect(AbortHandle::abort);
+            self.stop(&running);
             self.release(1, running.bytes);
         }
     }
@@ -271,10 +275,25 @@ impl ServerConn {
         for (_, running) in state.in_flight.drain() {
             running.abort.inspect(AbortHandle::abort);
         }
+        self.responders_cancelled.notify_waiters();
         if let Some(worker) = state.notify_worker.take() {
             worker.abort();
         }
         state.notify_queue.clear();
+    }
+
+    /// Stops a cancelled request: aborts its task, or tells a responder's holder.
+    fn stop(&self, running: &Running) {
+        match &running.abort {
+            Some(task) => task.abort(),
+            None => self.responders_cancelled.notify_waiters(),
+        }
+    }
+
+    /// Whether request `id` still waits for its answer (not answered, cancelled or dropped
+    /// with its connection).
+    pub(crate) fn in_flight(&self, id: u64) -> bool {
+        self.state.lock().in_flight.contains_key(&id)
     }
 
     /// The lock, for the notify chain in `dispatch`.

@@ -1,0 +1,132 @@
+//! Cancellation reaches the actor (issue 8, first part), under tokio's paused clock, in this
+//! process and behind a listener: a caller that gives up stops a handler that is still
+//! waiting, and a queued message whose caller gave up is skipped; the serial actor goes on
+//! serving at once.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{Transport, address, run_paused};
+use tokio::time::Instant;
+use xoscar_actor::{
+    Actor, ActorPool, ActorRef, Context, Failure, Handler, RemoteMessages, create_actor,
+};
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Wait {
+    #[prost(uint64, tag = "1")]
+    ms: u64,
+}
+
+/// Counts the waits it started and those dropped before their end.
+#[derive(Clone, Default)]
+struct Waiter {
+    started: Arc<AtomicUsize>,
+    dropped: Arc<AtomicUsize>,
+}
+
+struct CountDrop(Arc<AtomicUsize>, bool);
+
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Actor for Waiter {
+    fn remote_messages(messages: &mut RemoteMessages<Self>) {
+        messages.message::<Wait>("Wait");
+    }
+}
+
+impl Handler<Wait> for Waiter {
+    type Reply = u64;
+    async fn handle(&mut self, wait: Wait, _: &mut Context<Self>) -> Result<u64, Failure> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let mut guard = CountDrop(self.dropped.clone(), false);
+        tokio::time::sleep(Duration::from_millis(wait.ms)).await;
+        guard.1 = true;
+        Ok(wait.ms)
+    }
+}
+
+async fn settle() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A 10 s wait, and a second call queued behind it; both callers give up after 100 ms. The
+/// running handler is dropped, the queued one never starts, and the next call is answered at
+/// once, not after 10 s.
+async fn giving_up_stops_the_handler_and_skips_the_queue(
+    waiter: ActorRef<Waiter>,
+    counts: &Waiter,
+) {
+    let running = tokio::spawn({
+        let waiter = waiter.clone();
+        async move { waiter.call(Wait { ms: 10_000 }).await }
+    });
+    let queued = tokio::spawn({
+        let waiter = waiter.clone();
+        async move { waiter.call(Wait { ms: 20_000 }).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(counts.started.load(Ordering::SeqCst), 1);
+    running.abort();
+    queued.abort();
+    settle().await;
+    assert_eq!(counts.dropped.load(Ordering::SeqCst), 1, "the running handler stopped");
+    let asked = Instant::now();
+    assert_eq!(waiter.call(Wait { ms: 1 }).await.unwrap(), 1);
+    assert_eq!(asked.elapsed(), Duration::from_millis(1), "served at once");
+    assert_eq!(counts.started.load(Ordering::SeqCst), 2, "the queued message was skipped");
+}
+
+#[test]
+fn in_process_a_caller_that_gives_up_stops_its_handler() {
+    run_paused(async {
+        let pool = ActorPool::start(address(Transport::Inproc)).await.unwrap();
+        let counts = Waiter::default();
+        let waiter = pool.create(counts.clone()).await.unwrap();
+        giving_up_stops_the_handler_and_skips_the_queue(waiter, &counts).await;
+    });
+}
+
+#[test]
+fn a_remote_caller_that_gives_up_stops_its_handler() {
+    run_paused(async {
+        let counts = Waiter::default();
+        let made = counts.clone();
+        let pool = ActorPool::builder(address(Transport::Inproc))
+            .register("Waiter", move |_: Wait| Ok(made.clone()))
+            .direct_delivery(false)
+            .start()
+            .await
+            .unwrap();
+        let waiter =
+            create_actor::<Waiter>(pool.address(), "Waiter", &Wait { ms: 0 }).await.unwrap();
+        giving_up_stops_the_handler_and_skips_the_queue(waiter, &counts).await;
+    });
+}
+
+#[test]
+fn a_timeout_stops_the_handler_too() {
+    run_paused(async {
+        let pool = ActorPool::start(address(Transport::Inproc)).await.unwrap();
+        let counts = Waiter::default();
+        let waiter = pool.create(counts.clone()).await.unwrap();
+        let error = waiter.call_with_timeout(Wait { ms: 10_000 }, Duration::from_millis(50)).await;
+        assert!(error.is_err());
+        settle().await;
+        assert_eq!(counts.dropped.load(Ordering::SeqCst), 1);
+        let asked = Instant::now();
+        waiter.call(Wait { ms: 0 }).await.unwrap();
+        assert_eq!(asked.elapsed(), Duration::ZERO);
+    });
+}
