@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::task::Poll;
 
 use futures_util::FutureExt;
 use std::time::Duration;
@@ -163,17 +164,24 @@ where
             }
             let thresholds = ctx.pool().core.debug;
             let started = thresholds.any().then(Instant::now);
-            let handled = AssertUnwindSafe(actor.handle(message, ctx)).catch_unwind();
-            let result = tokio::select! {
-                // The handler first: one that answers at once never looks at cancellation.
-                biased;
-                result = handled => result,
-                () = sink.cancelled() => {
-                    // The caller gave up: the handler's future is dropped where it waited,
-                    // and the actor goes on with the next message.
-                    ctx.take_delegated::<A::Reply>();
-                    return Outcome::Done;
+            let finished = {
+                let handled = AssertUnwindSafe(actor.handle(message, ctx)).catch_unwind();
+                let mut handled = std::pin::pin!(handled);
+                // One poll first: a handler that answers at once never looks at cancellation.
+                match std::future::poll_fn(|cx| Poll::Ready(handled.as_mut().poll(cx))).await {
+                    Poll::Ready(result) => Some(result),
+                    Poll::Pending => tokio::select! {
+                        biased;
+                        result = &mut handled => Some(result),
+                        () = sink.cancelled() => None,
+                    },
                 }
+            };
+            let Some(result) = finished else {
+                // The caller gave up: the handler's future was dropped where it waited, and
+                // the actor goes on with the next message.
+                ctx.take_delegated::<A::Reply>();
+                return Outcome::Done;
             };
             if let Some(started) = started {
                 let (actor, message) = (std::any::type_name::<A>(), std::any::type_name::<M>());
