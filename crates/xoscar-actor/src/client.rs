@@ -26,19 +26,18 @@ pub(crate) struct Client {
 
 static CLIENT: OnceLock<Result<Client, ActorError>> = OnceLock::new();
 
-fn setup(reason: String) -> ActorError {
-    ActorError::Setup { address: String::new(), reason }
+impl Client {
+    fn new(config: PoolConfig) -> Result<Client, ActorError> {
+        let pool = Pool::new(config).map_err(|error| ActorError::Setup {
+            address: String::new(),
+            reason: format!("caller configuration: {error}"),
+        })?;
+        Ok(Client { pool, router: Router::new() })
+    }
 }
 
 pub(crate) fn client() -> Result<&'static Client, ActorError> {
-    CLIENT
-        .get_or_init(|| {
-            let pool = Pool::new(PoolConfig::default())
-                .map_err(|error| setup(format!("caller configuration: {error}")))?;
-            Ok(Client { pool, router: Router::new() })
-        })
-        .as_ref()
-        .map_err(Clone::clone)
+    CLIENT.get_or_init(|| Client::new(PoolConfig::default())).as_ref().map_err(Clone::clone)
 }
 
 /// Sets the configuration of this process's caller pool (idle timeout, heartbeat, call
@@ -46,11 +45,10 @@ pub(crate) fn client() -> Result<&'static Client, ActorError> {
 /// actor pool, call or ref use; afterwards it is an error. Without it, the caller uses
 /// [`PoolConfig::default`] with the environment applied.
 pub fn configure(config: PoolConfig) -> Result<(), ActorError> {
-    let pool =
-        Pool::new(config).map_err(|error| setup(format!("caller configuration: {error}")))?;
-    CLIENT
-        .set(Ok(Client { pool, router: Router::new() }))
-        .map_err(|_| setup("the caller is configured already (or already in use)".to_owned()))
+    CLIENT.set(Ok(Client::new(config)?)).map_err(|_| ActorError::Setup {
+        address: String::new(),
+        reason: "the caller is configured already (or already in use)".to_owned(),
+    })
 }
 
 /// This process's caller pool: its settings and counters ([`Pool::stats`]: open
@@ -222,7 +220,7 @@ impl<A: Actor> ActorRef<A> {
         tell: bool,
         timeout: Option<Duration>,
     ) -> Result<(remote::Codec, Message), ActorError> {
-        let (codec, body) = encode(self, endpoint, message)?;
+        let (codec, body) = encode::<A, M>(endpoint, message)?;
         let request = delivery::encode(Delivery { tell, uid: self.uid(), message: codec.name });
         let request = Message::new(request, body);
         Ok((codec, client.pool.call_with_timeout(endpoint, request, timeout).await?))
@@ -231,7 +229,6 @@ impl<A: Actor> ActorRef<A> {
 
 /// The codec of `M` for `A` and the encoded message.
 fn encode<A: Actor, M: 'static>(
-    target: &ActorRef<A>,
     endpoint: &Address,
     message: &M,
 ) -> Result<(remote::Codec, Payloads), ActorError> {
@@ -240,7 +237,6 @@ fn encode<A: Actor, M: 'static>(
         actor_type: std::any::type_name::<A>().to_owned(),
         message: std::any::type_name::<M>().to_owned(),
     };
-    let _ = target;
     let table = remote::table::<A>()?;
     let codec = *table.codec::<M>().ok_or_else(not_remote)?;
     let body = (codec.encode)(message).ok_or_else(not_remote)?;
@@ -252,9 +248,8 @@ pub async fn has_actor<A>(actor: &ActorRef<A>) -> Result<bool, ActorError> {
     match place(actor.address())? {
         (_, Place::Local(core)) => Ok(core.has(actor.uid())),
         (client, Place::Remote(endpoint)) => {
-            let request = header::request(Kind::Has(pb::Target { uid: actor.uid().to_owned() }));
-            let response = client.pool.call(&endpoint, Message::new(request, Vec::new())).await?;
-            match header::answer(response, &endpoint)? {
+            let has = Kind::Has(pb::Target { uid: actor.uid().to_owned() });
+            match manage(client, &endpoint, has, Payloads::new()).await? {
                 Answer::Done(done) => Ok(done.present),
                 Answer::Body(_) => Err(no_detail(&endpoint)),
             }
@@ -269,12 +264,21 @@ pub async fn destroy_actor<A>(actor: &ActorRef<A>) -> Result<(), ActorError> {
     match place(actor.address())? {
         (_, Place::Local(core)) => core.destroy(actor.uid()).await,
         (client, Place::Remote(endpoint)) => {
-            let request =
-                header::request(Kind::Destroy(pb::Target { uid: actor.uid().to_owned() }));
-            let response = client.pool.call(&endpoint, Message::new(request, Vec::new())).await?;
-            header::answer(response, &endpoint).map(drop)
+            let destroy = Kind::Destroy(pb::Target { uid: actor.uid().to_owned() });
+            manage(client, &endpoint, destroy, Payloads::new()).await.map(drop)
         }
     }
+}
+
+/// Sends a create, has or destroy to the pool at `endpoint`; its answer.
+async fn manage(
+    client: &Client,
+    endpoint: &Address,
+    kind: Kind,
+    body: Payloads,
+) -> Result<Answer, ActorError> {
+    let request = Message::new(header::request(kind), body);
+    header::answer(client.pool.call(endpoint, request).await?, endpoint)
 }
 
 fn no_detail(endpoint: &Address) -> ActorError {
@@ -347,9 +351,8 @@ impl<A: Actor> IntoFuture for CreateRemoteActor<A> {
                 (_, Place::Local(core)) => core.create_by_name(&type_name, init, uid).await?,
                 (client, Place::Remote(endpoint)) => {
                     let uid = uid.as_deref().unwrap_or_default().to_owned();
-                    let request = header::request(Kind::Create(pb::Create { type_name, uid }));
-                    let response = client.pool.call(&endpoint, Message::new(request, init)).await?;
-                    match header::answer(response, &endpoint)? {
+                    let create = Kind::Create(pb::Create { type_name, uid });
+                    match manage(client, &endpoint, create, init).await? {
                         Answer::Done(done) => done.uid.into(),
                         Answer::Body(_) => return Err(no_detail(&endpoint)),
                     }

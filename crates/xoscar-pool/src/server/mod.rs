@@ -47,8 +47,9 @@ pub trait Handler: Send + Sync + 'static {
     /// later from any task (e.g. after the request went through a queue to a worker), so the
     /// server spends no task and no future on it. It runs on the connection's task: hand the
     /// request off, never block. A panic here fails the request, as in `call`. A cancel by the
-    /// caller cannot stop work already handed off; its answer is discarded. Default: drops the
-    /// request, which the responder answers as dropped.
+    /// caller discards a later answer; whoever holds the responder sees it through
+    /// [`Responder::is_cancelled`] and [`Responder::cancelled`] to stop the work. Default:
+    /// drops the request, which the responder answers as dropped.
     fn respond(&self, request: Message, responder: Responder) {
         drop((request, responder));
     }
