@@ -82,14 +82,20 @@ impl<A: Actor> Cell<A> {
         self.post(Box::new(Delivery { message, sink: Discard, deadline: None, queued })).await
     }
 
-    /// Queues `envelope`, waiting for room only when the mailbox is full (`try_send` first:
-    /// it skips the permit future, a fifth of a local call's cost).
+    /// Queues `envelope`, waiting for room only when the mailbox is full.
     async fn post(&self, envelope: Box<dyn Envelope<A>>) -> Result<(), ActorError> {
+        match self.try_post(envelope)? {
+            None => Ok(()),
+            Some(mail) => self.mailbox.send(mail).await.map_err(|_| ActorError::stopped(&self.me)),
+        }
+    }
+
+    /// Queues `envelope` if there is room (`try_send` first: it skips the permit future, a
+    /// fifth of a local call's cost); gives the mail back when the mailbox is full.
+    fn try_post(&self, envelope: Box<dyn Envelope<A>>) -> Result<Option<Mail<A>>, ActorError> {
         match self.mailbox.try_send(Mail::Deliver(envelope)) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(mail)) => {
-                self.mailbox.send(mail).await.map_err(|_| ActorError::stopped(&self.me))
-            }
+            Ok(()) => Ok(None),
+            Err(mpsc::error::TrySendError::Full(mail)) => Ok(Some(mail)),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(ActorError::stopped(&self.me)),
         }
     }
@@ -162,16 +168,11 @@ impl<A: Actor> AnyCell for Cell<A> {
         reply: &mut Option<Responder>,
     ) -> Result<Option<BoxFuture<'static, Result<(), ActorError>>>, ActorError> {
         let envelope = self.remote.decode(&self.me, message, body, reply, self.queued_at())?;
-        match self.mailbox.try_send(Mail::Deliver(envelope)) {
-            Ok(()) => Ok(None),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(ActorError::stopped(&self.me)),
-            Err(mpsc::error::TrySendError::Full(mail)) => {
-                let (mailbox, me) = (self.mailbox.clone(), self.me.clone());
-                Ok(Some(Box::pin(async move {
-                    mailbox.send(mail).await.map_err(|_| ActorError::stopped(&me))
-                })))
-            }
-        }
+        let Some(mail) = self.try_post(envelope)? else { return Ok(None) };
+        let (mailbox, me) = (self.mailbox.clone(), self.me.clone());
+        Ok(Some(Box::pin(
+            async move { mailbox.send(mail).await.map_err(|_| ActorError::stopped(&me)) },
+        )))
     }
 
     fn stop(&self) -> BoxFuture<'static, Result<(), ActorError>> {
