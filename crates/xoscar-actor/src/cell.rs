@@ -83,7 +83,7 @@ impl<A: Actor> Cell<A> {
     }
 
     /// Queues `envelope`, waiting for room only when the mailbox is full.
-    async fn post(&self, envelope: Box<dyn Envelope<A>>) -> Result<(), ActorError> {
+    pub(crate) async fn post(&self, envelope: Box<dyn Envelope<A>>) -> Result<(), ActorError> {
         match self.try_post(envelope)? {
             None => Ok(()),
             Some(mail) => self.mailbox.send(mail).await.map_err(|_| ActorError::stopped(&self.me)),

@@ -72,7 +72,7 @@ pub fn unmap_address(external: &Address) -> Result<(), ActorError> {
 }
 
 /// Where an actor is reached: its cell in this process, or an endpoint to dial.
-enum Reach<'a, A> {
+pub(crate) enum Reach<'a, A> {
     Local(Arc<Cell<A>>),
     Remote(&'static Client, Cow<'a, Address>),
 }
@@ -80,7 +80,7 @@ enum Reach<'a, A> {
 impl<A: Actor> ActorRef<A> {
     /// The actor's cell if it lives in this process (from the ref's cache when still live),
     /// else the endpoint to dial.
-    fn reach(&self) -> Result<Reach<'_, A>, ActorError> {
+    pub(crate) fn reach(&self) -> Result<Reach<'_, A>, ActorError> {
         if let Some(cell) = self.cached_cell() {
             return Ok(Reach::Local(cell));
         }
@@ -131,7 +131,7 @@ impl<A: Actor> ActorRef<A> {
             Reach::Local(cell) => cell.call(message, None).await,
             Reach::Remote(client, endpoint) => {
                 let timeout = client.pool.config().call_timeout();
-                self.call_remote(client, &endpoint, message, timeout).await
+                self.call_remote(client, &endpoint, message, Waiting::Timeout(timeout)).await
             }
         }
     }
@@ -162,7 +162,10 @@ impl<A: Actor> ActorRef<A> {
                 }
             }
             Reach::Remote(client, endpoint) => {
-                match self.call_remote(client, &endpoint, message, Some(timeout)).await {
+                match self
+                    .call_remote(client, &endpoint, message, Waiting::Timeout(Some(timeout)))
+                    .await
+                {
                     Err(ActorError::Connection(PoolError::CallTimedOut { .. })) => Err(timed_out()),
                     answer => answer,
                 }
@@ -170,18 +173,18 @@ impl<A: Actor> ActorRef<A> {
         }
     }
 
-    async fn call_remote<M: Send + 'static>(
+    pub(crate) async fn call_remote<M: Send + 'static>(
         &self,
         client: &Client,
         endpoint: &Address,
         message: M,
-        timeout: Option<Duration>,
+        waiting: Waiting<'_>,
     ) -> Result<A::Reply, ActorError>
     where
         A: Handler<M>,
     {
         let (codec, response) =
-            self.send_remote(client, endpoint, &message, false, timeout).await?;
+            self.send_remote(client, endpoint, &message, false, waiting).await?;
         let bad = |detail: String| ActorError::BadReply { address: endpoint.to_string(), detail };
         let Answer::Body(body) = header::answer(response, endpoint)? else {
             return Err(bad("a call answered with no reply".to_owned()));
@@ -203,8 +206,9 @@ impl<A: Actor> ActorRef<A> {
             Reach::Local(cell) => cell.tell(message).await,
             Reach::Remote(client, endpoint) => {
                 let timeout = client.pool.config().call_timeout();
+                let waiting = Waiting::Timeout(timeout);
                 let (_, response) =
-                    self.send_remote(client, &endpoint, &message, true, timeout).await?;
+                    self.send_remote(client, &endpoint, &message, true, waiting).await?;
                 header::answer(response, &endpoint).map(drop)
             }
         }
@@ -218,13 +222,31 @@ impl<A: Actor> ActorRef<A> {
         endpoint: &Address,
         message: &M,
         tell: bool,
-        timeout: Option<Duration>,
+        waiting: Waiting<'_>,
     ) -> Result<(remote::Codec, Message), ActorError> {
         let (codec, body) = encode::<A, M>(endpoint, message)?;
         let request = delivery::encode(Delivery { tell, uid: self.uid(), message: codec.name });
         let request = Message::new(request, body);
-        Ok((codec, client.pool.call_with_timeout(endpoint, request, timeout).await?))
+        let response = match waiting {
+            Waiting::Timeout(timeout) => client.pool.call_with_timeout(endpoint, request, timeout),
+            Waiting::Until(cancel) => {
+                // Boxed: an explicit cancel is rare; it keeps every plain call's future small.
+                return Ok((
+                    codec,
+                    Box::pin(client.pool.call_cancellable(endpoint, request, cancel)).await?,
+                ));
+            }
+        };
+        Ok((codec, response.await?))
     }
+}
+
+/// How long a remote call waits for its answer.
+pub(crate) enum Waiting<'a> {
+    /// Until its timeout (`None`: as long as the connection lives).
+    Timeout(Option<Duration>),
+    /// Until it is answered; the token cancels it, and it still waits for the answer.
+    Until(&'a tokio_util::sync::CancellationToken),
 }
 
 /// The codec of `M` for `A` and the encoded message.

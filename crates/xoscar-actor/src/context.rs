@@ -6,8 +6,11 @@ use std::pin::Pin;
 
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
+use crate::cancel::CallSignal;
 use crate::core::Registration;
-use crate::{Actor, ActorRef, Failure, PoolHandle};
+use crate::{Actor, ActorRef, Cancellation, Failure, PoolHandle};
 
 /// A reply handed to [`Context::reply_later`], type-erased until the envelope that knows the
 /// reply type takes it back.
@@ -26,6 +29,8 @@ pub struct Context<A> {
     /// The actor's entry in its pool, held by the actor's main context only (not by the
     /// forks of a concurrent actor): dropping it forgets the uid and ends `lifetime`.
     registration: Option<Registration>,
+    /// The cancel signal of the call being handled (reset for each).
+    call: Arc<CallSignal>,
 }
 
 impl<A: Actor> Context<A> {
@@ -37,6 +42,7 @@ impl<A: Actor> Context<A> {
             lifetime,
             delegated: Default::default(),
             registration: Some(registration),
+            call: Arc::default(),
         }
     }
 
@@ -54,6 +60,7 @@ impl<A: Actor> Context<A> {
             lifetime: self.lifetime.clone(),
             delegated: Default::default(),
             registration: None,
+            call: Arc::default(),
         }
     }
 
@@ -70,6 +77,40 @@ impl<A: Actor> Context<A> {
     /// The pool this actor lives in: create more actors there.
     pub fn pool(&self) -> &PoolHandle {
         &self.pool
+    }
+
+    /// The cancellation of the call being handled. Taking it means this handler answers a
+    /// cancel itself: it is no longer dropped where it waits when its caller cancels (see
+    /// [`Cancellation`]). A handler that never takes it is dropped at a cancel, as any
+    /// cancelled Rust future is; one that must keep its actor's state consistent across an
+    /// await takes it and decides what to finish.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use xoscar_actor::{Actor, Context, Failure, Handler};
+    /// # struct Worker;
+    /// # impl Actor for Worker {}
+    /// # struct Work;
+    /// impl Handler<Work> for Worker {
+    ///     type Reply = &'static str;
+    ///     async fn handle(&mut self, _: Work, ctx: &mut Context<Self>) -> Result<&'static str, Failure> {
+    ///         let cancel = ctx.cancellation();
+    ///         tokio::select! {
+    ///             _ = tokio::time::sleep(Duration::from_secs(60)) => Ok("done"),
+    ///             // The caller of `call_cancellable` gets this answer.
+    ///             _ = cancel.cancelled() => Ok("stopped early, state saved"),
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn cancellation(&self) -> Cancellation {
+        Cancellation::watch(&self.call)
+    }
+
+    /// The cancel signal, for the runner to hand to each envelope beside the context (which
+    /// the handler borrows while the envelope watches for a cancel).
+    pub(crate) fn call_signal(&self) -> Arc<CallSignal> {
+        self.call.clone()
     }
 
     /// Frees the actor now and answers the caller later with what `reply` produces

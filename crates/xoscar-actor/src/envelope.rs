@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use xoscar_pool::Responder;
 
+use crate::cancel::CallSignal;
 use crate::context::DelegatedReply;
 use crate::{Actor, ActorError, ActorRef, Context, Failure, Handler, body, debug, header};
 
@@ -25,10 +26,13 @@ pub(crate) enum Outcome {
 /// A message for an actor of type `A`, with its reply destination, type-erased so that one
 /// mailbox carries every message type.
 pub(crate) trait Envelope<A>: Send {
+    /// Handles the message; `call` is `ctx`'s cancel signal, passed beside it because the
+    /// handler borrows `ctx` while the envelope watches for a cancel.
     fn handle<'a>(
         self: Box<Self>,
         actor: &'a mut A,
         ctx: &'a mut Context<A>,
+        call: &'a CallSignal,
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 }
 
@@ -146,6 +150,7 @@ where
         self: Box<Self>,
         actor: &'a mut A,
         ctx: &'a mut Context<A>,
+        call: &'a CallSignal,
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
         let Delivery { message, mut sink, deadline, queued } = *self;
         Box::pin(async move {
@@ -159,28 +164,39 @@ where
                 return Outcome::Done;
             }
             if sink.is_cancelled() {
-                // Its caller gave up while it waited in the mailbox: skip it.
+                // Its caller cancelled while it waited in the mailbox: skip it. (A caller
+                // that dropped its call is not told; one that still waits gets `Cancelled`.)
+                sink.send(Err(Box::new(ActorError::cancelled(ctx.actor_ref()))));
                 return Outcome::Done;
             }
             let thresholds = ctx.pool().core.debug;
             let started = thresholds.any().then(Instant::now);
+            call.begin();
             let finished = {
                 let handled = AssertUnwindSafe(actor.handle(message, ctx)).catch_unwind();
                 let mut handled = std::pin::pin!(handled);
                 // One poll first: a handler that answers at once never looks at cancellation.
                 match std::future::poll_fn(|cx| Poll::Ready(handled.as_mut().poll(cx))).await {
                     Poll::Ready(result) => Some(result),
-                    Poll::Pending => tokio::select! {
-                        biased;
-                        result = &mut handled => Some(result),
-                        () = sink.cancelled() => None,
-                    },
+                    Poll::Pending => {
+                        let finished = tokio::select! {
+                            biased;
+                            result = &mut handled => Some(result),
+                            () = sink.cancelled() => None,
+                        };
+                        match finished {
+                            // A handler that took its cancellation answers for itself.
+                            None if call.cancel() => Some(handled.await),
+                            finished => finished,
+                        }
+                    }
                 }
             };
             let Some(result) = finished else {
-                // The caller gave up: the handler's future was dropped where it waited, and
+                // The caller cancelled: the handler's future was dropped where it waited, and
                 // the actor goes on with the next message.
                 ctx.take_delegated::<A::Reply>();
+                sink.send(Err(Box::new(ActorError::cancelled(ctx.actor_ref()))));
                 return Outcome::Done;
             };
             if let Some(started) = started {
@@ -233,8 +249,9 @@ fn spawn_delegated<A: Actor, R: Send + 'static, S: Sink<R>>(
                 Err(panic) => Err(Box::new(ActorError::panicked(&me, &*panic))),
             }),
             () = lifetime.cancelled() => sink.send(Err(Box::new(ActorError::stopped(&me)))),
-            // The caller gave up: nobody waits for this reply any more.
-            () = sink.cancelled() => {}
+            // The caller cancelled: the reply is dropped where it waits (a caller that
+            // still waits gets `Cancelled`).
+            () = sink.cancelled() => sink.send(Err(Box::new(ActorError::cancelled(&me)))),
         }
     });
 }

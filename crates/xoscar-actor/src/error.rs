@@ -134,6 +134,17 @@ pub enum ActorError {
         /// The actor's uid.
         uid: String,
     },
+    /// The call was cancelled ([`crate::ActorRef::call_cancellable`]) and its handler stopped
+    /// without answering: it was dropped where it waited, or skipped before it started. A
+    /// handler that looks at [`crate::Context::cancellation`] answers instead, and the caller
+    /// gets that answer.
+    #[error("call to actor {uid:?} at {address} cancelled")]
+    Cancelled {
+        /// The pool's address.
+        address: String,
+        /// The actor's uid.
+        uid: String,
+    },
     /// A typed reference names an actor of another type in this process.
     #[error("actor {uid:?} at {address} is a {actual}, not a {expected}")]
     WrongType {
@@ -264,6 +275,10 @@ impl ActorError {
             uid: me.uid().to_owned(),
             message: panic_message(panic),
         }
+    }
+
+    pub(crate) fn cancelled<A>(me: &crate::ActorRef<A>) -> Self {
+        ActorError::Cancelled { address: me.address().to_string(), uid: me.uid().to_owned() }
     }
 
     pub(crate) fn stopped<A>(me: &crate::ActorRef<A>) -> Self {

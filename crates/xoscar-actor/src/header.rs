@@ -64,6 +64,10 @@ pub(crate) fn failure(error: &ActorError) -> Message {
             (failure.address, failure.uid) = (address.clone(), uid.clone());
             ErrorKind::Stopped
         }
+        ActorError::Cancelled { address, uid } => {
+            (failure.address, failure.uid) = (address.clone(), uid.clone());
+            ErrorKind::Cancelled
+        }
         // Raised by something a handler did (it called on and that failed): the handler's
         // failure, in words.
         other => {
@@ -112,6 +116,7 @@ fn rebuild(failure: pb::Failure, endpoint: &Address) -> ActorError {
             ActorError::HandlerPanicked { address, pid, actor_type, uid, message }
         }
         ErrorKind::Stopped => ActorError::Stopped { address, uid },
+        ErrorKind::Cancelled => ActorError::Cancelled { address, uid },
         ErrorKind::Handler | ErrorKind::Unspecified => {
             ActorError::Handler { address, pid, actor_type, uid, message, source: None }
         }

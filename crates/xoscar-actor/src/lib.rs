@@ -11,6 +11,7 @@
 
 mod actor;
 mod body;
+mod cancel;
 mod cell;
 mod client;
 mod context;
@@ -33,6 +34,7 @@ pub mod pb {
 }
 
 pub use actor::{Actor, Handler};
+pub use cancel::Cancellation;
 pub use client::{
     CreateRemoteActor, caller, configure, create_actor, destroy_actor, has_actor, map_address,
     unmap_address,
@@ -43,3 +45,5 @@ pub use error::{ActorError, Failure};
 pub use pool::{ActorPool, ActorPoolBuilder, CreateActor, DEFAULT_MAILBOX_CAPACITY, PoolHandle};
 pub use reference::ActorRef;
 pub use remote::RemoteMessages;
+/// The token that cancels [`ActorRef::call_cancellable`] (tokio-util's, re-exported).
+pub use tokio_util::sync::CancellationToken;

@@ -74,10 +74,11 @@ async fn serve_serial<A: Actor>(
     ctx: &mut Context<A>,
     inbox: &mut mpsc::Receiver<Mail<A>>,
 ) -> Option<Started> {
+    let call = ctx.call_signal();
     while let Some(mail) = inbox.recv().await {
         match mail {
             Mail::Deliver(envelope) => {
-                if let Outcome::Panicked = envelope.handle(actor, ctx).await {
+                if let Outcome::Panicked = envelope.handle(actor, ctx, &call).await {
                     return None;
                 }
             }
@@ -107,7 +108,8 @@ async fn serve_concurrent<A: Actor>(
                     let mut copy = clone(actor);
                     let mut fork = ctx.fork();
                     running.push(async move {
-                        let _ = envelope.handle(&mut copy, &mut fork).await;
+                        let call = fork.call_signal();
+                        let _ = envelope.handle(&mut copy, &mut fork, &call).await;
                     });
                 }
                 Some(Mail::Stop(done)) => {

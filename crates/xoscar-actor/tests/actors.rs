@@ -43,4 +43,5 @@ over_transports!(
     a_b_a_chains_do_not_deadlock,
     a_panicking_handler_stops_only_its_actor,
     buffers_small_and_large_round_trip,
+    explicit_cancel_reaches_the_handler,
 );

@@ -1,7 +1,8 @@
 //! Cancellation reaches the actor (issue 8, first part), under tokio's paused clock, in this
 //! process and behind a listener: a caller that gives up stops a handler that is still
 //! waiting, and a queued message whose caller gave up is skipped; the serial actor goes on
-//! serving at once.
+//! serving at once. An explicit cancel (`call_cancellable`) of a direct in-process call: a
+//! handler that takes its cancellation answers, one that does not is dropped.
 
 mod common;
 
@@ -12,7 +13,8 @@ use std::time::Duration;
 use common::{Transport, address, run_paused};
 use tokio::time::Instant;
 use xoscar_actor::{
-    Actor, ActorPool, ActorRef, Context, Failure, Handler, RemoteMessages, create_actor,
+    Actor, ActorError, ActorPool, ActorRef, CancellationToken, Context, Failure, Handler,
+    RemoteMessages, create_actor,
 };
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -128,5 +130,63 @@ fn a_timeout_stops_the_handler_too() {
         let asked = Instant::now();
         waiter.call(Wait { ms: 0 }).await.unwrap();
         assert_eq!(asked.elapsed(), Duration::ZERO);
+    });
+}
+
+/// Waits `ms`, watching its cancellation: answers how long it waited.
+struct Watch {
+    ms: u64,
+}
+
+impl Handler<Watch> for Waiter {
+    type Reply = Duration;
+    async fn handle(&mut self, watch: Watch, ctx: &mut Context<Self>) -> Result<Duration, Failure> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let (cancel, began) = (ctx.cancellation(), Instant::now());
+        assert!(!cancel.is_cancelled());
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(watch.ms)) => {}
+            () = cancel.cancelled() => assert!(cancel.is_cancelled()),
+        }
+        Ok(began.elapsed())
+    }
+}
+
+#[test]
+fn in_process_an_explicit_cancel_gives_the_watching_handlers_answer_or_cancelled() {
+    run_paused(async {
+        let pool = ActorPool::start(address(Transport::Inproc)).await.unwrap();
+        let counts = Waiter::default();
+        let waiter = pool.create(counts.clone()).await.unwrap();
+
+        // Watching: the handler sees the cancel 100 ms in and answers; the caller gets it.
+        let cancel = CancellationToken::new();
+        let asked = Instant::now();
+        let call = waiter.call_cancellable(Watch { ms: 10_000 }, &cancel);
+        let canceller = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            cancel.cancel();
+        };
+        let waited = tokio::join!(call, canceller).0.unwrap();
+        assert_eq!(
+            (waited, asked.elapsed()),
+            (Duration::from_millis(100), Duration::from_millis(100))
+        );
+
+        // Not watching: dropped at the cancel; the caller gets `Cancelled` at once.
+        let cancel = CancellationToken::new();
+        let asked = Instant::now();
+        let call = waiter.call_cancellable(Wait { ms: 10_000 }, &cancel);
+        let canceller = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            cancel.cancel();
+        };
+        let error = tokio::join!(call, canceller).0.unwrap_err();
+        assert!(matches!(error, ActorError::Cancelled { .. }), "{error:?}");
+        assert_eq!(asked.elapsed(), Duration::from_millis(100));
+        settle().await;
+        assert_eq!(counts.dropped.load(Ordering::SeqCst), 1);
+        assert_eq!(waiter.call(Wait { ms: 1 }).await.unwrap(), 1, "the actor goes on");
+        assert_eq!(counts.started.load(Ordering::SeqCst), 3);
     });
 }

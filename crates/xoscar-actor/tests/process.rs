@@ -35,6 +35,7 @@ fn every_behaviour_against_a_pool_in_another_process() {
         scenarios::a_b_a_chains_do_not_deadlock(&setup).await;
         scenarios::a_panicking_handler_stops_only_its_actor(&setup).await;
         scenarios::buffers_small_and_large_round_trip(&setup).await;
+        scenarios::explicit_cancel_reaches_the_handler(&setup).await;
     });
 }
 

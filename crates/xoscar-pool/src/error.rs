@@ -77,6 +77,15 @@ pub enum PoolError {
         /// The timeout in force.
         timeout: Duration,
     },
+    /// The call was cancelled explicitly ([`crate::Pool::call_cancellable`]) and its handler
+    /// stopped without answering: it was dropped where it waited, or never ran.
+    #[error("call to {address} cancelled ({})", sent_text(*.sent))]
+    Cancelled {
+        /// The endpoint.
+        address: String,
+        /// False when the request was never written (the cancel came first).
+        sent: bool,
+    },
     /// The message breaks the frame limits (too large, too many payloads); it was not sent
     /// and the connection is unharmed.
     #[error("message to {address} refused before sending: {source}")]
@@ -131,9 +140,9 @@ impl PoolError {
             | PoolError::DialAborted { .. }
             | PoolError::MessageTooLarge { .. }
             | PoolError::Serve { .. } => true,
-            PoolError::ConnectionLost { sent, .. } | PoolError::ConnectionTimedOut { sent, .. } => {
-                !sent
-            }
+            PoolError::ConnectionLost { sent, .. }
+            | PoolError::ConnectionTimedOut { sent, .. }
+            | PoolError::Cancelled { sent, .. } => !sent,
             PoolError::CallTimedOut { .. } | PoolError::HandlerPanicked { .. } => false,
         }
     }

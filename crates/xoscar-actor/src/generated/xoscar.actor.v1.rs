@@ -120,6 +120,9 @@ pub enum ErrorKind {
     Stopped = 8,
     /// The request itself is malformed (an undecodable header, no payload).
     BadRequest = 9,
+    /// The caller cancelled the call and the handler stopped without answering (or the message
+    /// was skipped before it started).
+    Cancelled = 10,
 }
 impl ErrorKind {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -138,6 +141,7 @@ impl ErrorKind {
             Self::HandlerPanicked => "HANDLER_PANICKED",
             Self::Stopped => "STOPPED",
             Self::BadRequest => "BAD_REQUEST",
+            Self::Cancelled => "CANCELLED",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -153,6 +157,7 @@ impl ErrorKind {
             "HANDLER_PANICKED" => Some(Self::HandlerPanicked),
             "STOPPED" => Some(Self::Stopped),
             "BAD_REQUEST" => Some(Self::BadRequest),
+            "CANCELLED" => Some(Self::Cancelled),
             _ => None,
         }
     }

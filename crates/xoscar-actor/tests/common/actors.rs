@@ -386,6 +386,7 @@ pub fn register(builder: ActorPoolBuilder) -> ActorPoolBuilder {
             Ok(Hooked { log: init.log.ok_or_else(|| Failure::msg("no log"))?, total: 0 })
         })
         .register_concurrent("Gate", 8, |_: Empty| Ok(Gate::default()))
+        .register("Sleeper", |_: Empty| Ok(Sleeper::default()))
 }
 
 // ---- Impostor: messages that reuse Counter's names with other bodies --------------------------
@@ -428,5 +429,121 @@ impl Handler<GetText> for Impostor {
     type Reply = Text;
     async fn handle(&mut self, _: GetText, _: &mut Context<Self>) -> Result<Text, Failure> {
         Ok(Text::default())
+    }
+}
+
+// ---- Sleeper: long handlers to cancel, and a probe that hears when one starts ---------------
+
+/// Sleep `ms`; `watch`: take the call's cancellation and answer early when it comes. Tells
+/// `probe` once started.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Nap {
+    #[prost(uint64, tag = "1")]
+    pub ms: u64,
+    #[prost(bool, tag = "2")]
+    pub watch: bool,
+    #[prost(message, optional, tag = "3")]
+    pub probe: Option<ActorRef<Probe>>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Napped {
+    /// The nap ended at a cancel.
+    #[prost(bool, tag = "1")]
+    pub early: bool,
+}
+
+/// Asks a sleeper for its counts.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct NapStats {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Naps {
+    #[prost(uint32, tag = "1")]
+    pub started: u32,
+    /// Naps whose handler was dropped before its end.
+    #[prost(uint32, tag = "2")]
+    pub dropped: u32,
+    #[prost(uint32, tag = "3")]
+    pub early: u32,
+}
+
+/// A serial actor with long handlers. The drop count is shared with a guard inside the
+/// handler's future, which runs its `Drop` when the future is dropped at a cancel.
+#[derive(Default)]
+pub struct Sleeper {
+    started: u32,
+    early: u32,
+    dropped: Arc<AtomicUsize>,
+}
+
+struct CountIfDropped(Arc<AtomicUsize>, bool);
+
+impl Drop for CountIfDropped {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Actor for Sleeper {
+    fn remote_messages(messages: &mut RemoteMessages<Self>) {
+        messages.message::<Nap>("Nap").message::<NapStats>("NapStats");
+    }
+}
+
+impl Handler<Nap> for Sleeper {
+    type Reply = Napped;
+    async fn handle(&mut self, nap: Nap, ctx: &mut Context<Self>) -> Result<Napped, Failure> {
+        self.started += 1;
+        let mut guard = CountIfDropped(self.dropped.clone(), false);
+        if let Some(probe) = &nap.probe {
+            probe.tell(Started {}).await?;
+        }
+        let sleep = tokio::time::sleep(std::time::Duration::from_millis(nap.ms));
+        let early = if nap.watch {
+            let cancel = ctx.cancellation();
+            tokio::select! {
+                () = sleep => false,
+                () = cancel.cancelled() => true,
+            }
+        } else {
+            sleep.await;
+            false
+        };
+        self.early += u32::from(early);
+        guard.1 = true;
+        Ok(Napped { early })
+    }
+}
+
+impl Handler<NapStats> for Sleeper {
+    type Reply = Naps;
+    async fn handle(&mut self, _: NapStats, _: &mut Context<Self>) -> Result<Naps, Failure> {
+        let dropped = self.dropped.load(Ordering::SeqCst) as u32;
+        Ok(Naps { started: self.started, dropped, early: self.early })
+    }
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Started {}
+
+/// Hears that a nap started (in the test's process, reached back from the sleeper's).
+pub struct Probe {
+    pub started: tokio::sync::mpsc::Sender<()>,
+}
+
+impl Actor for Probe {
+    fn remote_messages(messages: &mut RemoteMessages<Self>) {
+        messages.message::<Started>("Started");
+    }
+}
+
+impl Handler<Started> for Probe {
+    type Reply = Empty;
+    async fn handle(&mut self, _: Started, _: &mut Context<Self>) -> Result<Empty, Failure> {
+        self.started.send(()).await?;
+        Ok(Empty {})
     }
 }

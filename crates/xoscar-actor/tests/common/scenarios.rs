@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use super::actors::*;
 use super::{Setup, eventually};
-use xoscar_actor::{ActorError, ActorRef, create_actor, destroy_actor, has_actor};
+use xoscar_actor::{
+    ActorError, ActorRef, CancellationToken, create_actor, destroy_actor, has_actor,
+};
 
 pub async fn create_call_tell_by_name(setup: &Setup) {
     let init = CounterInit { start: 5, ..Default::default() };
@@ -286,4 +288,64 @@ pub async fn buffers_small_and_large_round_trip(setup: &Setup) {
         assert_eq!(echoed.len(), size);
         assert!(echoed[..] == expected[..], "{size} bytes came back changed");
     }
+}
+
+/// An explicit cancel, while the caller still waits: a handler that watches answers early and
+/// the caller gets that answer; one that does not is dropped and the caller gets `Cancelled`;
+/// a queued message is skipped; a cancel after the answer changes nothing; the serial actor
+/// goes on serving.
+pub async fn explicit_cancel_reaches_the_handler(setup: &Setup) {
+    let local = setup.local_pool().await;
+    let (started, mut heard) = tokio::sync::mpsc::channel(4);
+    let probe = local.create(Probe { started }).await.unwrap();
+    let sleeper = create_actor::<Sleeper>(setup.remote(), "Sleeper", &Empty {}).await.unwrap();
+    let nap = |watch| Nap { ms: 600_000, watch, probe: Some(probe.clone()) };
+    let promptly = Duration::from_secs(10);
+
+    // A handler that watches answers early; its caller gets that answer.
+    let cancel = CancellationToken::new();
+    let call = tokio::spawn({
+        let (sleeper, cancel, nap) = (sleeper.clone(), cancel.clone(), nap(true));
+        async move { sleeper.call_cancellable(nap, &cancel).await }
+    });
+    heard.recv().await.unwrap();
+    cancel.cancel();
+    let answer = tokio::time::timeout(promptly, call).await.expect("promptly").unwrap();
+    assert_eq!(answer.unwrap(), Napped { early: true });
+
+    // One that does not watch is dropped where it waits, and a message queued behind it whose
+    // caller cancels is skipped.
+    let (running, queued) = (CancellationToken::new(), CancellationToken::new());
+    let first = tokio::spawn({
+        let (sleeper, cancel, nap) = (sleeper.clone(), running.clone(), nap(false));
+        async move { sleeper.call_cancellable(nap, &cancel).await }
+    });
+    heard.recv().await.unwrap();
+    let second = tokio::spawn({
+        let (sleeper, cancel, nap) = (sleeper.clone(), queued.clone(), nap(false));
+        async move { sleeper.call_cancellable(nap, &cancel).await }
+    });
+    queued.cancel();
+    let skipped = tokio::time::timeout(promptly, second).await.expect("promptly").unwrap();
+    running.cancel();
+    let dropped = tokio::time::timeout(promptly, first).await.expect("promptly").unwrap();
+    for error in [skipped.unwrap_err(), dropped.unwrap_err()] {
+        assert!(
+            matches!(&error, ActorError::Cancelled { uid, address } if uid == sleeper.uid() && address == &setup.remote().to_string()),
+            "{error:?}"
+        );
+    }
+
+    // Cancelled after its answer: the answer stands. Cancelled before sending: nothing sent.
+    let late = CancellationToken::new();
+    let quick = Nap { ms: 0, watch: false, probe: None };
+    assert_eq!(sleeper.call_cancellable(quick.clone(), &late).await.unwrap(), Napped::default());
+    late.cancel();
+    let never = sleeper.call_cancellable(quick, &late).await.unwrap_err();
+    assert!(matches!(never, ActorError::Cancelled { .. }), "{never:?}");
+
+    // The serial actor went on: it started the watching nap, the dropped one and the quick
+    // one, never the skipped one nor the one cancelled before sending.
+    let naps = sleeper.call(NapStats {}).await.unwrap();
+    assert_eq!(naps, Naps { started: 3, dropped: 1, early: 1 });
 }

@@ -168,6 +168,21 @@ impl Conn {
         }
     }
 
+    /// Cancels call `id` while its caller still waits for the answer. False when its request
+    /// was never written: the call is forgotten, and the server never sees it.
+    pub(crate) fn cancel_answering(&self, id: u64) -> bool {
+        let cancelled = self.state.lock().cancel_answering(id);
+        match cancelled {
+            None => false,
+            Some(wake) => {
+                if wake {
+                    self.wake_writer.notify();
+                }
+                true
+            }
+        }
+    }
+
     /// Takes what the writer should write next, under one lock: every control frame, then
     /// queued frames up to about 64 KiB (at least one), so a ping waits behind at most that
     /// much or one large frame. Says what to do when nothing was taken.

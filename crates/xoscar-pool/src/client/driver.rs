@@ -108,6 +108,10 @@ async fn read_loop(conn: &Conn, mut reader: FrameReader) -> Ending {
                             message: (!message.is_empty()).then_some(message),
                         })
                     }
+                    Ok(pb::response::Status::Cancelled) => Outcome::Failed(PoolError::Cancelled {
+                        address: conn.label.to_string(),
+                        sent: true,
+                    }),
                     Err(_) => {
                         return Ending::lost(format!(
                             "protocol error: unknown response status {}",

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::runtime::{Handle, Id as RuntimeId};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 use xoscar_transport::Address;
 use xoscar_wire::{Envelope, Frame, pb};
 
@@ -121,12 +123,58 @@ impl Pool {
         }
     }
 
+    /// [`Pool::call`] that `cancel` cancels while the caller still awaits it (xoscar: a
+    /// method that catches the cancel and returns a value gives its caller that value).
+    ///
+    /// - Cancelled before its request is written: it is never sent, and the call fails at
+    ///   once with [`PoolError::Cancelled`] (`sent: false`).
+    /// - Cancelled while the server handles it: the server tells the handler
+    ///   ([`crate::Responder::is_cancelled`]) and this call returns what the handler answers
+    ///   afterwards, or [`PoolError::Cancelled`] if the handler stopped without answering (a
+    ///   handler run by [`crate::Handler::call`] is dropped where it waits).
+    /// - Cancelled after the answer arrived: the answer is returned; the cancel is harmless.
+    ///
+    /// Dropping the future cancels as [`Pool::call`] does (nobody waits for an answer).
+    pub async fn call_cancellable(
+        &self,
+        endpoint: &Address,
+        request: Message,
+        cancel: &CancellationToken,
+    ) -> Result<Message, PoolError> {
+        let mut frame = Frame::request(0, request.header, request.payloads);
+        let timeout = self.shared.config.call_timeout();
+        if let (Some(timeout), Envelope::Request(sent)) = (timeout, &mut frame.envelope) {
+            sent.timeout_us = u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX);
+        }
+        let call = Box::pin(self.send_call_until(endpoint, &frame, Some(cancel)));
+        let Some(timeout) = timeout else { return call.await };
+        match tokio::time::timeout(timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(PoolError::CallTimedOut { address: endpoint.to_string(), timeout }),
+        }
+    }
+
+    #[inline]
     async fn send_call(&self, endpoint: &Address, frame: &Frame) -> Result<Message, PoolError> {
+        self.send_call_until(endpoint, frame, None).await
+    }
+
+    async fn send_call_until(
+        &self,
+        endpoint: &Address,
+        frame: &Frame,
+        cancel: Option<&CancellationToken>,
+    ) -> Result<Message, PoolError> {
         let runtime = self.runtime()?;
         check_frame(&self.shared.config, endpoint, frame)?;
         for _ in 0..MAX_SENDS {
             let lease = runtime.lease(endpoint).await?;
-            match call_on(&lease.conn, frame).await {
+            let outcome = match cancel {
+                None => call_on(&lease.conn, frame).await,
+                // Boxed: keeps the cancel's future out of every plain call's.
+                Some(cancel) => Box::pin(call_on_until(&lease.conn, frame, cancel)).await,
+            };
+            match outcome {
                 Outcome::Response(response) => return Ok(response),
                 Outcome::Retry => continue,
                 Outcome::Failed(error) => return Err(error),
@@ -263,18 +311,47 @@ impl Lease {
 /// waits for its outcome. If the future is dropped first, the call is forgotten and, if it was
 /// written, a cancel is sent.
 async fn call_on(conn: &Arc<Conn>, frame: &Frame) -> Outcome {
-    let queued = match conn.try_queue_request(frame) {
-        Ok(queued) => Some(queued),
-        Err(Refused::Closed) => None,
-        // Boxed: waiting for room is rare; out of line, it keeps every call's future small.
-        Err(Refused::Full) => Box::pin(conn.queue_request(frame)).await,
-    };
-    let Some((id, outcome)) = queued else { return Outcome::Retry };
+    let Some((id, outcome)) = queue_call(conn, frame).await else { return Outcome::Retry };
     let mut in_flight = InFlight { conn, id, waiting: true };
     let outcome = outcome.await;
     in_flight.waiting = false;
     // The waiter is only dropped unanswered if the connection was torn down mid-call.
     outcome.unwrap_or_else(|_| Outcome::Failed(lost_after_sending(conn)))
+}
+
+/// [`call_on`] that `cancel` cancels while the caller still waits for the answer.
+async fn call_on_until(conn: &Arc<Conn>, frame: &Frame, cancel: &CancellationToken) -> Outcome {
+    let never_sent = || PoolError::Cancelled { address: conn.label.to_string(), sent: false };
+    if cancel.is_cancelled() {
+        return Outcome::Failed(never_sent());
+    }
+    let Some((id, mut outcome)) = queue_call(conn, frame).await else { return Outcome::Retry };
+    let mut in_flight = InFlight { conn, id, waiting: true };
+    let outcome = tokio::select! {
+        biased;
+        // Both branches are cancel-safe: a oneshot receiver loses nothing when not chosen.
+        outcome = &mut outcome => outcome,
+        () = cancel.cancelled() => {
+            if !conn.cancel_answering(id) {
+                in_flight.waiting = false;
+                return Outcome::Failed(never_sent());
+            }
+            outcome.await
+        }
+    };
+    in_flight.waiting = false;
+    outcome.unwrap_or_else(|_| Outcome::Failed(lost_after_sending(conn)))
+}
+
+/// Registers a request and queues a copy of its frame: its id and the receiver of its
+/// outcome, or `None` when the connection takes no more requests.
+async fn queue_call(conn: &Arc<Conn>, frame: &Frame) -> Option<(u64, oneshot::Receiver<Outcome>)> {
+    match conn.try_queue_request(frame) {
+        Ok(queued) => Some(queued),
+        Err(Refused::Closed) => None,
+        // Boxed: waiting for room is rare; out of line, it keeps every call's future small.
+        Err(Refused::Full) => Box::pin(conn.queue_request(frame)).await,
+    }
 }
 
 /// Queues a one-way message and waits until it is written.

@@ -354,7 +354,22 @@ impl State {
         if self.calls.remove(&id).is_none() || id > self.last_sent_id {
             return false;
         }
-        self.queue_control(Frame::new(Envelope::Cancel(pb::Cancel { id }), vec![]))
+        self.queue_control(Frame::new(Envelope::Cancel(pb::Cancel { id, answer: false }), vec![]))
+    }
+
+    /// An explicit cancel of call `id`, whose caller still waits for the answer. `None` when
+    /// its request was never written: the call is forgotten and the writer skips it. Otherwise
+    /// whether the writer must be woken for the cancel queued (none when the answer is in).
+    pub(crate) fn cancel_answering(&mut self, id: u64) -> Option<bool> {
+        if !self.calls.contains_key(&id) {
+            return Some(false);
+        }
+        if id > self.last_sent_id {
+            self.calls.remove(&id);
+            return None;
+        }
+        let cancel = pb::Cancel { id, answer: true };
+        Some(self.queue_control(Frame::new(Envelope::Cancel(cancel), vec![])))
     }
 
     /// The next frame to write: control frames first, then data in queue order. Requests whose

@@ -313,8 +313,12 @@ async fn handle_frame<H: Handler>(
             run_notify(conn, handler, Message { header: notify.header, payloads }).await;
             Ok(false)
         }
-        Envelope::Cancel(pb::Cancel { id }) => {
+        Envelope::Cancel(pb::Cancel { id, answer: false }) => {
             conn.cancel(id);
+            Ok(false)
+        }
+        Envelope::Cancel(pb::Cancel { id, answer: true }) => {
+            conn.cancel_answering(id);
             Ok(false)
         }
         Envelope::Ping(pb::Ping { nonce }) => {

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use xoscar_wire::Frame;
 
 use super::dispatch::reply;
-use super::state::ServerConn;
+use super::state::{ServerConn, cancelled};
 use crate::Message;
 
 /// The answer to one request, owed by a handler that takes requests through
@@ -78,12 +78,14 @@ impl Responder {
         answer
     }
 
-    /// Whether nobody waits for this answer any more: the caller cancelled the request (it
-    /// dropped its call, or its timeout passed), or its connection ended. Work for it can stop;
-    /// an answer would be discarded.
+    /// Whether the caller cancelled the request: it dropped its call or its timeout passed
+    /// (an answer would be discarded), its connection ended, or it cancelled explicitly and
+    /// still waits ([`crate::Pool::call_cancellable`]): then the answer given now reaches it,
+    /// and a responder dropped without answering answers with [`crate::PoolError::Cancelled`].
+    /// Work for it can stop.
     pub fn is_cancelled(&self) -> bool {
         match &self.target {
-            Some(Target::Request { conn, id }) => !conn.in_flight(*id),
+            Some(Target::Request { conn, id }) => conn.is_cancelled(*id),
             Some(Target::Detached(answer)) => answer.is_closed(),
             None => true,
         }
@@ -98,7 +100,7 @@ impl Responder {
                 let mut notified = std::pin::pin!(notified);
                 // Registered before the check, so a cancel in between still wakes us.
                 notified.as_mut().enable();
-                if !conn.in_flight(*id) {
+                if conn.is_cancelled(*id) {
                     return;
                 }
                 notified.await;
@@ -125,7 +127,12 @@ impl Responder {
 impl Drop for Responder {
     fn drop(&mut self) {
         if let Some(Target::Request { conn, id }) = self.target.take() {
-            conn.finish(id, reply(&conn, id, Err(Box::new(DROPPED))));
+            let answer = match conn.is_cancelled(id) {
+                // Its caller cancelled: an explicit cancel it still waits on gets `Cancelled`.
+                true => cancelled(id),
+                false => reply(&conn, id, Err(Box::new(DROPPED))),
+            };
+            conn.finish(id, answer);
         }
     }
 }

@@ -11,11 +11,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 
+use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use xoscar_transport::Activity;
-use xoscar_wire::{Envelope, Frame};
+use xoscar_wire::{Envelope, Frame, pb};
 
 use crate::Message;
 use crate::config::ResolvedServerConfig;
@@ -26,6 +27,8 @@ struct Running {
     /// The handler's task; `None` for a request held by a [`super::Responder`].
     abort: Option<AbortHandle>,
     bytes: usize,
+    /// The caller cancelled it but still waits for the answer (a `Responder`'s request only).
+    cancelled: bool,
 }
 
 pub(crate) struct State {
@@ -137,7 +140,9 @@ impl ServerConn {
     ) {
         self.load.fetch_add(1, SeqCst);
         self.buffered.fetch_add(bytes, SeqCst);
-        if let Some(earlier) = state.in_flight.insert(id, Running { abort, bytes }) {
+        if let Some(earlier) =
+            state.in_flight.insert(id, Running { abort, bytes, cancelled: false })
+        {
             // A caller that reuses the id of a request still in flight breaks the protocol;
             // the earlier request is cancelled (its answer could not be told apart anyway)
             // so that nothing leaks.
@@ -179,6 +184,26 @@ impl ServerConn {
         if let Some(running) = running {
             self.stop(&running);
             self.release(1, running.bytes);
+        }
+    }
+
+    /// The caller cancelled request `id` and still waits for its answer. A task is aborted and
+    /// answered with status `CANCELLED`; a `Responder`'s holder is told and answers itself.
+    pub(crate) fn cancel_answering(&self, id: u64) {
+        let mut state = self.state.lock();
+        let Some(running) = state.in_flight.get_mut(&id) else { return };
+        match &running.abort {
+            Some(task) => {
+                task.abort();
+                drop(state);
+                // If the task finished first, its answer is already queued and this is a no-op.
+                self.finish(id, cancelled(id));
+            }
+            None => {
+                running.cancelled = true;
+                drop(state);
+                self.responders_cancelled.notify_waiters();
+            }
         }
     }
 
@@ -290,14 +315,20 @@ impl ServerConn {
         }
     }
 
-    /// Whether request `id` still waits for its answer (not answered, cancelled or dropped
-    /// with its connection).
-    pub(crate) fn in_flight(&self, id: u64) -> bool {
-        self.state.lock().in_flight.contains_key(&id)
+    /// Whether request `id` was cancelled: answered already, cancelled by its caller (who may
+    /// still wait for the answer), or dropped with its connection.
+    pub(crate) fn is_cancelled(&self, id: u64) -> bool {
+        self.state.lock().in_flight.get(&id).is_none_or(|running| running.cancelled)
     }
 
     /// The lock, for the notify chain in `dispatch`.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock()
     }
+}
+
+/// The answer to a request whose handler stopped at a cancel its caller still waits on.
+pub(crate) fn cancelled(id: u64) -> Frame {
+    let status = pb::response::Status::Cancelled as i32;
+    Frame::new(Envelope::Response(pb::Response { id, header: Bytes::new(), status }), vec![])
 }

@@ -62,6 +62,9 @@ pub mod response {
         /// The handler panicked. `header` carries the panic message (UTF-8) when it
         /// was a string. The connection and every other request on it go on.
         HandlerPanicked = 1,
+        /// The caller cancelled the request with `Cancel.answer` set and the handler
+        /// stopped without answering: it was dropped where it waited, or never ran.
+        Cancelled = 2,
     }
     impl Status {
         /// String value of the enum field names used in the ProtoBuf definition.
@@ -72,6 +75,7 @@ pub mod response {
             match self {
                 Self::Ok => "OK",
                 Self::HandlerPanicked => "HANDLER_PANICKED",
+                Self::Cancelled => "CANCELLED",
             }
         }
         /// Creates an enum from field names used in the ProtoBuf definition.
@@ -79,6 +83,7 @@ pub mod response {
             match value {
                 "OK" => Some(Self::Ok),
                 "HANDLER_PANICKED" => Some(Self::HandlerPanicked),
+                "CANCELLED" => Some(Self::Cancelled),
                 _ => None,
             }
         }
@@ -91,12 +96,17 @@ pub struct Notify {
     #[prost(bytes = "bytes", tag = "1")]
     pub header: ::prost::bytes::Bytes,
 }
-/// Kind 4: the caller no longer wants the response to request `id`.
+/// Kind 4: the caller cancels request `id`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Cancel {
     /// The id of the request to cancel.
     #[prost(uint64, tag = "1")]
     pub id: u64,
+    /// False: the caller no longer wants the response; the server drops the handler and sends
+    /// nothing. True: the caller still waits; the server tells the handler, and answers with what
+    /// the handler answers, or with status CANCELLED if it stopped without answering.
+    #[prost(bool, tag = "2")]
+    pub answer: bool,
 }
 /// Kind 5: liveness probe; the peer answers with a Pong carrying the same nonce.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]

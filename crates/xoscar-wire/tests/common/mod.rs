@@ -37,7 +37,8 @@ pub fn envelope() -> impl Strategy<Value = Envelope> {
             pb::Response { id, header, status }
         )),
         bytes(64).prop_map(|header| Envelope::Notify(pb::Notify { header })),
-        any::<u64>().prop_map(|id| Envelope::Cancel(pb::Cancel { id })),
+        (any::<u64>(), any::<bool>())
+            .prop_map(|(id, answer)| Envelope::Cancel(pb::Cancel { id, answer })),
         any::<u64>().prop_map(|nonce| Envelope::Ping(pb::Ping { nonce })),
         any::<u64>().prop_map(|nonce| Envelope::Pong(pb::Pong { nonce })),
         (any::<u64>(), ".{0,20}").prop_map(|(last_accepted_id, reason)| Envelope::GoAway(

@@ -1,0 +1,172 @@
+//! Explicit cancellation: [`ActorRef::call_cancellable`], and [`Cancellation`], through which
+//! a handler sees the cancel and answers early.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{Notify, oneshot};
+use tokio_util::sync::CancellationToken;
+use xoscar_pool::PoolError;
+
+use crate::client::{Reach, Waiting};
+use crate::envelope::{Answer, Delivery, Sink};
+use crate::{Actor, ActorError, ActorRef, Handler};
+
+/// The call being handled was cancelled.
+const CANCELLED: u64 = 1;
+/// The handler took its [`Cancellation`]: it answers a cancel itself.
+const OBSERVED: u64 = 2;
+/// The low bits above are flags; the rest counts the calls a context has handled.
+const FLAGS: u64 = CANCELLED | OBSERVED;
+const ONE_CALL: u64 = 4;
+
+/// One context's cancel signal, reused from call to call: the state of the current call
+/// (generation + flags), and a wake-up for those waiting on it.
+#[derive(Default)]
+pub(crate) struct CallSignal {
+    state: AtomicU64,
+    changed: Notify,
+}
+
+impl CallSignal {
+    /// A new call starts: nothing cancelled, nobody watching. Earlier handles see their call
+    /// as over (cancelled).
+    pub(crate) fn begin(&self) {
+        let generation = (self.state.load(Ordering::Relaxed) & !FLAGS).wrapping_add(ONE_CALL);
+        self.state.store(generation, Ordering::Release);
+    }
+
+    /// The caller cancelled the current call: wakes its watchers. Returns whether the handler
+    /// watches (then it answers for itself).
+    pub(crate) fn cancel(&self) -> bool {
+        let state = self.state.fetch_or(CANCELLED, Ordering::AcqRel);
+        self.changed.notify_waiters();
+        state & OBSERVED != 0
+    }
+
+    fn watch(self: &Arc<Self>) -> Cancellation {
+        let state = self.state.fetch_or(OBSERVED, Ordering::AcqRel);
+        Cancellation { signal: self.clone(), generation: state & !FLAGS }
+    }
+}
+
+/// The cancellation of the call a handler is handling, from [`crate::Context::cancellation`].
+///
+/// Taking it tells the actor that the handler answers a cancel itself: when the caller
+/// cancels, the handler is no longer dropped where it waits; it runs on, should notice
+/// ([`Cancellation::is_cancelled`], or race [`Cancellation::cancelled`] against its work),
+/// clean up, and answer. A caller that cancelled with [`ActorRef::call_cancellable`] gets that
+/// answer (xoscar: a method that catches the cancel and returns a value gives the caller that
+/// value); a caller that dropped its call gets nothing. A handler that takes its cancellation
+/// and ignores it runs to the end, and its serial actor waits for it.
+///
+/// It speaks for the call that was being handled when it was taken: once that call is over,
+/// it reads as cancelled.
+#[derive(Clone)]
+pub struct Cancellation {
+    signal: Arc<CallSignal>,
+    generation: u64,
+}
+
+impl std::fmt::Debug for Cancellation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cancellation").field("cancelled", &self.is_cancelled()).finish()
+    }
+}
+
+impl Cancellation {
+    pub(crate) fn watch(signal: &Arc<CallSignal>) -> Self {
+        signal.watch()
+    }
+
+    /// Whether the caller cancelled the call (or gave up on it: dropped it, timed out, lost
+    /// its connection), or the call is over.
+    pub fn is_cancelled(&self) -> bool {
+        let state = self.signal.state.load(Ordering::Acquire);
+        state & !FLAGS != self.generation || state & CANCELLED != 0
+    }
+
+    /// Completes once [`Cancellation::is_cancelled`] holds.
+    pub async fn cancelled(&self) {
+        loop {
+            let changed = self.signal.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            // Registered before the check, so a cancel in between still wakes us.
+            changed.as_mut().enable();
+            if self.is_cancelled() {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+/// A caller in this process that may cancel and still wait for the answer.
+pub(crate) struct Watched<R> {
+    reply: oneshot::Sender<Answer<R>>,
+    cancel: CancellationToken,
+}
+
+impl<R: Send + 'static> Sink<R> for Watched<R> {
+    fn send(self, result: Answer<R>) {
+        let _ = self.reply.send(result);
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.reply.is_closed() || self.cancel.is_cancelled()
+    }
+
+    async fn cancelled(&mut self) {
+        tokio::select! {
+            () = self.reply.closed() => {}
+            () = self.cancel.cancelled() => {}
+        }
+    }
+}
+
+impl<A: Actor> ActorRef<A> {
+    /// [`ActorRef::call`] that `cancel` cancels while this call still waits for the answer:
+    ///
+    /// - a message still in the actor's mailbox is skipped, and this returns
+    ///   [`ActorError::Cancelled`];
+    /// - a handler still waiting is dropped where it waits ([`ActorError::Cancelled`]),
+    ///   unless it took its [`crate::Context::cancellation`]: then it runs on, and this
+    ///   returns what it answers;
+    /// - cancelled after the answer came, or racing it, the answer is returned;
+    /// - cancelled before sending, nothing is sent.
+    ///
+    /// The same in this process and across processes, where the cancel travels as a frame on
+    /// the call's connection. Dropping the future cancels as [`ActorRef::call`] does.
+    pub async fn call_cancellable<M: Send + 'static>(
+        &self,
+        message: M,
+        cancel: &CancellationToken,
+    ) -> Result<A::Reply, ActorError>
+    where
+        A: Handler<M>,
+    {
+        if cancel.is_cancelled() {
+            return Err(ActorError::cancelled(self));
+        }
+        match self.reach()? {
+            Reach::Local(cell) => {
+                let (reply, answer) = oneshot::channel::<Answer<A::Reply>>();
+                let sink = Watched { reply, cancel: cancel.clone() };
+                let queued = cell.queued_at();
+                cell.post(Box::new(Delivery { message, sink, deadline: None, queued })).await?;
+                match answer.await {
+                    Ok(answer) => answer.map_err(|error| *error),
+                    Err(_) => Err(ActorError::stopped(self)),
+                }
+            }
+            Reach::Remote(client, endpoint) => {
+                match self.call_remote(client, &endpoint, message, Waiting::Until(cancel)).await {
+                    Err(ActorError::Connection(PoolError::Cancelled { .. })) => {
+                        Err(ActorError::cancelled(self))
+                    }
+                    answer => answer,
+                }
+            }
+        }
+    }
+}

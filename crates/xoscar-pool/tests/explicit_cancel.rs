@@ -1,0 +1,178 @@
+//! `Pool::call_cancellable`: a call cancelled explicitly while its caller still awaits it, on
+//! every transport. The handler sees the cancel and answers early, or stops and the caller
+//! gets `Cancelled`; a cancel before sending sends nothing; a cancel racing the answer is
+//! harmless; the connection goes on serving.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Sleepy, addresses, eventually, message, run, sleep_for, start};
+use tokio_util::sync::CancellationToken;
+use xoscar_pool::{Handler, Message, Pool, PoolConfig, PoolError, Responder, ServerConfig};
+
+/// Takes each request with a `Responder` and waits, in a task of its own, for the caller to
+/// cancel. Header `answer`: then answers "saw the cancel"; `drop`: drops the responder
+/// unanswered. Counts requests taken and cancels seen.
+#[derive(Clone, Default)]
+struct Watchful {
+    taken: Arc<AtomicUsize>,
+    saw_cancel: Arc<AtomicUsize>,
+}
+
+impl Handler for Watchful {
+    const RESPONDS: bool = true;
+
+    async fn call(&self, request: Message) -> Message {
+        Responder::respond_detached(self, request).await
+    }
+
+    fn respond(&self, request: Message, mut responder: Responder) {
+        self.taken.fetch_add(1, Ordering::SeqCst);
+        let saw_cancel = self.saw_cancel.clone();
+        tokio::spawn(async move {
+            responder.cancelled().await;
+            assert!(responder.is_cancelled());
+            saw_cancel.fetch_add(1, Ordering::SeqCst);
+            match &request.header[..] {
+                b"answer" => responder.respond(message("saw the cancel")),
+                _ => drop(responder),
+            }
+        });
+    }
+}
+
+/// Starts `call_cancellable` in a task; cancels once `started` reaches 1.
+async fn cancel_once_started(
+    pool: &Pool,
+    at: &xoscar_transport::Address,
+    request: Message,
+    started: &AtomicUsize,
+) -> Result<Message, PoolError> {
+    let cancel = CancellationToken::new();
+    let call = tokio::spawn({
+        let (pool, at, cancel) = (pool.clone(), at.clone(), cancel.clone());
+        async move { pool.call_cancellable(&at, request, &cancel).await }
+    });
+    assert!(eventually(Duration::from_secs(10), || started.load(Ordering::SeqCst) == 1).await);
+    cancel.cancel();
+    call.await.unwrap()
+}
+
+#[test]
+fn a_handler_that_sees_the_cancel_gives_its_caller_what_it_answers() {
+    run(async {
+        for address in addresses() {
+            let handler = Watchful::default();
+            let server = start(&address, handler.clone(), ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let at = server.local_addr();
+            let answer = cancel_once_started(&pool, at, message("answer"), &handler.taken).await;
+            assert_eq!(answer.unwrap(), message("saw the cancel"), "{address}");
+            assert_eq!(handler.saw_cancel.load(Ordering::SeqCst), 1);
+            server.shutdown().await;
+        }
+    });
+}
+
+#[test]
+fn a_responder_dropped_after_the_cancel_answers_cancelled() {
+    run(async {
+        for address in addresses() {
+            let handler = Watchful::default();
+            let server = start(&address, handler.clone(), ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let at = server.local_addr();
+            let error = cancel_once_started(&pool, at, message("drop"), &handler.taken).await;
+            let error = error.unwrap_err();
+            assert!(
+                matches!(error, PoolError::Cancelled { sent: true, .. }),
+                "{address}: {error:?}"
+            );
+            assert!(!error.is_retry_safe());
+            server.shutdown().await;
+        }
+    });
+}
+
+#[test]
+fn a_task_handler_is_dropped_where_it_waits_and_the_connection_goes_on() {
+    run(async {
+        for address in addresses() {
+            let handler = Sleepy::default();
+            let server = start(&address, handler.clone(), ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let at = server.local_addr();
+            let error = cancel_once_started(&pool, at, sleep_for(60_000), &handler.started).await;
+            assert!(matches!(error, Err(PoolError::Cancelled { sent: true, .. })), "{error:?}");
+            assert!(
+                eventually(Duration::from_secs(10), || handler.dropped.load(Ordering::SeqCst) == 1)
+                    .await
+            );
+            assert_eq!(pool.call(at, sleep_for(0)).await.unwrap(), sleep_for(0));
+            assert_eq!(pool.stats().connects, 1, "{address}: one connection throughout");
+            server.shutdown().await;
+        }
+    });
+}
+
+#[test]
+fn a_call_cancelled_before_sending_is_never_sent() {
+    run(async {
+        for address in addresses() {
+            let handler = Sleepy::default();
+            let server = start(&address, handler.clone(), ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let at = server.local_addr();
+            let cancel = CancellationToken::new();
+            cancel.cancel();
+            let error = pool.call_cancellable(at, sleep_for(0), &cancel).await.unwrap_err();
+            assert!(matches!(error, PoolError::Cancelled { sent: false, .. }), "{error:?}");
+            assert!(error.is_retry_safe());
+            // A call after it is served, and it was the only request the handler saw.
+            assert_eq!(pool.call(at, sleep_for(0)).await.unwrap(), sleep_for(0));
+            assert_eq!(handler.started.load(Ordering::SeqCst), 1, "{address}");
+            server.shutdown().await;
+        }
+    });
+}
+
+#[test]
+fn a_cancel_racing_the_answer_gives_the_answer_or_cancelled_and_nothing_else() {
+    run(async {
+        for address in addresses() {
+            let handler = Sleepy::default();
+            let server = start(&address, handler.clone(), ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let at = server.local_addr();
+            let (mut answered, mut cancelled) = (0, 0);
+            for round in 0..200u64 {
+                let cancel = CancellationToken::new();
+                let request = sleep_for(round % 2);
+                let call = pool.call_cancellable(at, request.clone(), &cancel);
+                let canceller = async {
+                    tokio::task::yield_now().await;
+                    cancel.cancel();
+                };
+                match tokio::join!(call, canceller).0 {
+                    Ok(answer) => {
+                        assert_eq!(answer, request);
+                        answered += 1;
+                    }
+                    Err(PoolError::Cancelled { .. }) => cancelled += 1,
+                    Err(other) => panic!("{address}: {other:?}"),
+                }
+                // A cancel after the answer is harmless.
+                cancel.cancel();
+            }
+            assert_eq!(answered + cancelled, 200);
+            let ok = Message::new(Bytes::from_static(b"0"), vec![]);
+            assert_eq!(pool.call(at, ok.clone()).await.unwrap(), ok);
+            assert_eq!(pool.stats().connects, 1, "{address}");
+            server.shutdown().await;
+        }
+    });
+}
