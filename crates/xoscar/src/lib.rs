@@ -61,9 +61,9 @@ pub use xoscar_transport as transport;
 pub use xoscar_wire as wire;
 
 pub use xoscar_actor::{
-    Actor, ActorError, ActorPool, ActorPoolBuilder, ActorRef, Context, CreateActor,
-    CreateRemoteActor, Failure, Handler, PoolHandle, RemoteMessages, caller, configure,
-    create_actor, destroy_actor, has_actor, map_address, unmap_address,
+    Actor, ActorError, ActorPool, ActorPoolBuilder, ActorRef, Cancellation, CancellationToken,
+    Context, CreateActor, CreateRemoteActor, Failure, Handler, PoolHandle, RemoteMessages, caller,
+    configure, create_actor, destroy_actor, has_actor, map_address, unmap_address,
 };
 pub use xoscar_pool::{PoolConfig, ServerConfig};
 pub use xoscar_transport::Address;
