@@ -4,7 +4,9 @@
 //! - remote call to an actor in a child process over TCP and a Unix socket, one at a time and
 //!   64 in flight, and tell 64 in flight, beside the pool-level call of the same shape (16 B
 //!   payload) to an echo server in the same child;
-//! - a 1 MiB argument echoed by an actor in a child process, beside a raw socket echo.
+//! - a 1 MiB argument echoed by an actor in a child process, beside a raw socket echo;
+//! - a batch of 100 small calls beside 100 single calls one after the other, in this process
+//!   and to a child process over TCP and a Unix socket (the gain of batching).
 //!
 //! Client and local actors share one current-thread runtime.
 
@@ -155,6 +157,19 @@ fn local(c: &mut Criterion) {
     }
     group.finish();
     rt.block_on(pool.shutdown());
+    local_batches(c);
+}
+
+/// Batches to an actor of this process, on a pool of their own.
+fn local_batches(c: &mut Criterion) {
+    let rt = current_thread();
+    let (pool, actor) = rt.block_on(async {
+        let pool = ActorPool::start(address("inproc", "actor-batch")).await.unwrap();
+        let actor = pool.create(Echoer::default()).await.unwrap();
+        (pool, actor)
+    });
+    batch_of_100(c, "local", &rt, actor);
+    rt.block_on(pool.shutdown());
 }
 
 fn remote(c: &mut Criterion) {
@@ -210,6 +225,36 @@ fn remote(c: &mut Criterion) {
         group.finish();
     }
     echo_1mib(c, &addresses);
+    let children = [("tcp", addresses.actor_tcp.clone()), ("uds", addresses.actor_uds.clone())];
+    for (transport, actors) in children {
+        let actor = ActorRef::new(actors, "echo");
+        batch_of_100(c, &format!("child-process {transport}"), &current_thread(), actor);
+    }
+}
+
+/// One `call_batch` of 100 bumps (`ours`) beside 100 single calls one after the other
+/// (`raw`), both counted per message.
+fn batch_of_100(c: &mut Criterion, place: &str, rt: &Runtime, actor: ActorRef<Echoer>) {
+    const BATCH: u64 = 100;
+    let mut group = c.benchmark_group(format!("actor batch of 100 {place}"));
+    group.throughput(Throughput::Elements(BATCH));
+    let batched = actor.clone();
+    sequential(&mut group, "ours", rt, move || {
+        let actor = batched.clone();
+        async move {
+            let replies = actor.call_batch(vec![1u64; BATCH as usize]).await.unwrap();
+            assert_eq!(replies.len(), BATCH as usize);
+        }
+    });
+    sequential(&mut group, "raw", rt, move || {
+        let actor = actor.clone();
+        async move {
+            for _ in 0..BATCH {
+                actor.call(1u64).await.unwrap();
+            }
+        }
+    });
+    group.finish();
 }
 
 fn echo_1mib(c: &mut Criterion, addresses: &child::ChildAddresses) {

@@ -86,4 +86,35 @@ pub trait Handler<M: Send + 'static>: Actor {
         message: M,
         ctx: &mut Context<Self>,
     ) -> impl Future<Output = Result<Self::Reply, Failure>> + Send;
+
+    /// Handles the messages of one batch ([`crate::ActorRef::call_batch`] or
+    /// [`crate::ActorRef::tell_batch`]), which arrive as one mailbox message, and returns one
+    /// result per message, in order. An error fails only its own message.
+    ///
+    /// Default: each message in turn through [`Handler::handle`] (a reply handed to
+    /// [`Context::reply_later`] is awaited before the next message). Override it to handle
+    /// them at once, as xoscar's `@extensible` methods with a `.batch` implementation do: one
+    /// model invocation or one storage round trip for many requests. Returning another number
+    /// of results than messages fails the whole batch. (Use `reply_later` only through the
+    /// default; a batch answers as a whole.)
+    fn handle_batch(
+        &mut self,
+        messages: Vec<M>,
+        ctx: &mut Context<Self>,
+    ) -> impl Future<Output = Vec<Result<Self::Reply, Failure>>> + Send {
+        async move {
+            let mut replies = Vec::with_capacity(messages.len());
+            for message in messages {
+                let reply = self.handle(message, ctx).await;
+                replies.push(match ctx.take_delegated::<Self::Reply>() {
+                    None => reply,
+                    Some(Ok(later)) => later.await,
+                    Some(Err(())) => Err(Failure::msg(
+                        "reply_later was given a reply of another type than the handler's",
+                    )),
+                });
+            }
+            replies
+        }
+    }
 }

@@ -116,9 +116,10 @@ pub(crate) trait AnyCell: Send + Sync + 'static {
     /// reply (`None` for a tell); it moves with the message once that decoded, and is still
     /// here after a decode error. `Ok(None)`: queued; `Ok(Some(wait))`: the mailbox is full,
     /// and `wait` queues it once there is room.
+    /// `message`: the remote message name, and whether the body is a batch of them.
     fn deliver_remote(
         &self,
-        message: &str,
+        message: (&str, bool),
         body: Payloads,
         reply: &mut Option<Responder>,
     ) -> Result<Option<BoxFuture<'static, Result<(), ActorError>>>, ActorError>;
@@ -163,7 +164,7 @@ impl<A: Actor> AnyCell for Cell<A> {
 
     fn deliver_remote(
         &self,
-        message: &str,
+        message: (&str, bool),
         body: Payloads,
         reply: &mut Option<Responder>,
     ) -> Result<Option<BoxFuture<'static, Result<(), ActorError>>>, ActorError> {

@@ -12,6 +12,7 @@ use xoscar_router::{Route, Router};
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
+use crate::batch;
 use crate::cell::{BoxFuture, Cell};
 use crate::core::{Core, typed};
 use crate::delivery::{self, Delivery};
@@ -190,7 +191,7 @@ impl<A: Actor> ActorRef<A> {
             return Err(bad("a call answered with no reply".to_owned()));
         };
         let mut reply: Option<A::Reply> = None;
-        (codec.decode_reply)(body, &mut reply)
+        (codec.decode_reply)(body, endpoint, &mut reply)
             .map_err(|e| bad(format!("reply to {}: {e}", codec.name)))?;
         reply.ok_or_else(|| bad("a reply of another type".to_owned()))
     }
@@ -225,7 +226,10 @@ impl<A: Actor> ActorRef<A> {
         waiting: Waiting<'_>,
     ) -> Result<(remote::Codec, Message), ActorError> {
         let (codec, body) = encode::<A, M>(endpoint, message)?;
-        let request = delivery::encode(Delivery { tell, uid: self.uid(), message: codec.name });
+        let request = match codec.batch {
+            false => delivery::encode(Delivery { tell, uid: self.uid(), message: codec.name }),
+            true => batch::request_header(tell, self.uid(), codec.name),
+        };
         let request = Message::new(request, body);
         let response = match waiting {
             Waiting::Timeout(timeout) => client.pool.call_with_timeout(endpoint, request, timeout),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use xoscar_pool::Responder;
+use xoscar_pool::{Message, Responder};
 
 use crate::cancel::CallSignal;
 use crate::context::DelegatedReply;
@@ -100,26 +100,40 @@ impl Encoded {
     }
 }
 
-impl<R: prost::Message + 'static> Sink<R> for Encoded {
-    fn send(mut self, result: Answer<R>) {
-        let response = match result {
-            Ok(reply) => header::success(body::encode(&reply)),
-            Err(error) => header::failure(&error),
-        };
+impl Encoded {
+    /// Answers with `response` (a success or a failure header and its body).
+    pub(crate) fn answer(mut self, response: Message) {
         if let Some(responder) = self.responder.take() {
             responder.respond(response);
         }
     }
 
-    fn is_cancelled(&self) -> bool {
+    pub(crate) fn is_cancelled(&self) -> bool {
         self.responder.as_ref().is_none_or(Responder::is_cancelled)
     }
 
-    async fn cancelled(&mut self) {
+    pub(crate) async fn cancelled(&mut self) {
         match &mut self.responder {
             Some(responder) => responder.cancelled().await,
             None => std::future::pending().await,
         }
+    }
+}
+
+impl<R: prost::Message + 'static> Sink<R> for Encoded {
+    fn send(self, result: Answer<R>) {
+        self.answer(match result {
+            Ok(reply) => header::success(body::encode(&reply)),
+            Err(error) => header::failure(&error),
+        });
+    }
+
+    fn is_cancelled(&self) -> bool {
+        Encoded::is_cancelled(self)
+    }
+
+    async fn cancelled(&mut self) {
+        Encoded::cancelled(self).await
     }
 }
 

@@ -27,6 +27,12 @@ pub(crate) fn done(done: pb::Done) -> Message {
 
 /// A failure, as the remote caller will rebuild it.
 pub(crate) fn failure(error: &ActorError) -> Message {
+    let reply = pb::Reply { outcome: Some(pb::reply::Outcome::Failure(describe(error))) };
+    Message::new(reply.encode_to_vec(), Vec::new())
+}
+
+/// The wire form of `error`.
+pub(crate) fn describe(error: &ActorError) -> pb::Failure {
     let mut failure = pb::Failure { pid: std::process::id(), ..Default::default() };
     let kind = match error {
         ActorError::NotFound { address, uid } => {
@@ -76,8 +82,7 @@ pub(crate) fn failure(error: &ActorError) -> Message {
         }
     };
     failure.kind = kind.into();
-    let reply = pb::Reply { outcome: Some(pb::reply::Outcome::Failure(failure)) };
-    Message::new(reply.encode_to_vec(), Vec::new())
+    failure
 }
 
 /// What a successful response carried.
@@ -101,7 +106,8 @@ pub(crate) fn answer(response: Message, endpoint: &Address) -> Result<Answer, Ac
     }
 }
 
-fn rebuild(failure: pb::Failure, endpoint: &Address) -> ActorError {
+/// The error a remote failure describes (located at `endpoint` when it names no address).
+pub(crate) fn rebuild(failure: pb::Failure, endpoint: &Address) -> ActorError {
     let pb::Failure { kind, message, address, pid, actor_type, uid } = failure;
     let address = if address.is_empty() { endpoint.to_string() } else { address };
     match ErrorKind::try_from(kind).unwrap_or(ErrorKind::Unspecified) {

@@ -10,6 +10,7 @@
 //! The programming model, ordering and failure semantics are in `docs/actors.md`.
 
 mod actor;
+mod batch;
 mod body;
 mod cancel;
 mod cell;
@@ -34,6 +35,7 @@ pub mod pb {
 }
 
 pub use actor::{Actor, Handler};
+pub use batch::Batch;
 pub use cancel::Cancellation;
 pub use client::{
     CreateRemoteActor, caller, configure, create_actor, destroy_actor, has_actor, map_address,

@@ -10,8 +10,10 @@ use tokio::time::Instant;
 use xoscar_pool::Responder;
 use xoscar_wire::Payloads;
 
+use crate::batch::{self, Batch};
 use crate::envelope::{Delivery, Discard, Encoded, Envelope};
 use crate::{Actor, ActorError, ActorRef, Handler, body};
+use xoscar_transport::Address;
 
 /// Decodes a message for the actor `me`; takes the responder out of the slot (`None`: a tell)
 /// only once the message decoded.
@@ -26,34 +28,43 @@ type Decoder<A> = fn(
 #[derive(Clone, Copy)]
 pub(crate) struct Codec {
     pub(crate) name: &'static str,
+    /// A `Batch` of the message named `name`: sent as a batch request.
+    pub(crate) batch: bool,
     /// Encodes the message (given as `&M`).
     pub(crate) encode: fn(&dyn Any) -> Option<Payloads>,
-    /// Decodes the reply into the caller's `Option<Reply>` (left `None` if it is not one).
-    pub(crate) decode_reply: fn(Payloads, &mut dyn Any) -> Result<(), prost::DecodeError>,
+    /// Decodes the reply from an endpoint into the caller's `Option<Reply>` (left `None` if it
+    /// is not one).
+    pub(crate) decode_reply: fn(Payloads, &Address, &mut dyn Any) -> Result<(), prost::DecodeError>,
 }
 
 /// The messages an actor type accepts from other processes, filled in
 /// [`Actor::remote_messages`]: each a prost message with a prost reply, under a name.
 pub struct RemoteMessages<A> {
-    decoders: HashMap<&'static str, Decoder<A>, RandomState>,
+    /// By name: the single message's decoder and the batch's.
+    decoders: HashMap<&'static str, (Decoder<A>, Decoder<A>), RandomState>,
     codecs: HashMap<TypeId, Codec, RandomState>,
     duplicate: Option<&'static str>,
 }
 
 impl<A: Actor> RemoteMessages<A> {
     /// Declares `M` a remote message of this actor under `name`, which must be unique within
-    /// the actor type and the same in every process (it is what travels on the wire).
+    /// the actor type and the same in every process (it is what travels on the wire). Batches
+    /// of `M` ([`crate::ActorRef::call_batch`]) may then cross processes too.
     pub fn message<M>(&mut self, name: &'static str) -> &mut Self
     where
         A: Handler<M>,
         M: prost::Message + Default + 'static,
         <A as Handler<M>>::Reply: prost::Message + Default,
     {
-        if self.decoders.insert(name, decode::<A, M>).is_some() {
+        if self.decoders.insert(name, (decode::<A, M>, batch::decode::<A, M>)).is_some() {
             self.duplicate = Some(name);
         }
-        let codec = Codec { name, encode: encode::<M>, decode_reply: decode_reply::<A::Reply> };
+        let reply = decode_reply::<<A as Handler<M>>::Reply>;
+        let codec = Codec { name, batch: false, encode: encode::<M>, decode_reply: reply };
         self.codecs.insert(TypeId::of::<M>(), codec);
+        let replies = batch::decode_replies::<<A as Handler<M>>::Reply>;
+        let codec = Codec { name, batch: true, encode: batch::encode::<M>, decode_reply: replies };
+        self.codecs.insert(TypeId::of::<Batch<M>>(), codec);
         self
     }
 
@@ -62,17 +73,18 @@ impl<A: Actor> RemoteMessages<A> {
         self.codecs.get(&TypeId::of::<M>())
     }
 
-    /// Decodes a message that arrived for the actor `me` into an envelope. The responder moves
-    /// into the envelope only if it decoded; on an error it is still in `reply`.
+    /// Decodes a message (or a `batch` of them) that arrived for the actor `me` into an
+    /// envelope. The responder moves into the envelope only if it decoded; on an error it is
+    /// still in `reply`.
     pub(crate) fn decode(
         &self,
         me: &ActorRef<A>,
-        message: &str,
+        (message, batch): (&str, bool),
         body: Payloads,
         reply: &mut Option<Responder>,
         queued: Option<Instant>,
     ) -> Result<Box<dyn Envelope<A>>, ActorError> {
-        let Some(decoder) = self.decoders.get(message) else {
+        let Some(&(single, many)) = self.decoders.get(message) else {
             return Err(ActorError::NoHandler {
                 address: me.address().to_string(),
                 uid: me.uid().to_owned(),
@@ -80,6 +92,7 @@ impl<A: Actor> RemoteMessages<A> {
                 message: message.to_owned(),
             });
         };
+        let decoder = if batch { many } else { single };
         decoder(body, me, reply, queued).map_err(|error| ActorError::BadMessage {
             address: me.address().to_string(),
             detail: format!("message {message:?} for {}: {error}", me.uid()),
@@ -115,6 +128,7 @@ fn encode<M: prost::Message + 'static>(message: &dyn Any) -> Option<Payloads> {
 
 fn decode_reply<R: prost::Message + Default + Send + 'static>(
     body: Payloads,
+    _: &Address,
     slot: &mut dyn Any,
 ) -> Result<(), prost::DecodeError> {
     if let Some(slot) = slot.downcast_mut::<Option<R>>() {

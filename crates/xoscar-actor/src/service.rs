@@ -31,7 +31,7 @@ impl xoscar_pool::Handler for Service {
         let Message { header: head, payloads } = request;
         let body = payloads;
         if let Some(delivery) = delivery::decode(&head) {
-            return self.deliver(delivery, body, responder);
+            return self.deliver(delivery, false, body, responder);
         }
         let bad =
             |detail: String| ActorError::BadMessage { address: self.0.address.to_string(), detail };
@@ -46,9 +46,11 @@ impl xoscar_pool::Handler for Service {
                 return responder.respond(header::failure(&error));
             }
         };
-        let (tell, pb::Delivery { uid, message }) = match kind {
-            Kind::Call(delivery) => (false, delivery),
-            Kind::Tell(delivery) => (true, delivery),
+        let (tell, batch, pb::Delivery { uid, message }) = match kind {
+            Kind::Call(delivery) => (false, false, delivery),
+            Kind::Tell(delivery) => (true, false, delivery),
+            Kind::CallBatch(delivery) => (false, true, delivery),
+            Kind::TellBatch(delivery) => (true, true, delivery),
             other => {
                 let core = self.0.clone();
                 return self.0.spawn_owned(async move {
@@ -60,20 +62,22 @@ impl xoscar_pool::Handler for Service {
                 });
             }
         };
-        self.deliver(Delivery { tell, uid: &uid, message: &message }, body, responder);
+        let delivery = Delivery { tell, uid: &uid, message: &message };
+        self.deliver(delivery, batch, body, responder);
     }
 }
 
 impl Service {
     /// Queues a call or tell for its actor. A call's responder travels with the message and
     /// the actor answers; a tell is answered once the mailbox took it.
-    fn deliver(&self, delivery: Delivery<'_>, body: Payloads, responder: Responder) {
+    /// `batch`: the body holds a batch of the message.
+    fn deliver(&self, delivery: Delivery<'_>, batch: bool, body: Payloads, responder: Responder) {
         let cell = match self.0.cell(delivery.uid) {
             Ok(cell) => cell,
             Err(error) => return responder.respond(header::failure(&error)),
         };
         if delivery.tell {
-            match cell.deliver_remote(delivery.message, body, &mut None) {
+            match cell.deliver_remote((delivery.message, batch), body, &mut None) {
                 Ok(None) => responder.respond(Message::default()),
                 Ok(Some(wait)) => self.0.spawn_owned(async move {
                     responder.respond(match wait.await {
@@ -86,7 +90,7 @@ impl Service {
             return;
         }
         let mut reply = Some(responder);
-        match cell.deliver_remote(delivery.message, body, &mut reply) {
+        match cell.deliver_remote((delivery.message, batch), body, &mut reply) {
             Ok(None) => {}
             // Should the actor stop before there is room, the message is dropped with its
             // responder, which then answers `Stopped`.
@@ -120,10 +124,12 @@ async fn manage(core: &Arc<Core>, kind: Kind, body: Payloads) -> Result<Message,
             core.destroy(&target.uid).await?;
             Ok(header::done(pb::Done { uid: target.uid, present: false }))
         }
-        Kind::Call(_) | Kind::Tell(_) => Err(ActorError::BadMessage {
-            address: core.address.to_string(),
-            detail: "a call where a create, has or destroy was expected".to_owned(),
-        }),
+        Kind::Call(_) | Kind::Tell(_) | Kind::CallBatch(_) | Kind::TellBatch(_) => {
+            Err(ActorError::BadMessage {
+                address: core.address.to_string(),
+                detail: "a call where a create, has or destroy was expected".to_owned(),
+            })
+        }
     }
 }
 

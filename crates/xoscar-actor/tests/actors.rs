@@ -44,4 +44,5 @@ over_transports!(
     a_panicking_handler_stops_only_its_actor,
     buffers_small_and_large_round_trip,
     explicit_cancel_reaches_the_handler,
+    batches_answer_in_order_with_per_item_errors,
 );

@@ -36,6 +36,7 @@ fn every_behaviour_against_a_pool_in_another_process() {
         scenarios::a_panicking_handler_stops_only_its_actor(&setup).await;
         scenarios::buffers_small_and_large_round_trip(&setup).await;
         scenarios::explicit_cancel_reaches_the_handler(&setup).await;
+        scenarios::batches_answer_in_order_with_per_item_errors(&setup).await;
     });
 }
 

@@ -2,7 +2,7 @@
 /// The header of every request a pool sends to an actor pool.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Request {
-    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5")]
+    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7")]
     pub kind: ::core::option::Option<request::Kind>,
 }
 /// Nested message and enum types in `Request`.
@@ -25,6 +25,45 @@ pub mod request {
         /// Stop the actor (its stop hook runs) and forget its uid.
         #[prost(message, tag = "5")]
         Destroy(super::Target),
+        /// Handle several messages of one type as one mailbox message, answering one reply per
+        /// message. Payload 0: a `BatchBody`. The response body is a `BatchReply`.
+        #[prost(message, tag = "6")]
+        CallBatch(super::Delivery),
+        /// Queue several messages of one type as one mailbox message; answered once accepted.
+        /// Payload 0: a `BatchBody`.
+        #[prost(message, tag = "7")]
+        TellBatch(super::Delivery),
+    }
+}
+/// The messages of a batch, each prost-encoded, in order. (Written by hand by the caller in
+/// one pass; the layout is exactly this message's.)
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct BatchBody {
+    #[prost(bytes = "bytes", repeated, tag = "1")]
+    pub items: ::prost::alloc::vec::Vec<::prost::bytes::Bytes>,
+}
+/// The replies to a batch, one per message, in order.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct BatchReply {
+    #[prost(message, repeated, tag = "1")]
+    pub items: ::prost::alloc::vec::Vec<BatchItem>,
+}
+/// One message's outcome within a batch.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct BatchItem {
+    #[prost(oneof = "batch_item::Outcome", tags = "1, 2")]
+    pub outcome: ::core::option::Option<batch_item::Outcome>,
+}
+/// Nested message and enum types in `BatchItem`.
+pub mod batch_item {
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Outcome {
+        /// The prost-encoded reply.
+        #[prost(bytes, tag = "1")]
+        Reply(::prost::bytes::Bytes),
+        /// Why this message failed; the others are unaffected.
+        #[prost(message, tag = "2")]
+        Failure(super::Failure),
     }
 }
 /// A message for one actor.

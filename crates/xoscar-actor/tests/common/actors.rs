@@ -387,6 +387,7 @@ pub fn register(builder: ActorPoolBuilder) -> ActorPoolBuilder {
         })
         .register_concurrent("Gate", 8, |_: Empty| Ok(Gate::default()))
         .register("Sleeper", |_: Empty| Ok(Sleeper::default()))
+        .register("Ledger", |_: Empty| Ok(Ledger::default()))
 }
 
 // ---- Impostor: messages that reuse Counter's names with other bodies --------------------------
@@ -545,5 +546,66 @@ impl Handler<Started> for Probe {
     async fn handle(&mut self, _: Started, _: &mut Context<Self>) -> Result<Empty, Failure> {
         self.started.send(()).await?;
         Ok(Empty {})
+    }
+}
+
+// ---- Ledger: a handler with a batch implementation of its own -------------------------------
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Deposit {
+    #[prost(int64, tag = "1")]
+    pub amount: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Balance {
+    #[prost(int64, tag = "1")]
+    pub value: i64,
+    /// How many times a handler ran (a batch counts once).
+    #[prost(uint32, tag = "2")]
+    pub rounds: u32,
+}
+
+/// Takes deposits; a negative one fails alone. A batch is applied in one round.
+#[derive(Default)]
+pub struct Ledger {
+    value: i64,
+    rounds: u32,
+}
+
+impl Ledger {
+    fn apply(&mut self, deposit: &Deposit) -> Result<Balance, Failure> {
+        if deposit.amount < 0 {
+            return Err(Failure::msg(format!("negative deposit {}", deposit.amount)));
+        }
+        self.value += deposit.amount;
+        Ok(Balance { value: self.value, rounds: self.rounds })
+    }
+}
+
+impl Actor for Ledger {
+    fn remote_messages(messages: &mut RemoteMessages<Self>) {
+        messages.message::<Deposit>("Deposit");
+    }
+}
+
+impl Handler<Deposit> for Ledger {
+    type Reply = Balance;
+    async fn handle(
+        &mut self,
+        deposit: Deposit,
+        _: &mut Context<Self>,
+    ) -> Result<Balance, Failure> {
+        self.rounds += 1;
+        self.apply(&deposit)
+    }
+
+    async fn handle_batch(
+        &mut self,
+        deposits: Vec<Deposit>,
+        _: &mut Context<Self>,
+    ) -> Vec<Result<Balance, Failure>> {
+        self.rounds += 1;
+        deposits.iter().map(|deposit| self.apply(deposit)).collect()
     }
 }

@@ -349,3 +349,50 @@ pub async fn explicit_cancel_reaches_the_handler(setup: &Setup) {
     let naps = sleeper.call(NapStats {}).await.unwrap();
     assert_eq!(naps, Naps { started: 3, dropped: 1, early: 1 });
 }
+
+/// Batches: one reply per message, in order; errors per message; a told batch is ordered
+/// before a later call; an actor's own batch implementation handles a batch in one round; a
+/// batch fails as a whole only for what fails the whole (no actor, a panic).
+pub async fn batches_answer_in_order_with_per_item_errors(setup: &Setup) {
+    let at = setup.remote();
+    let counter = create_actor::<Counter>(at, "Counter", &CounterInit::default()).await.unwrap();
+    let totals = counter.call_batch((1..=100).map(|n| Add { n }).collect()).await.unwrap();
+    let expected: Vec<i64> = (1..=100).map(|n| n * (n + 1) / 2).collect();
+    let totals: Vec<i64> = totals.into_iter().map(|total| total.unwrap().value).collect();
+    assert_eq!(totals, expected);
+
+    let reasons = ["first", "second"].map(|reason| Fail { reason: reason.into() });
+    let failed = counter.call_batch(reasons.to_vec()).await.unwrap();
+    assert_eq!(failed.len(), 2);
+    for (error, reason) in failed.into_iter().zip(["first", "second"]) {
+        match error.unwrap_err() {
+            ActorError::Handler { message, uid, address, .. } => {
+                assert_eq!((message.as_str(), uid.as_str()), (reason, counter.uid()));
+                assert_eq!(address, at.to_string());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(counter.call_batch(Vec::<Add>::new()).await.unwrap().is_empty());
+    counter.tell_batch(vec![Add { n: 1000 }, Add { n: 1000 }]).await.unwrap();
+    assert_eq!(counter.call(Get {}).await.unwrap(), Total { value: 5050 + 2000 });
+
+    let ledger = create_actor::<Ledger>(at, "Ledger", &Empty {}).await.unwrap();
+    let deposits = [5, -1, 7].map(|amount| Deposit { amount });
+    let replies = ledger.call_batch(deposits.to_vec()).await.unwrap();
+    assert_eq!(replies[0].as_ref().unwrap(), &Balance { value: 5, rounds: 1 });
+    assert!(
+        matches!(&replies[1], Err(ActorError::Handler { message, .. }) if message == "negative deposit -1"),
+        "{:?}",
+        replies[1]
+    );
+    assert_eq!(replies[2].as_ref().unwrap(), &Balance { value: 12, rounds: 1 });
+    assert_eq!(ledger.call(Deposit { amount: 1 }).await.unwrap(), Balance { value: 13, rounds: 2 });
+
+    let doomed = create_actor::<Counter>(at, "Counter", &CounterInit::default()).await.unwrap();
+    let panicked = doomed.call_batch(vec![Boom {}, Boom {}]).await.unwrap_err();
+    assert!(matches!(panicked, ActorError::HandlerPanicked { .. }), "{panicked:?}");
+    let gone = doomed.call_batch(vec![Add { n: 1 }]).await.unwrap_err();
+    assert!(matches!(gone, ActorError::NotFound { .. }), "{gone:?}");
+    assert_eq!(counter.call(Get {}).await.unwrap(), Total { value: 7050 }, "others go on");
+}

@@ -1,0 +1,209 @@
+//! Batches: many messages of one type to one actor as one request and one mailbox message,
+//! with one reply per message ([`ActorRef::call_batch`], [`ActorRef::tell_batch`]).
+//!
+//! On the wire a batch is a `call_batch` / `tell_batch` request whose payload 0 is a
+//! `BatchBody` (each message prost-encoded, in order) and whose reply body is a `BatchReply`
+//! (per message: its encoded reply or its failure).
+
+use std::any::Any;
+
+use bytes::Bytes;
+use prost::Message as _;
+use tokio::time::Instant;
+use xoscar_pool::Responder;
+use xoscar_transport::Address;
+use xoscar_wire::Payloads;
+
+use crate::envelope::{Answer, Delivery, Discard, Encoded, Envelope, Sink};
+use crate::pb::{self, batch_item::Outcome, request::Kind};
+use crate::{Actor, ActorError, ActorRef, Context, Failure, Handler, body, header};
+
+/// Messages of one type sent together to one actor: handled as one mailbox message by
+/// [`Handler::handle_batch`], answered with one result per message, in order. Built by
+/// [`ActorRef::call_batch`] and [`ActorRef::tell_batch`]; every actor handles `Batch<M>` for
+/// each `M` it handles.
+pub struct Batch<M> {
+    messages: Vec<M>,
+    /// Told: nobody gets the per-message errors, so they are logged.
+    tell: bool,
+}
+
+impl<M> Batch<M> {
+    /// A batch of `messages` for a call.
+    pub fn new(messages: Vec<M>) -> Self {
+        Batch { messages, tell: false }
+    }
+
+    /// The messages, in order.
+    pub fn messages(&self) -> &[M] {
+        &self.messages
+    }
+}
+
+impl<A, M> Handler<Batch<M>> for A
+where
+    A: Handler<M>,
+    M: Send + 'static,
+{
+    type Reply = Vec<Result<<A as Handler<M>>::Reply, ActorError>>;
+
+    async fn handle(
+        &mut self,
+        batch: Batch<M>,
+        ctx: &mut Context<Self>,
+    ) -> Result<Self::Reply, Failure> {
+        let Batch { messages, tell } = batch;
+        let count = messages.len();
+        let replies = <A as Handler<M>>::handle_batch(self, messages, ctx).await;
+        if replies.len() != count {
+            return Err(Failure::msg(format!(
+                "handle_batch returned {} results for {count} messages",
+                replies.len()
+            )));
+        }
+        let me = ctx.actor_ref();
+        Ok(replies
+            .into_iter()
+            .map(|reply| {
+                reply.map_err(|failure| {
+                    let error = ActorError::handler(me, failure);
+                    if tell {
+                        tracing::warn!(%error, "a message of a told batch failed");
+                    }
+                    error
+                })
+            })
+            .collect())
+    }
+}
+
+impl<A: Actor> ActorRef<A> {
+    /// Sends `messages` as one request, handled as one mailbox message (nothing else runs on a
+    /// serial actor in between), and waits for one result per message, in order. An error of
+    /// one message is its own result and does not stop the others; the outer error is the
+    /// batch's as a whole (no such actor, a connection error, a panic, a cancel).
+    ///
+    /// The actor's [`Handler::handle_batch`] handles them: by default each in turn, or all at
+    /// once if the actor provides it. In this process the values are handed over as they
+    /// are; to another process each is encoded under the message's remote name, all in one
+    /// frame. Cancellation and timeouts apply to the whole batch, as to a [`ActorRef::call`].
+    pub async fn call_batch<M: Send + 'static>(
+        &self,
+        messages: Vec<M>,
+    ) -> Result<Vec<Result<<A as Handler<M>>::Reply, ActorError>>, ActorError>
+    where
+        A: Handler<M>,
+    {
+        self.call::<Batch<M>>(Batch::new(messages)).await
+    }
+
+    /// Sends `messages` as one request without waiting for their replies: returns once the
+    /// actor's mailbox accepted the batch. Errors of single messages are logged by the actor's
+    /// pool.
+    pub async fn tell_batch<M: Send + 'static>(&self, messages: Vec<M>) -> Result<(), ActorError>
+    where
+        A: Handler<M>,
+    {
+        self.tell::<Batch<M>>(Batch { messages, tell: true }).await
+    }
+}
+
+/// The request header of a batch.
+pub(crate) fn request_header(tell: bool, uid: &str, message: &str) -> Bytes {
+    let delivery = pb::Delivery { uid: uid.to_owned(), message: message.to_owned() };
+    let kind = if tell { Kind::TellBatch(delivery) } else { Kind::CallBatch(delivery) };
+    pb::Request { kind: Some(kind) }.encode_to_vec().into()
+}
+
+/// Encodes a `Batch<M>` (given as `&dyn Any`) as a `BatchBody`, in one pass and one buffer.
+pub(crate) fn encode<M: prost::Message + 'static>(batch: &dyn Any) -> Option<Payloads> {
+    let batch = batch.downcast_ref::<Batch<M>>()?;
+    let len = batch.messages.iter().map(|m| prost::encoding::message::encoded_len(1, m)).sum();
+    let mut buf = Vec::with_capacity(len);
+    for message in &batch.messages {
+        prost::encoding::message::encode(1, message, &mut buf);
+    }
+    Some(Payloads::from_buf([buf.into()]))
+}
+
+/// Decodes a batch that arrived for the actor `me` into one envelope; the responder moves into
+/// it only if every message decoded.
+pub(crate) fn decode<A, M>(
+    body: Payloads,
+    me: &ActorRef<A>,
+    reply: &mut Option<Responder>,
+    queued: Option<Instant>,
+) -> Result<Box<dyn Envelope<A>>, prost::DecodeError>
+where
+    A: Handler<M>,
+    M: prost::Message + Default + 'static,
+    <A as Handler<M>>::Reply: prost::Message,
+{
+    let items = body::decode::<pb::BatchBody>(body)?.items;
+    let messages = items.into_iter().map(M::decode).collect::<Result<Vec<M>, _>>()?;
+    Ok(match reply.take() {
+        Some(reply) => {
+            let deadline = reply.deadline();
+            let sink = EncodedBatch(Encoded::new(reply, me.cast()));
+            Box::new(Delivery { message: Batch::new(messages), sink, deadline, queued })
+        }
+        None => {
+            let message = Batch { messages, tell: true };
+            Box::new(Delivery { message, sink: Discard, deadline: None, queued })
+        }
+    })
+}
+
+/// A remote batch's caller: the replies are encoded into one `BatchReply`.
+pub(crate) struct EncodedBatch(Encoded);
+
+impl<R: prost::Message + 'static> Sink<Vec<Result<R, ActorError>>> for EncodedBatch {
+    fn send(self, result: Answer<Vec<Result<R, ActorError>>>) {
+        self.0.answer(match result {
+            Ok(replies) => {
+                let items = replies.into_iter().map(|reply| pb::BatchItem {
+                    outcome: Some(match reply {
+                        Ok(reply) => Outcome::Reply(reply.encode_to_vec().into()),
+                        Err(error) => Outcome::Failure(header::describe(&error)),
+                    }),
+                });
+                let replies = pb::BatchReply { items: items.collect() };
+                header::success(Payloads::from_buf([replies.encode_to_vec().into()]))
+            }
+            Err(error) => header::failure(&error),
+        });
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
+
+    async fn cancelled(&mut self) {
+        self.0.cancelled().await
+    }
+}
+
+/// Decodes a `BatchReply` from `endpoint` into the caller's `Option<Vec<Result<R, _>>>`.
+pub(crate) fn decode_replies<R: prost::Message + Default + Send + 'static>(
+    body: Payloads,
+    endpoint: &Address,
+    slot: &mut dyn Any,
+) -> Result<(), prost::DecodeError> {
+    let Some(slot) = slot.downcast_mut::<Option<Vec<Result<R, ActorError>>>>() else {
+        return Ok(());
+    };
+    let items = body::decode::<pb::BatchReply>(body)?.items;
+    let mut replies = Vec::with_capacity(items.len());
+    for item in items {
+        replies.push(match item.outcome {
+            Some(Outcome::Reply(reply)) => Ok(R::decode(reply)?),
+            Some(Outcome::Failure(failure)) => Err(header::rebuild(failure, endpoint)),
+            None => Err(ActorError::BadReply {
+                address: endpoint.to_string(),
+                detail: "a batch item with no outcome".to_owned(),
+            }),
+        });
+    }
+    *slot = Some(replies);
+    Ok(())
+}
