@@ -115,6 +115,17 @@ pub enum PoolError {
     },
 }
 
+/// Why [`crate::Responder::send_item`] could not send an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    /// The request did not open a response stream: answer it with `respond`.
+    #[error("the request did not open a response stream")]
+    NotAStream,
+    /// The caller dropped or cancelled the stream, or its connection ended: stop producing.
+    #[error("the caller no longer takes items of this stream")]
+    Cancelled,
+}
+
 fn sent_text(sent: bool) -> &'static str {
     if sent { "the request may have been handled" } else { "the request was never sent" }
 }

@@ -62,13 +62,13 @@ mod signal;
 mod stats;
 mod sync;
 
-pub use client::{Lease, Pool};
+pub use client::{DEFAULT_STREAM_WINDOW, Lease, Pool, ResponseStream};
 pub use config::{
     ConfigError, ENV_CONNECT_TIMEOUT, ENV_HEARTBEAT_INTERVAL, ENV_HEARTBEAT_TIMEOUT,
     ENV_IDLE_TIMEOUT, ENV_SERVER_IDLE_TIMEOUT, MAX_DURATION, PoolConfig, ResolvedPoolConfig,
     ResolvedServerConfig, ServerConfig, env_seconds,
 };
-pub use error::PoolError;
+pub use error::{PoolError, StreamError};
 pub use message::Message;
 pub use server::{Echo, Handler, Responder, Server, serve};
 pub use stats::PoolStats;

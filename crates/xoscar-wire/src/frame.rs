@@ -23,6 +23,8 @@ pub enum FrameKind {
     Pong = 6,
     /// [`pb::GoAway`].
     GoAway = 7,
+    /// [`pb::Credit`].
+    Credit = 8,
 }
 
 impl TryFrom<u8> for FrameKind {
@@ -37,6 +39,7 @@ impl TryFrom<u8> for FrameKind {
             5 => FrameKind::Ping,
             6 => FrameKind::Pong,
             7 => FrameKind::GoAway,
+            8 => FrameKind::Credit,
             other => return Err(WireError::UnknownKind(other)),
         })
     }
@@ -59,6 +62,8 @@ pub enum Envelope {
     Pong(pb::Pong),
     /// The sender is closing the connection gracefully.
     GoAway(pb::GoAway),
+    /// More credit for a response stream.
+    Credit(pb::Credit),
 }
 
 impl Envelope {
@@ -72,6 +77,7 @@ impl Envelope {
             Envelope::Ping(_) => FrameKind::Ping,
             Envelope::Pong(_) => FrameKind::Pong,
             Envelope::GoAway(_) => FrameKind::GoAway,
+            Envelope::Credit(_) => FrameKind::Credit,
         }
     }
 
@@ -85,6 +91,7 @@ impl Envelope {
             Envelope::Ping(m) => m.encoded_len(),
             Envelope::Pong(m) => m.encoded_len(),
             Envelope::GoAway(m) => m.encoded_len(),
+            Envelope::Credit(m) => m.encoded_len(),
         }
     }
 
@@ -98,6 +105,7 @@ impl Envelope {
             Envelope::Ping(m) => m.encode_raw(dst),
             Envelope::Pong(m) => m.encode_raw(dst),
             Envelope::GoAway(m) => m.encode_raw(dst),
+            Envelope::Credit(m) => m.encode_raw(dst),
         }
     }
 
@@ -112,6 +120,7 @@ impl Envelope {
             FrameKind::Ping => Envelope::Ping(pb::Ping::decode(buf).map_err(wrap)?),
             FrameKind::Pong => Envelope::Pong(pb::Pong::decode(buf).map_err(wrap)?),
             FrameKind::GoAway => Envelope::GoAway(pb::GoAway::decode(buf).map_err(wrap)?),
+            FrameKind::Credit => Envelope::Credit(pb::Credit::decode(buf).map_err(wrap)?),
         })
     }
 }
@@ -140,7 +149,10 @@ impl Frame {
 
     /// A request frame.
     pub fn request(id: u64, header: Bytes, payloads: impl Into<Payloads>) -> Self {
-        Frame::new(Envelope::Request(pb::Request { id, header, timeout_us: 0 }), payloads)
+        Frame::new(
+            Envelope::Request(pb::Request { id, header, timeout_us: 0, stream_credit: 0 }),
+            payloads,
+        )
     }
 
     /// A response frame carrying a handler's answer (status OK).

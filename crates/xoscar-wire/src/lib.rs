@@ -23,7 +23,7 @@
 //! ```text
 //! offset      size          field
 //! 0           1             kind           u8: 1 Request, 2 Response, 3 Notify, 4 Cancel,
-//!                                              5 Ping, 6 Pong, 7 GoAway (8 reserved)
+//!                                              5 Ping, 6 Pong, 7 GoAway, 8 Credit
 //! 1           1             flags          u8, must be 0 in version 1
 //! 2           2             payload_count  u16, at most Limits::max_payloads
 //! 4           4             envelope_len   u32, at most Limits::max_envelope_len

@@ -13,7 +13,8 @@ use tokio::time::Instant;
 use xoscar_transport::Address;
 use xoscar_wire::{Envelope, Frame};
 
-use super::state::{Ending, Outcome, Outgoing, Refused, Sent, State, Verdicts};
+use super::state::{Ending, Outcome, Outgoing, Refused, Sent, State, Verdicts, Waiter};
+use crate::Message;
 use crate::signal::Signal;
 use crate::stats::Counters;
 use crate::sync::{Mutex, MutexGuard};
@@ -97,11 +98,29 @@ impl Conn {
         frame: &Frame,
     ) -> Result<(u64, oneshot::Receiver<Outcome>), Refused> {
         let (waiter, outcome) = oneshot::channel();
+        let id = self.try_queue(frame, Waiter::Call(waiter))?;
+        Ok((id, outcome))
+    }
+
+    /// Registers `waiter` and queues a copy of its request now (see `try_queue_request`).
+    pub(crate) fn try_queue(&self, frame: &Frame, waiter: Waiter) -> Result<u64, Refused> {
         let (id, wake) = self.state.lock().queue_request(frame, waiter)?;
         if wake {
             self.wake_writer.notify();
         }
-        Ok((id, outcome))
+        Ok(id)
+    }
+
+    /// Hands an item to response stream `id`; `Err` when it breaks the protocol.
+    pub(crate) fn stream_item(&self, id: u64, item: Message) -> Result<(), &'static str> {
+        self.state.lock().stream_item(id, item)
+    }
+
+    /// Grants response stream `id` more credit.
+    pub(crate) fn grant(&self, id: u64, items: u32) {
+        if self.state.lock().grant(id, items) {
+            self.wake_writer.notify();
+        }
     }
 
     /// [`Conn::try_queue_request`], waiting for room while the queue is over its bound. `None`
@@ -140,7 +159,7 @@ impl Conn {
 
     /// Completes once the queue has room or takes no more frames. Registered before looking,
     /// so a wake-up between the look and the wait is not lost.
-    async fn wait_for_room(&self) {
+    pub(crate) async fn wait_for_room(&self) {
         let room = self.room.notified();
         tokio::pin!(room);
         room.as_mut().enable();
@@ -246,7 +265,7 @@ impl Conn {
         let waiter = self.state.lock().take_waiter(id);
         match waiter {
             Some(waiter) => {
-                let _ = waiter.send(outcome);
+                waiter.finish(outcome);
                 true
             }
             None => false,

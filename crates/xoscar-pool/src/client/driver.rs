@@ -95,6 +95,14 @@ async fn read_loop(conn: &Conn, mut reader: FrameReader) -> Ending {
             Err(error) => return broken(error),
         };
         match frame.envelope {
+            Envelope::Response(response)
+                if response.more && response.status == pb::response::Status::Ok as i32 =>
+            {
+                let item = Message { header: response.header, payloads: frame.payloads };
+                if let Err(violation) = conn.stream_item(response.id, item) {
+                    return Ending::lost(format!("protocol error: {violation}"));
+                }
+            }
             Envelope::Response(response) => {
                 let outcome = match pb::response::Status::try_from(response.status) {
                     Ok(pb::response::Status::Ok) => Outcome::Response(Message {

@@ -6,6 +6,7 @@ mod driver;
 mod loom_model;
 mod runtime;
 pub(crate) mod state;
+mod stream;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,10 +25,11 @@ use crate::{ConfigError, Message, PoolConfig, PoolError, PoolStats, ResolvedPool
 use conn::{Conn, LeaseGuard};
 use runtime::RuntimeState;
 use state::{Outcome, Refused, Sent};
+pub use stream::{DEFAULT_STREAM_WINDOW, ResponseStream};
 
 /// How many times a call or one-way message is sent again, on fresh connections, after
 /// connections that ended before writing it (go-away, a lost connection) before it fails.
-const MAX_SENDS: usize = 5;
+pub(crate) const MAX_SENDS: usize = 5;
 
 /// The caller side of the protocol: calls endpoints over long-lived multiplexed connections.
 ///
@@ -362,10 +364,10 @@ async fn notify_once(conn: &Arc<Conn>, frame: &Frame) -> Result<Sent, PoolError>
 }
 
 /// A registered call whose outcome has not arrived; dropping it cancels the call.
-struct InFlight<'a> {
-    conn: &'a Arc<Conn>,
-    id: u64,
-    waiting: bool,
+pub(crate) struct InFlight<'a> {
+    pub(crate) conn: &'a Arc<Conn>,
+    pub(crate) id: u64,
+    pub(crate) waiting: bool,
 }
 
 impl Drop for InFlight<'_> {
@@ -377,7 +379,7 @@ impl Drop for InFlight<'_> {
 }
 
 /// The frame limits apply before anything is queued, so an oversized message fails alone.
-fn check_frame(
+pub(crate) fn check_frame(
     config: &ResolvedPoolConfig,
     endpoint: &Address,
     frame: &Frame,
@@ -394,7 +396,7 @@ fn too_large(endpoint: &Address, error: xoscar_wire::WireError) -> PoolError {
     PoolError::MessageTooLarge { address: endpoint.to_string(), source: Arc::new(error) }
 }
 
-fn unsent(endpoint: &Address, reason: impl Into<String>) -> PoolError {
+pub(crate) fn unsent(endpoint: &Address, reason: impl Into<String>) -> PoolError {
     PoolError::ConnectionLost {
         address: endpoint.to_string(),
         reason: reason.into(),
@@ -403,7 +405,7 @@ fn unsent(endpoint: &Address, reason: impl Into<String>) -> PoolError {
     }
 }
 
-fn lost_after_sending(conn: &Conn) -> PoolError {
+pub(crate) fn lost_after_sending(conn: &Conn) -> PoolError {
     PoolError::ConnectionLost {
         address: conn.label.to_string(),
         reason: "the connection ended before the answer arrived".into(),

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use xoscar_transport::TransportError;
 use xoscar_wire::{Envelope, Frame, pb};
@@ -39,7 +39,28 @@ pub(crate) enum Outcome {
 }
 
 /// Where a call's outcome is delivered.
-pub(crate) type Waiter = oneshot::Sender<Outcome>;
+pub(crate) enum Waiter {
+    /// A plain call: its one outcome.
+    Call(oneshot::Sender<Outcome>),
+    /// A response stream: its items, then its last outcome (flagged `true`). Unbounded, but
+    /// never longer than the credit the stream granted: an item beyond the credit breaks the
+    /// protocol and ends the connection. `credit`: how many items the server may still send.
+    Stream { events: mpsc::UnboundedSender<(Outcome, bool)>, credit: u32 },
+}
+
+impl Waiter {
+    /// Delivers the last outcome.
+    pub(crate) fn finish(self, outcome: Outcome) {
+        match self {
+            Waiter::Call(waiter) => {
+                let _ = waiter.send(outcome);
+            }
+            Waiter::Stream { events, .. } => {
+                let _ = events.send((outcome, true));
+            }
+        }
+    }
+}
 
 /// What a one-way message's sender is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +149,7 @@ pub(crate) enum Refused {
 /// lock.
 #[derive(Default)]
 pub(crate) struct Verdicts {
-    pub(crate) calls: Vec<(oneshot::Sender<Outcome>, Outcome)>,
+    pub(crate) calls: Vec<(Waiter, Outcome)>,
     pub(crate) notifies: Vec<oneshot::Sender<Sent>>,
 }
 
@@ -136,7 +157,7 @@ impl Verdicts {
     /// Tells every call and sender its outcome.
     pub(crate) fn deliver(self) {
         for (waiter, outcome) in self.calls {
-            let _ = waiter.send(outcome);
+            waiter.finish(outcome);
         }
         for sender in self.notifies {
             let _ = sender.send(Sent::NotSent);
@@ -162,7 +183,7 @@ pub(crate) struct State {
     /// False once closing: no lease may be taken any more.
     accepting: bool,
     next_id: u64,
-    calls: IdMap<u64, oneshot::Sender<Outcome>>,
+    calls: IdMap<u64, Waiter>,
     queue: VecDeque<Queued>,
     /// Pings, pongs and cancels: written before anything in `queue`, and not counted against
     /// its bound (a cancel must not wait for room). Small by construction: one ping at a time,
@@ -437,8 +458,42 @@ impl State {
 
     /// Takes the waiter of call `id` (None for an id nobody waits for, e.g. a cancelled call
     /// whose response crossed the cancel).
-    pub(crate) fn take_waiter(&mut self, id: u64) -> Option<oneshot::Sender<Outcome>> {
+    pub(crate) fn take_waiter(&mut self, id: u64) -> Option<Waiter> {
         self.calls.remove(&id)
+    }
+
+    /// An item of response stream `id`, handed to its stream (dropped if the stream was
+    /// cancelled). `Err` when the server broke the protocol: an item for a call that opened no
+    /// stream, or beyond the credit granted.
+    pub(crate) fn stream_item(&mut self, id: u64, item: Message) -> Result<(), &'static str> {
+        match self.calls.get_mut(&id) {
+            None => Ok(()),
+            Some(Waiter::Call(_)) => Err("a stream item for a call that opened no stream"),
+            Some(Waiter::Stream { credit: 0, .. }) => {
+                Err("a stream item beyond the credit granted")
+            }
+            Some(Waiter::Stream { events, credit }) => {
+                *credit -= 1;
+                let _ = events.send((Outcome::Response(item), false));
+                Ok(())
+            }
+        }
+    }
+
+    /// Grants response stream `id` `items` more credit: queues a `Credit` frame, merged into
+    /// one still waiting for the same stream. Returns whether the writer must be woken.
+    pub(crate) fn grant(&mut self, id: u64, items: u32) -> bool {
+        let Some(Waiter::Stream { credit, .. }) = self.calls.get_mut(&id) else { return false };
+        *credit = credit.saturating_add(items);
+        let waiting = self.control.iter_mut().find_map(|frame| match &mut frame.envelope {
+            Envelope::Credit(waiting) if waiting.id == id => Some(waiting),
+            _ => None,
+        });
+        if let Some(waiting) = waiting {
+            waiting.items = waiting.items.saturating_add(items);
+            return false;
+        }
+        self.queue_control(Frame::new(Envelope::Credit(pb::Credit { id, items }), vec![]))
     }
 
     /// The server is going away and served nothing above `last_accepted`: no new leases or

@@ -243,13 +243,17 @@ async fn read_side<H: Handler>(
         };
         let Frame { envelope, payloads } = frame;
         let wrote = match envelope {
-            Envelope::Request(pb::Request { id, header, timeout_us }) if H::RESPONDS => {
+            Envelope::Request(pb::Request { id, header, timeout_us, stream_credit })
+                if H::RESPONDS =>
+            {
                 last_accepted = last_accepted.max(id);
                 let deadline = deadline_after(timeout_us);
-                respond(&**handler, conn, id, Message { header, payloads }, deadline);
+                let request = Message { header, payloads };
+                respond(&**handler, conn, id, request, deadline, stream_credit);
                 Ok(false)
             }
-            Envelope::Request(pb::Request { id, header, timeout_us }) => {
+            // A handler that answers by `call` answers a stream request with one final answer.
+            Envelope::Request(pb::Request { id, header, timeout_us, .. }) => {
                 last_accepted = last_accepted.max(id);
                 let request = Message { header, payloads };
                 let bytes = message_bytes(&request);
@@ -319,6 +323,10 @@ async fn handle_frame<H: Handler>(
         }
         Envelope::Cancel(pb::Cancel { id, answer: true }) => {
             conn.cancel_answering(id);
+            Ok(false)
+        }
+        Envelope::Credit(pb::Credit { id, items }) => {
+            conn.add_credit(id, items);
             Ok(false)
         }
         Envelope::Ping(pb::Ping { nonce }) => {

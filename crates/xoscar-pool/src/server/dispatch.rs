@@ -51,7 +51,7 @@ pub(crate) fn reply(conn: &ServerConn, id: u64, answer: Answer) -> Frame {
             tracing::warn!(peer = %conn.peer, id, panic = ?detail, "handler panicked; failing its request");
             let status = pb::response::Status::HandlerPanicked as i32;
             let header = detail.map(bytes::Bytes::from).unwrap_or_default();
-            Frame::new(Envelope::Response(pb::Response { id, header, status }), vec![])
+            Frame::new(Envelope::Response(pb::Response { id, header, status, more: false }), vec![])
         }
     }
 }
@@ -111,9 +111,13 @@ pub(crate) fn respond<H: Handler>(
     id: u64,
     request: Message,
     deadline: Option<Instant>,
+    stream_credit: u32,
 ) {
     let bytes = message_bytes(&request);
     conn.register(&mut conn.lock(), id, None, bytes);
+    if stream_credit > 0 {
+        conn.open_stream(id, stream_credit);
+    }
     let responder = Responder::for_request(conn.clone(), id, deadline);
     if let Err(panic) =
         std::panic::catch_unwind(AssertUnwindSafe(|| handler.respond(request, responder)))

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use xoscar_wire::Frame;
+use xoscar_wire::{Envelope, Frame, pb};
 
 use super::dispatch::reply;
-use super::state::{ServerConn, cancelled};
-use crate::Message;
+use super::state::{ItemSent, ServerConn, cancelled};
+use crate::{Message, StreamError};
 
 /// The answer to one request, owed by a handler that takes requests through
 /// [`super::Handler::respond`]: call [`Responder::respond`] once, now or later, from any task.
@@ -96,7 +96,7 @@ impl Responder {
     pub async fn cancelled(&mut self) {
         match &mut self.target {
             Some(Target::Request { conn, id }) => loop {
-                let notified = conn.responders_cancelled.notified();
+                let notified = conn.responders_changed.notified();
                 let mut notified = std::pin::pin!(notified);
                 // Registered before the check, so a cancel in between still wakes us.
                 notified.as_mut().enable();
@@ -107,6 +107,45 @@ impl Responder {
             },
             Some(Target::Detached(answer)) => answer.closed().await,
             None => {}
+        }
+    }
+
+    /// Whether the caller opened this request as a response stream
+    /// ([`crate::Pool::call_stream`]): then [`Responder::send_item`] sends items before the
+    /// answer, which ends the stream.
+    pub fn is_stream(&self) -> bool {
+        match &self.target {
+            Some(Target::Request { conn, id }) => conn.is_stream(*id),
+            _ => false,
+        }
+    }
+
+    /// Sends one item of the response stream, waiting while the caller has granted no credit
+    /// (its consumer is behind): so a slow consumer holds back the producer, and neither side
+    /// buffers more than the credit window. [`Responder::respond`] ends the stream with the
+    /// last message.
+    ///
+    /// Fails with [`StreamError::NotAStream`] if the request did not open a stream, and with
+    /// [`StreamError::Cancelled`] once the caller dropped the stream, cancelled it, or its
+    /// connection ended (stop producing then; an answer would be discarded).
+    pub async fn send_item(&mut self, item: Message) -> Result<(), StreamError> {
+        let Some(Target::Request { conn, id }) = &self.target else {
+            return Err(StreamError::NotAStream);
+        };
+        let response = pb::Response { id: *id, header: item.header, more: true, status: 0 };
+        let mut frame = Frame::new(Envelope::Response(response), item.payloads);
+        loop {
+            let changed = conn.responders_changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            // Registered before trying, so credit granted in between still wakes us.
+            changed.as_mut().enable();
+            match conn.send_item(*id, frame) {
+                ItemSent::Queued => return Ok(()),
+                ItemSent::NoCredit(item) => frame = item,
+                ItemSent::NotOpen { is_stream: false } => return Err(StreamError::NotAStream),
+                ItemSent::NotOpen { is_stream: true } => return Err(StreamError::Cancelled),
+            }
+            changed.await;
         }
     }
 

@@ -29,6 +29,19 @@ struct Running {
     bytes: usize,
     /// The caller cancelled it but still waits for the answer (a `Responder`'s request only).
     cancelled: bool,
+    /// A response stream's credit: how many more items may be sent (`None`: not a stream).
+    credit: Option<u32>,
+}
+
+/// What became of a stream item handed to [`ServerConn::send_item`].
+pub(crate) enum ItemSent {
+    Queued,
+    /// No credit left: here is the item back, to send once credit comes.
+    NoCredit(Frame),
+    /// The request is not an open stream (never one, answered, or cancelled).
+    NotOpen {
+        is_stream: bool,
+    },
 }
 
 pub(crate) struct State {
@@ -63,7 +76,7 @@ pub(crate) struct ServerConn {
     pub(crate) wake_writer: Signal,
     /// A request held by a `Responder` was cancelled (or every request was): its holders
     /// check whether theirs is still in flight. Rare, so one notify for all is enough.
-    pub(crate) responders_cancelled: Notify,
+    pub(crate) responders_changed: Notify,
     /// When bytes last arrived.
     pub(crate) reads: Activity,
 }
@@ -96,7 +109,7 @@ impl ServerConn {
             closing: AtomicBool::new(false),
             progress: Notify::new(),
             wake_writer: Signal::default(),
-            responders_cancelled: Notify::new(),
+            responders_changed: Notify::new(),
             reads,
         }
     }
@@ -141,7 +154,7 @@ impl ServerConn {
         self.load.fetch_add(1, SeqCst);
         self.buffered.fetch_add(bytes, SeqCst);
         if let Some(earlier) =
-            state.in_flight.insert(id, Running { abort, bytes, cancelled: false })
+            state.in_flight.insert(id, Running { abort, bytes, cancelled: false, credit: None })
         {
             // A caller that reuses the id of a request still in flight breaks the protocol;
             // the earlier request is cancelled (its answer could not be told apart anyway)
@@ -187,6 +200,50 @@ impl ServerConn {
         }
     }
 
+    /// Request `id` (just registered) is a response stream with `credit` items of credit.
+    pub(crate) fn open_stream(&self, id: u64, credit: u32) {
+        if let Some(running) = self.state.lock().in_flight.get_mut(&id) {
+            running.credit = Some(credit);
+        }
+    }
+
+    /// The caller granted response stream `id` more credit: wakes its producer.
+    pub(crate) fn add_credit(&self, id: u64, items: u32) {
+        let mut state = self.state.lock();
+        if let Some(Running { credit: Some(credit), .. }) = state.in_flight.get_mut(&id) {
+            *credit = credit.saturating_add(items);
+            drop(state);
+            self.responders_changed.notify_waiters();
+        }
+    }
+
+    /// Queues `item` (a `more` response) for stream `id` if it has credit left.
+    pub(crate) fn send_item(&self, id: u64, item: Frame) -> ItemSent {
+        let mut state = self.state.lock();
+        let Some(running) = state.in_flight.get_mut(&id) else {
+            return ItemSent::NotOpen { is_stream: true };
+        };
+        match &mut running.credit {
+            None => ItemSent::NotOpen { is_stream: false },
+            Some(_) if running.cancelled => ItemSent::NotOpen { is_stream: true },
+            Some(0) => ItemSent::NoCredit(item),
+            Some(credit) => {
+                *credit -= 1;
+                let bytes = frame_bytes(&item);
+                self.buffered.fetch_add(bytes, SeqCst);
+                state.replies.push_back((item, bytes));
+                drop(state);
+                self.wake_writer.notify();
+                ItemSent::Queued
+            }
+        }
+    }
+
+    /// Whether request `id` is an open response stream.
+    pub(crate) fn is_stream(&self, id: u64) -> bool {
+        self.state.lock().in_flight.get(&id).is_some_and(|running| running.credit.is_some())
+    }
+
     /// The caller cancelled request `id` and still waits for its answer. A task is aborted and
     /// answered with status `CANCELLED`; a `Responder`'s holder is told and answers itself.
     pub(crate) fn cancel_answering(&self, id: u64) {
@@ -202,7 +259,7 @@ impl ServerConn {
             None => {
                 running.cancelled = true;
                 drop(state);
-                self.responders_cancelled.notify_waiters();
+                self.responders_changed.notify_waiters();
             }
         }
     }
@@ -300,7 +357,7 @@ impl ServerConn {
         for (_, running) in state.in_flight.drain() {
             running.abort.inspect(AbortHandle::abort);
         }
-        self.responders_cancelled.notify_waiters();
+        self.responders_changed.notify_waiters();
         if let Some(worker) = state.notify_worker.take() {
             worker.abort();
         }
@@ -311,7 +368,7 @@ impl ServerConn {
     fn stop(&self, running: &Running) {
         match &running.abort {
             Some(task) => task.abort(),
-            None => self.responders_cancelled.notify_waiters(),
+            None => self.responders_changed.notify_waiters(),
         }
     }
 
@@ -330,5 +387,8 @@ impl ServerConn {
 /// The answer to a request whose handler stopped at a cancel its caller still waits on.
 pub(crate) fn cancelled(id: u64) -> Frame {
     let status = pb::response::Status::Cancelled as i32;
-    Frame::new(Envelope::Response(pb::Response { id, header: Bytes::new(), status }), vec![])
+    Frame::new(
+        Envelope::Response(pb::Response { id, header: Bytes::new(), status, more: false }),
+        vec![],
+    )
 }

@@ -25,6 +25,11 @@ pub struct Request {
     /// request, and may skip work for a caller that has given up.
     #[prost(uint64, tag = "3")]
     pub timeout_us: u64,
+    /// Non-zero: the caller opens a response stream and grants the server this many items of
+    /// credit; the server sends at most as many stream items as it was granted (here and by
+    /// `Credit` frames) before the final response.
+    #[prost(uint32, tag = "4")]
+    pub stream_credit: u32,
 }
 /// Kind 2: the answer to the request with the same id.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -37,6 +42,10 @@ pub struct Response {
     /// of its own, so that the hot envelope stays small in memory).
     #[prost(bytes = "bytes", tag = "2")]
     pub header: ::prost::bytes::Bytes,
+    /// True: one item of a response stream (status OK); more responses with this id follow,
+    /// and the last one, with `more` false, ends the stream. Each item uses one credit.
+    #[prost(bool, tag = "3")]
+    pub more: bool,
     /// OK unless the serving side itself ended the request.
     #[prost(enumeration = "response::Status", tag = "5")]
     pub status: i32,
@@ -140,4 +149,14 @@ pub struct GoAway {
     /// Human-readable reason, for logs.
     #[prost(string, tag = "2")]
     pub reason: ::prost::alloc::string::String,
+}
+/// Kind 8: the caller grants a response stream more credit.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Credit {
+    /// The id of the stream's request.
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// How many more items the server may send.
+    #[prost(uint32, tag = "2")]
+    pub items: u32,
 }

@@ -31,16 +31,23 @@ fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
 pub fn envelope() -> impl Strategy<Value = Envelope> {
     prop_oneof![
         (any::<u64>(), bytes(64)).prop_map(|(id, header)| {
-            Envelope::Request(pb::Request { id, header, timeout_us: id % 3 * 1_000 })
+            Envelope::Request(pb::Request {
+                id,
+                header,
+                timeout_us: id % 3 * 1_000,
+                stream_credit: (id % 5) as u32,
+            })
         }),
         (any::<u64>(), bytes(64), 0..2i32).prop_map(|(id, header, status)| Envelope::Response(
-            pb::Response { id, header, status }
+            pb::Response { id, header, status, more: id % 2 == 1 }
         )),
         bytes(64).prop_map(|header| Envelope::Notify(pb::Notify { header })),
         (any::<u64>(), any::<bool>())
             .prop_map(|(id, answer)| Envelope::Cancel(pb::Cancel { id, answer })),
         any::<u64>().prop_map(|nonce| Envelope::Ping(pb::Ping { nonce })),
         any::<u64>().prop_map(|nonce| Envelope::Pong(pb::Pong { nonce })),
+        (any::<u64>(), any::<u32>())
+            .prop_map(|(id, items)| Envelope::Credit(pb::Credit { id, items })),
         (any::<u64>(), ".{0,20}").prop_map(|(last_accepted_id, reason)| Envelope::GoAway(
             pb::GoAway { last_accepted_id, reason }
         )),

@@ -1,0 +1,194 @@
+//! Response streams (`Pool::call_stream`, `Responder::send_item`) on every transport: items in
+//! order then the answer; a slow consumer holds the producer back to the credit window; a
+//! dropped stream stops its producer; a stream holds its connection's lease through idle
+//! spells longer than the idle timeout; a handler that does not stream answers once.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{addresses, eventually, message, run, start};
+use tokio::sync::Notify;
+use xoscar_pool::{Echo, Handler, Message, Pool, PoolConfig, Responder, ServerConfig, StreamError};
+
+/// Streams the number of items in the header (`<count>` or `<count>:wait`, which waits for
+/// `resume` before the last item), each its index as 8 bytes, then answers "done". Counts the
+/// items sent; notes a cancel. A request that opened no stream is answered with what
+/// `send_item` said.
+#[derive(Clone, Default)]
+struct Producer {
+    produced: Arc<AtomicU64>,
+    stopped: Arc<AtomicBool>,
+    resume: Arc<Notify>,
+}
+
+fn item(index: u64) -> Message {
+    Message::new(Bytes::new(), vec![Bytes::copy_from_slice(&index.to_le_bytes())])
+}
+
+fn index_of(message: &Message) -> u64 {
+    u64::from_le_bytes(message.payloads[0][..].try_into().unwrap())
+}
+
+impl Handler for Producer {
+    const RESPONDS: bool = true;
+
+    async fn call(&self, request: Message) -> Message {
+        Responder::respond_detached(self, request).await
+    }
+
+    fn respond(&self, request: Message, mut responder: Responder) {
+        let text = String::from_utf8_lossy(&request.header).into_owned();
+        let (count, wait) = match text.split_once(':') {
+            Some((count, _)) => (count.parse::<u64>().unwrap_or(0), true),
+            None => (text.parse::<u64>().unwrap_or(0), false),
+        };
+        let this = self.clone();
+        tokio::spawn(async move {
+            if !responder.is_stream() {
+                let said = responder.send_item(item(0)).await;
+                assert_eq!(said, Err(StreamError::NotAStream));
+                return responder.respond(message("not a stream"));
+            }
+            for index in 0..count {
+                if wait && index + 1 == count {
+                    this.resume.notified().await;
+                }
+                if responder.send_item(item(index)).await.is_err() {
+                    this.stopped.store(true, Ordering::SeqCst);
+                    return;
+                }
+                this.produced.fetch_add(1, Ordering::SeqCst);
+            }
+            responder.respond(message("done"));
+        });
+    }
+}
+
+#[test]
+fn items_arrive_in_order_then_the_answer_then_the_end() {
+    run(async {
+        for address in addresses() {
+            let server = start(&address, Producer::default(), ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let at = server.local_addr();
+            let mut stream = pool.call_stream(at, message("1000"), 16).await.unwrap();
+            for expected in 0..1000 {
+                assert_eq!(index_of(&stream.next().await.unwrap().unwrap()), expected);
+            }
+            assert_eq!(stream.next().await.unwrap().unwrap(), message("done"), "{address}");
+            assert!(stream.next().await.is_none());
+            drop(stream);
+            assert_eq!(pool.stats().leases_in_flight, 0);
+            // A plain call to the same handler is answered once; it opened no stream.
+            assert_eq!(pool.call(at, message("3")).await.unwrap(), message("not a stream"));
+            assert_eq!(pool.stats().connects, 1);
+            server.shutdown().await;
+        }
+    });
+}
+
+#[test]
+fn a_slow_consumer_holds_the_producer_to_the_credit_window() {
+    const ITEMS: u64 = 100_000;
+    const WINDOW: u32 = 32;
+    run(async {
+        for address in addresses() {
+            let producer = Producer::default();
+            let server = start(&address, producer.clone(), ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let request = message_text(ITEMS.to_string());
+            let mut stream = pool.call_stream(server.local_addr(), request, WINDOW).await.unwrap();
+            let mut ahead_most = 0;
+            for read in 0..ITEMS {
+                let index = index_of(&stream.next().await.unwrap().unwrap());
+                assert_eq!(index, read);
+                if read % 10_000 == 0 {
+                    // A slow spell: the producer runs ahead by the window at most.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let ahead = producer.produced.load(Ordering::SeqCst) - (read + 1);
+                ahead_most = ahead_most.max(ahead);
+                assert!(ahead <= u64::from(WINDOW), "{address}: the producer ran {ahead} ahead");
+            }
+            assert_eq!(stream.next().await.unwrap().unwrap(), message("done"));
+            // It did run ahead (the window is used), and never past it.
+            assert!(ahead_most >= u64::from(WINDOW) / 2, "{address}: at most {ahead_most} ahead");
+            server.shutdown().await;
+        }
+    });
+}
+
+#[test]
+fn dropping_a_stream_stops_its_producer() {
+    run(async {
+        for address in addresses() {
+            let producer = Producer::default();
+            let server = start(&address, producer.clone(), ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let at = server.local_addr();
+            let mut stream = pool.call_stream(at, message("1000000"), 8).await.unwrap();
+            for expected in 0..10 {
+                assert_eq!(index_of(&stream.next().await.unwrap().unwrap()), expected);
+            }
+            drop(stream);
+            let stopped = || producer.stopped.load(Ordering::SeqCst);
+            assert!(eventually(Duration::from_secs(10), stopped).await, "{address}");
+            assert!(producer.produced.load(Ordering::SeqCst) <= 10 + 8);
+            assert_eq!(pool.stats().leases_in_flight, 0);
+            // The connection goes on.
+            assert_eq!(pool.call(at, message("1")).await.unwrap(), message("not a stream"));
+            assert_eq!(pool.stats().connects, 1);
+            server.shutdown().await;
+        }
+    });
+}
+
+#[test]
+fn a_stream_keeps_its_connection_through_idle_spells_longer_than_the_idle_timeout() {
+    run(async {
+        for address in addresses() {
+            let producer = Producer::default();
+            let server = start(&address, producer.clone(), ServerConfig::default()).await;
+            let config = PoolConfig::default().idle_timeout(Duration::from_millis(50));
+            let pool = Pool::new(config).unwrap();
+            let mut stream =
+                pool.call_stream(server.local_addr(), message("3:wait"), 4).await.unwrap();
+            for expected in 0..2 {
+                assert_eq!(index_of(&stream.next().await.unwrap().unwrap()), expected);
+            }
+            // Six idle timeouts with nothing sent either way: the stream's lease keeps it.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            assert_eq!((pool.stats().reaps, pool.stats().leases_in_flight), (0, 1), "{address}");
+            producer.resume.notify_one();
+            assert_eq!(index_of(&stream.next().await.unwrap().unwrap()), 2);
+            assert_eq!(stream.next().await.unwrap().unwrap(), message("done"));
+            drop(stream);
+            // Idle now, so it is reaped.
+            assert!(eventually(Duration::from_secs(10), || pool.stats().reaps == 1).await);
+            server.shutdown().await;
+        }
+    });
+}
+
+#[test]
+fn a_handler_that_does_not_stream_answers_a_stream_once() {
+    run(async {
+        for address in addresses() {
+            let server = start(&address, Echo, ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let mut stream =
+                pool.call_stream(server.local_addr(), message("just this"), 4).await.unwrap();
+            assert_eq!(stream.next().await.unwrap().unwrap(), message("just this"));
+            assert!(stream.next().await.is_none(), "{address}");
+            server.shutdown().await;
+        }
+    });
+}
+
+fn message_text(text: String) -> Message {
+    Message::new(Bytes::from(text), vec![])
+}
