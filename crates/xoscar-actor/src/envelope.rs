@@ -101,6 +101,17 @@ impl Encoded {
 }
 
 impl Encoded {
+    /// The actor, for errors located at it.
+    pub(crate) fn me(&self) -> &ActorRef<()> {
+        &self.me
+    }
+
+    /// The responder, to answer in another way (a stream); the caller is then no longer
+    /// answered `Stopped` when this is dropped.
+    pub(crate) fn into_responder(mut self) -> Option<Responder> {
+        self.responder.take()
+    }
+
     /// Answers with `response` (a success or a failure header and its body).
     pub(crate) fn answer(mut self, response: Message) {
         if let Some(responder) = self.responder.take() {

@@ -27,6 +27,7 @@ mod reference;
 mod remote;
 mod runner;
 mod service;
+mod stream;
 
 /// The actor layer's headers, generated from `proto/xoscar/actor/v1/actor.proto`.
 #[allow(missing_docs, clippy::all)]
@@ -47,5 +48,6 @@ pub use error::{ActorError, Failure};
 pub use pool::{ActorPool, ActorPoolBuilder, CreateActor, DEFAULT_MAILBOX_CAPACITY, PoolHandle};
 pub use reference::ActorRef;
 pub use remote::RemoteMessages;
+pub use stream::{ReplyStream, Streaming};
 /// The token that cancels [`ActorRef::call_cancellable`] (tokio-util's, re-exported).
 pub use tokio_util::sync::CancellationToken;

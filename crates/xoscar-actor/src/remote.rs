@@ -12,6 +12,7 @@ use xoscar_wire::Payloads;
 
 use crate::batch::{self, Batch};
 use crate::envelope::{Delivery, Discard, Encoded, Envelope};
+use crate::stream::{EncodedStream, Streaming};
 use crate::{Actor, ActorError, ActorRef, Handler, body};
 use xoscar_transport::Address;
 
@@ -23,6 +24,10 @@ type Decoder<A> = fn(
     &mut Option<Responder>,
     Option<Instant>,
 ) -> Result<Box<dyn Envelope<A>>, prost::DecodeError>;
+
+/// A message name's decoders: the single message's and the batch's (streaming messages do not
+/// batch).
+type Decoders<A> = (Decoder<A>, Option<Decoder<A>>);
 
 /// The caller's half of a remote message: its name and codecs.
 #[derive(Clone, Copy)]
@@ -40,8 +45,7 @@ pub(crate) struct Codec {
 /// The messages an actor type accepts from other processes, filled in
 /// [`Actor::remote_messages`]: each a prost message with a prost reply, under a name.
 pub struct RemoteMessages<A> {
-    /// By name: the single message's decoder and the batch's.
-    decoders: HashMap<&'static str, (Decoder<A>, Decoder<A>), RandomState>,
+    decoders: HashMap<&'static str, Decoders<A>, RandomState>,
     codecs: HashMap<TypeId, Codec, RandomState>,
     duplicate: Option<&'static str>,
 }
@@ -56,7 +60,7 @@ impl<A: Actor> RemoteMessages<A> {
         M: prost::Message + Default + 'static,
         <A as Handler<M>>::Reply: prost::Message + Default,
     {
-        if self.decoders.insert(name, (decode::<A, M>, batch::decode::<A, M>)).is_some() {
+        if self.decoders.insert(name, (decode::<A, M>, Some(batch::decode::<A, M>))).is_some() {
             self.duplicate = Some(name);
         }
         let reply = decode_reply::<<A as Handler<M>>::Reply>;
@@ -65,6 +69,25 @@ impl<A: Actor> RemoteMessages<A> {
         let replies = batch::decode_replies::<<A as Handler<M>>::Reply>;
         let codec = Codec { name, batch: true, encode: batch::encode::<M>, decode_reply: replies };
         self.codecs.insert(TypeId::of::<Batch<M>>(), codec);
+        self
+    }
+
+    /// Declares `M`, whose handler replies with a [`crate::Streaming`] of `T`, a remote
+    /// message of this actor under `name` (unique within the actor type, as for
+    /// [`RemoteMessages::message`]): callers in other processes then iterate its items with
+    /// [`crate::ActorRef::call_stream`].
+    pub fn stream<M, T>(&mut self, name: &'static str) -> &mut Self
+    where
+        A: Handler<M, Reply = Streaming<T>>,
+        M: prost::Message + Default + 'static,
+        T: prost::Message + Default + Send + 'static,
+    {
+        if self.decoders.insert(name, (decode_stream::<A, M, T>, None)).is_some() {
+            self.duplicate = Some(name);
+        }
+        let codec =
+            Codec { name, batch: false, encode: encode::<M>, decode_reply: decode_reply::<T> };
+        self.codecs.insert(TypeId::of::<M>(), codec);
         self
     }
 
@@ -92,7 +115,16 @@ impl<A: Actor> RemoteMessages<A> {
                 message: message.to_owned(),
             });
         };
-        let decoder = if batch { many } else { single };
+        let decoder = match (batch, many) {
+            (false, _) => single,
+            (true, Some(many)) => many,
+            (true, None) => {
+                return Err(ActorError::BadMessage {
+                    address: me.address().to_string(),
+                    detail: format!("message {message:?} streams its reply and cannot be batched"),
+                });
+            }
+        };
         decoder(body, me, reply, queued).map_err(|error| ActorError::BadMessage {
             address: me.address().to_string(),
             detail: format!("message {message:?} for {}: {error}", me.uid()),
@@ -118,6 +150,29 @@ where
             let sink = Encoded::new(reply, me.cast());
             Box::new(Delivery { message, sink, deadline, queued })
         }
+        None => Box::new(Delivery { message, sink: Discard, deadline: None, queued }),
+    })
+}
+
+fn decode_stream<A, M, T>(
+    body: Payloads,
+    me: &ActorRef<A>,
+    reply: &mut Option<Responder>,
+    queued: Option<Instant>,
+) -> Result<Box<dyn Envelope<A>>, prost::DecodeError>
+where
+    A: Handler<M, Reply = Streaming<T>>,
+    M: prost::Message + Default + 'static,
+    T: prost::Message + 'static,
+{
+    let message = body::decode::<M>(body)?;
+    Ok(match reply.take() {
+        Some(reply) => {
+            let deadline = reply.deadline();
+            let sink = EncodedStream(Encoded::new(reply, me.cast()));
+            Box::new(Delivery { message, sink, deadline, queued })
+        }
+        // Told: the stream it returns is dropped unread.
         None => Box::new(Delivery { message, sink: Discard, deadline: None, queued }),
     })
 }

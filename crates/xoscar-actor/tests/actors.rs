@@ -45,4 +45,5 @@ over_transports!(
     buffers_small_and_large_round_trip,
     explicit_cancel_reaches_the_handler,
     batches_answer_in_order_with_per_item_errors,
+    streams_items_with_backpressure_and_cancel,
 );

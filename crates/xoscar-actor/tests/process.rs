@@ -37,6 +37,7 @@ fn every_behaviour_against_a_pool_in_another_process() {
         scenarios::buffers_small_and_large_round_trip(&setup).await;
         scenarios::explicit_cancel_reaches_the_handler(&setup).await;
         scenarios::batches_answer_in_order_with_per_item_errors(&setup).await;
+        scenarios::streams_items_with_backpressure_and_cancel(&setup).await;
     });
 }
 

@@ -3,9 +3,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use futures_util::StreamExt as _;
 use tokio::sync::watch;
 use xoscar_actor::{
-    Actor, ActorPoolBuilder, ActorRef, Context, Failure, Handler, RemoteMessages, create_actor,
+    Actor, ActorPoolBuilder, ActorRef, Context, Failure, Handler, RemoteMessages, Streaming,
+    create_actor,
 };
 use xoscar_transport::Address;
 
@@ -388,6 +390,7 @@ pub fn register(builder: ActorPoolBuilder) -> ActorPoolBuilder {
         .register_concurrent("Gate", 8, |_: Empty| Ok(Gate::default()))
         .register("Sleeper", |_: Empty| Ok(Sleeper::default()))
         .register("Ledger", |_: Empty| Ok(Ledger::default()))
+        .register("Source", |_: Empty| Ok(Source::default()))
 }
 
 // ---- Impostor: messages that reuse Counter's names with other bodies --------------------------
@@ -607,5 +610,73 @@ impl Handler<Deposit> for Ledger {
     ) -> Vec<Result<Balance, Failure>> {
         self.rounds += 1;
         deposits.iter().map(|deposit| self.apply(deposit)).collect()
+    }
+}
+
+// ---- Source: a streaming handler -----------------------------------------------------------
+
+/// Stream `n` ticks; the item at `fail_at - 1` is an error, and the stream panics at
+/// `panic_at - 1` (0: never).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Count {
+    #[prost(uint64, tag = "1")]
+    pub n: u64,
+    #[prost(uint64, tag = "2")]
+    pub fail_at: u64,
+    #[prost(uint64, tag = "3")]
+    pub panic_at: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Tick {
+    #[prost(uint64, tag = "1")]
+    pub index: u64,
+}
+
+/// Asks how many ticks the source's streams have produced.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Produced {
+    #[prost(uint64, tag = "1")]
+    pub ticks: u64,
+}
+
+/// Streams ticks lazily, counting each as it is produced.
+#[derive(Default)]
+pub struct Source {
+    produced: Arc<AtomicUsize>,
+}
+
+impl Actor for Source {
+    fn remote_messages(messages: &mut RemoteMessages<Self>) {
+        messages.stream::<Count, Tick>("Count").message::<Produced>("Produced");
+    }
+}
+
+impl Handler<Count> for Source {
+    type Reply = Streaming<Tick>;
+    async fn handle(
+        &mut self,
+        count: Count,
+        _: &mut Context<Self>,
+    ) -> Result<Streaming<Tick>, Failure> {
+        let produced = self.produced.clone();
+        let ticks = futures_util::stream::iter(0..count.n).map(move |index| {
+            produced.fetch_add(1, Ordering::SeqCst);
+            if index + 1 == count.panic_at {
+                panic!("the source broke at {index}");
+            }
+            if index + 1 == count.fail_at {
+                return Err(Failure::msg(format!("tick {index} failed")));
+            }
+            Ok(Tick { index })
+        });
+        Ok(Streaming::new(ticks))
+    }
+}
+
+impl Handler<Produced> for Source {
+    type Reply = Produced;
+    async fn handle(&mut self, _: Produced, _: &mut Context<Self>) -> Result<Produced, Failure> {
+        Ok(Produced { ticks: self.produced.load(Ordering::SeqCst) as u64 })
     }
 }

@@ -396,3 +396,67 @@ pub async fn batches_answer_in_order_with_per_item_errors(setup: &Setup) {
     assert!(matches!(gone, ActorError::NotFound { .. }), "{gone:?}");
     assert_eq!(counter.call(Get {}).await.unwrap(), Total { value: 7050 }, "others go on");
 }
+
+/// Streaming replies: items in order then the end; an error item does not end the stream; a
+/// slow consumer holds the producer to the credit window (64) across processes; a dropped
+/// stream stops its producer; a panicking stream ends with `HandlerPanicked`.
+pub async fn streams_items_with_backpressure_and_cancel(setup: &Setup) {
+    let source = create_actor::<Source>(setup.remote(), "Source", &Empty {}).await.unwrap();
+    let produced = || async { source.call(Produced::default()).await.unwrap().ticks };
+    let mut ticks = source.call_stream(Count { n: 1000, ..Default::default() }).await.unwrap();
+    for index in 0..1000 {
+        assert_eq!(ticks.next().await.unwrap().unwrap(), Tick { index });
+    }
+    assert!(ticks.next().await.is_none());
+    assert!(ticks.next().await.is_none());
+
+    let mut ticks = source.call_stream(Count { n: 4, fail_at: 2, panic_at: 0 }).await.unwrap();
+    assert_eq!(ticks.next().await.unwrap().unwrap(), Tick { index: 0 });
+    match ticks.next().await.unwrap().unwrap_err() {
+        ActorError::Handler { message, uid, .. } => {
+            assert_eq!((message.as_str(), uid.as_str()), ("tick 1 failed", source.uid()));
+        }
+        other => panic!("{other:?}"),
+    }
+    for index in 2..4 {
+        assert_eq!(ticks.next().await.unwrap().unwrap(), Tick { index });
+    }
+    assert!(ticks.next().await.is_none());
+
+    // 100,000 ticks read slowly: the producer is never more than the window (64) ahead, plus
+    // the one in the pump's hand.
+    let before = produced().await;
+    let mut ticks = source.call_stream(Count { n: 100_000, ..Default::default() }).await.unwrap();
+    let mut ahead_most = 0;
+    for index in 0..100_000u64 {
+        assert_eq!(ticks.next().await.unwrap().unwrap(), Tick { index });
+        if index % 2_000 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let ahead = produced().await - before - (index + 1);
+            assert!(ahead <= 64 + 1, "the producer ran {ahead} ahead");
+            ahead_most = ahead_most.max(ahead);
+        }
+    }
+    assert!(ticks.next().await.is_none());
+
+    let before = produced().await;
+    let mut ticks = source.call_stream(Count { n: 1_000_000, ..Default::default() }).await.unwrap();
+    for index in 0..10 {
+        assert_eq!(ticks.next().await.unwrap().unwrap(), Tick { index });
+    }
+    drop(ticks);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped_at = produced().await - before;
+    assert!(stopped_at <= 10 + 64 + 1, "produced {stopped_at}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(produced().await - before, stopped_at, "the producer stopped");
+
+    let mut ticks = source.call_stream(Count { n: 5, fail_at: 0, panic_at: 3 }).await.unwrap();
+    for index in 0..2 {
+        assert_eq!(ticks.next().await.unwrap().unwrap(), Tick { index });
+    }
+    let panicked = ticks.next().await.unwrap().unwrap_err();
+    assert!(matches!(panicked, ActorError::HandlerPanicked { .. }), "{panicked:?}");
+    assert!(ticks.next().await.is_none());
+    assert!(produced().await > 0, "the source itself goes on");
+}

@@ -139,6 +139,12 @@ impl ResponseStream {
         std::future::poll_fn(|cx| self.poll_message(cx)).await
     }
 
+    /// True once the stream's last message (the answer, or an error) has been returned: the
+    /// message `next` gave last was the answer, not an item.
+    pub fn is_finished(&self) -> bool {
+        self.ended && self.first.is_none()
+    }
+
     /// The endpoint this stream comes from.
     pub fn endpoint(&self) -> &Address {
         &self.lease.conn.endpoint
