@@ -6,7 +6,9 @@
 //!   payload) to an echo server in the same child;
 //! - a 1 MiB argument echoed by an actor in a child process, beside a raw socket echo;
 //! - a batch of 100 small calls beside 100 single calls one after the other, in this process
-//!   and to a child process over TCP and a Unix socket (the gain of batching).
+//!   and to a child process over TCP and a Unix socket (the gain of batching);
+//! - a stream of 1 M small items (`u64`) read to the end, in this process and from a child
+//!   process over TCP and a Unix socket, beside a raw tokio channel (window 64) doing the same.
 //!
 //! Client and local actors share one current-thread runtime.
 
@@ -16,7 +18,7 @@ use bytes::Bytes;
 use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
 use tokio::runtime::Runtime;
 use xoscar_actor::{ActorPool, ActorRef};
-use xoscar_benches::actors::{Echoer, RawActor};
+use xoscar_benches::actors::{Echoer, RawActor, Ticks, raw_stream};
 use xoscar_benches::child::{self, ChildServers};
 use xoscar_benches::raw::RawPingPong;
 use xoscar_benches::{address, current_thread, spread};
@@ -168,7 +170,8 @@ fn local_batches(c: &mut Criterion) {
         let actor = pool.create(Echoer::default()).await.unwrap();
         (pool, actor)
     });
-    batch_of_100(c, "local", &rt, actor);
+    batch_of_100(c, "local", &rt, actor.clone());
+    stream_of_1m(c, "local", &rt, actor);
     rt.block_on(pool.shutdown());
 }
 
@@ -227,9 +230,35 @@ fn remote(c: &mut Criterion) {
     echo_1mib(c, &addresses);
     let children = [("tcp", addresses.actor_tcp.clone()), ("uds", addresses.actor_uds.clone())];
     for (transport, actors) in children {
-        let actor = ActorRef::new(actors, "echo");
-        batch_of_100(c, &format!("child-process {transport}"), &current_thread(), actor);
+        let (actor, rt) = (ActorRef::new(actors, "echo"), current_thread());
+        batch_of_100(c, &format!("child-process {transport}"), &rt, actor.clone());
+        stream_of_1m(c, &format!("child-process {transport}"), &rt, actor);
     }
+}
+
+/// A stream of 1 M `u64` items read to the end (`ours`) beside a raw tokio channel of the
+/// same window (`raw`), counted per item.
+fn stream_of_1m(c: &mut Criterion, place: &str, rt: &Runtime, actor: ActorRef<Echoer>) {
+    const ITEMS: u64 = 1_000_000;
+    let mut group = c.benchmark_group(format!("actor stream 1M items {place}"));
+    group.throughput(Throughput::Elements(ITEMS));
+    group.sample_size(10);
+    sequential(&mut group, "ours", rt, move || {
+        let actor = actor.clone();
+        async move {
+            let mut items = actor.call_stream(Ticks { n: ITEMS }).await.unwrap();
+            let mut read = 0;
+            while let Some(item) = items.next().await {
+                assert_eq!(item.unwrap(), read);
+                read += 1;
+            }
+            assert_eq!(read, ITEMS);
+        }
+    });
+    sequential(&mut group, "raw", rt, || async {
+        assert_eq!(raw_stream(ITEMS, 64).await, ITEMS);
+    });
+    group.finish();
 }
 
 /// One `call_batch` of 100 bumps (`ours`) beside 100 single calls one after the other

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
-use xoscar_actor::{Actor, Context, Failure, Handler, RemoteMessages};
+use xoscar_actor::{Actor, Context, Failure, Handler, RemoteMessages, Streaming};
 
 /// Echoes byte payloads and counts bumps.
 #[derive(Default)]
@@ -17,7 +17,47 @@ pub struct Echoer {
 impl Actor for Echoer {
     fn remote_messages(messages: &mut RemoteMessages<Self>) {
         messages.message::<Bytes>("Echo").message::<u64>("Bump");
+        messages.stream::<Ticks, u64>("Ticks");
     }
+}
+
+/// Asks for a stream of `n` small items (`0..n`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Ticks {
+    /// How many items.
+    #[prost(uint64, tag = "1")]
+    pub n: u64,
+}
+
+impl Handler<Ticks> for Echoer {
+    type Reply = Streaming<u64>;
+    async fn handle(
+        &mut self,
+        ticks: Ticks,
+        _: &mut Context<Self>,
+    ) -> Result<Streaming<u64>, Failure> {
+        Ok(Streaming::new(futures_util::stream::iter((0..ticks.n).map(Ok))))
+    }
+}
+
+/// The raw limit of a stream: a producer task sending `0..n` through a bounded tokio channel
+/// of `window` items to this task, which reads them all. Returns how many it read.
+pub async fn raw_stream(n: u64, window: usize) -> u64 {
+    let (items, mut received) = mpsc::channel::<u64>(window);
+    let producer = tokio::spawn(async move {
+        for item in 0..n {
+            if items.send(item).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut read = 0;
+    while let Some(item) = received.recv().await {
+        debug_assert_eq!(item, read);
+        read += 1;
+    }
+    producer.await.expect("producer");
+    read
 }
 
 impl Handler<Bytes> for Echoer {
