@@ -97,12 +97,12 @@ impl<A: Actor> ActorRef<A> {
 }
 
 /// Where `address` is served: a live pool of this process, or an endpoint to dial.
-enum Place<'a> {
+pub(crate) enum Place<'a> {
     Local(Arc<Core>),
     Remote(Cow<'a, Address>),
 }
 
-fn place(address: &Address) -> Result<(&'static Client, Place<'_>), ActorError> {
+pub(crate) fn place(address: &Address) -> Result<(&'static Client, Place<'_>), ActorError> {
     let client = client()?;
     let place = match client.router.resolve(address) {
         // A pool dropped a moment ago is still in the table: nobody is there.

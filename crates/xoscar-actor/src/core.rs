@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use xoscar_transport::Address;
 
+use crate::buffer::Exposed;
 use crate::cell::{AnyCell, BoxFuture, Cell};
 use crate::debug::Thresholds;
 use crate::runner::{self, Mode};
@@ -41,6 +42,9 @@ pub(crate) struct Core {
     pub(crate) runtime: Handle,
     /// Parent of every actor's lifetime.
     lifetime: CancellationToken,
+    /// Buffers exposed for writes by reference, by id.
+    pub(crate) buffers: parking_lot::Mutex<HashMap<u64, Exposed, RandomState>>,
+    pub(crate) next_buffer: AtomicU64,
 }
 
 /// An actor's registration in its pool. Dropping it forgets the uid (unless it was given to
@@ -90,6 +94,8 @@ impl Core {
             debug,
             runtime,
             lifetime: CancellationToken::new(),
+            buffers: Default::default(),
+            next_buffer: AtomicU64::new(1),
         }
     }
 

@@ -145,6 +145,20 @@ pub enum ActorError {
         /// The actor's uid.
         uid: String,
     },
+    /// A buffer transfer failed at one chunk: no such buffer (never exposed, or withdrawn), a
+    /// write past its end, a local buffer longer than its target, an I/O error of a file
+    /// buffer, or an unusable address in the buffer's reference.
+    #[error("buffer {buffer} at {address}, offset {offset}: {reason}")]
+    Buffer {
+        /// The address of the buffer's pool.
+        address: String,
+        /// The buffer's id in its pool.
+        buffer: u64,
+        /// Where the failed chunk starts.
+        offset: u64,
+        /// What went wrong.
+        reason: String,
+    },
     /// A typed reference names an actor of another type in this process.
     #[error("actor {uid:?} at {address} is a {actual}, not a {expected}")]
     WrongType {

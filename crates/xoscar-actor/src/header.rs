@@ -74,6 +74,11 @@ pub(crate) fn describe(error: &ActorError) -> pb::Failure {
             (failure.address, failure.uid) = (address.clone(), uid.clone());
             ErrorKind::Cancelled
         }
+        ActorError::Buffer { address, buffer, offset, reason } => {
+            (failure.address, failure.message) = (address.clone(), reason.clone());
+            (failure.buffer, failure.offset) = (*buffer, *offset);
+            ErrorKind::Buffer
+        }
         // Raised by something a handler did (it called on and that failed): the handler's
         // failure, in words.
         other => {
@@ -108,7 +113,7 @@ pub(crate) fn answer(response: Message, endpoint: &Address) -> Result<Answer, Ac
 
 /// The error a remote failure describes (located at `endpoint` when it names no address).
 pub(crate) fn rebuild(failure: pb::Failure, endpoint: &Address) -> ActorError {
-    let pb::Failure { kind, message, address, pid, actor_type, uid } = failure;
+    let pb::Failure { kind, message, address, pid, actor_type, uid, buffer, offset } = failure;
     let address = if address.is_empty() { endpoint.to_string() } else { address };
     match ErrorKind::try_from(kind).unwrap_or(ErrorKind::Unspecified) {
         ErrorKind::NotFound => ActorError::NotFound { address, uid },
@@ -123,6 +128,7 @@ pub(crate) fn rebuild(failure: pb::Failure, endpoint: &Address) -> ActorError {
         }
         ErrorKind::Stopped => ActorError::Stopped { address, uid },
         ErrorKind::Cancelled => ActorError::Cancelled { address, uid },
+        ErrorKind::Buffer => ActorError::Buffer { address, buffer, offset, reason: message },
         ErrorKind::Handler | ErrorKind::Unspecified => {
             ActorError::Handler { address, pid, actor_type, uid, message, source: None }
         }

@@ -12,6 +12,7 @@
 mod actor;
 mod batch;
 mod body;
+mod buffer;
 mod cancel;
 mod cell;
 mod client;
@@ -28,6 +29,7 @@ mod remote;
 mod runner;
 mod service;
 mod stream;
+mod transfer;
 
 /// The actor layer's headers, generated from `proto/xoscar/actor/v1/actor.proto`.
 #[allow(missing_docs, clippy::all)]
@@ -37,6 +39,7 @@ pub mod pb {
 
 pub use actor::{Actor, Handler};
 pub use batch::Batch;
+pub use buffer::{BufferRef, SharedBuffer};
 pub use cancel::Cancellation;
 pub use client::{
     CreateRemoteActor, caller, configure, create_actor, destroy_actor, has_actor, map_address,
@@ -51,3 +54,4 @@ pub use remote::RemoteMessages;
 pub use stream::{ReplyStream, Streaming};
 /// The token that cancels [`ActorRef::call_cancellable`] (tokio-util's, re-exported).
 pub use tokio_util::sync::CancellationToken;
+pub use transfer::{BufferWriter, CopyTo, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_IN_FLIGHT, copy_to};

@@ -11,6 +11,7 @@ use prost::Message as _;
 use xoscar_pool::{Message, Responder};
 use xoscar_wire::Payloads;
 
+use crate::buffer;
 use crate::core::Core;
 use crate::delivery::{self, Delivery};
 use crate::pb::{self, request::Kind};
@@ -108,7 +109,7 @@ impl Service {
     }
 }
 
-/// Create, has and destroy.
+/// Create, has, destroy and buffer writes.
 async fn manage(core: &Arc<Core>, kind: Kind, body: Payloads) -> Result<Message, ActorError> {
     match kind {
         Kind::Create(create) => {
@@ -123,6 +124,10 @@ async fn manage(core: &Arc<Core>, kind: Kind, body: Payloads) -> Result<Message,
         Kind::Destroy(target) => {
             core.destroy(&target.uid).await?;
             Ok(header::done(pb::Done { uid: target.uid, present: false }))
+        }
+        Kind::WriteBuffer(write) => {
+            buffer::write(core, write.buffer, write.offset, body).await?;
+            Ok(header::done(pb::Done::default()))
         }
         Kind::Call(_) | Kind::Tell(_) | Kind::CallBatch(_) | Kind::TellBatch(_) => {
             Err(ActorError::BadMessage {

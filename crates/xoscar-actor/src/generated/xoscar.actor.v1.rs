@@ -2,7 +2,7 @@
 /// The header of every request a pool sends to an actor pool.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Request {
-    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7")]
+    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8")]
     pub kind: ::core::option::Option<request::Kind>,
 }
 /// Nested message and enum types in `Request`.
@@ -33,7 +33,20 @@ pub mod request {
         /// Payload 0: a `BatchBody`.
         #[prost(message, tag = "7")]
         TellBatch(super::Delivery),
+        /// Write the payloads (one chunk, in order) into an exposed buffer at an offset.
+        #[prost(message, tag = "8")]
+        WriteBuffer(super::BufferWrite),
     }
+}
+/// A chunk written into a buffer an actor pool exposes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct BufferWrite {
+    /// The buffer's id in that pool.
+    #[prost(uint64, tag = "1")]
+    pub buffer: u64,
+    /// Where in the buffer the chunk starts.
+    #[prost(uint64, tag = "2")]
+    pub offset: u64,
 }
 /// The messages of a batch, each prost-encoded, in order. (Written by hand by the caller in
 /// one pass; the layout is exactly this message's.)
@@ -136,6 +149,11 @@ pub struct Failure {
     /// The actor's uid, or the type name that was not registered.
     #[prost(string, tag = "6")]
     pub uid: ::prost::alloc::string::String,
+    /// For a buffer write: the buffer's id and the chunk's offset.
+    #[prost(uint64, tag = "7")]
+    pub buffer: u64,
+    #[prost(uint64, tag = "8")]
+    pub offset: u64,
 }
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
@@ -162,6 +180,9 @@ pub enum ErrorKind {
     /// The caller cancelled the call and the handler stopped without answering (or the message
     /// was skipped before it started).
     Cancelled = 10,
+    /// A buffer write failed (no such buffer, past its end, an I/O error); `buffer` and `offset`
+    /// say which.
+    Buffer = 11,
 }
 impl ErrorKind {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -181,6 +202,7 @@ impl ErrorKind {
             Self::Stopped => "STOPPED",
             Self::BadRequest => "BAD_REQUEST",
             Self::Cancelled => "CANCELLED",
+            Self::Buffer => "BUFFER",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -197,6 +219,7 @@ impl ErrorKind {
             "STOPPED" => Some(Self::Stopped),
             "BAD_REQUEST" => Some(Self::BadRequest),
             "CANCELLED" => Some(Self::Cancelled),
+            "BUFFER" => Some(Self::Buffer),
             _ => None,
         }
     }

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures_util::StreamExt as _;
 use tokio::sync::watch;
 use xoscar_actor::{
-    Actor, ActorPoolBuilder, ActorRef, Context, Failure, Handler, RemoteMessages, Streaming,
-    create_actor,
+    Actor, ActorPoolBuilder, ActorRef, BufferRef, Context, Failure, Handler, RemoteMessages,
+    SharedBuffer, Streaming, create_actor,
 };
 use xoscar_transport::Address;
 
@@ -391,6 +391,7 @@ pub fn register(builder: ActorPoolBuilder) -> ActorPoolBuilder {
         .register("Sleeper", |_: Empty| Ok(Sleeper::default()))
         .register("Ledger", |_: Empty| Ok(Ledger::default()))
         .register("Source", |_: Empty| Ok(Source::default()))
+        .register("Store", |_: Empty| Ok(Store::default()))
 }
 
 // ---- Impostor: messages that reuse Counter's names with other bodies --------------------------
@@ -678,5 +679,75 @@ impl Handler<Produced> for Source {
     type Reply = Produced;
     async fn handle(&mut self, _: Produced, _: &mut Context<Self>) -> Result<Produced, Failure> {
         Ok(Produced { ticks: self.produced.load(Ordering::SeqCst) as u64 })
+    }
+}
+
+// ---- Store: buffers exposed for transfers --------------------------------------------------
+
+/// Expose a fresh zeroed buffer of `len` bytes.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Reserve {
+    #[prost(uint64, tag = "1")]
+    pub len: u64,
+}
+
+/// The FNV-1a hash of an exposed buffer, or withdraw it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Inspect {
+    #[prost(message, optional, tag = "1")]
+    pub buffer: Option<BufferRef>,
+    #[prost(bool, tag = "2")]
+    pub withdraw: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Fnv {
+    #[prost(uint64, tag = "1")]
+    pub hash: u64,
+}
+
+/// FNV-1a over `bytes`.
+pub fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Exposes buffers in its pool and hashes what was written into them.
+#[derive(Default)]
+pub struct Store {
+    buffers: std::collections::HashMap<u64, SharedBuffer>,
+}
+
+impl Actor for Store {
+    fn remote_messages(messages: &mut RemoteMessages<Self>) {
+        messages.message::<Reserve>("Reserve").message::<Inspect>("Inspect");
+    }
+}
+
+impl Handler<Reserve> for Store {
+    type Reply = BufferRef;
+    async fn handle(
+        &mut self,
+        reserve: Reserve,
+        ctx: &mut Context<Self>,
+    ) -> Result<BufferRef, Failure> {
+        let buffer = SharedBuffer::zeroed(reserve.len as usize);
+        let exposed = ctx.pool().expose_buffer(buffer.clone());
+        self.buffers.insert(exposed.id(), buffer);
+        Ok(exposed)
+    }
+}
+
+impl Handler<Inspect> for Store {
+    type Reply = Fnv;
+    async fn handle(&mut self, inspect: Inspect, ctx: &mut Context<Self>) -> Result<Fnv, Failure> {
+        let exposed = inspect.buffer.ok_or_else(|| Failure::msg("no buffer"))?;
+        if inspect.withdraw {
+            ctx.pool().withdraw_buffer(&exposed);
+            return Ok(Fnv { hash: 0 });
+        }
+        let buffer = self.buffers.get(&exposed.id()).ok_or_else(|| Failure::msg("not mine"))?;
+        Ok(Fnv { hash: fnv(&buffer.lock()) })
     }
 }

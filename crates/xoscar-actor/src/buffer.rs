@@ -1,0 +1,201 @@
+//! Buffers an actor pool exposes by reference ([`BufferRef`]) for callers to write into
+//! (xoscar's `buffer_ref`), and the pool's side of those writes.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use parking_lot::{Mutex, MutexGuard};
+use xoscar_transport::Address;
+use xoscar_wire::Payloads;
+
+use crate::ActorError;
+use crate::core::Core;
+use crate::pool::PoolHandle;
+
+/// A byte buffer of fixed length that callers can write into by reference once exposed
+/// ([`PoolHandle::expose_buffer`]), and that its owner reads (or keeps writing) meanwhile.
+/// Cheap to clone; clones share the bytes.
+#[derive(Clone)]
+pub struct SharedBuffer {
+    bytes: Arc<Mutex<Box<[u8]>>>,
+}
+
+impl SharedBuffer {
+    /// A buffer of `len` zero bytes.
+    pub fn zeroed(len: usize) -> Self {
+        SharedBuffer { bytes: Arc::new(Mutex::new(vec![0; len].into_boxed_slice())) }
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.lock().len()
+    }
+
+    /// Whether it holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, locked: writes into the buffer wait while this is held.
+    pub fn lock(&self) -> MutexGuard<'_, Box<[u8]>> {
+        self.bytes.lock()
+    }
+
+    /// A copy of the bytes.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.bytes.lock().to_vec()
+    }
+}
+
+impl std::fmt::Debug for SharedBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedBuffer").field("len", &self.len()).finish()
+    }
+}
+
+/// A reference to a buffer exposed by an actor pool: its pool's address, its id there and its
+/// length. A prost message (fields `address = 1`, `id = 2`, `len = 3`), so it travels inside
+/// messages; write into it with [`crate::copy_to`] or [`BufferRef::writer`].
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+pub struct BufferRef {
+    #[prost(string, tag = "1")]
+    address: String,
+    #[prost(uint64, tag = "2")]
+    id: u64,
+    #[prost(uint64, tag = "3")]
+    len: u64,
+}
+
+impl BufferRef {
+    /// The address of the buffer's pool, as text.
+    pub fn address_text(&self) -> &str {
+        &self.address
+    }
+
+    /// The buffer's id in its pool.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The buffer's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the buffer holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The address of the buffer's pool; an error if it does not parse (a reference built
+    /// by a peer).
+    pub fn address(&self) -> Result<Address, ActorError> {
+        self.address.parse().map_err(|error| self.error(0, format!("bad address: {error}")))
+    }
+
+    /// An error about the chunk at `offset` of this buffer.
+    pub(crate) fn error(&self, offset: u64, reason: impl Into<String>) -> ActorError {
+        ActorError::Buffer {
+            address: self.address.clone(),
+            buffer: self.id,
+            offset,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A buffer a pool exposes.
+#[derive(Clone)]
+pub(crate) enum Exposed {
+    Memory(SharedBuffer),
+    #[cfg(unix)]
+    File {
+        file: Arc<std::fs::File>,
+        len: u64,
+    },
+}
+
+impl Exposed {
+    fn len(&self) -> u64 {
+        match self {
+            Exposed::Memory(buffer) => buffer.len() as u64,
+            #[cfg(unix)]
+            Exposed::File { len, .. } => *len,
+        }
+    }
+}
+
+impl PoolHandle {
+    /// Exposes `buffer` for writes by reference, from this process or others, until
+    /// [`PoolHandle::withdraw_buffer`] (or the pool's end). Returns its reference, to hand to
+    /// writers inside a message.
+    pub fn expose_buffer(&self, buffer: SharedBuffer) -> BufferRef {
+        self.expose(Exposed::Memory(buffer))
+    }
+
+    /// Exposes the first `len` bytes of `file` for writes by reference: each chunk is written
+    /// at its offset (`pwrite`) on the runtime's blocking threads.
+    #[cfg(unix)]
+    pub fn expose_file(&self, file: std::fs::File, len: u64) -> BufferRef {
+        self.expose(Exposed::File { file: Arc::new(file), len })
+    }
+
+    /// Stops exposing the buffer: later writes fail with [`ActorError::Buffer`]. Returns
+    /// whether it was exposed.
+    pub fn withdraw_buffer(&self, buffer: &BufferRef) -> bool {
+        self.core.buffers.lock().remove(&buffer.id).is_some()
+    }
+
+    fn expose(&self, exposed: Exposed) -> BufferRef {
+        let id = self.core.next_buffer.fetch_add(1, Relaxed);
+        let len = exposed.len();
+        self.core.buffers.lock().insert(id, exposed);
+        BufferRef { address: self.core.address.to_string(), id, len }
+    }
+}
+
+/// Writes `chunk` (its payloads, in order) into buffer `id` of `core` at `offset`.
+pub(crate) async fn write(
+    core: &Core,
+    id: u64,
+    offset: u64,
+    chunk: Payloads,
+) -> Result<(), ActorError> {
+    let target = BufferRef { address: core.address.to_string(), id, len: 0 };
+    let Some(exposed) = core.buffers.lock().get(&id).cloned() else {
+        return Err(target.error(offset, "no such buffer (never exposed, or withdrawn)"));
+    };
+    let size: u64 = chunk.iter().map(|part| part.len() as u64).sum();
+    let len = exposed.len();
+    if offset.checked_add(size).is_none_or(|end| end > len) {
+        return Err(target.error(offset, format!("{size} bytes run past the end ({len} bytes)")));
+    }
+    match exposed {
+        Exposed::Memory(buffer) => {
+            let mut bytes = buffer.lock();
+            let mut at = offset as usize;
+            for part in &chunk {
+                bytes[at..at + part.len()].copy_from_slice(part);
+                at += part.len();
+            }
+            Ok(())
+        }
+        #[cfg(unix)]
+        Exposed::File { file, .. } => {
+            use std::os::unix::fs::FileExt;
+            let written = tokio::task::spawn_blocking(move || {
+                let mut at = offset;
+                for part in &chunk {
+                    file.write_all_at(part, at)?;
+                    at += part.len() as u64;
+                }
+                Ok::<_, std::io::Error>(())
+            });
+            match written.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => Err(target.error(offset, format!("write: {error}"))),
+                Err(error) => Err(target.error(offset, format!("the write task ended: {error}"))),
+            }
+        }
+    }
+}
