@@ -7,6 +7,9 @@
 //! - a 1 MiB argument echoed by an actor in a child process, beside a raw socket echo;
 //! - a batch of 100 small calls beside 100 single calls one after the other, in this process
 //!   and to a child process over TCP and a Unix socket (the gain of batching);
+//! - 64 MiB written into a buffer an actor in a child process exposes (`copy_to`, 4 MiB
+//!   chunks), over TCP and a Unix socket, beside a raw socket sending the same bytes straight
+//!   into a destination buffer;
 //! - a stream of 1 M small items (`u64`) read to the end, in this process and from a child
 //!   process over TCP and a Unix socket, beside a raw tokio channel (window 64) doing the same.
 //!
@@ -17,10 +20,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use criterion::{BenchmarkGroup, Criterion, Throughput, measurement::WallTime};
 use tokio::runtime::Runtime;
-use xoscar_actor::{ActorPool, ActorRef};
-use xoscar_benches::actors::{Echoer, RawActor, Ticks, raw_stream};
+use xoscar_actor::{ActorPool, ActorRef, copy_to};
+use xoscar_benches::actors::{Echoer, Expose, RawActor, Ticks, raw_stream};
 use xoscar_benches::child::{self, ChildServers};
-use xoscar_benches::raw::RawPingPong;
+use xoscar_benches::raw::{RawPingPong, RawSink};
 use xoscar_benches::{address, current_thread, spread};
 use xoscar_pool::{Message, Pool, PoolConfig};
 
@@ -228,11 +231,48 @@ fn remote(c: &mut Criterion) {
         group.finish();
     }
     echo_1mib(c, &addresses);
+    transfer_64mib(c, &addresses);
     let children = [("tcp", addresses.actor_tcp.clone()), ("uds", addresses.actor_uds.clone())];
     for (transport, actors) in children {
         let (actor, rt) = (ActorRef::new(actors, "echo"), current_thread());
         batch_of_100(c, &format!("child-process {transport}"), &rt, actor.clone());
         stream_of_1m(c, &format!("child-process {transport}"), &rt, actor);
+    }
+}
+
+/// `copy_to` of 64 MiB into a buffer exposed by the child's actor (`ours`) beside a raw socket
+/// writing the same bytes into the child's raw sink (`raw`), counted in bytes.
+fn transfer_64mib(c: &mut Criterion, addresses: &child::ChildAddresses) {
+    let payload = Bytes::from(vec![0x3C; 64 << 20]);
+    for (transport, actors, sink) in [
+        ("tcp", &addresses.actor_tcp, &addresses.sink_tcp),
+        ("uds", &addresses.actor_uds, &addresses.sink_uds),
+    ] {
+        let rt = current_thread();
+        let actor = ActorRef::<Echoer>::new(actors.clone(), "echo");
+        let len = payload.len() as u64;
+        let target = rt.block_on(actor.call(Expose { len })).unwrap();
+        let mut group = c.benchmark_group(format!("actor buffer transfer 64 MiB {transport}"));
+        group.throughput(Throughput::Bytes(len));
+        group.sample_size(10);
+        let sent = payload.clone();
+        sequential(&mut group, "ours", &rt, move || {
+            let (target, payload) = (target.clone(), sent.clone());
+            async move { copy_to(vec![payload], vec![target]).await.unwrap() }
+        });
+        let mut raw = rt.block_on(RawSink::connect(sink));
+        group.bench_function("raw", |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        raw.send(&payload).await;
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+        group.finish();
     }
 }
 

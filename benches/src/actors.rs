@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
-use xoscar_actor::{Actor, Context, Failure, Handler, RemoteMessages, Streaming};
+use xoscar_actor::{
+    Actor, BufferRef, Context, Failure, Handler, RemoteMessages, SharedBuffer, Streaming,
+};
 
 /// Echoes byte payloads and counts bumps.
 #[derive(Default)]
@@ -17,7 +19,7 @@ pub struct Echoer {
 impl Actor for Echoer {
     fn remote_messages(messages: &mut RemoteMessages<Self>) {
         messages.message::<Bytes>("Echo").message::<u64>("Bump");
-        messages.stream::<Ticks, u64>("Ticks");
+        messages.stream::<Ticks, u64>("Ticks").message::<Expose>("Expose");
     }
 }
 
@@ -37,6 +39,25 @@ impl Handler<Ticks> for Echoer {
         _: &mut Context<Self>,
     ) -> Result<Streaming<u64>, Failure> {
         Ok(Streaming::new(futures_util::stream::iter((0..ticks.n).map(Ok))))
+    }
+}
+
+/// Asks for a buffer of `len` bytes exposed for transfers.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Expose {
+    /// Its length.
+    #[prost(uint64, tag = "1")]
+    pub len: u64,
+}
+
+impl Handler<Expose> for Echoer {
+    type Reply = BufferRef;
+    async fn handle(
+        &mut self,
+        expose: Expose,
+        ctx: &mut Context<Self>,
+    ) -> Result<BufferRef, Failure> {
+        Ok(ctx.pool().expose_buffer(SharedBuffer::zeroed(expose.len as usize)))
     }
 }
 

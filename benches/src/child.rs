@@ -11,7 +11,7 @@ use xoscar_pool::{Echo, ServerConfig, serve};
 use xoscar_transport::Address;
 
 use crate::actors::Echoer;
-use crate::{address, current_thread, our_listener, raw_echo_batched};
+use crate::{address, current_thread, our_listener, raw_echo_batched, raw_transfer_sink};
 
 const CHILD_ENV: &str = "XOSCAR_BENCH_CHILD";
 
@@ -30,6 +30,10 @@ pub struct ChildAddresses {
     pub actor_tcp: Address,
     /// The same over a Unix socket.
     pub actor_uds: Address,
+    /// A raw one-way transfer sink ([`crate::raw_transfer_sink`]) over TCP.
+    pub sink_tcp: Address,
+    /// The same over a Unix socket.
+    pub sink_uds: Address,
 }
 
 /// In the child (the variable is set): serves until killed, never returns. In the parent:
@@ -49,6 +53,10 @@ pub fn serve_if_child() {
         let Address::Unix(raw_path) = address("uds", "child-raw") else { unreachable!() };
         let _ = std::fs::remove_file(&raw_path);
         let raw_uds = UnixListener::bind(&raw_path).unwrap();
+        let sink_tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let Address::Unix(sink_path) = address("uds", "child-sink") else { unreachable!() };
+        let _ = std::fs::remove_file(&sink_path);
+        let sink_uds = UnixListener::bind(&sink_path).unwrap();
         let mut actor_pools = Vec::new();
         for (key, transport) in [("ACTOR_TCP", "tcp"), ("ACTOR_UDS", "uds")] {
             let pool = ActorPool::start(address(transport, "child-actors")).await.unwrap();
@@ -60,6 +68,8 @@ pub fn serve_if_child() {
         println!("OURS_UDS {}", ours_uds.local_addr());
         println!("RAW_TCP {}", Address::tcp(raw_tcp.local_addr().unwrap()));
         println!("RAW_UDS {}", Address::unix(&raw_path));
+        println!("SINK_TCP {}", Address::tcp(sink_tcp.local_addr().unwrap()));
+        println!("SINK_UDS {}", Address::unix(&sink_path));
         println!("READY");
         tokio::spawn(async move {
             while let Ok((stream, _)) = raw_tcp.accept().await {
@@ -70,6 +80,17 @@ pub fn serve_if_child() {
         tokio::spawn(async move {
             while let Ok((stream, _)) = raw_uds.accept().await {
                 tokio::spawn(raw_echo_batched(stream));
+            }
+        });
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = sink_tcp.accept().await {
+                stream.set_nodelay(true).unwrap();
+                tokio::spawn(raw_transfer_sink(stream));
+            }
+        });
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = sink_uds.accept().await {
+                tokio::spawn(raw_transfer_sink(stream));
             }
         });
         std::future::pending::<()>().await;
@@ -114,6 +135,8 @@ impl ChildServers {
             raw_uds: take("RAW_UDS"),
             actor_tcp: take("ACTOR_TCP"),
             actor_uds: take("ACTOR_UDS"),
+            sink_tcp: take("SINK_TCP"),
+            sink_uds: take("SINK_UDS"),
         };
         ChildServers { child, addresses }
     }

@@ -140,6 +140,36 @@ pub async fn raw_echo_batched<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> s
     }
 }
 
+/// Raw limit of a one-way transfer, sockets: reads `[u64 len]` and then `len` bytes straight
+/// into a destination buffer of that size (kept between transfers), and answers one byte once
+/// all are in.
+pub async fn raw_transfer_sink<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+) -> std::io::Result<()> {
+    let mut target = Vec::new();
+    loop {
+        let len = match stream.read_u64_le().await {
+            Ok(len) => len as usize,
+            Err(_) => return Ok(()),
+        };
+        target.resize(len, 0);
+        stream.read_exact(&mut target).await?;
+        stream.write_all(&[1]).await?;
+    }
+}
+
+/// The client of [`raw_transfer_sink`]: sends `payload` and waits until the sink has it all.
+pub async fn raw_transfer_send<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    payload: &[u8],
+) -> std::io::Result<()> {
+    stream.write_all(&(payload.len() as u64).to_le_bytes()).await?;
+    stream.write_all(payload).await?;
+    let mut ack = [0u8; 1];
+    stream.read_exact(&mut ack).await?;
+    Ok(())
+}
+
 /// Raw limit, sockets: one round trip of a prebuilt `[u32 len][body]` message.
 pub async fn raw_round_trip<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut BufReader<S>,

@@ -102,3 +102,33 @@ impl RawPingPong {
         }
     }
 }
+
+/// A client of a raw one-way transfer sink ([`crate::raw_transfer_sink`]) in another process.
+pub enum RawSink {
+    /// Over TCP, with `TCP_NODELAY`.
+    Tcp(TcpStream),
+    /// Over a Unix socket.
+    Unix(UnixStream),
+}
+
+impl RawSink {
+    /// Connects to the sink at `address`.
+    pub async fn connect(address: &Address) -> RawSink {
+        match address {
+            Address::Unix(path) => RawSink::Unix(UnixStream::connect(path).await.unwrap()),
+            other => {
+                let stream = TcpStream::connect(other.to_string()).await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                RawSink::Tcp(stream)
+            }
+        }
+    }
+
+    /// Sends `payload` and waits until the sink has all of it.
+    pub async fn send(&mut self, payload: &[u8]) {
+        match self {
+            RawSink::Tcp(stream) => crate::raw_transfer_send(stream, payload).await.unwrap(),
+            RawSink::Unix(stream) => crate::raw_transfer_send(stream, payload).await.unwrap(),
+        }
+    }
+}

@@ -19,7 +19,8 @@ use serde_json::Value;
 use crate::{cargo, run_step, workspace_root};
 
 /// Targets stated by the issues: (a word in the group name, the target).
-const TARGETS: [(&str, &str); 14] = [
+const TARGETS: [(&str, &str); 15] = [
+    ("actor buffer transfer", "≥ 0.80 × raw bandwidth"),
     ("actor stream", "raw = a tokio channel of the same window: items/s beside it"),
     ("actor batch", "raw = 100 single calls: the ratio is the batch's gain in rate"),
     ("actor local ask sequential", "≤ 1.5 × raw time; faster than ractor, kameo"),
