@@ -46,4 +46,5 @@ over_transports!(
     explicit_cancel_reaches_the_handler,
     batches_answer_in_order_with_per_item_errors,
     streams_items_with_backpressure_and_cancel,
+    deadlines_time_out_and_skip_late_work,
 );

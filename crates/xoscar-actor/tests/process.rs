@@ -38,6 +38,7 @@ fn every_behaviour_against_a_pool_in_another_process() {
         scenarios::explicit_cancel_reaches_the_handler(&setup).await;
         scenarios::batches_answer_in_order_with_per_item_errors(&setup).await;
         scenarios::streams_items_with_backpressure_and_cancel(&setup).await;
+        scenarios::deadlines_time_out_and_skip_late_work(&setup).await;
     });
 }
 

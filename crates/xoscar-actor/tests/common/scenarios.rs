@@ -460,3 +460,32 @@ pub async fn streams_items_with_backpressure_and_cancel(setup: &Setup) {
     assert!(ticks.next().await.is_none());
     assert!(produced().await > 0, "the source itself goes on");
 }
+
+/// Deadlines on real sockets (upper bounds only): a call whose handler does not answer in
+/// time fails with `CallTimedOut` at its timeout and its handler is dropped; a call queued
+/// behind a long one past its deadline is skipped, never started.
+pub async fn deadlines_time_out_and_skip_late_work(setup: &Setup) {
+    let local = setup.local_pool().await;
+    let (started, mut heard) = tokio::sync::mpsc::channel(4);
+    let probe = local.create(Probe { started }).await.unwrap();
+    let sleeper = create_actor::<Sleeper>(setup.remote(), "Sleeper", &Empty {}).await.unwrap();
+    let asked = tokio::time::Instant::now();
+    let endless = Nap { ms: 600_000, watch: false, probe: None };
+    let error = sleeper.call_with_timeout(endless, Duration::from_millis(200)).await.unwrap_err();
+    let took = asked.elapsed();
+    assert!(matches!(error, ActorError::CallTimedOut { .. }), "{error:?}");
+    assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(10), "{took:?}");
+
+    let long = tokio::spawn({
+        let sleeper = sleeper.clone();
+        let nap = Nap { ms: 500, watch: false, probe: Some(probe.clone()) };
+        async move { sleeper.call(nap).await }
+    });
+    heard.recv().await.unwrap();
+    let quick = Nap { ms: 0, watch: false, probe: None };
+    let late = sleeper.call_with_timeout(quick, Duration::from_millis(100)).await.unwrap_err();
+    assert!(matches!(late, ActorError::CallTimedOut { .. }), "{late:?}");
+    assert_eq!(long.await.unwrap().unwrap(), Napped { early: false });
+    let naps = sleeper.call(NapStats {}).await.unwrap();
+    assert_eq!(naps, Naps { started: 2, dropped: 1, early: 0 }, "the late call never started");
+}
