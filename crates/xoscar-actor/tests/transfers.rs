@@ -1,7 +1,8 @@
 //! Buffer transfers (`copy_to`, `BufferWriter`), heavy, in a binary of their own: 3 to 64 MiB
 //! written into buffers another pool exposes, several at once, byte-exact, over inproc, uds,
 //! tcp and to a child process; chunks paused longer than the caller's idle timeout keep their
-//! connection; errors name the buffer and the offset. The caller's idle timeout is 100 ms.
+//! connection; a file exposed by reference receives the bytes too; errors name the buffer and
+//! the offset. The caller's idle timeout is 100 ms.
 
 mod common;
 
@@ -92,6 +93,31 @@ async fn transfers_to(at: &Address) {
     }
 }
 
+/// A file exposed by `pool` (reached through its listener): 9 MiB + 3 written in 4 MiB chunks
+/// land in the file byte for byte; the bytes past the exposed length are never touched.
+async fn into_a_file(pool: &ActorPool) {
+    let path = std::env::temp_dir().join(format!("xoscar-transfer-{}.bin", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let len = 9 * MIB + 3;
+    file.set_len(len as u64 + 5).unwrap();
+    let target = pool.handle().expose_file(file, len as u64);
+    let data = pattern(len, 5);
+    copy_to(vec![data.clone()], vec![target.clone()]).await.unwrap();
+    let written = std::fs::read(&path).unwrap();
+    assert_eq!(fnv(&written[..len]), fnv(&data), "{}", pool.address());
+    assert_eq!(&written[len..], &[0; 5]);
+    let past = copy_to(vec![pattern(len + 1, 0)], vec![target.clone()]).await;
+    assert!(matches!(past, Err(ActorError::Buffer { .. })), "{past:?}");
+    assert!(pool.handle().withdraw_buffer(&target));
+    std::fs::remove_file(&path).unwrap();
+}
+
 #[test]
 fn transfers_are_byte_exact_on_every_transport_and_across_processes() {
     configure(PoolConfig::default().idle_timeout(Duration::from_millis(100))).unwrap();
@@ -100,6 +126,7 @@ fn transfers_are_byte_exact_on_every_transport_and_across_processes() {
         for transport in [Transport::Inproc, Transport::Uds, Transport::Tcp] {
             let pool = remote_pool(transport).await;
             transfers_to(pool.address()).await;
+            into_a_file(&pool).await;
         }
         transfers_to(&child.address).await;
 
