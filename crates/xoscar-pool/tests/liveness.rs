@@ -1,7 +1,8 @@
 //! The heartbeat does not misfire and does not miss: a large answer arriving slowly keeps its
 //! connection alive; a ping goes out ahead of queued bulk data and its grace runs from when it
 //! was written; a transfer into a blackhole is still declared dead; a server that stopped
-//! reading at its limits keeps its callers' heartbeats fed.
+//! reading at its limits keeps its callers' heartbeats fed; an open response stream whose
+//! peer goes silent is declared dead.
 
 mod common;
 
@@ -268,5 +269,37 @@ fn after_a_quick_pong_the_next_ping_comes_one_interval_later() {
         assert_eq!(pool.stats().dead_peers, 0);
         call.abort();
         server.abort();
+    });
+}
+
+#[test]
+fn an_open_stream_whose_peer_goes_silent_is_declared_dead() {
+    run_paused(async {
+        let mut listener = listen(&inproc(), &TransportConfig::default()).await.unwrap();
+        let endpoint = listener.local_addr().clone();
+        // Answers the stream request with two items, then neither reads nor writes again.
+        let silent = tokio::spawn(async move {
+            let mut channel = accept(&mut listener).await;
+            let Ok(Some(frame)) = channel.recv().await else { return };
+            let Envelope::Request(request) = frame.envelope else { panic!("not a request") };
+            assert_eq!(request.stream_credit, 4);
+            for _ in 0..2 {
+                let item = pb::Response { id: request.id, more: true, ..Default::default() };
+                channel.send(Frame::new(Envelope::Response(item), vec![])).await.unwrap();
+            }
+            std::future::pending::<()>().await
+        });
+        let pool = Pool::new(heartbeat(1000, 2000).idle_timeout(Duration::ZERO)).unwrap();
+        let started = Instant::now();
+        let mut stream = pool.call_stream(&endpoint, header("stream"), 4).await.unwrap();
+        for _ in 0..2 {
+            stream.next().await.unwrap().unwrap();
+        }
+        let error = stream.next().await.unwrap().unwrap_err();
+        assert!(matches!(error, PoolError::ConnectionTimedOut { .. }), "{error}");
+        assert_eq!(started.elapsed(), Duration::from_secs(3), "dead at interval + timeout");
+        assert!(stream.next().await.is_none());
+        assert_eq!(pool.stats().dead_peers, 1);
+        silent.abort();
     });
 }
