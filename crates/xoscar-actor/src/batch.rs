@@ -161,14 +161,11 @@ impl<R: prost::Message + 'static> Sink<Vec<Result<R, ActorError>>> for EncodedBa
     fn send(self, result: Answer<Vec<Result<R, ActorError>>>) {
         self.0.answer(match result {
             Ok(replies) => {
-                let items = replies.into_iter().map(|reply| pb::BatchItem {
-                    outcome: Some(match reply {
-                        Ok(reply) => Outcome::Reply(reply.encode_to_vec().into()),
-                        Err(error) => Outcome::Failure(header::describe(&error)),
-                    }),
-                });
-                let replies = pb::BatchReply { items: items.collect() };
-                header::success(Payloads::from_buf([replies.encode_to_vec().into()]))
+                let mut body = Vec::new();
+                for reply in &replies {
+                    put_item(&mut body, reply.as_ref());
+                }
+                header::success(Payloads::from_buf([body.into()]))
             }
             Err(error) => header::failure(&error),
         });
@@ -180,6 +177,28 @@ impl<R: prost::Message + 'static> Sink<Vec<Result<R, ActorError>>> for EncodedBa
 
     async fn cancelled(&mut self) {
         self.0.cancelled().await
+    }
+}
+
+/// Appends one `BatchReply.items` entry to `body`: the reply prost-encoded in place (no
+/// buffer of its own), or the failure.
+pub(crate) fn put_item<R: prost::Message>(body: &mut Vec<u8>, item: Result<&R, &ActorError>) {
+    use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+    match item {
+        Ok(reply) => {
+            let len = reply.encoded_len();
+            let inner = key_len(1) + encoded_len_varint(len as u64) + len;
+            body.reserve(key_len(1) + encoded_len_varint(inner as u64) + inner);
+            encode_key(1, WireType::LengthDelimited, body);
+            encode_varint(inner as u64, body);
+            encode_key(1, WireType::LengthDelimited, body);
+            encode_varint(len as u64, body);
+            reply.encode_raw(body);
+        }
+        Err(error) => {
+            let item = pb::BatchItem { outcome: Some(Outcome::Failure(header::describe(error))) };
+            prost::encoding::message::encode(1, &item, body);
+        }
     }
 }
 
@@ -206,4 +225,34 @@ pub(crate) fn decode_replies<R: prost::Message + Default + Send + 'static>(
     }
     *slot = Some(replies);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replies written in place by `put_item` are exactly prost's `BatchReply`, and read back.
+    #[test]
+    fn items_written_in_place_are_prost_bytes() {
+        let failure = ActorError::NotFound { address: "inproc://x".into(), uid: "a".into() };
+        let replies: Vec<Result<u64, ActorError>> =
+            vec![Ok(7), Ok(0), Err(failure.clone()), Ok(300)];
+        let mut body = Vec::new();
+        for reply in &replies {
+            put_item(&mut body, reply.as_ref());
+        }
+        let items = replies.iter().map(|reply| pb::BatchItem {
+            outcome: Some(match reply {
+                Ok(value) => Outcome::Reply(value.encode_to_vec().into()),
+                Err(error) => Outcome::Failure(header::describe(error)),
+            }),
+        });
+        assert_eq!(body, pb::BatchReply { items: items.collect() }.encode_to_vec());
+        let endpoint: Address = "inproc://x".parse().unwrap();
+        let mut slot: Option<Vec<Result<u64, ActorError>>> = None;
+        decode_replies::<u64>(Payloads::from_buf([body.into()]), &endpoint, &mut slot).unwrap();
+        let read = slot.unwrap();
+        assert_eq!(read.iter().filter_map(|r| r.as_ref().ok()).collect::<Vec<_>>(), [&7, &0, &300]);
+        assert!(matches!(&read[2], Err(ActorError::NotFound { uid, .. }) if uid == "a"));
+    }
 }

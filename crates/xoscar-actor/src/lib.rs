@@ -51,7 +51,7 @@ pub use error::{ActorError, Failure};
 pub use pool::{ActorPool, ActorPoolBuilder, CreateActor, DEFAULT_MAILBOX_CAPACITY, PoolHandle};
 pub use reference::ActorRef;
 pub use remote::RemoteMessages;
-pub use stream::{ReplyStream, Streaming};
+pub use stream::{PACK_BYTES, PACK_ITEMS, ReplyStream, STREAM_WINDOW, Streaming};
 /// The token that cancels [`ActorRef::call_cancellable`] (tokio-util's, re-exported).
 pub use tokio_util::sync::CancellationToken;
 pub use transfer::{BufferWriter, CopyTo, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_IN_FLIGHT, copy_to};

@@ -85,8 +85,9 @@ impl<A: Actor> RemoteMessages<A> {
         if self.decoders.insert(name, (decode_stream::<A, M, T>, None)).is_some() {
             self.duplicate = Some(name);
         }
-        let codec =
-            Codec { name, batch: false, encode: encode::<M>, decode_reply: decode_reply::<T> };
+        // A stream's messages are packs of items, each decoded as a batch's replies are.
+        let packs = batch::decode_replies::<T>;
+        let codec = Codec { name, batch: false, encode: encode::<M>, decode_reply: packs };
         self.codecs.insert(TypeId::of::<M>(), codec);
         self
     }

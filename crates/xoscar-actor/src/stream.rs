@@ -3,16 +3,18 @@
 //!
 //! In this process the caller polls the handler's stream itself: nothing is buffered, and
 //! dropping it drops the producer. Across processes the actor's pool pumps the stream into a
-//! pool response stream (`Pool::call_stream`), item by item as the caller's credit allows; an
-//! item's response has an empty header (success, payload 0 the encoded item) or a failure
-//! header (an error item); the stream's last response is empty (the end) or a failure.
+//! pool response stream (`Pool::call_stream`) as the caller's credit allows, packing the items
+//! that are ready together into one message (at most [`PACK_ITEMS`] items or about
+//! [`PACK_BYTES`] bytes): each stream message has an empty header and a `BatchReply` body (per
+//! item, its encoding or its failure); the stream's last message is empty (the end) or a
+//! failure header (a panic).
 
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use futures_util::{FutureExt, Stream, StreamExt};
-use xoscar_pool::{DEFAULT_STREAM_WINDOW, Message, ResponseStream};
+use xoscar_pool::{Message, ResponseStream};
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
@@ -20,7 +22,16 @@ use crate::client::Reach;
 use crate::envelope::{Answer, Encoded, Sink};
 use crate::error::panic_message;
 use crate::header::{self, Answer as Response};
-use crate::{Actor, ActorError, ActorRef, Failure, Handler, body, delivery, remote};
+use crate::{Actor, ActorError, ActorRef, Failure, Handler, batch, delivery, remote};
+
+/// The most items the pump packs into one stream message.
+pub const PACK_ITEMS: usize = 64;
+/// A pack is closed once its encoded items reach this many bytes.
+pub const PACK_BYTES: usize = 64 << 10;
+/// The credit window of a remote stream, in messages: with [`PACK_ITEMS`] per message, at most
+/// 16 × 64 = 1,024 items are on their way, and with the pack in the pump's hand and the one
+/// being read, the producer is at most 18 × 64 = 1,152 items ahead of the reader.
+pub const STREAM_WINDOW: u32 = 16;
 
 /// What a streaming handler returns as its reply: a stream of items, each a value or a
 /// failure. It runs after the handler has returned, without the actor: capture what it needs.
@@ -67,12 +78,18 @@ pub struct ReplyStream<T> {
 enum Source<T> {
     /// The handler's own stream, polled here.
     Local { items: Streaming<T>, me: ActorRef<()>, ended: bool },
-    /// A pool response stream from `endpoint`, each item decoded with `decode`.
-    Remote { stream: ResponseStream, decode: ItemDecoder, ended: bool },
+    /// A pool response stream, each message a pack of items decoded with `decode` into
+    /// `unread`.
+    Remote {
+        stream: ResponseStream,
+        decode: PackDecoder,
+        unread: std::collections::VecDeque<Result<T, ActorError>>,
+        ended: bool,
+    },
 }
 
-/// Decodes an item's body into the caller's `Option<T>`.
-type ItemDecoder = fn(Payloads, &Address, &mut dyn std::any::Any) -> Result<(), prost::DecodeError>;
+/// Decodes a pack's body into the caller's `Option<Vec<Result<T, ActorError>>>`.
+type PackDecoder = fn(Payloads, &Address, &mut dyn std::any::Any) -> Result<(), prost::DecodeError>;
 
 impl<T: Send + 'static> ReplyStream<T> {
     /// The next item; `None` at the end.
@@ -104,46 +121,48 @@ impl<T: Send + 'static> ReplyStream<T> {
                     }
                 })
             }
-            Source::Remote { stream, decode, ended } => {
+            Source::Remote { stream, decode, unread, ended } => loop {
+                if let Some(item) = unread.pop_front() {
+                    return Poll::Ready(Some(item));
+                }
+                if *ended {
+                    return Poll::Ready(None);
+                }
                 let Some(message) = std::task::ready!(Pin::new(&mut *stream).poll_next(cx)) else {
                     *ended = true;
                     return Poll::Ready(None);
                 };
                 let endpoint = stream.endpoint().clone();
                 let last = stream.is_finished();
-                let item = message.map_err(ActorError::from).and_then(|message| {
+                *ended = last;
+                let pack = message.map_err(ActorError::from).and_then(|message| {
                     match header::answer(message, &endpoint)? {
                         // The end: nothing more to yield.
-                        Response::Body(_) if last => Ok(None),
+                        Response::Body(_) if last => Ok(Vec::new()),
                         Response::Body(body) => {
-                            let mut item: Option<T> = None;
-                            decode(body, &endpoint, &mut item).map_err(|error| {
+                            let mut pack: Option<Vec<Result<T, ActorError>>> = None;
+                            decode(body, &endpoint, &mut pack).map_err(|error| {
                                 ActorError::BadReply {
                                     address: endpoint.to_string(),
-                                    detail: format!("stream item: {error}"),
+                                    detail: format!("stream items: {error}"),
                                 }
                             })?;
-                            Ok(item)
+                            pack.ok_or_else(|| ActorError::BadReply {
+                                address: endpoint.to_string(),
+                                detail: "stream items of another type".to_owned(),
+                            })
                         }
                         Response::Done(_) => Err(ActorError::BadReply {
                             address: endpoint.to_string(),
-                            detail: "a stream item with no body".to_owned(),
+                            detail: "a stream message with no body".to_owned(),
                         }),
                     }
                 });
-                if last {
-                    *ended = true;
+                match pack {
+                    Ok(pack) => unread.extend(pack),
+                    Err(error) => unread.push_back(Err(error)),
                 }
-                match item {
-                    Ok(Some(item)) => Poll::Ready(Some(Ok(item))),
-                    Ok(None) if last => Poll::Ready(None),
-                    Ok(None) => Poll::Ready(Some(Err(ActorError::BadReply {
-                        address: endpoint.to_string(),
-                        detail: "a stream item of another type".to_owned(),
-                    }))),
-                    Err(error) => Poll::Ready(Some(Err(error))),
-                }
-            }
+            },
         }
     }
 }
@@ -165,9 +184,9 @@ impl<A: Actor> ActorRef<A> {
     /// - In this process the handler's stream is polled by the caller: no buffering, and the
     ///   producer only runs as fast as the caller reads.
     /// - Across processes (the message declared with [`crate::RemoteMessages::stream`]) the
-    ///   items travel as a pool response stream with credit-based flow control (a window of
-    ///   64 items): a slow consumer holds the producer back, and neither side buffers more
-    ///   than the window. The stream holds one lease on its connection, so the reaper never
+    ///   items travel as a pool response stream with credit-based flow control, the items that
+    ///   are ready packed together ([`STREAM_WINDOW`] messages of up to [`PACK_ITEMS`] items):
+    ///   a slow consumer holds the producer back, never more than 1,152 items ahead. The stream holds one lease on its connection, so the reaper never
     ///   closes it and the heartbeat watches it.
     /// - Dropping the stream stops the producer (remotely, a cancel).
     pub async fn call_stream<M, T>(&self, message: M) -> Result<ReplyStream<T>, ActorError>
@@ -191,10 +210,9 @@ impl<A: Actor> ActorRef<A> {
                 let header =
                     delivery::encode(delivery::Delivery { tell: false, uid, message: codec.name });
                 let request = Message::new(header, body);
-                let stream = client.pool.call_stream(&endpoint, request, DEFAULT_STREAM_WINDOW);
-                let stream = stream.await?;
-                let decode = codec.decode_reply;
-                Ok(ReplyStream { source: Source::Remote { stream, decode, ended: false } })
+                let stream = client.pool.call_stream(&endpoint, request, STREAM_WINDOW).await?;
+                let (decode, unread) = (codec.decode_reply, Default::default());
+                Ok(ReplyStream { source: Source::Remote { stream, decode, unread, ended: false } })
             }
         }
     }
@@ -243,7 +261,8 @@ impl<T: prost::Message + 'static> Sink<Streaming<T>> for EncodedStream {
     }
 }
 
-/// Sends the stream's items as the caller's credit allows, then its end.
+/// Sends the stream's items as the caller's credit allows, the ready ones packed together,
+/// then its end.
 async fn pump<T: prost::Message + 'static>(
     mut items: Streaming<T>,
     mut responder: xoscar_pool::Responder,
@@ -256,19 +275,40 @@ async fn pump<T: prost::Message + 'static>(
             () = responder.cancelled() => return,
             next = AssertUnwindSafe(items.items.next()).catch_unwind() => next,
         };
-        let item = match next {
-            Ok(None) => return responder.respond(Message::default()),
-            Ok(Some(Ok(item))) => header::success(body::encode(&item)),
-            Ok(Some(Err(failure))) => header::failure(&ActorError::handler(&me, failure)),
-            Err(panic) => {
-                let error = ActorError::panicked(&me, &*panic);
-                tracing::warn!(%error, message = panic_message(&*panic), "a reply stream panicked");
-                return responder.respond(header::failure(&error));
+        let (mut pack, mut count) = (Vec::new(), 0);
+        let mut next = Some(next);
+        // The first item was awaited; those ready right after it join its pack. (A stream
+        // that is pending here registered no waker that matters: it is polled again above.)
+        let end = loop {
+            let Some(polled) = next.take() else { break None };
+            match polled {
+                Ok(None) => break Some(Ok(())),
+                Ok(Some(item)) => {
+                    let item = item.map_err(|failure| ActorError::handler(&me, failure));
+                    batch::put_item(&mut pack, item.as_ref());
+                    count += 1;
+                }
+                Err(panic) => {
+                    let error = ActorError::panicked(&me, &*panic);
+                    tracing::warn!(%error, message = panic_message(&*panic), "a reply stream panicked");
+                    break Some(Err(error));
+                }
+            }
+            if count < PACK_ITEMS && pack.len() < PACK_BYTES {
+                next = AssertUnwindSafe(items.items.next()).catch_unwind().now_or_never();
             }
         };
-        if responder.send_item(item).await.is_err() {
-            // The caller dropped the stream: the producer is dropped here.
-            return;
+        if count > 0 {
+            let sent = responder.send_item(header::success(Payloads::from_buf([pack.into()])));
+            if sent.await.is_err() {
+                // The caller dropped the stream: the producer is dropped here.
+                return;
+            }
+        }
+        match end {
+            None => {}
+            Some(Ok(())) => return responder.respond(Message::default()),
+            Some(Err(error)) => return responder.respond(header::failure(&error)),
         }
     }
 }

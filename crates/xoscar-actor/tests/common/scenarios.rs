@@ -6,7 +6,8 @@ use std::time::Duration;
 use super::actors::*;
 use super::{Setup, eventually};
 use xoscar_actor::{
-    ActorError, ActorRef, CancellationToken, create_actor, destroy_actor, has_actor,
+    ActorError, ActorRef, CancellationToken, PACK_ITEMS, STREAM_WINDOW, create_actor,
+    destroy_actor, has_actor,
 };
 
 pub async fn create_call_tell_by_name(setup: &Setup) {
@@ -398,7 +399,7 @@ pub async fn batches_answer_in_order_with_per_item_errors(setup: &Setup) {
 }
 
 /// Streaming replies: items in order then the end; an error item does not end the stream; a
-/// slow consumer holds the producer to the credit window (64) across processes; a dropped
+/// slow consumer holds the producer to the credit window across processes; a dropped
 /// stream stops its producer; a panicking stream ends with `HandlerPanicked`.
 pub async fn streams_items_with_backpressure_and_cancel(setup: &Setup) {
     let source = create_actor::<Source>(setup.remote(), "Source", &Empty {}).await.unwrap();
@@ -423,8 +424,9 @@ pub async fn streams_items_with_backpressure_and_cancel(setup: &Setup) {
     }
     assert!(ticks.next().await.is_none());
 
-    // 100,000 ticks read slowly: the producer is never more than the window (64) ahead, plus
-    // the one in the pump's hand.
+    // 100,000 ticks read slowly: the producer is never more than the window ahead: 16 packs of
+    // at most 64 ticks, plus the pack in the pump's hand and the one being read.
+    let bound = u64::from(STREAM_WINDOW + 2) * PACK_ITEMS as u64;
     let before = produced().await;
     let mut ticks = source.call_stream(Count { n: 100_000, ..Default::default() }).await.unwrap();
     let mut ahead_most = 0;
@@ -433,7 +435,7 @@ pub async fn streams_items_with_backpressure_and_cancel(setup: &Setup) {
         if index % 2_000 == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
             let ahead = produced().await - before - (index + 1);
-            assert!(ahead <= 64 + 1, "the producer ran {ahead} ahead");
+            assert!(ahead <= bound, "the producer ran {ahead} ahead");
             ahead_most = ahead_most.max(ahead);
         }
     }
@@ -447,7 +449,7 @@ pub async fn streams_items_with_backpressure_and_cancel(setup: &Setup) {
     drop(ticks);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let stopped_at = produced().await - before;
-    assert!(stopped_at <= 10 + 64 + 1, "produced {stopped_at}");
+    assert!(stopped_at <= 10 + bound, "produced {stopped_at}");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(produced().await - before, stopped_at, "the producer stopped");
 
