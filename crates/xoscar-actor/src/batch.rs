@@ -14,9 +14,9 @@ use xoscar_pool::Responder;
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
-use crate::envelope::{Answer, Delivery, Discard, Encoded, Envelope, Sink};
+use crate::envelope::{Answer, Encoded, Envelope, Sink};
 use crate::pb::{self, batch_item::Outcome, request::Kind};
-use crate::{Actor, ActorError, ActorRef, Context, Failure, Handler, body, header};
+use crate::{Actor, ActorError, ActorRef, Context, Failure, Handler, body, header, remote};
 
 /// Messages of one type sent together to one actor: handled as one mailbox message by
 /// [`Handler::handle_batch`], answered with one result per message, in order. Built by
@@ -141,17 +141,8 @@ where
 {
     let items = body::decode::<pb::BatchBody>(body)?.items;
     let messages = items.into_iter().map(M::decode).collect::<Result<Vec<M>, _>>()?;
-    Ok(match reply.take() {
-        Some(reply) => {
-            let deadline = reply.deadline();
-            let sink = EncodedBatch(Encoded::new(reply, me.cast()));
-            Box::new(Delivery { message: Batch::new(messages), sink, deadline, queued })
-        }
-        None => {
-            let message = Batch { messages, tell: true };
-            Box::new(Delivery { message, sink: Discard, deadline: None, queued })
-        }
-    })
+    let batch = Batch { messages, tell: reply.is_none() };
+    Ok(remote::envelope(batch, me, reply, queued, EncodedBatch))
 }
 
 /// A remote batch's caller: the replies are encoded into one `BatchReply`.

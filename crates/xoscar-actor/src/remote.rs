@@ -11,7 +11,7 @@ use xoscar_pool::Responder;
 use xoscar_wire::Payloads;
 
 use crate::batch::{self, Batch};
-use crate::envelope::{Delivery, Discard, Encoded, Envelope};
+use crate::envelope::{Delivery, Discard, Encoded, Envelope, Sink};
 use crate::stream::{EncodedStream, Streaming};
 use crate::{Actor, ActorError, ActorRef, Handler, body};
 use xoscar_transport::Address;
@@ -144,15 +144,32 @@ where
     M: prost::Message + Default + 'static,
     A::Reply: prost::Message,
 {
-    let message = body::decode::<M>(body)?;
-    Ok(match reply.take() {
+    Ok(envelope(body::decode::<M>(body)?, me, reply, queued, |encoded| encoded))
+}
+
+/// The envelope of a decoded `message` for the actor `me`: answered through the responder in
+/// `reply` (taken out of it) with the sink `answer` wraps it in, or, with no responder (a
+/// tell), with nobody to answer.
+pub(crate) fn envelope<A, M, S>(
+    message: M,
+    me: &ActorRef<A>,
+    reply: &mut Option<Responder>,
+    queued: Option<Instant>,
+    answer: fn(Encoded) -> S,
+) -> Box<dyn Envelope<A>>
+where
+    A: Handler<M>,
+    M: Send + 'static,
+    S: Sink<<A as Handler<M>>::Reply>,
+{
+    match reply.take() {
         Some(reply) => {
             let deadline = reply.deadline();
-            let sink = Encoded::new(reply, me.cast());
+            let sink = answer(Encoded::new(reply, me.cast()));
             Box::new(Delivery { message, sink, deadline, queued })
         }
         None => Box::new(Delivery { message, sink: Discard, deadline: None, queued }),
-    })
+    }
 }
 
 fn decode_stream<A, M, T>(
@@ -166,16 +183,8 @@ where
     M: prost::Message + Default + 'static,
     T: prost::Message + 'static,
 {
-    let message = body::decode::<M>(body)?;
-    Ok(match reply.take() {
-        Some(reply) => {
-            let deadline = reply.deadline();
-            let sink = EncodedStream(Encoded::new(reply, me.cast()));
-            Box::new(Delivery { message, sink, deadline, queued })
-        }
-        // Told: the stream it returns is dropped unread.
-        None => Box::new(Delivery { message, sink: Discard, deadline: None, queued }),
-    })
+    // Told, the stream it returns is dropped unread.
+    Ok(envelope(body::decode::<M>(body)?, me, reply, queued, EncodedStream))
 }
 
 fn encode<M: prost::Message + 'static>(message: &dyn Any) -> Option<Payloads> {
