@@ -86,7 +86,8 @@ impl<A: Actor> ActorRef<A> {
     /// The actor's [`Handler::handle_batch`] handles them: by default each in turn, or all at
     /// once if the actor provides it. In this process the values are handed over as they
     /// are; to another process each is encoded under the message's remote name, all in one
-    /// frame. Cancellation and timeouts apply to the whole batch, as to a [`ActorRef::call`].
+    /// frame, at most [`MAX_BATCH`] of them (a larger batch is refused as a bad message).
+    /// Cancellation and timeouts apply to the whole batch, as to a [`ActorRef::call`].
     pub async fn call_batch<M: Send + 'static>(
         &self,
         messages: Vec<M>,
@@ -139,8 +140,7 @@ where
     M: prost::Message + Default + 'static,
     <A as Handler<M>>::Reply: prost::Message,
 {
-    let items = body::decode::<pb::BatchBody>(body)?.items;
-    let messages = items.into_iter().map(M::decode).collect::<Result<Vec<M>, _>>()?;
+    let messages = entries(body)?.into_iter().map(M::decode).collect::<Result<Vec<M>, _>>()?;
     let batch = Batch { messages, tell: reply.is_none() };
     Ok(remote::envelope(batch, me, reply, queued, EncodedBatch))
 }
@@ -169,6 +169,35 @@ impl<R: prost::Message + 'static> Sink<Vec<Result<R, ActorError>>> for EncodedBa
     async fn cancelled(&mut self) {
         self.0.cancelled().await
     }
+}
+
+/// The most messages one batch, or replies one batch (or stream message) answer, may carry
+/// across processes: a peer cannot make a small frame decode into an unbounded number of
+/// values (an empty message is 2 bytes on the wire).
+pub const MAX_BATCH: usize = 65_536;
+
+/// The entries of field 1 of a `BatchBody` or `BatchReply` body, sliced out of it (other
+/// fields skipped); at most [`MAX_BATCH`].
+fn entries(body: Payloads) -> Result<Vec<Bytes>, prost::DecodeError> {
+    use prost::encoding::{DecodeContext, WireType, decode_key, skip_field};
+    let mut buf = body::join(body);
+    let mut entries = Vec::new();
+    while !buf.is_empty() {
+        let (tag, wire_type) = decode_key(&mut buf)?;
+        if tag != 1 || wire_type != WireType::LengthDelimited {
+            skip_field(wire_type, tag, &mut buf, DecodeContext::default())?;
+            continue;
+        }
+        if entries.len() == MAX_BATCH {
+            // prost offers no other public constructor of a custom decode error.
+            #[allow(deprecated)]
+            return Err(prost::DecodeError::new(format!("more than {MAX_BATCH} batch entries")));
+        }
+        let mut entry = Bytes::new();
+        prost::encoding::bytes::merge(wire_type, &mut entry, &mut buf, DecodeContext::default())?;
+        entries.push(entry);
+    }
+    Ok(entries)
 }
 
 /// Appends one `BatchReply.items` entry to `body`: the reply prost-encoded in place (no
@@ -202,9 +231,10 @@ pub(crate) fn decode_replies<R: prost::Message + Default + Send + 'static>(
     let Some(slot) = slot.downcast_mut::<Option<Vec<Result<R, ActorError>>>>() else {
         return Ok(());
     };
-    let items = body::decode::<pb::BatchReply>(body)?.items;
+    let items = entries(body)?;
     let mut replies = Vec::with_capacity(items.len());
     for item in items {
+        let item = pb::BatchItem::decode(item)?;
         replies.push(match item.outcome {
             Some(Outcome::Reply(reply)) => Ok(R::decode(reply)?),
             Some(Outcome::Failure(failure)) => Err(header::rebuild(failure, endpoint)),
@@ -245,5 +275,14 @@ mod tests {
         let read = slot.unwrap();
         assert_eq!(read.iter().filter_map(|r| r.as_ref().ok()).collect::<Vec<_>>(), [&7, &0, &300]);
         assert!(matches!(&read[2], Err(ActorError::NotFound { uid, .. }) if uid == "a"));
+    }
+
+    /// A small frame of empty entries cannot decode into more than `MAX_BATCH` values.
+    #[test]
+    fn more_entries_than_a_batch_holds_are_refused() {
+        let at_most = [10u8, 0].repeat(MAX_BATCH);
+        assert_eq!(entries(Payloads::from_buf([at_most.clone().into()])).unwrap().len(), MAX_BATCH);
+        let one_more = [at_most, vec![10, 0]].concat();
+        assert!(entries(Payloads::from_buf([one_more.into()])).is_err());
     }
 }

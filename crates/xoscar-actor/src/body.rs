@@ -29,6 +29,23 @@ pub(crate) fn encode<M: prost::Message + 'static>(message: &M) -> Payloads {
     Payloads::from_buf([message.encode_to_vec().into()])
 }
 
+/// The payloads as one buffer: the only one as it is, several joined (copied).
+pub(crate) fn join(body: Payloads) -> Bytes {
+    let mut parts = body.into_iter();
+    match (parts.next(), parts.next()) {
+        (None, _) => Bytes::new(),
+        (Some(only), None) => only,
+        (Some(first), Some(second)) => {
+            let mut joined = BytesMut::from(&first[..]);
+            joined.extend_from_slice(&second);
+            for part in parts {
+                joined.extend_from_slice(&part);
+            }
+            joined.freeze()
+        }
+    }
+}
+
 /// A message from its payloads (read as one byte sequence).
 pub(crate) fn decode<M: prost::Message + Default>(body: Payloads) -> Result<M, prost::DecodeError> {
     let mut parts = body.into_iter();

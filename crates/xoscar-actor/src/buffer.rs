@@ -166,13 +166,17 @@ pub(crate) async fn write(
         return Err(target.error(offset, "no such buffer (never exposed, or withdrawn)"));
     };
     let size: u64 = chunk.iter().map(|part| part.len() as u64).sum();
-    let len = exposed.len();
-    if offset.checked_add(size).is_none_or(|end| end > len) {
-        return Err(target.error(offset, format!("{size} bytes run past the end ({len} bytes)")));
-    }
+    let past_end = |len: u64| {
+        let reason = || format!("{size} bytes run past the end ({len} bytes)");
+        offset.checked_add(size).is_none_or(|end| end > len).then(|| target.error(offset, reason()))
+    };
     match exposed {
         Exposed::Memory(buffer) => {
+            // Checked under the lock the copy holds: the owner may swap the buffer meanwhile.
             let mut bytes = buffer.lock();
+            if let Some(error) = past_end(bytes.len() as u64) {
+                return Err(error);
+            }
             let mut at = offset as usize;
             for part in &chunk {
                 bytes[at..at + part.len()].copy_from_slice(part);
@@ -181,8 +185,11 @@ pub(crate) async fn write(
             Ok(())
         }
         #[cfg(unix)]
-        Exposed::File { file, .. } => {
+        Exposed::File { file, len } => {
             use std::os::unix::fs::FileExt;
+            if let Some(error) = past_end(len) {
+                return Err(error);
+            }
             let written = tokio::task::spawn_blocking(move || {
                 let mut at = offset;
                 for part in &chunk {

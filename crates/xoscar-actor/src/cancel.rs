@@ -29,11 +29,15 @@ pub(crate) struct CallSignal {
 }
 
 impl CallSignal {
-    /// A new call starts: nothing cancelled, nobody watching. Earlier handles see their call
-    /// as over (cancelled).
-    pub(crate) fn begin(&self) {
-        let generation = (self.state.load(Ordering::Relaxed) & !FLAGS).wrapping_add(ONE_CALL);
-        self.state.store(generation, Ordering::Release);
+    /// The current call is over: its handles read as cancelled from now on (and their waiters
+    /// wake); the next call starts with nothing cancelled and nobody watching.
+    pub(crate) fn end(&self) {
+        let state = self.state.load(Ordering::Relaxed);
+        self.state.store((state & !FLAGS).wrapping_add(ONE_CALL), Ordering::Release);
+        // Only a handler that took its cancellation can have left a waiter.
+        if state & OBSERVED != 0 {
+            self.changed.notify_waiters();
+        }
     }
 
     /// The caller cancelled the current call: wakes its watchers. Returns whether the handler
@@ -153,7 +157,13 @@ impl<A: Actor> ActorRef<A> {
                 let (reply, answer) = oneshot::channel::<Answer<A::Reply>>();
                 let sink = Watched { reply, cancel: cancel.clone() };
                 let queued = cell.queued_at();
-                cell.post(Box::new(Delivery { message, sink, deadline: None, queued })).await?;
+                let delivery = Box::new(Delivery { message, sink, deadline: None, queued });
+                tokio::select! {
+                    biased;
+                    // Waiting for room in a full mailbox: cancelled, never queued.
+                    () = cancel.cancelled() => return Err(ActorError::cancelled(self)),
+                    posted = cell.post(delivery) => posted?,
+                }
                 match answer.await {
                     Ok(answer) => answer.map_err(|error| *error),
                     Err(_) => Err(ActorError::stopped(self)),

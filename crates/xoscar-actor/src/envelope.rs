@@ -196,7 +196,6 @@ where
             }
             let thresholds = ctx.pool().core.debug;
             let started = thresholds.any().then(Instant::now);
-            call.begin();
             let finished = {
                 let handled = AssertUnwindSafe(actor.handle(message, ctx)).catch_unwind();
                 let mut handled = std::pin::pin!(handled);
@@ -217,6 +216,7 @@ where
                     }
                 }
             };
+            call.end();
             let Some(result) = finished else {
                 // The caller cancelled: the handler's future was dropped where it waited, and
                 // the actor goes on with the next message.

@@ -38,7 +38,7 @@ pub mod pb {
 }
 
 pub use actor::{Actor, Handler};
-pub use batch::Batch;
+pub use batch::{Batch, MAX_BATCH};
 pub use buffer::{BufferRef, SharedBuffer};
 pub use cancel::Cancellation;
 pub use client::{

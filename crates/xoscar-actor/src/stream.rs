@@ -237,8 +237,9 @@ impl<T: prost::Message + 'static> Sink<Streaming<T>> for EncodedStream {
         match result {
             Err(error) => responder.respond(header::failure(&error)),
             Ok(items) if responder.is_stream() => {
-                // Owned by the request: it ends with the stream, or when the caller drops or
-                // cancels it or its connection ends (the responder is cancelled then).
+                // Owned by the request: it ends with the stream, or when its responder is
+                // cancelled (the caller drops or cancels the stream, the server stops reading
+                // the connection, the connection ends or the server is aborted).
                 tokio::spawn(pump(items, responder, me));
             }
             Ok(_) => {

@@ -2,7 +2,9 @@
 //! process and behind a listener: a caller that gives up stops a handler that is still
 //! waiting, and a queued message whose caller gave up is skipped; the serial actor goes on
 //! serving at once. An explicit cancel (`call_cancellable`) of a direct in-process call: a
-//! handler that takes its cancellation answers, one that does not is dropped.
+//! handler that takes its cancellation answers, one that does not is dropped, and a call
+//! still waiting for room in a full mailbox is cancelled at once; a cancellation kept past its
+//! call reads as cancelled and wakes its waiters.
 
 mod common;
 
@@ -188,5 +190,69 @@ fn in_process_an_explicit_cancel_gives_the_watching_handlers_answer_or_cancelled
         assert_eq!(counts.dropped.load(Ordering::SeqCst), 1);
         assert_eq!(waiter.call(Wait { ms: 1 }).await.unwrap(), 1, "the actor goes on");
         assert_eq!(counts.started.load(Ordering::SeqCst), 3);
+    });
+}
+
+/// Keeps its call's cancellation beyond the call, and a task that waits on it.
+struct Keep;
+
+impl Handler<Keep> for Waiter {
+    type Reply = (xoscar_actor::Cancellation, tokio::task::JoinHandle<()>);
+    async fn handle(&mut self, _: Keep, ctx: &mut Context<Self>) -> Result<Self::Reply, Failure> {
+        let cancel = ctx.cancellation();
+        let waiting = cancel.clone();
+        let waiter = tokio::spawn(async move { waiting.cancelled().await });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!cancel.is_cancelled(), "still its call");
+        Ok((cancel, waiter))
+    }
+}
+
+#[test]
+fn a_cancellation_kept_past_its_call_reads_cancelled_and_wakes_its_waiters() {
+    run_paused(async {
+        let pool = ActorPool::start(address(Transport::Inproc)).await.unwrap();
+        let waiter = pool.create(Waiter::default()).await.unwrap();
+        let (kept, waiting) = waiter.call(Keep).await.unwrap();
+        assert!(kept.is_cancelled(), "its call is over");
+        tokio::time::timeout(Duration::from_secs(1), waiting).await.expect("woken").unwrap();
+        // The next call's own cancellation starts afresh.
+        assert_eq!(waiter.call(Watch { ms: 5 }).await.unwrap(), Duration::from_millis(5));
+    });
+}
+
+#[test]
+fn a_call_waiting_for_room_in_a_full_mailbox_is_cancelled_at_once() {
+    run_paused(async {
+        let pool = ActorPool::builder(address(Transport::Inproc))
+            .mailbox_capacity(1)
+            .start()
+            .await
+            .unwrap();
+        let counts = Waiter::default();
+        let waiter = pool.create(counts.clone()).await.unwrap();
+        let busy = tokio::spawn({
+            let waiter = waiter.clone();
+            async move { waiter.call(Wait { ms: 10_000 }).await }
+        });
+        settle().await;
+        let queued = tokio::spawn({
+            let waiter = waiter.clone();
+            async move { waiter.call(Wait { ms: 1 }).await }
+        });
+        settle().await;
+        let cancel = CancellationToken::new();
+        let asked = Instant::now();
+        let call = waiter.call_cancellable(Wait { ms: 1 }, &cancel);
+        let canceller = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            cancel.cancel();
+        };
+        let error = tokio::join!(call, canceller).0.unwrap_err();
+        assert!(matches!(error, ActorError::Cancelled { .. }), "{error:?}");
+        assert_eq!(asked.elapsed(), Duration::from_millis(100), "not after the busy call");
+        assert_eq!(busy.await.unwrap().unwrap(), 10_000);
+        assert_eq!(queued.await.unwrap().unwrap(), 1);
+        assert_eq!(counts.started.load(Ordering::SeqCst), 2, "the cancelled call never ran");
     });
 }

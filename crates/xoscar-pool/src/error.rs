@@ -86,6 +86,15 @@ pub enum PoolError {
         /// False when the request was never written (the cancel came first).
         sent: bool,
     },
+    /// The server refused the request before any handler saw it (a response stream over its
+    /// limit of open streams, `max_in_flight`). Safe to send again once streams have ended.
+    #[error("{address} refused the request: {reason}")]
+    Refused {
+        /// The endpoint.
+        address: String,
+        /// Why.
+        reason: &'static str,
+    },
     /// The message breaks the frame limits (too large, too many payloads); it was not sent
     /// and the connection is unharmed.
     #[error("message to {address} refused before sending: {source}")]
@@ -150,6 +159,7 @@ impl PoolError {
             | PoolError::Connect { .. }
             | PoolError::DialAborted { .. }
             | PoolError::MessageTooLarge { .. }
+            | PoolError::Refused { .. }
             | PoolError::Serve { .. } => true,
             PoolError::ConnectionLost { sent, .. }
             | PoolError::ConnectionTimedOut { sent, .. }

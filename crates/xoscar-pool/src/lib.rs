@@ -62,7 +62,7 @@ mod signal;
 mod stats;
 mod sync;
 
-pub use client::{DEFAULT_STREAM_WINDOW, Lease, Pool, ResponseStream};
+pub use client::{DEFAULT_STREAM_WINDOW, Lease, MAX_STREAM_WINDOW, Pool, ResponseStream};
 pub use config::{
     ConfigError, ENV_CONNECT_TIMEOUT, ENV_HEARTBEAT_INTERVAL, ENV_HEARTBEAT_TIMEOUT,
     ENV_IDLE_TIMEOUT, ENV_SERVER_IDLE_TIMEOUT, MAX_DURATION, PoolConfig, ResolvedPoolConfig,

@@ -1,7 +1,9 @@
 //! Response streams (`Pool::call_stream`, `Responder::send_item`) on every transport: items in
 //! order then the answer; a slow consumer holds the producer back to the credit window; a
 //! dropped stream stops its producer; a stream holds its connection's lease through idle
-//! spells longer than the idle timeout; a handler that does not stream answers once.
+//! spells longer than the idle timeout; a handler that does not stream answers once; streams at
+//! the in-flight limit keep flowing (one more is refused); a graceful shutdown lets open
+//! streams finish.
 
 mod common;
 
@@ -12,7 +14,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{addresses, eventually, message, run, start};
 use tokio::sync::Notify;
-use xoscar_pool::{Echo, Handler, Message, Pool, PoolConfig, Responder, ServerConfig, StreamError};
+use xoscar_pool::{
+    Echo, Handler, Message, Pool, PoolConfig, PoolError, Responder, ServerConfig, StreamError,
+};
 
 /// Streams the number of items in the header (`<count>` or `<count>:wait`, which waits for
 /// `resume` before the last item), each its index as 8 bytes, then answers "done". Counts the
@@ -191,4 +195,63 @@ fn a_handler_that_does_not_stream_answers_a_stream_once() {
 
 fn message_text(text: String) -> Message {
     Message::new(Bytes::from(text), vec![])
+}
+
+#[test]
+fn streams_at_the_in_flight_limit_keep_flowing_and_one_more_is_refused() {
+    run(async {
+        for address in addresses() {
+            let producer = Producer::default();
+            let config = ServerConfig::default().max_in_flight(2);
+            let server = start(&address, producer.clone(), config).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let at = server.local_addr();
+            // Two streams fill the limit; their credit frames must still be read.
+            let mut first = pool.call_stream(at, message("1000"), 4).await.unwrap();
+            let mut second = pool.call_stream(at, message("1000"), 4).await.unwrap();
+            let refused = pool.call_stream(at, message("5"), 4).await.unwrap_err();
+            assert!(matches!(refused, PoolError::Refused { .. }), "{address}: {refused:?}");
+            assert!(refused.is_retry_safe());
+            for expected in 0..1000 {
+                assert_eq!(index_of(&first.next().await.unwrap().unwrap()), expected);
+                assert_eq!(index_of(&second.next().await.unwrap().unwrap()), expected);
+            }
+            for stream in [&mut first, &mut second] {
+                assert_eq!(stream.next().await.unwrap().unwrap(), message("done"));
+                assert!(stream.is_finished());
+            }
+            // Ended streams hold no lease, even before they are dropped; a new one opens.
+            assert_eq!(pool.stats().leases_in_flight, 0);
+            let mut third = pool.call_stream(at, message("1"), 4).await.unwrap();
+            assert_eq!(index_of(&third.next().await.unwrap().unwrap()), 0);
+            assert_eq!(third.next().await.unwrap().unwrap(), message("done"));
+            server.shutdown().await;
+        }
+    });
+}
+
+#[test]
+fn a_graceful_shutdown_lets_open_streams_finish() {
+    run(async {
+        for address in addresses() {
+            let server = start(&address, Producer::default(), ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let mut stream =
+                pool.call_stream(server.local_addr(), message("2000"), 8).await.unwrap();
+            for expected in 0..10 {
+                assert_eq!(index_of(&stream.next().await.unwrap().unwrap()), expected);
+            }
+            // The go-away comes while the stream needs many more credit frames.
+            let shutdown = tokio::spawn(server.shutdown());
+            for expected in 10..2000 {
+                let item = stream.next().await.unwrap();
+                assert_eq!(index_of(&item.unwrap_or_else(|e| panic!("{address}: {e}"))), expected);
+            }
+            assert_eq!(stream.next().await.unwrap().unwrap(), message("done"));
+            tokio::time::timeout(Duration::from_secs(10), shutdown)
+                .await
+                .expect("the server closes once the stream has ended")
+                .unwrap();
+        }
+    });
 }

@@ -182,7 +182,12 @@ impl Conn {
     /// Forgets a call whose future was dropped, sending a cancel if its request may have been
     /// written.
     pub(crate) fn cancel(&self, id: u64) {
-        if self.state.lock().cancel(id) {
+        let wake = {
+            let mut state = self.state.lock();
+            // A cancelled stream may also have been the last one holding a closing side open.
+            state.cancel(id) || state.should_finish()
+        };
+        if wake {
             self.wake_writer.notify();
         }
     }
@@ -262,7 +267,16 @@ impl Conn {
 
     /// Hands a response to its call. False for an id nobody waits for.
     pub(crate) fn resolve(&self, id: u64, outcome: Outcome) -> bool {
-        let waiter = self.state.lock().take_waiter(id);
+        let (waiter, finish) = {
+            let mut state = self.state.lock();
+            let waiter = state.take_waiter(id);
+            // The last open stream ending may let a connection that is going away shut its side.
+            let stream = matches!(waiter, Some(Waiter::Stream { .. }));
+            (waiter, stream && state.should_finish())
+        };
+        if finish {
+            self.wake_writer.notify();
+        }
         match waiter {
             Some(waiter) => {
                 waiter.finish(outcome);

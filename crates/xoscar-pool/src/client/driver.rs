@@ -120,6 +120,10 @@ async fn read_loop(conn: &Conn, mut reader: FrameReader) -> Ending {
                         address: conn.label.to_string(),
                         sent: true,
                     }),
+                    Ok(pb::response::Status::Refused) => Outcome::Failed(PoolError::Refused {
+                        address: conn.label.to_string(),
+                        reason: "too many open streams on the connection",
+                    }),
                     Err(_) => {
                         return Ending::lost(format!(
                             "protocol error: unknown response status {}",

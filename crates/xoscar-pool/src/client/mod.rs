@@ -25,7 +25,7 @@ use crate::{ConfigError, Message, PoolConfig, PoolError, PoolStats, ResolvedPool
 use conn::{Conn, LeaseGuard};
 use runtime::RuntimeState;
 use state::{Outcome, Refused, Sent};
-pub use stream::{DEFAULT_STREAM_WINDOW, ResponseStream};
+pub use stream::{DEFAULT_STREAM_WINDOW, MAX_STREAM_WINDOW, ResponseStream};
 
 /// How many times a call or one-way message is sent again, on fresh connections, after
 /// connections that ended before writing it (go-away, a lost connection) before it fails.
@@ -170,7 +170,18 @@ impl Pool {
         let runtime = self.runtime()?;
         check_frame(&self.shared.config, endpoint, frame)?;
         for _ in 0..MAX_SENDS {
-            let lease = runtime.lease(endpoint).await?;
+            let lease = match cancel {
+                None => runtime.lease(endpoint).await?,
+                // A cancel while dialling: nothing was sent.
+                Some(cancel) => tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => {
+                        let address = endpoint.to_string();
+                        return Err(PoolError::Cancelled { address, sent: false });
+                    }
+                    lease = runtime.lease(endpoint) => lease?,
+                },
+            };
             let outcome = match cancel {
                 None => call_on(&lease.conn, frame).await,
                 // Boxed: keeps the cancel's future out of every plain call's.
@@ -327,7 +338,13 @@ async fn call_on_until(conn: &Arc<Conn>, frame: &Frame, cancel: &CancellationTok
     if cancel.is_cancelled() {
         return Outcome::Failed(never_sent());
     }
-    let Some((id, mut outcome)) = queue_call(conn, frame).await else { return Outcome::Retry };
+    let queued = tokio::select! {
+        biased;
+        // Waiting for room in the queue: cancelled, nothing was queued.
+        () = cancel.cancelled() => return Outcome::Failed(never_sent()),
+        queued = queue_call(conn, frame) => queued,
+    };
+    let Some((id, mut outcome)) = queued else { return Outcome::Retry };
     let mut in_flight = InFlight { conn, id, waiting: true };
     let outcome = tokio::select! {
         biased;

@@ -433,10 +433,16 @@ impl State {
         was_full && !self.is_full()
     }
 
-    /// True once the writer should shut our sending side: going away, and everything queued
-    /// before it is written.
+    /// True once the writer should shut our sending side: going away, everything queued before
+    /// it written, and no response stream open.
     pub(crate) fn should_finish(&self) -> bool {
-        self.write_closed && !self.fin_sent && self.writer_idle()
+        self.write_closed && !self.fin_sent && self.writer_idle() && !self.has_open_stream()
+    }
+
+    /// Whether a response stream is still open: its credit and its cancel still have to be
+    /// written, so our sending side stays open (a go-away lets the server finish streams).
+    fn has_open_stream(&self) -> bool {
+        self.calls.values().any(|waiter| matches!(waiter, Waiter::Stream { .. }))
     }
 
     /// Records that our sending side is shut.

@@ -14,25 +14,33 @@ use super::state::{Outcome, Refused, Waiter};
 use super::{InFlight, MAX_SENDS, Pool, check_frame, lost_after_sending, unsent};
 use crate::{Message, PoolError};
 
-/// The credit window of [`Pool::call_stream`] when none is given: how many items may be on
-/// their way or waiting to be read.
+/// A credit window for [`Pool::call_stream`]: how many items may be on their way or waiting
+/// to be read.
 pub const DEFAULT_STREAM_WINDOW: u32 = 64;
 
+/// The largest credit window [`Pool::call_stream`] grants (a larger one is lowered to it); a
+/// server holds at most this much credit per stream too.
+pub const MAX_STREAM_WINDOW: u32 = 1024;
+
 impl Pool {
-    /// Sends `request` as a response stream and waits for the server's first message: the
+    /// Sends `request` as a response stream and waits for the server's first message (an
+    /// error if the stream failed before any, e.g. [`PoolError::Refused`]): the
     /// handler sends items ([`crate::Responder::send_item`]) and ends the stream with its
     /// answer. The stream yields each item, then the answer, then `None`; a connection error
     /// is its last item.
     ///
-    /// - **Flow control.** The caller grants `window` items of credit (at least 1) and grants
+    /// - **Flow control.** The caller grants `window` items of credit (1 to
+    ///   [`MAX_STREAM_WINDOW`]) and grants
     ///   more as its consumer reads, half a window at a time, so at most `window` items are
     ///   ever on their way or waiting unread: a slow consumer holds back the producer and
     ///   neither side buffers without bound.
-    /// - **One lease.** The stream holds a lease on its connection until it ends or is
-    ///   dropped: the reaper never closes the connection under it, and the heartbeat watches
+    /// - **One lease.** The stream holds a lease on its connection until its last message is
+    ///   read or it is dropped: the reaper never closes the connection under it, and the heartbeat watches
     ///   it.
     /// - **Cancel.** Dropping the stream before its end cancels the request: the producer's
     ///   `send_item` fails with [`crate::StreamError::Cancelled`].
+    /// - **Limits.** A server serves at most `max_in_flight` streams per connection at once; one
+    ///   more is refused with [`PoolError::Refused`] (nothing ran; safe to retry later).
     /// - **Opening.** Like [`Pool::call`], a request the connection ended before writing is
     ///   sent again on a fresh connection; the pool's `call_timeout`, if set, bounds the wait
     ///   for the first message. Once the first message is in, nothing is re-sent.
@@ -42,7 +50,7 @@ impl Pool {
         request: Message,
         window: u32,
     ) -> Result<ResponseStream, PoolError> {
-        let window = window.max(1);
+        let window = window.clamp(1, MAX_STREAM_WINDOW);
         let mut frame = Frame::request(0, request.header, request.payloads);
         if let Envelope::Request(sent) = &mut frame.envelope {
             sent.stream_credit = window;
@@ -80,10 +88,23 @@ impl Pool {
                 // The waiter is only dropped unanswered if the connection was torn down.
                 None => return Err(lost_after_sending(&lease.conn)),
                 Some((Outcome::Retry, _)) => continue,
+                // Failed before any message: the stream never opened (refused, the handler
+                // panicked, the connection ended).
+                Some((Outcome::Failed(error), _)) => return Err(error),
                 Some(first) => first,
             };
-            let mut stream =
-                ResponseStream { lease, id, events, first: None, window, unread: 0, ended: false };
+            let conn = lease.conn.clone();
+            let lease = Some(lease);
+            let mut stream = ResponseStream {
+                conn,
+                lease,
+                id,
+                events,
+                first: None,
+                window,
+                unread: 0,
+                ended: false,
+            };
             stream.first = Some(stream.take(first));
             return Ok(stream);
         }
@@ -112,7 +133,9 @@ async fn queue_stream(
 /// server's items, then its answer; a connection error is the last item. Holds a lease on its
 /// connection until its end; dropped before it, it cancels the request.
 pub struct ResponseStream {
-    lease: LeaseGuard,
+    conn: Arc<Conn>,
+    /// Released once the last message is read.
+    lease: Option<LeaseGuard>,
     id: u64,
     /// Items and the last outcome, at most `window` of them (the server's credit).
     events: mpsc::UnboundedReceiver<(Outcome, bool)>,
@@ -126,7 +149,7 @@ pub struct ResponseStream {
 impl std::fmt::Debug for ResponseStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseStream")
-            .field("endpoint", &self.lease.conn.label)
+            .field("endpoint", &self.conn.label)
             .field("id", &self.id)
             .field("ended", &self.ended)
             .finish()
@@ -147,7 +170,7 @@ impl ResponseStream {
 
     /// The endpoint this stream comes from.
     pub fn endpoint(&self) -> &Address {
-        &self.lease.conn.endpoint
+        &self.conn.endpoint
     }
 
     fn poll_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, PoolError>>> {
@@ -161,8 +184,8 @@ impl ResponseStream {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(event)) => Poll::Ready(Some(self.take(event))),
             Poll::Ready(None) => {
-                self.ended = true;
-                Poll::Ready(Some(Err(lost_after_sending(&self.lease.conn))))
+                self.end();
+                Poll::Ready(Some(Err(lost_after_sending(&self.conn))))
             }
         }
     }
@@ -171,19 +194,25 @@ impl ResponseStream {
     /// window has been read.
     fn take(&mut self, (outcome, last): (Outcome, bool)) -> Result<Message, PoolError> {
         if last {
-            self.ended = true;
+            self.end();
         } else {
             self.unread += 1;
             if self.unread >= (self.window / 2).max(1) {
-                self.lease.conn.grant(self.id, std::mem::take(&mut self.unread));
+                self.conn.grant(self.id, std::mem::take(&mut self.unread));
             }
         }
         match outcome {
             Outcome::Response(message) => Ok(message),
             Outcome::Failed(error) => Err(error),
             // Only before the first message, which `open_stream` handles.
-            Outcome::Retry => Err(unsent(&self.lease.conn.endpoint, "the stream was never sent")),
+            Outcome::Retry => Err(unsent(&self.conn.endpoint, "the stream was never sent")),
         }
+    }
+
+    /// The last message is in: the lease goes (the connection may idle now).
+    fn end(&mut self) {
+        self.ended = true;
+        self.lease = None;
     }
 }
 
@@ -198,7 +227,7 @@ impl futures_util::Stream for ResponseStream {
 impl Drop for ResponseStream {
     fn drop(&mut self) {
         if !self.ended {
-            self.lease.conn.cancel(self.id);
+            self.conn.cancel(self.id);
         }
     }
 }

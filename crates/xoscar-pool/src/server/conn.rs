@@ -96,6 +96,8 @@ pub(crate) async fn serve_connection<H: Handler>(
         _broken = &mut write => (ReadEnd::CallerGone, None),
     };
     let answered = end != ReadEnd::CallerGone && {
+        // Reading is over, so no credit can come: open streams end here.
+        conn.cancel_streams();
         conn.start_closing();
         write.await.is_ok()
     };

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use futures_util::FutureExt;
 use xoscar_wire::{Envelope, Frame, pb};
 
-use super::state::{ServerConn, message_bytes};
+use super::state::{ServerConn, message_bytes, refused};
 use super::{Handler, Responder};
 
 use crate::Message;
@@ -115,8 +115,10 @@ pub(crate) fn respond<H: Handler>(
 ) {
     let bytes = message_bytes(&request);
     conn.register(&mut conn.lock(), id, None, bytes);
-    if stream_credit > 0 {
-        conn.open_stream(id, stream_credit);
+    if stream_credit > 0 && !conn.open_stream(id, stream_credit) {
+        tracing::debug!(peer = %conn.peer, id, "too many open streams; refusing one");
+        conn.finish(id, refused(id));
+        return;
     }
     let responder = Responder::for_request(conn.clone(), id, deadline);
     if let Err(panic) =

@@ -127,7 +127,9 @@ impl Responder {
     ///
     /// Fails with [`StreamError::NotAStream`] if the request did not open a stream, and with
     /// [`StreamError::Cancelled`] once the caller dropped the stream, cancelled it, or its
-    /// connection ended (stop producing then; an answer would be discarded).
+    /// connection stopped being read or ended (stop producing then; an answer would be
+    /// discarded). The item is taken by value: dropping this future while it waits for credit
+    /// drops the item too.
     pub async fn send_item(&mut self, item: Message) -> Result<(), StreamError> {
         let Some(Target::Request { conn, id }) = &self.target else {
             return Err(StreamError::NotAStream);

@@ -33,6 +33,11 @@ struct Running {
     credit: Option<u32>,
 }
 
+/// The most credit one response stream holds at once, whatever its caller grants: with the
+/// stream count bounded by `max_in_flight`, the items a server queues for streams are bounded
+/// even for a caller that grants without reading.
+pub(crate) const MAX_STREAM_CREDIT: u32 = 1024;
+
 /// What became of a stream item handed to [`ServerConn::send_item`].
 pub(crate) enum ItemSent {
     Queued,
@@ -65,6 +70,11 @@ pub(crate) struct ServerConn {
     /// Bytes held: requests being handled, one-way messages not yet handled, answers not yet
     /// written.
     buffered: AtomicUsize,
+    /// Open response streams, counted in `load` too. They do not count against
+    /// `max_in_flight` when the read side decides whether to read on: a stream needs the
+    /// caller's credit frames read to make progress. Their own number is bounded instead
+    /// (streams over `max_in_flight` are refused).
+    streams: AtomicUsize,
     /// The read side waits for room: wake it when some is made.
     paused: AtomicBool,
     /// Reading is over: once everything accepted is answered, the writer closes.
@@ -105,6 +115,7 @@ impl ServerConn {
             }),
             load: AtomicUsize::new(0),
             buffered: AtomicUsize::new(0),
+            streams: AtomicUsize::new(0),
             paused: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             progress: Notify::new(),
@@ -116,7 +127,8 @@ impl ServerConn {
 
     /// True while the connection is under its limits: the read side may read another frame.
     pub(crate) fn has_room(&self) -> bool {
-        self.load.load(SeqCst) < self.config.max_in_flight
+        self.load.load(SeqCst) - self.streams.load(SeqCst).min(self.load.load(SeqCst))
+            < self.config.max_in_flight
             && self.buffered.load(SeqCst) < self.config.max_buffered_bytes
     }
 
@@ -160,8 +172,8 @@ impl ServerConn {
             // the earlier request is cancelled (its answer could not be told apart anyway)
             // so that nothing leaks.
             tracing::warn!(peer = %self.peer, id, "request id reused while in flight; cancelling the earlier one");
-            earlier.abort.inspect(AbortHandle::abort);
-            self.release(1, earlier.bytes);
+            earlier.abort.as_ref().inspect(|task| task.abort());
+            self.release_request(&earlier);
         }
     }
 
@@ -187,7 +199,7 @@ impl ServerConn {
         state.replies.push_back((reply, bytes));
         drop(state);
         self.wake_writer.notify();
-        self.release(1, running.bytes);
+        self.release_request(&running);
         true
     }
 
@@ -196,22 +208,29 @@ impl ServerConn {
         let running = self.state.lock().in_flight.remove(&id);
         if let Some(running) = running {
             self.stop(&running);
-            self.release(1, running.bytes);
+            self.release_request(&running);
         }
     }
 
-    /// Request `id` (just registered) is a response stream with `credit` items of credit.
-    pub(crate) fn open_stream(&self, id: u64, credit: u32) {
-        if let Some(running) = self.state.lock().in_flight.get_mut(&id) {
-            running.credit = Some(credit);
+    /// Request `id` (just registered) is a response stream with `credit` items of credit (at
+    /// most [`MAX_STREAM_CREDIT`]). False when `max_in_flight` streams are open already: the
+    /// stream is refused (the caller answered at once), not queued.
+    pub(crate) fn open_stream(&self, id: u64, credit: u32) -> bool {
+        let mut state = self.state.lock();
+        let Some(running) = state.in_flight.get_mut(&id) else { return true };
+        if self.streams.load(SeqCst) >= self.config.max_in_flight {
+            return false;
         }
+        self.streams.fetch_add(1, SeqCst);
+        running.credit = Some(credit.min(MAX_STREAM_CREDIT));
+        true
     }
 
     /// The caller granted response stream `id` more credit: wakes its producer.
     pub(crate) fn add_credit(&self, id: u64, items: u32) {
         let mut state = self.state.lock();
         if let Some(Running { credit: Some(credit), .. }) = state.in_flight.get_mut(&id) {
-            *credit = credit.saturating_add(items);
+            *credit = credit.saturating_add(items).min(MAX_STREAM_CREDIT);
             drop(state);
             self.responders_changed.notify_waiters();
         }
@@ -262,6 +281,36 @@ impl ServerConn {
                 self.responders_changed.notify_waiters();
             }
         }
+    }
+
+    /// A request left the in-flight map: its slot in the load and its bytes are free.
+    fn release_request(&self, running: &Running) {
+        if running.credit.is_some() {
+            self.streams.fetch_sub(1, SeqCst);
+        }
+        self.release(1, running.bytes);
+    }
+
+    /// Ends every open response stream: no more credit can come (the read side is over).
+    /// Their producers see the cancel; nothing more is sent for them.
+    pub(crate) fn cancel_streams(&self) {
+        let ended: Vec<Running> = {
+            let mut state = self.state.lock();
+            let ids: Vec<u64> = state
+                .in_flight
+                .iter()
+                .filter(|(_, running)| running.credit.is_some())
+                .map(|(id, _)| *id)
+                .collect();
+            ids.iter().filter_map(|id| state.in_flight.remove(id)).collect()
+        };
+        if ended.is_empty() {
+            return;
+        }
+        for running in &ended {
+            self.release_request(running);
+        }
+        self.responders_changed.notify_waiters();
     }
 
     /// `count` of the load and `bytes` of the budget are done: wakes the read side if it waits
@@ -341,7 +390,7 @@ impl ServerConn {
         let cancelled = std::mem::take(&mut self.state.lock().in_flight);
         for running in cancelled.into_values() {
             self.stop(&running);
-            self.release(1, running.bytes);
+            self.release_request(&running);
         }
     }
 
@@ -357,6 +406,7 @@ impl ServerConn {
         for (_, running) in state.in_flight.drain() {
             running.abort.inspect(AbortHandle::abort);
         }
+        self.streams.store(0, SeqCst);
         self.responders_changed.notify_waiters();
         if let Some(worker) = state.notify_worker.take() {
             worker.abort();
@@ -386,9 +436,15 @@ impl ServerConn {
 
 /// The answer to a request whose handler stopped at a cancel its caller still waits on.
 pub(crate) fn cancelled(id: u64) -> Frame {
-    let status = pb::response::Status::Cancelled as i32;
-    Frame::new(
-        Envelope::Response(pb::Response { id, header: Bytes::new(), status, more: false }),
-        vec![],
-    )
+    ended(id, pb::response::Status::Cancelled)
+}
+
+/// The answer to a stream request refused because too many streams are open.
+pub(crate) fn refused(id: u64) -> Frame {
+    ended(id, pb::response::Status::Refused)
+}
+
+fn ended(id: u64, status: pb::response::Status) -> Frame {
+    let response = pb::Response { id, header: Bytes::new(), status: status as i32, more: false };
+    Frame::new(Envelope::Response(response), vec![])
 }

@@ -74,6 +74,9 @@ pub mod response {
         /// The caller cancelled the request with `Cancel.answer` set and the handler
         /// stopped without answering: it was dropped where it waited, or never ran.
         Cancelled = 2,
+        /// A stream request refused before any handler saw it: the connection has as many open
+        /// streams as the server allows (its max_in_flight). Safe to send again later.
+        Refused = 3,
     }
     impl Status {
         /// String value of the enum field names used in the ProtoBuf definition.
@@ -85,6 +88,7 @@ pub mod response {
                 Self::Ok => "OK",
                 Self::HandlerPanicked => "HANDLER_PANICKED",
                 Self::Cancelled => "CANCELLED",
+                Self::Refused => "REFUSED",
             }
         }
         /// Creates an enum from field names used in the ProtoBuf definition.
@@ -93,6 +97,7 @@ pub mod response {
                 "OK" => Some(Self::Ok),
                 "HANDLER_PANICKED" => Some(Self::HandlerPanicked),
                 "CANCELLED" => Some(Self::Cancelled),
+                "REFUSED" => Some(Self::Refused),
                 _ => None,
             }
         }
