@@ -503,12 +503,13 @@ impl Handler<Nap> for Sleeper {
     async fn handle(&mut self, nap: Nap, ctx: &mut Context<Self>) -> Result<Napped, Failure> {
         self.started += 1;
         let mut guard = CountIfDropped(self.dropped.clone(), false);
+        // Taken before the first await: from then on a cancel is this handler's to answer.
+        let cancel = nap.watch.then(|| ctx.cancellation());
         if let Some(probe) = &nap.probe {
             probe.tell(Started {}).await?;
         }
         let sleep = tokio::time::sleep(std::time::Duration::from_millis(nap.ms));
-        let early = if nap.watch {
-            let cancel = ctx.cancellation();
+        let early = if let Some(cancel) = cancel {
             tokio::select! {
                 () = sleep => false,
                 () = cancel.cancelled() => true,
