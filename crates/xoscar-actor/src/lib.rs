@@ -29,6 +29,7 @@ mod remote;
 mod runner;
 mod service;
 mod stream;
+mod sub_pool;
 mod transfer;
 
 /// The actor layer's headers, generated from `proto/xoscar/actor/v1/actor.proto`.
@@ -52,6 +53,7 @@ pub use pool::{ActorPool, ActorPoolBuilder, CreateActor, DEFAULT_MAILBOX_CAPACIT
 pub use reference::ActorRef;
 pub use remote::RemoteMessages;
 pub use stream::{PACK_BYTES, PACK_ITEMS, ReplyStream, STREAM_WINDOW, Streaming};
+pub use sub_pool::{ENV_SUB_POOL, SubPool, SubPoolInfo, run_if_sub_pool};
 /// The token that cancels [`ActorRef::call_cancellable`] (tokio-util's, re-exported).
 pub use tokio_util::sync::CancellationToken;
 pub use transfer::{BufferWriter, CopyTo, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_IN_FLIGHT, copy_to};

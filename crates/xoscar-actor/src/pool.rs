@@ -17,6 +17,7 @@ use crate::core::{Core, Factory, factory};
 use crate::debug::Thresholds;
 use crate::runner::Mode;
 use crate::service::Service;
+use crate::sub_pool::{SubPool, SubPoolInfo, SubPoolProcess, start_all};
 use crate::{Actor, ActorError, ActorRef, Failure};
 
 /// Default of [`ActorPoolBuilder::mailbox_capacity`].
@@ -33,6 +34,8 @@ pub struct ActorPool {
     handle: PoolHandle,
     servers: Vec<Server>,
     addresses: Vec<Address>,
+    /// Its sub pools' processes, killed when the pool goes.
+    subs: Vec<SubPoolProcess>,
 }
 
 /// A cheap, cloneable handle to an actor pool, as handlers see it through
@@ -141,6 +144,7 @@ impl ActorPool {
             direct: true,
             slow_call: None,
             hold: None,
+            sub_pools: Vec::new(),
         }
     }
 
@@ -170,10 +174,18 @@ impl ActorPool {
         self.handle.core.stop_all().await;
     }
 
+    /// Its sub pools, in the order they were given to [`ActorPoolBuilder::sub_pool`].
+    pub fn sub_pools(&self) -> Vec<SubPoolInfo> {
+        self.subs.iter().map(|sub| sub.info.clone()).collect()
+    }
+
     fn unroute(&self) {
         if let Ok(client) = client() {
             let core = Arc::downgrade(&self.handle.core);
             client.router.remove_local_where(|local| local.ptr_eq(&core));
+            for sub in &self.subs {
+                client.router.unmap(&sub.info.address);
+            }
         }
     }
 }
@@ -200,6 +212,7 @@ pub struct ActorPoolBuilder {
     direct: bool,
     slow_call: Option<Duration>,
     hold: Option<Duration>,
+    sub_pools: Vec<SubPool>,
 }
 
 impl std::fmt::Debug for ActorPoolBuilder {
@@ -295,6 +308,17 @@ impl ActorPoolBuilder {
         self
     }
 
+    /// Starts `sub_pool` with this pool: a child process of this executable (whose `main`
+    /// begins with [`crate::run_if_sub_pool`]) serving an actor pool with its own environment,
+    /// label and addresses. [`ActorPoolBuilder::start`] returns once every sub pool serves,
+    /// or fails naming the sub pool that did not (and leaves no process behind). Sub pools
+    /// die with this pool: when it is dropped or shut down, and when this process ends, even
+    /// by SIGKILL. This process reaches each through its internal Unix socket. Default: none.
+    pub fn sub_pool(mut self, sub_pool: SubPool) -> Self {
+        self.sub_pools.push(sub_pool);
+        self
+    }
+
     /// The listeners' transport settings. Default: [`TransportConfig::default`].
     pub fn transport_config(mut self, config: TransportConfig) -> Self {
         self.transport = config;
@@ -340,6 +364,13 @@ impl ActorPoolBuilder {
                 client.router.add_local(address.clone(), Arc::downgrade(&core));
             }
         }
-        Ok(ActorPool { handle: PoolHandle { core }, servers, addresses })
+        let mut pool =
+            ActorPool { handle: PoolHandle { core }, servers, addresses, subs: Vec::new() };
+        // On failure the pool, and the sub pools started, are dropped: nothing is left behind.
+        pool.subs = start_all(self.sub_pools).await?;
+        for sub in &pool.subs {
+            client.router.map(sub.info.address.clone(), sub.info.internal.clone());
+        }
+        Ok(pool)
     }
 }

@@ -62,7 +62,7 @@ pub use xoscar_wire as wire;
 
 pub use xoscar_actor::{
     Actor, ActorError, ActorPool, ActorPoolBuilder, ActorRef, Cancellation, CancellationToken,
-    Context, CreateActor, CreateRemoteActor, Failure, Handler, PoolHandle, RemoteMessages, caller,
+    Context, CreateActor, CreateRemoteActor, Failure, SubPool, SubPoolInfo, run_if_sub_pool, Handler, PoolHandle, RemoteMessages, caller,
     configure, create_actor, destroy_actor, has_actor, map_address, unmap_address,
 };
 pub use xoscar_pool::{PoolConfig, ServerConfig};

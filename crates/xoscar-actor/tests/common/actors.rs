@@ -392,6 +392,7 @@ pub fn register(builder: ActorPoolBuilder) -> ActorPoolBuilder {
         .register("Ledger", |_: Empty| Ok(Ledger::default()))
         .register("Source", |_: Empty| Ok(Source::default()))
         .register("Store", |_: Empty| Ok(Store::default()))
+        .register("EnvReader", |_: Empty| Ok(EnvReader))
 }
 
 // ---- Impostor: messages that reuse Counter's names with other bodies --------------------------
@@ -750,5 +751,38 @@ impl Handler<Inspect> for Store {
         }
         let buffer = self.buffers.get(&exposed.id()).ok_or_else(|| Failure::msg("not mine"))?;
         Ok(Fnv { hash: fnv(&buffer.lock()) })
+    }
+}
+
+// ---- EnvReader: what a pool's process sees ---------------------------------------------------
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ReadEnv {
+    #[prost(string, tag = "1")]
+    pub key: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct EnvValue {
+    #[prost(string, tag = "1")]
+    pub value: String,
+    #[prost(uint32, tag = "2")]
+    pub pid: u32,
+}
+
+/// Reads its process's environment.
+pub struct EnvReader;
+
+impl Actor for EnvReader {
+    fn remote_messages(messages: &mut RemoteMessages<Self>) {
+        messages.message::<ReadEnv>("ReadEnv");
+    }
+}
+
+impl Handler<ReadEnv> for EnvReader {
+    type Reply = EnvValue;
+    async fn handle(&mut self, read: ReadEnv, _: &mut Context<Self>) -> Result<EnvValue, Failure> {
+        let value = std::env::var(&read.key).unwrap_or_default();
+        Ok(EnvValue { value, pid: std::process::id() })
     }
 }

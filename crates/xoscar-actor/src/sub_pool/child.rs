@@ -1,0 +1,68 @@
+//! The sub pool's side: serve the pool the main pool asked for, until the main pool goes.
+
+use std::io::Read;
+
+use xoscar_transport::Address;
+
+use super::{ENV_ADDRESS, ENV_INTERNAL, ENV_LABEL, ENV_PARENT, ENV_SUB_POOL, READY};
+use crate::{ActorPool, ActorPoolBuilder};
+
+/// The one line a program with sub pools starts `main` with. In a sub pool (the environment
+/// variable [`super::ENV_SUB_POOL`] is set by its main pool) it builds the pool with
+/// `configure` (register there the same actor types as the main pool), serves it, and exits
+/// when the main pool goes (its process ends, even by SIGKILL); it never returns. Anywhere
+/// else it returns at once.
+///
+/// ```no_run
+/// fn pools(builder: xoscar_actor::ActorPoolBuilder) -> xoscar_actor::ActorPoolBuilder {
+///     builder // .register("Worker", |init: WorkerInit| Ok(Worker::new(init)))
+/// }
+///
+/// fn main() {
+///     xoscar_actor::run_if_sub_pool(pools);
+///     // ... the main process: pools(ActorPool::builder(address)).sub_pool(..).start()
+/// }
+/// ```
+pub fn run_if_sub_pool(configure: fn(ActorPoolBuilder) -> ActorPoolBuilder) {
+    let Some(index) = std::env::var_os(ENV_SUB_POOL) else { return };
+    let fail = |reason: String| -> ! {
+        eprintln!("xoscar sub pool {index:?}: {reason}");
+        std::process::exit(2)
+    };
+    let setting = |key: &str| {
+        std::env::var(key).unwrap_or_else(|_| fail(format!("{key} is not set (or not UTF-8)")))
+    };
+    let address = |key: &str| -> Address {
+        setting(key).parse().unwrap_or_else(|error| fail(format!("{key}: {error}")))
+    };
+    let (external, internal) = (address(ENV_ADDRESS), address(ENV_INTERNAL));
+    watch_parent(setting(ENV_PARENT).parse().unwrap_or_else(|_| fail(format!("bad {ENV_PARENT}"))));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|error| fail(format!("no tokio runtime: {error}")));
+    runtime.block_on(async move {
+        let builder = configure(ActorPool::builder(external)).internal_address(internal);
+        let pool = builder.start().await.unwrap_or_else(|error| fail(error.to_string()));
+        println!("{READY} {}", pool.address());
+        let _label = std::env::var(ENV_LABEL);
+        std::future::pending::<()>().await;
+        drop(pool);
+    });
+    std::process::exit(0)
+}
+
+/// Exits this process when the main pool's goes: its end of our stdin closes then (even when
+/// it is killed), and a sub pool started after it died finds another parent.
+fn watch_parent(parent: u32) {
+    if std::os::unix::process::parent_id() != parent {
+        eprintln!("xoscar sub pool: the main pool {parent} is gone");
+        std::process::exit(3);
+    }
+    std::thread::spawn(|| {
+        let mut stdin = std::io::stdin();
+        let mut buf = [0u8; 64];
+        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+        std::process::exit(3);
+    });
+}

@@ -1,0 +1,103 @@
+//! Sub pools: actor pools in child processes of the same executable, started and owned by a
+//! main pool ([`crate::ActorPoolBuilder::sub_pool`]), each with its own environment, label and
+//! addresses, and dying with it.
+//!
+//! The executable re-runs itself in sub-pool mode: its `main` starts with the one line
+//! [`run_if_sub_pool`], which in a sub pool serves until the main pool goes and never
+//! returns, and in the main process returns at once.
+
+mod child;
+mod spawn;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use xoscar_transport::Address;
+
+pub use child::run_if_sub_pool;
+pub(crate) use spawn::{SubPoolProcess, start_all};
+
+/// Set in a sub pool's environment: its index among the main pool's sub pools.
+pub const ENV_SUB_POOL: &str = "XOSCAR_SUB_POOL";
+const ENV_LABEL: &str = "XOSCAR_SUB_POOL_LABEL";
+const ENV_ADDRESS: &str = "XOSCAR_SUB_POOL_ADDRESS";
+const ENV_INTERNAL: &str = "XOSCAR_SUB_POOL_INTERNAL";
+const ENV_PARENT: &str = "XOSCAR_SUB_POOL_PARENT";
+/// The line a sub pool prints once it serves, followed by its address.
+const READY: &str = "XOSCAR_SUB_POOL_READY";
+
+/// One sub pool of a main pool, before it starts: every method states its default.
+#[derive(Debug, Clone)]
+pub struct SubPool {
+    pub(crate) label: String,
+    pub(crate) env: Vec<(OsString, OsString)>,
+    pub(crate) address: Address,
+    pub(crate) program: Option<(PathBuf, Vec<OsString>)>,
+}
+
+impl Default for SubPool {
+    fn default() -> Self {
+        SubPool {
+            label: String::new(),
+            env: Vec::new(),
+            address: Address::tcp(([127, 0, 0, 1], 0).into()),
+            program: None,
+        }
+    }
+}
+
+impl SubPool {
+    /// A sub pool with the defaults below.
+    pub fn new() -> Self {
+        SubPool::default()
+    }
+
+    /// A label to place actors by (e.g. `"gpu"`), also tagging the sub pool's log lines.
+    /// Default: none (empty).
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    /// Sets an environment variable in the sub pool's process (e.g. `CUDA_VISIBLE_DEVICES`),
+    /// on top of the main process's environment. Default: the main process's environment.
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The sub pool's external address (TCP with port 0 allowed). It also listens on an
+    /// internal Unix socket of its own, which the main process uses. Default:
+    /// `127.0.0.1:0`.
+    pub fn address(mut self, address: Address) -> Self {
+        self.address = address;
+        self
+    }
+
+    /// Runs `program` with `args` instead of re-running this executable with its own
+    /// arguments (a test binary, for instance, passes the filter of the test that calls
+    /// [`run_if_sub_pool`]). Default: this executable, with the arguments it was given.
+    pub fn program(
+        mut self,
+        program: impl Into<PathBuf>,
+        args: impl IntoIterator<Item = impl Into<OsString>>,
+    ) -> Self {
+        self.program = Some((program.into(), args.into_iter().map(Into::into).collect()));
+        self
+    }
+}
+
+/// A running sub pool, as its main pool reports it ([`crate::ActorPool::sub_pools`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubPoolInfo {
+    /// Its index among the main pool's sub pools, from 0.
+    pub index: usize,
+    /// Its label.
+    pub label: String,
+    /// Its external address (the one its actors' refs carry).
+    pub address: Address,
+    /// Its internal Unix-socket address, which this process maps the external one to.
+    pub internal: Address,
+    /// Its process id.
+    pub pid: u32,
+}
