@@ -18,7 +18,7 @@ use crate::core::{Core, typed};
 use crate::delivery::{self, Delivery};
 use crate::header::{self, Answer};
 use crate::pb::{self, request::Kind};
-use crate::{Actor, ActorError, ActorRef, Handler, remote};
+use crate::{Actor, ActorError, ActorRef, Handler, Placement, forward, remote};
 
 pub(crate) struct Client {
     pub(crate) pool: Pool,
@@ -86,11 +86,25 @@ impl<A: Actor> ActorRef<A> {
             return Ok(Reach::Local(cell));
         }
         match place(self.address())? {
-            (_, Place::Local(core)) => {
-                let cell = typed::<A>(core.cell(self.uid())?)?;
-                self.cache_cell(&cell);
-                Ok(Reach::Local(cell))
-            }
+            (client, Place::Local(core)) => match core.cell(self.uid()) {
+                Ok(cell) => {
+                    let cell = typed::<A>(cell)?;
+                    self.cache_cell(&cell);
+                    Ok(Reach::Local(cell))
+                }
+                // A main pool of this process: the actor may live in one of its sub pools.
+                // Where it was noted, straight there; else through the main pool's own
+                // listener, which asks its sub pools.
+                Err(_) if core.has_sub_pools() => {
+                    let at = core.located(self.uid()).unwrap_or_else(|| core.address.clone());
+                    let endpoint = match client.router.resolve(&at) {
+                        Route::Remote(endpoint) => endpoint.into_owned(),
+                        Route::Local(_) => at,
+                    };
+                    Ok(Reach::Remote(client, Cow::Owned(endpoint)))
+                }
+                Err(error) => Err(error),
+            },
             (client, Place::Remote(endpoint)) => Ok(Reach::Remote(client, endpoint)),
         }
     }
@@ -272,7 +286,8 @@ fn encode<A: Actor, M: 'static>(
 /// Whether the actor is alive in its pool.
 pub async fn has_actor<A>(actor: &ActorRef<A>) -> Result<bool, ActorError> {
     match place(actor.address())? {
-        (_, Place::Local(core)) => Ok(core.has(actor.uid())),
+        (_, Place::Local(core)) if core.has(actor.uid()) => Ok(true),
+        (_, Place::Local(core)) => Ok(forward::locate(&core, actor.uid()).await.is_some()),
         (client, Place::Remote(endpoint)) => {
             let has = Kind::Has(pb::Target { uid: actor.uid().to_owned() });
             match manage(client, &endpoint, has, Payloads::new()).await? {
@@ -288,10 +303,53 @@ pub async fn has_actor<A>(actor: &ActorRef<A>) -> Result<bool, ActorError> {
 /// returned. A second destroy is [`ActorError::NotFound`]; the uid may then be created again.
 pub async fn destroy_actor<A>(actor: &ActorRef<A>) -> Result<(), ActorError> {
     match place(actor.address())? {
+        (_, Place::Local(core)) if !core.has(actor.uid()) => {
+            match forward::locate(&core, actor.uid()).await {
+                Some(at) => forward::destroy_at(&core, &at, actor.uid()).await,
+                None => Err(core.not_found(actor.uid())),
+            }
+        }
         (_, Place::Local(core)) => core.destroy(actor.uid()).await,
         (client, Place::Remote(endpoint)) => {
             let destroy = Kind::Destroy(pb::Target { uid: actor.uid().to_owned() });
             manage(client, &endpoint, destroy, Payloads::new()).await.map(drop)
+        }
+    }
+}
+
+/// A reference to the actor `uid` found through the pool at `address`: in that pool, or, for
+/// a main pool, in the sub pool holding it (xoscar's `actor_ref`). The ref carries the address
+/// of the pool the actor lives in, so calls go straight there. [`ActorError::NotFound`] if no
+/// pool holds it.
+pub async fn actor_ref<A>(
+    address: &Address,
+    uid: impl Into<Arc<str>>,
+) -> Result<ActorRef<A>, ActorError> {
+    let uid: Arc<str> = uid.into();
+    match place(address)? {
+        (_, Place::Local(core)) if core.has(&uid) => Ok(ActorRef::new(address.clone(), uid)),
+        (_, Place::Local(core)) => match forward::locate(&core, &uid).await {
+            Some(at) => Ok(ActorRef::new(at, uid)),
+            None => Err(core.not_found(&uid)),
+        },
+        (client, Place::Remote(endpoint)) => {
+            let has = Kind::Has(pb::Target { uid: uid.to_string() });
+            match manage(client, &endpoint, has, Payloads::new()).await? {
+                Answer::Done(done) if !done.present => {
+                    Err(ActorError::NotFound { address: address.to_string(), uid: uid.to_string() })
+                }
+                Answer::Done(done) if done.address.is_empty() => {
+                    Ok(ActorRef::new(address.clone(), uid))
+                }
+                Answer::Done(done) => {
+                    let at = done.address.parse().map_err(|error| ActorError::BadReply {
+                        address: endpoint.to_string(),
+                        detail: format!("the address of an actor: {error}"),
+                    })?;
+                    Ok(ActorRef::new(at, uid))
+                }
+                Answer::Body(_) => Err(no_detail(&endpoint)),
+            }
         }
     }
 }
@@ -305,6 +363,39 @@ async fn manage(
 ) -> Result<Answer, ActorError> {
     let request = Message::new(header::request(kind), body);
     header::answer(client.pool.call(endpoint, request).await?, endpoint)
+}
+
+/// Creates an actor of `type_name` through the pool at `address` (this process's or another's),
+/// placed as `placement` says; its uid and the address of the pool it landed in.
+pub(crate) async fn create_at(
+    address: &Address,
+    type_name: &str,
+    init: Payloads,
+    uid: Option<Arc<str>>,
+    placement: &Placement,
+) -> Result<(Arc<str>, Address), ActorError> {
+    match place(address)? {
+        (_, Place::Local(core)) => core.create_placed(type_name, init, uid, placement).await,
+        (client, Place::Remote(endpoint)) => {
+            let uid = uid.as_deref().unwrap_or_default().to_owned();
+            let placement = placement.to_wire();
+            let create =
+                Kind::Create(pb::Create { type_name: type_name.to_owned(), uid, placement });
+            match manage(client, &endpoint, create, init).await? {
+                Answer::Done(done) if done.address.is_empty() => {
+                    Ok((done.uid.into(), address.clone()))
+                }
+                Answer::Done(done) => {
+                    let at = done.address.parse().map_err(|error| ActorError::BadReply {
+                        address: endpoint.to_string(),
+                        detail: format!("the address of a created actor: {error}"),
+                    })?;
+                    Ok((done.uid.into(), at))
+                }
+                Answer::Body(_) => Err(no_detail(&endpoint)),
+            }
+        }
+    }
 }
 
 fn no_detail(endpoint: &Address) -> ActorError {
@@ -343,6 +434,7 @@ pub fn create_actor<A: Actor>(
         type_name: type_name.to_owned(),
         init: Payloads::from_buf([init.encode_to_vec().into()]),
         uid: None,
+        placement: Placement::Here,
         actor: std::marker::PhantomData,
     }
 }
@@ -354,10 +446,19 @@ pub struct CreateRemoteActor<A> {
     type_name: String,
     init: Payloads,
     uid: Option<Arc<str>>,
+    placement: Placement,
     actor: std::marker::PhantomData<fn() -> A>,
 }
 
 impl<A> CreateRemoteActor<A> {
+    /// Where the pool at the address (a main pool) puts the actor among itself and its sub
+    /// pools; the ref returned carries the address of the pool it landed in. Default:
+    /// [`Placement::Here`].
+    pub fn placement(mut self, placement: Placement) -> Self {
+        self.placement = placement;
+        self
+    }
+
     /// The uid to create the actor under. Default: one the pool generates. A uid in use is
     /// [`ActorError::AlreadyExists`].
     pub fn uid(mut self, uid: impl Into<Arc<str>>) -> Self {
@@ -372,18 +473,8 @@ impl<A: Actor> IntoFuture for CreateRemoteActor<A> {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
-            let CreateRemoteActor { address, type_name, init, uid, .. } = self;
-            let uid = match place(&address)? {
-                (_, Place::Local(core)) => core.create_by_name(&type_name, init, uid).await?,
-                (client, Place::Remote(endpoint)) => {
-                    let uid = uid.as_deref().unwrap_or_default().to_owned();
-                    let create = Kind::Create(pb::Create { type_name, uid });
-                    match manage(client, &endpoint, create, init).await? {
-                        Answer::Done(done) => done.uid.into(),
-                        Answer::Body(_) => return Err(no_detail(&endpoint)),
-                    }
-                }
-            };
+            let CreateRemoteActor { address, type_name, init, uid, placement, .. } = self;
+            let (uid, address) = create_at(&address, &type_name, init, uid, &placement).await?;
             Ok(ActorRef::new(address, uid))
         })
     }

@@ -16,6 +16,7 @@ use xoscar_transport::Address;
 use crate::buffer::Exposed;
 use crate::cell::{AnyCell, BoxFuture, Cell};
 use crate::debug::Thresholds;
+use crate::placement::Topology;
 use crate::runner::{self, Mode};
 use crate::{Actor, ActorError, ActorRef, Context, Failure, body, remote};
 use xoscar_wire::Payloads;
@@ -35,7 +36,6 @@ pub(crate) struct Core {
     pub(crate) address: Address,
     actors: RwLock<HashMap<Arc<str>, Arc<dyn AnyCell>, RandomState>>,
     pub(crate) factories: HashMap<String, Factory, RandomState>,
-    next_uid: AtomicU64,
     next_incarnation: AtomicU64,
     pub(crate) mailbox_capacity: usize,
     pub(crate) debug: Thresholds,
@@ -45,6 +45,8 @@ pub(crate) struct Core {
     /// Buffers exposed for writes by reference, by id.
     pub(crate) buffers: parking_lot::Mutex<HashMap<u64, Exposed, RandomState>>,
     pub(crate) next_buffer: AtomicU64,
+    /// Its label, its sub pools, and where actors placed in them live.
+    pub(crate) topology: parking_lot::Mutex<Topology>,
 }
 
 /// An actor's registration in its pool. Dropping it forgets the uid (unless it was given to
@@ -88,7 +90,6 @@ impl Core {
             address,
             actors: RwLock::default(),
             factories,
-            next_uid: AtomicU64::new(1),
             next_incarnation: AtomicU64::new(1),
             mailbox_capacity,
             debug,
@@ -96,6 +97,7 @@ impl Core {
             lifetime: CancellationToken::new(),
             buffers: Default::default(),
             next_buffer: AtomicU64::new(1),
+            topology: Default::default(),
         }
     }
 
@@ -138,8 +140,11 @@ impl Core {
                 }
                 Some(uid) => uid,
                 None => loop {
-                    let n = self.next_uid.fetch_add(1, Relaxed);
-                    let uid: Arc<str> = format!("{}-{n}", short_type_name::<A>()).into();
+                    // Unique across this host's pools (process id, process-wide count): a main
+                    // pool finds actors of its sub pools by uid.
+                    static NEXT: AtomicU64 = AtomicU64::new(1);
+                    let (pid, n) = (std::process::id(), NEXT.fetch_add(1, Relaxed));
+                    let uid: Arc<str> = format!("{}-{pid:x}.{n}", short_type_name::<A>()).into();
                     if !actors.contains_key(&uid) {
                         break uid;
                     }

@@ -113,7 +113,11 @@ mod tests {
     #[test]
     fn leaves_everything_else_to_prost() {
         let create = pb::Request {
-            kind: Some(Kind::Create(pb::Create { type_name: "T".into(), uid: String::new() })),
+            kind: Some(Kind::Create(pb::Create {
+                type_name: "T".into(),
+                uid: String::new(),
+                placement: None,
+            })),
         };
         for odd in [
             create.encode_to_vec(),

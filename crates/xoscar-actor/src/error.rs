@@ -159,6 +159,15 @@ pub enum ActorError {
         /// What went wrong.
         reason: String,
     },
+    /// No pool fits a create's [`crate::Placement`] (no such sub pool, none with the label,
+    /// none idle).
+    #[error("placement at {address}: {reason}")]
+    Placement {
+        /// The pool that placed.
+        address: String,
+        /// Why nothing fits.
+        reason: String,
+    },
     /// A typed reference names an actor of another type in this process.
     #[error("actor {uid:?} at {address} is a {actual}, not a {expected}")]
     WrongType {

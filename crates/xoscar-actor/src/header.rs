@@ -74,6 +74,10 @@ pub(crate) fn describe(error: &ActorError) -> pb::Failure {
             (failure.address, failure.uid) = (address.clone(), uid.clone());
             ErrorKind::Cancelled
         }
+        ActorError::Placement { address, reason } => {
+            (failure.address, failure.message) = (address.clone(), reason.clone());
+            ErrorKind::Placement
+        }
         ActorError::Buffer { address, buffer, offset, reason } => {
             (failure.address, failure.message) = (address.clone(), reason.clone());
             (failure.buffer, failure.offset) = (*buffer, *offset);
@@ -129,6 +133,7 @@ pub(crate) fn rebuild(failure: pb::Failure, endpoint: &Address) -> ActorError {
         ErrorKind::Stopped => ActorError::Stopped { address, uid },
         ErrorKind::Cancelled => ActorError::Cancelled { address, uid },
         ErrorKind::Buffer => ActorError::Buffer { address, buffer, offset, reason: message },
+        ErrorKind::Placement => ActorError::Placement { address, reason: message },
         ErrorKind::Handler | ErrorKind::Unspecified => {
             ActorError::Handler { address, pid, actor_type, uid, message, source: None }
         }

@@ -22,7 +22,9 @@ mod debug;
 mod delivery;
 mod envelope;
 mod error;
+mod forward;
 mod header;
+mod placement;
 mod pool;
 mod reference;
 mod remote;
@@ -43,12 +45,13 @@ pub use batch::{Batch, MAX_BATCH};
 pub use buffer::{BufferRef, SharedBuffer};
 pub use cancel::Cancellation;
 pub use client::{
-    CreateRemoteActor, caller, configure, create_actor, destroy_actor, has_actor, map_address,
-    unmap_address,
+    CreateRemoteActor, actor_ref, caller, configure, create_actor, destroy_actor, has_actor,
+    map_address, unmap_address,
 };
 pub use context::Context;
 pub use debug::{ENV_HOLD, ENV_SLOW_CALL};
 pub use error::{ActorError, Failure};
+pub use placement::Placement;
 pub use pool::{ActorPool, ActorPoolBuilder, CreateActor, DEFAULT_MAILBOX_CAPACITY, PoolHandle};
 pub use reference::ActorRef;
 pub use remote::RemoteMessages;

@@ -94,8 +94,9 @@ pub struct CreateActor<A> {
 }
 
 impl<A: Actor> CreateActor<A> {
-    /// The uid to create the actor under. Default: `<type name>-<n>`, unique in the pool. A
-    /// uid in use is [`ActorError::AlreadyExists`].
+    /// The uid to create the actor under. Default: `<type name>-<pid in hex>.<n>`, unique on
+    /// the host (a main pool finds its sub pools' actors by uid). A uid in use is
+    /// [`ActorError::AlreadyExists`].
     pub fn uid(mut self, uid: impl Into<Arc<str>>) -> Self {
         self.uid = Some(uid.into());
         self
@@ -145,6 +146,7 @@ impl ActorPool {
             slow_call: None,
             hold: None,
             sub_pools: Vec::new(),
+            label: String::new(),
         }
     }
 
@@ -213,6 +215,7 @@ pub struct ActorPoolBuilder {
     slow_call: Option<Duration>,
     hold: Option<Duration>,
     sub_pools: Vec<SubPool>,
+    label: String,
 }
 
 impl std::fmt::Debug for ActorPoolBuilder {
@@ -319,6 +322,13 @@ impl ActorPoolBuilder {
         self
     }
 
+    /// This pool's label, for placing actors by label among a main pool and its sub pools
+    /// ([`crate::Placement::Label`]). Default: none (empty).
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
     /// The listeners' transport settings. Default: [`TransportConfig::default`].
     pub fn transport_config(mut self, config: TransportConfig) -> Self {
         self.transport = config;
@@ -364,13 +374,17 @@ impl ActorPoolBuilder {
                 client.router.add_local(address.clone(), Arc::downgrade(&core));
             }
         }
+        core.topology.lock().label = self.label;
         let mut pool =
             ActorPool { handle: PoolHandle { core }, servers, addresses, subs: Vec::new() };
         // On failure the pool, and the sub pools started, are dropped: nothing is left behind.
         pool.subs = start_all(self.sub_pools).await?;
+        let mut topology = pool.handle.core.topology.lock();
         for sub in &pool.subs {
             client.router.map(sub.info.address.clone(), sub.info.internal.clone());
+            topology.subs.push((sub.info.label.clone(), sub.info.address.clone()));
         }
+        drop(topology);
         Ok(pool)
     }
 }

@@ -15,7 +15,7 @@ use crate::buffer;
 use crate::core::Core;
 use crate::delivery::{self, Delivery};
 use crate::pb::{self, request::Kind};
-use crate::{ActorError, header};
+use crate::{ActorError, Placement, forward, header};
 
 /// Answers the requests of remote callers. Every failure becomes a failure response for that
 /// request only: the connection and the pool go on.
@@ -32,11 +32,11 @@ impl xoscar_pool::Handler for Service {
         let Message { header: head, payloads } = request;
         let body = payloads;
         if let Some(delivery) = delivery::decode(&head) {
-            return self.deliver(delivery, false, body, responder);
+            return self.deliver(&head, delivery, false, body, responder);
         }
         let bad =
             |detail: String| ActorError::BadMessage { address: self.0.address.to_string(), detail };
-        let kind = match pb::Request::decode(head) {
+        let kind = match pb::Request::decode(head.clone()) {
             Ok(pb::Request { kind: Some(kind) }) => kind,
             Ok(pb::Request { kind: None }) => {
                 let error = bad("a request header with no kind".to_owned());
@@ -64,17 +64,29 @@ impl xoscar_pool::Handler for Service {
             }
         };
         let delivery = Delivery { tell, uid: &uid, message: &message };
-        self.deliver(delivery, batch, body, responder);
+        self.deliver(&head, delivery, batch, body, responder);
     }
 }
 
 impl Service {
     /// Queues a call or tell for its actor. A call's responder travels with the message and
     /// the actor answers; a tell is answered once the mailbox took it.
-    /// `batch`: the body holds a batch of the message.
-    fn deliver(&self, delivery: Delivery<'_>, batch: bool, body: Payloads, responder: Responder) {
+    /// `batch`: the body holds a batch of the message. An actor this pool does not hold, but
+    /// one of its sub pools does, gets the request forwarded there (`head` is its header).
+    fn deliver(
+        &self,
+        head: &bytes::Bytes,
+        delivery: Delivery<'_>,
+        batch: bool,
+        body: Payloads,
+        responder: Responder,
+    ) {
         let cell = match self.0.cell(delivery.uid) {
             Ok(cell) => cell,
+            Err(_) if self.0.has_sub_pools() => {
+                let request = Message::new(head.clone(), body);
+                return forward::forward(&self.0, delivery.uid.into(), request, responder);
+            }
             Err(error) => return responder.respond(header::failure(&error)),
         };
         if delivery.tell {
@@ -114,16 +126,31 @@ async fn manage(core: &Arc<Core>, kind: Kind, body: Payloads) -> Result<Message,
     match kind {
         Kind::Create(create) => {
             let uid = (!create.uid.is_empty()).then(|| Arc::from(create.uid));
-            let uid = core.create_by_name(&create.type_name, body, uid).await?;
-            Ok(header::done(pb::Done { uid: uid.to_string(), present: true }))
+            let placement = Placement::from_wire(create.placement).map_err(|detail| {
+                ActorError::BadMessage { address: core.address.to_string(), detail }
+            })?;
+            let (uid, at) = core.create_placed(&create.type_name, body, uid, &placement).await?;
+            let address = if at == core.address { String::new() } else { at.to_string() };
+            Ok(header::done(pb::Done { uid: uid.to_string(), present: true, address }))
         }
         Kind::Has(target) => {
-            let present = core.has(&target.uid);
-            Ok(header::done(pb::Done { uid: target.uid, present }))
+            let elsewhere = match core.has(&target.uid) {
+                true => None,
+                false => forward::locate(core, &target.uid).await,
+            };
+            let present = elsewhere.is_some() || core.has(&target.uid);
+            let address = elsewhere.map(|at| at.to_string()).unwrap_or_default();
+            Ok(header::done(pb::Done { uid: target.uid, present, address }))
         }
         Kind::Destroy(target) => {
-            core.destroy(&target.uid).await?;
-            Ok(header::done(pb::Done { uid: target.uid, present: false }))
+            if !core.has(&target.uid)
+                && let Some(at) = forward::locate(core, &target.uid).await
+            {
+                forward::destroy_at(core, &at, &target.uid).await?;
+            } else {
+                core.destroy(&target.uid).await?;
+            }
+            Ok(header::done(pb::Done { uid: target.uid, present: false, address: String::new() }))
         }
         Kind::WriteBuffer(write) => {
             buffer::write(core, write.buffer, write.offset, body).await?;
@@ -157,7 +184,11 @@ mod tests {
         let reply = pb::Reply::decode(response.header).unwrap();
         assert_eq!(
             reply.outcome,
-            Some(pb::reply::Outcome::Done(pb::Done { uid: "nobody".into(), present: false }))
+            Some(pb::reply::Outcome::Done(pb::Done {
+                uid: "nobody".into(),
+                present: false,
+                address: String::new()
+            }))
         );
         let garbage = service.call(Message::new(&b"\xff\xff"[..], Vec::new())).await;
         let reply = pb::Reply::decode(garbage.header).unwrap();

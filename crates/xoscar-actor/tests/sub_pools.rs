@@ -162,3 +162,87 @@ fn sub_pools_die_when_their_main_pool_is_killed() {
     main.wait().unwrap();
     assert!(all_gone(&pids, Duration::from_secs(10)), "orphans: {pids:?}");
 }
+
+/// Creates through the main pool land where the placement says; calls, has, destroy and
+/// cancels sent to the main pool's address reach actors in sub pools (also ones created
+/// directly there); `actor_ref` resolves where an actor lives.
+async fn placement_and_forwarding(direct: bool) {
+    use common::actors::{Add, Counter, CounterInit, Nap, NapStats, Sleeper};
+    use xoscar_actor::{ActorRef, Placement, actor_ref, destroy_actor, has_actor};
+    let mut builder = actors::register(ActorPool::builder("127.0.0.1:0".parse().unwrap()))
+        .label("cpu")
+        .direct_delivery(direct);
+    for index in 0..2 {
+        builder =
+            builder.sub_pool(sub_pool().label("gpu").env("XOSCAR_TEST_DEVICE", index.to_string()));
+    }
+    let main = builder.start().await.unwrap();
+    let at = main.address().clone();
+    let subs: Vec<Address> = main.sub_pools().into_iter().map(|sub| sub.address).collect();
+    let init = CounterInit::default();
+    let create = |placement| create_actor::<Counter>(&at, "Counter", &init).placement(placement);
+
+    assert_eq!(create(Placement::Here).await.unwrap().address(), &at);
+    let second = create(Placement::SubPool(1)).await.unwrap();
+    assert_eq!(second.address(), &subs[1]);
+    assert_eq!(create(Placement::Address(subs[0].clone())).await.unwrap().address(), &subs[0]);
+    assert!(subs.contains(create(Placement::RandomSubPool).await.unwrap().address()));
+    assert!(subs.contains(create(Placement::Label("gpu".into())).await.unwrap().address()));
+    assert_eq!(create(Placement::Label("cpu".into())).await.unwrap().address(), &at);
+    let (a, b) = tokio::join!(
+        create(Placement::IdleLabel("gpu".into())),
+        create(Placement::IdleLabel("gpu".into()))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_ne!(a.address(), b.address(), "parallel idle creates land on different pools");
+    let none = create(Placement::IdleLabel("gpu".into())).await.unwrap_err();
+    assert!(matches!(none, ActorError::Placement { .. }), "{none:?}");
+    for missing in [Placement::SubPool(5), Placement::Label("tpu".into())] {
+        assert!(matches!(create(missing).await, Err(ActorError::Placement { .. })));
+    }
+
+    // Through the main pool's address: calls, has, actor_ref, destroy.
+    let via_main = ActorRef::<Counter>::new(at.clone(), second.uid());
+    assert_eq!(via_main.call(Add { n: 4 }).await.unwrap().value, 4);
+    assert_eq!(second.call(Add { n: 1 }).await.unwrap().value, 5, "the same actor");
+    assert!(has_actor(&via_main).await.unwrap());
+    assert_eq!(actor_ref::<Counter>(&at, second.uid()).await.unwrap().address(), &subs[1]);
+    let direct_one =
+        create_actor::<Counter>(&subs[0], "Counter", &init).uid("direct").await.unwrap();
+    let found = actor_ref::<Counter>(&at, "direct").await.unwrap();
+    assert_eq!(found, direct_one);
+    assert_eq!(
+        ActorRef::<Counter>::new(at.clone(), "direct").call(Add { n: 2 }).await.unwrap().value,
+        2
+    );
+    destroy_actor(&ActorRef::<Counter>::new(at.clone(), a.uid())).await.unwrap();
+    assert!(!has_actor(&a).await.unwrap());
+    // Its idle pool is free again.
+    assert_eq!(create(Placement::IdleLabel("gpu".into())).await.unwrap().address(), a.address());
+    let gone = ActorRef::<Counter>::new(at.clone(), "nobody").call(Add { n: 1 }).await.unwrap_err();
+    assert!(matches!(gone, ActorError::NotFound { .. }), "{gone:?}");
+
+    // A caller's timeout through the main pool cancels the handler in the sub pool.
+    let sleeper =
+        create_actor::<Sleeper>(&at, "Sleeper", &Empty {}).placement(Placement::SubPool(0));
+    let sleeper = sleeper.await.unwrap();
+    let via_main = ActorRef::<Sleeper>::new(at.clone(), sleeper.uid());
+    let nap = Nap { ms: 600_000, watch: false, probe: None };
+    let timed_out = via_main.call_with_timeout(nap, Duration::from_millis(200)).await.unwrap_err();
+    assert!(matches!(timed_out, ActorError::CallTimedOut { .. }), "{timed_out:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sleeper.call(NapStats {}).await.unwrap().dropped == 0 {
+        assert!(Instant::now() < deadline, "the cancel never reached the sub pool");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[test]
+fn placement_and_forwarding_in_the_main_process() {
+    run(placement_and_forwarding(true));
+}
+
+#[test]
+fn placement_and_forwarding_as_from_another_process() {
+    run(placement_and_forwarding(false));
+}

@@ -62,8 +62,9 @@ pub use xoscar_wire as wire;
 
 pub use xoscar_actor::{
     Actor, ActorError, ActorPool, ActorPoolBuilder, ActorRef, Cancellation, CancellationToken,
-    Context, CreateActor, CreateRemoteActor, Failure, SubPool, SubPoolInfo, run_if_sub_pool, Handler, PoolHandle, RemoteMessages, caller,
-    configure, create_actor, destroy_actor, has_actor, map_address, unmap_address,
+    Context, CreateActor, CreateRemoteActor, Failure, Handler, PoolHandle, RemoteMessages, SubPool,
+    SubPoolInfo, caller, configure, create_actor, destroy_actor, has_actor, map_address,
+    run_if_sub_pool, unmap_address,
 };
 pub use xoscar_pool::{PoolConfig, ServerConfig};
 pub use xoscar_transport::Address;

@@ -96,6 +96,37 @@ pub struct Create {
     /// Empty: the pool generates a unique uid.
     #[prost(string, tag = "2")]
     pub uid: ::prost::alloc::string::String,
+    /// Absent: in the pool the create is sent to. Otherwise that pool (a main pool) picks the
+    /// pool among itself and its sub pools.
+    #[prost(message, optional, tag = "3")]
+    pub placement: ::core::option::Option<Placement>,
+}
+/// Where a main pool puts an actor it is asked to create.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Placement {
+    #[prost(oneof = "placement::Target", tags = "1, 2, 3, 4, 5")]
+    pub target: ::core::option::Option<placement::Target>,
+}
+/// Nested message and enum types in `Placement`.
+pub mod placement {
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Target {
+        /// The pool at this address.
+        #[prost(string, tag = "1")]
+        Address(::prost::alloc::string::String),
+        /// The sub pool with this index.
+        #[prost(uint32, tag = "2")]
+        SubPool(u32),
+        /// A sub pool picked at random.
+        #[prost(bool, tag = "3")]
+        RandomSubPool(bool),
+        /// A pool (the main one or a sub pool) with this label, picked at random.
+        #[prost(string, tag = "4")]
+        Label(::prost::alloc::string::String),
+        /// A pool with this label that no other idle-label create holds.
+        #[prost(string, tag = "5")]
+        IdleLabel(::prost::alloc::string::String),
+    }
 }
 /// One actor.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -128,6 +159,10 @@ pub struct Done {
     pub uid: ::prost::alloc::string::String,
     #[prost(bool, tag = "2")]
     pub present: bool,
+    /// Where the actor lives, when a main pool created or found it in a sub pool (empty: the
+    /// pool that answered).
+    #[prost(string, tag = "3")]
+    pub address: ::prost::alloc::string::String,
 }
 /// Why a request failed, with where.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -183,6 +218,8 @@ pub enum ErrorKind {
     /// A buffer write failed (no such buffer, past its end, an I/O error); `buffer` and `offset`
     /// say which.
     Buffer = 11,
+    /// No pool fits a create's placement.
+    Placement = 12,
 }
 impl ErrorKind {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -203,6 +240,7 @@ impl ErrorKind {
             Self::BadRequest => "BAD_REQUEST",
             Self::Cancelled => "CANCELLED",
             Self::Buffer => "BUFFER",
+            Self::Placement => "PLACEMENT",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -220,6 +258,7 @@ impl ErrorKind {
             "BAD_REQUEST" => Some(Self::BadRequest),
             "CANCELLED" => Some(Self::Cancelled),
             "BUFFER" => Some(Self::Buffer),
+            "PLACEMENT" => Some(Self::Placement),
             _ => None,
         }
     }

@@ -1,0 +1,217 @@
+//! Placement: where a main pool creates an actor among itself and its sub pools, and where it
+//! finds actors that live in its sub pools.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use foldhash::fast::RandomState;
+use xoscar_transport::Address;
+use xoscar_wire::Payloads;
+
+use crate::ActorError;
+use crate::core::Core;
+use crate::pb::{self, placement::Target};
+
+/// Where a create sent to a main pool puts the actor ([`crate::CreateRemoteActor::placement`]).
+/// Every choice but [`Placement::Here`] is made by the main pool, so that parallel creates
+/// see each other.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// In the pool the create is sent to.
+    #[default]
+    Here,
+    /// In the pool at this address.
+    Address(Address),
+    /// In the sub pool with this index.
+    SubPool(usize),
+    /// In a sub pool picked at random.
+    RandomSubPool,
+    /// In a pool (the main one or a sub pool) with this label, picked at random.
+    Label(String),
+    /// In a pool with this label that no other `IdleLabel` create holds (the first free one,
+    /// the main pool before its sub pools). It is held until that actor is destroyed through
+    /// the main pool. None free is [`ActorError::Placement`].
+    IdleLabel(String),
+}
+
+impl Placement {
+    pub(crate) fn to_wire(&self) -> Option<pb::Placement> {
+        let target = match self {
+            Placement::Here => return None,
+            Placement::Address(address) => Target::Address(address.to_string()),
+            Placement::SubPool(index) => Target::SubPool(u32::try_from(*index).unwrap_or(u32::MAX)),
+            Placement::RandomSubPool => Target::RandomSubPool(true),
+            Placement::Label(label) => Target::Label(label.clone()),
+            Placement::IdleLabel(label) => Target::IdleLabel(label.clone()),
+        };
+        Some(pb::Placement { target: Some(target) })
+    }
+
+    pub(crate) fn from_wire(placement: Option<pb::Placement>) -> Result<Self, String> {
+        Ok(match placement.and_then(|placement| placement.target) {
+            None => Placement::Here,
+            Some(Target::Address(address)) => {
+                Placement::Address(address.parse().map_err(|e| format!("placement address: {e}"))?)
+            }
+            Some(Target::SubPool(index)) => Placement::SubPool(index as usize),
+            Some(Target::RandomSubPool(_)) => Placement::RandomSubPool,
+            Some(Target::Label(label)) => Placement::Label(label),
+            Some(Target::IdleLabel(label)) => Placement::IdleLabel(label),
+        })
+    }
+}
+
+/// What a main pool knows of its pools and where its actors live.
+#[derive(Default)]
+pub(crate) struct Topology {
+    /// This pool's label.
+    pub(crate) label: String,
+    /// Its sub pools by index: label and external address.
+    pub(crate) subs: Vec<(String, Address)>,
+    /// Where actors created in (or found in) other pools live.
+    located: HashMap<Arc<str>, Address, RandomState>,
+    /// Pools held by an idle-label create, and the uid holding each (`None` while creating).
+    idle: HashMap<Address, Option<Arc<str>>, RandomState>,
+}
+
+/// A pick that may be taken back: the idle pool it held, if any.
+pub(crate) struct Pick {
+    /// `None`: this pool.
+    pub(crate) target: Option<Address>,
+    idle: Option<Address>,
+}
+
+impl Core {
+    /// Chooses the pool for `placement`.
+    pub(crate) fn pick(&self, placement: &Placement) -> Result<Pick, ActorError> {
+        let mut topology = self.topology.lock();
+        let here = |target: Address| if target == self.address { None } else { Some(target) };
+        let none = |what: String| ActorError::Placement {
+            address: self.address.to_string(),
+            reason: what,
+        };
+        let labelled = |topology: &Topology, label: &str| -> Vec<Address> {
+            let main = (topology.label == label).then(|| self.address.clone());
+            let subs = topology.subs.iter().filter(|(l, _)| l == label).map(|(_, a)| a.clone());
+            main.into_iter().chain(subs).collect()
+        };
+        let (target, idle) = match placement {
+            Placement::Here => (None, None),
+            Placement::Address(address) => (here(address.clone()), None),
+            Placement::SubPool(index) => match topology.subs.get(*index) {
+                Some((_, address)) => (Some(address.clone()), None),
+                None => {
+                    return Err(none(format!(
+                        "no sub pool {index} ({} sub pools)",
+                        topology.subs.len()
+                    )));
+                }
+            },
+            Placement::RandomSubPool => {
+                let subs: Vec<Address> = topology.subs.iter().map(|(_, a)| a.clone()).collect();
+                let Some(address) = random(&subs) else { return Err(none("no sub pools".into())) };
+                (Some(address), None)
+            }
+            Placement::Label(label) => {
+                let Some(address) = random(&labelled(&topology, label)) else {
+                    return Err(none(format!("no pool labelled {label:?}")));
+                };
+                (here(address), None)
+            }
+            Placement::IdleLabel(label) => {
+                let free =
+                    labelled(&topology, label).into_iter().find(|a| !topology.idle.contains_key(a));
+                let Some(address) = free else {
+                    return Err(none(format!("no idle pool labelled {label:?}")));
+                };
+                topology.idle.insert(address.clone(), None);
+                (here(address.clone()), Some(address))
+            }
+        };
+        Ok(Pick { target, idle })
+    }
+
+    /// The create `pick` was for succeeded with `uid` at `at` (or failed: `None`).
+    pub(crate) fn placed(&self, pick: &Pick, created: Option<(&Arc<str>, &Address)>) {
+        let mut topology = self.topology.lock();
+        if let Some(idle) = &pick.idle {
+            match created {
+                Some((uid, _)) => topology.idle.insert(idle.clone(), Some(uid.clone())),
+                None => topology.idle.remove(idle),
+            };
+        }
+        if let Some((uid, at)) = created
+            && *at != self.address
+        {
+            topology.located.insert(uid.clone(), at.clone());
+        }
+    }
+
+    /// Where `uid` lives among this pool's sub pools, as far as this pool knows.
+    pub(crate) fn located(&self, uid: &str) -> Option<Address> {
+        self.topology.lock().located.get(uid).cloned()
+    }
+
+    /// Notes that `uid` lives at `at` (found by asking the sub pools).
+    pub(crate) fn locate_at(&self, uid: &str, at: Address) {
+        self.topology.lock().located.insert(uid.into(), at);
+    }
+
+    /// `uid` is gone (destroyed, or not found where it was noted): forgets where it lived and
+    /// frees the idle pool it held.
+    pub(crate) fn forget(&self, uid: &str) {
+        let mut topology = self.topology.lock();
+        topology.located.remove(uid);
+        topology.idle.retain(|_, holder| holder.as_deref() != Some(uid));
+    }
+
+    /// Whether this pool is a main pool with sub pools.
+    pub(crate) fn has_sub_pools(&self) -> bool {
+        !self.topology.lock().subs.is_empty()
+    }
+
+    /// The external addresses of this pool's sub pools.
+    pub(crate) fn sub_addresses(&self) -> Vec<Address> {
+        self.topology.lock().subs.iter().map(|(_, address)| address.clone()).collect()
+    }
+
+    /// Creates an actor of `type_name` where `placement` says: here, or (through the caller)
+    /// in another pool, noting where it lives. Returns its uid and its pool's address.
+    pub(crate) async fn create_placed(
+        self: &Arc<Self>,
+        type_name: &str,
+        init: Payloads,
+        uid: Option<Arc<str>>,
+        placement: &Placement,
+    ) -> Result<(Arc<str>, Address), ActorError> {
+        let pick = self.pick(placement)?;
+        let created = match &pick.target {
+            None => self
+                .create_by_name(type_name, init, uid)
+                .await
+                .map(|uid| (uid, self.address.clone())),
+            // Boxed: a create placed elsewhere goes through `create_at`, which may come back
+            // here for a pool of this process.
+            Some(target) => {
+                let create =
+                    crate::client::create_at(target, type_name, init, uid, &Placement::Here);
+                Box::pin(create).await
+            }
+        };
+        self.placed(&pick, created.as_ref().ok().map(|(uid, at)| (uid, at)));
+        created
+    }
+}
+
+/// One of `choices` at random (per process seed, per call counter).
+fn random(choices: &[Address]) -> Option<Address> {
+    static DRAWS: AtomicU64 = AtomicU64::new(0);
+    static SEED: std::sync::LazyLock<RandomState> = std::sync::LazyLock::new(RandomState::default);
+    if choices.is_empty() {
+        return None;
+    }
+    let draw = SEED.hash_one(DRAWS.fetch_add(1, Relaxed));
+    Some(choices[(draw % choices.len() as u64) as usize].clone())
+}
