@@ -56,7 +56,7 @@ pub use pool::{ActorPool, ActorPoolBuilder, CreateActor, DEFAULT_MAILBOX_CAPACIT
 pub use reference::ActorRef;
 pub use remote::RemoteMessages;
 pub use stream::{PACK_BYTES, PACK_ITEMS, ReplyStream, STREAM_WINDOW, Streaming};
-pub use sub_pool::{ENV_SUB_POOL, SubPool, SubPoolInfo, run_if_sub_pool};
+pub use sub_pool::{ENV_SUB_POOL, ExitHook, Recovery, SubPool, SubPoolInfo, run_if_sub_pool};
 /// The token that cancels [`ActorRef::call_cancellable`] (tokio-util's, re-exported).
 pub use tokio_util::sync::CancellationToken;
 pub use transfer::{BufferWriter, CopyTo, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_IN_FLIGHT, copy_to};

@@ -68,12 +68,23 @@ impl Placement {
 pub(crate) struct Topology {
     /// This pool's label.
     pub(crate) label: String,
-    /// Its sub pools by index: label and external address.
-    pub(crate) subs: Vec<(String, Address)>,
+    /// Its sub pools by index: label and external address (`None`: removed).
+    pub(crate) subs: Vec<Option<(String, Address)>>,
     /// Where actors created in (or found in) other pools live.
     located: HashMap<Arc<str>, Address, RandomState>,
     /// Pools held by an idle-label create, and the uid holding each (`None` while creating).
     idle: HashMap<Address, Option<Arc<str>>, RandomState>,
+    /// With [`crate::Recovery::Actors`]: how each actor placed in a sub pool was created, to
+    /// create it again there after a restart.
+    pub(crate) recipes: Option<HashMap<Arc<str>, Recipe, RandomState>>,
+}
+
+/// How an actor placed in another pool was created.
+#[derive(Clone)]
+pub(crate) struct Recipe {
+    type_name: String,
+    init: Payloads,
+    at: Address,
 }
 
 /// A pick that may be taken back: the idle pool it held, if any.
@@ -94,14 +105,16 @@ impl Core {
         };
         let labelled = |topology: &Topology, label: &str| -> Vec<Address> {
             let main = (topology.label == label).then(|| self.address.clone());
-            let subs = topology.subs.iter().filter(|(l, _)| l == label).map(|(_, a)| a.clone());
+            let subs =
+                topology.subs.iter().flatten().filter(|(l, _)| l == label).map(|(_, a)| a.clone());
             main.into_iter().chain(subs).collect()
         };
         let (target, idle) = match placement {
             Placement::Here => (None, None),
             Placement::Address(address) => (here(address.clone()), None),
             Placement::SubPool(index) => match topology.subs.get(*index) {
-                Some((_, address)) => (Some(address.clone()), None),
+                Some(Some((_, address))) => (Some(address.clone()), None),
+                Some(None) => return Err(none(format!("sub pool {index} was removed"))),
                 None => {
                     return Err(none(format!(
                         "no sub pool {index} ({} sub pools)",
@@ -110,7 +123,8 @@ impl Core {
                 }
             },
             Placement::RandomSubPool => {
-                let subs: Vec<Address> = topology.subs.iter().map(|(_, a)| a.clone()).collect();
+                let subs: Vec<Address> =
+                    topology.subs.iter().flatten().map(|(_, a)| a.clone()).collect();
                 let Some(address) = random(&subs) else { return Err(none("no sub pools".into())) };
                 (Some(address), None)
             }
@@ -134,8 +148,19 @@ impl Core {
     }
 
     /// The create `pick` was for succeeded with `uid` at `at` (or failed: `None`).
-    pub(crate) fn placed(&self, pick: &Pick, created: Option<(&Arc<str>, &Address)>) {
+    pub(crate) fn placed(
+        &self,
+        pick: &Pick,
+        created: Option<(&Arc<str>, &Address)>,
+        recipe: (&str, &Payloads),
+    ) {
         let mut topology = self.topology.lock();
+        if let (Some(recipes), Some((uid, at))) = (&mut topology.recipes, created)
+            && *at != self.address
+        {
+            let (type_name, init) = (recipe.0.to_owned(), recipe.1.clone());
+            recipes.insert(uid.clone(), Recipe { type_name, init, at: at.clone() });
+        }
         if let Some(idle) = &pick.idle {
             match created {
                 Some((uid, _)) => topology.idle.insert(idle.clone(), Some(uid.clone())),
@@ -164,17 +189,27 @@ impl Core {
     pub(crate) fn forget(&self, uid: &str) {
         let mut topology = self.topology.lock();
         topology.located.remove(uid);
+        if let Some(recipes) = &mut topology.recipes {
+            recipes.remove(uid);
+        }
         topology.idle.retain(|_, holder| holder.as_deref() != Some(uid));
+    }
+
+    /// Sub pool `index` is gone for good: placing on it fails.
+    pub(crate) fn sub_pool_gone(&self, index: usize) {
+        if let Some(entry) = self.topology.lock().subs.get_mut(index) {
+            *entry = None;
+        }
     }
 
     /// Whether this pool is a main pool with sub pools.
     pub(crate) fn has_sub_pools(&self) -> bool {
-        !self.topology.lock().subs.is_empty()
+        self.topology.lock().subs.iter().any(Option::is_some)
     }
 
     /// The external addresses of this pool's sub pools.
     pub(crate) fn sub_addresses(&self) -> Vec<Address> {
-        self.topology.lock().subs.iter().map(|(_, address)| address.clone()).collect()
+        self.topology.lock().subs.iter().flatten().map(|(_, address)| address.clone()).collect()
     }
 
     /// Creates an actor of `type_name` where `placement` says: here, or (through the caller)
@@ -187,6 +222,7 @@ impl Core {
         placement: &Placement,
     ) -> Result<(Arc<str>, Address), ActorError> {
         let pick = self.pick(placement)?;
+        let recipe = init.clone();
         let created = match &pick.target {
             None => self
                 .create_by_name(type_name, init, uid)
@@ -200,8 +236,32 @@ impl Core {
                 Box::pin(create).await
             }
         };
-        self.placed(&pick, created.as_ref().ok().map(|(uid, at)| (uid, at)));
+        self.placed(&pick, created.as_ref().ok().map(|(uid, at)| (uid, at)), (type_name, &recipe));
         created
+    }
+
+    /// Creates again, in the restarted pool at `at`, every actor this pool placed there.
+    pub(crate) async fn recreate_at(&self, at: &Address) {
+        let recipes: Vec<(Arc<str>, Recipe)> = match &self.topology.lock().recipes {
+            Some(recipes) => recipes
+                .iter()
+                .filter(|(_, r)| r.at == *at)
+                .map(|(u, r)| (u.clone(), r.clone()))
+                .collect(),
+            None => Vec::new(),
+        };
+        for (uid, recipe) in recipes {
+            let created = crate::client::create_at(
+                at,
+                &recipe.type_name,
+                recipe.init,
+                Some(uid.clone()),
+                &Placement::Here,
+            );
+            if let Err(error) = Box::pin(created).await {
+                tracing::warn!(%uid, %error, "an actor of a restarted sub pool could not be created again");
+            }
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use crate::core::{Core, Factory, factory};
 use crate::debug::Thresholds;
 use crate::runner::Mode;
 use crate::service::Service;
-use crate::sub_pool::{SubPool, SubPoolInfo, SubPoolProcess, start_all};
+use crate::sub_pool::{ExitHook, Recovery, SubPool, SubPoolInfo, SubPools, monitor, start_all};
 use crate::{Actor, ActorError, ActorRef, Failure};
 
 /// Default of [`ActorPoolBuilder::mailbox_capacity`].
@@ -35,7 +35,9 @@ pub struct ActorPool {
     servers: Vec<Server>,
     addresses: Vec<Address>,
     /// Its sub pools' processes, killed when the pool goes.
-    subs: Vec<SubPoolProcess>,
+    subs: Arc<SubPools>,
+    /// The task watching the sub pools, aborted when the pool goes.
+    monitor: Option<tokio::task::AbortHandle>,
 }
 
 /// A cheap, cloneable handle to an actor pool, as handlers see it through
@@ -147,6 +149,8 @@ impl ActorPool {
             hold: None,
             sub_pools: Vec::new(),
             label: String::new(),
+            recovery: Recovery::default(),
+            exit_hook: None,
         }
     }
 
@@ -176,17 +180,56 @@ impl ActorPool {
         self.handle.core.stop_all().await;
     }
 
-    /// Its sub pools, in the order they were given to [`ActorPoolBuilder::sub_pool`].
+    /// Its sub pools that serve or are being restarted, by index (the order they were given
+    /// to [`ActorPoolBuilder::sub_pool`], then added).
     pub fn sub_pools(&self) -> Vec<SubPoolInfo> {
-        self.subs.iter().map(|sub| sub.info.clone()).collect()
+        self.subs.infos()
+    }
+
+    /// Kills sub pool `index`'s process with SIGKILL (xoscar's `kill_actor` on a pool); the
+    /// monitor then notices and recovers it as [`ActorPoolBuilder::recovery`] says. Calls
+    /// waiting on it fail at once with a connection error.
+    pub fn kill_sub_pool(&self, index: usize) -> Result<(), ActorError> {
+        self.subs.kill(index)
+    }
+
+    /// Completes once every sub pool serves again (none dead or being restarted; removed ones
+    /// and, with [`Recovery::Off`], dead ones aside).
+    pub async fn wait_recovered(&self) {
+        self.subs.recovered().await
+    }
+
+    /// Starts one more sub pool at run time, at the next index.
+    pub async fn add_sub_pool(&self, sub_pool: SubPool) -> Result<SubPoolInfo, ActorError> {
+        let info = self.subs.add(sub_pool).await?;
+        let client = client()?;
+        client.router.map(info.address.clone(), info.internal.clone());
+        self.handle
+            .core
+            .topology
+            .lock()
+            .subs
+            .push(Some((info.label.clone(), info.address.clone())));
+        Ok(info)
+    }
+
+    /// Stops sub pool `index` for good (its process is killed; its index stays taken, and
+    /// placing on it fails).
+    pub fn remove_sub_pool(&self, index: usize) -> Result<(), ActorError> {
+        let info = self.subs.remove(index)?;
+        if let Ok(client) = client() {
+            client.router.unmap(&info.address);
+        }
+        self.handle.core.sub_pool_gone(index);
+        Ok(())
     }
 
     fn unroute(&self) {
         if let Ok(client) = client() {
             let core = Arc::downgrade(&self.handle.core);
             client.router.remove_local_where(|local| local.ptr_eq(&core));
-            for sub in &self.subs {
-                client.router.unmap(&sub.info.address);
+            for sub in self.subs.infos() {
+                client.router.unmap(&sub.address);
             }
         }
     }
@@ -194,7 +237,11 @@ impl ActorPool {
 
 impl Drop for ActorPool {
     fn drop(&mut self) {
+        if let Some(monitor) = &self.monitor {
+            monitor.abort();
+        }
         self.unroute();
+        self.subs.kill_all();
         self.handle.core.abort_all();
         for server in &self.servers {
             server.abort();
@@ -216,6 +263,8 @@ pub struct ActorPoolBuilder {
     hold: Option<Duration>,
     sub_pools: Vec<SubPool>,
     label: String,
+    recovery: Recovery,
+    exit_hook: Option<ExitHook>,
 }
 
 impl std::fmt::Debug for ActorPoolBuilder {
@@ -322,6 +371,25 @@ impl ActorPoolBuilder {
         self
     }
 
+    /// What happens when a sub pool's process dies (its monitor notices within 100 ms):
+    /// nothing, a restart at the same index and addresses, or a restart that also creates
+    /// again the actors this pool placed there. Default: [`Recovery::Process`].
+    pub fn recovery(mut self, recovery: Recovery) -> Self {
+        self.recovery = recovery;
+        self
+    }
+
+    /// Calls `hook` with the sub pool and its exit status when a sub pool's process dies,
+    /// before it is recovered (a panic in it is caught and logged). Default: none (the death
+    /// is logged).
+    pub fn on_sub_pool_exit(
+        mut self,
+        hook: impl Fn(&SubPoolInfo, std::process::ExitStatus) + Send + Sync + 'static,
+    ) -> Self {
+        self.exit_hook = Some(Arc::new(hook));
+        self
+    }
+
     /// This pool's label, for placing actors by label among a main pool and its sub pools
     /// ([`crate::Placement::Label`]). Default: none (empty).
     pub fn label(mut self, label: impl Into<String>) -> Self {
@@ -374,17 +442,28 @@ impl ActorPoolBuilder {
                 client.router.add_local(address.clone(), Arc::downgrade(&core));
             }
         }
-        core.topology.lock().label = self.label;
+        {
+            let mut topology = core.topology.lock();
+            topology.label = self.label;
+            topology.recipes = (self.recovery == Recovery::Actors).then(Default::default);
+        }
+        let subs = Arc::new(SubPools::new(Vec::new(), self.recovery, self.exit_hook.clone()));
         let mut pool =
-            ActorPool { handle: PoolHandle { core }, servers, addresses, subs: Vec::new() };
+            ActorPool { handle: PoolHandle { core }, servers, addresses, subs, monitor: None };
+        if self.sub_pools.is_empty() {
+            return Ok(pool);
+        }
         // On failure the pool, and the sub pools started, are dropped: nothing is left behind.
-        pool.subs = start_all(self.sub_pools).await?;
+        let running = start_all(self.sub_pools).await?;
         let mut topology = pool.handle.core.topology.lock();
-        for sub in &pool.subs {
+        for sub in &running {
             client.router.map(sub.info.address.clone(), sub.info.internal.clone());
-            topology.subs.push((sub.info.label.clone(), sub.info.address.clone()));
+            topology.subs.push(Some((sub.info.label.clone(), sub.info.address.clone())));
         }
         drop(topology);
+        pool.subs = Arc::new(SubPools::new(running, self.recovery, self.exit_hook));
+        let watch = monitor(pool.subs.clone(), Arc::downgrade(&pool.handle.core));
+        pool.monitor = Some(tokio::spawn(watch).abort_handle());
         Ok(pool)
     }
 }

@@ -246,3 +246,137 @@ fn placement_and_forwarding_in_the_main_process() {
 fn placement_and_forwarding_as_from_another_process() {
     run(placement_and_forwarding(false));
 }
+
+/// A main pool with one sub pool (label "gpu"), recovering as `recovery` says; records the
+/// indices its exit hook saw.
+async fn monitored(
+    recovery: xoscar_actor::Recovery,
+) -> (ActorPool, std::sync::Arc<parking_lot::Mutex<Vec<usize>>>) {
+    let deaths = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let seen = deaths.clone();
+    let main = actors::register(ActorPool::builder("127.0.0.1:0".parse().unwrap()))
+        .sub_pool(sub_pool().label("gpu"))
+        .recovery(recovery)
+        .on_sub_pool_exit(move |sub, _status| seen.lock().push(sub.index))
+        .start()
+        .await
+        .unwrap();
+    (main, deaths)
+}
+
+/// Polls `check` every 20 ms until it holds, for at most `limit`; how long it took.
+async fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < limit, "not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+#[test]
+fn a_killed_sub_pool_is_noticed_restarted_and_its_actors_created_again() {
+    use common::actors::{Add, Counter, CounterInit, Gate, Meet};
+    use xoscar_actor::{Placement, Recovery, has_actor};
+    run(async {
+        let (main, deaths) = monitored(Recovery::Actors).await;
+        let before = main.sub_pools()[0].clone();
+        let at = main.address().clone();
+        let kept = create_actor::<Counter>(&at, "Counter", &CounterInit::default())
+            .uid("kept")
+            .placement(Placement::SubPool(0))
+            .await
+            .unwrap();
+        assert_eq!(kept.call(Add { n: 5 }).await.unwrap().value, 5);
+        let gate = create_actor::<Gate>(&at, "Gate", &Empty {}).placement(Placement::SubPool(0));
+        let gate = gate.await.unwrap();
+        // Waits for a second party that never comes: in flight when the pool dies.
+        let waiting = tokio::spawn(async move { gate.call(Meet { parties: 2 }).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        main.kill_sub_pool(0).unwrap();
+        let failed = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        let error = failed.expect("the waiting call fails at once").unwrap().unwrap_err();
+        assert!(matches!(error, ActorError::Connection(_)), "{error:?}");
+        let noticed = within(Duration::from_secs(3), || deaths.lock().len() == 1).await;
+        assert!(noticed < Duration::from_secs(3), "noticed after {noticed:?}");
+        assert_eq!(*deaths.lock(), [0]);
+        tokio::time::timeout(Duration::from_secs(30), main.wait_recovered())
+            .await
+            .expect("recovered");
+
+        let after = main.sub_pools()[0].clone();
+        assert_eq!(
+            (&after.address, &after.internal, after.index),
+            (&before.address, &before.internal, 0)
+        );
+        assert_ne!(after.pid, before.pid);
+        assert!(!alive(before.pid));
+        // The actor exists again under its uid; its state is lost.
+        assert!(has_actor(&kept).await.unwrap());
+        assert_eq!(kept.call(Add { n: 1 }).await.unwrap().value, 1);
+    });
+}
+
+#[test]
+fn recovery_by_process_restarts_without_actors_and_off_leaves_it_gone() {
+    use common::actors::{Counter, CounterInit};
+    use xoscar_actor::{Placement, Recovery, has_actor};
+    run(async {
+        let (main, deaths) = monitored(Recovery::Process).await;
+        let at = main.address().clone();
+        let counter = create_actor::<Counter>(&at, "Counter", &CounterInit::default())
+            .placement(Placement::SubPool(0));
+        let counter = counter.await.unwrap();
+        main.kill_sub_pool(0).unwrap();
+        tokio::time::timeout(Duration::from_secs(30), main.wait_recovered())
+            .await
+            .expect("recovered");
+        assert_eq!(*deaths.lock(), [0]);
+        assert_eq!(main.sub_pools()[0].address, *counter.address(), "same address");
+        assert!(!has_actor(&counter).await.unwrap(), "its actors are gone");
+        drop(main);
+
+        let (main, deaths) = monitored(Recovery::Off).await;
+        let pid = main.sub_pools()[0].pid;
+        main.kill_sub_pool(0).unwrap();
+        within(Duration::from_secs(3), || deaths.lock().len() == 1).await;
+        tokio::time::timeout(Duration::from_secs(5), main.wait_recovered())
+            .await
+            .expect("nothing to wait for");
+        assert!(main.sub_pools().is_empty() && !alive(pid));
+        let placed = create_actor::<Counter>(main.address(), "Counter", &CounterInit::default())
+            .placement(Placement::SubPool(0))
+            .await;
+        assert!(matches!(placed, Err(ActorError::Placement { .. })), "{placed:?}");
+    });
+}
+
+#[test]
+fn sub_pools_are_added_and_removed_at_run_time() {
+    use common::actors::{Add, Counter, CounterInit};
+    use xoscar_actor::Placement;
+    run(async {
+        let main = actors::register(ActorPool::builder("127.0.0.1:0".parse().unwrap()))
+            .sub_pool(sub_pool().label("first"))
+            .start()
+            .await
+            .unwrap();
+        let added = main.add_sub_pool(sub_pool().label("late")).await.unwrap();
+        assert_eq!((added.index, added.label.as_str()), (1, "late"));
+        let at = main.address().clone();
+        let create = |placement| {
+            create_actor::<Counter>(&at, "Counter", &CounterInit::default()).placement(placement)
+        };
+        let late = create(Placement::Label("late".into())).await.unwrap();
+        assert_eq!(late.address(), &added.address);
+        assert_eq!(late.call(Add { n: 3 }).await.unwrap().value, 3);
+        let first = main.sub_pools()[0].clone();
+        main.remove_sub_pool(0).unwrap();
+        assert!(all_gone(&[first.pid], Duration::from_secs(10)));
+        assert_eq!(main.sub_pools(), vec![added.clone()]);
+        let removed = create(Placement::SubPool(0)).await.unwrap_err();
+        assert!(matches!(removed, ActorError::Placement { .. }), "{removed:?}");
+        assert_eq!(create(Placement::SubPool(1)).await.unwrap().address(), &added.address);
+    });
+}

@@ -7,6 +7,7 @@
 //! returns, and in the main process returns at once.
 
 mod child;
+mod monitor;
 mod spawn;
 
 use std::ffi::OsString;
@@ -15,7 +16,9 @@ use std::path::PathBuf;
 use xoscar_transport::Address;
 
 pub use child::run_if_sub_pool;
-pub(crate) use spawn::{SubPoolProcess, start_all};
+pub use monitor::{ExitHook, Recovery};
+pub(crate) use monitor::{SubPools, monitor};
+pub(crate) use spawn::start_all;
 
 /// Set in a sub pool's environment: its index among the main pool's sub pools.
 pub const ENV_SUB_POOL: &str = "XOSCAR_SUB_POOL";

@@ -26,8 +26,29 @@ const KEPT_LINES: usize = 5;
 /// pool's lifeline: when this process ends, the pipe closes and the sub pool exits.
 pub(crate) struct SubPoolProcess {
     pub(crate) info: SubPoolInfo,
+    /// How it was started, with the address it got: a restart reuses both addresses.
+    pub(crate) spec: SubPool,
     child: Child,
     _lifeline: ChildStdin,
+    /// Its exit status, once reaped.
+    status: Option<std::process::ExitStatus>,
+}
+
+impl SubPoolProcess {
+    /// Its exit status, once it has exited.
+    pub(crate) fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// SIGKILLs it and reaps it (a killed process ends at once), so that its death is seen
+    /// by the next look, like any other.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        self.status = self.child.wait().ok();
+    }
 }
 
 impl Drop for SubPoolProcess {
@@ -45,29 +66,42 @@ impl Drop for SubPoolProcess {
 pub(crate) async fn start_all(specs: Vec<SubPool>) -> Result<Vec<SubPoolProcess>, ActorError> {
     let mut starting = Vec::with_capacity(specs.len());
     for (index, spec) in specs.into_iter().enumerate() {
-        starting.push(start(index, spec)?);
+        starting.push(start(index, spec, None)?);
     }
     let mut running = Vec::with_capacity(starting.len());
-    for (mut process, ready, stderr) in starting {
-        let index = process.info.index;
-        let failed = |why: String| failure(index, &process.info.label, why);
-        let address = match tokio::time::timeout(START_TIMEOUT, ready).await {
-            Ok(Ok(address)) => address,
-            Ok(Err(_)) => {
-                // Its stdout closed before it served: it exited (or closed stdout).
-                let status = process.child.wait().map(|s| s.to_string()).unwrap_or_default();
-                let said: Vec<String> = stderr.lock().iter().cloned().collect();
-                return Err(failed(format!(
-                    "exited before serving ({status}): {}",
-                    said.join(" | ")
-                )));
-            }
-            Err(_) => return Err(failed(format!("did not serve within {START_TIMEOUT:?}"))),
-        };
-        process.info.address = address;
-        running.push(process);
+    for starting in starting {
+        running.push(serving(starting).await?);
     }
     Ok(running)
+}
+
+/// Starts sub pool `index` (again: `internal` is the Unix socket it had) and waits until it
+/// serves.
+pub(crate) async fn start_one(
+    index: usize,
+    spec: SubPool,
+    internal: Option<Address>,
+) -> Result<SubPoolProcess, ActorError> {
+    serving(start(index, spec, internal)?).await
+}
+
+/// Waits until a started sub pool serves; an error naming it and why if it exits first.
+async fn serving((mut process, ready, stderr): Starting) -> Result<SubPoolProcess, ActorError> {
+    let index = process.info.index;
+    let failed = |why: String| failure(index, &process.info.label, why);
+    let address = match tokio::time::timeout(START_TIMEOUT, ready).await {
+        Ok(Ok(address)) => address,
+        Ok(Err(_)) => {
+            // Its stdout closed before it served: it exited (or closed stdout).
+            let status = process.child.wait().map(|s| s.to_string()).unwrap_or_default();
+            let said: Vec<String> = stderr.lock().iter().cloned().collect();
+            return Err(failed(format!("exited before serving ({status}): {}", said.join(" | "))));
+        }
+        Err(_) => return Err(failed(format!("did not serve within {START_TIMEOUT:?}"))),
+    };
+    process.info.address = address.clone();
+    process.spec.address = address;
+    Ok(process)
 }
 
 fn failure(index: usize, label: &str, why: String) -> ActorError {
@@ -76,12 +110,18 @@ fn failure(index: usize, label: &str, why: String) -> ActorError {
 
 type Starting = (SubPoolProcess, oneshot::Receiver<Address>, Arc<Mutex<VecDeque<String>>>);
 
-fn start(index: usize, spec: SubPool) -> Result<Starting, ActorError> {
+fn start(index: usize, spec: SubPool, internal: Option<Address>) -> Result<Starting, ActorError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let pid = std::process::id();
-    let socket = format!("xoscar-sub-{pid}-{index}-{}.sock", NEXT.fetch_add(1, Relaxed));
-    let internal = Address::unix(std::env::temp_dir().join(socket));
-    let (program, args) = match spec.program {
+    let internal = internal.unwrap_or_else(|| {
+        let socket = format!("xoscar-sub-{pid}-{index}-{}.sock", NEXT.fetch_add(1, Relaxed));
+        Address::unix(std::env::temp_dir().join(socket))
+    });
+    if let Address::Unix(path) = &internal {
+        // A restart's socket file from before: the new process binds it afresh.
+        let _ = std::fs::remove_file(path);
+    }
+    let (program, args) = match spec.program.clone() {
         Some(program) => program,
         None => {
             let exe = std::env::current_exe()
@@ -113,9 +153,10 @@ fn start(index: usize, spec: SubPool) -> Result<Starting, ActorError> {
     let (ready, readied) = oneshot::channel();
     forward_stdout(stdout, tag.clone(), ready);
     let kept = forward_stderr(stderr, tag);
-    let info =
-        SubPoolInfo { index, label: spec.label, address: spec.address, internal, pid: child.id() };
-    Ok((SubPoolProcess { info, child, _lifeline: lifeline }, readied, kept))
+    let (label, address, pid) = (spec.label.clone(), spec.address.clone(), child.id());
+    let info = SubPoolInfo { index, label, address, internal, pid };
+    let process = SubPoolProcess { info, spec, child, _lifeline: lifeline, status: None };
+    Ok((process, readied, kept))
 }
 
 /// Reads the sub pool's stdout on a thread of its own until the pipe closes (the process

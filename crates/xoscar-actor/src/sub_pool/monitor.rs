@@ -1,0 +1,219 @@
+//! A main pool's sub pools at run time: the monitor that notices a dead one and recovers it,
+//! killing, adding and removing them, and waiting until all serve.
+
+use std::panic::AssertUnwindSafe;
+use std::process::ExitStatus;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use super::spawn::{SubPoolProcess, start_one};
+use super::{SubPool, SubPoolInfo};
+use crate::ActorError;
+use crate::core::Core;
+
+/// How often the monitor looks at its sub pools: a death is noticed within this.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// What a main pool does when a sub pool's process dies ([`crate::ActorPoolBuilder::recovery`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Recovery {
+    /// Nothing: the sub pool stays gone, and placing on it fails.
+    Off,
+    /// Restart it at the same index and addresses; its actors are gone.
+    #[default]
+    Process,
+    /// Restart it, then create again the actors the main pool placed there: same uids, same
+    /// init messages; whatever state they had is lost.
+    Actors,
+}
+
+/// Called with a sub pool and how its process ended, before it is recovered.
+pub type ExitHook = Arc<dyn Fn(&SubPoolInfo, ExitStatus) + Send + Sync>;
+
+enum Slot {
+    Running(SubPoolProcess),
+    /// Died; being started again.
+    Restarting(SubPoolInfo),
+    /// Died and not recovered, or removed.
+    Gone,
+}
+
+/// A main pool's sub pools, shared with its monitor task.
+pub(crate) struct SubPools {
+    slots: Mutex<Vec<Slot>>,
+    recovery: Recovery,
+    hook: Option<ExitHook>,
+    /// A sub pool came back, or gave up.
+    changed: Notify,
+}
+
+impl SubPools {
+    pub(crate) fn new(
+        running: Vec<SubPoolProcess>,
+        recovery: Recovery,
+        hook: Option<ExitHook>,
+    ) -> Self {
+        let slots = running.into_iter().map(Slot::Running).collect();
+        SubPools { slots: Mutex::new(slots), recovery, hook, changed: Notify::new() }
+    }
+
+    /// The sub pools that serve or are being restarted.
+    pub(crate) fn infos(&self) -> Vec<SubPoolInfo> {
+        let slots = self.slots.lock();
+        slots
+            .iter()
+            .filter_map(|slot| match slot {
+                Slot::Running(process) => Some(process.info.clone()),
+                Slot::Restarting(info) => Some(info.clone()),
+                Slot::Gone => None,
+            })
+            .collect()
+    }
+
+    /// SIGKILLs sub pool `index`; the monitor then recovers it as configured.
+    pub(crate) fn kill(&self, index: usize) -> Result<(), ActorError> {
+        match self.slots.lock().get_mut(index) {
+            Some(Slot::Running(process)) => {
+                process.kill();
+                Ok(())
+            }
+            _ => Err(no_sub_pool(index)),
+        }
+    }
+
+    /// Starts one more sub pool, at the next index.
+    pub(crate) async fn add(&self, spec: SubPool) -> Result<SubPoolInfo, ActorError> {
+        let index = self.slots.lock().len();
+        let process = start_one(index, spec, None).await?;
+        let info = process.info.clone();
+        let mut slots = self.slots.lock();
+        // Another add may have taken the index meanwhile: keep indices dense.
+        let mut process = process;
+        process.info.index = slots.len();
+        let info = SubPoolInfo { index: process.info.index, ..info };
+        slots.push(Slot::Running(process));
+        Ok(info)
+    }
+
+    /// Stops sub pool `index` for good (SIGKILL); its index stays taken.
+    pub(crate) fn remove(&self, index: usize) -> Result<SubPoolInfo, ActorError> {
+        let mut slots = self.slots.lock();
+        let slot = slots.get_mut(index).ok_or_else(|| no_sub_pool(index))?;
+        let info = match slot {
+            Slot::Running(process) => process.info.clone(),
+            Slot::Restarting(info) => info.clone(),
+            Slot::Gone => return Err(no_sub_pool(index)),
+        };
+        // Dropping the process kills and reaps it.
+        *slot = Slot::Gone;
+        Ok(info)
+    }
+
+    /// Kills every sub pool now (the main pool goes; its monitor task may outlive this call
+    /// briefly, holding this set).
+    pub(crate) fn kill_all(&self) {
+        let slots = std::mem::take(&mut *self.slots.lock());
+        // Dropping a running process kills and reaps it.
+        drop(slots);
+    }
+
+    /// Completes once no sub pool is dead or being restarted (gone ones aside).
+    pub(crate) async fn recovered(&self) {
+        loop {
+            let changed = self.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
+            let settled = self.slots.lock().iter_mut().all(|slot| match slot {
+                Slot::Running(process) => process.exited().is_none(),
+                Slot::Restarting(_) => false,
+                Slot::Gone => true,
+            });
+            if settled {
+                return;
+            }
+            // A death is noticed by polling; a restart's end by the notification.
+            let _ = tokio::time::timeout(WATCH_EVERY, changed).await;
+        }
+    }
+
+    /// Takes the sub pools whose process has exited, marking them restarting (or gone).
+    fn take_dead(&self) -> Vec<(SubPoolProcess, ExitStatus)> {
+        let mut slots = self.slots.lock();
+        let mut dead = Vec::new();
+        for slot in slots.iter_mut() {
+            let Slot::Running(process) = slot else { continue };
+            let Some(status) = process.exited() else { continue };
+            let info = process.info.clone();
+            let next = match self.recovery {
+                Recovery::Off => Slot::Gone,
+                Recovery::Process | Recovery::Actors => Slot::Restarting(info),
+            };
+            let Slot::Running(process) = std::mem::replace(slot, next) else { unreachable!() };
+            dead.push((process, status));
+        }
+        dead
+    }
+}
+
+fn no_sub_pool(index: usize) -> ActorError {
+    ActorError::Placement { address: String::new(), reason: format!("no running sub pool {index}") }
+}
+
+/// Watches `pools` until the main pool (its `core`) goes: each death is reported to the hook
+/// and logged, then recovered as configured. Owned by the main pool, which aborts it.
+pub(crate) async fn monitor(pools: Arc<SubPools>, core: Weak<Core>) {
+    loop {
+        tokio::time::sleep(WATCH_EVERY).await;
+        for (process, status) in pools.take_dead() {
+            let info = process.info.clone();
+            tracing::warn!(index = info.index, label = %info.label, pid = info.pid, %status, "a sub pool died");
+            if let Some(hook) = &pools.hook
+                && std::panic::catch_unwind(AssertUnwindSafe(|| hook(&info, status))).is_err()
+            {
+                tracing::warn!(index = info.index, "the sub pool exit hook panicked");
+            }
+            if pools.recovery == Recovery::Off {
+                if let Some(core) = core.upgrade() {
+                    core.sub_pool_gone(info.index);
+                }
+                pools.changed.notify_waiters();
+                continue;
+            }
+            let (spec, internal) = (process.spec.clone(), process.info.internal.clone());
+            drop(process);
+            let restarted = start_one(info.index, spec, Some(internal)).await;
+            let slot = match restarted {
+                Ok(process) => {
+                    if pools.recovery == Recovery::Actors
+                        && let Some(core) = core.upgrade()
+                    {
+                        core.recreate_at(&process.info.address).await;
+                    }
+                    tracing::info!(
+                        index = info.index,
+                        pid = process.info.pid,
+                        "a sub pool was restarted"
+                    );
+                    Slot::Running(process)
+                }
+                Err(error) => {
+                    tracing::warn!(index = info.index, %error, "a sub pool could not be restarted");
+                    if let Some(core) = core.upgrade() {
+                        core.sub_pool_gone(info.index);
+                    }
+                    Slot::Gone
+                }
+            };
+            if let Some(place) = pools.slots.lock().get_mut(info.index) {
+                // Unless it was removed meanwhile.
+                if matches!(place, Slot::Restarting(_)) {
+                    *place = slot;
+                }
+            }
+            pools.changed.notify_waiters();
+        }
+    }
+}
