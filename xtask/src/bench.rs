@@ -19,7 +19,12 @@ use serde_json::Value;
 use crate::{cargo, run_step, workspace_root};
 
 /// Targets stated by the issues: (a word in the group name, the target).
-const TARGETS: [(&str, &str); 15] = [
+const TARGETS: [(&str, &str); 17] = [
+    (
+        "actor sub pool call",
+        "raw = two-process Unix socket: ≤ 1.2 × its time (≥ 0.83 × its rate); xoscar 164 µs, 24 k/s",
+    ),
+    ("actor sub pool", "raw = spawning 4 bare processes (start) / none (recover)"),
     ("actor buffer transfer", "≥ 0.80 × raw bandwidth"),
     ("actor stream", "raw = a tokio channel of the same window: items/s beside it"),
     ("actor batch", "raw = 100 single calls: the ratio is the batch's gain in rate"),
