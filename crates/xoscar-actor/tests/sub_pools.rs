@@ -1,7 +1,8 @@
 //! Sub pools in child processes (issue 9, first part): each starts with its own environment,
 //! label and addresses; a sub pool that cannot start fails the main pool's start, naming it,
 //! and leaves no process behind; sub pools die with their main pool, also when its process is
-//! SIGKILLed (checked by pid). Its own binary: it counts processes.
+//! SIGKILLed (checked by pid), and their output reaches it tagged; placement, forwarding,
+//! recovery, and adding and removing sub pools. Its own binary: it counts processes.
 
 mod common;
 
@@ -147,16 +148,22 @@ fn sub_pools_die_when_their_main_pool_is_killed() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut pids = Vec::new();
+    let (mut pids, mut tagged) = (Vec::new(), Vec::new());
     for line in BufReader::new(main.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
         if let Some((_, pid)) = line.split_once("SUB_PID ") {
             pids.push(pid.trim().parse::<u32>().unwrap());
         } else if line.contains("MAIN_READY") {
             break;
+        } else if line.starts_with("[sub pool ") {
+            tagged.push(line);
         }
     }
     assert_eq!(pids.len(), 2);
+    // The sub pools' own output (their test harness's lines) reached the main pool's, tagged.
+    for tag in ["[sub pool 0 gpu0]", "[sub pool 1 gpu1]"] {
+        assert!(tagged.iter().any(|line| line.starts_with(tag)), "no {tag} line in {tagged:?}");
+    }
     assert!(pids.iter().all(|&pid| alive(pid)));
     main.kill().unwrap(); // SIGKILL
     main.wait().unwrap();
