@@ -1,16 +1,15 @@
-//! The xoscar-rs tour: two actor pools, one in a child process, and everything a caller does
-//! with actors between them.
+//! The xoscar-rs tour: a main actor pool with a sub pool in a child process, and everything a
+//! caller does with actors between them.
 //!
-//! Run it with `cargo run --release --example quickstart`. It re-runs itself as the child
-//! (environment variable `XOSCAR_QUICKSTART_CHILD`), which serves until its stdin closes.
+//! Run it with `cargo run --release --example quickstart`. It re-runs itself as the sub pool:
+//! `main` starts with `xoscar::run_if_sub_pool(pools)`.
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail, ensure};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use anyhow::{Result, bail, ensure};
 use xoscar::{
-    Actor, ActorError, ActorPool, ActorRef, Address, Context, Failure, Handler, PoolConfig,
-    RemoteMessages, caller, configure, create_actor, destroy_actor, has_actor,
+    Actor, ActorError, ActorPool, ActorPoolBuilder, ActorRef, Context, Failure, Handler, Placement,
+    PoolConfig, RemoteMessages, SubPool, caller, configure, create_actor, destroy_actor, has_actor,
 };
 
 // ---- the actors and their messages ------------------------------------------------------------
@@ -116,29 +115,19 @@ impl Handler<Received> for Desk {
     }
 }
 
-// ---- the child: a second pool in another process ----------------------------------------------
+// ---- the pools ----------------------------------------------------------------------------------
 
-const CHILD_ENV: &str = "XOSCAR_QUICKSTART_CHILD";
-
-async fn child() -> Result<()> {
-    let pool = ActorPool::builder("127.0.0.1:0".parse()?)
-        .register("Counter", |init: CounterInit| Ok(Counter { total: init.start }))
-        .start()
-        .await?;
-    println!("{}", pool.address());
-    // Serve until the parent closes our stdin (or dies).
-    let mut line = String::new();
-    BufReader::new(tokio::io::stdin()).read_line(&mut line).await?;
-    Ok(())
+/// The actor types every pool of this program registers, the sub pool's included.
+fn pools(builder: ActorPoolBuilder) -> ActorPoolBuilder {
+    builder.register("Counter", |init: CounterInit| Ok(Counter { total: init.start }))
 }
 
 // ---- the tour -----------------------------------------------------------------------------------
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    if std::env::var_os(CHILD_ENV).is_some() {
-        return child().await;
-    }
+    // In the sub pool's process: serve, and never return.
+    xoscar::run_if_sub_pool(pools);
     // On a worker thread, like the actors: `main` itself runs outside the runtime's workers,
     // and every call from it would cross threads twice.
     tokio::spawn(tour()).await?
@@ -149,35 +138,32 @@ async fn tour() -> Result<()> {
     let idle = Duration::from_millis(300);
     configure(PoolConfig::default().idle_timeout(idle))?;
 
-    let pool = ActorPool::builder("127.0.0.1:0".parse()?)
-        .register("Counter", |init: CounterInit| Ok(Counter { total: init.start }))
+    let pool = pools(ActorPool::builder("127.0.0.1:0".parse()?))
+        .sub_pool(SubPool::new().label("worker").env("XOSCAR_QUICKSTART_ROLE", "worker"))
         .start()
         .await?;
     println!("1. main pool on {} (pid {})", pool.address(), std::process::id());
+    let sub = pool.sub_pools().remove(0);
+    let remote = sub.address.clone();
+    println!(
+        "2. sub pool {:?} on {remote} (pid {}), reached here over {}",
+        sub.label, sub.pid, sub.internal
+    );
 
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .env(CHILD_ENV, "1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the child pool")?;
-    let mut child_out = BufReader::new(child.stdout.take().context("child stdout")?).lines();
-    let remote: Address =
-        child_out.next_line().await?.context("the child said nothing")?.parse()?;
-    println!("2. child pool on {remote} (pid {})", child.id().unwrap_or_default());
-
-    // An actor in our own pool, from a value; one in the child, by registered type name.
+    // An actor in our own pool, from a value; one placed in the sub pool, by registered type name.
     let local = pool.create(Counter { total: 0 }).uid("local-counter").await?;
-    let far = create_actor::<Counter>(&remote, "Counter", &CounterInit { start: 100 }).await?;
-    println!("3. created {local} here and {far} in the child, by type name");
+    let far = create_actor::<Counter>(pool.address(), "Counter", &CounterInit { start: 100 })
+        .placement(Placement::SubPool(0))
+        .await?;
+    ensure!(far.address() == &remote, "placed in the sub pool");
+    println!("3. created {local} here and {far} in the sub pool, by type name");
 
     let (here, in_process) = timed_adds(&local, 10_000).await?;
     let (there, across) = timed_adds(&far, 2_000).await?;
     ensure!(here.value == 10_000 && there.value == 2_100, "unexpected totals");
     println!(
         "4. calls, one at a time: local {in_process:?} each (no encoding, no socket), total {}; \
-         remote {across:?} each (TCP to the child), total {}",
+         remote {across:?} each (Unix socket to the sub pool), total {}",
         here.value, there.value
     );
 
@@ -195,7 +181,7 @@ async fn tour() -> Result<()> {
     let reported = far.call(Report { reply_to: Some(desk.clone()) }).await?;
     let received = desk.call(Received).await?;
     ensure!(received == [reported.value] && reported.value == 2_109, "the desk got {received:?}");
-    println!("7. passed {desk} inside a message; the child called it back with {received:?}");
+    println!("7. passed {desk} inside a message; the sub pool called it back with {received:?}");
 
     ensure!(has_actor(&far).await?, "the remote counter exists");
     destroy_actor(&far).await?;
@@ -225,10 +211,8 @@ async fn tour() -> Result<()> {
         stats.reaps
     );
 
-    drop(child.stdin.take());
-    child.wait().await?;
     pool.shutdown().await;
-    println!("10. child exited, pool shut down. Done.");
+    println!("10. pool shut down, its sub pool (pid {}) with it. Done.", sub.pid);
     Ok(())
 }
 

@@ -61,10 +61,11 @@ pub use xoscar_transport as transport;
 pub use xoscar_wire as wire;
 
 pub use xoscar_actor::{
-    Actor, ActorError, ActorPool, ActorPoolBuilder, ActorRef, Cancellation, CancellationToken,
-    Context, CreateActor, CreateRemoteActor, Failure, Handler, PoolHandle, RemoteMessages, SubPool,
-    SubPoolInfo, caller, configure, create_actor, destroy_actor, has_actor, map_address,
-    run_if_sub_pool, unmap_address,
+    Actor, ActorError, ActorPool, ActorPoolBuilder, ActorRef, Batch, BufferRef, BufferWriter,
+    Cancellation, CancellationToken, Context, CopyTo, CreateActor, CreateRemoteActor, Failure,
+    Handler, Placement, PoolHandle, Recovery, RemoteMessages, ReplyStream, SharedBuffer, Streaming,
+    SubPool, SubPoolInfo, actor_ref, caller, configure, copy_to, create_actor, destroy_actor,
+    has_actor, map_address, run_if_sub_pool, unmap_address,
 };
 pub use xoscar_pool::{PoolConfig, ServerConfig};
 pub use xoscar_transport::Address;

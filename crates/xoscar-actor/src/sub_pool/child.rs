@@ -4,14 +4,14 @@ use std::io::Read;
 
 use xoscar_transport::Address;
 
-use super::{ENV_ADDRESS, ENV_INTERNAL, ENV_LABEL, ENV_PARENT, ENV_SUB_POOL, READY};
+use super::{ENV_ADDRESS, ENV_INTERNAL, ENV_PARENT, ENV_SUB_POOL, READY};
 use crate::{ActorPool, ActorPoolBuilder};
 
-/// The one line a program with sub pools starts `main` with. In a sub pool (the environment
-/// variable [`super::ENV_SUB_POOL`] is set by its main pool) it builds the pool with
-/// `configure` (register there the same actor types as the main pool), serves it, and exits
-/// when the main pool goes (its process ends, even by SIGKILL); it never returns. Anywhere
-/// else it returns at once.
+/// The one line a program with sub pools starts `main` with (plain or `#[tokio::main]`). In
+/// a sub pool (the environment variable [`super::ENV_SUB_POOL`] is set by its main pool) it
+/// builds the pool with `configure` (register there the same actor types as the main pool),
+/// serves it on a runtime of its own, and exits when the main pool goes (its process ends,
+/// even by SIGKILL); it never returns. Anywhere else it returns at once.
 ///
 /// ```no_run
 /// fn pools(builder: xoscar_actor::ActorPoolBuilder) -> xoscar_actor::ActorPoolBuilder {
@@ -25,8 +25,9 @@ use crate::{ActorPool, ActorPoolBuilder};
 /// ```
 pub fn run_if_sub_pool(configure: fn(ActorPoolBuilder) -> ActorPoolBuilder) {
     let Some(index) = std::env::var_os(ENV_SUB_POOL) else { return };
-    let fail = |reason: String| -> ! {
-        eprintln!("xoscar sub pool {index:?}: {reason}");
+    let index = index.to_string_lossy().into_owned();
+    let fail = move |reason: String| -> ! {
+        eprintln!("xoscar sub pool {index}: {reason}");
         std::process::exit(2)
     };
     let setting = |key: &str| {
@@ -37,18 +38,22 @@ pub fn run_if_sub_pool(configure: fn(ActorPoolBuilder) -> ActorPoolBuilder) {
     };
     let (external, internal) = (address(ENV_ADDRESS), address(ENV_INTERNAL));
     watch_parent(setting(ENV_PARENT).parse().unwrap_or_else(|_| fail(format!("bad {ENV_PARENT}"))));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|error| fail(format!("no tokio runtime: {error}")));
-    runtime.block_on(async move {
-        let builder = configure(ActorPool::builder(external)).internal_address(internal);
-        let pool = builder.start().await.unwrap_or_else(|error| fail(error.to_string()));
-        println!("{READY} {}", pool.address());
-        let _label = std::env::var(ENV_LABEL);
-        std::future::pending::<()>().await;
-        drop(pool);
+    // On a thread of its own, with its own runtime: this may be called inside a runtime
+    // (`#[tokio::main]`), whose thread then just waits here.
+    let serving = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|error| fail(format!("no tokio runtime: {error}")));
+        runtime.block_on(async move {
+            let builder = configure(ActorPool::builder(external)).internal_address(internal);
+            let pool = builder.start().await.unwrap_or_else(|error| fail(error.to_string()));
+            println!("{READY} {}", pool.address());
+            std::future::pending::<()>().await;
+            drop(pool);
+        })
     });
+    let _ = serving.join();
     std::process::exit(0)
 }
 
