@@ -304,7 +304,10 @@ fn a_killed_sub_pool_is_noticed_restarted_and_its_actors_created_again() {
         main.kill_sub_pool(0).unwrap();
         let failed = tokio::time::timeout(Duration::from_secs(5), waiting).await;
         let error = failed.expect("the waiting call fails at once").unwrap().unwrap_err();
-        assert!(matches!(error, ActorError::Connection(_)), "{error:?}");
+        assert!(
+            matches!(error, ActorError::Connection(xoscar_pool::PoolError::ConnectionLost { .. })),
+            "{error:?}"
+        );
         let noticed = within(Duration::from_secs(3), || deaths.lock().len() == 1).await;
         assert!(noticed < Duration::from_secs(3), "noticed after {noticed:?}");
         assert_eq!(*deaths.lock(), [0]);
