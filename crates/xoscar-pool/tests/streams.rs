@@ -255,3 +255,23 @@ fn a_graceful_shutdown_lets_open_streams_finish() {
         }
     });
 }
+
+#[test]
+fn a_huge_window_is_held_to_the_largest_credit_a_stream_gets() {
+    run(async {
+        let address = common::inproc();
+        let producer = Producer::default();
+        let server = start(&address, producer.clone(), ServerConfig::default()).await;
+        let pool = Pool::new(PoolConfig::default()).unwrap();
+        let mut stream =
+            pool.call_stream(server.local_addr(), message("100000"), u32::MAX).await.unwrap();
+        assert_eq!(index_of(&stream.next().await.unwrap().unwrap()), 0);
+        let ran_ahead = || producer.produced.load(Ordering::SeqCst) >= 1000;
+        assert!(eventually(Duration::from_secs(10), ran_ahead).await, "the window is used");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let produced = producer.produced.load(Ordering::SeqCst);
+        assert!(produced <= u64::from(xoscar_pool::MAX_STREAM_WINDOW), "{produced} items ahead");
+        drop(stream);
+        server.shutdown().await;
+    });
+}
