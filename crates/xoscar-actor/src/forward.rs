@@ -93,7 +93,7 @@ async fn send(
     Ok(client.pool.call_with_timeout(&endpoint, request, timeout).await?)
 }
 
-async fn ask(at: &Address, request: Message) -> Result<Answer, ActorError> {
+pub(crate) async fn ask(at: &Address, request: Message) -> Result<Answer, ActorError> {
     let response = send(at, request, None).await?;
     header::answer(response, at)
 }

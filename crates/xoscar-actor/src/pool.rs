@@ -202,6 +202,7 @@ impl ActorPool {
     /// Starts one more sub pool at run time, at the next index.
     pub async fn add_sub_pool(&self, sub_pool: SubPool) -> Result<SubPoolInfo, ActorError> {
         let info = self.subs.add(sub_pool).await?;
+        self.subs.announce().await;
         let client = client()?;
         client.router.map(info.address.clone(), info.internal.clone());
         self.handle
@@ -405,7 +406,7 @@ impl ActorPoolBuilder {
 
     /// Binds every address, starts serving on the current tokio runtime (actors run there
     /// too) and makes the pool reachable directly from this process.
-    pub async fn start(self) -> Result<ActorPool, ActorError> {
+    pub async fn start(mut self) -> Result<ActorPool, ActorError> {
         let start_error = |address: &Address, reason: String| ActorError::Setup {
             address: address.to_string(),
             reason,
@@ -415,6 +416,15 @@ impl ActorPoolBuilder {
         let client = client()?;
         let debug = Thresholds::resolve(self.slow_call, self.hold)
             .map_err(|error| start_error(&self.address, error.to_string()))?;
+        if !self.sub_pools.is_empty()
+            && !self.internal.iter().any(|a| matches!(a, Address::Unix(_)))
+        {
+            // Sub pools reach the main pool over a Unix socket of its own.
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let socket = format!("xoscar-main-{}-{n}.sock", std::process::id());
+            self.internal.push(Address::unix(std::env::temp_dir().join(socket)));
+        }
         let mut listeners = Vec::with_capacity(1 + self.internal.len());
         for address in std::iter::once(&self.address).chain(&self.internal) {
             let listener = listen(address, &self.transport)
@@ -447,7 +457,7 @@ impl ActorPoolBuilder {
             topology.label = self.label;
             topology.recipes = (self.recovery == Recovery::Actors).then(Default::default);
         }
-        let subs = Arc::new(SubPools::new(Vec::new(), self.recovery, self.exit_hook.clone()));
+        let subs = Arc::new(SubPools::new(Vec::new(), None, self.recovery, self.exit_hook.clone()));
         let mut pool =
             ActorPool { handle: PoolHandle { core }, servers, addresses, subs, monitor: None };
         if self.sub_pools.is_empty() {
@@ -461,7 +471,10 @@ impl ActorPoolBuilder {
             topology.subs.push(Some((sub.info.label.clone(), sub.info.address.clone())));
         }
         drop(topology);
-        pool.subs = Arc::new(SubPools::new(running, self.recovery, self.exit_hook));
+        let main_route = pool.addresses.iter().find(|a| matches!(a, Address::Unix(_)));
+        let main_route = main_route.map(|internal| (pool.addresses[0].clone(), internal.clone()));
+        pool.subs = Arc::new(SubPools::new(running, main_route, self.recovery, self.exit_hook));
+        pool.subs.announce().await;
         let watch = monitor(pool.subs.clone(), Arc::downgrade(&pool.handle.core));
         pool.monitor = Some(tokio::spawn(watch).abort_handle());
         Ok(pool)

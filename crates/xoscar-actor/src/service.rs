@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use prost::Message as _;
 use xoscar_pool::{Message, Responder};
+use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
 use crate::buffer;
@@ -151,6 +152,22 @@ async fn manage(core: &Arc<Core>, kind: Kind, body: Payloads) -> Result<Message,
                 core.destroy(&target.uid).await?;
             }
             Ok(header::done(pb::Done { uid: target.uid, present: false, address: String::new() }))
+        }
+        Kind::Routes(pb::Routes { routes }) => {
+            let router = &crate::client::client()?.router;
+            for route in routes {
+                let bad = |e: xoscar_transport::AddressError| ActorError::BadMessage {
+                    address: core.address.to_string(),
+                    detail: format!("route: {e}"),
+                };
+                let external: Address = route.external.parse().map_err(bad)?;
+                let internal: Address = route.internal.parse().map_err(bad)?;
+                // Never re-route this pool's own address (it serves it).
+                if external != core.address {
+                    router.map(external, internal);
+                }
+            }
+            Ok(header::done(pb::Done::default()))
         }
         Kind::WriteBuffer(write) => {
             buffer::write(core, write.buffer, write.offset, body).await?;

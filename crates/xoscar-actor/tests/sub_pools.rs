@@ -390,3 +390,44 @@ fn sub_pools_are_added_and_removed_at_run_time() {
         assert_eq!(create(Placement::SubPool(1)).await.unwrap().address(), &added.address);
     });
 }
+
+/// How many sockets of this host are bound to `address`'s path (its listener and the
+/// connections it accepted), from `/proc/net/unix`.
+fn unix_sockets_at(address: &Address) -> usize {
+    let Address::Unix(path) = address else { return 0 };
+    let path = path.to_string_lossy().into_owned();
+    let table = std::fs::read_to_string("/proc/net/unix").unwrap();
+    table.lines().filter(|line| line.trim_end().ends_with(&path)).count()
+}
+
+#[test]
+fn sub_pools_call_each_other_and_the_main_pool_over_unix_sockets() {
+    use common::actors::{Add, Counter, CounterInit, Forward, Relay};
+    use xoscar_actor::Placement;
+    run(async {
+        let main = with_sub_pools(2).await.unwrap();
+        let subs = main.sub_pools();
+        let at = main.address().clone();
+        let main_internal = main
+            .addresses()
+            .iter()
+            .find(|a| matches!(a, Address::Unix(_)))
+            .expect("a main pool with sub pools listens on a Unix socket too")
+            .clone();
+        let relay = create_actor::<Relay>(&at, "Relay", &Empty {}).placement(Placement::SubPool(0));
+        let relay = relay.await.unwrap();
+        let init = CounterInit::default();
+        let far = create_actor::<Counter>(&at, "Counter", &init).placement(Placement::SubPool(1));
+        let far = far.await.unwrap();
+        let home = create_actor::<Counter>(&at, "Counter", &init).await.unwrap();
+        assert_eq!(home.call(Add { n: 0 }).await.unwrap().value, 0);
+        let (sub_before, main_before) =
+            (unix_sockets_at(&subs[1].internal), unix_sockets_at(&main_internal));
+        // Sub pool 0 calls sub pool 1, then the main pool: each over a new Unix connection.
+        let forward = |target| relay.call(Forward { target: Some(target), n: 1 });
+        assert_eq!(forward(far.clone()).await.unwrap().value, 1);
+        assert_eq!(forward(home.clone()).await.unwrap().value, 1);
+        assert_eq!(unix_sockets_at(&subs[1].internal), sub_before + 1, "sub pool 0 → 1 over uds");
+        assert_eq!(unix_sockets_at(&main_internal), main_before + 1, "sub pool 0 → main over uds");
+    });
+}

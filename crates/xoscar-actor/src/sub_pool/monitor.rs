@@ -11,8 +11,12 @@ use tokio::sync::Notify;
 
 use super::spawn::{SubPoolProcess, start_one};
 use super::{SubPool, SubPoolInfo};
-use crate::ActorError;
+use xoscar_pool::Message;
+use xoscar_transport::Address;
+
 use crate::core::Core;
+use crate::pb::{self, request::Kind};
+use crate::{ActorError, forward, header};
 
 /// How often the monitor looks at its sub pools: a death is noticed within this.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
@@ -44,6 +48,8 @@ enum Slot {
 /// A main pool's sub pools, shared with its monitor task.
 pub(crate) struct SubPools {
     slots: Mutex<Vec<Slot>>,
+    /// The main pool's external address and its internal Unix socket.
+    main_route: Option<(Address, Address)>,
     recovery: Recovery,
     hook: Option<ExitHook>,
     /// A sub pool came back, or gave up.
@@ -53,11 +59,37 @@ pub(crate) struct SubPools {
 impl SubPools {
     pub(crate) fn new(
         running: Vec<SubPoolProcess>,
+        main_route: Option<(Address, Address)>,
         recovery: Recovery,
         hook: Option<ExitHook>,
     ) -> Self {
-        let slots = running.into_iter().map(Slot::Running).collect();
-        SubPools { slots: Mutex::new(slots), recovery, hook, changed: Notify::new() }
+        let slots = Mutex::new(running.into_iter().map(Slot::Running).collect());
+        SubPools { slots, main_route, recovery, hook, changed: Notify::new() }
+    }
+
+    /// Tells every running sub pool the internal Unix sockets of the main pool and of the
+    /// other sub pools, so that calls between pools of this host skip TCP. A sub pool that
+    /// cannot be told is logged; its calls still go over the external addresses.
+    pub(crate) async fn announce(&self) {
+        let infos = self.infos();
+        let subs = infos.iter().map(|sub| (sub.address.clone(), sub.internal.clone()));
+        let routes: Vec<pb::Route> = self
+            .main_route
+            .clone()
+            .into_iter()
+            .chain(subs)
+            .map(|(external, internal)| pb::Route {
+                external: external.to_string(),
+                internal: internal.to_string(),
+            })
+            .collect();
+        for sub in &infos {
+            let kind = Kind::Routes(pb::Routes { routes: routes.clone() });
+            let request = Message::new(header::request(kind), Vec::new());
+            if let Err(error) = forward::ask(&sub.address, request).await {
+                tracing::warn!(index = sub.index, %error, "a sub pool could not be told the routes of its host");
+            }
+        }
     }
 
     /// The sub pools that serve or are being restarted.
@@ -207,11 +239,16 @@ pub(crate) async fn monitor(pools: Arc<SubPools>, core: Weak<Core>) {
                     Slot::Gone
                 }
             };
+            let restarted = matches!(slot, Slot::Running(_));
             if let Some(place) = pools.slots.lock().get_mut(info.index) {
                 // Unless it was removed meanwhile.
                 if matches!(place, Slot::Restarting(_)) {
                     *place = slot;
                 }
+            }
+            if restarted {
+                // The new process knows no routes yet.
+                pools.announce().await;
             }
             pools.changed.notify_waiters();
         }
