@@ -465,12 +465,13 @@ impl ActorPoolBuilder {
         }
         // On failure the pool, and the sub pools started, are dropped: nothing is left behind.
         let running = start_all(self.sub_pools).await?;
-        let mut topology = pool.handle.core.topology.lock();
-        for sub in &running {
-            client.router.map(sub.info.address.clone(), sub.info.internal.clone());
-            topology.subs.push(Some((sub.info.label.clone(), sub.info.address.clone())));
+        {
+            let mut topology = pool.handle.core.topology.lock();
+            for sub in &running {
+                client.router.map(sub.info.address.clone(), sub.info.internal.clone());
+                topology.subs.push(Some((sub.info.label.clone(), sub.info.address.clone())));
+            }
         }
-        drop(topology);
         let main_route = pool.addresses.iter().find(|a| matches!(a, Address::Unix(_)));
         let main_route = main_route.map(|internal| (pool.addresses[0].clone(), internal.clone()));
         pool.subs = Arc::new(SubPools::new(running, main_route, self.recovery, self.exit_hook));
