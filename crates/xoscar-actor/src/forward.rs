@@ -7,11 +7,11 @@ use tokio::time::Instant;
 use xoscar_pool::{Message, Responder};
 use xoscar_transport::Address;
 
-use crate::ActorError;
 use crate::client::{Place, place};
 use crate::core::Core;
 use crate::header::{self, Answer};
 use crate::pb::{self, request::Kind};
+use crate::{ActorError, STREAM_WINDOW};
 
 /// Where `uid` lives among the sub pools of the main pool `core`: where it was noted, or found
 /// by asking each sub pool (then noted).
@@ -52,6 +52,9 @@ pub(crate) fn forward(core: &Arc<Core>, uid: Arc<str>, request: Message, mut res
     let task_core = core.clone();
     core.spawn_owned(async move {
         let core = task_core;
+        if responder.is_stream() {
+            return forward_stream(&core, &uid, request, responder).await;
+        }
         let deadline = responder.deadline();
         let forwarded = async {
             let Some(at) = locate(&core, &uid).await else {
@@ -77,6 +80,54 @@ pub(crate) fn forward(core: &Arc<Core>, uid: Arc<str>, request: Message, mut res
     });
 }
 
+/// Forwards a stream request: opens the same stream on the sub pool and passes its items on
+/// as the caller's credit allows. The caller's cancel drops the forwarded stream, which
+/// cancels it in the sub pool.
+async fn forward_stream(core: &Arc<Core>, uid: &str, request: Message, mut responder: Responder) {
+    let Some(at) = locate(core, uid).await else {
+        return responder.respond(header::failure(&core.not_found(uid)));
+    };
+    let opened = async {
+        let (client, endpoint) = endpoint_of(&at)?;
+        Ok::<_, ActorError>(client.pool.call_stream(&endpoint, request, STREAM_WINDOW).await?)
+    };
+    let mut stream = tokio::select! {
+        biased;
+        () = responder.cancelled() => return,
+        opened = opened => match opened {
+            Ok(stream) => stream,
+            Err(error) => return responder.respond(header::failure(&error)),
+        },
+    };
+    loop {
+        let next = tokio::select! {
+            biased;
+            // Both are cancel-safe: a stream's `next` loses no message when not chosen.
+            () = responder.cancelled() => return,
+            next = stream.next() => next,
+        };
+        match next {
+            None => return responder.respond(Message::default()),
+            Some(Err(error)) => return responder.respond(header::failure(&error.into())),
+            Some(Ok(last)) if stream.is_finished() => return responder.respond(last),
+            Some(Ok(item)) => {
+                if responder.send_item(item).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The endpoint for the pool at `at`: its internal address when one is mapped; a pool of
+/// this process is reached through its listener like any other.
+fn endpoint_of(at: &Address) -> Result<(&'static crate::client::Client, Address), ActorError> {
+    Ok(match place(at)? {
+        (client, Place::Remote(endpoint)) => (client, endpoint.into_owned()),
+        (client, Place::Local(_)) => (client, at.clone()),
+    })
+}
+
 /// Sends `request` to the pool at `at` (over its internal address when one is mapped) within
 /// the caller's deadline.
 async fn send(
@@ -84,11 +135,7 @@ async fn send(
     request: Message,
     deadline: Option<Instant>,
 ) -> Result<Message, ActorError> {
-    let (client, endpoint) = match place(at)? {
-        (client, Place::Remote(endpoint)) => (client, endpoint.into_owned()),
-        // A pool of this process: reached through its listener like any other.
-        (client, Place::Local(_)) => (client, at.clone()),
-    };
+    let (client, endpoint) = endpoint_of(at)?;
     let timeout = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
     Ok(client.pool.call_with_timeout(&endpoint, request, timeout).await?)
 }

@@ -170,11 +170,11 @@ fn sub_pools_die_when_their_main_pool_is_killed() {
     assert!(all_gone(&pids, Duration::from_secs(10)), "orphans: {pids:?}");
 }
 
-/// Creates through the main pool land where the placement says; calls, has, destroy and
-/// cancels sent to the main pool's address reach actors in sub pools (also ones created
+/// Creates through the main pool land where the placement says; calls, streams, has, destroy
+/// and cancels sent to the main pool's address reach actors in sub pools (also ones created
 /// directly there); `actor_ref` resolves where an actor lives.
 async fn placement_and_forwarding(direct: bool) {
-    use common::actors::{Add, Counter, CounterInit, Nap, NapStats, Sleeper};
+    use common::actors::{Add, Count, Counter, CounterInit, Nap, NapStats, Sleeper, Source, Tick};
     use xoscar_actor::{ActorRef, Placement, actor_ref, destroy_actor, has_actor};
     let mut builder = actors::register(ActorPool::builder("127.0.0.1:0".parse().unwrap()))
         .label("cpu")
@@ -228,6 +228,15 @@ async fn placement_and_forwarding(direct: bool) {
     assert_eq!(create(Placement::IdleLabel("gpu".into())).await.unwrap().address(), a.address());
     let gone = ActorRef::<Counter>::new(at.clone(), "nobody").call(Add { n: 1 }).await.unwrap_err();
     assert!(matches!(gone, ActorError::NotFound { .. }), "{gone:?}");
+
+    // A stream through the main pool's address comes from the sub pool, item by item.
+    let source = create_actor::<Source>(&at, "Source", &Empty {}).placement(Placement::SubPool(1));
+    let source = ActorRef::<Source>::new(at.clone(), source.await.unwrap().uid());
+    let mut ticks = source.call_stream(Count { n: 300, ..Default::default() }).await.unwrap();
+    for index in 0..300 {
+        assert_eq!(ticks.next().await.unwrap().unwrap(), Tick { index });
+    }
+    assert!(ticks.next().await.is_none());
 
     // A caller's timeout through the main pool cancels the handler in the sub pool.
     let sleeper =
