@@ -48,7 +48,8 @@ impl CallSignal {
         state & OBSERVED != 0
     }
 
-    fn watch(self: &Arc<Self>) -> Cancellation {
+    /// The handler takes its cancellation: from now on it answers a cancel itself.
+    pub(crate) fn watch(self: &Arc<Self>) -> Cancellation {
         let state = self.state.fetch_or(OBSERVED, Ordering::AcqRel);
         Cancellation { signal: self.clone(), generation: state & !FLAGS }
     }
@@ -79,10 +80,6 @@ impl std::fmt::Debug for Cancellation {
 }
 
 impl Cancellation {
-    pub(crate) fn watch(signal: &Arc<CallSignal>) -> Self {
-        signal.watch()
-    }
-
     /// Whether the caller cancelled the call (or gave up on it: dropped it, timed out, lost
     /// its connection), or the call is over.
     pub fn is_cancelled(&self) -> bool {

@@ -104,7 +104,7 @@ impl<A: Actor> Context<A> {
     /// }
     /// ```
     pub fn cancellation(&self) -> Cancellation {
-        Cancellation::watch(&self.call)
+        self.call.watch()
     }
 
     /// The cancel signal, for the runner to hand to each envelope beside the context (which

@@ -70,7 +70,10 @@ pub(crate) struct Topology {
     pub(crate) label: String,
     /// Its sub pools by index: label and external address (`None`: removed).
     pub(crate) subs: Vec<Option<(String, Address)>>,
-    /// Where actors created in (or found in) other pools live.
+    /// Where actors created in (or found in) other pools live. One entry per such actor: it
+    /// leaves when the actor is destroyed through this pool or a forwarded request finds it
+    /// gone. An actor destroyed directly in its sub pool keeps its entry until then: a stale
+    /// entry costs one wasted forward, which removes it.
     located: HashMap<Arc<str>, Address, RandomState>,
     /// Pools held by an idle-label create, and the uid holding each (`None` while creating).
     idle: HashMap<Address, Option<Arc<str>>, RandomState>,

@@ -202,15 +202,15 @@ impl ActorPool {
     /// Starts one more sub pool at run time, at the next index.
     pub async fn add_sub_pool(&self, sub_pool: SubPool) -> Result<SubPoolInfo, ActorError> {
         let info = self.subs.add(sub_pool).await?;
+        client()?.router.map(info.address.clone(), info.internal.clone());
+        {
+            let mut topology = self.handle.core.topology.lock();
+            if topology.subs.len() <= info.index {
+                topology.subs.resize(info.index + 1, None);
+            }
+            topology.subs[info.index] = Some((info.label.clone(), info.address.clone()));
+        }
         self.subs.announce().await;
-        let client = client()?;
-        client.router.map(info.address.clone(), info.internal.clone());
-        self.handle
-            .core
-            .topology
-            .lock()
-            .subs
-            .push(Some((info.label.clone(), info.address.clone())));
         Ok(info)
     }
 
@@ -372,7 +372,7 @@ impl ActorPoolBuilder {
         self
     }
 
-    /// What happens when a sub pool's process dies (its monitor notices within 100 ms):
+    /// What happens when a sub pool's process dies (its monitor looks every 100 ms):
     /// nothing, a restart at the same index and addresses, or a restart that also creates
     /// again the actors this pool placed there. Default: [`Recovery::Process`].
     pub fn recovery(mut self, recovery: Recovery) -> Self {

@@ -27,7 +27,7 @@ use crate::pb::{self, request::Kind};
 /// The chunk size of [`copy_to`] unless set: 4 MiB.
 pub const DEFAULT_CHUNK_SIZE: usize = 4 << 20;
 
-/// Chunks of one [`copy_to`] in flight at once per destination unless set.
+/// Chunks of one [`copy_to`] in flight at once, per destination pool, unless set.
 pub const DEFAULT_CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Writes chunks into one exposed buffer (and others of the same pool), holding one lease on
@@ -135,7 +135,9 @@ impl CopyTo {
         self
     }
 
-    /// How many chunks are in flight at once per destination pool, at least 1. Default:
+    /// How many chunks are in flight at once, per destination pool, at least 1: the
+    /// transfer as a whole keeps up to this many times the number of destination pools in
+    /// flight, in whatever mix of destinations its chunks come in. Default:
     /// [`DEFAULT_CHUNKS_IN_FLIGHT`] (4).
     pub fn in_flight(mut self, chunks: usize) -> Self {
         self.in_flight = chunks.max(1);

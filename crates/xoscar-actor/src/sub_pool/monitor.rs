@@ -117,16 +117,19 @@ impl SubPools {
     }
 
     /// Starts one more sub pool, at the next index.
+    /// The index is taken before the process starts, so parallel adds get distinct ones; a
+    /// start that fails leaves its index gone.
     pub(crate) async fn add(&self, spec: SubPool) -> Result<SubPoolInfo, ActorError> {
-        let index = self.slots.lock().len();
+        let index = {
+            let mut slots = self.slots.lock();
+            slots.push(Slot::Gone);
+            slots.len() - 1
+        };
         let process = start_one(index, spec, None).await?;
         let info = process.info.clone();
-        let mut slots = self.slots.lock();
-        // Another add may have taken the index meanwhile: keep indices dense.
-        let mut process = process;
-        process.info.index = slots.len();
-        let info = SubPoolInfo { index: process.info.index, ..info };
-        slots.push(Slot::Running(process));
+        if let Some(slot) = self.slots.lock().get_mut(index) {
+            *slot = Slot::Running(process);
+        }
         Ok(info)
     }
 
