@@ -84,7 +84,6 @@ enum Source<T> {
         stream: ResponseStream,
         decode: PackDecoder,
         unread: std::collections::VecDeque<Result<T, ActorError>>,
-        ended: bool,
     },
 }
 
@@ -99,9 +98,7 @@ impl<T: Send + 'static> ReplyStream<T> {
 
     fn poll_item(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<Result<T, ActorError>>> {
         match &mut self.source {
-            Source::Local { ended: true, .. } | Source::Remote { ended: true, .. } => {
-                Poll::Ready(None)
-            }
+            Source::Local { ended: true, .. } => Poll::Ready(None),
             Source::Local { items, me, ended } => {
                 let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
                     items.items.as_mut().poll_next(cx)
@@ -121,20 +118,16 @@ impl<T: Send + 'static> ReplyStream<T> {
                     }
                 })
             }
-            Source::Remote { stream, decode, unread, ended } => loop {
+            Source::Remote { stream, decode, unread } => loop {
                 if let Some(item) = unread.pop_front() {
                     return Poll::Ready(Some(item));
                 }
-                if *ended {
-                    return Poll::Ready(None);
-                }
+                // After its last message the pool stream yields `None`.
                 let Some(message) = std::task::ready!(Pin::new(&mut *stream).poll_next(cx)) else {
-                    *ended = true;
                     return Poll::Ready(None);
                 };
                 let endpoint = stream.endpoint().clone();
                 let last = stream.is_finished();
-                *ended = last;
                 let pack = message.map_err(ActorError::from).and_then(|message| {
                     match header::answer(message, &endpoint)? {
                         // The end: nothing more to yield.
@@ -212,7 +205,7 @@ impl<A: Actor> ActorRef<A> {
                 let request = Message::new(header, body);
                 let stream = client.pool.call_stream(&endpoint, request, STREAM_WINDOW).await?;
                 let (decode, unread) = (codec.decode_reply, Default::default());
-                Ok(ReplyStream { source: Source::Remote { stream, decode, unread, ended: false } })
+                Ok(ReplyStream { source: Source::Remote { stream, decode, unread } })
             }
         }
     }
