@@ -133,6 +133,8 @@ fn sub_pools_start_with_their_environment_and_fail_cleanly() {
             ActorError::Setup { address, reason } => {
                 assert!(address.contains("sub pool 1") && address.contains("clash"), "{address}");
                 assert!(reason.contains("exited before serving"), "{reason}");
+                // Its last stderr lines say why: the port is taken.
+                assert!(reason.contains("cannot listen"), "{reason}");
             }
             other => panic!("{other:?}"),
         }
