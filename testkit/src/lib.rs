@@ -1,6 +1,8 @@
 //! Test harness shared by the tests of the xoscar-rs crates (a dev-dependency only, outside
 //! the layer order): every test runs under an outer real-time bound, so none can hang.
 
+pub mod logs;
+
 use std::future::Future;
 use std::time::Duration;
 

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use foldhash::fast::RandomState;
 use tokio::runtime::Handle;
+use xoscar_pool::env_auth_token;
 use xoscar_pool::{Server, ServerConfig};
-use xoscar_transport::{Address, TransportConfig, listen};
+use xoscar_transport::{Address, AuthToken, TransportConfig, listen};
 
 use crate::cell::BoxFuture;
 use crate::client::client;
@@ -38,6 +39,8 @@ pub struct ActorPool {
     subs: Arc<SubPools>,
     /// The task watching the sub pools, aborted when the pool goes.
     monitor: Option<tokio::task::AbortHandle>,
+    /// The shared secret its listeners ask for, handed to sub pools added later.
+    auth: Option<AuthToken>,
 }
 
 /// A cheap, cloneable handle to an actor pool, as handlers see it through
@@ -151,6 +154,7 @@ impl ActorPool {
             label: String::new(),
             recovery: Recovery::default(),
             exit_hook: None,
+            auth_token: None,
         }
     }
 
@@ -200,7 +204,8 @@ impl ActorPool {
     }
 
     /// Starts one more sub pool at run time, at the next index.
-    pub async fn add_sub_pool(&self, sub_pool: SubPool) -> Result<SubPoolInfo, ActorError> {
+    pub async fn add_sub_pool(&self, mut sub_pool: SubPool) -> Result<SubPoolInfo, ActorError> {
+        sub_pool.auth = self.auth.clone();
         let info = self.subs.add(sub_pool).await?;
         client()?.router.map(info.address.clone(), info.internal.clone());
         {
@@ -266,6 +271,7 @@ pub struct ActorPoolBuilder {
     label: String,
     recovery: Recovery,
     exit_hook: Option<ExitHook>,
+    auth_token: Option<AuthToken>,
 }
 
 impl std::fmt::Debug for ActorPoolBuilder {
@@ -398,6 +404,18 @@ impl ActorPoolBuilder {
         self
     }
 
+    /// A shared secret every peer of this pool's TCP and Unix-socket listeners must prove it
+    /// knows (HMAC challenge–response in the handshake; the secret never crosses the wire).
+    /// A peer that cannot is refused before any request is read, and the refusal is logged
+    /// with its address. Sub pools get the same secret (as `XOSCAR_AUTH_TOKEN`). This
+    /// process's own calls use the caller's secret ([`crate::configure`], or
+    /// `XOSCAR_AUTH_TOKEN`); with sub pools the two must be equal, or [`Self::start`] fails.
+    /// Default: the transport config's token, else `XOSCAR_AUTH_TOKEN`, else none.
+    pub fn auth_token(mut self, token: AuthToken) -> Self {
+        self.auth_token = Some(token);
+        self
+    }
+
     /// The listeners' transport settings. Default: [`TransportConfig::default`].
     pub fn transport_config(mut self, config: TransportConfig) -> Self {
         self.transport = config;
@@ -416,6 +434,25 @@ impl ActorPoolBuilder {
         let client = client()?;
         let debug = Thresholds::resolve(self.slow_call, self.hold)
             .map_err(|error| start_error(&self.address, error.to_string()))?;
+        let auth = match self.auth_token.take().or_else(|| self.transport.get_auth_token().cloned())
+        {
+            Some(token) => Some(token),
+            None => env_auth_token().map_err(|e| start_error(&self.address, e.to_string()))?,
+        };
+        self.transport = self.transport.auth_token(auth.clone());
+        if !self.sub_pools.is_empty()
+            && client.pool.config().transport().get_auth_token() != auth.as_ref()
+        {
+            return Err(start_error(
+                &self.address,
+                "this pool's auth token differs from this process's caller's \
+                 (xoscar::configure or XOSCAR_AUTH_TOKEN): its sub pools would refuse its calls"
+                    .to_owned(),
+            ));
+        }
+        for spec in &mut self.sub_pools {
+            spec.auth = auth.clone();
+        }
         if !self.sub_pools.is_empty()
             && !self.internal.iter().any(|a| matches!(a, Address::Unix(_)))
         {
@@ -458,8 +495,14 @@ impl ActorPoolBuilder {
             topology.recipes = (self.recovery == Recovery::Actors).then(Default::default);
         }
         let subs = Arc::new(SubPools::new(Vec::new(), None, self.recovery, self.exit_hook.clone()));
-        let mut pool =
-            ActorPool { handle: PoolHandle { core }, servers, addresses, subs, monitor: None };
+        let mut pool = ActorPool {
+            handle: PoolHandle { core },
+            servers,
+            addresses,
+            subs,
+            monitor: None,
+            auth,
+        };
         if self.sub_pools.is_empty() {
             return Ok(pool);
         }

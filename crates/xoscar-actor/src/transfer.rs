@@ -41,7 +41,7 @@ pub struct BufferWriter {
 enum Route {
     /// The buffer's pool lives in this process.
     Local(Arc<Core>),
-    Remote(Lease),
+    Remote(Box<Lease>),
 }
 
 impl std::fmt::Debug for BufferWriter {
@@ -61,7 +61,9 @@ impl BufferRef {
         let address = self.address()?;
         let route = match place(&address)? {
             (_, Place::Local(core)) => Route::Local(core),
-            (client, Place::Remote(endpoint)) => Route::Remote(client.pool.lease(&endpoint).await?),
+            (client, Place::Remote(endpoint)) => {
+                Route::Remote(Box::new(client.pool.lease(&endpoint).await?))
+            }
         };
         Ok(BufferWriter { route })
     }

@@ -442,3 +442,91 @@ fn sub_pools_call_each_other_and_the_main_pool_over_unix_sockets() {
         assert_eq!(unix_sockets_at(&main_internal), main_before + 1, "sub pool 0 → main over uds");
     });
 }
+
+/// Set when this binary runs as a main pool with a shared secret.
+const SECURED_ENV: &str = "XOSCAR_TEST_SECURED_MAIN";
+const SECRET: &str = "test-secret-3f9a";
+
+/// In the child run by `a_shared_secret_guards_a_main_pool_and_its_sub_pools`: the secret is
+/// set by the builder and `configure`, not the environment, so the sub pool can only have it
+/// from its main pool. Prints what the test checks, then serves until killed.
+#[test]
+fn secured_main_pool_entry() {
+    use xoscar_actor::configure;
+    use xoscar_pool::PoolConfig;
+    use xoscar_transport::{AuthToken, TransportConfig};
+    if std::env::var_os(SECURED_ENV).is_none() {
+        return;
+    }
+    run(async {
+        let token = AuthToken::new(SECRET).unwrap();
+        let transport = TransportConfig::default().auth_token(Some(token.clone()));
+        configure(PoolConfig::default().transport(transport)).unwrap();
+        let main = actors::register(ActorPool::builder("127.0.0.1:0".parse().unwrap()))
+            .auth_token(token)
+            .sub_pool(sub_pool().label("secured"))
+            .start()
+            .await
+            .unwrap();
+        let sub = main.sub_pools().remove(0);
+        // Through the main pool (main to sub pool, authenticated both ways).
+        let reader = create_actor::<EnvReader>(&main.addresses()[0], "EnvReader", &Empty {})
+            .placement(xoscar_actor::Placement::SubPool(0))
+            .await
+            .unwrap();
+        let seen = reader.call(ReadEnv { key: "XOSCAR_AUTH_TOKEN".into() }).await.unwrap();
+        println!("SUB_TOKEN {}", seen.value);
+        println!("ADDRESSES {} {}", main.addresses()[0], sub.address);
+        println!("SECURED_READY");
+        std::future::pending::<()>().await;
+    });
+}
+
+#[test]
+fn a_shared_secret_guards_a_main_pool_and_its_sub_pools() {
+    let mut main = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "secured_main_pool_entry", "--nocapture", "--test-threads=1"])
+        .env(SECURED_ENV, "1")
+        .env_remove("XOSCAR_AUTH_TOKEN")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut token, mut addresses) = (None, Vec::new());
+    for line in BufReader::new(main.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some((_, value)) = line.split_once("SUB_TOKEN ") {
+            token = Some(value.trim().to_owned());
+        } else if let Some((_, list)) = line.split_once("ADDRESSES ") {
+            addresses = list.split_whitespace().map(|a| a.parse::<Address>().unwrap()).collect();
+        } else if line.contains("SECURED_READY") {
+            break;
+        }
+    }
+    let result = std::panic::catch_unwind(|| {
+        assert_eq!(token.as_deref(), Some(SECRET), "the sub pool got its main pool's secret");
+        assert_eq!(addresses.len(), 2);
+        run(async {
+            // This process has no secret: the main pool and the sub pool both refuse it.
+            for address in &addresses {
+                let create = create_actor::<EnvReader>(address, "EnvReader", &Empty {});
+                let error = create.await.unwrap_err();
+                assert!(error.to_string().contains("XOSCAR_AUTH_TOKEN"), "{address}: {error}");
+            }
+            // A main pool whose secret differs from this process's caller's cannot start
+            // sub pools: they would refuse its calls.
+            let token = xoscar_transport::AuthToken::new("other").unwrap();
+            let builder = actors::register(ActorPool::builder("127.0.0.1:0".parse().unwrap()))
+                .auth_token(token)
+                .sub_pool(sub_pool());
+            match builder.start().await.unwrap_err() {
+                ActorError::Setup { reason, .. } => assert!(reason.contains("differs"), "{reason}"),
+                other => panic!("{other:?}"),
+            }
+        });
+    });
+    main.kill().unwrap();
+    main.wait().unwrap();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use xoscar_transport::TransportConfig;
+use xoscar_transport::{AuthToken, TransportConfig};
 
 /// `XOSCAR_IDLE_TIMEOUT`: seconds a connection may hold no lease before the pool closes it;
 /// `0` turns reaping off.
@@ -21,6 +21,29 @@ pub const ENV_CONNECT_TIMEOUT: &str = "XOSCAR_CONNECT_TIMEOUT";
 /// `XOSCAR_SERVER_IDLE_TIMEOUT`: seconds a server connection may have no request in flight and
 /// receive nothing before the server closes it; `0` turns it off.
 pub const ENV_SERVER_IDLE_TIMEOUT: &str = "XOSCAR_SERVER_IDLE_TIMEOUT";
+
+/// `XOSCAR_AUTH_TOKEN`: the shared secret every TCP and Unix-socket connection must prove
+/// (`TransportConfig::auth_token`), for callers ([`PoolConfig::resolve`]) and for pools that
+/// read it (the actor layer's pools and sub pools). Any non-empty text; its bytes are the key.
+pub const ENV_AUTH_TOKEN: &str = "XOSCAR_AUTH_TOKEN";
+
+/// The token in `XOSCAR_AUTH_TOKEN`: `Ok(None)` when unset, an error naming the variable when
+/// it is set but empty (an empty secret would protect nothing) or not Unicode.
+pub fn env_auth_token() -> Result<Option<AuthToken>, ConfigError> {
+    match std::env::var(ENV_AUTH_TOKEN) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::InvalidEnv {
+            var: ENV_AUTH_TOKEN,
+            value: "<not Unicode>".to_owned(),
+            reason: "not Unicode text",
+        }),
+        Ok(value) => AuthToken::new(&value).map(Some).map_err(|_| ConfigError::InvalidEnv {
+            var: ENV_AUTH_TOKEN,
+            value: String::new(),
+            reason: "empty: an empty secret would protect nothing",
+        }),
+    }
+}
 
 /// A setting could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,7 +172,8 @@ impl PoolConfig {
         self
     }
 
-    /// Socket and framing settings. Default: [`TransportConfig::default`].
+    /// Socket and framing settings. Default: [`TransportConfig::default`], with the auth token
+    /// from `XOSCAR_AUTH_TOKEN` when it sets none.
     pub fn transport(mut self, transport: TransportConfig) -> Self {
         self.transport = Some(transport);
         self
@@ -186,7 +210,10 @@ impl PoolConfig {
                 Duration::from_secs(10),
             )?,
         )?;
-        let transport = self.transport.clone().unwrap_or_default().connect_timeout(connect);
+        let mut transport = self.transport.clone().unwrap_or_default().connect_timeout(connect);
+        if transport.get_auth_token().is_none() {
+            transport = transport.auth_token(env_auth_token()?);
+        }
         let max_queued_bytes = self.max_queued_bytes.unwrap_or(DEFAULT_MAX_QUEUED_BYTES);
         if max_queued_bytes == 0 {
             return Err(ConfigError::Invalid {

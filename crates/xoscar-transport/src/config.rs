@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use xoscar_wire::Limits;
+use xoscar_wire::{AuthToken, Limits};
 
 /// TCP keepalive probing: the kernel's own dead-peer detection for idle TCP connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,7 @@ pub struct TransportConfig {
     pub(crate) limits: Limits,
     pub(crate) inproc_capacity: usize,
     pub(crate) write_high_water: usize,
+    pub(crate) auth_token: Option<AuthToken>,
 }
 
 impl Default for TransportConfig {
@@ -87,6 +88,7 @@ impl Default for TransportConfig {
             limits: Limits::default(),
             inproc_capacity: 128,
             write_high_water: 256 * 1024,
+            auth_token: None,
         }
     }
 }
@@ -143,6 +145,22 @@ impl TransportConfig {
     pub fn write_high_water(mut self, bytes: usize) -> Self {
         self.write_high_water = bytes;
         self
+    }
+
+    /// A shared secret both ends of every TCP and Unix-socket connection must prove they know
+    /// (HMAC challenge–response in the handshake; the secret is never sent). A peer that
+    /// cannot is refused with [`crate::TransportError::AuthFailed`] before any frame is read,
+    /// and so is a peer that authenticates when this end has no secret. In-process channels
+    /// do not authenticate: both ends are this process. The pool layer fills it from
+    /// `XOSCAR_AUTH_TOKEN` when it is not set here. Default: none.
+    pub fn auth_token(mut self, token: Option<AuthToken>) -> Self {
+        self.auth_token = token;
+        self
+    }
+
+    /// See [`TransportConfig::auth_token`].
+    pub fn get_auth_token(&self) -> Option<&AuthToken> {
+        self.auth_token.as_ref()
     }
 
     /// See [`TransportConfig::connect_timeout`].

@@ -63,6 +63,15 @@ pub enum TransportError {
         #[source]
         source: WireError,
     },
+    /// The peer did not prove it knows our shared secret, proved one when we have none, or
+    /// asked for a proof we cannot give ([`crate::TransportConfig::auth_token`]).
+    #[error("authentication with {peer} failed: {reason}")]
+    AuthFailed {
+        /// The peer.
+        peer: String,
+        /// What was wrong, in words an operator can act on.
+        reason: &'static str,
+    },
     /// An accepted peer did not complete its handshake within the handshake timeout.
     #[error("handshake with {peer} timed out after {timeout:?}")]
     HandshakeTimedOut {

@@ -67,3 +67,4 @@ pub use channel::{Channel, FrameReader, FrameWriter};
 pub use config::{Keepalive, TransportConfig};
 pub use error::TransportError;
 pub use listener::{Incoming, Listener, connect, listen};
+pub use xoscar_wire::{AuthToken, EmptyAuthToken};

@@ -7,6 +7,8 @@ use crate::channel::{FrameReader, FrameWriter, ReaderKind, WriterKind};
 #[cfg(any(feature = "tcp", feature = "uds"))]
 use crate::stream::{self, BoxRead, BoxWrite, StreamReader, StreamWriter};
 use crate::{Address, Channel, TransportConfig, TransportError};
+#[cfg(any(feature = "tcp", feature = "uds"))]
+use xoscar_wire::AuthRole;
 
 /// Accepts dials on one address. For Unix sockets, dropping it removes the socket file; for
 /// in-process listeners, it frees the name.
@@ -117,12 +119,12 @@ async fn dial(
         Address::Tcp { host, port } => {
             let (read, write) =
                 crate::tcp::split(crate::tcp::dial(host, *port, &label, config).await?);
-            establish(read, write, config, label).await
+            establish(read, write, config, label, AuthRole::Dialer).await
         }
         #[cfg(feature = "uds")]
         Address::Unix(path) => {
             let (read, write) = crate::unix::split(crate::unix::dial(path, &label).await?);
-            establish(read, write, config, label).await
+            establish(read, write, config, label, AuthRole::Dialer).await
         }
         #[cfg(feature = "inproc")]
         Address::Inproc(name) => crate::inproc::connect(name, config).await,
@@ -138,9 +140,11 @@ async fn establish(
     mut write: BoxWrite,
     config: &TransportConfig,
     peer: Arc<str>,
+    role: AuthRole,
 ) -> Result<Channel, TransportError> {
     let mut reader = StreamReader::new(read, config.limits);
-    let theirs = stream::handshake(&mut reader, &mut write, &peer).await?;
+    let token = config.auth_token.as_ref();
+    let theirs = stream::handshake(&mut reader, &mut write, &peer, role, token).await?;
     Ok(Channel::new(
         FrameReader::new(ReaderKind::Stream(reader), peer.clone()),
         FrameWriter::new(WriterKind::Stream(StreamWriter::new(write, config)), peer),
@@ -215,12 +219,15 @@ impl Incoming {
             IncomingKind::Stream(read, write) => {
                 let timeout = self.config.handshake_timeout;
                 let peer = self.peer.clone();
-                tokio::time::timeout(timeout, establish(read, write, &self.config, self.peer))
-                    .await
-                    .map_err(|_| TransportError::HandshakeTimedOut {
-                        peer: peer.to_string(),
-                        timeout,
-                    })?
+                tokio::time::timeout(
+                    timeout,
+                    establish(read, write, &self.config, self.peer, AuthRole::Acceptor),
+                )
+                .await
+                .map_err(|_| TransportError::HandshakeTimedOut {
+                    peer: peer.to_string(),
+                    timeout,
+                })?
             }
             #[cfg(feature = "inproc")]
             IncomingKind::Inproc(pending) => Ok(pending.into_channel(self.peer)),

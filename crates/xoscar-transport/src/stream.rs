@@ -6,9 +6,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use xoscar_wire::{Frame, FrameDecoder, FrameEncoder, Handshake, Limits, WireError, WriteBuf, pb};
+use xoscar_wire::{
+    AUTH_NONCE_LEN, AuthRole, AuthToken, Frame, FrameDecoder, FrameEncoder, Handshake, Limits,
+    WireError, WriteBuf, pb,
+};
 
 use crate::{Activity, TransportConfig, TransportError};
 
@@ -17,25 +20,95 @@ pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
 /// The write half of a socket, type-erased likewise.
 pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
-/// What an xoscar-rs peer sends in its `Hello`.
-pub(crate) fn our_hello() -> pb::Hello {
+/// What an xoscar-rs peer sends in its first `Hello`: its agent, and a nonce when it
+/// authenticates.
+pub(crate) fn our_hello(auth_nonce: Option<[u8; AUTH_NONCE_LEN]>) -> pb::Hello {
     pb::Hello {
         auth_proof: Default::default(),
         agent: concat!("xoscar-rs/", env!("CARGO_PKG_VERSION")).into(),
+        auth_nonce: auth_nonce.map(|n| Bytes::copy_from_slice(&n)).unwrap_or_default(),
     }
 }
 
-/// Sends our handshake, then reads and checks the peer's. Bytes that arrive after the peer's
-/// handshake (the start of its first frames) stay in the reader's buffer.
+/// Sends our handshake, then reads and checks the peer's; with a shared secret on either end,
+/// a second round proves both know it (`xoscar_wire::AuthToken`). Bytes that arrive after the
+/// peer's handshake (the start of its first frames) stay in the reader's buffer, and none of
+/// them is read as a frame before the peer is authenticated.
 pub(crate) async fn handshake(
     reader: &mut StreamReader,
     write: &mut BoxWrite,
     peer: &str,
+    role: AuthRole,
+    token: Option<&AuthToken>,
 ) -> Result<Handshake, TransportError> {
-    let mut ours = BytesMut::new();
-    Handshake::new(our_hello()).encode(&mut ours);
-    write.write_all(&ours).await.map_err(|e| TransportError::from_channel_io(peer, e))?;
-    write.flush().await.map_err(|e| TransportError::from_channel_io(peer, e))?;
+    let refuse = |reason| TransportError::AuthFailed { peer: peer.to_string(), reason };
+    let our_nonce = match token {
+        Some(_) => Some(fresh_nonce(peer)?),
+        None => None,
+    };
+    send_handshake(write, peer, our_hello(our_nonce)).await?;
+    let theirs = read_handshake(reader, peer, None).await?;
+    let (token, our_nonce) = match (token.zip(our_nonce), theirs.hello.auth_nonce.is_empty()) {
+        (None, true) => return Ok(theirs),
+        (None, false) => {
+            return Err(refuse(
+                "the peer authenticates with a shared secret and this end has none \
+                 (set XOSCAR_AUTH_TOKEN or the transport's auth token)",
+            ));
+        }
+        (Some(_), true) => {
+            return Err(refuse(
+                "the peer does not authenticate: it has no shared secret (XOSCAR_AUTH_TOKEN)",
+            ));
+        }
+        (Some(ours), false) => ours,
+    };
+    let their_nonce = &theirs.hello.auth_nonce[..];
+    if their_nonce.len() != AUTH_NONCE_LEN {
+        return Err(refuse("the peer's authentication nonce is not 32 bytes"));
+    }
+    let (dialer_nonce, acceptor_nonce, their_role) = match role {
+        AuthRole::Dialer => (&our_nonce[..], their_nonce, AuthRole::Acceptor),
+        AuthRole::Acceptor => (their_nonce, &our_nonce[..], AuthRole::Dialer),
+    };
+    let proof = token.proof(role, dialer_nonce, acceptor_nonce);
+    let hello = pb::Hello { auth_proof: Bytes::copy_from_slice(&proof), ..Default::default() };
+    send_handshake(write, peer, hello).await?;
+    let closed = "the peer closed instead of proving it knows the shared secret";
+    let their_proof = read_handshake(reader, peer, Some(refuse(closed))).await?;
+    if !token.verify(their_role, dialer_nonce, acceptor_nonce, &their_proof.hello.auth_proof) {
+        return Err(refuse("the peer's proof does not match: it has another shared secret"));
+    }
+    Ok(theirs)
+}
+
+fn fresh_nonce(peer: &str) -> Result<[u8; AUTH_NONCE_LEN], TransportError> {
+    let mut nonce = [0; AUTH_NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(|error| TransportError::Io {
+        operation: "draw an authentication nonce for",
+        address: peer.to_string(),
+        source: io::Error::other(error.to_string()),
+    })?;
+    Ok(nonce)
+}
+
+async fn send_handshake(
+    write: &mut BoxWrite,
+    peer: &str,
+    hello: pb::Hello,
+) -> Result<(), TransportError> {
+    let mut bytes = BytesMut::new();
+    Handshake::new(hello).encode(&mut bytes);
+    write.write_all(&bytes).await.map_err(|e| TransportError::from_channel_io(peer, e))?;
+    write.flush().await.map_err(|e| TransportError::from_channel_io(peer, e))
+}
+
+/// Reads one handshake; a close before it is complete is `on_close`, or a lost connection.
+async fn read_handshake(
+    reader: &mut StreamReader,
+    peer: &str,
+    on_close: Option<TransportError>,
+) -> Result<Handshake, TransportError> {
     loop {
         match Handshake::decode(&mut reader.buffer, reader.decoder.limits()) {
             Ok(Some(theirs)) => return Ok(theirs),
@@ -44,11 +117,16 @@ pub(crate) async fn handshake(
                 return Err(TransportError::Handshake { peer: peer.to_string(), source });
             }
         }
-        if reader.fill(peer).await? == 0 {
-            return Err(TransportError::ConnectionLost {
+        let filled = match reader.fill(peer).await {
+            Ok(n) => n,
+            Err(TransportError::ConnectionLost { .. }) if on_close.is_some() => 0,
+            Err(error) => return Err(error),
+        };
+        if filled == 0 {
+            return Err(on_close.unwrap_or_else(|| TransportError::ConnectionLost {
                 peer: peer.to_string(),
                 reason: format!("closed during the handshake after {} bytes", reader.buffer.len()),
-            });
+            }));
         }
     }
 }

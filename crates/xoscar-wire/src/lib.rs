@@ -15,7 +15,7 @@
 //! 4       2     version       u16, 1 for this crate (PROTOCOL_VERSION)
 //! 6       2     flags         u16, must be 0
 //! 8       4     hello_len     u32, at most Limits::max_envelope_len
-//! 12      n     hello         protobuf xoscar.wire.v1.Hello (auth proof, agent)
+//! 12      n     hello         protobuf xoscar.wire.v1.Hello (agent, auth nonce or proof)
 //! ```
 //!
 //! After it, each end sends **frames**:
@@ -90,6 +90,7 @@
 //! assert!(src.capacity() < 4096);
 //! ```
 
+mod auth;
 mod decode;
 mod encode;
 mod error;
@@ -106,6 +107,7 @@ pub mod pb {
     include!("generated/xoscar.wire.v1.rs");
 }
 
+pub use auth::{AUTH_NONCE_LEN, AUTH_PROOF_LEN, AuthRole, AuthToken, EmptyAuthToken};
 pub use decode::FrameDecoder;
 pub use encode::{FrameEncoder, INLINE_PAYLOAD_MAX};
 pub use error::WireError;

@@ -166,8 +166,11 @@ fn small_payloads_travel_inside_the_head() {
 
 #[test]
 fn handshake_round_trips_and_reports_mismatches() {
-    let ours =
-        Handshake::new(pb::Hello { auth_proof: Bytes::from_static(b"p"), agent: "t".into() });
+    let ours = Handshake::new(pb::Hello {
+        auth_proof: Bytes::from_static(b"p"),
+        agent: "t".into(),
+        auth_nonce: Bytes::from_static(b"n"),
+    });
     let mut wire = BytesMut::new();
     ours.encode(&mut wire);
     let limits = Limits::default();

@@ -68,4 +68,4 @@ pub use xoscar_actor::{
     has_actor, map_address, run_if_sub_pool, unmap_address,
 };
 pub use xoscar_pool::{PoolConfig, ServerConfig};
-pub use xoscar_transport::Address;
+pub use xoscar_transport::{Address, AuthToken, TransportConfig};

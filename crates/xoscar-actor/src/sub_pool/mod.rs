@@ -36,6 +36,8 @@ pub struct SubPool {
     pub(crate) env: Vec<(OsString, OsString)>,
     pub(crate) address: Address,
     pub(crate) program: Option<(PathBuf, Vec<OsString>)>,
+    /// The main pool's shared secret, given to the process as `XOSCAR_AUTH_TOKEN`.
+    pub(crate) auth: Option<xoscar_transport::AuthToken>,
 }
 
 impl Default for SubPool {
@@ -45,6 +47,7 @@ impl Default for SubPool {
             env: Vec::new(),
             address: Address::tcp(([127, 0, 0, 1], 0).into()),
             program: None,
+            auth: None,
         }
     }
 }
@@ -63,7 +66,9 @@ impl SubPool {
     }
 
     /// Sets an environment variable in the sub pool's process (e.g. `CUDA_VISIBLE_DEVICES`),
-    /// on top of the main process's environment. Default: the main process's environment.
+    /// on top of the main process's environment. `XOSCAR_AUTH_TOKEN` is the exception: a sub
+    /// pool always gets its main pool's shared secret, or none. Default: the main process's
+    /// environment.
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
         self.env.push((key.into(), value.into()));
         self

@@ -12,6 +12,8 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use xoscar_transport::Address;
 
+use xoscar_pool::ENV_AUTH_TOKEN;
+
 use super::{
     ENV_ADDRESS, ENV_INTERNAL, ENV_LABEL, ENV_PARENT, ENV_SUB_POOL, READY, SubPool, SubPoolInfo,
 };
@@ -141,6 +143,13 @@ fn start(index: usize, spec: SubPool, internal: Option<Address>) -> Result<Start
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    match &spec.auth {
+        Some(token) => {
+            use std::os::unix::ffi::OsStrExt;
+            command.env(ENV_AUTH_TOKEN, std::ffi::OsStr::from_bytes(token.expose_secret()))
+        }
+        None => command.env_remove(ENV_AUTH_TOKEN),
+    };
     die_with_parent(&mut command);
     let mut child = command.spawn().map_err(|error| {
         failure(index, &spec.label, format!("cannot run {}: {error}", program.display()))

@@ -14,30 +14,30 @@
 
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep, sleep_until};
-use xoscar_transport::{FrameReader, Incoming};
+use xoscar_transport::{FrameReader, Incoming, TransportError};
 use xoscar_wire::{Envelope, Frame, pb};
 
-use super::Handler;
 use super::dispatch::{
     deadline_after, poll_once, reply, request_future, respond, run_notify, spawn_request,
 };
 use super::state::{ServerConn, message_bytes};
 use super::writer::SharedWriter;
+use super::{Handler, ServerCounters};
 use crate::Message;
 use crate::config::ResolvedServerConfig;
 
 /// Counts the connection as live while it exists.
-struct LiveGuard(Arc<AtomicUsize>);
+struct LiveGuard(Arc<ServerCounters>);
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Relaxed);
+        self.0.live.fetch_sub(1, Relaxed);
     }
 }
 
@@ -66,13 +66,18 @@ pub(crate) async fn serve_connection<H: Handler>(
     incoming: Incoming,
     handler: Arc<H>,
     config: Arc<ResolvedServerConfig>,
-    live: Arc<AtomicUsize>,
+    counters: Arc<ServerCounters>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let peer = incoming.peer().to_string();
     let channel = tokio::select! {
         result = incoming.handshake() => match result {
             Ok(channel) => channel,
+            Err(error @ TransportError::AuthFailed { .. }) => {
+                counters.refused.fetch_add(1, Relaxed);
+                tracing::warn!(%peer, %error, "refused a peer that did not authenticate");
+                return;
+            }
             Err(error) => {
                 tracing::debug!(%peer, %error, "handshake failed");
                 return;
@@ -80,8 +85,8 @@ pub(crate) async fn serve_connection<H: Handler>(
         },
         () = super::stopping(&mut shutdown) => return,
     };
-    live.fetch_add(1, Relaxed);
-    let _live = LiveGuard(live);
+    counters.live.fetch_add(1, Relaxed);
+    let _live = LiveGuard(counters);
     let (reader, writer) = channel.split();
     let conn = Arc::new(ServerConn::new(peer, config.clone(), reader.activity()));
     let _abort = AbortHandlers(conn.clone());

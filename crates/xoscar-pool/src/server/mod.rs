@@ -78,7 +78,7 @@ impl Handler for Echo {
 #[must_use = "dropping a Server shuts it down"]
 pub struct Server {
     local: Address,
-    live: Arc<AtomicUsize>,
+    counters: Arc<ServerCounters>,
     accept_loop: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
     /// Closed when the accept loop has ended (every connection closed, or aborted).
@@ -93,7 +93,13 @@ impl Server {
 
     /// Connections open now (handshake done, not yet closed).
     pub fn connections(&self) -> usize {
-        self.live.load(Relaxed)
+        self.counters.live.load(Relaxed)
+    }
+
+    /// Peers refused so far because they did not authenticate (logged as warnings with the
+    /// peer's address; see `TransportConfig::auth_token`).
+    pub fn refused(&self) -> u64 {
+        self.counters.refused.load(Relaxed)
     }
 
     /// Stops accepting and closes every connection gracefully, and completes once all are
@@ -127,6 +133,15 @@ impl Drop for Server {
     }
 }
 
+/// What a server counts, shared by its connection tasks.
+#[derive(Debug, Default)]
+pub(crate) struct ServerCounters {
+    /// Connections past their handshake and not yet closed.
+    pub(crate) live: AtomicUsize,
+    /// Peers refused for failing authentication.
+    pub(crate) refused: std::sync::atomic::AtomicU64,
+}
+
 /// Serves `listener` with `handler` until the returned [`Server`] is shut down or dropped.
 /// The accept loop and the connections run on the current tokio runtime; called outside one,
 /// this is [`PoolError::NoRuntime`].
@@ -138,25 +153,25 @@ pub fn serve<H: Handler>(
     let runtime = Handle::try_current().map_err(|_| PoolError::NoRuntime)?;
     let config = Arc::new(config.resolve()?);
     let local = listener.local_addr().clone();
-    let live = Arc::new(AtomicUsize::new(0));
+    let counters = Arc::new(ServerCounters::default());
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (finished_tx, finished) = watch::channel(());
     let accept_loop = runtime.spawn(accept_loop(
         listener,
         Arc::new(handler),
         config,
-        live.clone(),
+        counters.clone(),
         shutdown_rx,
         finished_tx,
     ));
-    Ok(Server { local, live, accept_loop, shutdown, finished })
+    Ok(Server { local, counters, accept_loop, shutdown, finished })
 }
 
 async fn accept_loop<H: Handler>(
     mut listener: Listener,
     handler: Arc<H>,
     config: Arc<crate::config::ResolvedServerConfig>,
-    live: Arc<AtomicUsize>,
+    counters: Arc<ServerCounters>,
     shutdown: watch::Receiver<bool>,
     // Dropped when this task ends or is aborted: tells `Server::shutdown` it is over.
     _finished: watch::Sender<()>,
@@ -172,7 +187,7 @@ async fn accept_loop<H: Handler>(
                         incoming,
                         handler.clone(),
                         config.clone(),
-                        live.clone(),
+                        counters.clone(),
                         shutdown.clone(),
                     ));
                 }
