@@ -2,6 +2,7 @@
 //! the layer order): every test runs under an outer real-time bound, so none can hang.
 
 pub mod logs;
+pub mod netns;
 
 use std::future::Future;
 use std::time::Duration;

@@ -21,6 +21,7 @@ pub fn run() -> Result<()> {
         run_step(cargo().arg("clippy").args(only).args(["--all-targets", "--", "-D", "warnings"]))?;
         run_step(cargo().arg("test").args(only))?;
     }
+    crate::netns::run_if_available()?;
     eprintln!("\nci ok");
     Ok(())
 }

@@ -5,6 +5,7 @@ mod ci;
 mod fuzz;
 mod layers;
 mod loom;
+mod netns;
 mod proto;
 
 use std::path::PathBuf;
@@ -16,7 +17,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci                 everything CI checks: fmt, clippy, layers, proto, tests, per-feature builds
+  ci                 everything CI checks: fmt, clippy, layers, proto, tests, per-feature builds,
+                     and the netns tests when run as root with iproute2 and iptables
   check-layers       fail if a crate depends on one at its own level or above in the stack
   proto [--check]    regenerate the prost code from proto/ (--check: fail if it is stale)
   bench [--peers] [--runs N] [FILTER]
@@ -25,6 +27,7 @@ commands:
                      (--peers: also ractor and kameo, a large build)
   fuzz [--seconds N] run the wire decoder fuzz target for N seconds (default 60; needs nightly)
   loom               model-check the pool's connection state machine with loom
+  netns              real-network fault tests in network namespaces (root, iproute2, iptables)
 ";
 
 fn main() -> Result<()> {
@@ -42,6 +45,7 @@ fn main() -> Result<()> {
         }
         "fuzz" => fuzz::run(parse_seconds(rest)?),
         "loom" => loom::run(),
+        "netns" => netns::run(),
         "" | "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
