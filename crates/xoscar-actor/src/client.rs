@@ -18,7 +18,7 @@ use crate::core::{Core, typed};
 use crate::delivery::{self, Delivery};
 use crate::header::{self, Answer};
 use crate::pb::{self, request::Kind};
-use crate::{Actor, ActorError, ActorRef, Handler, Placement, forward, remote};
+use crate::{Actor, ActorError, ActorRef, Handler, Placement, forward, metrics, remote};
 
 pub(crate) struct Client {
     pub(crate) pool: Pool,
@@ -143,10 +143,12 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
     {
         match self.reach()? {
-            Reach::Local(cell) => cell.call(message, None).await,
+            Reach::Local(cell) => cell.call(message, None).await.inspect_err(metrics::call_failed),
             Reach::Remote(client, endpoint) => {
                 let timeout = client.pool.config().call_timeout();
-                self.call_remote(client, &endpoint, message, Waiting::Timeout(timeout)).await
+                self.call_remote(client, &endpoint, message, Waiting::Timeout(timeout))
+                    .await
+                    .inspect_err(metrics::call_failed)
             }
         }
     }
@@ -168,7 +170,7 @@ impl<A: Actor> ActorRef<A> {
             uid: self.uid().to_owned(),
             timeout,
         };
-        match self.reach()? {
+        let answer = match self.reach()? {
             Reach::Local(cell) => {
                 let deadline = Instant::now() + timeout;
                 match tokio::time::timeout_at(deadline, cell.call(message, Some(deadline))).await {
@@ -185,7 +187,11 @@ impl<A: Actor> ActorRef<A> {
                     answer => answer,
                 }
             }
+        };
+        if let Err(error) = &answer {
+            metrics::call_failed(error);
         }
+        answer
     }
 
     pub(crate) async fn call_remote<M: Send + 'static>(

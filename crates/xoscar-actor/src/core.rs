@@ -39,6 +39,8 @@ pub(crate) struct Core {
     next_incarnation: AtomicU64,
     pub(crate) mailbox_capacity: usize,
     pub(crate) debug: Thresholds,
+    /// Whether handled messages are reported through the `metrics` facade.
+    pub(crate) metered: bool,
     pub(crate) runtime: Handle,
     /// Parent of every actor's lifetime.
     lifetime: CancellationToken,
@@ -84,6 +86,7 @@ impl Core {
         factories: HashMap<String, Factory, RandomState>,
         mailbox_capacity: usize,
         debug: Thresholds,
+        metered: bool,
         runtime: Handle,
     ) -> Self {
         Core {
@@ -93,6 +96,7 @@ impl Core {
             next_incarnation: AtomicU64::new(1),
             mailbox_capacity,
             debug,
+            metered,
             runtime,
             lifetime: CancellationToken::new(),
             buffers: Default::default(),

@@ -7,6 +7,7 @@ use std::task::Poll;
 
 use futures_util::FutureExt;
 use std::time::Duration;
+use tracing::Instrument;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -14,7 +15,7 @@ use xoscar_pool::{Message, Responder};
 
 use crate::cancel::CallSignal;
 use crate::context::DelegatedReply;
-use crate::{Actor, ActorError, ActorRef, Context, Failure, Handler, body, debug, header};
+use crate::{Actor, ActorError, ActorRef, Context, Failure, Handler, body, debug, header, metrics};
 
 /// How a handler ended, as far as its actor is concerned.
 pub(crate) enum Outcome {
@@ -49,6 +50,11 @@ pub(crate) trait Sink<R>: Send + 'static {
 
     /// Completes when the caller gives up.
     fn cancelled(&mut self) -> impl Future<Output = ()> + Send;
+
+    /// The remote caller's address, for the call's tracing span; `None` in this process.
+    fn peer(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A caller in this process.
@@ -123,6 +129,10 @@ impl Encoded {
         self.responder.as_ref().is_none_or(Responder::is_cancelled)
     }
 
+    pub(crate) fn peer(&self) -> Option<&str> {
+        self.responder.as_ref().and_then(Responder::peer)
+    }
+
     pub(crate) async fn cancelled(&mut self) {
         match &mut self.responder {
             Some(responder) => responder.cancelled().await,
@@ -145,6 +155,10 @@ impl<R: prost::Message + 'static> Sink<R> for Encoded {
 
     async fn cancelled(&mut self) {
         Encoded::cancelled(self).await
+    }
+
+    fn peer(&self) -> Option<&str> {
+        self.peer()
     }
 }
 
@@ -178,7 +192,20 @@ where
         call: &'a CallSignal,
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
         let Delivery { message, mut sink, deadline, queued } = *self;
-        Box::pin(async move {
+        let metered = ctx.pool().core.metered;
+        // Events the handler logs are inside this span. When no subscriber wants debug spans
+        // of this crate, there is none: one cached check, nothing wrapped.
+        let span =
+            tracing::enabled!(target: "xoscar_actor::call", tracing::Level::DEBUG).then(|| {
+                tracing::debug_span!(
+                    target: "xoscar_actor::call",
+                    "actor_call",
+                    uid = ctx.uid(),
+                    message_type = std::any::type_name::<M>(),
+                    peer = sink.peer().unwrap_or("in-process"),
+                )
+            });
+        let handling = Box::pin(async move {
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 // Its caller has given up: skip the work. (The timeout reported is the
                 // caller's to say; the caller maps this answer to its own.)
@@ -186,16 +213,22 @@ where
                 let timeout = Duration::ZERO;
                 let (address, uid) = (me.address().to_string(), me.uid().to_owned());
                 sink.send(Err(Box::new(ActorError::CallTimedOut { address, uid, timeout })));
+                if metered {
+                    metrics::message_handled::<A, M>("expired", None);
+                }
                 return Outcome::Done;
             }
             if sink.is_cancelled() {
                 // Its caller cancelled while it waited in the mailbox: skip it. (A caller
                 // that dropped its call is not told; one that still waits gets `Cancelled`.)
                 sink.send(Err(Box::new(ActorError::cancelled(ctx.actor_ref()))));
+                if metered {
+                    metrics::message_handled::<A, M>("cancelled", None);
+                }
                 return Outcome::Done;
             }
             let thresholds = ctx.pool().core.debug;
-            let started = thresholds.any().then(Instant::now);
+            let started = (thresholds.any() || metered).then(Instant::now);
             let finished = {
                 let handled = AssertUnwindSafe(actor.handle(message, ctx)).catch_unwind();
                 let mut handled = std::pin::pin!(handled);
@@ -217,16 +250,20 @@ where
                 }
             };
             call.end();
+            let took = started.map(|started| started.elapsed());
             let Some(result) = finished else {
                 // The caller cancelled: the handler's future was dropped where it waited, and
                 // the actor goes on with the next message.
                 ctx.take_delegated::<A::Reply>();
                 sink.send(Err(Box::new(ActorError::cancelled(ctx.actor_ref()))));
+                if metered {
+                    metrics::message_handled::<A, M>("cancelled", took);
+                }
                 return Outcome::Done;
             };
-            if let Some(started) = started {
-                let (actor, message) = (std::any::type_name::<A>(), std::any::type_name::<M>());
+            if let Some(started) = started.filter(|_| thresholds.any()) {
                 let serial = ctx.is_serial();
+                let (actor, message) = (std::any::type_name::<A>(), std::any::type_name::<M>());
                 debug::report(thresholds, actor, ctx.uid(), message, queued, started, serial);
             }
             let delegated = ctx.take_delegated::<A::Reply>();
@@ -235,9 +272,20 @@ where
                     // Deregistered before the caller hears of it: its next call finds no actor.
                     ctx.retire();
                     sink.send(Err(Box::new(ActorError::panicked(ctx.actor_ref(), &*panic))));
+                    if metered {
+                        metrics::message_handled::<A, M>("panicked", took);
+                    }
                     Outcome::Panicked
                 }
                 Ok(result) => {
+                    let outcome = match (&delegated, &result) {
+                        (Some(_), _) => "delegated",
+                        (None, Ok(_)) => "ok",
+                        (None, Err(_)) => "failed",
+                    };
+                    if metered {
+                        metrics::message_handled::<A, M>(outcome, took);
+                    }
                     match delegated {
                         None => sink.send(
                             result.map_err(|f| Box::new(ActorError::handler(ctx.actor_ref(), f))),
@@ -253,7 +301,11 @@ where
                     Outcome::Done
                 }
             }
-        })
+        });
+        match span {
+            Some(span) => Box::pin(handling.instrument(span)),
+            None => handling,
+        }
     }
 }
 

@@ -277,6 +277,31 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl ActorError {
+    /// A short, stable name of the variant (`not_found`, `handler`, `call_timed_out`, ...;
+    /// a connection error gives the pool's kind, e.g. `connection_lost`), e.g. for a metric
+    /// label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ActorError::NotFound { .. } => "not_found",
+            ActorError::AlreadyExists { .. } => "already_exists",
+            ActorError::UnknownType { .. } => "unknown_type",
+            ActorError::NoHandler { .. } => "no_handler",
+            ActorError::NotRemote { .. } => "not_remote",
+            ActorError::BadMessage { .. } => "bad_message",
+            ActorError::BadReply { .. } => "bad_reply",
+            ActorError::Handler { .. } => "handler",
+            ActorError::HandlerPanicked { .. } => "handler_panicked",
+            ActorError::CallTimedOut { .. } => "call_timed_out",
+            ActorError::Stopped { .. } => "stopped",
+            ActorError::Cancelled { .. } => "cancelled",
+            ActorError::Buffer { .. } => "buffer",
+            ActorError::Placement { .. } => "placement",
+            ActorError::WrongType { .. } => "wrong_type",
+            ActorError::Connection(error) => error.kind(),
+            ActorError::Setup { .. } => "setup",
+        }
+    }
+
     /// A handler's (or hook's) failure, located at the actor `me`.
     pub(crate) fn handler<A>(me: &crate::ActorRef<A>, failure: Failure) -> Self {
         ActorError::Handler {

@@ -24,8 +24,11 @@ mod envelope;
 mod error;
 mod forward;
 mod header;
+pub mod metrics;
 mod placement;
 mod pool;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 mod reference;
 mod remote;
 mod runner;

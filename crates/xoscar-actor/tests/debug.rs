@@ -2,15 +2,17 @@
 //! hold threshold, and a call past the slow-call threshold (counted from the mailbox), are
 //! logged with the actor, its uid, the message type and the time; nothing else is. The
 //! environment variables set them too, and a malformed one is an error naming it (in a child
-//! process, since the environment is process-wide).
+//! process, since the environment is process-wide). Every call runs in a `tracing` span that
+//! names the actor's uid, the message type and the caller.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Transport, address, run_paused};
+use common::{Transport, address, run, run_paused};
 use xoscar_actor::{
     Actor, ActorError, ActorPool, Context, ENV_HOLD, ENV_SLOW_CALL, Failure, Handler,
+    RemoteMessages,
 };
 use xoscar_testkit::logs::Captured;
 
@@ -117,4 +119,52 @@ fn run_child(case: &str, env: &[(&str, &str)]) {
 fn the_environment_sets_the_thresholds_and_a_malformed_value_is_an_error() {
     run_child("valid", &[(ENV_HOLD, "0.25"), (ENV_SLOW_CALL, "0.2")]);
     run_child("malformed", &[(ENV_HOLD, "soon")]);
+}
+
+struct Chatty;
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Say {
+    #[prost(string, tag = "1")]
+    word: String,
+}
+
+impl Actor for Chatty {
+    fn remote_messages(messages: &mut RemoteMessages<Self>) {
+        messages.message::<Say>("Say");
+    }
+}
+
+impl Handler<Say> for Chatty {
+    type Reply = u32;
+    async fn handle(&mut self, say: Say, _: &mut Context<Self>) -> Result<u32, Failure> {
+        tracing::info!(word = %say.word, "chatty says");
+        Ok(1)
+    }
+}
+
+#[test]
+fn every_call_runs_in_a_span_naming_the_actor_uid_the_message_type_and_the_peer() {
+    let captured = Captured::default();
+    let _guard = tracing::subscriber::set_default(captured.clone());
+    run(async {
+        let remote = ActorPool::builder(address(Transport::Tcp))
+            .direct_delivery(false)
+            .start()
+            .await
+            .unwrap();
+        let chatty = remote.create(Chatty).await.unwrap();
+        chatty.call(Say { word: "remote".into() }).await.unwrap();
+        let local = ActorPool::start(address(Transport::Inproc)).await.unwrap();
+        let nearby = local.create(Chatty).await.unwrap();
+        nearby.call(Say { word: "local".into() }).await.unwrap();
+
+        let said = captured.lines_with("chatty says");
+        assert_eq!(said.len(), 2, "{said:?}");
+        let span = |uid: &str, peer: &str| {
+            format!(r#"in actor_call{{uid="{uid}" message_type="debug::Say" peer="{peer}"#)
+        };
+        assert!(said[0].contains(&span(chatty.uid(), "127.0.0.1:")), "{}", said[0]);
+        assert!(said[1].contains(&span(nearby.uid(), "in-process\"")), "{}", said[1]);
+    });
 }

@@ -144,6 +144,25 @@ fn panic_text(message: &Option<String>) -> String {
 }
 
 impl PoolError {
+    /// A short, stable name of the variant (`connection_lost`, `connection_timed_out`, ...),
+    /// e.g. for a metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PoolError::NoRuntime => "no_runtime",
+            PoolError::Config(_) => "config",
+            PoolError::Connect { .. } => "connect",
+            PoolError::DialAborted { .. } => "dial_aborted",
+            PoolError::ConnectionLost { .. } => "connection_lost",
+            PoolError::ConnectionTimedOut { .. } => "connection_timed_out",
+            PoolError::CallTimedOut { .. } => "call_timed_out",
+            PoolError::Cancelled { .. } => "cancelled",
+            PoolError::Refused { .. } => "refused",
+            PoolError::MessageTooLarge { .. } => "message_too_large",
+            PoolError::HandlerPanicked { .. } => "handler_panicked",
+            PoolError::Serve { .. } => "serve",
+        }
+    }
+
     /// True when the request (or one-way message) certainly never reached a handler, so
     /// sending it again cannot run it twice: a failed dial, a message over the limits, or a
     /// connection that ended before the request was written. False when it may have run

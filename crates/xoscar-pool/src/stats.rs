@@ -21,7 +21,8 @@ pub struct PoolStats {
     pub runtimes: usize,
 }
 
-/// The live counters behind [`PoolStats`].
+/// The live counters behind [`PoolStats`]; each change is also reported through the
+/// `metrics` facade (to whatever recorder is installed at that moment).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) open_connections: AtomicUsize,
@@ -31,7 +32,52 @@ pub(crate) struct Counters {
     pub(crate) dead_peers: AtomicU64,
 }
 
+/// Names of the caller pool's metrics (see docs/runtime.md, "Metrics").
+pub(crate) mod names {
+    /// Gauge: connections open now.
+    pub const CONNECTIONS: &str = "xoscar_client_connections";
+    /// Gauge: leases held now (calls in flight, unsent one-way messages, transfers).
+    pub const LEASES: &str = "xoscar_client_leases";
+    /// Counter: connections established.
+    pub const CONNECTS: &str = "xoscar_client_connects_total";
+    /// Counter: connections closed by the idle reaper.
+    pub const REAPS: &str = "xoscar_client_reaps_total";
+    /// Counter: connections declared dead (a ping went unanswered).
+    pub const DEAD_PEERS: &str = "xoscar_client_dead_peers_total";
+}
+
 impl Counters {
+    pub(crate) fn connected(&self) {
+        self.connects.fetch_add(1, Relaxed);
+        self.open_connections.fetch_add(1, Relaxed);
+        metrics::counter!(names::CONNECTS).increment(1);
+        metrics::gauge!(names::CONNECTIONS).increment(1.0);
+    }
+
+    pub(crate) fn closed(&self, dead: bool) {
+        self.open_connections.fetch_sub(1, Relaxed);
+        metrics::gauge!(names::CONNECTIONS).decrement(1.0);
+        if dead {
+            self.dead_peers.fetch_add(1, Relaxed);
+            metrics::counter!(names::DEAD_PEERS).increment(1);
+        }
+    }
+
+    pub(crate) fn reaped(&self) {
+        self.reaps.fetch_add(1, Relaxed);
+        metrics::counter!(names::REAPS).increment(1);
+    }
+
+    pub(crate) fn leased(&self) {
+        self.leases_in_flight.fetch_add(1, Relaxed);
+        metrics::gauge!(names::LEASES).increment(1.0);
+    }
+
+    pub(crate) fn released(&self) {
+        self.leases_in_flight.fetch_sub(1, Relaxed);
+        metrics::gauge!(names::LEASES).decrement(1.0);
+    }
+
     pub(crate) fn snapshot(&self) -> PoolStats {
         PoolStats {
             open_connections: self.open_connections.load(Relaxed),

@@ -232,6 +232,7 @@ pub(crate) async fn monitor(pools: Arc<SubPools>, core: Weak<Core>) {
                         pid = process.info.pid,
                         "a sub pool was restarted"
                     );
+                    crate::metrics::sub_pool_restarted();
                     Slot::Running(process)
                 }
                 Err(error) => {

@@ -64,13 +64,13 @@ impl Conn {
         if first {
             self.became_busy.notify();
         }
-        self.counters.leases_in_flight.fetch_add(1, Relaxed);
+        self.counters.leased();
         Some(LeaseGuard { conn: self.clone() })
     }
 
     fn release(&self) {
         let close_ready = self.state.lock().release(Instant::now);
-        self.counters.leases_in_flight.fetch_sub(1, Relaxed);
+        self.counters.released();
         if close_ready {
             self.close_requested.notify();
         }

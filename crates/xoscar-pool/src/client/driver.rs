@@ -12,7 +12,6 @@
 use std::collections::VecDeque;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep, sleep_until};
@@ -44,19 +43,17 @@ pub(crate) struct EndGuard {
 
 impl EndGuard {
     pub(crate) fn new(conn: Arc<Conn>, on_end: OnEnd) -> Self {
-        conn.counters.connects.fetch_add(1, Relaxed);
-        conn.counters.open_connections.fetch_add(1, Relaxed);
+        conn.counters.connected();
         EndGuard { conn, ending: Ending::Dropped, on_end: Some(on_end) }
     }
 }
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
-        self.conn.counters.open_connections.fetch_sub(1, Relaxed);
+        self.conn.counters.closed(matches!(self.ending, Ending::Dead(_)));
         let endpoint = &self.conn.label;
         match &self.ending {
             Ending::Dead(silent_for) => {
-                self.conn.counters.dead_peers.fetch_add(1, Relaxed);
                 tracing::warn!(%endpoint, ?silent_for, "dead peer: ping unanswered");
             }
             Ending::Lost { reason, .. } => tracing::debug!(%endpoint, %reason, "connection lost"),

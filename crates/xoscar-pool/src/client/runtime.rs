@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -198,7 +197,7 @@ impl RuntimeState {
             _ => true,
         });
         for conn in &reaped {
-            self.counters.reaps.fetch_add(1, Relaxed);
+            self.counters.reaped();
             tracing::debug!(endpoint = %conn.label, "reaping idle connection");
             conn.request_close(Ending::Reaped);
         }

@@ -14,7 +14,6 @@
 
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -37,7 +36,7 @@ struct LiveGuard(Arc<ServerCounters>);
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        self.0.live.fetch_sub(1, Relaxed);
+        self.0.closed();
     }
 }
 
@@ -74,7 +73,7 @@ pub(crate) async fn serve_connection<H: Handler>(
         result = incoming.handshake() => match result {
             Ok(channel) => channel,
             Err(error @ TransportError::AuthFailed { .. }) => {
-                counters.refused.fetch_add(1, Relaxed);
+                counters.refused();
                 tracing::warn!(%peer, %error, "refused a peer that did not authenticate");
                 return;
             }
@@ -85,7 +84,7 @@ pub(crate) async fn serve_connection<H: Handler>(
         },
         () = super::stopping(&mut shutdown) => return,
     };
-    counters.live.fetch_add(1, Relaxed);
+    counters.opened();
     let _live = LiveGuard(counters);
     let (reader, writer) = channel.split();
     let conn = Arc::new(ServerConn::new(peer, config.clone(), reader.activity()));

@@ -133,13 +133,32 @@ impl Drop for Server {
     }
 }
 
-/// What a server counts, shared by its connection tasks.
+/// What a server counts, shared by its connection tasks; also reported through the
+/// `metrics` facade (`xoscar_server_connections` gauge, `xoscar_server_auth_refusals_total`
+/// counter).
 #[derive(Debug, Default)]
 pub(crate) struct ServerCounters {
     /// Connections past their handshake and not yet closed.
-    pub(crate) live: AtomicUsize,
+    live: AtomicUsize,
     /// Peers refused for failing authentication.
-    pub(crate) refused: std::sync::atomic::AtomicU64,
+    refused: std::sync::atomic::AtomicU64,
+}
+
+impl ServerCounters {
+    pub(crate) fn opened(&self) {
+        self.live.fetch_add(1, Relaxed);
+        metrics::gauge!("xoscar_server_connections").increment(1.0);
+    }
+
+    pub(crate) fn closed(&self) {
+        self.live.fetch_sub(1, Relaxed);
+        metrics::gauge!("xoscar_server_connections").decrement(1.0);
+    }
+
+    pub(crate) fn refused(&self) {
+        self.refused.fetch_add(1, Relaxed);
+        metrics::counter!("xoscar_server_auth_refusals_total").increment(1);
+    }
 }
 
 /// Serves `listener` with `handler` until the returned [`Server`] is shut down or dropped.

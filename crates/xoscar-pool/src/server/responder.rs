@@ -46,6 +46,15 @@ impl Responder {
         Responder { target: Some(Target::Request { conn, id }), deadline }
     }
 
+    /// The caller's address as the transport knows it (`ip:port` for TCP), or `None` for a
+    /// detached responder.
+    pub fn peer(&self) -> Option<&str> {
+        match &self.target {
+            Some(Target::Request { conn, .. }) => Some(&conn.peer),
+            _ => None,
+        }
+    }
+
     /// When the caller stops waiting: the budget it sent with the request (a call with a
     /// timeout), counted from when the server read it. Work for a request past its deadline
     /// can be skipped; its answer would be discarded. `None`: the caller waits as long as the
