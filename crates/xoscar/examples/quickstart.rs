@@ -126,11 +126,31 @@ fn pools(builder: ActorPoolBuilder) -> ActorPoolBuilder {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    if std::env::var_os("XOSCAR_TRACE").is_some() {
+        show_call_spans(); // in the sub pool too: it inherits the environment
+    }
     // In the sub pool's process: serve, and never return.
     xoscar::run_if_sub_pool(pools);
     // On a worker thread, like the actors: `main` itself runs outside the runtime's workers,
     // and every call from it would cross threads twice.
     tokio::spawn(tour()).await?
+}
+
+/// `XOSCAR_TRACE=1 cargo run --release --example quickstart` prints a line per handled call
+/// in this process: its span `actor_call` with the actor's uid, the message type and the
+/// caller (an address, or `in-process`), and how long it ran. The spans are at debug level
+/// under the target `xoscar_actor::call`; anything that subscribes to `tracing` can take them.
+fn show_call_spans() {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::fmt::format::FmtSpan;
+    use tracing_subscriber::prelude::*;
+    let calls = Targets::new()
+        .with_target("xoscar_actor::call", tracing::Level::DEBUG)
+        .with_default(tracing::Level::INFO);
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_span_events(FmtSpan::CLOSE))
+        .with(calls)
+        .init();
 }
 
 async fn tour() -> Result<()> {
