@@ -75,6 +75,7 @@ pub struct TransportConfig {
     pub(crate) inproc_capacity: usize,
     pub(crate) write_high_water: usize,
     pub(crate) auth_token: Option<AuthToken>,
+    pub(crate) unix_socket_mode: u32,
 }
 
 impl Default for TransportConfig {
@@ -89,6 +90,7 @@ impl Default for TransportConfig {
             inproc_capacity: 128,
             write_high_water: 256 * 1024,
             auth_token: None,
+            unix_socket_mode: 0o600,
         }
     }
 }
@@ -155,6 +157,14 @@ impl TransportConfig {
     /// `XOSCAR_AUTH_TOKEN` when it is not set here. Default: none.
     pub fn auth_token(mut self, token: Option<AuthToken>) -> Self {
         self.auth_token = token;
+        self
+    }
+
+    /// The permission bits of a Unix socket file a listener creates, set before it accepts
+    /// any dial: who on this host may connect. Default: `0o600`, only this user (which is
+    /// what sub pools and the other pools of one user need).
+    pub fn unix_socket_mode(mut self, mode: u32) -> Self {
+        self.unix_socket_mode = mode & 0o777;
         self
     }
 

@@ -52,6 +52,10 @@ pub(crate) async fn bind(
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .map_err(listen_err)?;
     socket.set_reuse_address(true).map_err(listen_err)?;
+    if addr.is_ipv6() {
+        // Exactly the address given: `[::]` must not also take every IPv4 address.
+        socket.set_only_v6(true).map_err(listen_err)?;
+    }
     socket.set_nonblocking(true).map_err(listen_err)?;
     socket.bind(&addr.into()).map_err(listen_err)?;
     socket.listen(config.backlog.min(i32::MAX as u32) as i32).map_err(listen_err)?;

@@ -2,7 +2,7 @@
 //! its own file when dropped.
 
 use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -74,6 +74,9 @@ pub(crate) fn bind(
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(listen_err)?;
     socket.set_nonblocking(true).map_err(listen_err)?;
     socket.bind(&SockAddr::unix(path).map_err(listen_err)?).map_err(listen_err)?;
+    // Before listen(), while no dial can succeed: only the modes the config allows.
+    let mode = std::fs::Permissions::from_mode(config.unix_socket_mode);
+    std::fs::set_permissions(path, mode).map_err(listen_err)?;
     let meta = std::fs::symlink_metadata(path).map_err(listen_err)?;
     let file = SocketFile { path: path.to_path_buf(), identity: (meta.dev(), meta.ino()) };
     socket.listen(config.backlog.min(i32::MAX as u32) as i32).map_err(listen_err)?;

@@ -1,6 +1,7 @@
-//! Shared-secret authentication in the handshake, over TCP and Unix sockets: matching secrets
-//! connect; every mismatch is refused on both ends with a clear error; a hostile peer cannot
-//! get a frame read without a valid proof; the secret never crosses the wire.
+//! Who may connect. Shared-secret authentication in the handshake, over TCP and Unix sockets:
+//! matching secrets connect; every mismatch is refused on both ends with a clear error; a
+//! hostile peer cannot get a frame read without a valid proof; the secret never crosses the
+//! wire. Listeners bind exactly the address given, and Unix sockets are their owner's.
 #![cfg(any(feature = "tcp", feature = "uds"))]
 
 mod common;
@@ -216,6 +217,63 @@ async fn a_nonce_of_the_wrong_length_is_refused() {
                 other => panic!("{address}: expected a refusal, got {other:?}"),
             }
         }
+    })
+    .await;
+}
+
+/// `/proc/net/tcp` or `tcp6` rows in LISTEN state for `port`: their local address in hex.
+fn listening_on(port: u16) -> Vec<String> {
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for row in text.lines().skip(1) {
+            let fields: Vec<&str> = row.split_whitespace().collect();
+            let (local, state) = (fields[1], fields[3]);
+            let (host, hex_port) = local.split_once(':').unwrap();
+            if state == "0A" && u16::from_str_radix(hex_port, 16).unwrap() == port {
+                found.push(host.to_owned());
+            }
+        }
+    }
+    found
+}
+
+#[cfg(feature = "tcp")]
+#[tokio::test]
+async fn listeners_bind_exactly_the_address_given() {
+    bounded(async {
+        let config = TransportConfig::default();
+        let listener = listen(&"127.0.0.1:0".parse().unwrap(), &config).await.unwrap();
+        let Address::Tcp { port, .. } = listener.local_addr().clone() else { unreachable!() };
+        assert_eq!(listening_on(port), vec!["0100007F".to_owned()], "127.0.0.1 only");
+
+        // `[::]` is every IPv6 address and no IPv4 one (IPV6_V6ONLY), where IPv6 exists.
+        if let Ok(listener) = listen(&"[::]:0".parse().unwrap(), &config).await {
+            let Address::Tcp { port, .. } = listener.local_addr().clone() else { unreachable!() };
+            let v4 = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+            assert!(v4.is_err(), "an IPv4 dial reached a listener on [::]");
+            drop(listener);
+        }
+    })
+    .await;
+}
+
+#[cfg(feature = "uds")]
+#[tokio::test]
+async fn unix_sockets_are_for_their_owner_unless_configured() {
+    use std::os::unix::fs::PermissionsExt;
+    bounded(async {
+        let path = std::env::temp_dir().join(format!("xoscar-mode-{}.sock", std::process::id()));
+        let address = Address::unix(&path);
+        let listener = listen(&address, &TransportConfig::default()).await.unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        drop(listener);
+        let shared = TransportConfig::default().unix_socket_mode(0o660);
+        let listener = listen(&address, &shared).await.unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o660);
+        drop(listener);
     })
     .await;
 }
