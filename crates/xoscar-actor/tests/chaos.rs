@@ -88,6 +88,8 @@ fn start_peer(address: &str) -> (Child, Address) {
             return (child, at.trim().parse().unwrap());
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the peer did not start");
 }
 
