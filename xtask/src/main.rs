@@ -25,7 +25,8 @@ commands:
                      run the criterion benches (N times, default 1) and write
                      target/bench/report.md: medians of ours, raw limit and their ratio
                      (--peers: also ractor and kameo, a large build)
-  fuzz [--seconds N] run the wire decoder fuzz target for N seconds (default 60; needs nightly)
+  fuzz [--seconds N] run each fuzz target (wire decoders, actor requests, hostile byte
+                     streams) for N seconds (default 60; needs nightly and cargo-fuzz)
   loom               model-check the pool's connection state machine with loom
   netns              real-network fault tests in network namespaces (root, iproute2, iptables)
 ";
