@@ -76,6 +76,10 @@ pub struct TransportConfig {
     pub(crate) write_high_water: usize,
     pub(crate) auth_token: Option<AuthToken>,
     pub(crate) unix_socket_mode: u32,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::Tls>,
+    #[cfg(not(feature = "tls"))]
+    pub(crate) tls: Option<std::convert::Infallible>,
 }
 
 impl Default for TransportConfig {
@@ -91,6 +95,7 @@ impl Default for TransportConfig {
             write_high_water: 256 * 1024,
             auth_token: None,
             unix_socket_mode: 0o600,
+            tls: None,
         }
     }
 }
@@ -165,6 +170,16 @@ impl TransportConfig {
     /// what sub pools and the other pools of one user need).
     pub fn unix_socket_mode(mut self, mode: u32) -> Self {
         self.unix_socket_mode = mode & 0o777;
+        self
+    }
+
+    /// TLS on every TCP listener and dial (feature `tls`): listeners serve this end's
+    /// certificate (and may require the dialer's), dials check the server's. Our handshake,
+    /// authentication included, runs inside the TLS session. Unix sockets and in-process
+    /// channels stay as they are (they do not leave the host). Default: none.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: Option<crate::Tls>) -> Self {
+        self.tls = tls;
         self
     }
 

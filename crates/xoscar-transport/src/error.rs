@@ -72,6 +72,16 @@ pub enum TransportError {
         /// What was wrong, in words an operator can act on.
         reason: &'static str,
     },
+    /// The TLS handshake failed: an untrusted or mismatched certificate, a missing client
+    /// certificate, a peer that does not speak TLS, or TLS settings that cannot serve this
+    /// role.
+    #[error("TLS with {peer} failed: {reason}")]
+    Tls {
+        /// The peer.
+        peer: String,
+        /// What rustls (or the settings) said.
+        reason: String,
+    },
     /// An accepted peer did not complete its handshake within the handshake timeout.
     #[error("handshake with {peer} timed out after {timeout:?}")]
     HandshakeTimedOut {

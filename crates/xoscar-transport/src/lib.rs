@@ -58,6 +58,8 @@ mod listener;
 mod stream;
 #[cfg(feature = "tcp")]
 mod tcp;
+#[cfg(feature = "tls")]
+mod tls;
 #[cfg(feature = "uds")]
 mod unix;
 
@@ -67,4 +69,6 @@ pub use channel::{Channel, FrameReader, FrameWriter};
 pub use config::{Keepalive, TransportConfig};
 pub use error::TransportError;
 pub use listener::{Incoming, Listener, connect, listen};
+#[cfg(feature = "tls")]
+pub use tls::{Tls, TlsConfig, TlsError};
 pub use xoscar_wire::{AuthToken, EmptyAuthToken};

@@ -48,6 +48,9 @@ pub struct Incoming {
 enum IncomingKind {
     #[cfg(any(feature = "tcp", feature = "uds"))]
     Stream(BoxRead, BoxWrite),
+    /// A TCP connection whose TLS handshake is still to come.
+    #[cfg(feature = "tls")]
+    Tls(tokio::net::TcpStream),
     #[cfg(feature = "inproc")]
     Inproc(crate::inproc::Pending),
 }
@@ -117,8 +120,12 @@ async fn dial(
     match address {
         #[cfg(feature = "tcp")]
         Address::Tcp { host, port } => {
-            let (read, write) =
-                crate::tcp::split(crate::tcp::dial(host, *port, &label, config).await?);
+            let stream = crate::tcp::dial(host, *port, &label, config).await?;
+            let (read, write) = match &config.tls {
+                #[cfg(feature = "tls")]
+                Some(tls) => crate::tls::connect(stream, tls, &host.to_string(), &label).await?,
+                _ => crate::tcp::split(stream),
+            };
             establish(read, write, config, label, AuthRole::Dialer).await
         }
         #[cfg(feature = "uds")]
@@ -184,8 +191,16 @@ impl Listener {
             ListenerKind::Tcp(listener) => {
                 let (stream, peer) = listener.accept().await.map_err(accept_err)?;
                 crate::tcp::tune(&stream, &self.config).map_err(accept_err)?;
-                let (read, write) = crate::tcp::split(stream);
-                (IncomingKind::Stream(read, write), Address::tcp(peer).to_string().into())
+                let peer = Address::tcp(peer).to_string().into();
+                match &self.config.tls {
+                    // Its TLS handshake happens in `Incoming::handshake`, under its timeout.
+                    #[cfg(feature = "tls")]
+                    Some(_) => (IncomingKind::Tls(stream), peer),
+                    _ => {
+                        let (read, write) = crate::tcp::split(stream);
+                        (IncomingKind::Stream(read, write), peer)
+                    }
+                }
             }
             #[cfg(feature = "uds")]
             ListenerKind::Unix(listener, _) => {
@@ -227,6 +242,21 @@ impl Incoming {
                 .map_err(|_| TransportError::HandshakeTimedOut {
                     peer: peer.to_string(),
                     timeout,
+                })?
+            }
+            #[cfg(feature = "tls")]
+            IncomingKind::Tls(stream) => {
+                let timeout = self.config.handshake_timeout;
+                let peer = self.peer.clone();
+                let config = self.config.clone();
+                let both = async move {
+                    let tls =
+                        config.tls.as_ref().expect("a TLS incoming comes from a TLS listener");
+                    let (read, write) = crate::tls::accept(stream, tls, &peer).await?;
+                    establish(read, write, &config, peer, AuthRole::Acceptor).await
+                };
+                tokio::time::timeout(timeout, both).await.map_err(|_| {
+                    TransportError::HandshakeTimedOut { peer: self.peer.to_string(), timeout }
                 })?
             }
             #[cfg(feature = "inproc")]

@@ -69,3 +69,5 @@ pub use xoscar_actor::{
 };
 pub use xoscar_pool::{PoolConfig, ServerConfig};
 pub use xoscar_transport::{Address, AuthToken, TransportConfig};
+#[cfg(feature = "tls")]
+pub use xoscar_transport::{Tls, TlsConfig, TlsError};
