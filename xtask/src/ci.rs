@@ -16,15 +16,12 @@ pub fn run() -> Result<()> {
     run_step(cargo().args(["test", "--workspace", "--all-targets"]))?;
     run_step(cargo().args(["test", "--workspace", "--doc"]))?;
     crate::loom::run()?;
-    // Optional features: the Prometheus endpoint builds, lints clean and passes its test.
-    let prometheus = ["-p", "xoscar-actor", "--features", "prometheus"];
-    run_step(cargo().arg("clippy").args(prometheus).args([
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    run_step(cargo().arg("test").args(prometheus).args(["--test", "prometheus"]))?;
+    // Optional features: TLS and the Prometheus endpoint build, lint clean and pass their tests.
+    for (krate, feature) in [("xoscar-transport", "tls"), ("xoscar-actor", "prometheus")] {
+        let with = ["-p", krate, "--features", feature];
+        run_step(cargo().arg("clippy").args(with).args(["--all-targets", "--", "-D", "warnings"]))?;
+        run_step(cargo().arg("test").args(with).args(["--test", feature]))?;
+    }
     for feature in TRANSPORT_FEATURES {
         let only = ["-p", "xoscar-transport", "--no-default-features", "--features", feature];
         run_step(cargo().arg("clippy").args(only).args(["--all-targets", "--", "-D", "warnings"]))?;

@@ -1,15 +1,27 @@
 //! The Prometheus endpoint (feature `prometheus`): a pool serves the process's metrics on an
 //! address of its own; after calls through its socket the scrape shows handled messages by
 //! actor type, message type and outcome, the handler-time histogram, failed calls by kind,
-//! and the pool layer's connections and leases. Its own binary: it installs the process's
-//! metrics recorder.
+//! the pool layer's connections, leases, reaps and dead peers, and sub pool restarts. Its own
+//! binary: it installs the process's metrics recorder.
 #![cfg(feature = "prometheus")]
 
 mod common;
 
 use common::run;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use xoscar_actor::{Actor, ActorError, ActorPool, Context, Failure, Handler, RemoteMessages};
+use std::time::Duration;
+
+use xoscar_actor::{
+    Actor, ActorError, ActorPool, Context, Failure, Handler, RemoteMessages, SubPool,
+    run_if_sub_pool,
+};
+use xoscar_pool::{Message, Pool, PoolConfig, PoolError};
+use xoscar_transport::{TransportConfig, listen};
+
+#[test]
+fn metrics_sub_pool_entry() {
+    run_if_sub_pool(|builder| builder);
+}
 
 struct Halver;
 
@@ -53,9 +65,11 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 #[test]
 fn a_pool_serves_its_metrics_to_prometheus() {
     run(async {
+        let args = ["--exact", "metrics_sub_pool_entry", "--nocapture", "--test-threads=1"];
         let pool = ActorPool::builder("127.0.0.1:0".parse().unwrap())
             .direct_delivery(false)
             .prometheus("127.0.0.1:0".parse().unwrap())
+            .sub_pool(SubPool::new().program(std::env::current_exe().unwrap(), args))
             .start()
             .await
             .unwrap();
@@ -68,6 +82,37 @@ fn a_pool_serves_its_metrics_to_prometheus() {
         let error = halver.call(Halve { n: 3 }).await.unwrap_err();
         assert!(matches!(error, ActorError::Handler { .. }), "{error}");
 
+        // A reap and a dead peer, on a pool of short timeouts: one idle connection to the
+        // pool, one to a server that completes the handshake and then says nothing.
+        let quick = Pool::new(
+            PoolConfig::default()
+                .idle_timeout(Duration::from_millis(100))
+                .heartbeat_interval(Duration::from_millis(100))
+                .heartbeat_timeout(Duration::from_millis(100)),
+        )
+        .unwrap();
+        let _ = quick.call(&pool.addresses()[0], Message::new(&b"?"[..], vec![])).await;
+        let mut silent =
+            listen(&"127.0.0.1:0".parse().unwrap(), &TransportConfig::default()).await.unwrap();
+        let silent_at = silent.local_addr().clone();
+        let hold = tokio::spawn(async move {
+            let channel = silent.accept().await.unwrap().handshake().await.unwrap();
+            std::future::pending::<()>().await;
+            drop(channel);
+        });
+        let error = quick.call(&silent_at, Message::new(&b"?"[..], vec![])).await.unwrap_err();
+        assert!(matches!(error, PoolError::ConnectionTimedOut { .. }), "{error}");
+        hold.abort();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while quick.stats().reaps == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "not reaped: {:?}", quick.stats());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // A sub pool restart.
+        pool.kill_sub_pool(0).unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        pool.wait_recovered().await;
+
         let text = scrape(endpoint, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
         let labels = r#"actor="prometheus::Halver",message="prometheus::Halve""#;
@@ -79,10 +124,15 @@ fn a_pool_serves_its_metrics_to_prometheus() {
         assert_eq!(sample(&text, &count), Some(4.0), "{text}");
         assert!(text.contains("xoscar_actor_message_seconds_bucket{"), "a histogram: {text}");
         assert_eq!(sample(&text, r#"xoscar_call_errors_total{kind="handler"}"#), Some(1.0));
-        assert_eq!(sample(&text, "xoscar_client_connections"), Some(1.0), "{text}");
-        assert_eq!(sample(&text, "xoscar_server_connections"), Some(1.0), "{text}");
+        // This process's own connection to its pool (plus its sub pool's, over a Unix socket).
+        let open = sample(&text, "xoscar_client_connections").unwrap_or_default();
+        assert!((1.0..=3.0).contains(&open), "{text}");
+        assert!(sample(&text, "xoscar_server_connections").is_some_and(|n| n >= 1.0), "{text}");
         assert_eq!(sample(&text, "xoscar_client_leases"), Some(0.0), "{text}");
-        assert!(sample(&text, "xoscar_client_connects_total").is_some_and(|n| n >= 1.0));
+        assert!(sample(&text, "xoscar_client_connects_total").is_some_and(|n| n >= 3.0), "{text}");
+        assert!(sample(&text, "xoscar_client_reaps_total").is_some_and(|n| n >= 1.0), "{text}");
+        assert_eq!(sample(&text, "xoscar_client_dead_peers_total"), Some(1.0), "{text}");
+        assert_eq!(sample(&text, "xoscar_sub_pool_restarts_total"), Some(1.0), "{text}");
 
         let refused = scrape(endpoint, "POST / HTTP/1.1\r\n\r\n").await;
         assert!(refused.starts_with("HTTP/1.1 405"), "{refused}");

@@ -78,7 +78,9 @@ pub struct TransportConfig {
     pub(crate) unix_socket_mode: u32,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::Tls>,
+    /// Never set without the feature; read by the TCP code, absent with `uds` alone.
     #[cfg(not(feature = "tls"))]
+    #[cfg_attr(not(feature = "tcp"), allow(dead_code))]
     pub(crate) tls: Option<std::convert::Infallible>,
 }
 

@@ -222,6 +222,7 @@ async fn a_nonce_of_the_wrong_length_is_refused() {
 }
 
 /// `/proc/net/tcp` or `tcp6` rows in LISTEN state for `port`: their local address in hex.
+#[cfg(feature = "tcp")]
 fn listening_on(port: u16) -> Vec<String> {
     let mut found = Vec::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
