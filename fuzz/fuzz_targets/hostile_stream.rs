@@ -7,6 +7,7 @@
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use xoscar_actor::{ActorError, ActorRef};
 use xoscar_fuzz::{HANG, Note, Target, fixture};
 use xoscar_transport::Address;
 use xoscar_wire::{Handshake, pb};
@@ -29,9 +30,22 @@ fuzz_target!(|data: &[u8]| {
         let ended = tokio::time::timeout(HANG, exchange).await;
         assert!(ended.is_ok(), "the server neither answered nor closed within {HANG:?}");
         // The pool still serves: (re)create the target if the input destroyed it, then call.
-        xoscar_fuzz::ensure_target(pool).await;
-        let good = xoscar_actor::actor_ref::<Target>(&pool.addresses()[0], "t").await.unwrap();
+        // A destroy the input sent may still run after its connection broke (requests already
+        // read are not undone), so a "not found" gets a few more tries.
         let note = Note { n: 7, ..Default::default() };
-        assert_eq!(good.call(note.clone()).await.unwrap(), note);
+        let good = ActorRef::<Target>::new(pool.addresses()[0].clone(), "t");
+        for attempt in 0.. {
+            xoscar_fuzz::ensure_target(pool).await;
+            match good.call(note.clone()).await {
+                Ok(answer) => {
+                    assert_eq!(answer, note);
+                    break;
+                }
+                Err(ActorError::NotFound { .. }) if attempt < 5 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Err(error) => panic!("the pool stopped serving: {error}"),
+            }
+        }
     });
 });

@@ -15,7 +15,8 @@ pub const CALL_ERRORS: &str = "xoscar_call_errors_total";
 pub const SUB_POOL_RESTARTS: &str = "xoscar_sub_pool_restarts_total";
 
 /// One message of type `M` handled by an actor of type `A`; `took`: its handler's time, when
-/// it ran.
+/// it ran. Costs two label sets (allocated) and two registry lookups: why it is off unless
+/// asked for.
 pub(crate) fn message_handled<A, M>(outcome: &'static str, took: Option<Duration>) {
     let (actor, message) = (std::any::type_name::<A>(), std::any::type_name::<M>());
     metrics::counter!(MESSAGES, "actor" => actor, "message" => message, "outcome" => outcome)

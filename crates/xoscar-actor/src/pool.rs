@@ -218,6 +218,7 @@ impl ActorPool {
 
     /// Starts one more sub pool at run time, at the next index.
     pub async fn add_sub_pool(&self, mut sub_pool: SubPool) -> Result<SubPoolInfo, ActorError> {
+        same_secret_as_caller(&client()?.pool, self.auth.as_ref(), self.address())?;
         sub_pool.auth = self.auth.clone();
         let info = self.subs.add(sub_pool).await?;
         client()?.router.map(info.address.clone(), info.internal.clone());
@@ -266,6 +267,24 @@ impl Drop for ActorPool {
             server.abort();
         }
     }
+}
+
+/// Sub pools get `ours` and this process calls them with its caller's secret: the two must
+/// be equal, or the sub pools would refuse every call of their main pool.
+fn same_secret_as_caller(
+    caller: &xoscar_pool::Pool,
+    ours: Option<&AuthToken>,
+    address: &Address,
+) -> Result<(), ActorError> {
+    if caller.config().transport().get_auth_token() == ours {
+        return Ok(());
+    }
+    Err(ActorError::Setup {
+        address: address.to_string(),
+        reason: "this pool's auth token differs from this process's caller's \
+                 (xoscar::configure or XOSCAR_AUTH_TOKEN): its sub pools would refuse its calls"
+            .to_owned(),
+    })
 }
 
 /// Settings of an [`ActorPool`] before it starts, tonic-`Endpoint` style: every method states
@@ -435,8 +454,8 @@ impl ActorPoolBuilder {
     /// Reports every message an actor of this pool handles through the `metrics` facade: a
     /// counter by actor type, message type and outcome, and a histogram of handler time
     /// ([`crate::metrics`]). Connections, leases, reaps, dead peers, refusals and sub pool
-    /// restarts are reported whatever this says. Default: off, since it reads the clock twice
-    /// and looks up two metrics per message.
+    /// restarts are reported whatever this says. Default: off, since per message it reads the
+    /// clock twice, allocates two label sets and looks up two metrics.
     pub fn metrics(mut self, on: bool) -> Self {
         self.metrics = on;
         self
@@ -478,15 +497,8 @@ impl ActorPoolBuilder {
             None => env_auth_token().map_err(|e| start_error(&self.address, e.to_string()))?,
         };
         self.transport = self.transport.auth_token(auth.clone());
-        if !self.sub_pools.is_empty()
-            && client.pool.config().transport().get_auth_token() != auth.as_ref()
-        {
-            return Err(start_error(
-                &self.address,
-                "this pool's auth token differs from this process's caller's \
-                 (xoscar::configure or XOSCAR_AUTH_TOKEN): its sub pools would refuse its calls"
-                    .to_owned(),
-            ));
+        if !self.sub_pools.is_empty() {
+            same_secret_as_caller(&client.pool, auth.as_ref(), &self.address)?;
         }
         for spec in &mut self.sub_pools {
             spec.auth = auth.clone();

@@ -60,8 +60,7 @@ impl Drop for Endpoint {
 /// Installs the recorder (once per process) and serves it at `address`, exactly.
 pub(crate) async fn serve(address: SocketAddr) -> Result<Endpoint, String> {
     let handle = recorder()?;
-    let listener = TcpListener::bind(address)
-        .await
+    let listener = bind_exactly(address)
         .map_err(|error| format!("cannot listen on {address} for Prometheus: {error}"))?;
     let address = listener.local_addr().map_err(|error| error.to_string())?;
     let task = tokio::spawn(async move {
@@ -84,6 +83,20 @@ pub(crate) async fn serve(address: SocketAddr) -> Result<Endpoint, String> {
         }
     });
     Ok(Endpoint { address, task: task.abort_handle() })
+}
+
+/// A listener on exactly `address`: `[::]` does not also take IPv4 (`IPV6_V6ONLY`).
+fn bind_exactly(address: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(128)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// Reads a request head and answers a `GET` with the metrics, anything else with 405.

@@ -217,9 +217,12 @@ fn calls_under_random_sigkills_either_succeed_or_fail_as_unreachable_and_never_h
                     let again = peer_at.to_string();
                     peer = tokio::task::spawn_blocking(move || start_peer(&again).0).await.unwrap();
                 }
+                // A sub pool being restarted (or dead, not yet noticed) cannot be killed again:
+                // not a fault, not counted.
                 index => {
-                    main.kill_sub_pool(index as usize).unwrap();
-                    *faults.entry("sub pool").or_default() += 1;
+                    if main.kill_sub_pool(index as usize).is_ok() {
+                        *faults.entry("sub pool").or_default() += 1;
+                    }
                 }
             }
         }

@@ -8,8 +8,8 @@
 mod common;
 
 use common::run;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use xoscar_actor::{
     Actor, ActorError, ActorPool, Context, Failure, Handler, RemoteMessages, SubPool,

@@ -514,7 +514,7 @@ fn a_shared_secret_guards_a_main_pool_and_its_sub_pools() {
             }
             // A main pool whose secret differs from this process's caller's cannot start
             // sub pools: they would refuse its calls.
-            let token = xoscar_transport::AuthToken::new("other").unwrap();
+            let token = xoscar_transport::AuthToken::new("another-secret-0123456789").unwrap();
             let builder = actors::register(ActorPool::builder("127.0.0.1:0".parse().unwrap()))
                 .auth_token(token)
                 .sub_pool(sub_pool());

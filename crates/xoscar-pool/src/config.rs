@@ -24,25 +24,25 @@ pub const ENV_SERVER_IDLE_TIMEOUT: &str = "XOSCAR_SERVER_IDLE_TIMEOUT";
 
 /// `XOSCAR_AUTH_TOKEN`: the shared secret every TCP and Unix-socket connection must prove
 /// (`TransportConfig::auth_token`), for callers ([`PoolConfig::resolve`]) and for pools that
-/// read it (the actor layer's pools and sub pools). Any non-empty text; its bytes are the key.
+/// read it (the actor layer's pools and sub pools). At least 16 bytes; its bytes are the key.
 pub const ENV_AUTH_TOKEN: &str = "XOSCAR_AUTH_TOKEN";
 
-/// The token in `XOSCAR_AUTH_TOKEN`: `Ok(None)` when unset, an error naming the variable when
-/// it is set but empty (an empty secret would protect nothing) or not Unicode.
+/// The token in `XOSCAR_AUTH_TOKEN` (its bytes, Unicode or not): `Ok(None)` when unset, an
+/// error naming the variable when it is shorter than `MIN_AUTH_TOKEN_LEN` (16) bytes.
 pub fn env_auth_token() -> Result<Option<AuthToken>, ConfigError> {
-    match std::env::var(ENV_AUTH_TOKEN) {
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::InvalidEnv {
-            var: ENV_AUTH_TOKEN,
-            value: "<not Unicode>".to_owned(),
-            reason: "not Unicode text",
-        }),
-        Ok(value) => AuthToken::new(&value).map(Some).map_err(|_| ConfigError::InvalidEnv {
-            var: ENV_AUTH_TOKEN,
-            value: String::new(),
-            reason: "empty: an empty secret would protect nothing",
-        }),
-    }
+    use std::os::unix::ffi::OsStrExt;
+    let Some(value) = std::env::var_os(ENV_AUTH_TOKEN) else { return Ok(None) };
+    AuthToken::new(value.as_bytes()).map(Some).map_err(|error| ConfigError::InvalidEnv {
+        var: ENV_AUTH_TOKEN,
+        // Never the secret itself, even a bad one.
+        value: format!("<{} bytes>", value.len()),
+        reason: match error {
+            xoscar_transport::BadAuthToken::TooShort(_) => {
+                "shorter than 16 bytes: too easy to guess"
+            }
+            _ => "not a usable secret",
+        },
+    })
 }
 
 /// A setting could not be used.

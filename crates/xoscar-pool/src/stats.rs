@@ -22,7 +22,8 @@ pub struct PoolStats {
 }
 
 /// The live counters behind [`PoolStats`]; each change is also reported through the
-/// `metrics` facade (to whatever recorder is installed at that moment).
+/// `metrics` facade. Gauges are set to process-wide totals (every pool of the process), not
+/// moved by ±1, so a recorder installed late still reads the truth from the next change.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) open_connections: AtomicUsize,
@@ -46,17 +47,26 @@ pub(crate) mod names {
     pub const DEAD_PEERS: &str = "xoscar_client_dead_peers_total";
 }
 
+/// Process-wide totals behind the gauges.
+static CONNECTIONS_OPEN: AtomicUsize = AtomicUsize::new(0);
+static LEASES_HELD: AtomicUsize = AtomicUsize::new(0);
+
+fn publish(total: &AtomicUsize, name: &'static str, up: bool) {
+    let now = if up { total.fetch_add(1, Relaxed) + 1 } else { total.fetch_sub(1, Relaxed) - 1 };
+    metrics::gauge!(name).set(now as f64);
+}
+
 impl Counters {
     pub(crate) fn connected(&self) {
         self.connects.fetch_add(1, Relaxed);
         self.open_connections.fetch_add(1, Relaxed);
         metrics::counter!(names::CONNECTS).increment(1);
-        metrics::gauge!(names::CONNECTIONS).increment(1.0);
+        publish(&CONNECTIONS_OPEN, names::CONNECTIONS, true);
     }
 
     pub(crate) fn closed(&self, dead: bool) {
         self.open_connections.fetch_sub(1, Relaxed);
-        metrics::gauge!(names::CONNECTIONS).decrement(1.0);
+        publish(&CONNECTIONS_OPEN, names::CONNECTIONS, false);
         if dead {
             self.dead_peers.fetch_add(1, Relaxed);
             metrics::counter!(names::DEAD_PEERS).increment(1);
@@ -70,12 +80,12 @@ impl Counters {
 
     pub(crate) fn leased(&self) {
         self.leases_in_flight.fetch_add(1, Relaxed);
-        metrics::gauge!(names::LEASES).increment(1.0);
+        publish(&LEASES_HELD, names::LEASES, true);
     }
 
     pub(crate) fn released(&self) {
         self.leases_in_flight.fetch_sub(1, Relaxed);
-        metrics::gauge!(names::LEASES).decrement(1.0);
+        publish(&LEASES_HELD, names::LEASES, false);
     }
 
     pub(crate) fn snapshot(&self) -> PoolStats {

@@ -40,17 +40,19 @@ fn only_callers_that_prove_the_secret_are_served() {
         let pid = std::process::id();
         let socket = std::env::temp_dir().join(format!("xoscar-pool-auth-{pid}.sock"));
         for address in ["127.0.0.1:0".parse().unwrap(), Address::unix(socket)] {
-            let listener = listen(&address, &transport(Some("s3cret"))).await.unwrap();
+            let listener =
+                listen(&address, &transport(Some("s3cret-0123456789abcdef"))).await.unwrap();
             let seen = Counting::default();
             let server = serve(listener, seen.clone(), ServerConfig::default()).unwrap();
             let at = server.local_addr().clone();
 
-            let answer = caller(Some("s3cret")).call(&at, message("ping")).await.unwrap();
+            let answer =
+                caller(Some("s3cret-0123456789abcdef")).call(&at, message("ping")).await.unwrap();
             assert_eq!(&answer.header[..], b"ping");
 
             for (secret, why) in [
                 (None, "this end has none (set XOSCAR_AUTH_TOKEN"),
-                (Some("guess"), "another shared secret"),
+                (Some("guess-0123456789abcdef"), "another shared secret"),
             ] {
                 let error = caller(secret).call(&at, message("sneak")).await.unwrap_err();
                 match &error {

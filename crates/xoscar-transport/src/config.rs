@@ -160,8 +160,10 @@ impl TransportConfig {
     /// (HMAC challenge–response in the handshake; the secret is never sent). A peer that
     /// cannot is refused with [`crate::TransportError::AuthFailed`] before any frame is read,
     /// and so is a peer that authenticates when this end has no secret. In-process channels
-    /// do not authenticate: both ends are this process. The pool layer fills it from
-    /// `XOSCAR_AUTH_TOKEN` when it is not set here. Default: none.
+    /// do not authenticate: both ends are this process. Where it is not set here,
+    /// `XOSCAR_AUTH_TOKEN` fills it for callers (`PoolConfig::resolve`) and for actor pools'
+    /// listeners (`ActorPoolBuilder::start`); a listener made with [`crate::listen`] directly
+    /// uses only this setting. Default: none.
     pub fn auth_token(mut self, token: Option<AuthToken>) -> Self {
         self.auth_token = token;
         self

@@ -71,4 +71,4 @@ pub use error::TransportError;
 pub use listener::{Incoming, Listener, connect, listen};
 #[cfg(feature = "tls")]
 pub use tls::{Tls, TlsConfig, TlsError};
-pub use xoscar_wire::{AuthToken, EmptyAuthToken};
+pub use xoscar_wire::{AuthToken, BadAuthToken};

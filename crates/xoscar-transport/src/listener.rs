@@ -72,6 +72,15 @@ pub async fn listen(
         #[cfg(feature = "tcp")]
         Address::Tcp { host, port } => {
             let label = address.to_string();
+            #[cfg(feature = "tls")]
+            if config.tls.as_ref().is_some_and(|tls| tls.server.is_none()) {
+                return Err(TransportError::Tls {
+                    peer: label,
+                    reason: "TLS is on but this end has no certificate to serve \
+                             (TlsConfig::identity)"
+                        .to_owned(),
+                });
+            }
             let (listener, local) = crate::tcp::bind(host, *port, &label, &config).await?;
             (ListenerKind::Tcp(listener), Address::tcp(local))
         }

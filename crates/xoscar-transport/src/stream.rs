@@ -31,7 +31,8 @@ pub(crate) fn our_hello(auth_nonce: Option<[u8; AUTH_NONCE_LEN]>) -> pb::Hello {
 }
 
 /// Sends our handshake, then reads and checks the peer's; with a shared secret on either end,
-/// a second round proves both know it (`xoscar_wire::AuthToken`). Bytes that arrive after the
+/// a second round proves both know it (`xoscar_wire::AuthToken`): the dialer's proof first,
+/// the acceptor's only once the dialer's checks out. Bytes that arrive after the
 /// peer's handshake (the start of its first frames) stay in the reader's buffer, and none of
 /// them is read as a frame before the peer is authenticated.
 pub(crate) async fn handshake(
@@ -72,12 +73,29 @@ pub(crate) async fn handshake(
         AuthRole::Acceptor => (their_nonce, &our_nonce[..], AuthRole::Dialer),
     };
     let proof = token.proof(role, dialer_nonce, acceptor_nonce);
-    let hello = pb::Hello { auth_proof: Bytes::copy_from_slice(&proof), ..Default::default() };
-    send_handshake(write, peer, hello).await?;
-    let closed = "the peer closed instead of proving it knows the shared secret";
-    let their_proof = read_handshake(reader, peer, Some(refuse(closed))).await?;
-    if !token.verify(their_role, dialer_nonce, acceptor_nonce, &their_proof.hello.auth_proof) {
-        return Err(refuse("the peer's proof does not match: it has another shared secret"));
+    let proof = pb::Hello { auth_proof: Bytes::copy_from_slice(&proof), ..Default::default() };
+    let mismatch = "the peer's proof does not match: it has another shared secret";
+    match role {
+        // The acceptor gives no proof to a peer that has not proved itself: a stranger must
+        // not collect proofs to test guesses of the secret against offline.
+        AuthRole::Acceptor => {
+            let closed = "the peer closed instead of proving it knows the shared secret";
+            let theirs_proof = read_handshake(reader, peer, Some(refuse(closed))).await?;
+            let proved = &theirs_proof.hello.auth_proof;
+            if !token.verify(their_role, dialer_nonce, acceptor_nonce, proved) {
+                return Err(refuse(mismatch));
+            }
+            send_handshake(write, peer, proof).await?;
+        }
+        AuthRole::Dialer => {
+            send_handshake(write, peer, proof).await?;
+            let refused = "the peer refused our proof: it has another shared secret";
+            let theirs_proof = read_handshake(reader, peer, Some(refuse(refused))).await?;
+            let proved = &theirs_proof.hello.auth_proof;
+            if !token.verify(their_role, dialer_nonce, acceptor_nonce, proved) {
+                return Err(refuse(mismatch));
+            }
+        }
     }
     Ok(theirs)
 }

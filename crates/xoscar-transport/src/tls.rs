@@ -43,7 +43,7 @@ pub enum TlsError {
 /// let config = TransportConfig::default().tls(Some(tls));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct TlsConfig {
     identity: Option<(Vec<u8>, Vec<u8>)>,
     trust: Vec<Vec<u8>>,
@@ -154,6 +154,18 @@ impl TlsConfig {
             None => None,
         };
         Ok(Tls { server, client, server_name })
+    }
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the private key.
+        f.debug_struct("TlsConfig")
+            .field("identity", &self.identity.as_ref().map(|_| "<certificate and key>"))
+            .field("trusted_cas", &self.trust.len())
+            .field("require_client_certificates", &self.require_client_certificates)
+            .field("server_name", &self.server_name)
+            .finish()
     }
 }
 

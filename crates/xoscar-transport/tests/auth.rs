@@ -45,7 +45,9 @@ fn reason(result: Result<xoscar_transport::Channel, TransportError>) -> &'static
 async fn peers_with_the_same_secret_connect_and_exchange_frames() {
     bounded(async {
         for address in socket_addresses() {
-            let (dialed, accepted) = pair(&address, with(Some("k1")), with(Some("k1"))).await;
+            let (dialed, accepted) =
+                pair(&address, with(Some("key-one-0123456789")), with(Some("key-one-0123456789")))
+                    .await;
             let (mut dialed, mut accepted) = (dialed.unwrap(), accepted.unwrap());
             dialed.send(Frame::request(3, Bytes::from_static(b"hi"), vec![])).await.unwrap();
             let frame = accepted.recv().await.unwrap().expect("a frame");
@@ -60,7 +62,12 @@ async fn peers_with_the_same_secret_connect_and_exchange_frames() {
 async fn another_secret_is_refused_on_both_ends() {
     bounded(async {
         for address in socket_addresses() {
-            let (dialed, accepted) = pair(&address, with(Some("right")), with(Some("wrong"))).await;
+            let (dialed, accepted) = pair(
+                &address,
+                with(Some("the-right-0123456789")),
+                with(Some("the-wrong-0123456789")),
+            )
+            .await;
             assert!(reason(dialed).contains("another shared secret"), "{address}");
             assert!(reason(accepted).contains("another shared secret"), "{address}");
         }
@@ -72,7 +79,8 @@ async fn another_secret_is_refused_on_both_ends() {
 async fn a_dialer_without_the_secret_is_told_to_set_one_and_the_acceptor_refuses_it() {
     bounded(async {
         for address in socket_addresses() {
-            let (dialed, accepted) = pair(&address, with(None), with(Some("k"))).await;
+            let (dialed, accepted) =
+                pair(&address, with(None), with(Some("the-key-0123456789"))).await;
             assert!(reason(dialed).contains("XOSCAR_AUTH_TOKEN"), "{address}");
             let why = reason(accepted);
             assert!(why.contains("does not authenticate"), "{address}: {why}");
@@ -85,7 +93,8 @@ async fn a_dialer_without_the_secret_is_told_to_set_one_and_the_acceptor_refuses
 async fn a_dialer_with_a_secret_refuses_an_acceptor_without_one() {
     bounded(async {
         for address in socket_addresses() {
-            let (dialed, accepted) = pair(&address, with(Some("k")), with(None)).await;
+            let (dialed, accepted) =
+                pair(&address, with(Some("the-key-0123456789")), with(None)).await;
             assert!(reason(dialed).contains("does not authenticate"), "{address}");
             assert!(reason(accepted).contains("this end has none"), "{address}");
         }
@@ -109,65 +118,82 @@ fn encoded(hello: pb::Hello) -> BytesMut {
     bytes
 }
 
+/// A raw dialer: our first handshake with `nonce`, then a proof; what the acceptor sent
+/// back, to its close, and its verdict.
+async fn raw_dialer(
+    address: &Address,
+    secret: &str,
+    nonce: [u8; AUTH_NONCE_LEN],
+    proof_of: impl FnOnce(&[u8]) -> Vec<u8>,
+) -> (Vec<Handshake>, BytesMut, Result<(), TransportError>) {
+    let mut listener = listen(address, &with(Some(secret))).await.unwrap();
+    let mut raw = raw_dial(listener.local_addr()).await;
+    let accepting = tokio::spawn(async move {
+        let result = listener.accept().await.unwrap().handshake().await.map(drop);
+        (result, listener)
+    });
+    let mut wire = BytesMut::new();
+    let first = read_handshake(&mut raw, &mut wire).await;
+    let mut sent =
+        encoded(pb::Hello { auth_nonce: Bytes::copy_from_slice(&nonce), ..Default::default() });
+    let proof = proof_of(&first.hello.auth_nonce);
+    sent.extend_from_slice(&encoded(pb::Hello { auth_proof: proof.into(), ..Default::default() }));
+    // A request frame pipelined behind the proof: it must not be read unless the proof holds.
+    let mut request = xoscar_wire::WriteBuf::new();
+    xoscar_wire::FrameEncoder::default()
+        .encode(Frame::request(1, Bytes::from_static(b"x"), vec![]), &mut request)
+        .unwrap();
+    while bytes::Buf::has_remaining(&request) {
+        let chunk = bytes::Buf::chunk(&request).to_vec();
+        sent.extend_from_slice(&chunk);
+        bytes::Buf::advance(&mut request, chunk.len());
+    }
+    raw.write_all(&sent).await.unwrap();
+    let (result, listener) = accepting.await.unwrap();
+    drop(listener);
+    // Everything else the acceptor sent, to its close.
+    while matches!(raw.read_buf(&mut wire).await, Ok(n) if n > 0) {}
+    let mut handshakes = vec![first];
+    while let Ok(Some(next)) = Handshake::decode(&mut wire, &Limits::default()) {
+        handshakes.push(next);
+    }
+    (handshakes, wire, result)
+}
+
 #[tokio::test]
-async fn the_acceptor_proves_the_secret_without_sending_it_and_refuses_a_forged_proof() {
+async fn the_acceptor_proves_the_secret_only_to_a_dialer_that_proved_it_and_never_sends_it() {
     bounded(async {
         let secret = "correct horse battery staple";
         let token = AuthToken::new(secret).unwrap();
+        let ours = [7u8; AUTH_NONCE_LEN];
         for address in socket_addresses() {
-            let mut listener = listen(&address, &with(Some(secret))).await.unwrap();
-            let mut raw = raw_dial(listener.local_addr()).await;
-            let accepting = tokio::spawn(async move {
-                let result = listener.accept().await.unwrap().handshake().await;
-                (result.map(drop), listener)
-            });
-            let mut wire = BytesMut::new();
-            let theirs = read_handshake(&mut raw, &mut wire).await;
-            assert_eq!(theirs.hello.auth_nonce.len(), AUTH_NONCE_LEN);
-            let ours = [7u8; AUTH_NONCE_LEN];
-            raw.write_all(&encoded(pb::Hello {
-                auth_nonce: Bytes::copy_from_slice(&ours),
-                ..Default::default()
-            }))
-            .await
-            .unwrap();
-            let proof = read_handshake(&mut raw, &mut wire).await;
-            // What docs/wire.md says the proof is, computed here independently of the server.
-            assert!(token.verify(
-                AuthRole::Acceptor,
-                &ours,
-                &theirs.hello.auth_nonce,
-                &proof.hello.auth_proof
-            ));
-            // A forged proof, with a request frame pipelined behind it: refused, unread.
-            let mut forged = encoded(pb::Hello {
-                auth_proof: Bytes::from_static(&[0; 32]),
-                ..Default::default()
-            });
-            let mut request = xoscar_wire::WriteBuf::new();
-            xoscar_wire::FrameEncoder::default()
-                .encode(Frame::request(1, Bytes::from_static(b"x"), vec![]), &mut request)
-                .unwrap();
-            while bytes::Buf::has_remaining(&request) {
-                let chunk = bytes::Buf::chunk(&request).to_vec();
-                forged.extend_from_slice(&chunk);
-                bytes::Buf::advance(&mut request, chunk.len());
-            }
-            raw.write_all(&forged).await.unwrap();
-            let (result, _listener) = accepting.await.unwrap();
+            // A forged proof: refused, and the acceptor sent no proof of its own.
+            let (handshakes, rest, result) =
+                raw_dialer(&address, secret, ours, |_| vec![0; 32]).await;
             match result {
                 Err(TransportError::AuthFailed { reason, .. }) => {
                     assert!(reason.contains("another shared secret"), "{address}: {reason}")
                 }
                 other => panic!("{address}: expected a refusal, got {other:?}"),
             }
-            // Everything the server sent, to its close: the secret is not in it.
-            let _ = raw.read_buf(&mut wire).await;
-            let sent = &wire[..];
-            assert!(
-                !sent.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                "{address}: the secret crossed the wire"
-            );
+            assert_eq!(handshakes.len(), 1, "{address}: a stranger got a proof");
+            assert!(rest.is_empty(), "{address}: the acceptor sent more: {rest:?}");
+
+            // A right proof (computed here as docs/wire.md says): the acceptor's own follows,
+            // and checks out with the acceptor's label.
+            let (handshakes, _, result) = raw_dialer(&address, secret, ours, |theirs| {
+                token.proof(AuthRole::Dialer, &ours, theirs).to_vec()
+            })
+            .await;
+            result.unwrap();
+            assert_eq!(handshakes.len(), 2, "{address}");
+            let acceptor_nonce = &handshakes[0].hello.auth_nonce;
+            let proof = &handshakes[1].hello.auth_proof;
+            assert!(token.verify(AuthRole::Acceptor, &ours, acceptor_nonce, proof));
+            for handshake in &handshakes {
+                let shown = format!("{:?}", handshake.hello);
+                assert!(!shown.contains(secret), "{address}: the secret crossed the wire");
+            }
         }
     })
     .await;
@@ -177,7 +203,7 @@ async fn the_acceptor_proves_the_secret_without_sending_it_and_refuses_a_forged_
 async fn frames_in_place_of_a_proof_are_refused_as_a_bad_handshake() {
     bounded(async {
         for address in socket_addresses() {
-            let mut listener = listen(&address, &with(Some("k"))).await.unwrap();
+            let mut listener = listen(&address, &with(Some("the-key-0123456789"))).await.unwrap();
             let mut raw = raw_dial(listener.local_addr()).await;
             let accepting = tokio::spawn(async move {
                 listener.accept().await.unwrap().handshake().await.map(drop)
@@ -199,7 +225,7 @@ async fn frames_in_place_of_a_proof_are_refused_as_a_bad_handshake() {
 async fn a_nonce_of_the_wrong_length_is_refused() {
     bounded(async {
         for address in socket_addresses() {
-            let mut listener = listen(&address, &with(Some("k"))).await.unwrap();
+            let mut listener = listen(&address, &with(Some("the-key-0123456789"))).await.unwrap();
             let mut raw = raw_dial(listener.local_addr()).await;
             let accepting = tokio::spawn(async move {
                 listener.accept().await.unwrap().handshake().await.map(drop)

@@ -70,7 +70,7 @@ async fn a_trusted_server_certificate_connects_and_carries_frames_with_auth_insi
     bounded(async {
         let pki = Pki::new("test CA");
         let (cert, key) = pki.issue(&["127.0.0.1"]);
-        let secret = Some(AuthToken::new("k").unwrap());
+        let secret = Some(AuthToken::new("tls-inner-secret-0123").unwrap());
         let server = tls(TlsConfig::new().identity(cert.as_bytes(), key.as_bytes()))
             .auth_token(secret.clone());
         let client = tls(TlsConfig::new().trust(pki.ca_pem.as_bytes())).auth_token(secret);
@@ -80,6 +80,15 @@ async fn a_trusted_server_certificate_connects_and_carries_frames_with_auth_insi
         dialed.send(Frame::request(1, Bytes::from_static(b"hi"), vec![big.clone()])).await.unwrap();
         let frame = accepted.recv().await.unwrap().expect("a frame");
         assert_eq!(frame, Frame::request(1, Bytes::from_static(b"hi"), vec![big]));
+
+        // TLS does not stand in for the secret: another one is refused inside the session.
+        let server = tls(TlsConfig::new().identity(cert.as_bytes(), key.as_bytes()))
+            .auth_token(Some(AuthToken::new("tls-inner-secret-0123").unwrap()));
+        let client = tls(TlsConfig::new().trust(pki.ca_pem.as_bytes()))
+            .auth_token(Some(AuthToken::new("tls-other-secret-0123").unwrap()));
+        let (dialed, accepted) = pair(client, server).await;
+        assert!(matches!(dialed, Err(TransportError::AuthFailed { .. })));
+        assert!(matches!(accepted, Err(TransportError::AuthFailed { .. })));
     })
     .await;
 }
@@ -139,6 +148,14 @@ async fn mutual_tls_needs_a_client_certificate_from_a_trusted_ca() {
         );
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_listener_with_tls_but_no_certificate_is_refused_at_once() {
+    let pki = Pki::new("ca");
+    let only_trust = tls(TlsConfig::new().trust(pki.ca_pem.as_bytes()));
+    let error = listen(&"127.0.0.1:0".parse().unwrap(), &only_trust).await.unwrap_err();
+    assert!(matches!(error, TransportError::Tls { .. }), "{error}");
 }
 
 #[test]

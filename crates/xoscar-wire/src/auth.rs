@@ -2,27 +2,30 @@
 //! handshake's second round (the exchange itself is driven by `xoscar-transport`).
 //!
 //! Each end that has a secret sends [`AUTH_NONCE_LEN`] random bytes in its first `Hello`
-//! (`auth_nonce`). Once it has the peer's nonce it sends a second handshake whose `Hello`
-//! carries only `auth_proof`:
+//! (`auth_nonce`). Then the dialer sends a second handshake whose `Hello` carries only
+//! `auth_proof`; the acceptor checks it and only then sends its own:
 //!
 //! ```text
 //! proof = HMAC-SHA256(secret, label || dialer_nonce || acceptor_nonce)
-//! label = b"xoscar-rs auth v1 dialer\0"  or  b"xoscar-rs auth v1 acceptor"
+//! label = b"xoscar-rs auth v1 dialer\0\0"  or  b"xoscar-rs auth v1 acceptor"  (26 bytes)
 //! ```
 //!
 //! The secret never crosses the wire. Both nonces make a proof good for one connection only,
 //! and the role label keeps an end from replaying the peer's own proof back to it. Proofs are
-//! compared in constant time (`hmac`'s `verify_slice`).
+//! compared in constant time (`hmac`'s `verify_slice`). A listener gives no proof to a peer
+//! that has not proved itself, so a stranger cannot collect proofs to guess the secret from
+//! offline; a dialer does give one to whatever it dials, so secrets must be hard to guess: at
+//! least [`MIN_AUTH_TOKEN_LEN`] bytes.
 //!
 //! ```
 //! use xoscar_wire::{AuthRole, AuthToken};
-//! let ours = AuthToken::new("s3cret").unwrap();
+//! let ours = AuthToken::new("a long shared s3cret").unwrap();
 //! let (dialer, acceptor) = ([1u8; 32], [2u8; 32]);
 //! let proof = ours.proof(AuthRole::Dialer, &dialer, &acceptor);
 //! assert!(ours.verify(AuthRole::Dialer, &dialer, &acceptor, &proof));
 //! // The same bytes do not pass as the other role's proof, nor under another secret.
 //! assert!(!ours.verify(AuthRole::Acceptor, &dialer, &acceptor, &proof));
-//! let theirs = AuthToken::new("guess").unwrap();
+//! let theirs = AuthToken::new("a long shared guess").unwrap();
 //! assert!(!theirs.verify(AuthRole::Dialer, &dialer, &acceptor, &proof));
 //! ```
 
@@ -61,17 +64,34 @@ impl AuthRole {
 #[derive(Clone, PartialEq, Eq)]
 pub struct AuthToken(Arc<[u8]>);
 
-/// An empty secret is refused: it would authenticate anyone who also configured none.
+/// The shortest secret accepted: 16 bytes (e.g. 32 hex digits from `openssl rand -hex 16`).
+/// A proof an end sends lets whoever received it test guesses offline, so a secret must be
+/// too long to guess.
+pub const MIN_AUTH_TOKEN_LEN: usize = 16;
+
+/// Why a secret was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("an auth token must not be empty")]
-pub struct EmptyAuthToken;
+#[non_exhaustive]
+pub enum BadAuthToken {
+    /// Shorter than [`MIN_AUTH_TOKEN_LEN`] bytes: guessable from one proof, offline.
+    #[error("an auth token must be at least {MIN_AUTH_TOKEN_LEN} bytes (it has {0})")]
+    TooShort(usize),
+    /// It holds a NUL byte, which no environment variable can carry (sub pools get the
+    /// secret through theirs).
+    #[error("an auth token must not contain a NUL byte")]
+    Nul,
+}
 
 impl AuthToken {
-    /// A token from the secret's bytes (any length above zero; HMAC hashes long keys).
-    pub fn new(secret: impl AsRef<[u8]>) -> Result<Self, EmptyAuthToken> {
+    /// A token from the secret's bytes: at least [`MIN_AUTH_TOKEN_LEN`], no NUL byte (HMAC
+    /// hashes long keys).
+    pub fn new(secret: impl AsRef<[u8]>) -> Result<Self, BadAuthToken> {
         let secret = secret.as_ref();
-        if secret.is_empty() {
-            return Err(EmptyAuthToken);
+        if secret.len() < MIN_AUTH_TOKEN_LEN {
+            return Err(BadAuthToken::TooShort(secret.len()));
+        }
+        if secret.contains(&0) {
+            return Err(BadAuthToken::Nul);
         }
         Ok(AuthToken(secret.into()))
     }
@@ -130,7 +150,7 @@ mod tests {
 
     #[test]
     fn a_proof_depends_on_both_nonces() {
-        let token = AuthToken::new(b"k").unwrap();
+        let token = AuthToken::new(b"0123456789abcdef").unwrap();
         let proof = token.proof(AuthRole::Acceptor, &[1; 32], &[2; 32]);
         assert!(!token.verify(AuthRole::Acceptor, &[1; 32], &[3; 32], &proof));
         assert!(!token.verify(AuthRole::Acceptor, &[3; 32], &[2; 32], &proof));
@@ -139,9 +159,11 @@ mod tests {
     }
 
     #[test]
-    fn empty_secrets_are_refused_and_debug_hides_the_secret() {
-        assert_eq!(AuthToken::new(""), Err(EmptyAuthToken));
-        let shown = format!("{:?}", AuthToken::new("hunter2").unwrap());
+    fn short_or_nul_secrets_are_refused_and_debug_hides_the_secret() {
+        assert_eq!(AuthToken::new(""), Err(BadAuthToken::TooShort(0)));
+        assert_eq!(AuthToken::new("hunter2"), Err(BadAuthToken::TooShort(7)));
+        assert_eq!(AuthToken::new(b"0123456789abcdef\0"), Err(BadAuthToken::Nul));
+        let shown = format!("{:?}", AuthToken::new("hunter2-hunter2-hunter2").unwrap());
         assert!(!shown.contains("hunter2"), "{shown}");
     }
 }

@@ -14,6 +14,10 @@ pub const PROTOCOL_VERSION: u16 = 1;
 /// Bytes before the `Hello` envelope: magic (4), version (2), flags (2), `Hello` length (4).
 pub const HANDSHAKE_PREFIX_LEN: usize = 12;
 
+/// The longest `Hello` accepted (an agent name, a nonce or a proof fit many times over): a
+/// peer that has proved nothing yet gets no larger allocation, whatever the frame limits.
+pub const MAX_HELLO_LEN: usize = 1024;
+
 /// The handshake frame: protocol version and a [`pb::Hello`] (room for an authentication proof).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handshake {
@@ -63,9 +67,11 @@ impl Handshake {
             return Err(WireError::ReservedFlags { what: "handshake", flags });
         }
         let hello_len = u32::from_le_bytes([src[8], src[9], src[10], src[11]]) as usize;
-        limits.check_envelope(hello_len as u64)?;
+        let max = MAX_HELLO_LEN.min(limits.get_max_envelope_len());
+        if hello_len > max {
+            return Err(WireError::EnvelopeTooLarge { len: hello_len as u64, max });
+        }
         if src.len() < HANDSHAKE_PREFIX_LEN + hello_len {
-            src.reserve(HANDSHAKE_PREFIX_LEN + hello_len - src.len());
             return Ok(None);
         }
         src.advance(HANDSHAKE_PREFIX_LEN);

@@ -14,7 +14,7 @@
 //! 0       4     magic         b"XOSR"
 //! 4       2     version       u16, 1 for this crate (PROTOCOL_VERSION)
 //! 6       2     flags         u16, must be 0
-//! 8       4     hello_len     u32, at most Limits::max_envelope_len
+//! 8       4     hello_len     u32, at most MAX_HELLO_LEN (1024)
 //! 12      n     hello         protobuf xoscar.wire.v1.Hello (agent, auth nonce or proof)
 //! ```
 //!
@@ -107,12 +107,14 @@ pub mod pb {
     include!("generated/xoscar.wire.v1.rs");
 }
 
-pub use auth::{AUTH_NONCE_LEN, AUTH_PROOF_LEN, AuthRole, AuthToken, EmptyAuthToken};
+pub use auth::{
+    AUTH_NONCE_LEN, AUTH_PROOF_LEN, AuthRole, AuthToken, BadAuthToken, MIN_AUTH_TOKEN_LEN,
+};
 pub use decode::FrameDecoder;
 pub use encode::{FrameEncoder, INLINE_PAYLOAD_MAX};
 pub use error::WireError;
 pub use frame::{Envelope, Frame, FrameKind, Payloads};
-pub use handshake::{HANDSHAKE_PREFIX_LEN, Handshake, MAGIC, PROTOCOL_VERSION};
+pub use handshake::{HANDSHAKE_PREFIX_LEN, Handshake, MAGIC, MAX_HELLO_LEN, PROTOCOL_VERSION};
 pub use limits::Limits;
 pub use smallvec;
 pub use write_buf::WriteBuf;

@@ -206,6 +206,17 @@ fn handshake_round_trips_and_reports_mismatches() {
         Handshake::decode(&mut huge, &limits),
         Err(WireError::EnvelopeTooLarge { .. })
     ));
+    // A Hello just over MAX_HELLO_LEN is refused at its prefix, with nothing reserved for it,
+    // even where frames may be far larger.
+    let mut over = BytesMut::new();
+    over.put_slice(&MAGIC);
+    over.put_u16_le(PROTOCOL_VERSION);
+    over.put_u16_le(0);
+    over.put_u32_le(xoscar_wire::MAX_HELLO_LEN as u32 + 1);
+    let capacity = over.capacity();
+    let err = Handshake::decode(&mut over, &limits).unwrap_err();
+    assert!(matches!(err, WireError::EnvelopeTooLarge { max: 1024, .. }), "{err}");
+    assert_eq!(over.capacity(), capacity);
 }
 
 #[test]

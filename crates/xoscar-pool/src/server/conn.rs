@@ -73,8 +73,11 @@ pub(crate) async fn serve_connection<H: Handler>(
         result = incoming.handshake() => match result {
             Ok(channel) => channel,
             Err(error @ TransportError::AuthFailed { .. }) => {
-                counters.refused();
-                tracing::warn!(%peer, %error, "refused a peer that did not authenticate");
+                if counters.refused() {
+                    tracing::warn!(%peer, %error, "refused a peer that did not authenticate");
+                } else {
+                    tracing::debug!(%peer, %error, "refused a peer that did not authenticate");
+                }
                 return;
             }
             Err(error) => {

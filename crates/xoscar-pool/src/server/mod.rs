@@ -144,20 +144,34 @@ pub(crate) struct ServerCounters {
     refused: std::sync::atomic::AtomicU64,
 }
 
+/// Server connections open in the process (every server), behind the gauge.
+static SERVER_CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
+/// When a refusal was last logged as a warning (ms since the first), so a flood of strangers
+/// cannot flood the log: at most one warning a second, the rest at debug level.
+static LAST_REFUSAL_WARNING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl ServerCounters {
     pub(crate) fn opened(&self) {
         self.live.fetch_add(1, Relaxed);
-        metrics::gauge!("xoscar_server_connections").increment(1.0);
+        let now = SERVER_CONNECTIONS.fetch_add(1, Relaxed) + 1;
+        metrics::gauge!("xoscar_server_connections").set(now as f64);
     }
 
     pub(crate) fn closed(&self) {
         self.live.fetch_sub(1, Relaxed);
-        metrics::gauge!("xoscar_server_connections").decrement(1.0);
+        let now = SERVER_CONNECTIONS.fetch_sub(1, Relaxed) - 1;
+        metrics::gauge!("xoscar_server_connections").set(now as f64);
     }
 
-    pub(crate) fn refused(&self) {
+    /// Counts a refusal; whether it may be logged as a warning (one a second at most).
+    pub(crate) fn refused(&self) -> bool {
         self.refused.fetch_add(1, Relaxed);
         metrics::counter!("xoscar_server_auth_refusals_total").increment(1);
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let now = START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64 + 1000;
+        let last = LAST_REFUSAL_WARNING.load(Relaxed);
+        now >= last + 1000
+            && LAST_REFUSAL_WARNING.compare_exchange(last, now, Relaxed, Relaxed).is_ok()
     }
 }
 
