@@ -199,22 +199,26 @@ async fn the_acceptor_proves_the_secret_only_to_a_dialer_that_proved_it_and_neve
     .await;
 }
 
+/// What an acceptor with a secret says of a raw dialer that sends `bytes` and waits.
+async fn acceptor_verdict(address: &Address, bytes: &[u8]) -> TransportError {
+    let mut listener = listen(address, &with(Some("the-key-0123456789"))).await.unwrap();
+    let mut raw = raw_dial(listener.local_addr()).await;
+    let accepting =
+        tokio::spawn(async move { listener.accept().await.unwrap().handshake().await.map(drop) });
+    raw.write_all(bytes).await.unwrap();
+    accepting.await.unwrap().unwrap_err()
+}
+
 #[tokio::test]
 async fn frames_in_place_of_a_proof_are_refused_as_a_bad_handshake() {
     bounded(async {
         for address in socket_addresses() {
-            let mut listener = listen(&address, &with(Some("the-key-0123456789"))).await.unwrap();
-            let mut raw = raw_dial(listener.local_addr()).await;
-            let accepting = tokio::spawn(async move {
-                listener.accept().await.unwrap().handshake().await.map(drop)
-            });
             let mut hostile = encoded(pb::Hello {
                 auth_nonce: Bytes::from_static(&[1; AUTH_NONCE_LEN]),
                 ..Default::default()
             });
             hostile.extend_from_slice(&[1, 0, 0, 0, 2, 0, 0, 0, 8, 1]); // a request frame's bytes
-            raw.write_all(&hostile).await.unwrap();
-            let error = accepting.await.unwrap().unwrap_err();
+            let error = acceptor_verdict(&address, &hostile).await;
             assert!(matches!(error, TransportError::Handshake { .. }), "{address}: {error}");
         }
     })
@@ -225,19 +229,12 @@ async fn frames_in_place_of_a_proof_are_refused_as_a_bad_handshake() {
 async fn a_nonce_of_the_wrong_length_is_refused() {
     bounded(async {
         for address in socket_addresses() {
-            let mut listener = listen(&address, &with(Some("the-key-0123456789"))).await.unwrap();
-            let mut raw = raw_dial(listener.local_addr()).await;
-            let accepting = tokio::spawn(async move {
-                listener.accept().await.unwrap().handshake().await.map(drop)
-            });
-            raw.write_all(&encoded(pb::Hello {
+            let short = encoded(pb::Hello {
                 auth_nonce: Bytes::from_static(&[1; 3]),
                 ..Default::default()
-            }))
-            .await
-            .unwrap();
-            match accepting.await.unwrap() {
-                Err(TransportError::AuthFailed { reason, .. }) => {
+            });
+            match acceptor_verdict(&address, &short).await {
+                TransportError::AuthFailed { reason, .. } => {
                     assert!(reason.contains("32 bytes"), "{address}: {reason}")
                 }
                 other => panic!("{address}: expected a refusal, got {other:?}"),
