@@ -78,10 +78,6 @@ pub struct TransportConfig {
     pub(crate) unix_socket_mode: u32,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::Tls>,
-    /// Never set without the feature; read by the TCP code, absent with `uds` alone.
-    #[cfg(not(feature = "tls"))]
-    #[cfg_attr(not(feature = "tcp"), allow(dead_code))]
-    pub(crate) tls: Option<std::convert::Infallible>,
 }
 
 impl Default for TransportConfig {
@@ -97,6 +93,7 @@ impl Default for TransportConfig {
             write_high_water: 256 * 1024,
             auth_token: None,
             unix_socket_mode: 0o600,
+            #[cfg(feature = "tls")]
             tls: None,
         }
     }

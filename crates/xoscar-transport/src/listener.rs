@@ -48,9 +48,9 @@ pub struct Incoming {
 enum IncomingKind {
     #[cfg(any(feature = "tcp", feature = "uds"))]
     Stream(BoxRead, BoxWrite),
-    /// A TCP connection whose TLS handshake is still to come.
+    /// A TCP connection whose TLS handshake, with this server configuration, is to come.
     #[cfg(feature = "tls")]
-    Tls(tokio::net::TcpStream),
+    Tls(tokio::net::TcpStream, Arc<rustls::ServerConfig>),
     #[cfg(feature = "inproc")]
     Inproc(crate::inproc::Pending),
 }
@@ -73,7 +73,7 @@ pub async fn listen(
         Address::Tcp { host, port } => {
             let label = address.to_string();
             #[cfg(feature = "tls")]
-            if config.tls.as_ref().is_some_and(|tls| tls.server.is_none()) {
+            if config.tls.as_ref().is_some_and(|tls| tls.server().is_none()) {
                 return Err(TransportError::Tls {
                     peer: label,
                     reason: "TLS is on but this end has no certificate to serve \
@@ -130,11 +130,13 @@ async fn dial(
         #[cfg(feature = "tcp")]
         Address::Tcp { host, port } => {
             let stream = crate::tcp::dial(host, *port, &label, config).await?;
-            let (read, write) = match &config.tls {
-                #[cfg(feature = "tls")]
-                Some(tls) => crate::tls::connect(stream, tls, &host.to_string(), &label).await?,
-                _ => crate::tcp::split(stream),
-            };
+            #[cfg(feature = "tls")]
+            if let Some(tls) = &config.tls {
+                let (read, write) =
+                    crate::tls::connect(stream, tls, &host.to_string(), &label).await?;
+                return establish(read, write, config, label, AuthRole::Dialer).await;
+            }
+            let (read, write) = crate::tcp::split(stream);
             establish(read, write, config, label, AuthRole::Dialer).await
         }
         #[cfg(feature = "uds")]
@@ -166,6 +168,32 @@ async fn establish(
         FrameWriter::new(WriterKind::Stream(StreamWriter::new(write, config)), peer),
         Some(theirs.hello),
     ))
+}
+
+/// An accepted TCP connection: its TLS handshake, if the listener has TLS, is left to
+/// `Incoming::handshake`, under its timeout, so the accept loop never waits on one.
+#[cfg(feature = "tcp")]
+fn tcp_incoming(stream: tokio::net::TcpStream, config: &TransportConfig) -> IncomingKind {
+    #[cfg(feature = "tls")]
+    if let Some(server) = config.tls.as_ref().and_then(crate::Tls::server) {
+        return IncomingKind::Tls(stream, server.clone());
+    }
+    let _ = config;
+    let (read, write) = crate::tcp::split(stream);
+    IncomingKind::Stream(read, write)
+}
+
+/// `handshake` under the accepting side's handshake timeout.
+#[cfg(any(feature = "tcp", feature = "uds"))]
+async fn within_handshake_timeout(
+    config: &TransportConfig,
+    peer: Arc<str>,
+    handshake: impl Future<Output = Result<Channel, TransportError>>,
+) -> Result<Channel, TransportError> {
+    let timeout = config.handshake_timeout;
+    tokio::time::timeout(timeout, handshake)
+        .await
+        .map_err(|_| TransportError::HandshakeTimedOut { peer: peer.to_string(), timeout })?
 }
 
 #[allow(dead_code)] // unused when every transport is compiled in
@@ -200,16 +228,7 @@ impl Listener {
             ListenerKind::Tcp(listener) => {
                 let (stream, peer) = listener.accept().await.map_err(accept_err)?;
                 crate::tcp::tune(&stream, &self.config).map_err(accept_err)?;
-                let peer = Address::tcp(peer).to_string().into();
-                match &self.config.tls {
-                    // Its TLS handshake happens in `Incoming::handshake`, under its timeout.
-                    #[cfg(feature = "tls")]
-                    Some(_) => (IncomingKind::Tls(stream), peer),
-                    _ => {
-                        let (read, write) = crate::tcp::split(stream);
-                        (IncomingKind::Stream(read, write), peer)
-                    }
-                }
+                (tcp_incoming(stream, &self.config), Address::tcp(peer).to_string().into())
             }
             #[cfg(feature = "uds")]
             ListenerKind::Unix(listener, _) => {
@@ -241,32 +260,20 @@ impl Incoming {
         match self.kind {
             #[cfg(any(feature = "tcp", feature = "uds"))]
             IncomingKind::Stream(read, write) => {
-                let timeout = self.config.handshake_timeout;
-                let peer = self.peer.clone();
-                tokio::time::timeout(
-                    timeout,
-                    establish(read, write, &self.config, self.peer, AuthRole::Acceptor),
-                )
+                let (config, peer) = (self.config, self.peer);
+                within_handshake_timeout(&config, peer.clone(), async {
+                    establish(read, write, &config, peer, AuthRole::Acceptor).await
+                })
                 .await
-                .map_err(|_| TransportError::HandshakeTimedOut {
-                    peer: peer.to_string(),
-                    timeout,
-                })?
             }
             #[cfg(feature = "tls")]
-            IncomingKind::Tls(stream) => {
-                let timeout = self.config.handshake_timeout;
-                let peer = self.peer.clone();
-                let config = self.config.clone();
-                let both = async move {
-                    let tls =
-                        config.tls.as_ref().expect("a TLS incoming comes from a TLS listener");
-                    let (read, write) = crate::tls::accept(stream, tls, &peer).await?;
+            IncomingKind::Tls(stream, server) => {
+                let (config, peer) = (self.config, self.peer);
+                within_handshake_timeout(&config, peer.clone(), async {
+                    let (read, write) = crate::tls::accept(stream, server, &peer).await?;
                     establish(read, write, &config, peer, AuthRole::Acceptor).await
-                };
-                tokio::time::timeout(timeout, both).await.map_err(|_| {
-                    TransportError::HandshakeTimedOut { peer: self.peer.to_string(), timeout }
-                })?
+                })
+                .await
             }
             #[cfg(feature = "inproc")]
             IncomingKind::Inproc(pending) => Ok(pending.into_channel(self.peer)),

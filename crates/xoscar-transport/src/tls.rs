@@ -192,6 +192,11 @@ impl Tls {
         Tls { server, client, server_name: None }
     }
 
+    /// What a listener serves, `None` when this end has no certificate.
+    pub(crate) fn server(&self) -> Option<&Arc<ServerConfig>> {
+        self.server.as_ref()
+    }
+
     /// The name a dial to `host` checks the certificate against.
     pub(crate) fn name_for(&self, host: &str) -> Option<ServerName<'static>> {
         match &self.server_name {
@@ -238,15 +243,14 @@ pub(crate) async fn connect(
 /// The TLS server side of an accepted TCP connection.
 pub(crate) async fn accept(
     stream: tokio::net::TcpStream,
-    tls: &Tls,
+    server: Arc<ServerConfig>,
     peer: &str,
 ) -> Result<(crate::stream::BoxRead, crate::stream::BoxWrite), crate::TransportError> {
-    let fail = |reason: String| crate::TransportError::Tls { peer: peer.to_string(), reason };
-    let Some(server) = &tls.server else {
-        return Err(fail("TLS is on but this end has no certificate (TlsConfig::identity)".into()));
-    };
-    let acceptor = tokio_rustls::TlsAcceptor::from(server.clone());
-    let stream = acceptor.accept(stream).await.map_err(|e| fail(e.to_string()))?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(server);
+    let stream = acceptor.accept(stream).await.map_err(|error| crate::TransportError::Tls {
+        peer: peer.to_string(),
+        reason: error.to_string(),
+    })?;
     let (read, write) = tokio::io::split(stream);
     Ok((Box::new(read), Box::new(write)))
 }
