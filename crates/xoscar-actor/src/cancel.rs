@@ -146,34 +146,39 @@ impl<A: Actor> ActorRef<A> {
     where
         A: Handler<M>,
     {
-        if cancel.is_cancelled() {
-            return Err(ActorError::cancelled(self));
-        }
-        match self.reach()? {
-            Reach::Local(cell) => {
-                let (reply, answer) = oneshot::channel::<Answer<A::Reply>>();
-                let sink = Watched { reply, cancel: cancel.clone() };
-                let queued = cell.queued_at();
-                let delivery = Box::new(Delivery { message, sink, deadline: None, queued });
-                tokio::select! {
-                    biased;
-                    // Waiting for room in a full mailbox: cancelled, never queued.
-                    () = cancel.cancelled() => return Err(ActorError::cancelled(self)),
-                    posted = cell.post(delivery) => posted?,
-                }
-                match answer.await {
-                    Ok(answer) => answer.map_err(|error| *error),
-                    Err(_) => Err(ActorError::stopped(self)),
-                }
+        let answer = async {
+            if cancel.is_cancelled() {
+                return Err(ActorError::cancelled(self));
             }
-            Reach::Remote(client, endpoint) => {
-                match self.call_remote(client, &endpoint, message, Waiting::Until(cancel)).await {
-                    Err(ActorError::Connection(PoolError::Cancelled { .. })) => {
-                        Err(ActorError::cancelled(self))
+            match self.reach()? {
+                Reach::Local(cell) => {
+                    let (reply, answer) = oneshot::channel::<Answer<A::Reply>>();
+                    let sink = Watched { reply, cancel: cancel.clone() };
+                    let queued = cell.queued_at();
+                    let delivery = Box::new(Delivery { message, sink, deadline: None, queued });
+                    tokio::select! {
+                        biased;
+                        // Waiting for room in a full mailbox: cancelled, never queued.
+                        () = cancel.cancelled() => return Err(ActorError::cancelled(self)),
+                        posted = cell.post(delivery) => posted?,
                     }
-                    answer => answer,
+                    match answer.await {
+                        Ok(answer) => answer.map_err(|error| *error),
+                        Err(_) => Err(ActorError::stopped(self)),
+                    }
+                }
+                Reach::Remote(client, endpoint) => {
+                    match self.call_remote(client, &endpoint, message, Waiting::Until(cancel)).await
+                    {
+                        Err(ActorError::Connection(PoolError::Cancelled { .. })) => {
+                            Err(ActorError::cancelled(self))
+                        }
+                        answer => answer,
+                    }
                 }
             }
         }
+        .await;
+        answer.inspect_err(crate::metrics::call_failed)
     }
 }

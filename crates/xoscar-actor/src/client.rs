@@ -188,10 +188,7 @@ impl<A: Actor> ActorRef<A> {
                 }
             }
         };
-        if let Err(error) = &answer {
-            metrics::call_failed(error);
-        }
-        answer
+        answer.inspect_err(metrics::call_failed)
     }
 
     pub(crate) async fn call_remote<M: Send + 'static>(

@@ -9,7 +9,9 @@ use crate::ActorError;
 pub const MESSAGES: &str = "xoscar_actor_messages_total";
 /// Histogram in seconds, labels `actor`, `message`: from a handler's start to its end.
 pub const MESSAGE_SECONDS: &str = "xoscar_actor_message_seconds";
-/// Counter, label `kind` ([`ActorError::kind`]): calls of this process that failed.
+/// Counter, label `kind` ([`ActorError::kind`]): calls of this process that failed
+/// (`call`, `call_with_timeout`, `call_cancellable`, `call_batch`, `call_stream`; tells are
+/// not calls).
 pub const CALL_ERRORS: &str = "xoscar_call_errors_total";
 /// Counter: sub pool processes restarted after they died.
 pub const SUB_POOL_RESTARTS: &str = "xoscar_sub_pool_restarts_total";

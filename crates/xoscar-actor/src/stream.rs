@@ -188,26 +188,34 @@ impl<A: Actor> ActorRef<A> {
         T: Send + 'static,
         A: Handler<M, Reply = Streaming<T>>,
     {
-        match self.reach()? {
-            Reach::Local(cell) => {
-                let items = cell.call(message, None).await?;
-                let me = self.cast();
-                Ok(ReplyStream { source: Source::Local { items, me, ended: false } })
-            }
-            Reach::Remote(client, endpoint) => {
-                let table = remote::table::<A>()?;
-                let codec = *table.codec::<M>().ok_or_else(|| self.not_remote::<M>(&endpoint))?;
-                let body =
-                    (codec.encode)(&message).ok_or_else(|| self.not_remote::<M>(&endpoint))?;
-                let uid = self.uid();
-                let header =
-                    delivery::encode(delivery::Delivery { tell: false, uid, message: codec.name });
-                let request = Message::new(header, body);
-                let stream = client.pool.call_stream(&endpoint, request, STREAM_WINDOW).await?;
-                let (decode, unread) = (codec.decode_reply, Default::default());
-                Ok(ReplyStream { source: Source::Remote { stream, decode, unread } })
+        let answer = async {
+            match self.reach()? {
+                Reach::Local(cell) => {
+                    let items = cell.call(message, None).await?;
+                    let me = self.cast();
+                    Ok(ReplyStream { source: Source::Local { items, me, ended: false } })
+                }
+                Reach::Remote(client, endpoint) => {
+                    let table = remote::table::<A>()?;
+                    let codec =
+                        *table.codec::<M>().ok_or_else(|| self.not_remote::<M>(&endpoint))?;
+                    let body =
+                        (codec.encode)(&message).ok_or_else(|| self.not_remote::<M>(&endpoint))?;
+                    let uid = self.uid();
+                    let header = delivery::encode(delivery::Delivery {
+                        tell: false,
+                        uid,
+                        message: codec.name,
+                    });
+                    let request = Message::new(header, body);
+                    let stream = client.pool.call_stream(&endpoint, request, STREAM_WINDOW).await?;
+                    let (decode, unread) = (codec.decode_reply, Default::default());
+                    Ok(ReplyStream { source: Source::Remote { stream, decode, unread } })
+                }
             }
         }
+        .await;
+        answer.inspect_err(crate::metrics::call_failed)
     }
 
     fn not_remote<M>(&self, endpoint: &Address) -> ActorError {

@@ -81,6 +81,11 @@ fn a_pool_serves_its_metrics_to_prometheus() {
         }
         let error = halver.call(Halve { n: 3 }).await.unwrap_err();
         assert!(matches!(error, ActorError::Handler { .. }), "{error}");
+        // Every kind of call counts its failure: here a cancellable one, cancelled before sending.
+        let cancelled = xoscar_actor::CancellationToken::new();
+        cancelled.cancel();
+        let error = halver.call_cancellable(Halve { n: 2 }, &cancelled).await.unwrap_err();
+        assert!(matches!(error, ActorError::Cancelled { .. }), "{error}");
 
         // A reap and a dead peer, on a pool of short timeouts: one idle connection to the
         // pool, one to a server that completes the handshake and then says nothing.
@@ -124,6 +129,7 @@ fn a_pool_serves_its_metrics_to_prometheus() {
         assert_eq!(sample(&text, &count), Some(4.0), "{text}");
         assert!(text.contains("xoscar_actor_message_seconds_bucket{"), "a histogram: {text}");
         assert_eq!(sample(&text, r#"xoscar_call_errors_total{kind="handler"}"#), Some(1.0));
+        assert_eq!(sample(&text, r#"xoscar_call_errors_total{kind="cancelled"}"#), Some(1.0));
         // This process's own connection to its pool (plus its sub pool's, over a Unix socket).
         let open = sample(&text, "xoscar_client_connections").unwrap_or_default();
         assert!((1.0..=3.0).contains(&open), "{text}");
@@ -143,5 +149,42 @@ fn a_pool_serves_its_metrics_to_prometheus() {
             assert!(tokio::time::Instant::now() < deadline, "the endpoint outlived its pool");
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+    });
+}
+
+#[test]
+fn the_endpoint_bounds_what_a_scraper_can_hold() {
+    use std::time::Instant;
+    run(async {
+        let pool = ActorPool::builder("127.0.0.1:0".parse().unwrap())
+            .prometheus("127.0.0.1:0".parse().unwrap())
+            .start()
+            .await
+            .unwrap();
+        let endpoint = pool.prometheus_address().unwrap();
+        // A head that never ends: answered once 8 KiB have arrived, not held open.
+        let endless = format!("GET /{} HTTP/1.1\r\n", "a".repeat(10 * 1024));
+        assert!(scrape(endpoint, &endless).await.starts_with("HTTP/1.1 200 OK"));
+        // 16 scrapers that say nothing take every slot; one more is closed at once.
+        let mut silent = Vec::new();
+        for _ in 0..16 {
+            silent.push(tokio::net::TcpStream::connect(endpoint).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut extra = tokio::net::TcpStream::connect(endpoint).await.unwrap();
+        let mut nothing = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(2), extra.read_to_end(&mut nothing));
+        assert!(matches!(read.await, Ok(Ok(0))), "the 17th scraper was not closed at once");
+        // The silent ones are dropped after 5 s, and the slots free up.
+        let started = Instant::now();
+        for mut stream in silent {
+            let mut rest = Vec::new();
+            let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest));
+            assert!(read.await.is_ok(), "a silent scraper was held past its bound");
+        }
+        let waited = started.elapsed();
+        assert!(waited <= Duration::from_secs(8), "{waited:?}");
+        let text = scrape(endpoint, "GET / HTTP/1.1\r\n\r\n").await;
+        assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     });
 }

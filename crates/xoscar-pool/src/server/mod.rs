@@ -248,3 +248,19 @@ pub(crate) async fn stopping(shutdown: &mut watch::Receiver<bool>) {
 pub(crate) async fn stopping_owned(mut shutdown: watch::Receiver<bool>) {
     stopping(&mut shutdown).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ServerCounters;
+
+    #[test]
+    fn refusals_are_all_counted_and_warned_of_at_most_once_a_second() {
+        let counters = ServerCounters::default();
+        assert!(counters.refused(), "the first refusal is a warning");
+        assert!(!counters.refused(), "the next, within the second, is not");
+        assert!(!counters.refused());
+        assert_eq!(counters.refused.load(std::sync::atomic::Ordering::Relaxed), 3);
+        std::thread::sleep(std::time::Duration::from_millis(1050));
+        assert!(counters.refused(), "a second later, a warning again");
+    }
+}
