@@ -137,4 +137,25 @@ fn environment_overrides_follow_precedence_and_bad_values_name_the_variable() {
     for var in all {
         unset(var);
     }
+
+    // XOSCAR_AUTH_TOKEN: the caller's secret unless the transport sets one; a short one is
+    // an error naming the variable and never showing the value.
+    use xoscar_pool::ENV_AUTH_TOKEN;
+    use xoscar_transport::{AuthToken, TransportConfig};
+    assert!(PoolConfig::default().resolve().unwrap().transport().get_auth_token().is_none());
+    set(ENV_AUTH_TOKEN, "from-the-environment-0123");
+    let from_env = AuthToken::new("from-the-environment-0123").unwrap();
+    let resolved = PoolConfig::default().resolve().unwrap();
+    assert_eq!(resolved.transport().get_auth_token(), Some(&from_env));
+    let own = AuthToken::new("set-by-the-builder-0123").unwrap();
+    let explicit = TransportConfig::default().auth_token(Some(own.clone()));
+    let resolved = PoolConfig::default().transport(explicit).resolve().unwrap();
+    assert_eq!(resolved.transport().get_auth_token(), Some(&own));
+    set(ENV_AUTH_TOKEN, "short");
+    let error = PoolConfig::default().resolve().unwrap_err();
+    assert!(
+        matches!(&error, ConfigError::InvalidEnv { var, value, .. } if *var == ENV_AUTH_TOKEN && !value.contains("short")),
+        "{error}"
+    );
+    unset(ENV_AUTH_TOKEN);
 }
