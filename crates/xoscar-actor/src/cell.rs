@@ -27,6 +27,9 @@ pub(crate) enum Mail<A> {
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// The result of an actor's stop hook, once its stop is queued.
+pub(crate) type StopHook = BoxFuture<'static, Result<(), ActorError>>;
+
 /// One actor, as its pool and its callers see it.
 pub(crate) struct Cell<A> {
     /// Bounded (`mailbox_capacity`): a full mailbox makes senders wait, and remote senders
@@ -123,8 +126,9 @@ pub(crate) trait AnyCell: Send + Sync + 'static {
         body: Payloads,
         reply: &mut Option<Responder>,
     ) -> Result<Option<BoxFuture<'static, Result<(), ActorError>>>, ActorError>;
-    /// Queues a stop behind every message already accepted and waits for the stop hook.
-    fn stop(&self) -> BoxFuture<'static, Result<(), ActorError>>;
+    /// Queues a stop behind every message already accepted (waiting for room in the mailbox);
+    /// then the returned future waits for the stop hook.
+    fn queue_stop(&self) -> BoxFuture<'static, Result<StopHook, ActorError>>;
 }
 
 impl<A: Actor> AnyCell for Cell<A> {
@@ -176,13 +180,15 @@ impl<A: Actor> AnyCell for Cell<A> {
         )))
     }
 
-    fn stop(&self) -> BoxFuture<'static, Result<(), ActorError>> {
+    fn queue_stop(&self) -> BoxFuture<'static, Result<StopHook, ActorError>> {
         let mailbox = self.mailbox.clone();
         let me = self.me.clone();
         Box::pin(async move {
             let (done, stopped) = oneshot::channel();
             mailbox.send(Mail::Stop(done)).await.map_err(|_| ActorError::stopped(&me))?;
-            stopped.await.unwrap_or_else(|_| Err(ActorError::stopped(&me)))
+            Ok(Box::pin(
+                async move { stopped.await.unwrap_or_else(|_| Err(ActorError::stopped(&me))) },
+            ) as StopHook)
         })
     }
 }

@@ -175,7 +175,16 @@ impl Core {
         };
         let ctx = Context::new(me.clone(), crate::PoolHandle { core: self.clone() }, registration);
         let (started, start_result) = oneshot::channel();
-        let task = self.runtime.spawn(runner::run(actor, ctx, inbox, started, mode));
+        // The pool owns every actor task it ever started, whatever became of its registry
+        // entry (a stop or destroy given up half-way): its end drops the actor where it waits.
+        let pool_lifetime = self.lifetime.clone();
+        let task = self.runtime.spawn(async move {
+            tokio::select! {
+                biased;
+                () = pool_lifetime.cancelled() => {}
+                () = runner::run(actor, ctx, inbox, started, mode) => {}
+            }
+        });
         let _ = cell.task.set(task.abort_handle());
         if self.lifetime.is_cancelled() {
             // The pool was dropped between registering and spawning: nobody else will abort.
@@ -190,7 +199,7 @@ impl Core {
     pub(crate) async fn destroy(&self, uid: &str) -> Result<(), ActorError> {
         let cell = self.actors.write().remove(uid).ok_or_else(|| self.not_found(uid))?;
         cell.unregister();
-        cell.stop().await
+        stop(cell).await
     }
 
     /// Creates an actor of the type registered as `type_name`.
@@ -221,15 +230,19 @@ impl Core {
         });
     }
 
-    /// Stops every actor after its accepted messages, running its stop hook.
+    /// Stops every actor after its accepted messages, running its stop hook; all at once, so
+    /// one slow stop hook does not hold up the others.
     pub(crate) async fn stop_all(&self) {
         let cells: Vec<_> = self.actors.write().drain().map(|(_, cell)| cell).collect();
-        for cell in cells {
+        let stops = cells.into_iter().map(|cell| {
             cell.unregister();
-            if let Err(error) = cell.stop().await {
-                tracing::warn!(%error, "an actor failed to stop cleanly");
+            async move {
+                if let Err(error) = stop(cell).await {
+                    tracing::warn!(%error, "an actor failed to stop cleanly");
+                }
             }
-        }
+        });
+        futures_util::future::join_all(stops).await;
     }
 
     /// Drops every actor at once: no stop hooks; queued and running calls get `Stopped`.
@@ -241,6 +254,24 @@ impl Core {
             cell.abort();
         }
     }
+}
+
+/// Stops an actor already out of the registry: queues its stop behind the messages it accepted
+/// and waits for its stop hook. Given up before the stop was queued (the mailbox was full),
+/// the actor is aborted: out of the registry, nothing could ever stop it otherwise.
+async fn stop(cell: Arc<dyn AnyCell>) -> Result<(), ActorError> {
+    struct AbortUnlessQueued(Option<Arc<dyn AnyCell>>);
+    impl Drop for AbortUnlessQueued {
+        fn drop(&mut self) {
+            if let Some(cell) = self.0.take() {
+                cell.abort();
+            }
+        }
+    }
+    let mut guard = AbortUnlessQueued(Some(cell.clone()));
+    let stopped = cell.queue_stop().await?;
+    guard.0 = None;
+    stopped.await
 }
 
 /// A factory for the registered type `A` made from `make`.
@@ -289,4 +320,41 @@ pub(crate) fn typed<A: Actor>(cell: Arc<dyn AnyCell>) -> Result<Arc<Cell<A>>, Ac
     }
     let error = || ActorError::Setup { address: String::new(), reason: "cell type".to_owned() };
     cell.into_any().downcast::<Cell<A>>().map_err(|_| error())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::{Actor, ActorPool, Context, Failure, Handler};
+
+    struct Echo;
+
+    impl Actor for Echo {}
+
+    impl Handler<u32> for Echo {
+        type Reply = u32;
+        async fn handle(&mut self, n: u32, _: &mut Context<Self>) -> Result<u32, Failure> {
+            Ok(n)
+        }
+    }
+
+    /// A ref caches the cell it reached, and a cell holds its own ref: the cache must not keep
+    /// a destroyed actor's cell (mailbox, task) alive.
+    #[tokio::test]
+    async fn a_destroyed_actor_frees_its_cell_even_after_calls_through_its_own_ref() {
+        let pool = ActorPool::start("inproc://core-cell-cycle".parse().unwrap()).await.unwrap();
+        let echo = pool.create(Echo).await.unwrap();
+        // The ref returned shares its target with the cell's own ref; a call caches the cell.
+        assert_eq!(echo.call(7u32).await.unwrap(), 7);
+        let cell = Arc::downgrade(&pool.handle().core.cell(echo.uid()).unwrap());
+        crate::destroy_actor(&echo).await.unwrap();
+        drop(echo);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while cell.upgrade().is_some() {
+            assert!(tokio::time::Instant::now() < deadline, "the destroyed actor's cell lives on");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }

@@ -55,7 +55,10 @@ pub use context::Context;
 pub use debug::{ENV_HOLD, ENV_SLOW_CALL};
 pub use error::{ActorError, Failure};
 pub use placement::Placement;
-pub use pool::{ActorPool, ActorPoolBuilder, CreateActor, DEFAULT_MAILBOX_CAPACITY, PoolHandle};
+pub use pool::{
+    ActorPool, ActorPoolBuilder, CreateActor, DEFAULT_MAILBOX_CAPACITY, DEFAULT_SHUTDOWN_GRACE,
+    PoolHandle,
+};
 pub use reference::ActorRef;
 pub use remote::RemoteMessages;
 pub use stream::{PACK_BYTES, PACK_ITEMS, ReplyStream, STREAM_WINDOW, Streaming};

@@ -24,6 +24,9 @@ use crate::{Actor, ActorError, ActorRef, Failure};
 /// Default of [`ActorPoolBuilder::mailbox_capacity`].
 pub const DEFAULT_MAILBOX_CAPACITY: usize = 1024;
 
+/// Default of [`ActorPoolBuilder::shutdown_grace`]: 10 seconds.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// An actor pool: actors by uid, served at an address to callers in other processes, and
 /// reached directly (no encoding, no socket) by callers in this one.
 ///
@@ -41,6 +44,8 @@ pub struct ActorPool {
     monitor: Option<tokio::task::AbortHandle>,
     /// The shared secret its listeners ask for, handed to sub pools added later.
     auth: Option<AuthToken>,
+    /// How long [`ActorPool::shutdown`] waits before it aborts what is left.
+    shutdown_grace: Duration,
     /// Its Prometheus endpoint, stopped when the pool goes.
     #[cfg(feature = "prometheus")]
     prometheus: Option<crate::prometheus::Endpoint>,
@@ -159,6 +164,7 @@ impl ActorPool {
             exit_hook: None,
             auth_token: None,
             metrics: false,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             #[cfg(feature = "prometheus")]
             prometheus: None,
         }
@@ -188,13 +194,24 @@ impl ActorPool {
 
     /// Stops gracefully: callers of this process no longer reach it, its servers drain (every
     /// accepted request is answered), then every actor stops after the messages it accepted,
-    /// running its stop hook.
+    /// running its stop hook; all actors at once. Bounded by [`ActorPoolBuilder::shutdown_grace`]:
+    /// whatever has not stopped by then (a stop hook or handler that never ends) is aborted,
+    /// as on drop. Dropping this future half-way drops the pool, which aborts every actor it
+    /// still owns.
     pub async fn shutdown(self) {
         self.unroute();
-        for server in &self.servers {
-            server.shutdown().await;
+        let graceful = async {
+            futures_util::future::join_all(self.servers.iter().map(Server::shutdown)).await;
+            self.handle.core.stop_all().await;
+        };
+        if tokio::time::timeout(self.shutdown_grace, graceful).await.is_err() {
+            tracing::warn!(
+                address = %self.address(),
+                grace = ?self.shutdown_grace,
+                "the pool did not stop within its grace period; aborting what is left"
+            );
         }
-        self.handle.core.stop_all().await;
+        // Dropping it now aborts whatever is left.
     }
 
     /// Its sub pools that serve or are being restarted, by index (the order they were given
@@ -305,6 +322,7 @@ pub struct ActorPoolBuilder {
     exit_hook: Option<ExitHook>,
     auth_token: Option<AuthToken>,
     metrics: bool,
+    shutdown_grace: Duration,
     #[cfg(feature = "prometheus")]
     prometheus: Option<std::net::SocketAddr>,
 }
@@ -473,6 +491,14 @@ impl ActorPoolBuilder {
         self
     }
 
+    /// How long [`ActorPool::shutdown`] lets its servers drain and its actors run their stop
+    /// hooks before it aborts whatever is left (as dropping the pool does). Default:
+    /// [`DEFAULT_SHUTDOWN_GRACE`] (10 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
     /// The listeners' transport settings. Default: [`TransportConfig::default`].
     pub fn transport_config(mut self, config: TransportConfig) -> Self {
         self.transport = config;
@@ -562,6 +588,7 @@ impl ActorPoolBuilder {
             subs,
             monitor: None,
             auth,
+            shutdown_grace: self.shutdown_grace,
             #[cfg(feature = "prometheus")]
             prometheus,
         };

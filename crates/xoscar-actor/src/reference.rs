@@ -4,7 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use bytes::{Buf, BufMut};
 use parking_lot::Mutex;
@@ -36,8 +36,9 @@ struct Target {
     uid: Arc<str>,
     /// The actor this ref last reached in this process, so that the next call skips the router
     /// and the pool's registry. Only trusted while the cell is live (not destroyed, mailbox
-    /// open); shared by every clone of the ref.
-    local: Mutex<Option<Arc<dyn Any + Send + Sync>>>,
+    /// open); shared by every clone of the ref. Weak: a cell holds its own ref, so a strong
+    /// cache would keep a destroyed actor's cell, mailbox and task alive forever.
+    local: Mutex<Option<Weak<dyn Any + Send + Sync>>>,
 }
 
 impl Clone for Target {
@@ -88,7 +89,7 @@ impl<A> ActorRef<A> {
     where
         A: Actor,
     {
-        let cached = self.inner.local.lock().clone()?;
+        let cached = self.inner.local.lock().as_ref()?.upgrade()?;
         cached.downcast::<Cell<A>>().ok().filter(|cell| cell.is_live())
     }
 
@@ -96,7 +97,8 @@ impl<A> ActorRef<A> {
     where
         A: Actor,
     {
-        *self.inner.local.lock() = Some(cell.clone());
+        let cell: Arc<dyn Any + Send + Sync> = cell.clone();
+        *self.inner.local.lock() = Some(Arc::downgrade(&cell));
     }
 
     /// The same reference typed as another actor type (for example after decoding it with a

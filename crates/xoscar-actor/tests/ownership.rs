@@ -1,0 +1,177 @@
+//! Nothing outlives its pool: a shutdown given up half-way, a destroy given up before its stop
+//! was queued, a stop hook that never ends; shutdown stops actors in parallel and within its
+//! grace period. Deadlines are asserted exactly, under tokio's paused clock (in-process pools).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{address, eventually, run_paused};
+use tokio::time::Instant;
+use xoscar_actor::{Actor, ActorPool, Context, Failure, Handler, destroy_actor};
+
+/// Counts the actors alive: one more per actor made, one less when its state is dropped.
+#[derive(Clone, Default)]
+struct Census(Arc<AtomicUsize>);
+
+impl Census {
+    fn enrol(&self) -> Alive {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Alive(self.0.clone())
+    }
+
+    fn alive(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Part of an actor's state: leaves the census when the state is dropped.
+struct Alive(Arc<AtomicUsize>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Busy for as long as told; its stop hook takes `stop_takes` (forever when `None`).
+struct Worker {
+    _alive: Alive,
+    stop_takes: Option<Duration>,
+}
+
+impl Actor for Worker {
+    async fn on_stop(&mut self, _: &mut Context<Self>) -> Result<(), Failure> {
+        match self.stop_takes {
+            Some(time) => tokio::time::sleep(time).await,
+            None => std::future::pending().await,
+        }
+        Ok(())
+    }
+}
+
+/// Work for this long.
+struct Busy(Duration);
+
+impl Handler<Busy> for Worker {
+    type Reply = ();
+    async fn handle(&mut self, Busy(time): Busy, _: &mut Context<Self>) -> Result<(), Failure> {
+        tokio::time::sleep(time).await;
+        Ok(())
+    }
+}
+
+async fn pool(grace: Duration) -> ActorPool {
+    ActorPool::builder(address(common::Transport::Inproc))
+        .shutdown_grace(grace)
+        .start()
+        .await
+        .unwrap()
+}
+
+/// The scenario: 12 busy actors, `shutdown()` given up after 200 ms (which drops the
+/// pool with it). Every actor is gone at once, not when its work or stop would have ended.
+#[test]
+fn a_shutdown_given_up_half_way_leaves_no_actor_running() {
+    run_paused(async {
+        let census = Census::default();
+        let pool = pool(Duration::from_secs(600)).await;
+        for _ in 0..12 {
+            let worker = Worker { _alive: census.enrol(), stop_takes: Some(Duration::ZERO) };
+            let worker = pool.create(worker).await.unwrap();
+            worker.tell(Busy(Duration::from_secs(60))).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let shutdown = pool.shutdown();
+        assert!(tokio::time::timeout(Duration::from_millis(200), shutdown).await.is_err());
+        assert!(
+            eventually(Duration::from_millis(50), async || census.alive() == 0).await,
+            "{} of 12 actors outlived their pool",
+            census.alive()
+        );
+    });
+}
+
+/// A destroy given up while it waits for room in a full mailbox (its stop never queued):
+/// the actor, already out of the registry, is aborted rather than left running unreachable.
+#[test]
+fn a_destroy_given_up_before_its_stop_was_queued_aborts_the_actor() {
+    run_paused(async {
+        let census = Census::default();
+        let pool = ActorPool::builder(address(common::Transport::Inproc))
+            .mailbox_capacity(1)
+            .start()
+            .await
+            .unwrap();
+        let worker = Worker { _alive: census.enrol(), stop_takes: Some(Duration::ZERO) };
+        let worker = pool.create(worker).await.unwrap();
+        worker.tell(Busy(Duration::from_secs(60))).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        // The handler runs; this one fills the mailbox.
+        worker.tell(Busy(Duration::from_secs(60))).await.unwrap();
+        let destroy = destroy_actor(&worker);
+        assert!(tokio::time::timeout(Duration::from_millis(100), destroy).await.is_err());
+        assert!(
+            eventually(Duration::from_millis(50), async || census.alive() == 0).await,
+            "the actor outlived a destroy given up half-way"
+        );
+        assert_eq!(pool.actor_count(), 0);
+    });
+}
+
+/// Ten actors whose stop hooks take 1 s each stop together: the shutdown takes 1 s, not 10.
+#[test]
+fn shutdown_stops_actors_in_parallel() {
+    run_paused(async {
+        let census = Census::default();
+        let pool = pool(Duration::from_secs(600)).await;
+        for _ in 0..10 {
+            let worker =
+                Worker { _alive: census.enrol(), stop_takes: Some(Duration::from_secs(1)) };
+            pool.create(worker).await.unwrap();
+        }
+        let started = Instant::now();
+        pool.shutdown().await;
+        let took = started.elapsed();
+        assert!(took >= Duration::from_secs(1) && took < Duration::from_millis(1100), "{took:?}");
+        assert_eq!(census.alive(), 0);
+    });
+}
+
+/// A stop hook that never ends holds the shutdown for exactly the grace period; then the
+/// actor is aborted (its state dropped) and the shutdown returns.
+#[test]
+fn a_stop_hook_that_never_ends_is_aborted_after_the_grace_period() {
+    run_paused(async {
+        let census = Census::default();
+        let pool = pool(Duration::from_secs(3)).await;
+        pool.create(Worker { _alive: census.enrol(), stop_takes: None }).await.unwrap();
+        let quick = Worker { _alive: census.enrol(), stop_takes: Some(Duration::ZERO) };
+        pool.create(quick).await.unwrap();
+        let started = Instant::now();
+        pool.shutdown().await;
+        let took = started.elapsed();
+        assert!(took >= Duration::from_secs(3) && took < Duration::from_millis(3100), "{took:?}");
+        assert!(eventually(Duration::from_millis(50), async || census.alive() == 0).await);
+    });
+}
+
+/// The default grace period is the documented one.
+#[test]
+fn the_default_grace_period_is_ten_seconds() {
+    run_paused(async {
+        let census = Census::default();
+        let pool = ActorPool::start(address(common::Transport::Inproc)).await.unwrap();
+        pool.create(Worker { _alive: census.enrol(), stop_takes: None }).await.unwrap();
+        let started = Instant::now();
+        pool.shutdown().await;
+        let took = started.elapsed();
+        assert_eq!(xoscar_actor::DEFAULT_SHUTDOWN_GRACE, Duration::from_secs(10));
+        assert!(
+            took >= Duration::from_secs(10) && took < Duration::from_millis(10_100),
+            "{took:?}"
+        );
+    });
+}
