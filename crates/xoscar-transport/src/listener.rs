@@ -41,6 +41,8 @@ impl std::fmt::Debug for Listener {
 pub struct Incoming {
     kind: IncomingKind,
     peer: Arc<str>,
+    /// The dialling process, as the kernel reports it (`SO_PEERCRED`), for Unix sockets.
+    peer_pid: Option<u32>,
     #[cfg_attr(not(any(feature = "tcp", feature = "uds")), allow(dead_code))]
     config: Arc<TransportConfig>,
 }
@@ -223,26 +225,29 @@ impl Listener {
             address: self.local.to_string(),
             source,
         };
-        let (kind, peer): (IncomingKind, Arc<str>) = match &mut self.kind {
+        let (kind, peer, peer_pid): (IncomingKind, Arc<str>, Option<u32>) = match &mut self.kind {
             #[cfg(feature = "tcp")]
             ListenerKind::Tcp(listener) => {
                 let (stream, peer) = listener.accept().await.map_err(accept_err)?;
                 crate::tcp::tune(&stream, &self.config).map_err(accept_err)?;
-                (tcp_incoming(stream, &self.config), Address::tcp(peer).to_string().into())
+                (tcp_incoming(stream, &self.config), Address::tcp(peer).to_string().into(), None)
             }
             #[cfg(feature = "uds")]
             ListenerKind::Unix(listener, _) => {
                 let (stream, _unnamed) = listener.accept().await.map_err(accept_err)?;
+                let pid = stream.peer_cred().ok().and_then(|cred| cred.pid());
+                let pid = pid.and_then(|pid| u32::try_from(pid).ok());
                 let (read, write) = crate::unix::split(stream);
-                (IncomingKind::Stream(read, write), format!("peer of {}", self.local).into())
+                (IncomingKind::Stream(read, write), format!("peer of {}", self.local).into(), pid)
             }
             #[cfg(feature = "inproc")]
             ListenerKind::Inproc(listener) => (
                 IncomingKind::Inproc(listener.accept().await),
                 format!("peer of {}", self.local).into(),
+                None,
             ),
         };
-        Ok(Incoming { kind, peer, config: self.config.clone() })
+        Ok(Incoming { kind, peer, peer_pid, config: self.config.clone() })
     }
 }
 
@@ -251,6 +256,12 @@ impl Incoming {
     /// listener's address.
     pub fn peer(&self) -> &str {
         &self.peer
+    }
+
+    /// The process id of a Unix-socket peer, as the kernel reports it (`SO_PEERCRED`): who
+    /// dialled, which the peer cannot forge. `None` for TCP and in-process peers.
+    pub fn peer_pid(&self) -> Option<u32> {
+        self.peer_pid
     }
 
     /// Exchanges handshakes (sending ours even when the peer's is wrong, so that it sees a

@@ -68,7 +68,7 @@ pub(crate) async fn serve_connection<H: Handler>(
     counters: Arc<ServerCounters>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let peer = incoming.peer().to_string();
+    let (peer, peer_pid) = (incoming.peer().to_string(), incoming.peer_pid());
     let channel = tokio::select! {
         result = incoming.handshake() => match result {
             Ok(channel) => channel,
@@ -90,7 +90,7 @@ pub(crate) async fn serve_connection<H: Handler>(
     counters.opened();
     let _live = LiveGuard(counters);
     let (reader, writer) = channel.split();
-    let conn = Arc::new(ServerConn::new(peer, config.clone(), reader.activity()));
+    let conn = Arc::new(ServerConn::new(peer, peer_pid, config.clone(), reader.activity()));
     let _abort = AbortHandlers(conn.clone());
     // Shared by the read side (which writes answers that were ready at once, saving a
     // wake-up) and the write side (answers from handler tasks, control frames).

@@ -55,6 +55,16 @@ impl Responder {
         }
     }
 
+    /// The caller's process id, when it dialled over a Unix socket (the kernel's word,
+    /// `SO_PEERCRED`, which the caller cannot forge); `None` for TCP, in-process and detached
+    /// responders.
+    pub fn peer_pid(&self) -> Option<u32> {
+        match &self.target {
+            Some(Target::Request { conn, .. }) => conn.peer_pid,
+            _ => None,
+        }
+    }
+
     /// When the caller stops waiting: the budget it sent with the request (a call with a
     /// timeout), counted from when the server read it. Work for a request past its deadline
     /// can be skipped; its answer would be discarded. `None`: the caller waits as long as the

@@ -63,6 +63,8 @@ pub(crate) struct State {
 /// One server connection's shared half.
 pub(crate) struct ServerConn {
     pub(crate) peer: String,
+    /// The peer's process id, for Unix-socket peers (`SO_PEERCRED`).
+    pub(crate) peer_pid: Option<u32>,
     pub(crate) config: Arc<ResolvedServerConfig>,
     state: Mutex<State>,
     /// Requests running in their own tasks plus one-way messages not yet handled.
@@ -101,9 +103,15 @@ fn frame_bytes(frame: &Frame) -> usize {
 }
 
 impl ServerConn {
-    pub(crate) fn new(peer: String, config: Arc<ResolvedServerConfig>, reads: Activity) -> Self {
+    pub(crate) fn new(
+        peer: String,
+        peer_pid: Option<u32>,
+        config: Arc<ResolvedServerConfig>,
+        reads: Activity,
+    ) -> Self {
         ServerConn {
             peer,
+            peer_pid,
             config,
             state: Mutex::new(State {
                 in_flight: IdMap::default(),
