@@ -110,8 +110,9 @@ impl<A: Actor> ActorRef<A> {
 }
 
 /// The request header of a batch.
-pub(crate) fn request_header(tell: bool, uid: &str, message: &str) -> Bytes {
-    let delivery = pb::Delivery { uid: uid.to_owned(), message: message.to_owned() };
+pub(crate) fn request_header(delivery: crate::delivery::Delivery<'_>) -> Bytes {
+    let crate::delivery::Delivery { tell, uid, message, hops } = delivery;
+    let delivery = pb::Delivery { uid: uid.to_owned(), message: message.to_owned(), hops };
     let kind = if tell { Kind::TellBatch(delivery) } else { Kind::CallBatch(delivery) };
     pb::Request { kind: Some(kind) }.encode_to_vec().into()
 }

@@ -2,7 +2,6 @@
 //! (xoscar's `buffer_ref`), and the pool's side of those writes.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 
 use parking_lot::{Mutex, MutexGuard};
 use xoscar_transport::Address;
@@ -53,10 +52,15 @@ impl std::fmt::Debug for SharedBuffer {
     }
 }
 
-/// A reference to a buffer exposed by an actor pool: its pool's address, its id there and its
-/// length. A prost message (fields `address = 1`, `id = 2`, `len = 3`), so it travels inside
-/// messages; write into it with [`crate::copy_to`] or [`BufferRef::writer`].
+/// A reference to a buffer exposed by an actor pool: its pool's address, its id there, its
+/// length and its secret key. A prost message (fields `address = 1`, `id = 2`, `len = 3`,
+/// `key = 4`), so it travels inside messages; write into it with [`crate::copy_to`] or
+/// [`BufferRef::writer`].
+///
+/// The id and the key are 128 random bits together: only a holder of the reference can write
+/// into the buffer. Errors and `Debug` show the id, never the key.
 #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+#[prost(skip_debug)]
 pub struct BufferRef {
     #[prost(string, tag = "1")]
     address: String,
@@ -64,6 +68,18 @@ pub struct BufferRef {
     id: u64,
     #[prost(uint64, tag = "3")]
     len: u64,
+    #[prost(fixed64, tag = "4")]
+    key: u64,
+}
+
+impl std::fmt::Debug for BufferRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufferRef")
+            .field("address", &self.address)
+            .field("id", &self.id)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BufferRef {
@@ -75,6 +91,11 @@ impl BufferRef {
     /// The buffer's id in its pool.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The buffer's secret key, which a write must carry with its id.
+    pub(crate) fn key(&self) -> u64 {
+        self.key
     }
 
     /// The buffer's length in bytes.
@@ -143,26 +164,41 @@ impl PoolHandle {
     /// Stops exposing the buffer: later writes fail with [`ActorError::Buffer`]. Returns
     /// whether it was exposed.
     pub fn withdraw_buffer(&self, buffer: &BufferRef) -> bool {
-        self.core.buffers.lock().remove(&buffer.id).is_some()
+        let mut buffers = self.core.buffers.lock();
+        let held = buffers.get(&buffer.id).is_some_and(|(key, _)| *key == buffer.key);
+        held && buffers.remove(&buffer.id).is_some()
     }
 
     fn expose(&self, exposed: Exposed) -> BufferRef {
-        let id = self.core.next_buffer.fetch_add(1, Relaxed);
         let len = exposed.len();
-        self.core.buffers.lock().insert(id, exposed);
-        BufferRef { address: self.core.address.to_string(), id, len }
+        // A thread-local CSPRNG seeded by the OS (rand's ChaCha12): ids and keys a peer
+        // cannot guess from the ones it was given.
+        let key = rand::random::<u64>();
+        let mut buffers = self.core.buffers.lock();
+        let id = loop {
+            let id = rand::random::<u64>();
+            if id != 0 && !buffers.contains_key(&id) {
+                break id;
+            }
+        };
+        buffers.insert(id, (key, exposed));
+        BufferRef { address: self.core.address.to_string(), id, len, key }
     }
 }
 
-/// Writes `chunk` (its payloads, in order) into buffer `id` of `core` at `offset`.
+/// Writes `chunk` (its payloads, in order) into buffer `id` of `core` at `offset`, if `key`
+/// is its key.
 pub(crate) async fn write(
     core: &Core,
     id: u64,
+    key: u64,
     offset: u64,
     chunk: Payloads,
 ) -> Result<(), ActorError> {
-    let target = BufferRef { address: core.address.to_string(), id, len: 0 };
-    let Some(exposed) = core.buffers.lock().get(&id).cloned() else {
+    let target = BufferRef { address: core.address.to_string(), id, len: 0, key: 0 };
+    let exposed = core.buffers.lock().get(&id).filter(|(k, _)| *k == key).map(|(_, e)| e.clone());
+    let Some(exposed) = exposed else {
+        // A wrong key reads as no buffer at all: it tells a guesser nothing.
         return Err(target.error(offset, "no such buffer (never exposed, or withdrawn)"));
     };
     let size: u64 = chunk.iter().map(|part| part.len() as u64).sum();

@@ -243,9 +243,10 @@ impl<A: Actor> ActorRef<A> {
         waiting: Waiting<'_>,
     ) -> Result<(remote::Codec, Message), ActorError> {
         let (codec, body) = encode::<A, M>(endpoint, message)?;
+        let delivery = Delivery { tell, uid: self.uid(), message: codec.name, hops: 0 };
         let request = match codec.batch {
-            false => delivery::encode(Delivery { tell, uid: self.uid(), message: codec.name }),
-            true => batch::request_header(tell, self.uid(), codec.name),
+            false => delivery::encode(delivery),
+            true => batch::request_header(delivery),
         };
         let request = Message::new(request, body);
         let response = match waiting {

@@ -44,12 +44,18 @@ pub(crate) struct Core {
     pub(crate) runtime: Handle,
     /// Parent of every actor's lifetime.
     lifetime: CancellationToken,
-    /// Buffers exposed for writes by reference, by id.
-    pub(crate) buffers: parking_lot::Mutex<HashMap<u64, Exposed, RandomState>>,
-    pub(crate) next_buffer: AtomicU64,
+    /// Buffers exposed for writes by reference: by id, with their secret key.
+    pub(crate) buffers: parking_lot::Mutex<HashMap<u64, (u64, Exposed), RandomState>>,
     /// Its label, its sub pools, and where actors placed in them live.
     pub(crate) topology: parking_lot::Mutex<Topology>,
+    /// The external addresses this (sub) pool mapped from its main pool's last `Routes`.
+    routes: parking_lot::Mutex<Vec<Address>>,
+    /// In a sub pool: its main pool's internal socket, told of every actor that leaves.
+    pub(crate) main_pool: OnceLock<Address>,
 }
+
+/// How long a sub pool tries to tell its main pool that an actor left.
+const GONE_NOTICE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// An actor's registration in its pool. Dropping it forgets the uid (unless it was given to
 /// a newer actor meanwhile) and ends the actor's lifetime.
@@ -70,11 +76,18 @@ impl Drop for Registration {
     fn drop(&mut self) {
         self.lifetime.cancel();
         if let Some(core) = self.core.upgrade() {
-            let mut actors = core.actors.write();
-            if actors.get(&self.uid).is_some_and(|cell| cell.incarnation() == self.incarnation)
-                && let Some(cell) = actors.remove(&self.uid)
-            {
+            let removed = {
+                let mut actors = core.actors.write();
+                let ours =
+                    actors.get(&self.uid).is_some_and(|c| c.incarnation() == self.incarnation);
+                ours.then(|| actors.remove(&self.uid)).flatten()
+            };
+            if let Some(cell) = removed {
+                // It stopped by itself (a panic): its main pool forgets it too.
                 cell.unregister();
+                if !core.lifetime.is_cancelled() {
+                    core.report_gone(&self.uid);
+                }
             }
         }
     }
@@ -100,8 +113,51 @@ impl Core {
             runtime,
             lifetime: CancellationToken::new(),
             buffers: Default::default(),
-            next_buffer: AtomicU64::new(1),
             topology: Default::default(),
+            routes: Default::default(),
+            main_pool: OnceLock::new(),
+        }
+    }
+
+    /// In a sub pool, tells the main pool that `uid` left this pool (so that it forgets where
+    /// it lived, the idle label it held, and how to create it again). Runs in a task of the
+    /// pool, so a destroy given up meanwhile still tells; the receiver completes when it is
+    /// done (or gave up after a few seconds). `None`: not a sub pool.
+    pub(crate) fn report_gone(self: &Arc<Self>, uid: &str) -> Option<oneshot::Receiver<()>> {
+        let main = self.main_pool.get()?.clone();
+        let (done, finished) = oneshot::channel();
+        let gone = crate::header::request(crate::pb::request::Kind::Gone(crate::pb::Target {
+            uid: uid.to_owned(),
+        }));
+        self.spawn_owned(async move {
+            let notice = crate::forward::ask(&main, xoscar_pool::Message::new(gone, Vec::new()));
+            match tokio::time::timeout(GONE_NOTICE_TIMEOUT, notice).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::debug!(%error, "could not tell the main pool"),
+                Err(_) => tracing::debug!("telling the main pool that an actor left timed out"),
+            }
+            let _ = done.send(());
+        });
+        Some(finished)
+    }
+
+    /// Takes the routes its main pool announced, in place of those it announced before (so a
+    /// sub pool that is gone is unmapped, and the table never holds more than one request's).
+    pub(crate) fn replace_routes(
+        &self,
+        router: &xoscar_router::Router<Weak<Core>>,
+        routes: Vec<(Address, Address)>,
+    ) {
+        let mut held = self.routes.lock();
+        for old in held.iter() {
+            if !routes.iter().any(|(external, _)| external == old) {
+                router.unmap(old);
+            }
+        }
+        held.clear();
+        for (external, internal) in routes {
+            held.push(external.clone());
+            router.map(external, internal);
         }
     }
 
@@ -196,10 +252,16 @@ impl Core {
 
     /// Forgets `uid` at once (new calls find nothing), then stops the actor after the messages
     /// it already accepted and returns its stop hook's result.
-    pub(crate) async fn destroy(&self, uid: &str) -> Result<(), ActorError> {
+    /// In a sub pool, the main pool has forgotten the actor when this returns.
+    pub(crate) async fn destroy(self: &Arc<Self>, uid: &str) -> Result<(), ActorError> {
         let cell = self.actors.write().remove(uid).ok_or_else(|| self.not_found(uid))?;
         cell.unregister();
-        stop(cell).await
+        let told = self.report_gone(uid);
+        let stopped = stop(cell).await;
+        if let Some(told) = told {
+            let _ = told.await;
+        }
+        stopped
     }
 
     /// Creates an actor of the type registered as `type_name`.

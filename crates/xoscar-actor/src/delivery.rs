@@ -14,13 +14,19 @@ const CALL: u32 = 1;
 const TELL: u32 = 2;
 const UID: u32 = 1;
 const MESSAGE: u32 = 2;
+const HOPS: u32 = 3;
 
-/// A call (`tell == false`) or tell for `message` on actor `uid`.
+/// A call (`tell == false`) or tell for `message` on actor `uid`, forwarded `hops` times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Delivery<'a> {
     pub(crate) tell: bool,
     pub(crate) uid: &'a str,
     pub(crate) message: &'a str,
+    pub(crate) hops: u32,
+}
+
+fn hops_len(hops: u32) -> usize {
+    if hops == 0 { 0 } else { key_len(HOPS) + encoded_len_varint(u64::from(hops)) }
 }
 
 fn text_len(tag: u32, text: &str) -> usize {
@@ -42,12 +48,17 @@ fn put_text(tag: u32, text: &str, buf: &mut Vec<u8>) {
 /// The request header of `delivery`.
 pub(crate) fn encode(delivery: Delivery<'_>) -> Bytes {
     let kind = if delivery.tell { TELL } else { CALL };
-    let inner = text_len(UID, delivery.uid) + text_len(MESSAGE, delivery.message);
+    let inner =
+        text_len(UID, delivery.uid) + text_len(MESSAGE, delivery.message) + hops_len(delivery.hops);
     let mut buf = Vec::with_capacity(key_len(kind) + encoded_len_varint(inner as u64) + inner);
     encode_key(kind, WireType::LengthDelimited, &mut buf);
     encode_varint(inner as u64, &mut buf);
     put_text(UID, delivery.uid, &mut buf);
     put_text(MESSAGE, delivery.message, &mut buf);
+    if delivery.hops > 0 {
+        encode_key(HOPS, WireType::Varint, &mut buf);
+        encode_varint(u64::from(delivery.hops), &mut buf);
+    }
     buf.into()
 }
 
@@ -74,15 +85,20 @@ pub(crate) fn decode(header: &[u8]) -> Option<Delivery<'_>> {
     if !outer.is_empty() || !(kind == CALL || kind == TELL) {
         return None;
     }
-    let (mut uid, mut message) = ("", "");
+    let (mut uid, mut message, mut hops) = ("", "", 0);
     while !inner.is_empty() {
+        if inner[0] == (HOPS << 3) as u8 | WireType::Varint as u8 {
+            inner = &inner[1..];
+            hops = u32::try_from(decode_varint(&mut inner).ok()?).ok()?;
+            continue;
+        }
         match field(&mut inner)? {
             (UID, text) => uid = std::str::from_utf8(text).ok()?,
             (MESSAGE, text) => message = std::str::from_utf8(text).ok()?,
             _ => return None,
         }
     }
-    Some(Delivery { tell: kind == TELL, uid, message })
+    Some(Delivery { tell: kind == TELL, uid, message, hops })
 }
 
 #[cfg(test)]
@@ -92,8 +108,8 @@ mod tests {
     use super::*;
     use crate::pb::{self, request::Kind};
 
-    fn prost_bytes(tell: bool, uid: &str, message: &str) -> Vec<u8> {
-        let delivery = pb::Delivery { uid: uid.to_owned(), message: message.to_owned() };
+    fn prost_bytes(tell: bool, uid: &str, message: &str, hops: u32) -> Vec<u8> {
+        let delivery = pb::Delivery { uid: uid.to_owned(), message: message.to_owned(), hops };
         let kind = if tell { Kind::Tell(delivery) } else { Kind::Call(delivery) };
         pb::Request { kind: Some(kind) }.encode_to_vec()
     }
@@ -101,12 +117,15 @@ mod tests {
     #[test]
     fn encodes_exactly_what_prost_encodes() {
         let long = "u".repeat(300);
-        for (tell, uid, message) in
-            [(false, "counter-1", "Add"), (true, "x", "Bump"), (false, "", ""), (true, &*long, "M")]
-        {
-            let ours = encode(Delivery { tell, uid, message });
-            assert_eq!(ours.as_ref(), prost_bytes(tell, uid, message).as_slice());
-            assert_eq!(decode(&ours), Some(Delivery { tell, uid, message }));
+        for (tell, uid, message, hops) in [
+            (false, "counter-1", "Add", 0),
+            (true, "x", "Bump", 1),
+            (false, "", "", 0),
+            (true, &*long, "M", 300),
+        ] {
+            let ours = encode(Delivery { tell, uid, message, hops });
+            assert_eq!(ours.as_ref(), prost_bytes(tell, uid, message, hops).as_slice());
+            assert_eq!(decode(&ours), Some(Delivery { tell, uid, message, hops }));
         }
     }
 
@@ -125,7 +144,7 @@ mod tests {
             vec![0x0a, 0x05, 0x0a],             // length beyond the end
             vec![0x0a, 0x02, 0x0a, 0x01],       // inner length beyond the end
             vec![0x0a, 0x03, 0x0a, 0x01, 0xff], // uid not UTF-8
-            vec![0x0a, 0x02, 0x18, 0x01],       // an unknown varint field inside
+            vec![0x0a, 0x02, 0x20, 0x01],       // an unknown varint field inside
         ] {
             assert_eq!(decode(&odd), None, "{odd:?}");
         }

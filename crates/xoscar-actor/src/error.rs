@@ -180,6 +180,16 @@ pub enum ActorError {
         /// The actor's type.
         actual: String,
     },
+    /// The pool does not take this request from this peer on this listener: a request meant
+    /// for the pools of one host (routes, actor-gone notices) from anyone else, or a request
+    /// forwarded around a loop (docs/security.md).
+    #[error("{address} refused the request: {reason}")]
+    Forbidden {
+        /// The pool that refused it.
+        address: String,
+        /// Why.
+        reason: String,
+    },
     /// The pool failed to reach the remote pool: connect refused or timed out, connection
     /// lost or silent (dead peer), call timed out, message too large.
     #[error(transparent)]
@@ -297,6 +307,7 @@ impl ActorError {
             ActorError::Buffer { .. } => "buffer",
             ActorError::Placement { .. } => "placement",
             ActorError::WrongType { .. } => "wrong_type",
+            ActorError::Forbidden { .. } => "forbidden",
             ActorError::Connection(error) => error.kind(),
             ActorError::Setup { .. } => "setup",
         }

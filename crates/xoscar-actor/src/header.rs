@@ -6,6 +6,12 @@ use xoscar_pool::Message;
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use xoscar_pool::PoolError;
+use xoscar_transport::TransportError;
+
 use crate::ActorError;
 use crate::pb::{self, ErrorKind};
 
@@ -78,10 +84,47 @@ pub(crate) fn describe(error: &ActorError) -> pb::Failure {
             (failure.address, failure.message) = (address.clone(), reason.clone());
             ErrorKind::Placement
         }
+        ActorError::Forbidden { address, reason } => {
+            (failure.address, failure.message) = (address.clone(), reason.clone());
+            ErrorKind::Forbidden
+        }
         ActorError::Buffer { address, buffer, offset, reason } => {
             (failure.address, failure.message) = (address.clone(), reason.clone());
             (failure.buffer, failure.offset) = (*buffer, *offset);
             ErrorKind::Buffer
+        }
+        ActorError::CallTimedOut { address, uid, timeout } => {
+            (failure.address, failure.uid) = (address.clone(), uid.clone());
+            failure.micros = micros(*timeout);
+            ErrorKind::CallTimedOut
+        }
+        ActorError::WrongType { address, uid, expected, actual } => {
+            (failure.address, failure.uid) = (address.clone(), uid.clone());
+            (failure.actor_type, failure.message) = (actual.clone(), expected.clone());
+            ErrorKind::WrongType
+        }
+        ActorError::NotRemote { address, actor_type, message } => {
+            (failure.address, failure.actor_type) = (address.clone(), actor_type.clone());
+            failure.message = message.clone();
+            ErrorKind::NotRemote
+        }
+        ActorError::BadReply { address, detail } => {
+            (failure.address, failure.message) = (address.clone(), detail.clone());
+            ErrorKind::BadReply
+        }
+        // A pool on the way (a main pool forwarding) could not reach the next one: passed on
+        // as the same pool error, so the caller sees what a direct call would have.
+        ActorError::Connection(error) => {
+            failure.address = error.address().unwrap_or_default().to_owned();
+            failure.message = error.to_string();
+            failure.pool_kind = error.kind().to_owned();
+            failure.retry_safe = error.is_retry_safe();
+            failure.micros = match error {
+                PoolError::ConnectionTimedOut { silent_for, .. } => micros(*silent_for),
+                PoolError::CallTimedOut { timeout, .. } => micros(*timeout),
+                _ => 0,
+            };
+            ErrorKind::Connection
         }
         // Raised by something a handler did (it called on and that failed): the handler's
         // failure, in words.
@@ -117,9 +160,31 @@ pub(crate) fn answer(response: Message, endpoint: &Address) -> Result<Answer, Ac
 
 /// The error a remote failure describes (located at `endpoint` when it names no address).
 pub(crate) fn rebuild(failure: pb::Failure, endpoint: &Address) -> ActorError {
-    let pb::Failure { kind, message, address, pid, actor_type, uid, buffer, offset } = failure;
+    let pb::Failure {
+        kind,
+        message,
+        address,
+        pid,
+        actor_type,
+        uid,
+        buffer,
+        offset,
+        retry_safe,
+        micros,
+        pool_kind,
+    } = failure;
     let address = if address.is_empty() { endpoint.to_string() } else { address };
+    let duration = Duration::from_micros(micros);
     match ErrorKind::try_from(kind).unwrap_or(ErrorKind::Unspecified) {
+        ErrorKind::CallTimedOut => ActorError::CallTimedOut { address, uid, timeout: duration },
+        ErrorKind::WrongType => {
+            ActorError::WrongType { address, uid, expected: message, actual: actor_type }
+        }
+        ErrorKind::NotRemote => ActorError::NotRemote { address, actor_type, message },
+        ErrorKind::BadReply => ActorError::BadReply { address, detail: message },
+        ErrorKind::Connection => {
+            ActorError::Connection(relayed(&pool_kind, address, message, retry_safe, duration))
+        }
         ErrorKind::NotFound => ActorError::NotFound { address, uid },
         ErrorKind::AlreadyExists => ActorError::AlreadyExists { address, uid },
         ErrorKind::UnknownType => ActorError::UnknownType { address, type_name: uid },
@@ -134,9 +199,46 @@ pub(crate) fn rebuild(failure: pb::Failure, endpoint: &Address) -> ActorError {
         ErrorKind::Cancelled => ActorError::Cancelled { address, uid },
         ErrorKind::Buffer => ActorError::Buffer { address, buffer, offset, reason: message },
         ErrorKind::Placement => ActorError::Placement { address, reason: message },
+        ErrorKind::Forbidden => ActorError::Forbidden { address, reason: message },
         ErrorKind::Handler | ErrorKind::Unspecified => {
             ActorError::Handler { address, pid, actor_type, uid, message, source: None }
         }
+    }
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The pool error a pool on the way reported, as the caller would have got it directly.
+fn relayed(
+    kind: &str,
+    address: String,
+    text: String,
+    retry_safe: bool,
+    time: Duration,
+) -> PoolError {
+    let sent = !retry_safe;
+    match kind {
+        "connect" => {
+            let source = TransportError::Io {
+                operation: "connect to",
+                address: address.clone(),
+                source: std::io::Error::other(text),
+            };
+            PoolError::Connect { address, source: Arc::new(source) }
+        }
+        "dial_aborted" => PoolError::DialAborted { address },
+        "connection_timed_out" => PoolError::ConnectionTimedOut { address, silent_for: time, sent },
+        "call_timed_out" => PoolError::CallTimedOut { address, timeout: time },
+        "cancelled" => PoolError::Cancelled { address, sent },
+        "handler_panicked" => PoolError::HandlerPanicked { address, message: Some(text) },
+        "refused" | "message_too_large" if retry_safe => PoolError::Refused {
+            address,
+            reason: "a pool on the way refused it (too many streams, or over the frame limits)",
+        },
+        // connection_lost, and anything a newer peer reports.
+        _ => PoolError::ConnectionLost { address, reason: text, sent, source: None },
     }
 }
 

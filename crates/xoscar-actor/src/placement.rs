@@ -2,15 +2,14 @@
 //! finds actors that live in its sub pools.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use foldhash::fast::RandomState;
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
 use crate::ActorError;
+use crate::SubPoolInfo;
 use crate::core::Core;
 use crate::pb::{self, placement::Target};
 
@@ -22,7 +21,8 @@ pub enum Placement {
     /// In the pool the create is sent to.
     #[default]
     Here,
-    /// In the pool at this address.
+    /// In the pool at this address: the main pool's own or one of its sub pools' (any other is
+    /// [`ActorError::Placement`]; a pool never dials an address a peer names).
     Address(Address),
     /// In the sub pool with this index.
     SubPool(usize),
@@ -31,8 +31,9 @@ pub enum Placement {
     /// In a pool (the main one or a sub pool) with this label, picked at random.
     Label(String),
     /// In a pool with this label that no other `IdleLabel` create holds (the first free one,
-    /// the main pool before its sub pools). It is held until that actor is destroyed through
-    /// the main pool. None free is [`ActorError::Placement`].
+    /// the main pool before its sub pools). The hold lasts until that actor is destroyed
+    /// (through any ref), its sub pool restarts without it, or the create is dropped before it
+    /// ended. None free is [`ActorError::Placement`].
     IdleLabel(String),
 }
 
@@ -63,13 +64,16 @@ impl Placement {
     }
 }
 
+/// The most creating one actor again in a restarted sub pool may take.
+const RECREATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What a main pool knows of its pools and where its actors live.
 #[derive(Default)]
 pub(crate) struct Topology {
     /// This pool's label.
     pub(crate) label: String,
-    /// Its sub pools by index: label and external address (`None`: removed).
-    pub(crate) subs: Vec<Option<(String, Address)>>,
+    /// Its sub pools by index (`None`: removed, or gone for good).
+    pub(crate) subs: Vec<Option<SubPoolInfo>>,
     /// Where actors created in (or found in) other pools live. One entry per such actor: it
     /// leaves when the actor is destroyed through this pool or a forwarded request finds it
     /// gone. An actor destroyed directly in its sub pool keeps its entry until then: a stale
@@ -108,15 +112,24 @@ impl Core {
         };
         let labelled = |topology: &Topology, label: &str| -> Vec<Address> {
             let main = (topology.label == label).then(|| self.address.clone());
-            let subs =
-                topology.subs.iter().flatten().filter(|(l, _)| l == label).map(|(_, a)| a.clone());
-            main.into_iter().chain(subs).collect()
+            let subs = topology.subs.iter().flatten().filter(|s| s.label == label);
+            main.into_iter().chain(subs.map(|sub| sub.address.clone())).collect()
         };
         let (target, idle) = match placement {
             Placement::Here => (None, None),
-            Placement::Address(address) => (here(address.clone()), None),
+            // Only this pool or one of its sub pools: a pool is not a relay that dials any
+            // address a peer names (xoscar: an address not in the pool's configuration).
+            Placement::Address(address) if *address == self.address => (None, None),
+            Placement::Address(address) => {
+                if !topology.subs.iter().flatten().any(|sub| sub.address == *address) {
+                    return Err(none(format!(
+                        "{address} is neither this pool nor one of its sub pools"
+                    )));
+                }
+                (Some(address.clone()), None)
+            }
             Placement::SubPool(index) => match topology.subs.get(*index) {
-                Some(Some((_, address))) => (Some(address.clone()), None),
+                Some(Some(sub)) => (Some(sub.address.clone()), None),
                 Some(None) => return Err(none(format!("sub pool {index} was removed"))),
                 None => {
                     return Err(none(format!(
@@ -127,7 +140,7 @@ impl Core {
             },
             Placement::RandomSubPool => {
                 let subs: Vec<Address> =
-                    topology.subs.iter().flatten().map(|(_, a)| a.clone()).collect();
+                    topology.subs.iter().flatten().map(|sub| sub.address.clone()).collect();
                 let Some(address) = random(&subs) else { return Err(none("no sub pools".into())) };
                 (Some(address), None)
             }
@@ -187,6 +200,34 @@ impl Core {
         self.topology.lock().located.insert(uid.into(), at);
     }
 
+    /// `uid` left the sub pool at `at` (its notice): forgets it if that is where it lived.
+    pub(crate) fn forget_at(&self, uid: &str, at: &Address) {
+        let mut topology = self.topology.lock();
+        if topology.located.get(uid) == Some(at) {
+            topology.located.remove(uid);
+        }
+        if let Some(recipes) = &mut topology.recipes
+            && recipes.get(uid).is_some_and(|recipe| recipe.at == *at)
+        {
+            recipes.remove(uid);
+        }
+        topology.idle.retain(|pool, holder| !(pool == at && holder.as_deref() == Some(uid)));
+    }
+
+    /// The sub pool at `at` died. Unless its actors are to be created again there, they are
+    /// all gone: where they lived and the idle holds on it are forgotten.
+    pub(crate) fn sub_pool_died(&self, at: &Address, recreating: bool) {
+        if recreating {
+            return;
+        }
+        let mut topology = self.topology.lock();
+        topology.located.retain(|_, lived| lived != at);
+        if let Some(recipes) = &mut topology.recipes {
+            recipes.retain(|_, recipe| recipe.at != *at);
+        }
+        topology.idle.remove(at);
+    }
+
     /// `uid` is gone (destroyed, or not found where it was noted): forgets where it lived and
     /// frees the idle pool it held.
     pub(crate) fn forget(&self, uid: &str) {
@@ -196,6 +237,15 @@ impl Core {
             recipes.remove(uid);
         }
         topology.idle.retain(|_, holder| holder.as_deref() != Some(uid));
+    }
+
+    /// Sub pool `info.index` serves (started, added or restarted: its pid may be new).
+    pub(crate) fn sub_pool_serves(&self, info: &SubPoolInfo) {
+        let mut topology = self.topology.lock();
+        if topology.subs.len() <= info.index {
+            topology.subs.resize(info.index + 1, None);
+        }
+        topology.subs[info.index] = Some(info.clone());
     }
 
     /// Sub pool `index` is gone for good: placing on it fails.
@@ -210,9 +260,15 @@ impl Core {
         self.topology.lock().subs.iter().any(Option::is_some)
     }
 
+    /// The external address of the sub pool whose process is `pid`.
+    pub(crate) fn sub_pool_of_pid(&self, pid: u32) -> Option<Address> {
+        let topology = self.topology.lock();
+        topology.subs.iter().flatten().find(|sub| sub.pid == pid).map(|sub| sub.address.clone())
+    }
+
     /// The external addresses of this pool's sub pools.
     pub(crate) fn sub_addresses(&self) -> Vec<Address> {
-        self.topology.lock().subs.iter().flatten().map(|(_, address)| address.clone()).collect()
+        self.topology.lock().subs.iter().flatten().map(|sub| sub.address.clone()).collect()
     }
 
     /// Creates an actor of `type_name` where `placement` says: here, or (through the caller)
@@ -224,9 +280,10 @@ impl Core {
         uid: Option<Arc<str>>,
         placement: &Placement,
     ) -> Result<(Arc<str>, Address), ActorError> {
-        let pick = self.pick(placement)?;
+        // Should this future be dropped before the create ends, the idle pool it held is free.
+        let mut pick = PickGuard { core: self, pick: Some(self.pick(placement)?) };
         let recipe = init.clone();
-        let created = match &pick.target {
+        let created = match &pick.pick().target {
             None => self
                 .create_by_name(type_name, init, uid)
                 .await
@@ -239,6 +296,7 @@ impl Core {
                 Box::pin(create).await
             }
         };
+        let pick = pick.pick.take().expect("taken only here");
         self.placed(&pick, created.as_ref().ok().map(|(uid, at)| (uid, at)), (type_name, &recipe));
         created
     }
@@ -261,20 +319,44 @@ impl Core {
                 Some(uid.clone()),
                 &Placement::Here,
             );
-            if let Err(error) = Box::pin(created).await {
-                tracing::warn!(%uid, %error, "an actor of a restarted sub pool could not be created again");
-            }
+            let created = tokio::time::timeout(RECREATE_TIMEOUT, Box::pin(created)).await;
+            let error = match created {
+                Ok(Ok(_)) => continue,
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => format!("no answer within {RECREATE_TIMEOUT:?}"),
+            };
+            tracing::warn!(%uid, %error, "an actor of a restarted sub pool could not be created again");
+            self.forget_at(&uid, at);
         }
     }
 }
 
-/// One of `choices` at random (per process seed, per call counter).
+/// A pick whose create is under way: dropped before it ends (the create future was dropped),
+/// it frees the idle pool it held.
+struct PickGuard<'a> {
+    core: &'a Core,
+    pick: Option<Pick>,
+}
+
+impl PickGuard<'_> {
+    fn pick(&self) -> &Pick {
+        self.pick.as_ref().expect("present until the create ends")
+    }
+}
+
+impl Drop for PickGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(pick) = &self.pick {
+            self.core.placed(pick, None, ("", &Payloads::new()));
+        }
+    }
+}
+
+/// One of `choices`, uniformly at random (rand's thread-local CSPRNG).
 fn random(choices: &[Address]) -> Option<Address> {
-    static DRAWS: AtomicU64 = AtomicU64::new(0);
-    static SEED: std::sync::LazyLock<RandomState> = std::sync::LazyLock::new(RandomState::default);
+    use rand::RngExt as _;
     if choices.is_empty() {
         return None;
     }
-    let draw = SEED.hash_one(DRAWS.fetch_add(1, Relaxed));
-    Some(choices[(draw % choices.len() as u64) as usize].clone())
+    Some(choices[rand::rng().random_range(0..choices.len())].clone())
 }

@@ -17,8 +17,10 @@ use crate::client::client;
 use crate::core::{Core, Factory, factory};
 use crate::debug::Thresholds;
 use crate::runner::Mode;
-use crate::service::Service;
-use crate::sub_pool::{ExitHook, Recovery, SubPool, SubPoolInfo, SubPools, monitor, start_all};
+use crate::service::{Ingress, Service};
+use crate::sub_pool::{
+    ExitHook, Host, Recovery, SubPool, SubPoolInfo, SubPoolOf, SubPools, start_all,
+};
 use crate::{Actor, ActorError, ActorRef, Failure};
 
 /// Default of [`ActorPoolBuilder::mailbox_capacity`].
@@ -40,8 +42,10 @@ pub struct ActorPool {
     addresses: Vec<Address>,
     /// Its sub pools' processes, killed when the pool goes.
     subs: Arc<SubPools>,
-    /// The task watching the sub pools, aborted when the pool goes.
-    monitor: Option<tokio::task::AbortHandle>,
+    /// Made with its first sub pool: its private directory, its internal socket, the monitor.
+    host: tokio::sync::OnceCell<Host>,
+    /// The listeners' settings, for the internal socket made with the first sub pool.
+    listening: (TransportConfig, ServerConfig),
     /// The shared secret its listeners ask for, handed to sub pools added later.
     auth: Option<AuthToken>,
     /// How long [`ActorPool::shutdown`] waits before it aborts what is left.
@@ -165,6 +169,7 @@ impl ActorPool {
             auth_token: None,
             metrics: false,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            sub_pool_of: None,
             #[cfg(feature = "prometheus")]
             prometheus: None,
         }
@@ -187,9 +192,11 @@ impl ActorPool {
         self.prometheus.as_ref().map(|endpoint| endpoint.address)
     }
 
-    /// Every address the pool listens on: its address first, then its internal ones.
-    pub fn addresses(&self) -> &[Address] {
-        &self.addresses
+    /// Every address the pool listens on: its address first, then its internal ones (with sub
+    /// pools, last, the Unix socket they reach it on, in a directory only this user may enter).
+    pub fn addresses(&self) -> Vec<Address> {
+        let host = self.host.get().map(|host| host.internal().clone());
+        self.addresses.iter().cloned().chain(host).collect()
     }
 
     /// Stops gracefully: callers of this process no longer reach it, its servers drain (every
@@ -201,7 +208,9 @@ impl ActorPool {
     pub async fn shutdown(self) {
         self.unroute();
         let graceful = async {
-            futures_util::future::join_all(self.servers.iter().map(Server::shutdown)).await;
+            let host = self.host.get().map(Host::server);
+            futures_util::future::join_all(self.servers.iter().chain(host).map(Server::shutdown))
+                .await;
             self.handle.core.stop_all().await;
         };
         if tokio::time::timeout(self.shutdown_grace, graceful).await.is_err() {
@@ -237,15 +246,10 @@ impl ActorPool {
     pub async fn add_sub_pool(&self, mut sub_pool: SubPool) -> Result<SubPoolInfo, ActorError> {
         same_secret_as_caller(&client()?.pool, self.auth.as_ref(), self.address())?;
         sub_pool.auth = self.auth.clone();
-        let info = self.subs.add(sub_pool).await?;
+        let host = self.host().await?;
+        let info = self.subs.add(sub_pool, host.dir()).await?;
         client()?.router.map(info.address.clone(), info.internal.clone());
-        {
-            let mut topology = self.handle.core.topology.lock();
-            if topology.subs.len() <= info.index {
-                topology.subs.resize(info.index + 1, None);
-            }
-            topology.subs[info.index] = Some((info.label.clone(), info.address.clone()));
-        }
+        self.handle.core.sub_pool_serves(&info);
         self.subs.announce().await;
         Ok(info)
     }
@@ -261,6 +265,13 @@ impl ActorPool {
         Ok(())
     }
 
+    /// Its host side, made (and the monitor started) with the first sub pool.
+    async fn host(&self) -> Result<&Host, ActorError> {
+        let (transport, server) = &self.listening;
+        let start = Host::start(&self.handle.core, &self.subs, transport, server.clone());
+        self.host.get_or_try_init(|| start).await
+    }
+
     fn unroute(&self) {
         if let Ok(client) = client() {
             let core = Arc::downgrade(&self.handle.core);
@@ -274,8 +285,8 @@ impl ActorPool {
 
 impl Drop for ActorPool {
     fn drop(&mut self) {
-        if let Some(monitor) = &self.monitor {
-            monitor.abort();
+        if let Some(host) = self.host.get() {
+            host.abort();
         }
         self.unroute();
         self.subs.kill_all();
@@ -323,6 +334,8 @@ pub struct ActorPoolBuilder {
     auth_token: Option<AuthToken>,
     metrics: bool,
     shutdown_grace: Duration,
+    /// Set in a sub pool: its main pool and its internal socket.
+    sub_pool_of: Option<SubPoolOf>,
     #[cfg(feature = "prometheus")]
     prometheus: Option<std::net::SocketAddr>,
 }
@@ -499,6 +512,13 @@ impl ActorPoolBuilder {
         self
     }
 
+    /// Serves as sub pool of the main pool described by `of` (set by [`crate::run_if_sub_pool`]).
+    pub(crate) fn sub_pool_of(mut self, of: SubPoolOf) -> Self {
+        self.internal.push(of.internal.clone());
+        self.sub_pool_of = Some(of);
+        self
+    }
+
     /// The listeners' transport settings. Default: [`TransportConfig::default`].
     pub fn transport_config(mut self, config: TransportConfig) -> Self {
         self.transport = config;
@@ -529,15 +549,6 @@ impl ActorPoolBuilder {
         for spec in &mut self.sub_pools {
             spec.auth = auth.clone();
         }
-        if !self.sub_pools.is_empty()
-            && !self.internal.iter().any(|a| matches!(a, Address::Unix(_)))
-        {
-            // Sub pools reach the main pool over a Unix socket of its own.
-            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let socket = format!("xoscar-main-{}-{n}.sock", std::process::id());
-            self.internal.push(Address::unix(std::env::temp_dir().join(socket)));
-        }
         #[cfg(feature = "prometheus")]
         let prometheus = match self.prometheus {
             Some(address) => Some(
@@ -566,9 +577,19 @@ impl ActorPoolBuilder {
         let mut servers = Vec::with_capacity(listeners.len());
         for listener in listeners {
             let address = listener.local_addr().clone();
-            let server = xoscar_pool::serve(listener, Service(core.clone()), self.server.clone())
+            let ingress = match &self.sub_pool_of {
+                Some(of) if of.internal == address => {
+                    Ingress::SubPoolInternal { main_pid: of.main_pid }
+                }
+                _ => Ingress::Public,
+            };
+            let service = Service { core: core.clone(), ingress };
+            let server = xoscar_pool::serve(listener, service, self.server.clone())
                 .map_err(|error| start_error(&address, error.to_string()))?;
             servers.push(server);
+        }
+        if let Some(main) = self.sub_pool_of.and_then(|of| of.main_internal) {
+            let _ = core.main_pool.set(main);
         }
         if self.direct {
             for address in &addresses {
@@ -580,13 +601,13 @@ impl ActorPoolBuilder {
             topology.label = self.label;
             topology.recipes = (self.recovery == Recovery::Actors).then(Default::default);
         }
-        let subs = Arc::new(SubPools::new(Vec::new(), None, self.recovery, self.exit_hook.clone()));
-        let mut pool = ActorPool {
+        let pool = ActorPool {
             handle: PoolHandle { core },
             servers,
             addresses,
-            subs,
-            monitor: None,
+            subs: Arc::new(SubPools::new(self.recovery, self.exit_hook)),
+            host: tokio::sync::OnceCell::new(),
+            listening: (self.transport, self.server),
             auth,
             shutdown_grace: self.shutdown_grace,
             #[cfg(feature = "prometheus")]
@@ -596,20 +617,14 @@ impl ActorPoolBuilder {
             return Ok(pool);
         }
         // On failure the pool, and the sub pools started, are dropped: nothing is left behind.
-        let running = start_all(self.sub_pools).await?;
-        {
-            let mut topology = pool.handle.core.topology.lock();
-            for sub in &running {
-                client.router.map(sub.info.address.clone(), sub.info.internal.clone());
-                topology.subs.push(Some((sub.info.label.clone(), sub.info.address.clone())));
-            }
+        let host = pool.host().await?;
+        let running = start_all(self.sub_pools, host.dir(), host.internal()).await?;
+        for sub in &running {
+            client.router.map(sub.info.address.clone(), sub.info.internal.clone());
+            pool.handle.core.sub_pool_serves(&sub.info);
         }
-        let main_route = pool.addresses.iter().find(|a| matches!(a, Address::Unix(_)));
-        let main_route = main_route.map(|internal| (pool.addresses[0].clone(), internal.clone()));
-        pool.subs = Arc::new(SubPools::new(running, main_route, self.recovery, self.exit_hook));
+        pool.subs.extend(running);
         pool.subs.announce().await;
-        let watch = monitor(pool.subs.clone(), Arc::downgrade(&pool.handle.core));
-        pool.monitor = Some(tokio::spawn(watch).abort_handle());
         Ok(pool)
     }
 }

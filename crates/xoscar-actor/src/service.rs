@@ -18,9 +18,35 @@ use crate::delivery::{self, Delivery};
 use crate::pb::{self, request::Kind};
 use crate::{ActorError, Placement, forward, header};
 
-/// Answers the requests of remote callers. Every failure becomes a failure response for that
-/// request only: the connection and the pool go on.
-pub(crate) struct Service(pub(crate) Arc<Core>);
+/// Answers the requests of remote callers on one listener. Every failure becomes a failure
+/// response for that request only: the connection and the pool go on.
+pub(crate) struct Service {
+    pub(crate) core: Arc<Core>,
+    pub(crate) ingress: Ingress,
+}
+
+/// Which listener of its pool a [`Service`] serves, and so which requests it takes beyond
+/// calls, creates and destroys (docs/security.md keeps the table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ingress {
+    /// The pool's address, or an internal address a user added: anyone who may connect.
+    Public,
+    /// A sub pool's internal Unix socket: also `Routes`, from its main pool's process.
+    SubPoolInternal {
+        /// The main pool's process id.
+        main_pid: u32,
+    },
+    /// A main pool's internal Unix socket: also `Gone` notices, from its sub pools' processes.
+    MainInternal,
+}
+
+/// The most routes one `Routes` request may carry (a main pool sends one per pool of its
+/// host); the routes a sub pool holds are replaced by each, so they never exceed this.
+pub(crate) const MAX_ROUTES: usize = 1024;
+
+/// How many pools may forward one request in a row before the next refuses to (a main pool
+/// forwards to a sub pool: one hop; a chain can only come from a loop).
+pub(crate) const MAX_FORWARD_HOPS: u32 = 4;
 
 impl xoscar_pool::Handler for Service {
     const RESPONDS: bool = true;
@@ -33,10 +59,12 @@ impl xoscar_pool::Handler for Service {
         let Message { header: head, payloads } = request;
         let body = payloads;
         if let Some(delivery) = delivery::decode(&head) {
-            return self.deliver(&head, delivery, false, body, responder);
+            return self.deliver(delivery, false, body, responder);
         }
-        let bad =
-            |detail: String| ActorError::BadMessage { address: self.0.address.to_string(), detail };
+        let bad = |detail: String| ActorError::BadMessage {
+            address: self.core.address.to_string(),
+            detail,
+        };
         let kind = match pb::Request::decode(head.clone()) {
             Ok(pb::Request { kind: Some(kind) }) => kind,
             Ok(pb::Request { kind: None }) => {
@@ -48,14 +76,21 @@ impl xoscar_pool::Handler for Service {
                 return responder.respond(header::failure(&error));
             }
         };
-        let (tell, batch, pb::Delivery { uid, message }) = match kind {
+        let (tell, batch, pb::Delivery { uid, message, hops }) = match kind {
             Kind::Call(delivery) => (false, false, delivery),
             Kind::Tell(delivery) => (true, false, delivery),
             Kind::CallBatch(delivery) => (false, true, delivery),
             Kind::TellBatch(delivery) => (true, true, delivery),
             other => {
-                let core = self.0.clone();
-                return self.0.spawn_owned(async move {
+                if let Err(error) = self.admit(&other, &responder) {
+                    return responder.respond(header::failure(&error));
+                }
+                if let (Kind::Gone(target), Some(at)) = (&other, self.gone_from(&responder)) {
+                    self.core.forget_at(&target.uid, &at);
+                    return responder.respond(header::done(pb::Done::default()));
+                }
+                let core = self.core.clone();
+                return self.core.spawn_owned(async move {
                     let response = match manage(&core, other, body).await {
                         Ok(response) => response,
                         Err(error) => header::failure(&error),
@@ -64,36 +99,81 @@ impl xoscar_pool::Handler for Service {
                 });
             }
         };
-        let delivery = Delivery { tell, uid: &uid, message: &message };
-        self.deliver(&head, delivery, batch, body, responder);
+        let delivery = Delivery { tell, uid: &uid, message: &message, hops };
+        self.deliver(delivery, batch, body, responder);
     }
 }
 
 impl Service {
+    /// Whether this listener takes `kind` from this peer: the host-internal requests only on
+    /// their internal socket and from the process that may send them (its pid, as the kernel
+    /// reports it for a Unix-socket peer).
+    fn admit(&self, kind: &Kind, responder: &Responder) -> Result<(), ActorError> {
+        let allowed = match kind {
+            Kind::Routes(_) => match self.ingress {
+                Ingress::SubPoolInternal { main_pid } => responder.peer_pid() == Some(main_pid),
+                _ => false,
+            },
+            Kind::Gone(_) => self.gone_from(responder).is_some(),
+            _ => true,
+        };
+        if allowed {
+            return Ok(());
+        }
+        let request = match kind {
+            Kind::Routes(_) => {
+                "routes are taken only from the main pool over a sub pool's \
+                               internal socket"
+            }
+            _ => {
+                "actor-gone notices are taken only from sub pools over their main pool's \
+                  internal socket"
+            }
+        };
+        Err(ActorError::Forbidden {
+            address: self.core.address.to_string(),
+            reason: request.into(),
+        })
+    }
+
+    /// The sub pool a `Gone` notice comes from: one whose process dialled this main pool's
+    /// internal socket.
+    fn gone_from(&self, responder: &Responder) -> Option<Address> {
+        if self.ingress != Ingress::MainInternal {
+            return None;
+        }
+        self.core.sub_pool_of_pid(responder.peer_pid()?)
+    }
+
     /// Queues a call or tell for its actor. A call's responder travels with the message and
     /// the actor answers; a tell is answered once the mailbox took it.
     /// `batch`: the body holds a batch of the message. An actor this pool does not hold, but
-    /// one of its sub pools does, gets the request forwarded there (`head` is its header).
-    fn deliver(
-        &self,
-        head: &bytes::Bytes,
-        delivery: Delivery<'_>,
-        batch: bool,
-        body: Payloads,
-        responder: Responder,
-    ) {
-        let cell = match self.0.cell(delivery.uid) {
+    /// one of its sub pools does, gets the request forwarded there, one hop further.
+    fn deliver(&self, delivery: Delivery<'_>, batch: bool, body: Payloads, responder: Responder) {
+        let cell = match self.core.cell(delivery.uid) {
             Ok(cell) => cell,
-            Err(_) if self.0.has_sub_pools() => {
-                let request = Message::new(head.clone(), body);
-                return forward::forward(&self.0, delivery.uid.into(), request, responder);
+            Err(_) if self.core.has_sub_pools() => {
+                if delivery.hops >= MAX_FORWARD_HOPS {
+                    let error = ActorError::Forbidden {
+                        address: self.core.address.to_string(),
+                        reason: format!("forwarded {} times already: a loop", delivery.hops),
+                    };
+                    return responder.respond(header::failure(&error));
+                }
+                let onward = Delivery { hops: delivery.hops + 1, ..delivery };
+                let head = match batch {
+                    false => delivery::encode(onward),
+                    true => crate::batch::request_header(onward),
+                };
+                let request = Message::new(head, body);
+                return forward::forward(&self.core, delivery.uid.into(), request, responder);
             }
             Err(error) => return responder.respond(header::failure(&error)),
         };
         if delivery.tell {
             match cell.deliver_remote((delivery.message, batch), body, &mut None) {
                 Ok(None) => responder.respond(Message::default()),
-                Ok(Some(wait)) => self.0.spawn_owned(async move {
+                Ok(Some(wait)) => self.core.spawn_owned(async move {
                     responder.respond(match wait.await {
                         Ok(()) => Message::default(),
                         Err(error) => header::failure(&error),
@@ -108,7 +188,7 @@ impl Service {
             Ok(None) => {}
             // Should the actor stop before there is room, the message is dropped with its
             // responder, which then answers `Stopped`.
-            Ok(Some(wait)) => self.0.spawn_owned(async move {
+            Ok(Some(wait)) => self.core.spawn_owned(async move {
                 let _ = wait.await;
             }),
             Err(error) => {
@@ -154,26 +234,32 @@ async fn manage(core: &Arc<Core>, kind: Kind, body: Payloads) -> Result<Message,
             Ok(header::done(pb::Done { uid: target.uid, present: false, address: String::new() }))
         }
         Kind::Routes(pb::Routes { routes }) => {
-            let router = &crate::client::client()?.router;
+            let bad = |detail: String| ActorError::BadMessage {
+                address: core.address.to_string(),
+                detail,
+            };
+            if routes.len() > MAX_ROUTES {
+                return Err(bad(format!("{} routes, more than {MAX_ROUTES}", routes.len())));
+            }
+            let mut parsed = Vec::with_capacity(routes.len());
             for route in routes {
-                let bad = |e: xoscar_transport::AddressError| ActorError::BadMessage {
-                    address: core.address.to_string(),
-                    detail: format!("route: {e}"),
+                let parse = |text: &str| -> Result<Address, ActorError> {
+                    text.parse().map_err(|e| bad(format!("route: {e}")))
                 };
-                let external: Address = route.external.parse().map_err(bad)?;
-                let internal: Address = route.internal.parse().map_err(bad)?;
+                let (external, internal) = (parse(&route.external)?, parse(&route.internal)?);
                 // Never re-route this pool's own address (it serves it).
                 if external != core.address {
-                    router.map(external, internal);
+                    parsed.push((external, internal));
                 }
             }
+            core.replace_routes(&crate::client::client()?.router, parsed);
             Ok(header::done(pb::Done::default()))
         }
         Kind::WriteBuffer(write) => {
-            buffer::write(core, write.buffer, write.offset, body).await?;
+            buffer::write(core, write.buffer, write.key, write.offset, body).await?;
             Ok(header::done(pb::Done::default()))
         }
-        Kind::Call(_) | Kind::Tell(_) | Kind::CallBatch(_) | Kind::TellBatch(_) => {
+        Kind::Call(_) | Kind::Tell(_) | Kind::CallBatch(_) | Kind::TellBatch(_) | Kind::Gone(_) => {
             Err(ActorError::BadMessage {
                 address: core.address.to_string(),
                 detail: "a call where a create, has or destroy was expected".to_owned(),
@@ -195,7 +281,7 @@ mod tests {
     #[tokio::test]
     async fn call_answers_through_a_detached_responder() {
         let pool = ActorPool::start("inproc://service-call-test".parse().unwrap()).await.unwrap();
-        let service = Service(pool.handle().core.clone());
+        let service = Service { core: pool.handle().core.clone(), ingress: Ingress::Public };
         let has = pb::Request { kind: Some(Kind::Has(pb::Target { uid: "nobody".into() })) };
         let response = service.call(Message::new(has.encode_to_vec(), Vec::new())).await;
         let reply = pb::Reply::decode(response.header).unwrap();

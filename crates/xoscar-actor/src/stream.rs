@@ -206,6 +206,7 @@ impl<A: Actor> ActorRef<A> {
                         tell: false,
                         uid,
                         message: codec.name,
+                        hops: 0,
                     });
                     let request = Message::new(header, body);
                     let stream = client.pool.call_stream(&endpoint, request, STREAM_WINDOW).await?;

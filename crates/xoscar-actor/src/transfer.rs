@@ -85,10 +85,11 @@ impl BufferWriter {
         }
         match &self.route {
             Route::Local(core) => {
-                buffer::write(core, target.id(), offset, Payloads::from_buf([chunk])).await
+                buffer::write(core, target.id(), target.key(), offset, Payloads::from_buf([chunk]))
+                    .await
             }
             Route::Remote(lease) => {
-                let write = pb::BufferWrite { buffer: target.id(), offset };
+                let write = pb::BufferWrite { buffer: target.id(), offset, key: target.key() };
                 let request = pb::Request { kind: Some(Kind::WriteBuffer(write)) };
                 let request = Message::new(request.encode_to_vec(), vec![chunk]);
                 let response = lease.call(request).await?;

@@ -163,6 +163,23 @@ impl PoolError {
         }
     }
 
+    /// The endpoint (or listener) the error concerns, when it names one.
+    pub fn address(&self) -> Option<&str> {
+        match self {
+            PoolError::NoRuntime | PoolError::Config(_) => None,
+            PoolError::Connect { address, .. }
+            | PoolError::DialAborted { address }
+            | PoolError::ConnectionLost { address, .. }
+            | PoolError::ConnectionTimedOut { address, .. }
+            | PoolError::CallTimedOut { address, .. }
+            | PoolError::Cancelled { address, .. }
+            | PoolError::Refused { address, .. }
+            | PoolError::MessageTooLarge { address, .. }
+            | PoolError::HandlerPanicked { address, .. }
+            | PoolError::Serve { address, .. } => Some(address),
+        }
+    }
+
     /// True when the request (or one-way message) certainly never reached a handler, so
     /// sending it again cannot run it twice: a failed dial, a message over the limits, or a
     /// connection that ended before the request was written. False when it may have run

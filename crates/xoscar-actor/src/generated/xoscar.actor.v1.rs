@@ -2,7 +2,7 @@
 /// The header of every request a pool sends to an actor pool.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Request {
-    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(oneof = "request::Kind", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10")]
     pub kind: ::core::option::Option<request::Kind>,
 }
 /// Nested message and enum types in `Request`.
@@ -37,9 +37,16 @@ pub mod request {
         #[prost(message, tag = "8")]
         WriteBuffer(super::BufferWrite),
         /// Reach these pools through their internal addresses from now on (a main pool tells
-        /// its sub pools where the pools of their host listen on Unix sockets).
+        /// its sub pools where the pools of their host listen on Unix sockets). Accepted only on a
+        /// sub pool's internal Unix socket, from its main pool's process; it replaces the routes
+        /// given before, and holds at most 1,024.
         #[prost(message, tag = "9")]
         Routes(super::Routes),
+        /// The actor left this sub pool (destroyed, or stopped after a panic): its main pool
+        /// forgets where it lived, the idle label it held and how to create it again. Accepted
+        /// only on a main pool's internal Unix socket, from one of its sub pools' processes.
+        #[prost(message, tag = "10")]
+        Gone(super::Target),
     }
 }
 /// Pools of this host and their internal addresses.
@@ -65,6 +72,10 @@ pub struct BufferWrite {
     /// Where in the buffer the chunk starts.
     #[prost(uint64, tag = "2")]
     pub offset: u64,
+    /// The buffer's secret key, from its reference: with the id, 128 random bits that only a
+    /// holder of the reference knows.
+    #[prost(fixed64, tag = "3")]
+    pub key: u64,
 }
 /// The messages of a batch, each prost-encoded, in order. (Written by hand by the caller in
 /// one pass; the layout is exactly this message's.)
@@ -105,6 +116,10 @@ pub struct Delivery {
     /// The name the actor type registered the message under.
     #[prost(string, tag = "2")]
     pub message: ::prost::alloc::string::String,
+    /// How many pools forwarded it already (a main pool forwards to its sub pools); a pool
+    /// refuses to forward one further than 4 hops.
+    #[prost(uint32, tag = "3")]
+    pub hops: u32,
 }
 /// Create an actor by its registered type name.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -207,6 +222,15 @@ pub struct Failure {
     pub buffer: u64,
     #[prost(uint64, tag = "8")]
     pub offset: u64,
+    /// For CONNECTION: whether the request certainly never reached a handler.
+    #[prost(bool, tag = "9")]
+    pub retry_safe: bool,
+    /// For CALL_TIMED_OUT and CONNECTION: the duration the error names, in microseconds.
+    #[prost(uint64, tag = "10")]
+    pub micros: u64,
+    /// For CONNECTION: the pool error's kind.
+    #[prost(string, tag = "11")]
+    pub pool_kind: ::prost::alloc::string::String,
 }
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
@@ -238,6 +262,23 @@ pub enum ErrorKind {
     Buffer = 11,
     /// No pool fits a create's placement.
     Placement = 12,
+    /// The request is not accepted from this peer on this listener (docs/security.md).
+    Forbidden = 13,
+    /// The caller's deadline passed before the answer (`micros`: the timeout).
+    CallTimedOut = 14,
+    /// The actor is of another type than the caller's reference says (`actor_type`: its type;
+    /// `message`: the type the reference expects).
+    WrongType = 15,
+    /// A pool on the way (a main pool forwarding to its sub pool) could not reach the next one:
+    /// `pool_kind` is the pool error's kind (`connect`, `connection_lost`, ...), `message` its
+    /// text, `micros` the duration it names, `retry_safe` whether the request certainly never
+    /// reached a handler.
+    Connection = 16,
+    /// A pool on the way could not read the answer of the next one.
+    BadReply = 17,
+    /// The message type is not one of the actor type's remote messages (`actor_type`; `message`:
+    /// the message type).
+    NotRemote = 18,
 }
 impl ErrorKind {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -259,6 +300,12 @@ impl ErrorKind {
             Self::Cancelled => "CANCELLED",
             Self::Buffer => "BUFFER",
             Self::Placement => "PLACEMENT",
+            Self::Forbidden => "FORBIDDEN",
+            Self::CallTimedOut => "CALL_TIMED_OUT",
+            Self::WrongType => "WRONG_TYPE",
+            Self::Connection => "CONNECTION",
+            Self::BadReply => "BAD_REPLY",
+            Self::NotRemote => "NOT_REMOTE",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -277,6 +324,12 @@ impl ErrorKind {
             "CANCELLED" => Some(Self::Cancelled),
             "BUFFER" => Some(Self::Buffer),
             "PLACEMENT" => Some(Self::Placement),
+            "FORBIDDEN" => Some(Self::Forbidden),
+            "CALL_TIMED_OUT" => Some(Self::CallTimedOut),
+            "WRONG_TYPE" => Some(Self::WrongType),
+            "CONNECTION" => Some(Self::Connection),
+            "BAD_REPLY" => Some(Self::BadReply),
+            "NOT_REMOTE" => Some(Self::NotRemote),
             _ => None,
         }
     }

@@ -4,7 +4,7 @@ use std::io::Read;
 
 use xoscar_transport::Address;
 
-use super::{ENV_ADDRESS, ENV_INTERNAL, ENV_PARENT, ENV_SUB_POOL, READY};
+use super::{ENV_ADDRESS, ENV_INTERNAL, ENV_MAIN, ENV_PARENT, ENV_SUB_POOL, READY, SubPoolOf};
 use crate::{ActorPool, ActorPoolBuilder};
 
 /// The one line a program with sub pools starts `main` with (plain or `#[tokio::main]`). In
@@ -37,7 +37,14 @@ pub fn run_if_sub_pool(configure: fn(ActorPoolBuilder) -> ActorPoolBuilder) {
         setting(key).parse().unwrap_or_else(|error| fail(format!("{key}: {error}")))
     };
     let (external, internal) = (address(ENV_ADDRESS), address(ENV_INTERNAL));
-    watch_parent(setting(ENV_PARENT).parse().unwrap_or_else(|_| fail(format!("bad {ENV_PARENT}"))));
+    let main_pid =
+        setting(ENV_PARENT).parse().unwrap_or_else(|_| fail(format!("bad {ENV_PARENT}")));
+    let main_internal = match setting(ENV_MAIN) {
+        main if main.is_empty() => None,
+        _ => Some(address(ENV_MAIN)),
+    };
+    watch_parent(main_pid);
+    let of = SubPoolOf { internal, main_pid, main_internal };
     // On a thread of its own, with its own runtime: this may be called inside a runtime
     // (`#[tokio::main]`), whose thread then just waits here.
     let serving = std::thread::spawn(move || {
@@ -46,7 +53,7 @@ pub fn run_if_sub_pool(configure: fn(ActorPoolBuilder) -> ActorPoolBuilder) {
             .build()
             .unwrap_or_else(|error| fail(format!("no tokio runtime: {error}")));
         runtime.block_on(async move {
-            let builder = configure(ActorPool::builder(external)).internal_address(internal);
+            let builder = configure(ActorPool::builder(external)).sub_pool_of(of);
             let pool = builder.start().await.unwrap_or_else(|error| fail(error.to_string()));
             println!("{READY} {}", pool.address());
             std::future::pending::<()>().await;

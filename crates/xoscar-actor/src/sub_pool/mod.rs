@@ -7,6 +7,8 @@
 //! returns, and in the main process returns at once.
 
 mod child;
+mod dir;
+mod host;
 mod monitor;
 mod spawn;
 
@@ -16,8 +18,9 @@ use std::path::PathBuf;
 use xoscar_transport::Address;
 
 pub use child::run_if_sub_pool;
+pub(crate) use host::Host;
+pub(crate) use monitor::SubPools;
 pub use monitor::{ExitHook, Recovery};
-pub(crate) use monitor::{SubPools, monitor};
 pub(crate) use spawn::start_all;
 
 /// Set in a sub pool's environment: its index among the main pool's sub pools.
@@ -26,6 +29,8 @@ const ENV_LABEL: &str = "XOSCAR_SUB_POOL_LABEL";
 const ENV_ADDRESS: &str = "XOSCAR_SUB_POOL_ADDRESS";
 const ENV_INTERNAL: &str = "XOSCAR_SUB_POOL_INTERNAL";
 const ENV_PARENT: &str = "XOSCAR_SUB_POOL_PARENT";
+/// The main pool's internal Unix socket (empty: none), where a sub pool reports actors gone.
+const ENV_MAIN: &str = "XOSCAR_SUB_POOL_MAIN";
 /// The line a sub pool prints once it serves, followed by its address.
 const READY: &str = "XOSCAR_SUB_POOL_READY";
 
@@ -93,6 +98,17 @@ impl SubPool {
         self.program = Some((program.into(), args.into_iter().map(Into::into).collect()));
         self
     }
+}
+
+/// What a sub pool knows of its main pool.
+#[derive(Debug, Clone)]
+pub(crate) struct SubPoolOf {
+    /// The sub pool's internal Unix socket, which its main pool dials.
+    pub(crate) internal: Address,
+    /// The main pool's process: the only one whose routes the sub pool takes.
+    pub(crate) main_pid: u32,
+    /// The main pool's internal Unix socket, where the sub pool reports actors gone.
+    pub(crate) main_internal: Option<Address>,
 }
 
 /// A running sub pool, as its main pool reports it ([`crate::ActorPool::sub_pools`]).

@@ -2,7 +2,9 @@
 //! killing, adding and removing them, and waiting until all serve.
 
 use std::panic::AssertUnwindSafe;
+use std::path::Path;
 use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -20,6 +22,15 @@ use crate::{ActorError, forward, header};
 
 /// How often the monitor looks at its sub pools: a death is noticed within this.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
+/// A sub pool that dies (by itself) within this of its start died right after it started:
+/// it is restarted after a back-off ([`backoff`]).
+pub(crate) const QUICK_DEATH: Duration = Duration::from_secs(5);
+/// The back-off after the first quick death; it doubles with each further one in a row.
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest back-off.
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The most telling one sub pool the routes of its host may take.
+const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a main pool does when a sub pool's process dies ([`crate::ActorPoolBuilder::recovery`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,7 +49,8 @@ pub enum Recovery {
 pub type ExitHook = Arc<dyn Fn(&SubPoolInfo, ExitStatus) + Send + Sync>;
 
 enum Slot {
-    Running(SubPoolProcess),
+    /// Boxed: a process is large beside the other states.
+    Running(Box<SubPoolProcess>),
     /// Died; being started again.
     Restarting(SubPoolInfo),
     /// Died and not recovered, or removed.
@@ -48,23 +60,38 @@ enum Slot {
 /// A main pool's sub pools, shared with its monitor task.
 pub(crate) struct SubPools {
     slots: Mutex<Vec<Slot>>,
-    /// The main pool's external address and its internal Unix socket.
-    main_route: Option<(Address, Address)>,
+    /// The main pool's external address and its internal Unix socket, once it has a host.
+    main_route: std::sync::OnceLock<(Address, Address)>,
     recovery: Recovery,
     hook: Option<ExitHook>,
     /// A sub pool came back, or gave up.
     changed: Notify,
+    /// A sub pool is gone for good: the others are to be told routes without it.
+    routes_stale: AtomicBool,
 }
 
 impl SubPools {
-    pub(crate) fn new(
-        running: Vec<SubPoolProcess>,
-        main_route: Option<(Address, Address)>,
-        recovery: Recovery,
-        hook: Option<ExitHook>,
-    ) -> Self {
-        let slots = Mutex::new(running.into_iter().map(Slot::Running).collect());
-        SubPools { slots, main_route, recovery, hook, changed: Notify::new() }
+    pub(crate) fn new(recovery: Recovery, hook: Option<ExitHook>) -> Self {
+        let (slots, main_route) = (Mutex::default(), std::sync::OnceLock::new());
+        let (changed, routes_stale) = (Notify::new(), AtomicBool::new(false));
+        SubPools { slots, main_route, recovery, hook, changed, routes_stale }
+    }
+
+    /// Where the main pool is reached on this host: told to every sub pool.
+    pub(crate) fn set_main_route(&self, external: Address, internal: Address) {
+        let _ = self.main_route.set((external, internal));
+    }
+
+    /// The main pool's internal socket, once it has one.
+    pub(crate) fn main_internal(&self) -> Option<&Address> {
+        self.main_route.get().map(|(_, internal)| internal)
+    }
+
+    /// Takes the sub pools started with the main pool, at indices 0, 1, ...
+    pub(crate) fn extend(&self, running: Vec<SubPoolProcess>) {
+        self.slots
+            .lock()
+            .extend(running.into_iter().map(|process| Slot::Running(Box::new(process))));
     }
 
     /// Tells every running sub pool the internal Unix sockets of the main pool and of the
@@ -75,7 +102,8 @@ impl SubPools {
         let subs = infos.iter().map(|sub| (sub.address.clone(), sub.internal.clone()));
         let routes: Vec<pb::Route> = self
             .main_route
-            .clone()
+            .get()
+            .cloned()
             .into_iter()
             .chain(subs)
             .map(|(external, internal)| pb::Route {
@@ -86,9 +114,13 @@ impl SubPools {
         for sub in &infos {
             let kind = Kind::Routes(pb::Routes { routes: routes.clone() });
             let request = Message::new(header::request(kind), Vec::new());
-            if let Err(error) = forward::ask(&sub.address, request).await {
-                tracing::warn!(index = sub.index, %error, "a sub pool could not be told the routes of its host");
-            }
+            let told = tokio::time::timeout(ANNOUNCE_TIMEOUT, forward::ask(&sub.address, request));
+            let error = match told.await {
+                Ok(Ok(_)) => continue,
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => format!("no answer within {ANNOUNCE_TIMEOUT:?}"),
+            };
+            tracing::warn!(index = sub.index, %error, "a sub pool could not be told the routes of its host");
         }
     }
 
@@ -119,16 +151,16 @@ impl SubPools {
     /// Starts one more sub pool, at the next index.
     /// The index is taken before the process starts, so parallel adds get distinct ones; a
     /// start that fails leaves its index gone.
-    pub(crate) async fn add(&self, spec: SubPool) -> Result<SubPoolInfo, ActorError> {
+    pub(crate) async fn add(&self, spec: SubPool, dir: &Path) -> Result<SubPoolInfo, ActorError> {
         let index = {
             let mut slots = self.slots.lock();
             slots.push(Slot::Gone);
             slots.len() - 1
         };
-        let process = start_one(index, spec, None).await?;
+        let process = start_one(index, spec, socket_in(dir, index), self.main_internal()).await?;
         let info = process.info.clone();
         if let Some(slot) = self.slots.lock().get_mut(index) {
-            *slot = Slot::Running(process);
+            *slot = Slot::Running(Box::new(process));
         }
         Ok(info)
     }
@@ -144,6 +176,7 @@ impl SubPools {
         };
         // Dropping the process kills and reaps it.
         *slot = Slot::Gone;
+        self.routes_stale.store(true, Ordering::Release);
         Ok(info)
     }
 
@@ -162,7 +195,8 @@ impl SubPools {
             let mut changed = std::pin::pin!(changed);
             changed.as_mut().enable();
             let settled = self.slots.lock().iter_mut().all(|slot| match slot {
-                Slot::Running(process) => process.exited().is_none(),
+                // Killed and not yet seen dead still counts as dying.
+                Slot::Running(process) => process.exited().is_none() && !process.is_killed(),
                 Slot::Restarting(_) => false,
                 Slot::Gone => true,
             });
@@ -187,10 +221,15 @@ impl SubPools {
                 Recovery::Process | Recovery::Actors => Slot::Restarting(info),
             };
             let Slot::Running(process) = std::mem::replace(slot, next) else { unreachable!() };
-            dead.push((process, status));
+            dead.push((*process, status));
         }
         dead
     }
+}
+
+/// Sub pool `index`'s internal socket in the main pool's private directory `dir`.
+pub(crate) fn socket_in(dir: &Path, index: usize) -> Address {
+    Address::unix(dir.join(format!("sub-{index}.sock")))
 }
 
 fn no_sub_pool(index: usize) -> ActorError {
@@ -198,63 +237,117 @@ fn no_sub_pool(index: usize) -> ActorError {
 }
 
 /// Watches `pools` until the main pool (its `core`) goes: each death is reported to the hook
-/// and logged, then recovered as configured. Owned by the main pool, which aborts it.
+/// and logged, then recovered as configured, each sub pool in a task of its own (owned by
+/// this one, so aborting the monitor aborts them), so one that is slow to come back holds up
+/// no other. Owned by the main pool, which aborts it.
 pub(crate) async fn monitor(pools: Arc<SubPools>, core: Weak<Core>) {
+    let mut recovering = tokio::task::JoinSet::new();
     loop {
-        tokio::time::sleep(WATCH_EVERY).await;
+        tokio::select! {
+            () = tokio::time::sleep(WATCH_EVERY) => {}
+            // Cancel-safe: a finished recovery is only reaped here.
+            Some(_) = recovering.join_next(), if !recovering.is_empty() => continue,
+        }
+        if pools.routes_stale.swap(false, Ordering::AcqRel) {
+            pools.announce().await;
+        }
         for (process, status) in pools.take_dead() {
-            let info = process.info.clone();
-            tracing::warn!(index = info.index, label = %info.label, pid = info.pid, %status, "a sub pool died");
-            if let Some(hook) = &pools.hook
-                && std::panic::catch_unwind(AssertUnwindSafe(|| hook(&info, status))).is_err()
-            {
-                tracing::warn!(index = info.index, "the sub pool exit hook panicked");
-            }
-            if pools.recovery == Recovery::Off {
-                if let Some(core) = core.upgrade() {
-                    core.sub_pool_gone(info.index);
-                }
-                pools.changed.notify_waiters();
-                continue;
-            }
-            let (spec, internal) = (process.spec.clone(), process.info.internal.clone());
-            drop(process);
-            let restarted = start_one(info.index, spec, Some(internal)).await;
-            let slot = match restarted {
-                Ok(process) => {
-                    if pools.recovery == Recovery::Actors
-                        && let Some(core) = core.upgrade()
-                    {
-                        core.recreate_at(&process.info.address).await;
-                    }
-                    tracing::info!(
-                        index = info.index,
-                        pid = process.info.pid,
-                        "a sub pool was restarted"
-                    );
-                    crate::metrics::sub_pool_restarted();
-                    Slot::Running(process)
-                }
-                Err(error) => {
-                    tracing::warn!(index = info.index, %error, "a sub pool could not be restarted");
-                    if let Some(core) = core.upgrade() {
-                        core.sub_pool_gone(info.index);
-                    }
-                    Slot::Gone
-                }
-            };
-            let restarted = matches!(slot, Slot::Running(_));
-            if let Some(place) = pools.slots.lock().get_mut(info.index) {
-                // Unless it was removed meanwhile.
-                if matches!(place, Slot::Restarting(_)) {
-                    *place = slot;
-                }
-            }
-            if restarted {
-                // The new process knows no routes yet.
-                pools.announce().await;
-            }
-            pools.changed.notify_waiters();
+            recovering.spawn(recover(pools.clone(), core.clone(), process, status));
         }
     }
+}
+
+/// Reports a dead sub pool, then restarts it (after a back-off if it died right after it
+/// started), creates its actors again if asked, and tells every sub pool the routes; or,
+/// when it cannot be restarted, forgets it.
+async fn recover(
+    pools: Arc<SubPools>,
+    core: Weak<Core>,
+    process: SubPoolProcess,
+    status: ExitStatus,
+) {
+    let info = process.info.clone();
+    tracing::warn!(index = info.index, label = %info.label, pid = info.pid, %status, "a sub pool died");
+    if let Some(hook) = &pools.hook
+        && std::panic::catch_unwind(AssertUnwindSafe(|| hook(&info, status))).is_err()
+    {
+        tracing::warn!(index = info.index, "the sub pool exit hook panicked");
+    }
+    let recreating = pools.recovery == Recovery::Actors;
+    if let Some(core) = core.upgrade() {
+        core.sub_pool_died(&info.address, recreating);
+    }
+    if pools.recovery == Recovery::Off {
+        gone_for_good(&pools, &core, &info);
+        pools.changed.notify_waiters();
+        return;
+    }
+    let quick_deaths = match process.died_quickly() {
+        true => process.quick_deaths + 1,
+        false => 0,
+    };
+    if let Some(backoff) = backoff(quick_deaths) {
+        tracing::info!(
+            index = info.index,
+            ?backoff,
+            "a sub pool died right after it started; waiting before restarting it"
+        );
+        tokio::time::sleep(backoff).await;
+    }
+    let (spec, internal) = (process.spec.clone(), process.info.internal.clone());
+    drop(process);
+    let slot = match start_one(info.index, spec, internal, pools.main_internal()).await {
+        Ok(mut process) => {
+            process.quick_deaths = quick_deaths;
+            if let Some(core) = core.upgrade() {
+                core.sub_pool_serves(&process.info);
+                if recreating {
+                    core.recreate_at(&process.info.address).await;
+                }
+            }
+            tracing::info!(index = info.index, pid = process.info.pid, "a sub pool was restarted");
+            crate::metrics::sub_pool_restarted();
+            Slot::Running(Box::new(process))
+        }
+        Err(error) => {
+            tracing::warn!(index = info.index, %error, "a sub pool could not be restarted");
+            if let Some(core) = core.upgrade() {
+                core.sub_pool_died(&info.address, false);
+            }
+            gone_for_good(&pools, &core, &info);
+            Slot::Gone
+        }
+    };
+    let restarted = matches!(slot, Slot::Running(_));
+    if let Some(place) = pools.slots.lock().get_mut(info.index) {
+        // Unless it was removed meanwhile.
+        if matches!(place, Slot::Restarting(_)) {
+            *place = slot;
+        }
+    }
+    if restarted {
+        // The new process knows no routes yet.
+        pools.announce().await;
+    }
+    pools.changed.notify_waiters();
+}
+
+/// How long to wait before restarting a sub pool that died right after it started this many
+/// times in a row: [`FIRST_BACKOFF`], doubling each time, at most [`MAX_BACKOFF`]; none for
+/// one that had been running a while.
+pub(crate) fn backoff(quick_deaths: u32) -> Option<Duration> {
+    let doublings = quick_deaths.checked_sub(1)?.min(16);
+    Some(FIRST_BACKOFF.saturating_mul(1 << doublings).min(MAX_BACKOFF))
+}
+
+/// Sub pool `info` will not come back: placing on it fails, this process no longer maps its
+/// address to its socket, and the other sub pools are told routes without it.
+fn gone_for_good(pools: &SubPools, core: &Weak<Core>, info: &SubPoolInfo) {
+    if let Some(core) = core.upgrade() {
+        core.sub_pool_gone(info.index);
+    }
+    if let Ok(client) = crate::client::client() {
+        client.router.unmap(&info.address);
+    }
+    pools.routes_stale.store(true, Ordering::Release);
 }

@@ -3,9 +3,8 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -15,7 +14,8 @@ use xoscar_transport::Address;
 use xoscar_pool::ENV_AUTH_TOKEN;
 
 use super::{
-    ENV_ADDRESS, ENV_INTERNAL, ENV_LABEL, ENV_PARENT, ENV_SUB_POOL, READY, SubPool, SubPoolInfo,
+    ENV_ADDRESS, ENV_INTERNAL, ENV_LABEL, ENV_MAIN, ENV_PARENT, ENV_SUB_POOL, READY, SubPool,
+    SubPoolInfo,
 };
 use crate::ActorError;
 
@@ -24,20 +24,27 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lines of a sub pool's stderr kept to explain a failed start.
 const KEPT_LINES: usize = 5;
 
-/// A running sub pool's process: SIGKILLed and reaped when dropped. Its stdin is the sub
+/// A running sub pool's process: SIGKILLed when dropped, and reaped by tokio's reaper in the
+/// background (nothing here waits for a process on a runtime thread). Its stdin is the sub
 /// pool's lifeline: when this process ends, the pipe closes and the sub pool exits.
 pub(crate) struct SubPoolProcess {
     pub(crate) info: SubPoolInfo,
     /// How it was started, with the address it got: a restart reuses both addresses.
     pub(crate) spec: SubPool,
-    child: Child,
-    _lifeline: ChildStdin,
+    /// When it was started: one that dies soon after is restarted with a back-off.
+    started: tokio::time::Instant,
+    /// How many times in a row it died right after it started, before this start.
+    pub(crate) quick_deaths: u32,
+    /// Killed on purpose ([`SubPoolProcess::kill`]): its death is no crash.
+    killed: bool,
+    child: tokio::process::Child,
+    _lifeline: tokio::process::ChildStdin,
     /// Its exit status, once reaped.
     status: Option<std::process::ExitStatus>,
 }
 
 impl SubPoolProcess {
-    /// Its exit status, once it has exited.
+    /// Its exit status, once it has exited (never waits).
     pub(crate) fn exited(&mut self) -> Option<std::process::ExitStatus> {
         if self.status.is_none() {
             self.status = self.child.try_wait().ok().flatten();
@@ -45,18 +52,27 @@ impl SubPoolProcess {
         self.status
     }
 
-    /// SIGKILLs it and reaps it (a killed process ends at once), so that its death is seen
-    /// by the next look, like any other.
+    /// Sends it SIGKILL (never waits): the next look sees it dead, like any other death.
     pub(crate) fn kill(&mut self) {
-        let _ = self.child.kill();
-        self.status = self.child.wait().ok();
+        self.killed = true;
+        let _ = self.child.start_kill();
+    }
+
+    /// Whether it was killed on purpose.
+    pub(crate) fn is_killed(&self) -> bool {
+        self.killed
+    }
+
+    /// It died by itself within [`super::monitor::QUICK_DEATH`] of its start.
+    pub(crate) fn died_quickly(&self) -> bool {
+        !self.killed && self.started.elapsed() < super::monitor::QUICK_DEATH
     }
 }
 
 impl Drop for SubPoolProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // `kill_on_drop`: tokio SIGKILLs it and reaps it in the background.
+        let _ = self.child.start_kill();
         if let Address::Unix(path) = &self.info.internal {
             let _ = std::fs::remove_file(path);
         }
@@ -65,10 +81,14 @@ impl Drop for SubPoolProcess {
 
 /// Starts every sub pool and waits until all serve. On any failure the ones started are
 /// killed, and the error names the sub pool and why.
-pub(crate) async fn start_all(specs: Vec<SubPool>) -> Result<Vec<SubPoolProcess>, ActorError> {
+pub(crate) async fn start_all(
+    specs: Vec<SubPool>,
+    dir: &std::path::Path,
+    main: &Address,
+) -> Result<Vec<SubPoolProcess>, ActorError> {
     let mut starting = Vec::with_capacity(specs.len());
     for (index, spec) in specs.into_iter().enumerate() {
-        starting.push(start(index, spec, None)?);
+        starting.push(start(index, spec, super::monitor::socket_in(dir, index), Some(main))?);
     }
     let mut running = Vec::with_capacity(starting.len());
     for starting in starting {
@@ -77,14 +97,15 @@ pub(crate) async fn start_all(specs: Vec<SubPool>) -> Result<Vec<SubPoolProcess>
     Ok(running)
 }
 
-/// Starts sub pool `index` (again: `internal` is the Unix socket it had) and waits until it
-/// serves.
+/// Starts sub pool `index` with its internal Unix socket at `internal` (a restart: the one
+/// it had) and waits until it serves. `main`: the main pool's internal socket.
 pub(crate) async fn start_one(
     index: usize,
     spec: SubPool,
-    internal: Option<Address>,
+    internal: Address,
+    main: Option<&Address>,
 ) -> Result<SubPoolProcess, ActorError> {
-    serving(start(index, spec, internal)?).await
+    serving(start(index, spec, internal, main)?).await
 }
 
 /// Waits until a started sub pool serves; an error naming it and why if it exits first.
@@ -95,7 +116,11 @@ async fn serving((mut process, ready, stderr): Starting) -> Result<SubPoolProces
         Ok(Ok(address)) => address,
         Ok(Err(_)) => {
             // Its stdout closed before it served: it exited (or closed stdout).
-            let status = process.child.wait().map(|s| s.to_string()).unwrap_or_default();
+            let exit = tokio::time::timeout(Duration::from_secs(1), process.child.wait()).await;
+            let status = match exit {
+                Ok(Ok(status)) => status.to_string(),
+                _ => "still running".to_owned(),
+            };
             let said: Vec<String> = stderr.lock().iter().cloned().collect();
             return Err(failed(format!("exited before serving ({status}): {}", said.join(" | "))));
         }
@@ -112,13 +137,13 @@ fn failure(index: usize, label: &str, why: String) -> ActorError {
 
 type Starting = (SubPoolProcess, oneshot::Receiver<Address>, Arc<Mutex<VecDeque<String>>>);
 
-fn start(index: usize, spec: SubPool, internal: Option<Address>) -> Result<Starting, ActorError> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
+fn start(
+    index: usize,
+    spec: SubPool,
+    internal: Address,
+    main: Option<&Address>,
+) -> Result<Starting, ActorError> {
     let pid = std::process::id();
-    let internal = internal.unwrap_or_else(|| {
-        let socket = format!("xoscar-sub-{pid}-{index}-{}.sock", NEXT.fetch_add(1, Relaxed));
-        Address::unix(std::env::temp_dir().join(socket))
-    });
     if let Address::Unix(path) = &internal {
         // A restart's socket file from before: the new process binds it afresh.
         let _ = std::fs::remove_file(path);
@@ -140,6 +165,7 @@ fn start(index: usize, spec: SubPool, internal: Option<Address>) -> Result<Start
         .env(ENV_ADDRESS, spec.address.to_string())
         .env(ENV_INTERNAL, internal.to_string())
         .env(ENV_PARENT, pid.to_string())
+        .env(ENV_MAIN, main.map(Address::to_string).unwrap_or_default())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -151,26 +177,42 @@ fn start(index: usize, spec: SubPool, internal: Option<Address>) -> Result<Start
         None => command.env_remove(ENV_AUTH_TOKEN),
     };
     die_with_parent(&mut command);
-    let mut child = command.spawn().map_err(|error| {
-        failure(index, &spec.label, format!("cannot run {}: {error}", program.display()))
-    })?;
+    let mut command = tokio::process::Command::from(command);
+    command.kill_on_drop(true);
+    let cannot = |what: &str, error: std::io::Error| {
+        failure(index, &spec.label, format!("cannot {what} {}: {error}", program.display()))
+    };
+    let mut child = command.spawn().map_err(|error| cannot("run", error))?;
     let lifeline = child.stdin.take().expect("piped stdin");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let stderr = child.stderr.take().expect("piped stderr");
+    // Read by threads of their own with blocking reads (lines from a child, rarely many).
+    let stdout = child.stdout.take().expect("piped stdout").into_owned_fd();
+    let stdout = std::fs::File::from(stdout.map_err(|error| cannot("read the output of", error))?);
+    let stderr = child.stderr.take().expect("piped stderr").into_owned_fd();
+    let stderr = std::fs::File::from(stderr.map_err(|error| cannot("read the output of", error))?);
     let tag =
         format!("[sub pool {index}{}{}]", if spec.label.is_empty() { "" } else { " " }, spec.label);
     let (ready, readied) = oneshot::channel();
     forward_stdout(stdout, tag.clone(), ready);
     let kept = forward_stderr(stderr, tag);
     let (label, address, pid) = (spec.label.clone(), spec.address.clone(), child.id());
-    let info = SubPoolInfo { index, label, address, internal, pid };
-    let process = SubPoolProcess { info, spec, child, _lifeline: lifeline, status: None };
+    let info = SubPoolInfo { index, label, address, internal, pid: pid.unwrap_or_default() };
+    let started = tokio::time::Instant::now();
+    let process = SubPoolProcess {
+        info,
+        spec,
+        started,
+        quick_deaths: 0,
+        killed: false,
+        child,
+        _lifeline: lifeline,
+        status: None,
+    };
     Ok((process, readied, kept))
 }
 
 /// Reads the sub pool's stdout on a thread of its own until the pipe closes (the process
 /// ended): the ready line goes to `ready`, every other line to our stdout, tagged.
-fn forward_stdout(stdout: std::process::ChildStdout, tag: String, ready: oneshot::Sender<Address>) {
+fn forward_stdout(stdout: std::fs::File, tag: String, ready: oneshot::Sender<Address>) {
     std::thread::spawn(move || {
         let mut ready = Some(ready);
         for line in BufReader::new(stdout).lines() {
@@ -188,7 +230,7 @@ fn forward_stdout(stdout: std::process::ChildStdout, tag: String, ready: oneshot
 }
 
 /// Forwards the sub pool's stderr to ours, tagged, keeping its last lines.
-fn forward_stderr(stderr: std::process::ChildStderr, tag: String) -> Arc<Mutex<VecDeque<String>>> {
+fn forward_stderr(stderr: std::fs::File, tag: String) -> Arc<Mutex<VecDeque<String>>> {
     let kept = Arc::new(Mutex::new(VecDeque::with_capacity(KEPT_LINES)));
     let keep = kept.clone();
     std::thread::spawn(move || {

@@ -393,6 +393,27 @@ pub fn register(builder: ActorPoolBuilder) -> ActorPoolBuilder {
         .register("Source", |_: Empty| Ok(Source::default()))
         .register("Store", |_: Empty| Ok(Store::default()))
         .register("EnvReader", |_: Empty| Ok(EnvReader))
+        .register("SlowStart", |init: SlowStartInit| Ok(SlowStart { millis: init.millis }))
+}
+
+// ---- SlowStart: a start hook that takes a while -----------------------------------------------
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SlowStartInit {
+    #[prost(uint64, tag = "1")]
+    pub millis: u64,
+}
+
+/// Its start hook sleeps `millis`.
+pub struct SlowStart {
+    pub millis: u64,
+}
+
+impl Actor for SlowStart {
+    async fn on_start(&mut self, _: &mut Context<Self>) -> Result<(), Failure> {
+        tokio::time::sleep(std::time::Duration::from_millis(self.millis)).await;
+        Ok(())
+    }
 }
 
 // ---- Impostor: messages that reuse Counter's names with other bodies --------------------------
