@@ -179,13 +179,8 @@ impl<A: Actor> ActorRef<A> {
                 }
             }
             Reach::Remote(client, endpoint) => {
-                match self
-                    .call_remote(client, &endpoint, message, Waiting::Timeout(Some(timeout)))
-                    .await
-                {
-                    Err(ActorError::Connection(PoolError::CallTimedOut { .. })) => Err(timed_out()),
-                    answer => answer,
-                }
+                let waiting = Waiting::Timeout(Some(timeout));
+                self.call_remote(client, &endpoint, message, waiting).await
             }
         };
         answer.inspect_err(metrics::call_failed)
@@ -204,7 +199,8 @@ impl<A: Actor> ActorRef<A> {
         let (codec, response) =
             self.send_remote(client, endpoint, &message, false, waiting).await?;
         let bad = |detail: String| ActorError::BadReply { address: endpoint.to_string(), detail };
-        let Answer::Body(body) = header::answer(response, endpoint)? else {
+        let answer = header::answer(response, endpoint).map_err(|e| self.as_seen_here(e))?;
+        let Answer::Body(body) = answer else {
             return Err(bad("a call answered with no reply".to_owned()));
         };
         let mut reply: Option<A::Reply> = None;
@@ -227,7 +223,7 @@ impl<A: Actor> ActorRef<A> {
                 let waiting = Waiting::Timeout(timeout);
                 let (_, response) =
                     self.send_remote(client, &endpoint, &message, true, waiting).await?;
-                header::answer(response, &endpoint).map(drop)
+                header::answer(response, &endpoint).map(drop).map_err(|e| self.as_seen_here(e))
             }
         }
     }
@@ -253,13 +249,30 @@ impl<A: Actor> ActorRef<A> {
             Waiting::Timeout(timeout) => client.pool.call_with_timeout(endpoint, request, timeout),
             Waiting::Until(cancel) => {
                 // Boxed: an explicit cancel is rare; it keeps every plain call's future small.
-                return Ok((
-                    codec,
-                    Box::pin(client.pool.call_cancellable(endpoint, request, cancel)).await?,
-                ));
+                let response = Box::pin(client.pool.call_cancellable(endpoint, request, cancel));
+                return Ok((codec, response.await.map_err(|e| self.as_seen_here(e.into()))?));
             }
         };
-        Ok((codec, response.await?))
+        Ok((codec, response.await.map_err(|e| self.as_seen_here(e.into()))?))
+    }
+
+    /// A remote call's error as a call in this process would have it: the caller's timeout is
+    /// [`ActorError::CallTimedOut`], and a handler missing because the actor is of another
+    /// type than this ref's is [`ActorError::WrongType`].
+    fn as_seen_here(&self, error: ActorError) -> ActorError {
+        match error {
+            ActorError::Connection(PoolError::CallTimedOut { timeout, .. }) => {
+                let (address, uid) = (self.address().to_string(), self.uid().to_owned());
+                ActorError::CallTimedOut { address, uid, timeout }
+            }
+            ActorError::NoHandler { address, uid, actor_type, .. }
+                if actor_type != std::any::type_name::<A>() =>
+            {
+                let expected = std::any::type_name::<A>().to_owned();
+                ActorError::WrongType { address, uid, expected, actual: actor_type }
+            }
+            other => other,
+        }
     }
 }
 

@@ -246,6 +246,75 @@ fn relayed(
 mod tests {
     use super::*;
 
+    /// Every error a pool answers with comes back as the same variant, with its fields, and a
+    /// pool error keeps its kind and whether a retry is safe.
+    #[test]
+    fn errors_keep_their_kind_across_the_wire() {
+        let endpoint: Address = "inproc://far".parse().unwrap();
+        let (address, uid) = ("inproc://near".to_owned(), "u".to_owned());
+        let errors = [
+            ActorError::CallTimedOut {
+                address: address.clone(),
+                uid: uid.clone(),
+                timeout: Duration::from_millis(1500),
+            },
+            ActorError::WrongType {
+                address: address.clone(),
+                uid: uid.clone(),
+                expected: "A".into(),
+                actual: "B".into(),
+            },
+            ActorError::NotRemote {
+                address: address.clone(),
+                actor_type: "A".into(),
+                message: "M".into(),
+            },
+            ActorError::BadReply { address: address.clone(), detail: "garbled".into() },
+            ActorError::Forbidden { address: address.clone(), reason: "no".into() },
+        ];
+        for error in errors {
+            let rebuilt = rebuild(describe(&error), &endpoint);
+            assert_eq!(format!("{rebuilt:?}"), format!("{error:?}"));
+        }
+        let pool_errors = [
+            PoolError::ConnectionLost {
+                address: address.clone(),
+                reason: "reset".into(),
+                sent: true,
+                source: None,
+            },
+            PoolError::ConnectionLost {
+                address: address.clone(),
+                reason: "reset".into(),
+                sent: false,
+                source: None,
+            },
+            PoolError::ConnectionTimedOut {
+                address: address.clone(),
+                silent_for: Duration::from_secs(3),
+                sent: true,
+            },
+            PoolError::CallTimedOut {
+                address: address.clone(),
+                timeout: Duration::from_millis(20),
+            },
+            PoolError::Cancelled { address: address.clone(), sent: false },
+            PoolError::DialAborted { address: address.clone() },
+            PoolError::HandlerPanicked { address: address.clone(), message: Some("boom".into()) },
+            PoolError::Connect {
+                address: address.clone(),
+                source: Arc::new(TransportError::ConnectionRefused { address: address.clone() }),
+            },
+        ];
+        for error in pool_errors {
+            let rebuilt = rebuild(describe(&ActorError::Connection(error.clone())), &endpoint);
+            let ActorError::Connection(rebuilt) = rebuilt else { panic!("{rebuilt:?}") };
+            assert_eq!(rebuilt.kind(), error.kind(), "{error}");
+            assert_eq!(rebuilt.is_retry_safe(), error.is_retry_safe(), "{error}");
+            assert_eq!(rebuilt.address(), error.address(), "{error}");
+        }
+    }
+
     /// Whatever bytes a response header holds, reading it gives an answer or an error, never a
     /// panic; likewise the hand-written request header reader.
     #[test]

@@ -58,9 +58,20 @@ type Deaths = Arc<Mutex<Vec<(usize, Instant)>>>;
 /// A main pool with `subs` sub pools, recovering as `recovery` says; records each death its
 /// exit hook saw.
 async fn main_pool(recovery: Recovery, subs: Vec<SubPool>) -> (ActorPool, Deaths) {
+    main_pool_reached(recovery, subs, true).await
+}
+
+/// [`main_pool`]; `direct: false`: this process reaches it through its listener, as another
+/// process would (so requests for actors of its sub pools are forwarded).
+async fn main_pool_reached(
+    recovery: Recovery,
+    subs: Vec<SubPool>,
+    direct: bool,
+) -> (ActorPool, Deaths) {
     let deaths = Deaths::default();
     let seen = deaths.clone();
     let mut builder = actors::register(ActorPool::builder("127.0.0.1:0".parse().unwrap()))
+        .direct_delivery(direct)
         .recovery(recovery)
         .on_sub_pool_exit(move |sub, _| seen.lock().push((sub.index, Instant::now())));
     for sub in subs {
@@ -238,5 +249,59 @@ fn a_sub_pool_that_cannot_come_back_is_unmapped() {
         let counter = successor.create(Counter::new(40)).await.unwrap();
         assert_eq!(counter.call(Add { n: 2 }).await.unwrap().value, 42);
         let _ = std::fs::remove_file(once);
+    });
+}
+
+/// A call forwarded by the main pool to a sub pool that dies fails as a direct call does: a
+/// call in flight with `ConnectionLost` (not retry-safe), one to a sub pool whose socket is gone
+/// with `Connect` (retry-safe), and a timeout as `CallTimedOut`; not as a `Handler` error.
+#[test]
+fn errors_a_forward_meets_reach_the_caller_as_they_are() {
+    use common::actors::{Empty, Gate, Meet};
+    use xoscar_actor::ActorRef;
+    use xoscar_pool::PoolError;
+    run(async {
+        let stuck = marker("forwarded");
+        let once = format!("hang:{}", stuck.display());
+        let subs = vec![sub_pool().env(ONCE_ENV, once)];
+        let (main, _) = main_pool_reached(Recovery::Actors, subs, false).await;
+        let gate = create_actor::<Gate>(main.address(), "Gate", &Empty {})
+            .uid("gate")
+            .placement(Placement::SubPool(0))
+            .await
+            .unwrap();
+        let forwarded = ActorRef::<Gate>::new(main.address().clone(), "gate");
+        let timed_out =
+            forwarded.call_with_timeout(Meet { parties: 100 }, Duration::from_millis(200));
+        match timed_out.await.unwrap_err() {
+            ActorError::CallTimedOut { uid, .. } => assert_eq!(uid, "gate"),
+            other => panic!("expected CallTimedOut, got {other:?}"),
+        }
+        let in_flight = |gate: ActorRef<Gate>| {
+            tokio::spawn(async move { gate.call(Meet { parties: 100 }).await })
+        };
+        let (through_main, direct) = (in_flight(forwarded.clone()), in_flight(gate.clone()));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        main.kill_sub_pool(0).unwrap();
+        for (how, call) in [("forwarded", through_main), ("direct", direct)] {
+            let error = tokio::time::timeout(Duration::from_secs(10), call).await.unwrap().unwrap();
+            match error.unwrap_err() {
+                ActorError::Connection(error @ PoolError::ConnectionLost { .. }) => {
+                    assert!(!error.is_retry_safe(), "{how}: {error}");
+                }
+                other => panic!("{how}: expected ConnectionLost, got {other:?}"),
+            }
+        }
+        // Its restart hangs: its socket is gone, so a call cannot connect.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for (how, gate) in [("forwarded", &forwarded), ("direct", &gate)] {
+            match gate.call(Meet { parties: 1 }).await.unwrap_err() {
+                ActorError::Connection(error @ PoolError::Connect { .. }) => {
+                    assert!(error.is_retry_safe(), "{how}: {error}");
+                }
+                other => panic!("{how}: expected Connect, got {other:?}"),
+            }
+        }
+        let _ = std::fs::remove_file(stuck);
     });
 }
