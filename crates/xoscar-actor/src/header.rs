@@ -233,6 +233,7 @@ fn relayed(
         "call_timed_out" => PoolError::CallTimedOut { address, timeout: time },
         "cancelled" => PoolError::Cancelled { address, sent },
         "handler_panicked" => PoolError::HandlerPanicked { address, message: Some(text) },
+        "response_too_large" => PoolError::ResponseTooLarge { address, reason: text },
         "refused" | "message_too_large" if retry_safe => PoolError::Refused {
             address,
             reason: "a pool on the way refused it (too many streams, or over the frame limits)",
@@ -301,6 +302,7 @@ mod tests {
             PoolError::Cancelled { address: address.clone(), sent: false },
             PoolError::DialAborted { address: address.clone() },
             PoolError::HandlerPanicked { address: address.clone(), message: Some("boom".into()) },
+            PoolError::ResponseTooLarge { address: address.clone(), reason: "2 MiB".into() },
             PoolError::Connect {
                 address: address.clone(),
                 source: Arc::new(TransportError::ConnectionRefused { address: address.clone() }),

@@ -7,12 +7,12 @@ mod common;
 use std::sync::Once;
 use std::time::Duration;
 
-use common::actors::{Counter, Get, Nap, Sleeper};
+use common::actors::{Counter, Fail, Get, Nap, Sleeper};
 use common::{Transport, remote_pool, run};
 use prost::Message as _;
 use xoscar_actor::pb::{self, request::Kind};
-use xoscar_actor::{ActorError, ActorPool, configure};
-use xoscar_pool::{Message, Pool, PoolConfig};
+use xoscar_actor::{ActorError, ActorPool, caller, configure};
+use xoscar_pool::{Message, Pool, PoolConfig, PoolError};
 
 const CALL_TIMEOUT: Duration = Duration::from_millis(300);
 
@@ -84,5 +84,31 @@ fn a_ref_of_the_wrong_type_is_wrong_type_wherever_the_actor_lives() {
             }
             assert_eq!(counter.call(Get {}).await.unwrap().value, 1);
         }
+    });
+}
+
+/// The scenario: a handler error of 2 MiB (over the 1 MiB envelope limit) fails that
+/// call alone, with an error naming the limit; a call in flight on the same connection
+/// completes, and the connection stays.
+#[test]
+fn an_answer_over_the_frame_limits_fails_that_call_alone() {
+    caller_with_call_timeout();
+    run(async {
+        let pool = remote_pool(Transport::Tcp).await;
+        let counter = pool.create(Counter::new(0)).await.unwrap();
+        let sleeper = pool.create(Sleeper::default()).await.unwrap();
+        let napping = tokio::spawn(async move { sleeper.call(nap(150)).await });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let connects = caller().unwrap().stats().connects;
+        let huge = Fail { reason: "x".repeat(2 << 20) };
+        match counter.call(huge).await.unwrap_err() {
+            ActorError::Connection(PoolError::ResponseTooLarge { reason, .. }) => {
+                assert!(reason.contains("exceeds the limit of 1048576 bytes"), "{reason}");
+            }
+            other => panic!("expected ResponseTooLarge, got {other:?}"),
+        }
+        napping.await.unwrap().expect("the call in flight beside it completes");
+        assert_eq!(counter.call(Get {}).await.unwrap().value, 0);
+        assert_eq!(caller().unwrap().stats().connects, connects, "the same connection");
     });
 }

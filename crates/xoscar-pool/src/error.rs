@@ -105,6 +105,16 @@ pub enum PoolError {
         #[source]
         source: Arc<WireError>,
     },
+    /// The handler's answer (or an item of its response stream) broke the server's frame
+    /// limits, so the server did not send it: this call alone failed (a stream ends here),
+    /// and the connection and every other call on it go on. The handler ran.
+    #[error("the answer from {address} was not sent: {reason}")]
+    ResponseTooLarge {
+        /// The endpoint.
+        address: String,
+        /// Which limit it broke, as the server said.
+        reason: String,
+    },
     /// The remote handler panicked while answering this call. The connection and every other
     /// call on it go on.
     #[error("the handler at {address} panicked{}", panic_text(.message))]
@@ -133,6 +143,10 @@ pub enum StreamError {
     /// The caller dropped or cancelled the stream, or its connection ended: stop producing.
     #[error("the caller no longer takes items of this stream")]
     Cancelled,
+    /// The item broke the server's frame limits: it was not sent, and the stream was ended
+    /// with that error for the caller ([`PoolError::ResponseTooLarge`]). Stop producing.
+    #[error("the item breaks the frame limits; the stream was ended")]
+    TooLarge,
 }
 
 fn sent_text(sent: bool) -> &'static str {
@@ -159,6 +173,7 @@ impl PoolError {
             PoolError::Refused { .. } => "refused",
             PoolError::MessageTooLarge { .. } => "message_too_large",
             PoolError::HandlerPanicked { .. } => "handler_panicked",
+            PoolError::ResponseTooLarge { .. } => "response_too_large",
             PoolError::Serve { .. } => "serve",
         }
     }
@@ -176,6 +191,7 @@ impl PoolError {
             | PoolError::Refused { address, .. }
             | PoolError::MessageTooLarge { address, .. }
             | PoolError::HandlerPanicked { address, .. }
+            | PoolError::ResponseTooLarge { address, .. }
             | PoolError::Serve { address, .. } => Some(address),
         }
     }
@@ -200,7 +216,9 @@ impl PoolError {
             PoolError::ConnectionLost { sent, .. }
             | PoolError::ConnectionTimedOut { sent, .. }
             | PoolError::Cancelled { sent, .. } => !sent,
-            PoolError::CallTimedOut { .. } | PoolError::HandlerPanicked { .. } => false,
+            PoolError::CallTimedOut { .. }
+            | PoolError::HandlerPanicked { .. }
+            | PoolError::ResponseTooLarge { .. } => false,
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use xoscar_wire::{Frame, pb};
+use xoscar_wire::{Frame, Limits, pb};
 
 #[cfg(feature = "inproc")]
 use crate::inproc;
@@ -159,6 +159,17 @@ impl FrameWriter {
     /// The peer (see [`Channel::peer`]).
     pub fn peer(&self) -> &str {
         &self.peer
+    }
+
+    /// The frame limits this half enforces: a frame over them is refused by
+    /// [`FrameWriter::feed`]. A sender that checks first can fail one message alone instead.
+    pub fn limits(&self) -> Limits {
+        match &self.kind {
+            #[cfg(any(feature = "tcp", feature = "uds"))]
+            WriterKind::Stream(writer) => writer.limits(),
+            #[cfg(feature = "inproc")]
+            WriterKind::Inproc(sender) => sender.limits(),
+        }
     }
 
     /// When this half last made progress after waiting for the peer to take bytes (a full

@@ -59,6 +59,10 @@ impl Sender {
         Sender { queue: Some(queue), limits, activity: Activity::new() }
     }
 
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits
+    }
+
     pub(crate) async fn send(
         &mut self,
         frame: Frame,

@@ -271,6 +271,10 @@ impl StreamWriter {
         }
     }
 
+    pub(crate) fn limits(&self) -> xoscar_wire::Limits {
+        *self.encoder.limits()
+    }
+
     pub(crate) fn activity(&self) -> &Activity {
         &self.activity
     }

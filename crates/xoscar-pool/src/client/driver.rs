@@ -121,6 +121,12 @@ async fn read_loop(conn: &Conn, mut reader: FrameReader) -> Ending {
                         address: conn.label.to_string(),
                         reason: "too many open streams on the connection",
                     }),
+                    Ok(pb::response::Status::TooLarge) => {
+                        Outcome::Failed(PoolError::ResponseTooLarge {
+                            address: conn.label.to_string(),
+                            reason: String::from_utf8_lossy(&response.header).into_owned(),
+                        })
+                    }
                     Err(_) => {
                         return Ending::lost(format!(
                             "protocol error: unknown response status {}",

@@ -90,7 +90,8 @@ pub(crate) async fn serve_connection<H: Handler>(
     counters.opened();
     let _live = LiveGuard(counters);
     let (reader, writer) = channel.split();
-    let conn = Arc::new(ServerConn::new(peer, peer_pid, config.clone(), reader.activity()));
+    let limits = writer.limits();
+    let conn = Arc::new(ServerConn::new(peer, peer_pid, limits, config.clone(), reader.activity()));
     let _abort = AbortHandlers(conn.clone());
     // Shared by the read side (which writes answers that were ready at once, saving a
     // wake-up) and the write side (answers from handler tasks, control frames).
@@ -270,7 +271,8 @@ async fn read_side<H: Handler>(
                 match poll_once(&mut call).await {
                     Poll::Ready(answer) => {
                         spare = Some(call);
-                        write_now(conn, writer, reply(conn, id, answer), false).await
+                        let answer = conn.within_limits(id, reply(conn, id, answer));
+                        write_now(conn, writer, answer, false).await
                     }
                     Poll::Pending => {
                         spawn_request(conn, id, call, bytes, deadline_after(timeout_us));

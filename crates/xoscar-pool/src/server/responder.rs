@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use xoscar_wire::{Envelope, Frame, pb};
 
 use super::dispatch::reply;
-use super::state::{ItemSent, ServerConn, cancelled};
+use super::state::{ItemSent, ServerConn, cancelled, too_large};
 use crate::{Message, StreamError};
 
 /// The answer to one request, owed by a handler that takes requests through
@@ -155,6 +155,12 @@ impl Responder {
         };
         let response = pb::Response { id: *id, header: item.header, more: true, status: 0 };
         let mut frame = Frame::new(Envelope::Response(response), item.payloads);
+        if let Err(error) = conn.limits.check_frame(&frame) {
+            // Not sent: the stream ends here with the error, for its caller alone.
+            tracing::warn!(peer = %conn.peer, id, %error, "a stream item breaks the frame limits; ending its stream");
+            conn.finish(*id, too_large(*id, &error));
+            return Err(StreamError::TooLarge);
+        }
         loop {
             let changed = conn.responders_changed.notified();
             let mut changed = std::pin::pin!(changed);

@@ -16,7 +16,7 @@ use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use xoscar_transport::Activity;
-use xoscar_wire::{Envelope, Frame, pb};
+use xoscar_wire::{Envelope, Frame, Limits, pb};
 
 use crate::Message;
 use crate::config::ResolvedServerConfig;
@@ -65,6 +65,8 @@ pub(crate) struct ServerConn {
     pub(crate) peer: String,
     /// The peer's process id, for Unix-socket peers (`SO_PEERCRED`).
     pub(crate) peer_pid: Option<u32>,
+    /// The frame limits of the connection's writer: an answer over them fails alone.
+    pub(crate) limits: Limits,
     pub(crate) config: Arc<ResolvedServerConfig>,
     state: Mutex<State>,
     /// Requests running in their own tasks plus one-way messages not yet handled.
@@ -106,12 +108,14 @@ impl ServerConn {
     pub(crate) fn new(
         peer: String,
         peer_pid: Option<u32>,
+        limits: Limits,
         config: Arc<ResolvedServerConfig>,
         reads: Activity,
     ) -> Self {
         ServerConn {
             peer,
             peer_pid,
+            limits,
             config,
             state: Mutex::new(State {
                 in_flight: IdMap::default(),
@@ -198,8 +202,10 @@ impl ServerConn {
         self.release(1, bytes);
     }
 
-    /// A handler task finished: queues its answer, unless the request was cancelled.
+    /// A handler task finished: queues its answer (or, if the answer breaks the frame limits,
+    /// a `TOO_LARGE` answer saying so), unless the request was cancelled.
     pub(crate) fn finish(&self, id: u64, reply: Frame) -> bool {
+        let reply = self.within_limits(id, reply);
         let mut state = self.state.lock();
         let Some(running) = state.in_flight.remove(&id) else { return false };
         let bytes = frame_bytes(&reply);
@@ -440,6 +446,28 @@ impl ServerConn {
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock()
     }
+}
+
+impl ServerConn {
+    /// `frame`, the answer to request `id`, if it fits the writer's limits; otherwise the
+    /// `TOO_LARGE` answer naming the limit, so that it fails this request only (the writer
+    /// would refuse it and end the connection for every request on it).
+    pub(crate) fn within_limits(&self, id: u64, frame: Frame) -> Frame {
+        match self.limits.check_frame(&frame) {
+            Ok(_) => frame,
+            Err(error) => {
+                tracing::warn!(peer = %self.peer, id, %error, "an answer breaks the frame limits; failing its request alone");
+                too_large(id, &error)
+            }
+        }
+    }
+}
+
+/// The answer to a request whose answer broke the frame limits (`error` says which).
+pub(crate) fn too_large(id: u64, error: &xoscar_wire::WireError) -> Frame {
+    let status = pb::response::Status::TooLarge as i32;
+    let header = Bytes::from(error.to_string());
+    Frame::new(Envelope::Response(pb::Response { id, header, status, more: false }), vec![])
 }
 
 /// The answer to a request whose handler stopped at a cancel its caller still waits on.

@@ -83,6 +83,10 @@ pub mod response {
         /// A stream request refused before any handler saw it: the connection has as many open
         /// streams as the server allows (its max_in_flight). Safe to send again later.
         Refused = 3,
+        /// The handler's answer (or a stream item) breaks the server's frame limits, so it was
+        /// not sent: `header` names the limit. This request alone failed (a stream ends here);
+        /// the handler ran, and the connection goes on.
+        TooLarge = 4,
     }
     impl Status {
         /// String value of the enum field names used in the ProtoBuf definition.
@@ -95,6 +99,7 @@ pub mod response {
                 Self::HandlerPanicked => "HANDLER_PANICKED",
                 Self::Cancelled => "CANCELLED",
                 Self::Refused => "REFUSED",
+                Self::TooLarge => "TOO_LARGE",
             }
         }
         /// Creates an enum from field names used in the ProtoBuf definition.
@@ -104,6 +109,7 @@ pub mod response {
                 "HANDLER_PANICKED" => Some(Self::HandlerPanicked),
                 "CANCELLED" => Some(Self::Cancelled),
                 "REFUSED" => Some(Self::Refused),
+                "TOO_LARGE" => Some(Self::TooLarge),
                 _ => None,
             }
         }
