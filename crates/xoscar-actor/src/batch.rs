@@ -167,6 +167,10 @@ impl<R: prost::Message + 'static> Sink<Vec<Result<R, ActorError>>> for EncodedBa
         self.0.is_cancelled()
     }
 
+    fn begin(&mut self) -> bool {
+        self.0.begin()
+    }
+
     async fn cancelled(&mut self) {
         self.0.cancelled().await
     }

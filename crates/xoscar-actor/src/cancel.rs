@@ -2,7 +2,7 @@
 //! a handler sees the cancel and answers early.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use tokio::sync::{Notify, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -102,10 +102,17 @@ impl Cancellation {
     }
 }
 
+/// Where a watched call stands, shared by its caller and its envelope: still queued, begun
+/// by the actor, or given up by its caller while still queued.
+const QUEUED: u8 = 0;
+const BEGUN: u8 = 1;
+const ABANDONED: u8 = 2;
+
 /// A caller in this process that may cancel and still wait for the answer.
 pub(crate) struct Watched<R> {
     reply: oneshot::Sender<Answer<R>>,
     cancel: CancellationToken,
+    stage: Arc<AtomicU8>,
 }
 
 impl<R: Send + 'static> Sink<R> for Watched<R> {
@@ -115,6 +122,14 @@ impl<R: Send + 'static> Sink<R> for Watched<R> {
 
     fn is_cancelled(&self) -> bool {
         self.reply.is_closed() || self.cancel.is_cancelled()
+    }
+
+    fn begin(&mut self) -> bool {
+        !self.is_cancelled()
+            && self
+                .stage
+                .compare_exchange(QUEUED, BEGUN, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
     }
 
     async fn cancelled(&mut self) {
@@ -128,8 +143,8 @@ impl<R: Send + 'static> Sink<R> for Watched<R> {
 impl<A: Actor> ActorRef<A> {
     /// [`ActorRef::call`] that `cancel` cancels while this call still waits for the answer:
     ///
-    /// - a message still in the actor's mailbox is skipped, and this returns
-    ///   [`ActorError::Cancelled`];
+    /// - a message still in the actor's mailbox (queued behind others) returns
+    ///   [`ActorError::Cancelled`] at once, and the actor skips it when it gets there;
     /// - a handler still waiting is dropped where it waits ([`ActorError::Cancelled`]),
     ///   unless it took its [`crate::Context::cancellation`]: then it runs on, and this
     ///   returns what it answers;
@@ -153,7 +168,8 @@ impl<A: Actor> ActorRef<A> {
             match self.reach()? {
                 Reach::Local(cell) => {
                     let (reply, answer) = oneshot::channel::<Answer<A::Reply>>();
-                    let sink = Watched { reply, cancel: cancel.clone() };
+                    let stage = Arc::new(AtomicU8::new(QUEUED));
+                    let sink = Watched { reply, cancel: cancel.clone(), stage: stage.clone() };
                     let queued = cell.queued_at();
                     let delivery = Box::new(Delivery { message, sink, deadline: None, queued });
                     tokio::select! {
@@ -162,7 +178,32 @@ impl<A: Actor> ActorRef<A> {
                         () = cancel.cancelled() => return Err(ActorError::cancelled(self)),
                         posted = cell.post(delivery) => posted?,
                     }
-                    match answer.await {
+                    let mut answer = std::pin::pin!(answer);
+                    let answered = tokio::select! {
+                        biased;
+                        // Both cancel-safe: the receiver is polled by reference.
+                        answered = &mut answer => Some(answered),
+                        () = cancel.cancelled() => None,
+                    };
+                    let answered = match answered {
+                        Some(answered) => answered,
+                        // Still queued behind other messages: given up at once, and the actor
+                        // skips it when it gets there.
+                        None if stage
+                            .compare_exchange(
+                                QUEUED,
+                                ABANDONED,
+                                Ordering::AcqRel,
+                                Ordering::Acquire,
+                            )
+                            .is_ok() =>
+                        {
+                            return Err(ActorError::cancelled(self));
+                        }
+                        // Begun: the handler answers the cancel (or is dropped where it waits).
+                        None => answer.await,
+                    };
+                    match answered {
                         Ok(answer) => answer.map_err(|error| *error),
                         Err(_) => Err(ActorError::stopped(self)),
                     }

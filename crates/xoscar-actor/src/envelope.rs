@@ -48,6 +48,12 @@ pub(crate) trait Sink<R>: Send + 'static {
     /// The caller gave up (dropped its call, timed out, lost its connection).
     fn is_cancelled(&self) -> bool;
 
+    /// The handler is about to start: from now on a cancel is its to answer. False when the
+    /// caller gave up already (skip the message).
+    fn begin(&mut self) -> bool {
+        !self.is_cancelled()
+    }
+
     /// Completes when the caller gives up.
     fn cancelled(&mut self) -> impl Future<Output = ()> + Send;
 
@@ -129,6 +135,12 @@ impl Encoded {
         self.responder.as_ref().is_none_or(Responder::is_cancelled)
     }
 
+    /// The handler starts: a cancel the caller waits on is the handler's to answer from now
+    /// on (before, the pool answered it at once). False when the caller gave up already.
+    pub(crate) fn begin(&mut self) -> bool {
+        self.responder.as_ref().is_some_and(Responder::begin)
+    }
+
     pub(crate) fn peer(&self) -> Option<&str> {
         self.responder.as_ref().and_then(Responder::peer)
     }
@@ -151,6 +163,10 @@ impl<R: prost::Message + 'static> Sink<R> for Encoded {
 
     fn is_cancelled(&self) -> bool {
         Encoded::is_cancelled(self)
+    }
+
+    fn begin(&mut self) -> bool {
+        Encoded::begin(self)
     }
 
     async fn cancelled(&mut self) {
@@ -218,9 +234,10 @@ where
                 }
                 return Outcome::Done;
             }
-            if sink.is_cancelled() {
+            if !sink.begin() {
                 // Its caller cancelled while it waited in the mailbox: skip it. (A caller
-                // that dropped its call is not told; one that still waits gets `Cancelled`.)
+                // that dropped its call is not told; one that still waits got `Cancelled`
+                // then, or gets it now.)
                 sink.send(Err(Box::new(ActorError::cancelled(ctx.actor_ref()))));
                 if metered {
                     metrics::message_handled::<A, M>("cancelled", None);

@@ -50,6 +50,9 @@ pub(crate) const MAX_FORWARD_HOPS: u32 = 4;
 
 impl xoscar_pool::Handler for Service {
     const RESPONDS: bool = true;
+    /// Calls wait in their actor's mailbox: a cancel the caller waits on is answered at once
+    /// until the actor begins the call.
+    const QUEUES: bool = true;
 
     async fn call(&self, request: Message) -> Message {
         Responder::respond_detached(self, request).await
@@ -89,6 +92,8 @@ impl xoscar_pool::Handler for Service {
                     self.core.forget_at(&target.uid, &at);
                     return responder.respond(header::done(pb::Done::default()));
                 }
+                // Work on it begins now: a cancel is no longer the pool's to answer.
+                responder.begin();
                 let core = self.core.clone();
                 return self.core.spawn_owned(async move {
                     let response = match manage(&core, other, body).await {
@@ -166,6 +171,8 @@ impl Service {
                     true => crate::batch::request_header(onward),
                 };
                 let request = Message::new(head, body);
+                // Forwarding begins now; a cancel reaches the sub pool through it.
+                responder.begin();
                 return forward::forward(&self.core, delivery.uid.into(), request, responder);
             }
             Err(error) => return responder.respond(header::failure(&error)),

@@ -259,6 +259,10 @@ impl<T: prost::Message + 'static> Sink<Streaming<T>> for EncodedStream {
         self.0.is_cancelled()
     }
 
+    fn begin(&mut self) -> bool {
+        self.0.begin()
+    }
+
     async fn cancelled(&mut self) {
         self.0.cancelled().await
     }

@@ -119,6 +119,61 @@ fn a_remote_caller_that_gives_up_stops_its_handler() {
     });
 }
 
+/// The scenario: a call queued behind a 3 s handler, explicitly cancelled 300 ms
+/// later, returns `Cancelled` at that instant (not when the actor gets to it), and the actor
+/// skips it.
+async fn an_explicit_cancel_of_a_queued_call_answers_at_once(
+    waiter: ActorRef<Waiter>,
+    counts: &Waiter,
+) {
+    let busy = tokio::spawn({
+        let waiter = waiter.clone();
+        async move { waiter.call(Wait { ms: 3_000 }).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let cancel = CancellationToken::new();
+    let queued = tokio::spawn({
+        let (waiter, cancel) = (waiter.clone(), cancel.clone());
+        async move { waiter.call_cancellable(Wait { ms: 5 }, &cancel).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cancelled = Instant::now();
+    cancel.cancel();
+    let error = queued.await.unwrap().unwrap_err();
+    assert!(matches!(error, ActorError::Cancelled { .. }), "{error:?}");
+    assert_eq!(cancelled.elapsed(), Duration::ZERO, "answered at the cancel");
+    assert_eq!(busy.await.unwrap().unwrap(), 3_000);
+    settle().await;
+    assert_eq!(counts.started.load(Ordering::SeqCst), 1, "the cancelled call was skipped");
+}
+
+#[test]
+fn in_process_an_explicit_cancel_of_a_queued_call_answers_at_once() {
+    run_paused(async {
+        let pool = ActorPool::start(address(Transport::Inproc)).await.unwrap();
+        let counts = Waiter::default();
+        let waiter = pool.create(counts.clone()).await.unwrap();
+        an_explicit_cancel_of_a_queued_call_answers_at_once(waiter, &counts).await;
+    });
+}
+
+#[test]
+fn remotely_an_explicit_cancel_of_a_queued_call_answers_at_once() {
+    run_paused(async {
+        let counts = Waiter::default();
+        let made = counts.clone();
+        let pool = ActorPool::builder(address(Transport::Inproc))
+            .register("Waiter", move |_: Wait| Ok(made.clone()))
+            .direct_delivery(false)
+            .start()
+            .await
+            .unwrap();
+        let waiter =
+            create_actor::<Waiter>(pool.address(), "Waiter", &Wait { ms: 0 }).await.unwrap();
+        an_explicit_cancel_of_a_queued_call_answers_at_once(waiter, &counts).await;
+    });
+}
+
 #[test]
 fn a_timeout_stops_the_handler_too() {
     run_paused(async {

@@ -176,3 +176,68 @@ fn a_cancel_racing_the_answer_gives_the_answer_or_cancelled_and_nothing_else() {
         }
     });
 }
+
+/// A handler that queues requests ([`Handler::QUEUES`]) and only looks at them when the test
+/// lets it: each responder waits in a queue until `begin` is asked for.
+#[derive(Clone, Default)]
+struct Queueing {
+    queue: Arc<parking_lot::Mutex<Vec<Responder>>>,
+}
+
+impl Handler for Queueing {
+    const RESPONDS: bool = true;
+    const QUEUES: bool = true;
+
+    async fn call(&self, request: Message) -> Message {
+        Responder::respond_detached(self, request).await
+    }
+
+    fn respond(&self, _: Message, responder: Responder) {
+        self.queue.lock().push(responder);
+    }
+}
+
+/// A request still queued by a handler that queues is answered `Cancelled` by the server the
+/// moment its caller cancels, with nothing from the handler; its responder then reads as
+/// cancelled and `begin` says to skip it. One begun is the holder's to answer, as before.
+#[test]
+fn a_cancel_of_a_queued_request_is_answered_at_once() {
+    run(async {
+        for address in addresses() {
+            let handler = Queueing::default();
+            let server = start(&address, handler.clone(), ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let at = server.local_addr().clone();
+            let cancel = CancellationToken::new();
+            let call = tokio::spawn({
+                let (pool, at, cancel) = (pool.clone(), at.clone(), cancel.clone());
+                async move { pool.call_cancellable(&at, message("queued"), &cancel).await }
+            });
+            assert!(eventually(Duration::from_secs(10), || handler.queue.lock().len() == 1).await);
+            cancel.cancel();
+            let answer = tokio::time::timeout(Duration::from_secs(10), call).await;
+            let error = answer.expect("answered at once").unwrap().unwrap_err();
+            assert!(
+                matches!(error, PoolError::Cancelled { sent: true, .. }),
+                "{address}: {error:?}"
+            );
+            let queued = handler.queue.lock().pop().unwrap();
+            assert!(queued.is_cancelled() && !queued.begin(), "{address}: skip it");
+            drop(queued);
+
+            let begun = CancellationToken::new();
+            let call = tokio::spawn({
+                let (pool, at, cancel) = (pool.clone(), at.clone(), begun.clone());
+                async move { pool.call_cancellable(&at, message("begun"), &cancel).await }
+            });
+            assert!(eventually(Duration::from_secs(10), || handler.queue.lock().len() == 1).await);
+            let mut responder = handler.queue.lock().pop().unwrap();
+            assert!(responder.begin(), "{address}");
+            begun.cancel();
+            responder.cancelled().await;
+            responder.respond(message("finished anyway"));
+            let answer = call.await.unwrap().unwrap();
+            assert_eq!(&answer.header[..], b"finished anyway", "{address}");
+        }
+    });
+}

@@ -99,7 +99,7 @@ pub(crate) fn spawn_request<F>(
             tracing::debug!(peer = %task_conn.peer, id, "answer to a cancelled request dropped");
         }
     });
-    conn.register(&mut state, id, Some(task.abort_handle()), bytes);
+    conn.register(&mut state, id, Some(task.abort_handle()), bytes, false);
 }
 
 /// Hands request `id` to a handler that answers through a [`Responder`]. The request counts
@@ -114,7 +114,7 @@ pub(crate) fn respond<H: Handler>(
     stream_credit: u32,
 ) {
     let bytes = message_bytes(&request);
-    conn.register(&mut conn.lock(), id, None, bytes);
+    conn.register(&mut conn.lock(), id, None, bytes, H::QUEUES);
     if stream_credit > 0 && !conn.open_stream(id, stream_credit) {
         tracing::debug!(peer = %conn.peer, id, "too many open streams; refusing one");
         conn.finish(id, refused(id));

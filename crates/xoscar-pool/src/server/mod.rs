@@ -38,6 +38,14 @@ pub trait Handler: Send + Sync + 'static {
     /// `false`.
     const RESPONDS: bool = false;
 
+    /// With [`Handler::RESPONDS`]: whether requests wait in a queue of the handler's before
+    /// their work begins ([`Responder::begin`]). Until then, a cancel its caller still waits on
+    /// ([`crate::Pool::call_cancellable`]) is answered `CANCELLED` by the server at once, and
+    /// the responder, when its holder gets to it, reads as cancelled: so a caller never waits
+    /// on work queued behind other work. Default: `false` (a cancel is the holder's to answer
+    /// whenever it looks).
+    const QUEUES: bool = false;
+
     /// Answers a request. If the caller cancels, or its connection is lost, this future is
     /// dropped. (A handler whose future has to wait costs the server a task per request; one
     /// that hands requests to another task anyway can take them with [`Handler::respond`].)

@@ -110,6 +110,18 @@ impl Responder {
         }
     }
 
+    /// The work for this request begins: from now on a cancel is this holder's to answer (see
+    /// [`super::Handler::QUEUES`]). False if the request is over or its caller cancelled
+    /// already: skip the work (the server answered, or a drop of this responder answers).
+    /// A detached responder begins unless its caller is gone.
+    pub fn begin(&self) -> bool {
+        match &self.target {
+            Some(Target::Request { conn, id }) => conn.begin(*id),
+            Some(Target::Detached(answer)) => !answer.is_closed(),
+            None => false,
+        }
+    }
+
     /// Completes once [`Responder::is_cancelled`] holds: race it against the work to stop the
     /// work when the caller cancels.
     pub async fn cancelled(&mut self) {

@@ -29,6 +29,9 @@ struct Running {
     bytes: usize,
     /// The caller cancelled it but still waits for the answer (a `Responder`'s request only).
     cancelled: bool,
+    /// Held by a `Responder` of a handler that queues requests ([`super::Handler::QUEUES`]),
+    /// and not begun yet: a cancel the caller waits on is answered at once.
+    queued: bool,
     /// A response stream's credit: how many more items may be sent (`None`: not a stream).
     credit: Option<u32>,
 }
@@ -168,18 +171,19 @@ impl ServerConn {
     /// Registers a request whose handler moved to its own task (`abort`), or that a
     /// `Responder` will answer (`None`). Called with the lock held by the caller across the
     /// spawn, so the task cannot finish before it is registered.
+    /// `queued`: a `Responder`'s request that waits in a queue until it is begun.
     pub(crate) fn register(
         &self,
         state: &mut State,
         id: u64,
         abort: Option<AbortHandle>,
         bytes: usize,
+        queued: bool,
     ) {
         self.load.fetch_add(1, SeqCst);
         self.buffered.fetch_add(bytes, SeqCst);
-        if let Some(earlier) =
-            state.in_flight.insert(id, Running { abort, bytes, cancelled: false, credit: None })
-        {
+        let running = Running { abort, bytes, cancelled: false, queued, credit: None };
+        if let Some(earlier) = state.in_flight.insert(id, running) {
             // A caller that reuses the id of a request still in flight breaks the protocol;
             // the earlier request is cancelled (its answer could not be told apart anyway)
             // so that nothing leaks.
@@ -289,11 +293,30 @@ impl ServerConn {
                 // If the task finished first, its answer is already queued and this is a no-op.
                 self.finish(id, cancelled(id));
             }
+            // Still waiting in its holder's queue: nothing of it ran, so the server answers.
+            None if running.queued => {
+                drop(state);
+                self.finish(id, cancelled(id));
+                self.responders_changed.notify_waiters();
+            }
             None => {
                 running.cancelled = true;
                 drop(state);
                 self.responders_changed.notify_waiters();
             }
+        }
+    }
+
+    /// The holder of request `id`'s responder begins its work: a cancel is its own to answer
+    /// from now on. False if the request is over or cancelled already (skip the work).
+    pub(crate) fn begin(&self, id: u64) -> bool {
+        let mut state = self.state.lock();
+        match state.in_flight.get_mut(&id) {
+            Some(running) => {
+                running.queued = false;
+                !running.cancelled
+            }
+            None => false,
         }
     }
 
