@@ -141,6 +141,9 @@ impl Drop for Server {
     }
 }
 
+/// The gauge of server connections open in the process (every server).
+pub(crate) const SERVER_CONNECTIONS: &str = "xoscar_server_connections";
+
 /// What a server counts, shared by its connection tasks; also reported through the
 /// `metrics` facade (`xoscar_server_connections` gauge, `xoscar_server_auth_refusals_total`
 /// counter).
@@ -152,8 +155,6 @@ pub(crate) struct ServerCounters {
     refused: std::sync::atomic::AtomicU64,
 }
 
-/// Server connections open in the process (every server), behind the gauge.
-static SERVER_CONNECTIONS: AtomicUsize = AtomicUsize::new(0);
 /// When a refusal was last logged as a warning (ms since the first), so a flood of strangers
 /// cannot flood the log: at most one warning a second, the rest at debug level.
 static LAST_REFUSAL_WARNING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -161,14 +162,12 @@ static LAST_REFUSAL_WARNING: std::sync::atomic::AtomicU64 = std::sync::atomic::A
 impl ServerCounters {
     pub(crate) fn opened(&self) {
         self.live.fetch_add(1, Relaxed);
-        let now = SERVER_CONNECTIONS.fetch_add(1, Relaxed) + 1;
-        metrics::gauge!("xoscar_server_connections").set(now as f64);
+        crate::stats::publish(SERVER_CONNECTIONS, true);
     }
 
     pub(crate) fn closed(&self) {
         self.live.fetch_sub(1, Relaxed);
-        let now = SERVER_CONNECTIONS.fetch_sub(1, Relaxed) - 1;
-        metrics::gauge!("xoscar_server_connections").set(now as f64);
+        crate::stats::publish(SERVER_CONNECTIONS, false);
     }
 
     /// Counts a refusal; whether it may be logged as a warning (one a second at most).
