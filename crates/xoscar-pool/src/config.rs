@@ -326,6 +326,7 @@ pub struct ServerConfig {
     max_in_flight: Option<usize>,
     max_buffered_bytes: Option<usize>,
     keepalive_interval: Option<Duration>,
+    max_connections: Option<usize>,
 }
 
 impl ServerConfig {
@@ -372,6 +373,16 @@ impl ServerConfig {
         self
     }
 
+    /// The most connections the server holds at once, counting those still in their
+    /// handshake: a dial past it is closed at once (the dialler sees the connection end before
+    /// the handshake), so a flood of idle dials cannot take tasks and memory without bound
+    /// before anyone authenticated. Must be above zero. Default:
+    /// [`DEFAULT_MAX_CONNECTIONS`] (10,000).
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = Some(connections);
+        self
+    }
+
     /// While the server has stopped reading a connection at its limits, it cannot read the
     /// caller's pings, so it sends a keep-alive (a pong with nonce 0) this often instead; keep
     /// it below the callers' heartbeat timeout. Must be above zero. Default: 1 s.
@@ -409,7 +420,9 @@ impl ServerConfig {
                 "keepalive_interval",
                 self.keepalive_interval.unwrap_or(Duration::from_secs(1)),
             )?,
+            max_connections: self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
         };
+        above_zero("max_connections", config.max_connections == 0)?;
         above_zero("drain_timeout", config.drain_timeout.is_zero())?;
         above_zero("max_in_flight", config.max_in_flight == 0)?;
         above_zero("max_buffered_bytes", config.max_buffered_bytes == 0)?;
@@ -427,7 +440,11 @@ pub struct ResolvedServerConfig {
     pub(crate) max_in_flight: usize,
     pub(crate) max_buffered_bytes: usize,
     pub(crate) keepalive_interval: Duration,
+    pub(crate) max_connections: usize,
 }
+
+/// Default of [`ServerConfig::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 impl ResolvedServerConfig {
     /// See [`ServerConfig::idle_timeout`]; `None` when off.
@@ -453,5 +470,10 @@ impl ResolvedServerConfig {
     /// See [`ServerConfig::keepalive_interval`].
     pub fn keepalive_interval(&self) -> Duration {
         self.keepalive_interval
+    }
+
+    /// See [`ServerConfig::max_connections`].
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
     }
 }

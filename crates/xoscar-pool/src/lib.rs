@@ -64,9 +64,10 @@ mod sync;
 
 pub use client::{DEFAULT_STREAM_WINDOW, Lease, MAX_STREAM_WINDOW, Pool, ResponseStream};
 pub use config::{
-    ConfigError, ENV_AUTH_TOKEN, ENV_CONNECT_TIMEOUT, ENV_HEARTBEAT_INTERVAL,
-    ENV_HEARTBEAT_TIMEOUT, ENV_IDLE_TIMEOUT, ENV_SERVER_IDLE_TIMEOUT, MAX_DURATION, PoolConfig,
-    ResolvedPoolConfig, ResolvedServerConfig, ServerConfig, env_auth_token, env_seconds,
+    ConfigError, DEFAULT_MAX_CONNECTIONS, ENV_AUTH_TOKEN, ENV_CONNECT_TIMEOUT,
+    ENV_HEARTBEAT_INTERVAL, ENV_HEARTBEAT_TIMEOUT, ENV_IDLE_TIMEOUT, ENV_SERVER_IDLE_TIMEOUT,
+    MAX_DURATION, PoolConfig, ResolvedPoolConfig, ResolvedServerConfig, ServerConfig,
+    env_auth_token, env_seconds,
 };
 pub use error::{PoolError, StreamError};
 pub use message::Message;

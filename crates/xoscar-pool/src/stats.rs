@@ -116,7 +116,8 @@ mod tests {
 
     impl GaugeFn for Value {
         fn increment(&self, by: f64) {
-            let _ = self.0.fetch_update(SeqCst, SeqCst, |v| Some((f64::from_bits(v) + by).to_bits()));
+            let _ =
+                self.0.fetch_update(SeqCst, SeqCst, |v| Some((f64::from_bits(v) + by).to_bits()));
         }
         fn decrement(&self, by: f64) {
             self.increment(-by);

@@ -110,6 +110,13 @@ impl Server {
         self.counters.refused.load(Relaxed)
     }
 
+    /// Dials closed at once so far because the server held
+    /// [`ServerConfig::max_connections`] already (metric
+    /// `xoscar_server_connections_turned_away_total`).
+    pub fn turned_away(&self) -> u64 {
+        self.counters.turned_away.load(Relaxed)
+    }
+
     /// Stops accepting and closes every connection gracefully, and completes once all are
     /// closed. Each connection gets a go-away; requests and one-way messages that still arrive
     /// before the caller closes its sending side are served; every accepted request is
@@ -153,6 +160,8 @@ pub(crate) struct ServerCounters {
     live: AtomicUsize,
     /// Peers refused for failing authentication.
     refused: std::sync::atomic::AtomicU64,
+    /// Dials closed at once, over the connection limit.
+    turned_away: std::sync::atomic::AtomicU64,
 }
 
 /// When a refusal was last logged as a warning (ms since the first), so a flood of strangers
@@ -170,16 +179,28 @@ impl ServerCounters {
         crate::stats::publish(SERVER_CONNECTIONS, false);
     }
 
+    /// Counts a dial turned away at the connection limit; whether it may be logged as a
+    /// warning (one a second at most, shared with refusals).
+    pub(crate) fn turned_away(&self) -> bool {
+        self.turned_away.fetch_add(1, Relaxed);
+        metrics::counter!("xoscar_server_connections_turned_away_total").increment(1);
+        may_warn()
+    }
+
     /// Counts a refusal; whether it may be logged as a warning (one a second at most).
     pub(crate) fn refused(&self) -> bool {
         self.refused.fetch_add(1, Relaxed);
         metrics::counter!("xoscar_server_auth_refusals_total").increment(1);
-        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-        let now = START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64 + 1000;
-        let last = LAST_REFUSAL_WARNING.load(Relaxed);
-        now >= last + 1000
-            && LAST_REFUSAL_WARNING.compare_exchange(last, now, Relaxed, Relaxed).is_ok()
+        may_warn()
     }
+}
+
+/// Whether a warning about strangers may be logged now: at most one a second.
+fn may_warn() -> bool {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let now = START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64 + 1000;
+    let last = LAST_REFUSAL_WARNING.load(Relaxed);
+    now >= last + 1000 && LAST_REFUSAL_WARNING.compare_exchange(last, now, Relaxed, Relaxed).is_ok()
 }
 
 /// Serves `listener` with `handler` until the returned [`Server`] is shut down or dropped.
@@ -222,6 +243,18 @@ async fn accept_loop<H: Handler>(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
+                // At the limit (handshakes included): closed at once, before any task or
+                // buffer is spent on it.
+                Ok(incoming) if connections.len() >= config.max_connections => {
+                    let peer = incoming.peer().to_owned();
+                    drop(incoming);
+                    let limit = config.max_connections;
+                    if counters.turned_away() {
+                        tracing::warn!(%peer, limit, "turned a dial away: the server holds its maximum of connections");
+                    } else {
+                        tracing::debug!(%peer, limit, "turned a dial away: the server holds its maximum of connections");
+                    }
+                }
                 Ok(incoming) => {
                     connections.spawn(conn::serve_connection(
                         incoming,
