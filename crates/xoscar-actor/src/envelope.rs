@@ -35,6 +35,10 @@ pub(crate) trait Envelope<A>: Send {
         ctx: &'a mut Context<A>,
         call: &'a CallSignal,
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+
+    /// Answers the message with `error` without handling it (it could not be handed to a
+    /// handler: cloning a concurrent actor panicked).
+    fn fail(self: Box<Self>, error: ActorError);
 }
 
 /// A reply or why there is none. The error is boxed: `ActorError` is large, and the success
@@ -201,6 +205,10 @@ where
     M: Send + 'static,
     S: Sink<A::Reply>,
 {
+    fn fail(self: Box<Self>, error: ActorError) {
+        self.sink.send(Err(Box::new(error)));
+    }
+
     fn handle<'a>(
         self: Box<Self>,
         actor: &'a mut A,
@@ -248,19 +256,25 @@ where
             let started = (thresholds.any() || metered).then(Instant::now);
             let finished = {
                 let handled = AssertUnwindSafe(actor.handle(message, ctx)).catch_unwind();
-                let mut handled = std::pin::pin!(handled);
+                // In an `Option`, so that a handler dropped at a cancel is dropped here, inside a
+                // panic boundary of its own (its locals' `Drop` is user code too).
+                let mut handled = std::pin::pin!(Some(handled));
                 // One poll first: a handler that answers at once never looks at cancellation.
-                match std::future::poll_fn(|cx| Poll::Ready(handled.as_mut().poll(cx))).await {
+                match std::future::poll_fn(|cx| Poll::Ready(running(&mut handled).poll(cx))).await {
                     Poll::Ready(result) => Some(result),
                     Poll::Pending => {
                         let finished = tokio::select! {
                             biased;
-                            result = &mut handled => Some(result),
+                            result = running(&mut handled) => Some(result),
                             () = sink.cancelled() => None,
                         };
                         match finished {
                             // A handler that took its cancellation answers for itself.
-                            None if call.cancel() => Some(handled.await),
+                            None if call.cancel() => Some(running(&mut handled).await),
+                            None => {
+                                let dropped = AssertUnwindSafe(|| handled.as_mut().set(None));
+                                std::panic::catch_unwind(dropped).err().map(Err)
+                            }
                             finished => finished,
                         }
                     }
@@ -270,7 +284,8 @@ where
             let took = started.map(|started| started.elapsed());
             let Some(result) = finished else {
                 // The caller cancelled: the handler's future was dropped where it waited, and
-                // the actor goes on with the next message.
+                // the actor goes on with the next message. (Had that drop panicked, it would
+                // be the handler's panic below.)
                 ctx.take_delegated::<A::Reply>();
                 sink.send(Err(Box::new(ActorError::cancelled(ctx.actor_ref()))));
                 if metered {
@@ -324,6 +339,12 @@ where
             None => handling,
         }
     }
+}
+
+/// The handler's future, still there (it is only ever dropped at a cancel, after which
+/// nothing polls it).
+fn running<'a, F>(handled: &'a mut Pin<&mut Option<F>>) -> Pin<&'a mut F> {
+    handled.as_mut().as_pin_mut().expect("dropped only at a cancel")
 }
 
 /// Runs a reply handed to `reply_later` on the pool's runtime, owned by the actor's lifetime:

@@ -105,7 +105,14 @@ async fn serve_concurrent<A: Actor>(
             Some(()) = running.next(), if !running.is_empty() => {}
             mail = inbox.recv(), if running.len() < limit => match mail {
                 Some(Mail::Deliver(envelope)) => {
-                    let mut copy = clone(actor);
+                    // The actor's `Clone` is user code: its panic fails this call alone.
+                    let mut copy = match std::panic::catch_unwind(AssertUnwindSafe(|| clone(actor))) {
+                        Ok(copy) => copy,
+                        Err(panic) => {
+                            envelope.fail(ActorError::panicked(ctx.actor_ref(), &*panic));
+                            continue;
+                        }
+                    };
                     let mut fork = ctx.fork();
                     running.push(async move {
                         let call = fork.call_signal();
