@@ -31,11 +31,15 @@ pub struct Context<A> {
     registration: Option<Registration>,
     /// The cancel signal of the call being handled (reset for each).
     call: Arc<CallSignal>,
+    /// Replies handed to `reply_later` by told messages that may run at once (the actor's
+    /// mailbox capacity), shared by the forks of a concurrent actor.
+    told_replies: Arc<tokio::sync::Semaphore>,
 }
 
 impl<A: Actor> Context<A> {
     pub(crate) fn new(me: ActorRef<A>, pool: PoolHandle, registration: Registration) -> Self {
         let lifetime = registration.lifetime().clone();
+        let told = tokio::sync::Semaphore::new(pool.core.mailbox_capacity);
         Context {
             me,
             pool,
@@ -43,6 +47,7 @@ impl<A: Actor> Context<A> {
             delegated: Default::default(),
             registration: Some(registration),
             call: Arc::default(),
+            told_replies: Arc::new(told),
         }
     }
 
@@ -61,6 +66,7 @@ impl<A: Actor> Context<A> {
             delegated: Default::default(),
             registration: None,
             call: Arc::default(),
+            told_replies: self.told_replies.clone(),
         }
     }
 
@@ -139,7 +145,9 @@ impl<A: Actor> Context<A> {
     /// The future runs on the pool's runtime without `&mut self`. Its result (an error or a
     /// panic too) goes to the caller; if the actor stops first, the caller gets
     /// [`crate::ActorError::Stopped`]. Calling this more than once in a handler keeps the
-    /// last; once called, the handler's own return value is ignored.
+    /// last; once called, the handler's own return value is ignored. For told messages (no
+    /// caller waits to bound them) at most as many such replies run at once as the actor's
+    /// mailbox holds; at that bound the actor waits before taking its next message.
     pub fn reply_later<R, F>(&mut self, reply: F) -> Result<R, Failure>
     where
         R: Send + 'static,
@@ -170,5 +178,10 @@ impl<A: Actor> Context<A> {
 
     pub(crate) fn lifetime(&self) -> &CancellationToken {
         &self.lifetime
+    }
+
+    /// The permits for replies handed to `reply_later` by told messages.
+    pub(crate) fn told_replies(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.told_replies
     }
 }

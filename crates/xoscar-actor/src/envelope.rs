@@ -65,6 +65,11 @@ pub(crate) trait Sink<R>: Send + 'static {
     fn peer(&self) -> Option<&str> {
         None
     }
+
+    /// Whether a caller waits for the answer (false for a tell).
+    fn has_caller(&self) -> bool {
+        true
+    }
 }
 
 /// A caller in this process.
@@ -99,6 +104,10 @@ impl<R: Send + 'static> Sink<R> for Discard {
 
     fn cancelled(&mut self) -> impl Future<Output = ()> + Send {
         std::future::pending()
+    }
+
+    fn has_caller(&self) -> bool {
+        false
     }
 }
 
@@ -322,7 +331,7 @@ where
                         None => sink.send(
                             result.map_err(|f| Box::new(ActorError::handler(ctx.actor_ref(), f))),
                         ),
-                        Some(Ok(reply)) => spawn_delegated(ctx, reply, sink),
+                        Some(Ok(reply)) => spawn_delegated(ctx, reply, sink).await,
                         Some(Err(())) => sink.send(Err(Box::new(ActorError::handler(
                             ctx.actor_ref(),
                             Failure::msg(
@@ -349,14 +358,28 @@ fn running<'a, F>(handled: &'a mut Pin<&mut Option<F>>) -> Pin<&'a mut F> {
 
 /// Runs a reply handed to `reply_later` on the pool's runtime, owned by the actor's lifetime:
 /// when the actor ends, the future is dropped and the caller told.
-fn spawn_delegated<A: Actor, R: Send + 'static, S: Sink<R>>(
+///
+/// A told message's reply has no caller waiting to bound how many run at once, so each takes a
+/// permit of the actor's (as many as its mailbox holds) and the actor waits for one: at the
+/// bound, the actor stops taking mail and its senders feel the full mailbox.
+async fn spawn_delegated<A: Actor, R: Send + 'static, S: Sink<R>>(
     ctx: &Context<A>,
     reply: DelegatedReply<R>,
     mut sink: S,
 ) {
     let me = ctx.actor_ref().clone();
     let lifetime = ctx.lifetime().clone();
+    let permit = match sink.has_caller() {
+        true => None,
+        false => tokio::select! {
+            biased;
+            () = lifetime.cancelled() => return,
+            // Never closed: the semaphore lives as long as the actor's contexts.
+            permit = ctx.told_replies().clone().acquire_owned() => permit.ok(),
+        },
+    };
     ctx.pool().runtime().spawn(async move {
+        let _permit = permit;
         tokio::select! {
             biased;
             result = AssertUnwindSafe(reply).catch_unwind() => sink.send(match result {

@@ -175,3 +175,65 @@ fn the_default_grace_period_is_ten_seconds() {
         );
     });
 }
+
+/// Hands its reply to `reply_later`, with a future that counts itself running and waits for a
+/// permit of `gate`.
+struct Delegator {
+    gate: Arc<tokio::sync::Semaphore>,
+    running: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+    done: Arc<AtomicUsize>,
+}
+
+impl Actor for Delegator {}
+
+struct Later;
+
+impl Handler<Later> for Delegator {
+    type Reply = ();
+    async fn handle(&mut self, _: Later, ctx: &mut Context<Self>) -> Result<(), Failure> {
+        let (gate, running) = (self.gate.clone(), self.running.clone());
+        let (most, done) = (self.most.clone(), self.done.clone());
+        ctx.reply_later(async move {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            let _ = gate.acquire().await.unwrap();
+            running.fetch_sub(1, Ordering::SeqCst);
+            done.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+    }
+}
+
+/// Told messages whose handlers hand their reply to `reply_later`: at most as many such
+/// replies run at once as the mailbox holds; past that the actor waits, its mailbox fills
+/// and the senders wait. Every one runs once room is made.
+#[test]
+fn replies_handed_on_by_told_messages_are_bounded_like_the_mailbox() {
+    run_paused(async {
+        let pool = ActorPool::builder(address(common::Transport::Inproc))
+            .mailbox_capacity(4)
+            .start()
+            .await
+            .unwrap();
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let (running, most, done): (_, Arc<AtomicUsize>, Arc<AtomicUsize>) = Default::default();
+        let delegator =
+            Delegator { gate: gate.clone(), running, most: most.clone(), done: done.clone() };
+        let delegator = pool.create(delegator).await.unwrap();
+        let telling = tokio::spawn(async move {
+            for _ in 0..50 {
+                delegator.tell(Later).await.unwrap();
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(most.load(Ordering::SeqCst), 4, "as many as the mailbox holds");
+        assert!(!telling.is_finished(), "the senders wait");
+        gate.add_permits(1_000);
+        telling.await.unwrap();
+        assert!(
+            eventually(Duration::from_secs(1), async || done.load(Ordering::SeqCst) == 50).await
+        );
+        assert_eq!(most.load(Ordering::SeqCst), 4);
+    });
+}
