@@ -33,7 +33,7 @@ mod reference;
 mod remote;
 mod runner;
 mod service;
-mod stream;
+mod streaming;
 mod sub_pool;
 mod transfer;
 
@@ -54,6 +54,11 @@ pub use client::{
 pub use context::Context;
 pub use debug::{ENV_HOLD, ENV_SLOW_CALL};
 pub use error::{ActorError, Failure};
+/// What writing and reading streaming replies takes, so that no other dependency is needed:
+/// the `Stream` trait [`Streaming::new`] takes and [`ReplyStream`] implements, `StreamExt`
+/// (`next`, `map`, ...), and `stream`'s constructors (`stream::iter`, `stream::unfold`, ...),
+/// all futures-util's.
+pub use futures_util::{Stream, StreamExt, stream};
 pub use placement::Placement;
 pub use pool::{
     ActorPool, ActorPoolBuilder, CreateActor, DEFAULT_MAILBOX_CAPACITY, DEFAULT_SHUTDOWN_GRACE,
@@ -61,7 +66,7 @@ pub use pool::{
 };
 pub use reference::ActorRef;
 pub use remote::RemoteMessages;
-pub use stream::{PACK_BYTES, PACK_ITEMS, ReplyStream, STREAM_WINDOW, Streaming};
+pub use streaming::{PACK_BYTES, PACK_ITEMS, ReplyStream, STREAM_WINDOW, Streaming};
 pub use sub_pool::{ENV_SUB_POOL, ExitHook, Recovery, SubPool, SubPoolInfo, run_if_sub_pool};
 /// The token that cancels [`ActorRef::call_cancellable`] (tokio-util's, re-exported).
 pub use tokio_util::sync::CancellationToken;

@@ -12,7 +12,7 @@ use xoscar_wire::Payloads;
 
 use crate::batch::{self, Batch};
 use crate::envelope::{Delivery, Discard, Encoded, Envelope, Sink};
-use crate::stream::{EncodedStream, Streaming};
+use crate::streaming::{EncodedStream, Streaming};
 use crate::{Actor, ActorError, ActorRef, Handler, body};
 use xoscar_transport::Address;
 

@@ -67,6 +67,9 @@ pub use xoscar_actor::{
     SubPool, SubPoolInfo, actor_ref, caller, configure, copy_to, create_actor, destroy_actor,
     has_actor, map_address, run_if_sub_pool, unmap_address,
 };
+/// Streaming replies without another dependency: the `Stream` trait, `StreamExt`, and
+/// `stream`'s constructors (`stream::iter`, `stream::unfold`, ...), futures-util's.
+pub use xoscar_actor::{Stream, StreamExt, stream};
 pub use xoscar_pool::{PoolConfig, ServerConfig};
 pub use xoscar_transport::{Address, AuthToken, TransportConfig};
 #[cfg(feature = "tls")]

@@ -44,7 +44,7 @@ pub const STREAM_WINDOW: u32 = 16;
 /// impl Handler<Generate> for Model {
 ///     type Reply = Streaming<String>;
 ///     async fn handle(&mut self, g: Generate, _: &mut Context<Self>) -> Result<Streaming<String>, Failure> {
-///         Ok(Streaming::new(futures_util::stream::iter(
+///         Ok(Streaming::new(xoscar_actor::stream::iter(
 ///             (0..g.tokens).map(|n| Ok(format!("token {n}"))),
 ///         )))
 ///     }
