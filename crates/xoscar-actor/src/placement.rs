@@ -360,3 +360,45 @@ fn random(choices: &[Address]) -> Option<Address> {
     }
     Some(choices[rand::rng().random_range(0..choices.len())].clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::random;
+    use xoscar_transport::Address;
+
+    /// Set in a child process of `random_picks_differ_from_process_to_process`.
+    const PICKS_ENV: &str = "XOSCAR_TEST_RANDOM_PICKS";
+
+    /// In the child: 20 picks between two pools, printed as a line of 0s and 1s.
+    #[test]
+    fn random_picks_entry() {
+        if std::env::var_os(PICKS_ENV).is_none() {
+            return;
+        }
+        let pools: [Address; 2] = ["inproc://a".parse().unwrap(), "inproc://b".parse().unwrap()];
+        let picks: String =
+            (0..20).map(|_| if random(&pools).unwrap() == pools[0] { '0' } else { '1' }).collect();
+        println!("PICKS {picks}");
+    }
+
+    /// 200 processes each place 20 actors at random between two pools. Hashing a counter with
+    /// a per-process seed put all 20 on one pool in about 2 % of processes; a real generator
+    /// does so with odds of 2 in a million.
+    #[test]
+    fn random_picks_differ_from_process_to_process() {
+        let mut one_sided = Vec::new();
+        for _ in 0..200 {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "placement::tests::random_picks_entry", "--nocapture"])
+                .env(PICKS_ENV, "1")
+                .output()
+                .unwrap();
+            let out = String::from_utf8_lossy(&out.stdout);
+            let picks = out.split_once("PICKS ").map(|(_, p)| p[..20].to_owned()).unwrap();
+            if picks.chars().all(|c| c == '0') || picks.chars().all(|c| c == '1') {
+                one_sided.push(picks);
+            }
+        }
+        assert!(one_sided.len() <= 1, "all 20 on one pool: {one_sided:?}");
+    }
+}
