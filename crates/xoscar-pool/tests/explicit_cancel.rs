@@ -241,3 +241,40 @@ fn a_cancel_of_a_queued_request_is_answered_at_once() {
         }
     });
 }
+
+/// Request ids belong to their connection: two callers each with a call in flight (the first on
+/// each connection, so the same id), and the second gives up; only its own handler stops, and
+/// the first caller's call is answered.
+#[test]
+fn a_cancel_reaches_only_its_own_connections_request() {
+    run(async {
+        for address in addresses() {
+            let handler = Sleepy::default();
+            let server = start(&address, handler.clone(), ServerConfig::default()).await;
+            let at = server.local_addr().clone();
+            let (first, second) = (
+                Pool::new(PoolConfig::default()).unwrap(),
+                Pool::new(PoolConfig::default()).unwrap(),
+            );
+            let kept = tokio::spawn({
+                let at = at.clone();
+                async move { first.call(&at, sleep_for(300)).await }
+            });
+            let given_up = tokio::spawn({
+                let at = at.clone();
+                async move { second.call(&at, sleep_for(60_000)).await }
+            });
+            assert!(
+                eventually(Duration::from_secs(10), || handler.started.load(Ordering::SeqCst) == 2)
+                    .await
+            );
+            given_up.abort();
+            assert!(
+                eventually(Duration::from_secs(10), || handler.dropped.load(Ordering::SeqCst) == 1)
+                    .await
+            );
+            kept.await.unwrap().expect("the other connection's call is answered");
+            assert_eq!(handler.dropped.load(Ordering::SeqCst), 1, "{address}");
+        }
+    });
+}
