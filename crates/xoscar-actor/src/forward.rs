@@ -16,10 +16,12 @@ use crate::{ActorError, STREAM_WINDOW};
 /// Where `uid` lives among the sub pools of the main pool `core`: where it was noted, or found
 /// by asking each sub pool (then noted).
 pub(crate) async fn locate(core: &Arc<Core>, uid: &str) -> Option<Address> {
-    if let Some(at) = core.located(uid) {
+    // Never this pool itself: a forward to itself would come straight back (a loop that only
+    // the hop count would end).
+    if let Some(at) = core.located(uid).filter(|at| *at != core.address) {
         return Some(at);
     }
-    for sub in core.sub_addresses() {
+    for sub in core.sub_addresses().into_iter().filter(|sub| *sub != core.address) {
         let has = Kind::Has(pb::Target { uid: uid.to_owned() });
         if let Ok(Answer::Done(done)) =
             ask(&sub, Message::new(header::request(has), Vec::new())).await
