@@ -57,6 +57,12 @@ impl<A: Actor> Context<A> {
         self.registration.take();
     }
 
+    /// [`Context::retire`] for an actor that stopped by itself after a panic: what placed it
+    /// is told too (see `Registration::retire_reporting`); the receiver completes once it was.
+    pub(crate) fn retire_reporting(&mut self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        self.registration.take()?.retire_reporting()
+    }
+
     /// A context for one handler of a concurrent actor.
     pub(crate) fn fork(&self) -> Self {
         Context {
@@ -147,7 +153,8 @@ impl<A: Actor> Context<A> {
     /// [`crate::ActorError::Stopped`]. Calling this more than once in a handler keeps the
     /// last; once called, the handler's own return value is ignored. For told messages (no
     /// caller waits to bound them) at most as many such replies run at once as the actor's
-    /// mailbox holds; at that bound the actor waits before taking its next message.
+    /// mailbox holds; at that bound the actor waits before taking its next message (so keep
+    /// the mailbox larger than the told replies that call back into this same actor).
     pub fn reply_later<R, F>(&mut self, reply: F) -> Result<R, Failure>
     where
         R: Send + 'static,

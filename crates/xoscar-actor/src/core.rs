@@ -50,12 +50,13 @@ pub(crate) struct Core {
     pub(crate) topology: parking_lot::Mutex<Topology>,
     /// The external addresses this (sub) pool mapped from its main pool's last `Routes`.
     routes: parking_lot::Mutex<Vec<Address>>,
-    /// In a sub pool: its main pool's internal socket, told of every actor that leaves.
-    pub(crate) main_pool: OnceLock<Address>,
+    /// In a sub pool: tells its main pool that an actor left (set by the pool at start).
+    pub(crate) gone_notice: OnceLock<GoneNotice>,
 }
 
-/// How long a sub pool tries to tell its main pool that an actor left.
-const GONE_NOTICE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Tells a sub pool's main pool that the actor `uid` left; completes when it was told (or
+/// gave up).
+pub(crate) type GoneNotice = Box<dyn Fn(Arc<str>) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// An actor's registration in its pool. Dropping it forgets the uid (unless it was given to
 /// a newer actor meanwhile) and ends the actor's lifetime.
@@ -70,26 +71,32 @@ impl Registration {
     pub(crate) fn lifetime(&self) -> &CancellationToken {
         &self.lifetime
     }
+
+    /// Forgets the uid now (unless it was given to a newer actor meanwhile); returns the pool
+    /// if it did.
+    fn leave(&mut self) -> Option<Arc<Core>> {
+        self.lifetime.cancel();
+        let core = self.core.upgrade()?;
+        let removed = {
+            let mut actors = core.actors.write();
+            let ours = actors.get(&self.uid).is_some_and(|c| c.incarnation() == self.incarnation);
+            ours.then(|| actors.remove(&self.uid)).flatten()
+        };
+        removed.map(|cell| cell.unregister()).map(|()| core)
+    }
+
+    /// Forgets the uid of an actor that stopped by itself (a panic) and lets what placed it
+    /// know: this pool's idle-label hold, and in a sub pool its main pool. The receiver
+    /// completes once the main pool was told, so the caller hears of the panic after that.
+    pub(crate) fn retire_reporting(mut self) -> Option<oneshot::Receiver<()>> {
+        let core = self.leave()?;
+        core.left(&self.uid)
+    }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.lifetime.cancel();
-        if let Some(core) = self.core.upgrade() {
-            let removed = {
-                let mut actors = core.actors.write();
-                let ours =
-                    actors.get(&self.uid).is_some_and(|c| c.incarnation() == self.incarnation);
-                ours.then(|| actors.remove(&self.uid)).flatten()
-            };
-            if let Some(cell) = removed {
-                // It stopped by itself (a panic): its main pool forgets it too.
-                cell.unregister();
-                if !core.lifetime.is_cancelled() {
-                    core.report_gone(&self.uid);
-                }
-            }
-        }
+        self.leave();
     }
 }
 
@@ -115,27 +122,20 @@ impl Core {
             buffers: Default::default(),
             topology: Default::default(),
             routes: Default::default(),
-            main_pool: OnceLock::new(),
+            gone_notice: OnceLock::new(),
         }
     }
 
-    /// In a sub pool, tells the main pool that `uid` left this pool (so that it forgets where
-    /// it lived, the idle label it held, and how to create it again). Runs in a task of the
-    /// pool, so a destroy given up meanwhile still tells; the receiver completes when it is
-    /// done (or gave up after a few seconds). `None`: not a sub pool.
-    pub(crate) fn report_gone(self: &Arc<Self>, uid: &str) -> Option<oneshot::Receiver<()>> {
-        let main = self.main_pool.get()?.clone();
+    /// The actor `uid` left this pool (destroyed, or stopped after a panic): the idle-label
+    /// hold it had here is free, and in a sub pool the main pool is told in a task of the
+    /// pool (so a destroy given up meanwhile still tells); the receiver completes once it was
+    /// told, or gave up. Not for the pool's own end.
+    pub(crate) fn left(self: &Arc<Self>, uid: &str) -> Option<oneshot::Receiver<()>> {
+        self.forget_at(uid, &self.address);
+        let notice = self.gone_notice.get()?(uid.into());
         let (done, finished) = oneshot::channel();
-        let gone = crate::header::request(crate::pb::request::Kind::Gone(crate::pb::Target {
-            uid: uid.to_owned(),
-        }));
         self.spawn_owned(async move {
-            let notice = crate::forward::ask(&main, xoscar_pool::Message::new(gone, Vec::new()));
-            match tokio::time::timeout(GONE_NOTICE_TIMEOUT, notice).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => tracing::debug!(%error, "could not tell the main pool"),
-                Err(_) => tracing::debug!("telling the main pool that an actor left timed out"),
-            }
+            notice.await;
             let _ = done.send(());
         });
         Some(finished)
@@ -256,7 +256,7 @@ impl Core {
     pub(crate) async fn destroy(self: &Arc<Self>, uid: &str) -> Result<(), ActorError> {
         let cell = self.actors.write().remove(uid).ok_or_else(|| self.not_found(uid))?;
         cell.unregister();
-        let told = self.report_gone(uid);
+        let told = self.left(uid);
         let stopped = stop(cell).await;
         if let Some(told) = told {
             let _ = told.await;

@@ -310,8 +310,12 @@ where
             let delegated = ctx.take_delegated::<A::Reply>();
             match result {
                 Err(panic) => {
-                    // Deregistered before the caller hears of it: its next call finds no actor.
-                    ctx.retire();
+                    // Deregistered before the caller hears of it: its next call finds no actor,
+                    // and a main pool that placed it has forgotten it (so a create that follows
+                    // is never undone by a late notice).
+                    if let Some(told) = ctx.retire_reporting() {
+                        let _ = told.await;
+                    }
                     sink.send(Err(Box::new(ActorError::panicked(ctx.actor_ref(), &*panic))));
                     if metered {
                         metrics::message_handled::<A, M>("panicked", took);

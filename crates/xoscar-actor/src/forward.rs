@@ -147,6 +147,25 @@ pub(crate) async fn ask(at: &Address, request: Message) -> Result<Answer, ActorE
     header::answer(response, at)
 }
 
+/// How long a sub pool tries to tell its main pool that an actor left.
+const GONE_NOTICE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A sub pool's notice to its main pool (at its internal socket `main`) that an actor left.
+pub(crate) fn gone_notice(main: Address) -> crate::core::GoneNotice {
+    Box::new(move |uid: Arc<str>| {
+        let main = main.clone();
+        Box::pin(async move {
+            let gone = Kind::Gone(pb::Target { uid: uid.to_string() });
+            let notice = ask(&main, Message::new(header::request(gone), Vec::new()));
+            match tokio::time::timeout(GONE_NOTICE_TIMEOUT, notice).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::debug!(%error, "could not tell the main pool"),
+                Err(_) => tracing::debug!("telling the main pool that an actor left timed out"),
+            }
+        })
+    })
+}
+
 fn is_not_found(response: &Message, at: &Address) -> bool {
     !response.header.is_empty()
         && matches!(header::answer(response.clone(), at), Err(ActorError::NotFound { .. }))

@@ -589,7 +589,7 @@ impl ActorPoolBuilder {
             servers.push(server);
         }
         if let Some(main) = self.sub_pool_of.and_then(|of| of.main_internal) {
-            let _ = core.main_pool.set(main);
+            let _ = core.gone_notice.set(crate::forward::gone_notice(main));
         }
         if self.direct {
             for address in &addresses {

@@ -20,7 +20,7 @@ use xoscar_actor::{
 /// Set for a sub pool that, once it served, exits by itself this many milliseconds later.
 const CRASH_AFTER_ENV: &str = "XOSCAR_TEST_CRASH_AFTER_MS";
 /// Set for a sub pool that serves once: a restart finds this file and hangs forever before
-/// serving (`hang`) or exits at once (anything else).
+/// serving (`hang`), serves a second later (`slow`), or exits at once (anything else).
 const ONCE_ENV: &str = "XOSCAR_TEST_SERVE_ONCE";
 
 #[test]
@@ -38,12 +38,14 @@ fn sub_pool_entry() {
     if let Ok(once) = std::env::var(ONCE_ENV) {
         let (mode, marker) = once.split_once(':').unwrap();
         if std::path::Path::new(marker).exists() {
-            if mode == "hang" {
-                std::thread::sleep(Duration::from_secs(3600));
+            match mode {
+                "hang" => std::thread::sleep(Duration::from_secs(3600)),
+                "slow" => std::thread::sleep(Duration::from_secs(1)),
+                _ => std::process::exit(2),
             }
-            std::process::exit(2);
+        } else {
+            std::fs::write(marker, b"served").unwrap();
         }
-        std::fs::write(marker, b"served").unwrap();
     }
     run_if_sub_pool(actors::register);
 }
@@ -303,5 +305,48 @@ fn errors_a_forward_meets_reach_the_caller_as_they_are() {
             }
         }
         let _ = std::fs::remove_file(stuck);
+    });
+}
+
+/// A sub pool removed while it is being restarted stays removed: the restarted process goes
+/// with its slot, and placing on it fails.
+#[test]
+fn a_sub_pool_removed_during_its_restart_stays_removed() {
+    run(async {
+        let slow = marker("slow");
+        let once = format!("slow:{}", slow.display());
+        let (main, _) = main_pool(Recovery::Process, vec![sub_pool().env(ONCE_ENV, once)]).await;
+        main.kill_sub_pool(0).unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        main.remove_sub_pool(0).unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(main.sub_pools().is_empty(), "{:?}", main.sub_pools());
+        let placed = create_actor::<Counter>(main.address(), "Counter", &CounterInit::default())
+            .placement(Placement::SubPool(0))
+            .await;
+        assert!(matches!(placed, Err(ActorError::Placement { .. })), "{placed:?}");
+        let _ = std::fs::remove_file(slow);
+    });
+}
+
+/// An idle-label hold on the main pool itself (it carries the label) is released when its
+/// holder is destroyed there.
+#[test]
+fn an_idle_label_hold_on_the_main_pool_is_released_by_a_destroy() {
+    run(async {
+        let main = actors::register(ActorPool::builder("127.0.0.1:0".parse().unwrap()))
+            .label("gpu")
+            .start()
+            .await
+            .unwrap();
+        let idle = || {
+            create_actor::<Counter>(main.address(), "Counter", &CounterInit::default())
+                .placement(Placement::IdleLabel("gpu".into()))
+        };
+        let holder = idle().await.unwrap();
+        assert_eq!(holder.address(), main.address());
+        assert!(matches!(idle().await, Err(ActorError::Placement { .. })), "held");
+        destroy_actor(&holder).await.unwrap();
+        idle().await.expect("the destroy freed the hold");
     });
 }

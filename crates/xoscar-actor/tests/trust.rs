@@ -295,23 +295,23 @@ fn pb_buffer_ref(address: &str, id: u64, len: u64, key: u64) -> Vec<u8> {
 }
 
 /// A main pool killed with SIGKILL cannot remove its directory; the next main pool on the host
-/// removes the directories of processes that are gone (and only those).
+/// removes the directories whose lock nobody holds (their pool is gone), and only those.
 #[test]
 fn a_directory_left_by_a_killed_main_pool_is_removed_by_the_next() {
     run(async {
-        let mut gone = Command::new("true").spawn().unwrap();
-        let dead_pid = gone.id();
-        gone.wait().unwrap();
-        let stale = std::env::temp_dir().join(format!("xoscar-{dead_pid}-00000000deadbeef"));
-        let alive =
-            std::env::temp_dir().join(format!("xoscar-{}-00000000cafef00d", std::process::id()));
-        for dir in [&stale, &alive] {
-            std::fs::create_dir_all(dir).unwrap();
+        let dir = |name: &str| {
+            let dir = std::env::temp_dir().join(format!("xoscar-{}-{name}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("main.sock"), b"").unwrap();
-        }
+            (dir.clone(), std::fs::File::create(dir.join("lock")).unwrap())
+        };
+        let (stale, _unlocked) = dir("00000000deadbeef");
+        let (alive, held) = dir("00000000cafef00d");
+        held.lock().unwrap();
         let main = main_with_sub_pool().await;
-        assert!(!stale.exists(), "the dead process's directory is removed");
-        assert!(alive.exists(), "a live process's directory is kept");
+        assert!(!stale.exists(), "the gone pool's directory is removed");
+        assert!(alive.exists(), "a directory whose lock is held is kept");
+        drop(held);
         std::fs::remove_dir_all(alive).unwrap();
         drop(main);
     });

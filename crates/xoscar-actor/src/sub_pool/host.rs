@@ -33,7 +33,9 @@ impl Host {
         transport: &TransportConfig,
         server: ServerConfig,
     ) -> Result<Host, ActorError> {
-        let dir = PrivateDir::create()?;
+        let dir = tokio::task::spawn_blocking(PrivateDir::create).await.map_err(|error| {
+            ActorError::Setup { address: core.address.to_string(), reason: error.to_string() }
+        })??;
         let internal = Address::unix(dir.path().join("main.sock"));
         let setup = |reason: String| ActorError::Setup { address: internal.to_string(), reason };
         let listener = listen(&internal, transport).await.map_err(|e| setup(e.to_string()))?;

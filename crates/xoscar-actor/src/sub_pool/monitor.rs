@@ -68,13 +68,16 @@ pub(crate) struct SubPools {
     changed: Notify,
     /// A sub pool is gone for good: the others are to be told routes without it.
     routes_stale: AtomicBool,
+    /// Held while the routes are told, so that sets arrive in the order they were read.
+    announcing: tokio::sync::Mutex<()>,
 }
 
 impl SubPools {
     pub(crate) fn new(recovery: Recovery, hook: Option<ExitHook>) -> Self {
         let (slots, main_route) = (Mutex::default(), std::sync::OnceLock::new());
         let (changed, routes_stale) = (Notify::new(), AtomicBool::new(false));
-        SubPools { slots, main_route, recovery, hook, changed, routes_stale }
+        let announcing = tokio::sync::Mutex::new(());
+        SubPools { slots, main_route, recovery, hook, changed, routes_stale, announcing }
     }
 
     /// Where the main pool is reached on this host: told to every sub pool.
@@ -98,6 +101,9 @@ impl SubPools {
     /// other sub pools, so that calls between pools of this host skip TCP. A sub pool that
     /// cannot be told is logged; its calls still go over the external addresses.
     pub(crate) async fn announce(&self) {
+        // One at a time, each reading the set when it starts: each set replaces the last in
+        // the sub pools, so the newest must arrive last.
+        let _turn = self.announcing.lock().await;
         let infos = self.infos();
         let subs = infos.iter().map(|sub| (sub.address.clone(), sub.internal.clone()));
         let routes: Vec<pb::Route> = self
@@ -208,6 +214,24 @@ impl SubPools {
         }
     }
 
+    /// Whether sub pool `index` is being restarted (not removed meanwhile).
+    fn is_restarting(&self, index: usize) -> bool {
+        matches!(self.slots.lock().get(index), Some(Slot::Restarting(_)))
+    }
+
+    /// Puts the outcome of a restart in sub pool `index`'s slot, unless it was removed
+    /// meanwhile (then `outcome` is dropped: a process is killed). Whether it was put.
+    fn settle(&self, index: usize, outcome: Slot) -> bool {
+        let mut slots = self.slots.lock();
+        match slots.get_mut(index) {
+            Some(slot @ Slot::Restarting(_)) => {
+                *slot = outcome;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Takes the sub pools whose process has exited, marking them restarting (or gone).
     fn take_dead(&self) -> Vec<(SubPoolProcess, ExitStatus)> {
         let mut slots = self.slots.lock();
@@ -249,7 +273,9 @@ pub(crate) async fn monitor(pools: Arc<SubPools>, core: Weak<Core>) {
             Some(_) = recovering.join_next(), if !recovering.is_empty() => continue,
         }
         if pools.routes_stale.swap(false, Ordering::AcqRel) {
-            pools.announce().await;
+            // In a task: telling the routes must not hold up noticing deaths.
+            let pools = pools.clone();
+            recovering.spawn(async move { pools.announce().await });
         }
         for (process, status) in pools.take_dead() {
             recovering.spawn(recover(pools.clone(), core.clone(), process, status));
@@ -296,39 +322,42 @@ async fn recover(
     }
     let (spec, internal) = (process.spec.clone(), process.info.internal.clone());
     drop(process);
-    let slot = match start_one(info.index, spec, internal, pools.main_internal()).await {
-        Ok(mut process) => {
-            process.quick_deaths = quick_deaths;
-            if let Some(core) = core.upgrade() {
-                core.sub_pool_serves(&process.info);
-                if recreating {
-                    core.recreate_at(&process.info.address).await;
-                }
-            }
-            tracing::info!(index = info.index, pid = process.info.pid, "a sub pool was restarted");
-            crate::metrics::sub_pool_restarted();
-            Slot::Running(Box::new(process))
-        }
+    let mut process = match start_one(info.index, spec, internal, pools.main_internal()).await {
+        Ok(process) => process,
         Err(error) => {
             tracing::warn!(index = info.index, %error, "a sub pool could not be restarted");
             if let Some(core) = core.upgrade() {
                 core.sub_pool_died(&info.address, false);
             }
             gone_for_good(&pools, &core, &info);
-            Slot::Gone
+            pools.settle(info.index, Slot::Gone);
+            pools.changed.notify_waiters();
+            return;
         }
     };
-    let restarted = matches!(slot, Slot::Running(_));
-    if let Some(place) = pools.slots.lock().get_mut(info.index) {
-        // Unless it was removed meanwhile.
-        if matches!(place, Slot::Restarting(_)) {
-            *place = slot;
+    process.quick_deaths = quick_deaths;
+    let restarted = process.info.clone();
+    if let Some(core) = core.upgrade()
+        && pools.is_restarting(info.index)
+    {
+        core.sub_pool_serves(&restarted);
+        if recreating {
+            core.recreate_at(&restarted.address).await;
         }
     }
-    if restarted {
-        // The new process knows no routes yet.
-        pools.announce().await;
+    if !pools.settle(info.index, Slot::Running(Box::new(process))) {
+        // Removed meanwhile: the new process went with its slot; so does what was noted of it.
+        if let Some(core) = core.upgrade() {
+            core.sub_pool_gone(info.index);
+            core.sub_pool_died(&restarted.address, false);
+        }
+        pools.changed.notify_waiters();
+        return;
     }
+    tracing::info!(index = info.index, pid = restarted.pid, "a sub pool was restarted");
+    crate::metrics::sub_pool_restarted();
+    // The new process knows no routes yet.
+    pools.announce().await;
     pools.changed.notify_waiters();
 }
 

@@ -243,9 +243,13 @@ async fn accept_loop<H: Handler>(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                // At the limit (handshakes included): closed at once, before any task or
-                // buffer is spent on it.
-                Ok(incoming) if connections.len() >= config.max_connections => {
+                // At the limit (handshakes included; connections that ended are reaped first,
+                // so they do not count): closed at once, before any task or buffer is spent on
+                // it.
+                Ok(incoming) if {
+                    while connections.try_join_next().is_some() {}
+                    connections.len() >= config.max_connections
+                } => {
                     let peer = incoming.peer().to_owned();
                     drop(incoming);
                     let limit = config.max_connections;
@@ -302,5 +306,101 @@ mod tests {
         assert_eq!(counters.refused.load(std::sync::atomic::Ordering::Relaxed), 3);
         std::thread::sleep(std::time::Duration::from_millis(1050));
         assert!(counters.refused(), "a second later, a warning again");
+    }
+}
+
+#[cfg(test)]
+mod gauge_tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+
+    use metrics::{Counter, Gauge, GaugeFn, Histogram, Key, KeyName, Metadata, SharedString, Unit};
+
+    use super::{SERVER_CONNECTIONS, ServerCounters};
+    use crate::stats::{Counters, names};
+
+    /// A gauge that adds atomically, as real recorders do.
+    #[derive(Default)]
+    struct Value(AtomicU64);
+
+    impl GaugeFn for Value {
+        fn increment(&self, by: f64) {
+            let _ =
+                self.0.fetch_update(SeqCst, SeqCst, |v| Some((f64::from_bits(v) + by).to_bits()));
+        }
+        fn decrement(&self, by: f64) {
+            self.increment(-by);
+        }
+        fn set(&self, value: f64) {
+            self.0.store(value.to_bits(), SeqCst);
+        }
+    }
+
+    #[derive(Default)]
+    struct Gauges(parking_lot::Mutex<HashMap<String, Arc<Value>>>);
+
+    impl Gauges {
+        fn value(&self, name: &str) -> f64 {
+            self.0.lock().get(name).map_or(0.0, |v| f64::from_bits(v.0.load(SeqCst)))
+        }
+    }
+
+    impl metrics::Recorder for &'static Gauges {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::noop()
+        }
+        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::from_arc(self.0.lock().entry(key.name().to_owned()).or_default().clone())
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    /// Connections and leases opened and closed on four threads at once, round after round,
+    /// the closes released together: after each round every gauge reads exactly zero.
+    /// (Setting each gauge to a total read a moment before left it at whatever the last
+    /// racing thread had read.)
+    #[test]
+    fn gauges_stay_exact_under_concurrent_changes() {
+        let gauges: &'static Gauges = Box::leak(Box::default());
+        metrics::set_global_recorder(gauges).unwrap();
+        let (client, server) = (Arc::new(Counters::default()), Arc::new(ServerCounters::default()));
+        let barrier = Arc::new(std::sync::Barrier::new(4));
+        let wrong = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let threads: Vec<_> = (0..4)
+            .map(|thread| {
+                let (client, server) = (client.clone(), server.clone());
+                let (barrier, wrong) = (barrier.clone(), wrong.clone());
+                std::thread::spawn(move || {
+                    for round in 0..2_000 {
+                        client.connected();
+                        client.leased();
+                        server.opened();
+                        barrier.wait();
+                        client.released();
+                        server.closed();
+                        client.closed(false);
+                        barrier.wait();
+                        if thread == 0 {
+                            for name in [names::CONNECTIONS, names::LEASES, SERVER_CONNECTIONS] {
+                                if gauges.value(name) != 0.0 {
+                                    wrong.lock().push((round, name, gauges.value(name)));
+                                }
+                            }
+                        }
+                        barrier.wait();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(*wrong.lock(), Vec::new());
     }
 }

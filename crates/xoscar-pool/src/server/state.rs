@@ -294,7 +294,10 @@ impl ServerConn {
                 self.finish(id, cancelled(id));
             }
             // Still waiting in its holder's queue: nothing of it ran, so the server answers.
+            // Marked cancelled under this lock first, so a `begin` between here and `finish`
+            // already reads it as cancelled.
             None if running.queued => {
+                running.cancelled = true;
                 drop(state);
                 self.finish(id, cancelled(id));
                 self.responders_changed.notify_waiters();
