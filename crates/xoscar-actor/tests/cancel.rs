@@ -92,6 +92,20 @@ async fn giving_up_stops_the_handler_and_skips_the_queue(
     assert_eq!(counts.started.load(Ordering::SeqCst), 2, "the queued message was skipped");
 }
 
+/// A pool reached through its listener (in-process transport), with a waiter counting into
+/// `counts`.
+async fn behind_a_listener(counts: &Waiter) -> (ActorPool, ActorRef<Waiter>) {
+    let made = counts.clone();
+    let pool = ActorPool::builder(address(Transport::Inproc))
+        .register("Waiter", move |_: Wait| Ok(made.clone()))
+        .direct_delivery(false)
+        .start()
+        .await
+        .unwrap();
+    let waiter = create_actor::<Waiter>(pool.address(), "Waiter", &Wait { ms: 0 }).await.unwrap();
+    (pool, waiter)
+}
+
 #[test]
 fn in_process_a_caller_that_gives_up_stops_its_handler() {
     run_paused(async {
@@ -106,15 +120,7 @@ fn in_process_a_caller_that_gives_up_stops_its_handler() {
 fn a_remote_caller_that_gives_up_stops_its_handler() {
     run_paused(async {
         let counts = Waiter::default();
-        let made = counts.clone();
-        let pool = ActorPool::builder(address(Transport::Inproc))
-            .register("Waiter", move |_: Wait| Ok(made.clone()))
-            .direct_delivery(false)
-            .start()
-            .await
-            .unwrap();
-        let waiter =
-            create_actor::<Waiter>(pool.address(), "Waiter", &Wait { ms: 0 }).await.unwrap();
+        let (_pool, waiter) = behind_a_listener(&counts).await;
         giving_up_stops_the_handler_and_skips_the_queue(waiter, &counts).await;
     });
 }
@@ -161,15 +167,7 @@ fn in_process_an_explicit_cancel_of_a_queued_call_answers_at_once() {
 fn remotely_an_explicit_cancel_of_a_queued_call_answers_at_once() {
     run_paused(async {
         let counts = Waiter::default();
-        let made = counts.clone();
-        let pool = ActorPool::builder(address(Transport::Inproc))
-            .register("Waiter", move |_: Wait| Ok(made.clone()))
-            .direct_delivery(false)
-            .start()
-            .await
-            .unwrap();
-        let waiter =
-            create_actor::<Waiter>(pool.address(), "Waiter", &Wait { ms: 0 }).await.unwrap();
+        let (_pool, waiter) = behind_a_listener(&counts).await;
         an_explicit_cancel_of_a_queued_call_answers_at_once(waiter, &counts).await;
     });
 }
