@@ -11,6 +11,7 @@ pub fn run() -> Result<()> {
     run_step(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run_step(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     crate::layers::check()?;
+    crate::modules::check()?;
     crate::proto::run(true)?;
     // --all-targets also runs each criterion bench once, as a smoke test; doc tests need --doc.
     run_step(cargo().args(["test", "--workspace", "--all-targets"]))?;

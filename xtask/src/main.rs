@@ -5,6 +5,7 @@ mod ci;
 mod fuzz;
 mod layers;
 mod loom;
+mod modules;
 mod netns;
 mod proto;
 
@@ -19,7 +20,8 @@ usage: cargo xtask <command>
 commands:
   ci                 everything CI checks: fmt, clippy, layers, proto, tests, per-feature builds,
                      and the netns tests when run as root with iproute2 and iptables
-  check-layers       fail if a crate depends on one at its own level or above in the stack
+  check-layers       fail if a crate depends on one at its own level or above in the stack, or
+                     if the modules inside a crate form a circle not yet known (xtask/src/modules.rs)
   proto [--check]    regenerate the prost code from proto/ (--check: fail if it is stale)
   bench [--peers] [--runs N] [FILTER]
                      run the criterion benches (N times, default 1) and write
@@ -36,7 +38,7 @@ fn main() -> Result<()> {
     let (command, rest) = args.split_first().map_or(("", &[][..]), |(c, r)| (c.as_str(), r));
     match command {
         "ci" => ci::run(),
-        "check-layers" => layers::check(),
+        "check-layers" => layers::check().and_then(|()| modules::check()),
         "proto" => proto::run(rest.iter().any(|a| a == "--check")),
         "bench" => {
             let peers = rest.iter().any(|arg| arg == "--peers");

@@ -36,6 +36,14 @@ impl Channel {
         Channel { reader, writer, peer_hello }
     }
 
+    /// A channel over one end of an in-process connection (no handshake: both ends are the
+    /// same build).
+    #[cfg(feature = "inproc")]
+    pub(crate) fn inproc((reader, writer): inproc::Halves, peer: Arc<str>) -> Self {
+        let reader = FrameReader::new(ReaderKind::Inproc(reader), peer.clone());
+        Channel::new(reader, FrameWriter::new(WriterKind::Inproc(writer), peer), None)
+    }
+
     /// The peer: the address dialled, or what is known of an accepted peer (its TCP socket
     /// address; for Unix and in-process peers, the listener's address).
     pub fn peer(&self) -> &str {

@@ -7,8 +7,10 @@ use std::sync::{Arc, LazyLock, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use xoscar_wire::{Frame, Limits};
 
-use crate::channel::{FrameReader, FrameWriter, ReaderKind, WriterKind};
-use crate::{Activity, Channel, TransportConfig, TransportError};
+use crate::{Activity, TransportConfig, TransportError};
+
+/// One end of an in-process channel: its reading and its sending half.
+pub(crate) type Halves = (Receiver, Sender);
 
 /// Listeners by name. Each entry is the queue of dials waiting to be accepted.
 static REGISTRY: LazyLock<Mutex<HashMap<String, mpsc::Sender<Pending>>>> =
@@ -118,13 +120,9 @@ impl Pending {
     /// dialler's `connect` return. A pending dial dropped instead (the listener closed, or the
     /// server gave up on it) fails that `connect`, so nothing is written into a channel nobody
     /// will read.
-    pub(crate) fn into_channel(self, peer: Arc<str>) -> Channel {
+    pub(crate) fn accept(self) -> Halves {
         let _ = self.accepted.send(());
-        Channel::new(
-            FrameReader::new(ReaderKind::Inproc(self.reader), peer.clone()),
-            FrameWriter::new(WriterKind::Inproc(self.writer), peer),
-            None,
-        )
+        (self.reader, self.writer)
     }
 }
 
@@ -169,7 +167,7 @@ impl Drop for Listener {
 pub(crate) async fn connect(
     name: &str,
     config: &TransportConfig,
-) -> Result<Channel, TransportError> {
+) -> Result<Halves, TransportError> {
     let address = format!("inproc://{name}");
     let refused = || TransportError::ConnectionRefused { address: address.clone() };
     let dials = registry().get(name).cloned().ok_or_else(refused)?;
@@ -189,10 +187,5 @@ pub(crate) async fn connect(
     })?;
     // Dropped unaccepted: the listener closed with the dial still queued.
     on_accept.await.map_err(|_| refused())?;
-    let peer: Arc<str> = address.as_str().into();
-    Ok(Channel::new(
-        FrameReader::new(ReaderKind::Inproc(Receiver::new(from_listener)), peer.clone()),
-        FrameWriter::new(WriterKind::Inproc(Sender::new(to_listener, config.limits)), peer),
-        None,
-    ))
+    Ok((Receiver::new(from_listener), Sender::new(to_listener, config.limits)))
 }

@@ -147,7 +147,10 @@ async fn dial(
             establish(read, write, config, label, AuthRole::Dialer).await
         }
         #[cfg(feature = "inproc")]
-        Address::Inproc(name) => crate::inproc::connect(name, config).await,
+        Address::Inproc(name) => {
+            let halves = crate::inproc::connect(name, config).await?;
+            Ok(Channel::inproc(halves, address.to_string().into()))
+        }
         #[allow(unreachable_patterns)]
         _ => Err(unsupported(address)),
     }
@@ -287,7 +290,7 @@ impl Incoming {
                 .await
             }
             #[cfg(feature = "inproc")]
-            IncomingKind::Inproc(pending) => Ok(pending.into_channel(self.peer)),
+            IncomingKind::Inproc(pending) => Ok(Channel::inproc(pending.accept(), self.peer)),
         }
     }
 }

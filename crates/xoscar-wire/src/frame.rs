@@ -3,45 +3,13 @@
 use bytes::Bytes;
 use prost::Message;
 
-use crate::{WireError, pb};
-
-/// The kind byte of a frame prefix: which envelope message follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum FrameKind {
-    /// [`pb::Request`].
-    Request = 1,
-    /// [`pb::Response`].
-    Response = 2,
-    /// [`pb::Notify`].
-    Notify = 3,
-    /// [`pb::Cancel`].
-    Cancel = 4,
-    /// [`pb::Ping`].
-    Ping = 5,
-    /// [`pb::Pong`].
-    Pong = 6,
-    /// [`pb::GoAway`].
-    GoAway = 7,
-    /// [`pb::Credit`].
-    Credit = 8,
-}
+use crate::{FrameKind, WireError, pb};
 
 impl TryFrom<u8> for FrameKind {
     type Error = WireError;
 
     fn try_from(byte: u8) -> Result<Self, WireError> {
-        Ok(match byte {
-            1 => FrameKind::Request,
-            2 => FrameKind::Response,
-            3 => FrameKind::Notify,
-            4 => FrameKind::Cancel,
-            5 => FrameKind::Ping,
-            6 => FrameKind::Pong,
-            7 => FrameKind::GoAway,
-            8 => FrameKind::Credit,
-            other => return Err(WireError::UnknownKind(other)),
-        })
+        FrameKind::from_byte(byte).ok_or(WireError::UnknownKind(byte))
     }
 }
 

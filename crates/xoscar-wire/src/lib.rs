@@ -96,6 +96,7 @@ mod encode;
 mod error;
 mod frame;
 mod handshake;
+mod kind;
 mod limits;
 mod write_buf;
 
@@ -113,8 +114,9 @@ pub use auth::{
 pub use decode::FrameDecoder;
 pub use encode::{FrameEncoder, INLINE_PAYLOAD_MAX};
 pub use error::WireError;
-pub use frame::{Envelope, Frame, FrameKind, Payloads};
+pub use frame::{Envelope, Frame, Payloads};
 pub use handshake::{HANDSHAKE_PREFIX_LEN, Handshake, MAGIC, MAX_HELLO_LEN, PROTOCOL_VERSION};
+pub use kind::FrameKind;
 pub use limits::Limits;
 pub use smallvec;
 pub use write_buf::WriteBuf;
