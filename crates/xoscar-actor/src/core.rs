@@ -44,6 +44,8 @@ pub(crate) struct Core {
     pub(crate) runtime: Handle,
     /// Parent of every actor's lifetime.
     lifetime: CancellationToken,
+    /// Every actor task the pool started and that has not ended: aborted with the pool.
+    tasks: parking_lot::Mutex<tokio::task::JoinSet<()>>,
     /// Buffers exposed for writes by reference: by id, with their secret key.
     pub(crate) buffers: parking_lot::Mutex<HashMap<u64, (u64, Exposed), RandomState>>,
     /// Its label, its sub pools, and where actors placed in them live.
@@ -119,6 +121,7 @@ impl Core {
             metered,
             runtime,
             lifetime: CancellationToken::new(),
+            tasks: Default::default(),
             buffers: Default::default(),
             topology: Default::default(),
             routes: Default::default(),
@@ -232,16 +235,15 @@ impl Core {
         let ctx = Context::new(me.clone(), crate::PoolHandle { core: self.clone() }, registration);
         let (started, start_result) = oneshot::channel();
         // The pool owns every actor task it ever started, whatever became of its registry
-        // entry (a stop or destroy given up half-way): its end drops the actor where it waits.
-        let pool_lifetime = self.lifetime.clone();
-        let task = self.runtime.spawn(async move {
-            tokio::select! {
-                biased;
-                () = pool_lifetime.cancelled() => {}
-                () = runner::run(actor, ctx, inbox, started, mode) => {}
-            }
-        });
-        let _ = cell.task.set(task.abort_handle());
+        // entry (a stop or destroy given up half-way): its end aborts them all. (Owned by a
+        // set, not raced against the pool's token, which would cost every wake-up a poll.)
+        let task = {
+            let mut tasks = self.tasks.lock();
+            // Ended tasks leave the set here, so it holds only the living.
+            while tasks.try_join_next().is_some() {}
+            tasks.spawn_on(runner::run(actor, ctx, inbox, started, mode), &self.runtime)
+        };
+        let _ = cell.task.set(task.clone());
         if self.lifetime.is_cancelled() {
             // The pool was dropped between registering and spawning: nobody else will abort.
             task.abort();
@@ -310,6 +312,7 @@ impl Core {
     /// Drops every actor at once: no stop hooks; queued and running calls get `Stopped`.
     pub(crate) fn abort_all(&self) {
         self.lifetime.cancel();
+        self.tasks.lock().abort_all();
         let cells: Vec<_> = self.actors.write().drain().map(|(_, cell)| cell).collect();
         for cell in cells {
             cell.unregister();

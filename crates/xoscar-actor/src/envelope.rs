@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use xoscar_pool::{Message, Responder};
 
 use crate::cancel::CallSignal;
+use crate::cell::BoxFuture;
 use crate::context::DelegatedReply;
 use crate::{Actor, ActorError, ActorRef, Context, Failure, Handler, body, debug, header, metrics};
 
@@ -22,6 +23,9 @@ pub(crate) enum Outcome {
     Done,
     /// The handler panicked: a serial actor stops.
     Panicked,
+    /// Done, but the actor must finish this before its next message (a told reply waiting
+    /// for a permit: the bound on them).
+    Wait(BoxFuture<'static, ()>),
 }
 
 /// A message for an actor of type `A`, with its reply destination, type-erased so that one
@@ -313,10 +317,16 @@ where
                     // Deregistered before the caller hears of it: its next call finds no actor,
                     // and a main pool that placed it has forgotten it (so a create that follows
                     // is never undone by a late notice).
-                    if let Some(told) = ctx.retire_reporting() {
-                        let _ = told.await;
+                    let error = Box::new(ActorError::panicked(ctx.actor_ref(), &*panic));
+                    match ctx.retire_reporting() {
+                        // Answered from a task of the pool, so that no message's future
+                        // carries this rare wait.
+                        Some(told) => ctx.pool().core.spawn_owned(async move {
+                            let _ = told.await;
+                            sink.send(Err(error));
+                        }),
+                        None => sink.send(Err(error)),
                     }
-                    sink.send(Err(Box::new(ActorError::panicked(ctx.actor_ref(), &*panic))));
                     if metered {
                         metrics::message_handled::<A, M>("panicked", took);
                     }
@@ -335,7 +345,11 @@ where
                         None => sink.send(
                             result.map_err(|f| Box::new(ActorError::handler(ctx.actor_ref(), f))),
                         ),
-                        Some(Ok(reply)) => spawn_delegated(ctx, reply, sink).await,
+                        Some(Ok(reply)) => {
+                            if let Some(wait) = spawn_delegated(ctx, reply, sink) {
+                                return Outcome::Wait(wait);
+                            }
+                        }
                         Some(Err(())) => sink.send(Err(Box::new(ActorError::handler(
                             ctx.actor_ref(),
                             Failure::msg(
@@ -364,36 +378,57 @@ fn running<'a, F>(handled: &'a mut Pin<&mut Option<F>>) -> Pin<&'a mut F> {
 /// when the actor ends, the future is dropped and the caller told.
 ///
 /// A told message's reply has no caller waiting to bound how many run at once, so each takes a
-/// permit of the actor's (as many as its mailbox holds) and the actor waits for one: at the
-/// bound, the actor stops taking mail and its senders feel the full mailbox.
-async fn spawn_delegated<A: Actor, R: Send + 'static, S: Sink<R>>(
+/// permit of the actor's (as many as its mailbox holds). With none free, this returns the wait
+/// for one (boxed, so that no message's future carries it): the actor finishes it before its
+/// next message, so at the bound its senders feel the full mailbox.
+fn spawn_delegated<A: Actor, R: Send + 'static, S: Sink<R>>(
     ctx: &Context<A>,
     reply: DelegatedReply<R>,
-    mut sink: S,
-) {
-    let me = ctx.actor_ref().clone();
-    let lifetime = ctx.lifetime().clone();
-    let permit = match sink.has_caller() {
-        true => None,
-        false => tokio::select! {
-            biased;
-            () = lifetime.cancelled() => return,
-            // Never closed: the semaphore lives as long as the actor's contexts.
-            permit = ctx.told_replies().clone().acquire_owned() => permit.ok(),
-        },
-    };
-    ctx.pool().runtime().spawn(async move {
-        let _permit = permit;
-        tokio::select! {
-            biased;
-            result = AssertUnwindSafe(reply).catch_unwind() => sink.send(match result {
-                Ok(result) => result.map_err(|f| Box::new(ActorError::handler(&me, f))),
-                Err(panic) => Err(Box::new(ActorError::panicked(&me, &*panic))),
-            }),
-            () = lifetime.cancelled() => sink.send(Err(Box::new(ActorError::stopped(&me)))),
-            // The caller cancelled: the reply is dropped where it waits (a caller that
-            // still waits gets `Cancelled`).
-            () = sink.cancelled() => sink.send(Err(Box::new(ActorError::cancelled(&me)))),
+    sink: S,
+) -> Option<BoxFuture<'static, ()>> {
+    let (me, lifetime) = (ctx.actor_ref().clone(), ctx.lifetime().clone());
+    let runtime = ctx.pool().runtime().clone();
+    if sink.has_caller() {
+        runtime.spawn(deliver_delegated(reply, sink, me, lifetime, None));
+        return None;
+    }
+    let permits = ctx.told_replies().clone();
+    match permits.clone().try_acquire_owned() {
+        Ok(permit) => {
+            runtime.spawn(deliver_delegated(reply, sink, me, lifetime, Some(permit)));
+            None
         }
-    });
+        Err(_) => Some(Box::pin(async move {
+            let permit = tokio::select! {
+                biased;
+                () = lifetime.cancelled() => return,
+                // Never closed: the semaphore lives as long as the actor's contexts.
+                permit = permits.acquire_owned() => permit.ok(),
+            };
+            runtime.spawn(deliver_delegated(reply, sink, me, lifetime, permit));
+        })),
+    }
+}
+
+/// A delegated reply's task: answers `sink` with the reply, or `Stopped` when the actor ends,
+/// or `Cancelled` when the caller cancels; holds `permit` (a told reply's) meanwhile.
+async fn deliver_delegated<A: Actor, R: Send + 'static, S: Sink<R>>(
+    reply: DelegatedReply<R>,
+    mut sink: S,
+    me: ActorRef<A>,
+    lifetime: tokio_util::sync::CancellationToken,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) {
+    let _permit = permit;
+    tokio::select! {
+        biased;
+        result = AssertUnwindSafe(reply).catch_unwind() => sink.send(match result {
+            Ok(result) => result.map_err(|f| Box::new(ActorError::handler(&me, f))),
+            Err(panic) => Err(Box::new(ActorError::panicked(&me, &*panic))),
+        }),
+        () = lifetime.cancelled() => sink.send(Err(Box::new(ActorError::stopped(&me)))),
+        // The caller cancelled: the reply is dropped where it waits (a caller that
+        // still waits gets `Cancelled`).
+        () = sink.cancelled() => sink.send(Err(Box::new(ActorError::cancelled(&me)))),
+    }
 }

@@ -77,11 +77,11 @@ async fn serve_serial<A: Actor>(
     let call = ctx.call_signal();
     while let Some(mail) = inbox.recv().await {
         match mail {
-            Mail::Deliver(envelope) => {
-                if let Outcome::Panicked = envelope.handle(actor, ctx, &call).await {
-                    return None;
-                }
-            }
+            Mail::Deliver(envelope) => match envelope.handle(actor, ctx, &call).await {
+                Outcome::Done => {}
+                Outcome::Panicked => return None,
+                Outcome::Wait(wait) => wait.await,
+            },
             Mail::Stop(done) => return Some(done),
         }
     }
@@ -116,7 +116,10 @@ async fn serve_concurrent<A: Actor>(
                     let mut fork = ctx.fork();
                     running.push(async move {
                         let call = fork.call_signal();
-                        let _ = envelope.handle(&mut copy, &mut fork, &call).await;
+                        // Its slot stays taken while it waits: the bound holds here too.
+                        if let Outcome::Wait(wait) = envelope.handle(&mut copy, &mut fork, &call).await {
+                            wait.await;
+                        }
                     });
                 }
                 Some(Mail::Stop(done)) => {
