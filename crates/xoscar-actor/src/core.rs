@@ -313,10 +313,8 @@ impl Core {
     pub(crate) fn abort_all(&self) {
         self.lifetime.cancel();
         self.tasks.lock().abort_all();
-        let cells: Vec<_> = self.actors.write().drain().map(|(_, cell)| cell).collect();
-        for cell in cells {
+        for (_, cell) in self.actors.write().drain() {
             cell.unregister();
-            cell.abort();
         }
     }
 }

@@ -85,12 +85,12 @@ impl xoscar_pool::Handler for Service {
             Kind::CallBatch(delivery) => (false, true, delivery),
             Kind::TellBatch(delivery) => (true, true, delivery),
             other => {
+                if let Kind::Gone(target) = &other {
+                    let answer = self.gone(target, &responder);
+                    return responder.respond(answer);
+                }
                 if let Err(error) = self.admit(&other, &responder) {
                     return responder.respond(header::failure(&error));
-                }
-                if let (Kind::Gone(target), Some(at)) = (&other, self.gone_from(&responder)) {
-                    self.core.forget_at(&target.uid, &at);
-                    return responder.respond(header::done(pb::Done::default()));
                 }
                 // Work on it begins now: a cancel is no longer the pool's to answer.
                 responder.begin();
@@ -110,44 +110,43 @@ impl xoscar_pool::Handler for Service {
 }
 
 impl Service {
-    /// Whether this listener takes `kind` from this peer: the host-internal requests only on
-    /// their internal socket and from the process that may send them (its pid, as the kernel
-    /// reports it for a Unix-socket peer).
+    /// Whether this listener takes `kind` from this peer: `Routes` only on a sub pool's internal
+    /// socket and from its main pool's process (its pid, as the kernel reports it for a
+    /// Unix-socket peer).
     fn admit(&self, kind: &Kind, responder: &Responder) -> Result<(), ActorError> {
         let allowed = match kind {
             Kind::Routes(_) => match self.ingress {
                 Ingress::SubPoolInternal { main_pid } => responder.peer_pid() == Some(main_pid),
                 _ => false,
             },
-            Kind::Gone(_) => self.gone_from(responder).is_some(),
             _ => true,
         };
         if allowed {
             return Ok(());
         }
-        let request = match kind {
-            Kind::Routes(_) => {
-                "routes are taken only from the main pool over a sub pool's \
-                               internal socket"
-            }
-            _ => {
-                "actor-gone notices are taken only from sub pools over their main pool's \
-                  internal socket"
-            }
-        };
-        Err(ActorError::Forbidden {
-            address: self.core.address.to_string(),
-            reason: request.into(),
-        })
+        let reason = "routes are taken only from the main pool over a sub pool's internal socket";
+        Err(ActorError::Forbidden { address: self.core.address.to_string(), reason: reason.into() })
     }
 
-    /// The sub pool a `Gone` notice comes from: one whose process dialled this main pool's
-    /// internal socket.
-    fn gone_from(&self, responder: &Responder) -> Option<Address> {
-        if self.ingress != Ingress::MainInternal {
-            return None;
-        }
-        self.core.sub_pool_of_pid(responder.peer_pid()?)
+    /// A `Gone` notice: taken only on a main pool's internal socket, from one of its sub
+    /// pools' processes, and it forgets only what lived in that sub pool.
+    fn gone(&self, target: &pb::Target, responder: &Responder) -> Message {
+        let from = match self.ingress {
+            Ingress::MainInternal => {
+                responder.peer_pid().and_then(|pid| self.core.sub_pool_of_pid(pid))
+            }
+            _ => None,
+        };
+        let Some(at) = from else {
+            let reason = "actor-gone notices are taken only from sub pools over their main pool's internal socket";
+            let error = ActorError::Forbidden {
+                address: self.core.address.to_string(),
+                reason: reason.into(),
+            };
+            return header::failure(&error);
+        };
+        self.core.forget_at(&target.uid, &at);
+        header::done(pb::Done::default())
     }
 
     /// Queues a call or tell for its actor. A call's responder travels with the message and

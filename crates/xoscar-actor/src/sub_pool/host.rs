@@ -67,3 +67,10 @@ impl Host {
         self.server.abort();
     }
 }
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        // The monitor's owner: it never outlives the host, however the host goes.
+        self.monitor.abort();
+    }
+}

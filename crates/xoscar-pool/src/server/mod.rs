@@ -164,9 +164,10 @@ pub(crate) struct ServerCounters {
     turned_away: std::sync::atomic::AtomicU64,
 }
 
-/// When a refusal was last logged as a warning (ms since the first), so a flood of strangers
-/// cannot flood the log: at most one warning a second, the rest at debug level.
-static LAST_REFUSAL_WARNING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// When a refusal or a turned-away dial was last logged as a warning (ms since the first), so
+/// a flood of strangers cannot flood the log: at most one warning a second, the rest at debug
+/// level.
+static LAST_STRANGER_WARNING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl ServerCounters {
     pub(crate) fn opened(&self) {
@@ -195,12 +196,23 @@ impl ServerCounters {
     }
 }
 
+/// Logs a dial turned away at the connection limit (a warning at most once a second).
+fn turn_away(incoming: &xoscar_transport::Incoming, counters: &ServerCounters, limit: usize) {
+    let peer = incoming.peer();
+    if counters.turned_away() {
+        tracing::warn!(%peer, limit, "turned a dial away: the server holds its maximum of connections");
+    } else {
+        tracing::debug!(%peer, limit, "turned a dial away: the server holds its maximum of connections");
+    }
+}
+
 /// Whether a warning about strangers may be logged now: at most one a second.
 fn may_warn() -> bool {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     let now = START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64 + 1000;
-    let last = LAST_REFUSAL_WARNING.load(Relaxed);
-    now >= last + 1000 && LAST_REFUSAL_WARNING.compare_exchange(last, now, Relaxed, Relaxed).is_ok()
+    let last = LAST_STRANGER_WARNING.load(Relaxed);
+    now >= last + 1000
+        && LAST_STRANGER_WARNING.compare_exchange(last, now, Relaxed, Relaxed).is_ok()
 }
 
 /// Serves `listener` with `handler` until the returned [`Server`] is shut down or dropped.
@@ -243,23 +255,15 @@ async fn accept_loop<H: Handler>(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                // At the limit (handshakes included; connections that ended are reaped first,
-                // so they do not count): closed at once, before any task or buffer is spent on
-                // it.
-                Ok(incoming) if {
-                    while connections.try_join_next().is_some() {}
-                    connections.len() >= config.max_connections
-                } => {
-                    let peer = incoming.peer().to_owned();
-                    drop(incoming);
-                    let limit = config.max_connections;
-                    if counters.turned_away() {
-                        tracing::warn!(%peer, limit, "turned a dial away: the server holds its maximum of connections");
-                    } else {
-                        tracing::debug!(%peer, limit, "turned a dial away: the server holds its maximum of connections");
-                    }
-                }
                 Ok(incoming) => {
+                    // Connections that ended leave the set first, so they do not count.
+                    while connections.try_join_next().is_some() {}
+                    if connections.len() >= config.max_connections {
+                        // At the limit (handshakes included): closed at once, before any task
+                        // or buffer is spent on it.
+                        turn_away(&incoming, &counters, config.max_connections);
+                        continue;
+                    }
                     connections.spawn(conn::serve_connection(
                         incoming,
                         handler.clone(),
