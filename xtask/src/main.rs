@@ -22,6 +22,8 @@ commands:
                      and the netns tests when run as root with iproute2 and iptables
   check-layers       fail if a crate depends on one at its own level or above in the stack, or
                      if the modules inside a crate form a circle not yet known (xtask/src/modules.rs)
+  module-graph CRATE print which top-level modules of CRATE's src/ each module uses, and its
+                     circles (CRATE: a folder such as crates/xoscar-actor)
   proto [--check]    regenerate the prost code from proto/ (--check: fail if it is stale)
   bench [--peers] [--runs N] [FILTER]
                      run the criterion benches (N times, default 1) and write
@@ -39,6 +41,10 @@ fn main() -> Result<()> {
     match command {
         "ci" => ci::run(),
         "check-layers" => layers::check().and_then(|()| modules::check()),
+        "module-graph" => match rest {
+            [krate] => modules::print(krate),
+            _ => bail!("usage: cargo xtask module-graph crates/<name>"),
+        },
         "proto" => proto::run(rest.iter().any(|a| a == "--check")),
         "bench" => {
             let peers = rest.iter().any(|arg| arg == "--peers");

@@ -39,10 +39,9 @@ const KNOWN_CIRCLES: &[(&str, &[&str])] = &[(
         "core",
         "envelope",
         "error",
-        "forward",
         "header",
         "metrics",
-        "placement",
+        "neighbours",
         "pool",
         "reference",
         "remote",
@@ -105,6 +104,18 @@ pub fn check() -> Result<()> {
         eprintln!("module check: {problem}");
     }
     bail!("{} module problem(s)", problems.len())
+}
+
+/// Prints the module graph of one crate folder, and its circles (a tool for breaking them).
+pub fn print(krate: &str) -> Result<()> {
+    let graph = graph(&crate::workspace_root().join(krate).join("src"))?;
+    for (module, uses) in &graph {
+        println!("{module} -> {}", uses.iter().cloned().collect::<Vec<_>>().join(" "));
+    }
+    for circle in circles(&graph) {
+        println!("circle of {}: {}", circle.len(), path(&graph, &circle));
+    }
+    Ok(())
 }
 
 /// The graph of `src`'s top-level modules.

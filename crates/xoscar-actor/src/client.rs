@@ -18,7 +18,7 @@ use crate::core::{Core, typed};
 use crate::delivery::{self, Delivery};
 use crate::header::{self, Answer};
 use crate::pb::{self, request::Kind};
-use crate::{Actor, ActorError, ActorRef, Handler, Placement, forward, metrics, remote};
+use crate::{Actor, ActorError, ActorRef, Handler, Placement, metrics, remote};
 
 pub(crate) struct Client {
     pub(crate) pool: Pool,
@@ -95,15 +95,17 @@ impl<A: Actor> ActorRef<A> {
                 // A main pool of this process: the actor may live in one of its sub pools.
                 // Where it was noted, straight there; else through the main pool's own
                 // listener, which asks its sub pools.
-                Err(_) if core.has_sub_pools() => {
-                    let at = core.located(self.uid()).unwrap_or_else(|| core.address.clone());
+                Err(error) => {
+                    let Some(neighbours) = core.neighbours().filter(|n| n.any()) else {
+                        return Err(error);
+                    };
+                    let at = neighbours.noted(self.uid()).unwrap_or_else(|| core.address.clone());
                     let endpoint = match client.router.resolve(&at) {
                         Route::Remote(endpoint) => endpoint.into_owned(),
                         Route::Local(_) => at,
                     };
                     Ok(Reach::Remote(client, Cow::Owned(endpoint)))
                 }
-                Err(error) => Err(error),
             },
             (client, Place::Remote(endpoint)) => Ok(Reach::Remote(client, endpoint)),
         }
@@ -304,7 +306,7 @@ fn encode<A: Actor, M: 'static>(
 pub async fn has_actor<A>(actor: &ActorRef<A>) -> Result<bool, ActorError> {
     match place(actor.address())? {
         (_, Place::Local(core)) if core.has(actor.uid()) => Ok(true),
-        (_, Place::Local(core)) => Ok(forward::locate(&core, actor.uid()).await.is_some()),
+        (_, Place::Local(core)) => Ok(core.locate_elsewhere(actor.uid()).await.is_some()),
         (client, Place::Remote(endpoint)) => {
             let has = Kind::Has(pb::Target { uid: actor.uid().to_owned() });
             match manage(client, &endpoint, has, Payloads::new()).await? {
@@ -321,8 +323,12 @@ pub async fn has_actor<A>(actor: &ActorRef<A>) -> Result<bool, ActorError> {
 pub async fn destroy_actor<A>(actor: &ActorRef<A>) -> Result<(), ActorError> {
     match place(actor.address())? {
         (_, Place::Local(core)) if !core.has(actor.uid()) => {
-            match forward::locate(&core, actor.uid()).await {
-                Some(at) => forward::destroy_at(&core, &at, actor.uid()).await,
+            let elsewhere = match core.neighbours() {
+                Some(neighbours) => neighbours.locate(actor.uid()).await.map(|at| (neighbours, at)),
+                None => None,
+            };
+            match elsewhere {
+                Some((neighbours, at)) => neighbours.destroy_at(&at, actor.uid()).await,
                 None => Err(core.not_found(actor.uid())),
             }
         }
@@ -345,7 +351,7 @@ pub async fn actor_ref<A>(
     let uid: Arc<str> = uid.into();
     match place(address)? {
         (_, Place::Local(core)) if core.has(&uid) => Ok(ActorRef::new(address.clone(), uid)),
-        (_, Place::Local(core)) => match forward::locate(&core, &uid).await {
+        (_, Place::Local(core)) => match core.locate_elsewhere(&uid).await {
             Some(at) => Ok(ActorRef::new(at, uid)),
             None => Err(core.not_found(&uid)),
         },

@@ -16,7 +16,8 @@ use xoscar_transport::Address;
 use crate::buffer::Exposed;
 use crate::cell::{AnyCell, BoxFuture, Cell};
 use crate::debug::Thresholds;
-use crate::placement::Topology;
+use crate::neighbours::Neighbours;
+use crate::placement::Placement;
 use crate::runner::{self, Mode};
 use crate::{Actor, ActorError, ActorRef, Context, Failure, body, remote};
 use xoscar_wire::Payloads;
@@ -48,17 +49,9 @@ pub(crate) struct Core {
     tasks: parking_lot::Mutex<tokio::task::JoinSet<()>>,
     /// Buffers exposed for writes by reference: by id, with their secret key.
     pub(crate) buffers: parking_lot::Mutex<HashMap<u64, (u64, Exposed), RandomState>>,
-    /// Its label, its sub pools, and where actors placed in them live.
-    pub(crate) topology: parking_lot::Mutex<Topology>,
-    /// The external addresses this (sub) pool mapped from its main pool's last `Routes`.
-    routes: parking_lot::Mutex<Vec<Address>>,
-    /// In a sub pool: tells its main pool that an actor left (set by the pool at start).
-    pub(crate) gone_notice: OnceLock<GoneNotice>,
+    /// The other pools of its host, if any (set once, by the layer that makes them).
+    neighbours: OnceLock<Arc<dyn Neighbours>>,
 }
-
-/// Tells a sub pool's main pool that the actor `uid` left; completes when it was told (or
-/// gave up).
-pub(crate) type GoneNotice = Box<dyn Fn(Arc<str>) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// An actor's registration in its pool. Dropping it forgets the uid (unless it was given to
 /// a newer actor meanwhile) and ends the actor's lifetime.
@@ -123,19 +116,34 @@ impl Core {
             lifetime: CancellationToken::new(),
             tasks: Default::default(),
             buffers: Default::default(),
-            topology: Default::default(),
-            routes: Default::default(),
-            gone_notice: OnceLock::new(),
+            neighbours: OnceLock::new(),
         }
     }
 
-    /// The actor `uid` left this pool (destroyed, or stopped after a panic): the idle-label
-    /// hold it had here is free, and in a sub pool the main pool is told in a task of the
-    /// pool (so a destroy given up meanwhile still tells); the receiver completes once it was
-    /// told, or gave up. Not for the pool's own end.
+    /// Gives the pool its neighbours; the first set stays.
+    pub(crate) fn set_neighbours(&self, neighbours: Arc<dyn Neighbours>) {
+        let _ = self.neighbours.set(neighbours);
+    }
+
+    /// The other pools of its host, if it has any.
+    pub(crate) fn neighbours(&self) -> Option<&Arc<dyn Neighbours>> {
+        self.neighbours.get()
+    }
+
+    /// Where `uid`, which this pool does not hold, lives among its neighbours (asking them).
+    pub(crate) async fn locate_elsewhere(&self, uid: &str) -> Option<Address> {
+        match self.neighbours.get() {
+            Some(neighbours) => neighbours.locate(uid).await,
+            None => None,
+        }
+    }
+
+    /// The actor `uid` left this pool (destroyed, or stopped after a panic): its neighbours
+    /// free what it held and are told in a task of the pool (so a destroy given up meanwhile
+    /// still tells); the receiver completes once they were told, or gave up. Not for the
+    /// pool's own end.
     pub(crate) fn left(self: &Arc<Self>, uid: &str) -> Option<oneshot::Receiver<()>> {
-        self.forget_at(uid, &self.address);
-        let notice = self.gone_notice.get()?(uid.into());
+        let notice = self.neighbours.get()?.left(uid)?;
         let (done, finished) = oneshot::channel();
         self.spawn_owned(async move {
             notice.await;
@@ -144,23 +152,25 @@ impl Core {
         Some(finished)
     }
 
-    /// Takes the routes its main pool announced, in place of those it announced before (so a
-    /// sub pool that is gone is unmapped, and the table never holds more than one request's).
-    pub(crate) fn replace_routes(
-        &self,
-        router: &xoscar_router::Router<Weak<Core>>,
-        routes: Vec<(Address, Address)>,
-    ) {
-        let mut held = self.routes.lock();
-        for old in held.iter() {
-            if !routes.iter().any(|(external, _)| external == old) {
-                router.unmap(old);
-            }
+    /// Creates an actor of `type_name` where `placement` says: here, or through its
+    /// neighbours in another pool of its host. Returns its uid and its pool's address.
+    pub(crate) async fn create_placed(
+        self: &Arc<Self>,
+        type_name: &str,
+        init: Payloads,
+        uid: Option<Arc<str>>,
+        placement: &Placement,
+    ) -> Result<(Arc<str>, Address), ActorError> {
+        if *placement == Placement::Here {
+            let uid = self.create_by_name(type_name, init, uid).await?;
+            return Ok((uid, self.address.clone()));
         }
-        held.clear();
-        for (external, internal) in routes {
-            held.push(external.clone());
-            router.map(external, internal);
+        match self.neighbours.get() {
+            Some(neighbours) => neighbours.create(type_name, init, uid, placement).await,
+            None => Err(ActorError::Placement {
+                address: self.address.to_string(),
+                reason: format!("{placement:?}: this pool has no other pools to place in"),
+            }),
         }
     }
 

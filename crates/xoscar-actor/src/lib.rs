@@ -22,9 +22,9 @@ mod debug;
 mod delivery;
 mod envelope;
 mod error;
-mod forward;
 mod header;
 pub mod metrics;
+mod neighbours;
 mod placement;
 mod pool;
 #[cfg(feature = "prometheus")]
@@ -35,6 +35,7 @@ mod runner;
 mod service;
 mod streaming;
 mod sub_pool;
+mod sub_pool_entry;
 mod transfer;
 
 /// The actor layer's headers, generated from `proto/xoscar/actor/v1/actor.proto`.
@@ -67,7 +68,8 @@ pub use pool::{
 pub use reference::ActorRef;
 pub use remote::RemoteMessages;
 pub use streaming::{PACK_BYTES, PACK_ITEMS, ReplyStream, STREAM_WINDOW, Streaming};
-pub use sub_pool::{ENV_SUB_POOL, ExitHook, Recovery, SubPool, SubPoolInfo, run_if_sub_pool};
+pub use sub_pool::{ENV_SUB_POOL, ExitHook, Recovery, SubPool, SubPoolInfo};
+pub use sub_pool_entry::run_if_sub_pool;
 /// The token that cancels [`ActorRef::call_cancellable`] (tokio-util's, re-exported).
 pub use tokio_util::sync::CancellationToken;
 pub use transfer::{BufferWriter, CopyTo, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_IN_FLIGHT, copy_to};

@@ -19,7 +19,7 @@ use crate::debug::Thresholds;
 use crate::runner::Mode;
 use crate::service::{Ingress, Service};
 use crate::sub_pool::{
-    ExitHook, Host, Recovery, SubPool, SubPoolInfo, SubPoolOf, SubPools, start_all,
+    ExitHook, Host, Neighbourhood, Recovery, SubPool, SubPoolInfo, SubPoolOf, SubPools, start_all,
 };
 use crate::{Actor, ActorError, ActorRef, Failure};
 
@@ -42,6 +42,8 @@ pub struct ActorPool {
     addresses: Vec<Address>,
     /// Its sub pools' processes, killed when the pool goes.
     subs: Arc<SubPools>,
+    /// What it knows of the other pools of its host (its core holds it as its neighbours).
+    neighbourhood: Arc<Neighbourhood>,
     /// Made with its first sub pool: its private directory, its internal socket, the monitor.
     host: tokio::sync::OnceCell<Host>,
     /// The listeners' settings, for the internal socket made with the first sub pool.
@@ -249,7 +251,7 @@ impl ActorPool {
         let host = self.host().await?;
         let info = self.subs.add(sub_pool, host.dir()).await?;
         client()?.router.map(info.address.clone(), info.internal.clone());
-        self.handle.core.sub_pool_serves(&info);
+        self.neighbourhood.sub_pool_serves(&info);
         self.subs.announce().await;
         Ok(info)
     }
@@ -261,14 +263,20 @@ impl ActorPool {
         if let Ok(client) = client() {
             client.router.unmap(&info.address);
         }
-        self.handle.core.sub_pool_gone(index);
+        self.neighbourhood.sub_pool_gone(index);
         Ok(())
     }
 
     /// Its host side, made (and the monitor started) with the first sub pool.
     async fn host(&self) -> Result<&Host, ActorError> {
         let (transport, server) = &self.listening;
-        let start = Host::start(&self.handle.core, &self.subs, transport, server.clone());
+        let start = Host::start(
+            &self.handle.core,
+            &self.neighbourhood,
+            &self.subs,
+            transport,
+            server.clone(),
+        );
         self.host.get_or_try_init(|| start).await
     }
 
@@ -588,24 +596,21 @@ impl ActorPoolBuilder {
                 .map_err(|error| start_error(&address, error.to_string()))?;
             servers.push(server);
         }
-        if let Some(main) = self.sub_pool_of.and_then(|of| of.main_internal) {
-            let _ = core.gone_notice.set(crate::forward::gone_notice(main));
-        }
+        let main_internal = self.sub_pool_of.and_then(|of| of.main_internal);
+        let recipes = self.recovery == Recovery::Actors;
+        let neighbourhood = Arc::new(Neighbourhood::new(&core, self.label, recipes, main_internal));
+        core.set_neighbours(neighbourhood.clone());
         if self.direct {
             for address in &addresses {
                 client.router.add_local(address.clone(), Arc::downgrade(&core));
             }
-        }
-        {
-            let mut topology = core.topology.lock();
-            topology.label = self.label;
-            topology.recipes = (self.recovery == Recovery::Actors).then(Default::default);
         }
         let pool = ActorPool {
             handle: PoolHandle { core },
             servers,
             addresses,
             subs: Arc::new(SubPools::new(self.recovery, self.exit_hook)),
+            neighbourhood,
             host: tokio::sync::OnceCell::new(),
             listening: (self.transport, self.server),
             auth,
@@ -621,7 +626,7 @@ impl ActorPoolBuilder {
         let running = start_all(self.sub_pools, host.dir(), host.internal()).await?;
         for sub in &running {
             client.router.map(sub.info.address.clone(), sub.info.internal.clone());
-            pool.handle.core.sub_pool_serves(&sub.info);
+            pool.neighbourhood.sub_pool_serves(&sub.info);
         }
         pool.subs.extend(running);
         pool.subs.announce().await;

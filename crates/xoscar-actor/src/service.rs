@@ -16,7 +16,7 @@ use crate::buffer;
 use crate::core::Core;
 use crate::delivery::{self, Delivery};
 use crate::pb::{self, request::Kind};
-use crate::{ActorError, Placement, forward, header};
+use crate::{ActorError, Placement, header};
 
 /// Answers the requests of remote callers on one listener. Every failure becomes a failure
 /// response for that request only: the connection and the pool go on.
@@ -131,21 +131,20 @@ impl Service {
     /// A `Gone` notice: taken only on a main pool's internal socket, from one of its sub
     /// pools' processes, and it forgets only what lived in that sub pool.
     fn gone(&self, target: &pb::Target, responder: &Responder) -> Message {
-        let from = match self.ingress {
-            Ingress::MainInternal => {
-                responder.peer_pid().and_then(|pid| self.core.sub_pool_of_pid(pid))
+        let taken = match (self.ingress, responder.peer_pid(), self.core.neighbours()) {
+            (Ingress::MainInternal, Some(pid), Some(neighbours)) => {
+                neighbours.gone_from(pid, &target.uid)
             }
-            _ => None,
+            _ => false,
         };
-        let Some(at) = from else {
+        if !taken {
             let reason = "actor-gone notices are taken only from sub pools over their main pool's internal socket";
             let error = ActorError::Forbidden {
                 address: self.core.address.to_string(),
                 reason: reason.into(),
             };
             return header::failure(&error);
-        };
-        self.core.forget_at(&target.uid, &at);
+        }
         header::done(pb::Done::default())
     }
 
@@ -156,7 +155,10 @@ impl Service {
     fn deliver(&self, delivery: Delivery<'_>, batch: bool, body: Payloads, responder: Responder) {
         let cell = match self.core.cell(delivery.uid) {
             Ok(cell) => cell,
-            Err(_) if self.core.has_sub_pools() => {
+            Err(error) => {
+                let Some(neighbours) = self.core.neighbours().filter(|n| n.any()) else {
+                    return responder.respond(header::failure(&error));
+                };
                 if delivery.hops >= MAX_FORWARD_HOPS {
                     let error = ActorError::Forbidden {
                         address: self.core.address.to_string(),
@@ -172,9 +174,8 @@ impl Service {
                 let request = Message::new(head, body);
                 // Forwarding begins now; a cancel reaches the sub pool through it.
                 responder.begin();
-                return forward::forward(&self.core, delivery.uid.into(), request, responder);
+                return neighbours.clone().forward(delivery.uid.into(), request, responder);
             }
-            Err(error) => return responder.respond(header::failure(&error)),
         };
         if delivery.tell {
             match cell.deliver_remote((delivery.message, batch), body, &mut None) {
@@ -223,7 +224,7 @@ async fn manage(core: &Arc<Core>, kind: Kind, body: Payloads) -> Result<Message,
         Kind::Has(target) => {
             let elsewhere = match core.has(&target.uid) {
                 true => None,
-                false => forward::locate(core, &target.uid).await,
+                false => core.locate_elsewhere(&target.uid).await,
             };
             let present = elsewhere.is_some() || core.has(&target.uid);
             let address = elsewhere.map(|at| at.to_string()).unwrap_or_default();
@@ -231,9 +232,10 @@ async fn manage(core: &Arc<Core>, kind: Kind, body: Payloads) -> Result<Message,
         }
         Kind::Destroy(target) => {
             if !core.has(&target.uid)
-                && let Some(at) = forward::locate(core, &target.uid).await
+                && let Some(neighbours) = core.neighbours()
+                && let Some(at) = neighbours.locate(&target.uid).await
             {
-                forward::destroy_at(core, &at, &target.uid).await?;
+                neighbours.destroy_at(&at, &target.uid).await?;
             } else {
                 core.destroy(&target.uid).await?;
             }
@@ -258,7 +260,11 @@ async fn manage(core: &Arc<Core>, kind: Kind, body: Payloads) -> Result<Message,
                     parsed.push((external, internal));
                 }
             }
-            core.replace_routes(&crate::client::client()?.router, parsed);
+            let Some(neighbours) = core.neighbours() else {
+                let reason = "a pool with no neighbours takes no routes".into();
+                return Err(ActorError::Forbidden { address: core.address.to_string(), reason });
+            };
+            neighbours.routes(parsed)?;
             Ok(header::done(pb::Done::default()))
         }
         Kind::WriteBuffer(write) => {

@@ -11,6 +11,7 @@ use xoscar_transport::{Address, TransportConfig, listen};
 
 use super::dir::PrivateDir;
 use super::monitor::{SubPools, monitor};
+use super::neighbourhood::Neighbourhood;
 use crate::ActorError;
 use crate::core::Core;
 use crate::service::{Ingress, Service};
@@ -29,6 +30,7 @@ impl Host {
     /// watching `subs`.
     pub(crate) async fn start(
         core: &Arc<Core>,
+        neighbourhood: &Arc<Neighbourhood>,
         subs: &Arc<SubPools>,
         transport: &TransportConfig,
         server: ServerConfig,
@@ -43,7 +45,8 @@ impl Host {
         let server =
             xoscar_pool::serve(listener, service, server).map_err(|e| setup(e.to_string()))?;
         subs.set_main_route(core.address.clone(), internal.clone());
-        let monitor = tokio::spawn(monitor(subs.clone(), Arc::downgrade(core))).abort_handle();
+        let monitor =
+            tokio::spawn(monitor(subs.clone(), Arc::downgrade(neighbourhood))).abort_handle();
         Ok(Host { server, monitor, internal, dir })
     }
 

@@ -3,36 +3,38 @@
 //! addresses, and dying with it.
 //!
 //! The executable re-runs itself in sub-pool mode: its `main` starts with the one line
-//! [`run_if_sub_pool`], which in a sub pool serves until the main pool goes and never
+//! [`crate::run_if_sub_pool`], which in a sub pool serves until the main pool goes and never
 //! returns, and in the main process returns at once.
 
-mod child;
 mod dir;
+mod forward;
 mod host;
 mod monitor;
+mod neighbourhood;
 mod spawn;
+mod topology;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use xoscar_transport::Address;
 
-pub use child::run_if_sub_pool;
 pub(crate) use host::Host;
 pub(crate) use monitor::SubPools;
 pub use monitor::{ExitHook, Recovery};
+pub(crate) use neighbourhood::Neighbourhood;
 pub(crate) use spawn::start_all;
 
 /// Set in a sub pool's environment: its index among the main pool's sub pools.
 pub const ENV_SUB_POOL: &str = "XOSCAR_SUB_POOL";
-const ENV_LABEL: &str = "XOSCAR_SUB_POOL_LABEL";
-const ENV_ADDRESS: &str = "XOSCAR_SUB_POOL_ADDRESS";
-const ENV_INTERNAL: &str = "XOSCAR_SUB_POOL_INTERNAL";
-const ENV_PARENT: &str = "XOSCAR_SUB_POOL_PARENT";
+pub(crate) const ENV_LABEL: &str = "XOSCAR_SUB_POOL_LABEL";
+pub(crate) const ENV_ADDRESS: &str = "XOSCAR_SUB_POOL_ADDRESS";
+pub(crate) const ENV_INTERNAL: &str = "XOSCAR_SUB_POOL_INTERNAL";
+pub(crate) const ENV_PARENT: &str = "XOSCAR_SUB_POOL_PARENT";
 /// The main pool's internal Unix socket (empty: none), where a sub pool reports actors gone.
-const ENV_MAIN: &str = "XOSCAR_SUB_POOL_MAIN";
+pub(crate) const ENV_MAIN: &str = "XOSCAR_SUB_POOL_MAIN";
 /// The line a sub pool prints once it serves, followed by its address.
-const READY: &str = "XOSCAR_SUB_POOL_READY";
+pub(crate) const READY: &str = "XOSCAR_SUB_POOL_READY";
 
 /// One sub pool of a main pool, before it starts: every method states its default.
 #[derive(Debug, Clone)]
@@ -89,7 +91,7 @@ impl SubPool {
 
     /// Runs `program` with `args` instead of re-running this executable with its own
     /// arguments (a test binary, for instance, passes the filter of the test that calls
-    /// [`run_if_sub_pool`]). Default: this executable, with the arguments it was given.
+    /// [`crate::run_if_sub_pool`]). Default: this executable, with the arguments it was given.
     pub fn program(
         mut self,
         program: impl Into<PathBuf>,

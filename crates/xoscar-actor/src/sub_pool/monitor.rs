@@ -16,9 +16,10 @@ use super::{SubPool, SubPoolInfo};
 use xoscar_pool::Message;
 use xoscar_transport::Address;
 
-use crate::core::Core;
+use super::forward;
+use super::neighbourhood::Neighbourhood;
 use crate::pb::{self, request::Kind};
-use crate::{ActorError, forward, header};
+use crate::{ActorError, header};
 
 /// How often the monitor looks at its sub pools: a death is noticed within this.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
@@ -260,11 +261,11 @@ fn no_sub_pool(index: usize) -> ActorError {
     ActorError::Placement { address: String::new(), reason: format!("no running sub pool {index}") }
 }
 
-/// Watches `pools` until the main pool (its `core`) goes: each death is reported to the hook
+/// Watches `pools` until the main pool (whose `neighbourhood` it is told of) goes: each death is reported to the hook
 /// and logged, then recovered as configured, each sub pool in a task of its own (owned by
 /// this one, so aborting the monitor aborts them), so one that is slow to come back holds up
 /// no other. Owned by the main pool, which aborts it.
-pub(crate) async fn monitor(pools: Arc<SubPools>, core: Weak<Core>) {
+pub(crate) async fn monitor(pools: Arc<SubPools>, neighbourhood: Weak<Neighbourhood>) {
     let mut recovering = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -278,7 +279,7 @@ pub(crate) async fn monitor(pools: Arc<SubPools>, core: Weak<Core>) {
             recovering.spawn(async move { pools.announce().await });
         }
         for (process, status) in pools.take_dead() {
-            recovering.spawn(recover(pools.clone(), core.clone(), process, status));
+            recovering.spawn(recover(pools.clone(), neighbourhood.clone(), process, status));
         }
     }
 }
@@ -288,7 +289,7 @@ pub(crate) async fn monitor(pools: Arc<SubPools>, core: Weak<Core>) {
 /// when it cannot be restarted, forgets it.
 async fn recover(
     pools: Arc<SubPools>,
-    core: Weak<Core>,
+    neighbourhood: Weak<Neighbourhood>,
     process: SubPoolProcess,
     status: ExitStatus,
 ) {
@@ -300,11 +301,11 @@ async fn recover(
         tracing::warn!(index = info.index, "the sub pool exit hook panicked");
     }
     let recreating = pools.recovery == Recovery::Actors;
-    if let Some(core) = core.upgrade() {
-        core.sub_pool_died(&info.address, recreating);
+    if let Some(neighbourhood) = neighbourhood.upgrade() {
+        neighbourhood.sub_pool_died(&info.address, recreating);
     }
     if pools.recovery == Recovery::Off {
-        gone_for_good(&pools, &core, &info);
+        gone_for_good(&pools, &neighbourhood, &info);
         pools.changed.notify_waiters();
         return;
     }
@@ -326,10 +327,10 @@ async fn recover(
         Ok(process) => process,
         Err(error) => {
             tracing::warn!(index = info.index, %error, "a sub pool could not be restarted");
-            if let Some(core) = core.upgrade() {
-                core.sub_pool_died(&info.address, false);
+            if let Some(neighbourhood) = neighbourhood.upgrade() {
+                neighbourhood.sub_pool_died(&info.address, false);
             }
-            gone_for_good(&pools, &core, &info);
+            gone_for_good(&pools, &neighbourhood, &info);
             pools.settle(info.index, Slot::Gone);
             pools.changed.notify_waiters();
             return;
@@ -337,19 +338,19 @@ async fn recover(
     };
     process.quick_deaths = quick_deaths;
     let restarted = process.info.clone();
-    if let Some(core) = core.upgrade()
+    if let Some(neighbourhood) = neighbourhood.upgrade()
         && pools.is_restarting(info.index)
     {
-        core.sub_pool_serves(&restarted);
+        neighbourhood.sub_pool_serves(&restarted);
         if recreating {
-            core.recreate_at(&restarted.address).await;
+            neighbourhood.recreate_at(&restarted.address).await;
         }
     }
     if !pools.settle(info.index, Slot::Running(Box::new(process))) {
         // Removed meanwhile: the new process went with its slot; so does what was noted of it.
-        if let Some(core) = core.upgrade() {
-            core.sub_pool_gone(info.index);
-            core.sub_pool_died(&restarted.address, false);
+        if let Some(neighbourhood) = neighbourhood.upgrade() {
+            neighbourhood.sub_pool_gone(info.index);
+            neighbourhood.sub_pool_died(&restarted.address, false);
         }
         pools.changed.notify_waiters();
         return;
@@ -371,9 +372,9 @@ pub(crate) fn backoff(quick_deaths: u32) -> Option<Duration> {
 
 /// Sub pool `info` will not come back: placing on it fails, this process no longer maps its
 /// address to its socket, and the other sub pools are told routes without it.
-fn gone_for_good(pools: &SubPools, core: &Weak<Core>, info: &SubPoolInfo) {
-    if let Some(core) = core.upgrade() {
-        core.sub_pool_gone(info.index);
+fn gone_for_good(pools: &SubPools, neighbourhood: &Weak<Neighbourhood>, info: &SubPoolInfo) {
+    if let Some(neighbourhood) = neighbourhood.upgrade() {
+        neighbourhood.sub_pool_gone(info.index);
     }
     if let Ok(client) = crate::client::client() {
         client.router.unmap(&info.address);

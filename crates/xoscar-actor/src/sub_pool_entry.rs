@@ -1,14 +1,16 @@
-//! The sub pool's side: serve the pool the main pool asked for, until the main pool goes.
+//! A sub pool's process: serve the pool its main pool asked for, until the main pool goes.
 
 use std::io::Read;
 
 use xoscar_transport::Address;
 
-use super::{ENV_ADDRESS, ENV_INTERNAL, ENV_MAIN, ENV_PARENT, ENV_SUB_POOL, READY, SubPoolOf};
+use crate::sub_pool::{
+    ENV_ADDRESS, ENV_INTERNAL, ENV_MAIN, ENV_PARENT, ENV_SUB_POOL, READY, SubPoolOf,
+};
 use crate::{ActorPool, ActorPoolBuilder};
 
 /// The one line a program with sub pools starts `main` with (plain or `#[tokio::main]`). In
-/// a sub pool (the environment variable [`super::ENV_SUB_POOL`] is set by its main pool) it
+/// a sub pool (the environment variable [`crate::ENV_SUB_POOL`] is set by its main pool) it
 /// builds the pool with `configure` (register there the same actor types as the main pool),
 /// serves it on a runtime of its own, and exits when the main pool goes (its process ends,
 /// even by SIGKILL); it never returns. Anywhere else it returns at once.
