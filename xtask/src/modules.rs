@@ -5,10 +5,7 @@
 //! `src/<name>/`; it uses another when its code (comments and `#[cfg(test)]` modules left out)
 //! names `crate::<module>` or an item `lib.rs` re-exports from that module (`crate::Item`,
 //! `crate::{Item, ..}`). Circles are the strongly connected components of that graph.
-//!
-//! Circles that existed when the check was written are listed in [`KNOWN_CIRCLES`], to be
-//! broken one step at a time: the check fails on a circle that is not within a known one, and
-//! on a known one that has shrunk (so the list is tightened as the code improves).
+//! Any circle fails the check, naming its modules and one path around it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -25,33 +22,6 @@ const CRATES: [&str; 6] = [
     "crates/xoscar",
 ];
 
-/// Circles still to be broken (issue 17), by crate folder: each the exact set of modules of
-/// one circle. Empty once every crate is a strict stack.
-const KNOWN_CIRCLES: &[(&str, &[&str])] = &[(
-    "crates/xoscar-actor",
-    &[
-        "batch",
-        "buffer",
-        "cancel",
-        "cell",
-        "client",
-        "context",
-        "core",
-        "envelope",
-        "error",
-        "header",
-        "metrics",
-        "neighbours",
-        "pool",
-        "reference",
-        "remote",
-        "runner",
-        "service",
-        "streaming",
-        "sub_pool",
-    ],
-)];
-
 /// Module name -> the modules it uses.
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
@@ -60,44 +30,16 @@ pub fn check() -> Result<()> {
     let mut problems = Vec::new();
     for krate in CRATES {
         let graph = graph(&root.join(krate).join("src"))?;
-        let circles = circles(&graph);
-        let known: Vec<BTreeSet<&str>> = KNOWN_CIRCLES
-            .iter()
-            .filter(|(name, _)| *name == krate)
-            .map(|(_, members)| members.iter().copied().collect())
-            .collect();
-        for circle in &circles {
-            let members: BTreeSet<&str> = circle.iter().map(String::as_str).collect();
-            match known.iter().find(|known| members.is_subset(known)) {
-                Some(known) if *known == members => {
-                    eprintln!(
-                        "known module circle in {krate}, to be broken: {} modules, e.g. {}",
-                        circle.len(),
-                        path(&graph, circle)
-                    );
-                }
-                Some(_) => problems.push(format!(
-                    "{krate}: a known circle shrank to {{{}}}: tighten KNOWN_CIRCLES in xtask/src/modules.rs",
-                    circle.join(", ")
-                )),
-                None => problems.push(format!(
-                    "{krate}: module circle among {{{}}}, e.g. {}",
-                    circle.join(", "),
-                    path(&graph, circle)
-                )),
-            }
-        }
-        for known in &known {
-            if !circles.iter().any(|circle| circle.iter().all(|m| known.contains(m.as_str()))) {
-                problems.push(format!(
-                    "{krate}: the known circle {{{}}} is gone: remove it from KNOWN_CIRCLES",
-                    known.iter().copied().collect::<Vec<_>>().join(", ")
-                ));
-            }
+        for circle in circles(&graph) {
+            problems.push(format!(
+                "{krate}: module circle among {{{}}}, e.g. {}",
+                circle.join(", "),
+                path(&graph, &circle)
+            ));
         }
     }
     if problems.is_empty() {
-        eprintln!("modules ok: no new circle in {}", CRATES.join(", "));
+        eprintln!("modules ok: no circle in {}", CRATES.join(", "));
         return Ok(());
     }
     for problem in &problems {

@@ -312,35 +312,4 @@ impl ActorError {
             ActorError::Setup { .. } => "setup",
         }
     }
-
-    /// A handler's (or hook's) failure, located at the actor `me`.
-    pub(crate) fn handler<A>(me: &crate::ActorRef<A>, failure: Failure) -> Self {
-        ActorError::Handler {
-            address: me.address().to_string(),
-            pid: std::process::id(),
-            actor_type: std::any::type_name::<A>().to_owned(),
-            uid: me.uid().to_owned(),
-            message: failure.message(),
-            source: failure.into_source(),
-        }
-    }
-
-    /// A handler's (or hook's) panic, located at the actor `me`.
-    pub(crate) fn panicked<A>(me: &crate::ActorRef<A>, panic: &(dyn std::any::Any + Send)) -> Self {
-        ActorError::HandlerPanicked {
-            address: me.address().to_string(),
-            pid: std::process::id(),
-            actor_type: std::any::type_name::<A>().to_owned(),
-            uid: me.uid().to_owned(),
-            message: panic_message(panic),
-        }
-    }
-
-    pub(crate) fn cancelled<A>(me: &crate::ActorRef<A>) -> Self {
-        ActorError::Cancelled { address: me.address().to_string(), uid: me.uid().to_owned() }
-    }
-
-    pub(crate) fn stopped<A>(me: &crate::ActorRef<A>) -> Self {
-        ActorError::Stopped { address: me.address().to_string(), uid: me.uid().to_owned() }
-    }
 }

@@ -9,34 +9,21 @@
 //!
 //! The programming model, ordering and failure semantics are in `docs/actors.md`.
 
+// Bottom to top: a module uses only those above it in this list (checked by
+// `cargo xtask check-layers`); docs/architecture.md draws the picture.
 mod actor;
-mod batch;
-mod body;
-mod buffer;
-mod cancel;
-mod cell;
-mod client;
-mod context;
-mod core;
-mod debug;
-mod delivery;
-mod envelope;
+mod call;
 mod error;
-mod header;
-pub mod metrics;
+mod exposed;
 mod neighbours;
+mod observe;
 mod placement;
 mod pool;
-#[cfg(feature = "prometheus")]
-mod prometheus;
-mod reference;
-mod remote;
-mod runner;
 mod service;
-mod streaming;
 mod sub_pool;
 mod sub_pool_entry;
 mod transfer;
+mod wire;
 
 /// The actor layer's headers, generated from `proto/xoscar/actor/v1/actor.proto`.
 #[allow(missing_docs, clippy::all)]
@@ -44,32 +31,35 @@ pub mod pb {
     include!("generated/xoscar.actor.v1.rs");
 }
 
-pub use actor::{Actor, Handler};
-pub use batch::{Batch, MAX_BATCH};
-pub use buffer::{BufferRef, SharedBuffer};
-pub use cancel::Cancellation;
-pub use client::{
+pub use actor::batch::{Batch, MAX_BATCH};
+pub use actor::cancel::Cancellation;
+pub use actor::context::Context;
+pub use actor::handle::{CreateActor, PoolHandle};
+pub use actor::reference::ActorRef;
+pub use actor::remote::RemoteMessages;
+pub use actor::streaming::{PACK_BYTES, PACK_ITEMS, STREAM_WINDOW, Streaming};
+pub use actor::traits::{Actor, Handler};
+pub use call::client::{
     CreateRemoteActor, actor_ref, caller, configure, create_actor, destroy_actor, has_actor,
     map_address, unmap_address,
 };
-pub use context::Context;
-pub use debug::{ENV_HOLD, ENV_SLOW_CALL};
+pub use call::reply_stream::ReplyStream;
 pub use error::{ActorError, Failure};
+pub use exposed::SharedBuffer;
 /// What writing and reading streaming replies takes, so that no other dependency is needed:
 /// the `Stream` trait [`Streaming::new`] takes and [`ReplyStream`] implements, `StreamExt`
 /// (`next`, `map`, ...), and `stream`'s constructors (`stream::iter`, `stream::unfold`, ...),
 /// all futures-util's.
 pub use futures_util::{Stream, StreamExt, stream};
+pub use observe::debug::{ENV_HOLD, ENV_SLOW_CALL};
+pub use observe::metrics;
 pub use placement::Placement;
-pub use pool::{
-    ActorPool, ActorPoolBuilder, CreateActor, DEFAULT_MAILBOX_CAPACITY, DEFAULT_SHUTDOWN_GRACE,
-    PoolHandle,
-};
-pub use reference::ActorRef;
-pub use remote::RemoteMessages;
-pub use streaming::{PACK_BYTES, PACK_ITEMS, ReplyStream, STREAM_WINDOW, Streaming};
+pub use pool::{ActorPool, ActorPoolBuilder, DEFAULT_MAILBOX_CAPACITY, DEFAULT_SHUTDOWN_GRACE};
 pub use sub_pool::{ENV_SUB_POOL, ExitHook, Recovery, SubPool, SubPoolInfo};
 pub use sub_pool_entry::run_if_sub_pool;
 /// The token that cancels [`ActorRef::call_cancellable`] (tokio-util's, re-exported).
 pub use tokio_util::sync::CancellationToken;
-pub use transfer::{BufferWriter, CopyTo, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_IN_FLIGHT, copy_to};
+pub use transfer::buffer::BufferRef;
+pub use transfer::copy::{
+    BufferWriter, CopyTo, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_IN_FLIGHT, copy_to,
+};

@@ -1,7 +1,6 @@
 //! [`ActorPool`]: where actors live, served at an address.
 
 use std::collections::HashMap;
-use std::future::IntoFuture;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,16 +11,16 @@ use xoscar_pool::env_auth_token;
 use xoscar_pool::{Server, ServerConfig};
 use xoscar_transport::{Address, AuthToken, TransportConfig, listen};
 
-use crate::cell::BoxFuture;
-use crate::client::client;
-use crate::core::{Core, Factory, factory};
-use crate::debug::Thresholds;
-use crate::runner::Mode;
+use crate::actor::core::{Core, Factory, factory};
+use crate::actor::handle::PoolHandle;
+use crate::actor::runner::Mode;
+use crate::call::client::client;
+use crate::observe::debug::Thresholds;
 use crate::service::{Ingress, Service};
 use crate::sub_pool::{
     ExitHook, Host, Neighbourhood, Recovery, SubPool, SubPoolInfo, SubPoolOf, SubPools, start_all,
 };
-use crate::{Actor, ActorError, ActorRef, Failure};
+use crate::{Actor, ActorError, Failure};
 
 /// Default of [`ActorPoolBuilder::mailbox_capacity`].
 pub const DEFAULT_MAILBOX_CAPACITY: usize = 1024;
@@ -54,91 +53,12 @@ pub struct ActorPool {
     shutdown_grace: Duration,
     /// Its Prometheus endpoint, stopped when the pool goes.
     #[cfg(feature = "prometheus")]
-    prometheus: Option<crate::prometheus::Endpoint>,
-}
-
-/// A cheap, cloneable handle to an actor pool, as handlers see it through
-/// [`crate::Context::pool`]. It does not keep the pool running: once the [`ActorPool`] is
-/// dropped, creates fail.
-#[derive(Clone)]
-pub struct PoolHandle {
-    pub(crate) core: Arc<Core>,
-}
-
-impl std::fmt::Debug for PoolHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PoolHandle")
-            .field("address", &self.core.address.to_string())
-            .field("actors", &self.core.len())
-            .finish()
-    }
+    prometheus: Option<crate::observe::prometheus::Endpoint>,
 }
 
 impl std::fmt::Debug for ActorPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ActorPool").field("handle", &self.handle).finish_non_exhaustive()
-    }
-}
-
-impl PoolHandle {
-    /// The pool's address, as refs to its actors carry it (with the port a listener on port 0
-    /// was given).
-    pub fn address(&self) -> &Address {
-        &self.core.address
-    }
-
-    /// How many actors live in the pool.
-    pub fn actor_count(&self) -> usize {
-        self.core.len()
-    }
-
-    /// Creates `actor` in this pool. Await it; options: [`CreateActor::uid`],
-    /// [`CreateActor::concurrent`]. The start hook has run when it completes.
-    pub fn create<A: Actor>(&self, actor: A) -> CreateActor<A> {
-        CreateActor { pool: self.clone(), actor, uid: None, mode: Mode::Serial }
-    }
-
-    pub(crate) fn runtime(&self) -> &Handle {
-        &self.core.runtime
-    }
-}
-
-/// A pending [`PoolHandle::create`]: set options, then await it.
-#[must_use = "a create does nothing until awaited"]
-pub struct CreateActor<A> {
-    pool: PoolHandle,
-    actor: A,
-    uid: Option<Arc<str>>,
-    mode: Mode<A>,
-}
-
-impl<A: Actor> CreateActor<A> {
-    /// The uid to create the actor under. Default: `<type name>-<pid in hex>.<n>`, unique on
-    /// the host (a main pool finds its sub pools' actors by uid). A uid in use is
-    /// [`ActorError::AlreadyExists`].
-    pub fn uid(mut self, uid: impl Into<Arc<str>>) -> Self {
-        self.uid = Some(uid.into());
-        self
-    }
-
-    /// Runs up to `limit` handlers at once (at least 1), each on its own clone of the actor
-    /// (xoscar's stateless actor): share state through `Arc`s inside it. A panicking handler
-    /// fails its own call only. Default: serial, one handler at a time on the one actor.
-    pub fn concurrent(mut self, limit: usize) -> Self
-    where
-        A: Clone,
-    {
-        self.mode = Mode::Concurrent { clone: A::clone, limit: limit.max(1) };
-        self
-    }
-}
-
-impl<A: Actor> IntoFuture for CreateActor<A> {
-    type Output = Result<ActorRef<A>, ActorError>;
-    type IntoFuture = BoxFuture<'static, Self::Output>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(async move { self.pool.core.spawn(self.actor, self.uid, self.mode).await })
     }
 }
 
@@ -378,7 +298,7 @@ impl ActorPoolBuilder {
     }
 
     /// [`ActorPoolBuilder::register`] for a concurrent actor type, created as with
-    /// [`CreateActor::concurrent`]`(limit)`.
+    /// [`crate::CreateActor::concurrent`]`(limit)`.
     pub fn register_concurrent<A, I, F>(self, type_name: &str, limit: usize, make: F) -> Self
     where
         A: Actor + Clone,
@@ -492,7 +412,7 @@ impl ActorPoolBuilder {
 
     /// Reports every message an actor of this pool handles through the `metrics` facade: a
     /// counter by actor type, message type and outcome, and a histogram of handler time
-    /// ([`crate::metrics`]). Connections, leases, reaps, dead peers, refusals and sub pool
+    /// ([`crate::observe::metrics`]). Connections, leases, reaps, dead peers, refusals and sub pool
     /// restarts are reported whatever this says. Default: off, since per message it reads the
     /// clock twice, allocates two label sets and looks up two metrics.
     pub fn metrics(mut self, on: bool) -> Self {
@@ -560,7 +480,7 @@ impl ActorPoolBuilder {
         #[cfg(feature = "prometheus")]
         let prometheus = match self.prometheus {
             Some(address) => Some(
-                crate::prometheus::serve(address)
+                crate::observe::prometheus::serve(address)
                     .await
                     .map_err(|reason| start_error(&self.address, reason))?,
             ),

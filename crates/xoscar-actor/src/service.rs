@@ -12,11 +12,11 @@ use xoscar_pool::{Message, Responder};
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
-use crate::buffer;
-use crate::core::Core;
-use crate::delivery::{self, Delivery};
+use crate::actor::core::Core;
 use crate::pb::{self, request::Kind};
-use crate::{ActorError, Placement, header};
+use crate::transfer::buffer;
+use crate::wire::delivery::{self, Delivery};
+use crate::{ActorError, Placement, wire::header};
 
 /// Answers the requests of remote callers on one listener. Every failure becomes a failure
 /// response for that request only: the connection and the pool go on.
@@ -169,7 +169,7 @@ impl Service {
                 let onward = Delivery { hops: delivery.hops + 1, ..delivery };
                 let head = match batch {
                     false => delivery::encode(onward),
-                    true => crate::batch::request_header(onward),
+                    true => crate::actor::batch::request_header(onward),
                 };
                 let request = Message::new(head, body);
                 // Forwarding begins now; a cancel reaches the sub pool through it.

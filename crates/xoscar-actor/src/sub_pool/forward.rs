@@ -8,9 +8,9 @@ use xoscar_pool::{Message, Responder};
 use xoscar_transport::Address;
 
 use super::neighbourhood::Neighbourhood;
-use crate::client::{Place, place};
-use crate::header::{self, Answer};
+use crate::call::client::{Place, place};
 use crate::pb::{self, request::Kind};
+use crate::wire::header::{self, Answer};
 use crate::{ActorError, STREAM_WINDOW};
 
 impl Neighbourhood {
@@ -127,7 +127,9 @@ impl Neighbourhood {
 
 /// The endpoint for the pool at `at`: its internal address when one is mapped; a pool of
 /// this process is reached through its listener like any other.
-fn endpoint_of(at: &Address) -> Result<(&'static crate::client::Client, Address), ActorError> {
+fn endpoint_of(
+    at: &Address,
+) -> Result<(&'static crate::call::client::Client, Address), ActorError> {
     Ok(match place(at)? {
         (client, Place::Remote(endpoint)) => (client, endpoint.into_owned()),
         (client, Place::Local(_)) => (client, at.clone()),

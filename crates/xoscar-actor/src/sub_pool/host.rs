@@ -13,7 +13,7 @@ use super::dir::PrivateDir;
 use super::monitor::{SubPools, monitor};
 use super::neighbourhood::Neighbourhood;
 use crate::ActorError;
-use crate::core::Core;
+use crate::actor::core::Core;
 use crate::service::{Ingress, Service};
 
 /// A main pool's side of its host: dropped (directory and all) with the pool.

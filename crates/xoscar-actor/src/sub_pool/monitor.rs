@@ -19,7 +19,7 @@ use xoscar_transport::Address;
 use super::forward;
 use super::neighbourhood::Neighbourhood;
 use crate::pb::{self, request::Kind};
-use crate::{ActorError, header};
+use crate::{ActorError, wire::header};
 
 /// How often the monitor looks at its sub pools: a death is noticed within this.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
@@ -261,8 +261,8 @@ fn no_sub_pool(index: usize) -> ActorError {
     ActorError::Placement { address: String::new(), reason: format!("no running sub pool {index}") }
 }
 
-/// Watches `pools` until the main pool (whose `neighbourhood` it is told of) goes: each death is reported to the hook
-/// and logged, then recovered as configured, each sub pool in a task of its own (owned by
+/// Watches `pools` until the main pool (whose `neighbourhood` it keeps up to date) goes:
+/// each death is reported to the hook and logged, then recovered as configured, each sub pool in a task of its own (owned by
 /// this one, so aborting the monitor aborts them), so one that is slow to come back holds up
 /// no other. Owned by the main pool, which aborts it.
 pub(crate) async fn monitor(pools: Arc<SubPools>, neighbourhood: Weak<Neighbourhood>) {
@@ -356,7 +356,7 @@ async fn recover(
         return;
     }
     tracing::info!(index = info.index, pid = restarted.pid, "a sub pool was restarted");
-    crate::metrics::sub_pool_restarted();
+    crate::observe::metrics::sub_pool_restarted();
     // The new process knows no routes yet.
     pools.announce().await;
     pools.changed.notify_waiters();
@@ -376,7 +376,7 @@ fn gone_for_good(pools: &SubPools, neighbourhood: &Weak<Neighbourhood>, info: &S
     if let Some(neighbourhood) = neighbourhood.upgrade() {
         neighbourhood.sub_pool_gone(info.index);
     }
-    if let Ok(client) = crate::client::client() {
+    if let Ok(client) = crate::call::client::client() {
         client.router.unmap(&info.address);
     }
     pools.routes_stale.store(true, Ordering::Release);

@@ -12,7 +12,7 @@ use xoscar_wire::Payloads;
 use super::forward::gone_notice;
 use super::topology::Topology;
 use crate::ActorError;
-use crate::core::Core;
+use crate::actor::core::Core;
 use crate::neighbours::Neighbours;
 use crate::placement::Placement;
 
@@ -112,7 +112,7 @@ impl Neighbours for Neighbourhood {
     }
 
     fn routes(&self, routes: Vec<(Address, Address)>) -> Result<(), ActorError> {
-        let client = crate::client::client()?;
+        let client = crate::call::client::client()?;
         let mut held = self.routes.lock();
         for old in held.iter() {
             if !routes.iter().any(|(external, _)| external == old) {

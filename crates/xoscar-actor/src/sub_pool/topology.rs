@@ -253,7 +253,7 @@ impl Neighbourhood {
             // here for a pool of this process.
             Some(target) => {
                 let create =
-                    crate::client::create_at(target, type_name, init, uid, &Placement::Here);
+                    crate::call::client::create_at(target, type_name, init, uid, &Placement::Here);
                 Box::pin(create).await
             }
         };
@@ -273,7 +273,7 @@ impl Neighbourhood {
             None => Vec::new(),
         };
         for (uid, recipe) in recipes {
-            let created = crate::client::create_at(
+            let created = crate::call::client::create_at(
                 at,
                 &recipe.type_name,
                 recipe.init,

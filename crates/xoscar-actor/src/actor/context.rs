@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::Arc;
 
-use crate::cancel::CallSignal;
-use crate::core::Registration;
+use crate::actor::cancel::CallSignal;
+use crate::actor::core::Registration;
 use crate::{Actor, ActorRef, Cancellation, Failure, PoolHandle};
 
 /// A reply handed to [`Context::reply_later`], type-erased until the envelope that knows the

@@ -18,11 +18,11 @@ use xoscar_pool::{Lease, Message};
 use xoscar_wire::Payloads;
 
 use crate::ActorError;
-use crate::buffer::{self, BufferRef};
-use crate::client::{Place, place};
-use crate::core::Core;
-use crate::header::{self, Answer};
+use crate::actor::core::Core;
+use crate::call::client::{Place, place};
 use crate::pb::{self, request::Kind};
+use crate::transfer::buffer::{self, BufferRef};
+use crate::wire::header::{self, Answer};
 
 /// The chunk size of [`copy_to`] unless set: 4 MiB.
 pub const DEFAULT_CHUNK_SIZE: usize = 4 << 20;

@@ -13,10 +13,13 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use xoscar_pool::{Message, Responder};
 
-use crate::cancel::CallSignal;
-use crate::cell::BoxFuture;
-use crate::context::DelegatedReply;
-use crate::{Actor, ActorError, ActorRef, Context, Failure, Handler, body, debug, header, metrics};
+use crate::actor::cancel::CallSignal;
+use crate::actor::cell::BoxFuture;
+use crate::actor::context::DelegatedReply;
+use crate::{
+    Actor, ActorError, ActorRef, Context, Failure, Handler, observe::debug, observe::metrics,
+    wire::body, wire::header,
+};
 
 /// How a handler ended, as far as its actor is concerned.
 pub(crate) enum Outcome {

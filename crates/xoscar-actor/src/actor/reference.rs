@@ -14,8 +14,9 @@ use prost::encoding::{
 };
 use xoscar_transport::Address;
 
-use crate::Actor;
-use crate::cell::Cell;
+use crate::actor::cell::Cell;
+use crate::error::Failure;
+use crate::{Actor, ActorError};
 
 /// A reference to an actor: the address of its pool and its uid. Typed by the actor `A` so
 /// that [`ActorRef::call`] knows the reply type; [`ActorRef::cast`] retypes it.
@@ -214,5 +215,39 @@ fn text_len(tag: u32, text: &str) -> usize {
         0
     } else {
         key_len(tag) + encoded_len_varint(text.len() as u64) + text.len()
+    }
+}
+
+/// Errors located at an actor, as its own pool reports them.
+impl ActorError {
+    /// A handler's (or hook's) failure, located at the actor `me`.
+    pub(crate) fn handler<A>(me: &ActorRef<A>, failure: Failure) -> Self {
+        ActorError::Handler {
+            address: me.address().to_string(),
+            pid: std::process::id(),
+            actor_type: std::any::type_name::<A>().to_owned(),
+            uid: me.uid().to_owned(),
+            message: failure.message(),
+            source: failure.into_source(),
+        }
+    }
+
+    /// A handler's (or hook's) panic, located at the actor `me`.
+    pub(crate) fn panicked<A>(me: &ActorRef<A>, panic: &(dyn std::any::Any + Send)) -> Self {
+        ActorError::HandlerPanicked {
+            address: me.address().to_string(),
+            pid: std::process::id(),
+            actor_type: std::any::type_name::<A>().to_owned(),
+            uid: me.uid().to_owned(),
+            message: crate::error::panic_message(panic),
+        }
+    }
+
+    pub(crate) fn cancelled<A>(me: &ActorRef<A>) -> Self {
+        ActorError::Cancelled { address: me.address().to_string(), uid: me.uid().to_owned() }
+    }
+
+    pub(crate) fn stopped<A>(me: &ActorRef<A>) -> Self {
+        ActorError::Stopped { address: me.address().to_string(), uid: me.uid().to_owned() }
     }
 }

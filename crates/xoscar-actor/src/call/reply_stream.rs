@@ -1,71 +1,19 @@
-//! Streaming replies: a handler returns a [`Streaming`], a caller iterates a [`ReplyStream`]
-//! ([`ActorRef::call_stream`]).
-//!
-//! In this process the caller polls the handler's stream itself: nothing is buffered, and
-//! dropping it drops the producer. Across processes the actor's pool pumps the stream into a
-//! pool response stream (`Pool::call_stream`) as the caller's credit allows, packing the items
-//! that are ready together into one message (at most [`PACK_ITEMS`] items or about
-//! [`PACK_BYTES`] bytes): each stream message has an empty header and a `BatchReply` body (per
-//! item, its encoding or its failure); the stream's last message is empty (the end) or a
-//! failure header (a panic).
+//! The caller's side of a streaming reply: [`ActorRef::call_stream`] and the
+//! [`ReplyStream`] it returns. How items travel is in the streaming module.
 
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use futures_util::{FutureExt, Stream, StreamExt};
+use futures_util::Stream;
 use xoscar_pool::{Message, ResponseStream};
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
-use crate::client::Reach;
-use crate::envelope::{Answer, Encoded, Sink};
-use crate::error::panic_message;
-use crate::header::{self, Answer as Response};
-use crate::{Actor, ActorError, ActorRef, Failure, Handler, batch, delivery, remote};
-
-/// The most items the pump packs into one stream message.
-pub const PACK_ITEMS: usize = 64;
-/// A pack is closed once its encoded items reach this many bytes.
-pub const PACK_BYTES: usize = 64 << 10;
-/// The credit window of a remote stream, in messages: with [`PACK_ITEMS`] per message, at most
-/// 16 × 64 = 1,024 items are on their way, and with the pack in the pump's hand and the one
-/// being read, the producer is at most 18 × 64 = 1,152 items ahead of the reader.
-pub const STREAM_WINDOW: u32 = 16;
-
-/// What a streaming handler returns as its reply: a stream of items, each a value or a
-/// failure. It runs after the handler has returned, without the actor: capture what it needs.
-///
-/// ```
-/// # use xoscar_actor::{Actor, Context, Failure, Handler, Streaming};
-/// # struct Model;
-/// # impl Actor for Model {}
-/// # struct Generate { tokens: u32 }
-/// impl Handler<Generate> for Model {
-///     type Reply = Streaming<String>;
-///     async fn handle(&mut self, g: Generate, _: &mut Context<Self>) -> Result<Streaming<String>, Failure> {
-///         Ok(Streaming::new(xoscar_actor::stream::iter(
-///             (0..g.tokens).map(|n| Ok(format!("token {n}"))),
-///         )))
-///     }
-/// }
-/// ```
-pub struct Streaming<T> {
-    items: Pin<Box<dyn Stream<Item = Result<T, Failure>> + Send>>,
-}
-
-impl<T> Streaming<T> {
-    /// The reply streams `items`.
-    pub fn new(items: impl Stream<Item = Result<T, Failure>> + Send + 'static) -> Self {
-        Streaming { items: Box::pin(items) }
-    }
-}
-
-impl<T> std::fmt::Debug for Streaming<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Streaming")
-    }
-}
+use crate::actor::streaming::{STREAM_WINDOW, Streaming};
+use crate::call::client::Reach;
+use crate::wire::header::{self, Answer as Response};
+use crate::{Actor, ActorError, ActorRef, Handler, actor::remote, wire::delivery};
 
 /// The caller's side of a streaming reply ([`ActorRef::call_stream`]): a `futures` `Stream`
 /// of items, each a value or an error ([`ActorError::Handler`] for a failure the handler's
@@ -178,7 +126,7 @@ impl<A: Actor> ActorRef<A> {
     ///   producer only runs as fast as the caller reads.
     /// - Across processes (the message declared with [`crate::RemoteMessages::stream`]) the
     ///   items travel as a pool response stream with credit-based flow control, the items that
-    ///   are ready packed together ([`STREAM_WINDOW`] messages of up to [`PACK_ITEMS`] items):
+    ///   are ready packed together ([`STREAM_WINDOW`] messages of up to [`crate::PACK_ITEMS`] items):
     ///   a slow consumer holds the producer back, never more than 1,152 items ahead. The stream holds one lease on its connection, so the reaper never
     ///   closes it and the heartbeat watches it.
     /// - Dropping the stream stops the producer (remotely, a cancel).
@@ -216,7 +164,7 @@ impl<A: Actor> ActorRef<A> {
             }
         }
         .await;
-        answer.inspect_err(crate::metrics::call_failed)
+        answer.inspect_err(crate::observe::metrics::call_failed)
     }
 
     fn not_remote<M>(&self, endpoint: &Address) -> ActorError {
@@ -224,98 +172,6 @@ impl<A: Actor> ActorRef<A> {
             address: endpoint.to_string(),
             actor_type: std::any::type_name::<A>().to_owned(),
             message: std::any::type_name::<M>().to_owned(),
-        }
-    }
-}
-
-/// A remote caller of a streaming handler: the actor's pool pumps the stream into the
-/// caller's response stream.
-pub(crate) struct EncodedStream(pub(crate) Encoded);
-
-impl<T: prost::Message + 'static> Sink<Streaming<T>> for EncodedStream {
-    fn send(self, result: Answer<Streaming<T>>) {
-        let me = self.0.me().clone();
-        let Some(responder) = self.0.into_responder() else { return };
-        match result {
-            Err(error) => responder.respond(header::failure(&error)),
-            Ok(items) if responder.is_stream() => {
-                // Owned by the request: it ends with the stream, or when its responder is
-                // cancelled (the caller drops or cancels the stream, the server stops reading
-                // the connection, the connection ends or the server is aborted).
-                tokio::spawn(pump(items, responder, me));
-            }
-            Ok(_) => {
-                let detail = "a streaming handler was called without a stream (use call_stream)";
-                let error = ActorError::BadMessage {
-                    address: me.address().to_string(),
-                    detail: detail.to_owned(),
-                };
-                responder.respond(header::failure(&error));
-            }
-        }
-    }
-
-    fn is_cancelled(&self) -> bool {
-        self.0.is_cancelled()
-    }
-
-    fn begin(&mut self) -> bool {
-        self.0.begin()
-    }
-
-    async fn cancelled(&mut self) {
-        self.0.cancelled().await
-    }
-}
-
-/// Sends the stream's items as the caller's credit allows, the ready ones packed together,
-/// then its end.
-async fn pump<T: prost::Message + 'static>(
-    mut items: Streaming<T>,
-    mut responder: xoscar_pool::Responder,
-    me: ActorRef<()>,
-) {
-    loop {
-        let next = tokio::select! {
-            biased;
-            // Both branches are cancel-safe: `next` on a stream loses no item when not chosen.
-            () = responder.cancelled() => return,
-            next = AssertUnwindSafe(items.items.next()).catch_unwind() => next,
-        };
-        let (mut pack, mut count) = (Vec::new(), 0);
-        let mut next = Some(next);
-        // The first item was awaited; those ready right after it join its pack. (A stream
-        // that is pending here registered no waker that matters: it is polled again above.)
-        let end = loop {
-            let Some(polled) = next.take() else { break None };
-            match polled {
-                Ok(None) => break Some(Ok(())),
-                Ok(Some(item)) => {
-                    let item = item.map_err(|failure| ActorError::handler(&me, failure));
-                    batch::put_item(&mut pack, item.as_ref());
-                    count += 1;
-                }
-                Err(panic) => {
-                    let error = ActorError::panicked(&me, &*panic);
-                    tracing::warn!(%error, message = panic_message(&*panic), "a reply stream panicked");
-                    break Some(Err(error));
-                }
-            }
-            if count < PACK_ITEMS && pack.len() < PACK_BYTES {
-                next = AssertUnwindSafe(items.items.next()).catch_unwind().now_or_never();
-            }
-        };
-        if count > 0 {
-            let sent = responder.send_item(header::success(Payloads::from_buf([pack.into()])));
-            if sent.await.is_err() {
-                // The caller dropped the stream: the producer is dropped here.
-                return;
-            }
-        }
-        match end {
-            None => {}
-            Some(Ok(())) => return responder.respond(Message::default()),
-            Some(Err(error)) => return responder.respond(header::failure(&error)),
         }
     }
 }

@@ -3,54 +3,13 @@
 
 use std::sync::Arc;
 
-use parking_lot::{Mutex, MutexGuard};
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
 use crate::ActorError;
-use crate::core::Core;
-use crate::pool::PoolHandle;
-
-/// A byte buffer of fixed length that callers can write into by reference once exposed
-/// ([`PoolHandle::expose_buffer`]), and that its owner reads (or keeps writing) meanwhile.
-/// Cheap to clone; clones share the bytes.
-#[derive(Clone)]
-pub struct SharedBuffer {
-    bytes: Arc<Mutex<Box<[u8]>>>,
-}
-
-impl SharedBuffer {
-    /// A buffer of `len` zero bytes.
-    pub fn zeroed(len: usize) -> Self {
-        SharedBuffer { bytes: Arc::new(Mutex::new(vec![0; len].into_boxed_slice())) }
-    }
-
-    /// Its length in bytes.
-    pub fn len(&self) -> usize {
-        self.bytes.lock().len()
-    }
-
-    /// Whether it holds no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The bytes, locked: writes into the buffer wait while this is held.
-    pub fn lock(&self) -> MutexGuard<'_, Box<[u8]>> {
-        self.bytes.lock()
-    }
-
-    /// A copy of the bytes.
-    pub fn to_vec(&self) -> Vec<u8> {
-        self.bytes.lock().to_vec()
-    }
-}
-
-impl std::fmt::Debug for SharedBuffer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedBuffer").field("len", &self.len()).finish()
-    }
-}
+use crate::actor::core::Core;
+use crate::actor::handle::PoolHandle;
+use crate::exposed::{Exposed, SharedBuffer};
 
 /// A reference to a buffer exposed by an actor pool: its pool's address, its id there, its
 /// length and its secret key. A prost message (fields `address = 1`, `id = 2`, `len = 3`,
@@ -125,27 +84,6 @@ impl BufferRef {
     }
 }
 
-/// A buffer a pool exposes.
-#[derive(Clone)]
-pub(crate) enum Exposed {
-    Memory(SharedBuffer),
-    #[cfg(unix)]
-    File {
-        file: Arc<std::fs::File>,
-        len: u64,
-    },
-}
-
-impl Exposed {
-    fn len(&self) -> u64 {
-        match self {
-            Exposed::Memory(buffer) => buffer.len() as u64,
-            #[cfg(unix)]
-            Exposed::File { len, .. } => *len,
-        }
-    }
-}
-
 impl PoolHandle {
     /// Exposes `buffer` for writes by reference, from this process or others, until
     /// [`PoolHandle::withdraw_buffer`] (or the pool's end). Returns its reference, to hand to
@@ -164,24 +102,12 @@ impl PoolHandle {
     /// Stops exposing the buffer: later writes fail with [`ActorError::Buffer`]. Returns
     /// whether it was exposed.
     pub fn withdraw_buffer(&self, buffer: &BufferRef) -> bool {
-        let mut buffers = self.core.buffers.lock();
-        let held = buffers.get(&buffer.id).is_some_and(|(key, _)| *key == buffer.key);
-        held && buffers.remove(&buffer.id).is_some()
+        self.core.buffers.withdraw(buffer.id, buffer.key)
     }
 
     fn expose(&self, exposed: Exposed) -> BufferRef {
         let len = exposed.len();
-        // A thread-local CSPRNG seeded by the OS (rand's ChaCha12): ids and keys a peer
-        // cannot guess from the ones it was given.
-        let key = rand::random::<u64>();
-        let mut buffers = self.core.buffers.lock();
-        let id = loop {
-            let id = rand::random::<u64>();
-            if id != 0 && !buffers.contains_key(&id) {
-                break id;
-            }
-        };
-        buffers.insert(id, (key, exposed));
+        let (id, key) = self.core.buffers.insert(exposed);
         BufferRef { address: self.core.address.to_string(), id, len, key }
     }
 }
@@ -196,7 +122,7 @@ pub(crate) async fn write(
     chunk: Payloads,
 ) -> Result<(), ActorError> {
     let target = BufferRef { address: core.address.to_string(), id, len: 0, key: 0 };
-    let exposed = core.buffers.lock().get(&id).filter(|(k, _)| *k == key).map(|(_, e)| e.clone());
+    let exposed = core.buffers.get(id, key);
     let Some(exposed) = exposed else {
         // A wrong key reads as no buffer at all: it tells a guesser nothing.
         return Err(target.error(offset, "no such buffer (never exposed, or withdrawn)"));

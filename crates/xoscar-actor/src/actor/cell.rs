@@ -14,8 +14,8 @@ use xoscar_pool::Responder;
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
-use crate::envelope::{Answer, Delivery, Discard, Envelope};
-use crate::remote::RemoteMessages;
+use crate::actor::envelope::{Answer, Delivery, Discard, Envelope};
+use crate::actor::remote::RemoteMessages;
 use crate::{Actor, ActorError, ActorRef, Handler};
 
 /// What a mailbox carries.

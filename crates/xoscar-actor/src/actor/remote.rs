@@ -10,10 +10,10 @@ use tokio::time::Instant;
 use xoscar_pool::Responder;
 use xoscar_wire::Payloads;
 
-use crate::batch::{self, Batch};
-use crate::envelope::{Delivery, Discard, Encoded, Envelope, Sink};
-use crate::streaming::{EncodedStream, Streaming};
-use crate::{Actor, ActorError, ActorRef, Handler, body};
+use crate::actor::batch::{self, Batch};
+use crate::actor::envelope::{Delivery, Discard, Encoded, Envelope, Sink};
+use crate::actor::streaming::{EncodedStream, Streaming};
+use crate::{Actor, ActorError, ActorRef, Handler, wire::body};
 use xoscar_transport::Address;
 
 /// Decodes a message for the actor `me`; takes the responder out of the slot (`None`: a tell)

@@ -13,13 +13,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use xoscar_transport::Address;
 
-use crate::buffer::Exposed;
-use crate::cell::{AnyCell, BoxFuture, Cell};
-use crate::debug::Thresholds;
+use crate::actor::cell::{AnyCell, BoxFuture, Cell};
+use crate::actor::runner::{self, Mode};
+use crate::exposed::ExposedBuffers;
 use crate::neighbours::Neighbours;
+use crate::observe::debug::Thresholds;
 use crate::placement::Placement;
-use crate::runner::{self, Mode};
-use crate::{Actor, ActorError, ActorRef, Context, Failure, body, remote};
+use crate::{Actor, ActorError, ActorRef, Context, Failure, actor::remote, wire::body};
 use xoscar_wire::Payloads;
 
 /// Makes an actor of a registered type from its encoded init message; returns its uid.
@@ -48,7 +48,7 @@ pub(crate) struct Core {
     /// Every actor task the pool started and that has not ended: aborted with the pool.
     tasks: parking_lot::Mutex<tokio::task::JoinSet<()>>,
     /// Buffers exposed for writes by reference: by id, with their secret key.
-    pub(crate) buffers: parking_lot::Mutex<HashMap<u64, (u64, Exposed), RandomState>>,
+    pub(crate) buffers: ExposedBuffers,
     /// The other pools of its host, if any (set once, by the layer that makes them).
     neighbours: OnceLock<Arc<dyn Neighbours>>,
 }
@@ -242,7 +242,11 @@ impl Core {
             incarnation,
             lifetime: self.lifetime.child_token(),
         };
-        let ctx = Context::new(me.clone(), crate::PoolHandle { core: self.clone() }, registration);
+        let ctx = Context::new(
+            me.clone(),
+            crate::actor::handle::PoolHandle { core: self.clone() },
+            registration,
+        );
         let (started, start_result) = oneshot::channel();
         // The pool owns every actor task it ever started, whatever became of its registry
         // entry (a stop or destroy given up half-way): its end aborts them all. (Owned by a

@@ -14,9 +14,11 @@ use xoscar_pool::Responder;
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
-use crate::envelope::{Answer, Encoded, Envelope, Sink};
+use crate::actor::envelope::{Answer, Encoded, Envelope, Sink};
 use crate::pb::{self, batch_item::Outcome, request::Kind};
-use crate::{Actor, ActorError, ActorRef, Context, Failure, Handler, body, header, remote};
+use crate::{
+    Actor, ActorError, ActorRef, Context, Failure, Handler, actor::remote, wire::body, wire::header,
+};
 
 /// Messages of one type sent together to one actor: handled as one mailbox message by
 /// [`Handler::handle_batch`], answered with one result per message, in order. Built by
@@ -110,8 +112,8 @@ impl<A: Actor> ActorRef<A> {
 }
 
 /// The request header of a batch.
-pub(crate) fn request_header(delivery: crate::delivery::Delivery<'_>) -> Bytes {
-    let crate::delivery::Delivery { tell, uid, message, hops } = delivery;
+pub(crate) fn request_header(delivery: crate::wire::delivery::Delivery<'_>) -> Bytes {
+    let crate::wire::delivery::Delivery { tell, uid, message, hops } = delivery;
     let delivery = pb::Delivery { uid: uid.to_owned(), message: message.to_owned(), hops };
     let kind = if tell { Kind::TellBatch(delivery) } else { Kind::CallBatch(delivery) };
     pb::Request { kind: Some(kind) }.encode_to_vec().into()

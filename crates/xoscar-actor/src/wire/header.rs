@@ -335,7 +335,7 @@ mod tests {
                 .collect();
             let response = Message::new(bytes.clone(), Vec::new());
             let _ = answer(response, &endpoint);
-            let _ = crate::delivery::decode(&bytes);
+            let _ = crate::wire::delivery::decode(&bytes);
         }
     }
 }

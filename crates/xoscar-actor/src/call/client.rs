@@ -12,13 +12,13 @@ use xoscar_router::{Route, Router};
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
-use crate::batch;
-use crate::cell::{BoxFuture, Cell};
-use crate::core::{Core, typed};
-use crate::delivery::{self, Delivery};
-use crate::header::{self, Answer};
+use crate::actor::batch;
+use crate::actor::cell::{BoxFuture, Cell};
+use crate::actor::core::{Core, typed};
 use crate::pb::{self, request::Kind};
-use crate::{Actor, ActorError, ActorRef, Handler, Placement, metrics, remote};
+use crate::wire::delivery::{self, Delivery};
+use crate::wire::header::{self, Answer};
+use crate::{Actor, ActorError, ActorRef, Handler, Placement, actor::remote, observe::metrics};
 
 pub(crate) struct Client {
     pub(crate) pool: Pool,

@@ -6,8 +6,8 @@ use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::cell::Mail;
-use crate::envelope::Outcome;
+use crate::actor::cell::Mail;
+use crate::actor::envelope::Outcome;
 use crate::{Actor, ActorError, Context};
 
 /// How an actor runs its handlers.
