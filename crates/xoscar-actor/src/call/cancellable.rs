@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
-use xoscar_pool::PoolError;
 
+use super::pipeline::{Reply, Wait};
+use crate::actor::cell::Cell;
 use crate::actor::envelope::{Answer, Delivery, Sink};
-use crate::call::client::{Reach, Waiting};
 use crate::{Actor, ActorError, ActorRef, Handler};
 
 /// Where a watched call stands, shared by its caller and its envelope: still queued, begun
@@ -71,65 +71,55 @@ impl<A: Actor> ActorRef<A> {
     where
         A: Handler<M>,
     {
-        let answer = async {
-            if cancel.is_cancelled() {
-                return Err(ActorError::cancelled(self));
-            }
-            match self.reach()? {
-                Reach::Local(cell) => {
-                    let (reply, answer) = oneshot::channel::<Answer<A::Reply>>();
-                    let stage = Arc::new(AtomicU8::new(QUEUED));
-                    let sink = Watched { reply, cancel: cancel.clone(), stage: stage.clone() };
-                    let queued = cell.queued_at();
-                    let delivery = Box::new(Delivery { message, sink, deadline: None, queued });
-                    tokio::select! {
-                        biased;
-                        // Waiting for room in a full mailbox: cancelled, never queued.
-                        () = cancel.cancelled() => return Err(ActorError::cancelled(self)),
-                        posted = cell.post(delivery) => posted?,
-                    }
-                    let mut answer = std::pin::pin!(answer);
-                    let answered = tokio::select! {
-                        biased;
-                        // Both cancel-safe: the receiver is polled by reference.
-                        answered = &mut answer => Some(answered),
-                        () = cancel.cancelled() => None,
-                    };
-                    let answered = match answered {
-                        Some(answered) => answered,
-                        // Still queued behind other messages: given up at once, and the actor
-                        // skips it when it gets there.
-                        None if stage
-                            .compare_exchange(
-                                QUEUED,
-                                ABANDONED,
-                                Ordering::AcqRel,
-                                Ordering::Acquire,
-                            )
-                            .is_ok() =>
-                        {
-                            return Err(ActorError::cancelled(self));
-                        }
-                        // Begun: the handler answers the cancel (or is dropped where it waits).
-                        None => answer.await,
-                    };
-                    match answered {
-                        Ok(answer) => answer.map_err(|error| *error),
-                        Err(_) => Err(ActorError::stopped(self)),
-                    }
-                }
-                Reach::Remote(client, endpoint) => {
-                    match self.call_remote(client, &endpoint, message, Waiting::Until(cancel)).await
-                    {
-                        Err(ActorError::Connection(PoolError::Cancelled { .. })) => {
-                            Err(ActorError::cancelled(self))
-                        }
-                        answer => answer,
-                    }
-                }
-            }
+        self.request::<M, Reply>(message, Wait::Until(cancel)).await
+    }
+}
+
+/// A cancellable call to an actor of this process: its cell shares the call's stage with the
+/// caller, so a cancel of a call still queued answers at once and the actor skips it.
+pub(crate) async fn call<A, M>(
+    me: &ActorRef<A>,
+    cell: &Cell<A>,
+    message: M,
+    cancel: &CancellationToken,
+) -> Result<A::Reply, ActorError>
+where
+    A: Handler<M>,
+    M: Send + 'static,
+{
+    let (reply, answer) = oneshot::channel::<Answer<A::Reply>>();
+    let stage = Arc::new(AtomicU8::new(QUEUED));
+    let sink = Watched { reply, cancel: cancel.clone(), stage: stage.clone() };
+    let queued = cell.queued_at();
+    let delivery = Box::new(Delivery { message, sink, deadline: None, queued });
+    tokio::select! {
+        biased;
+        // Waiting for room in a full mailbox: cancelled, never queued.
+        () = cancel.cancelled() => return Err(ActorError::cancelled(me)),
+        posted = cell.post(delivery) => posted?,
+    }
+    let mut answer = std::pin::pin!(answer);
+    let answered = tokio::select! {
+        biased;
+        // Both cancel-safe: the receiver is polled by reference.
+        answered = &mut answer => Some(answered),
+        () = cancel.cancelled() => None,
+    };
+    let answered = match answered {
+        Some(answered) => answered,
+        // Still queued behind other messages: given up at once, and the actor skips it when
+        // it gets there.
+        None if stage
+            .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok() =>
+        {
+            return Err(ActorError::cancelled(me));
         }
-        .await;
-        answer.inspect_err(crate::observe::metrics::call_failed)
+        // Begun: the handler answers the cancel (or is dropped where it waits).
+        None => answer.await,
+    };
+    match answered {
+        Ok(answer) => answer.map_err(|error| *error),
+        Err(_) => Err(ActorError::stopped(me)),
     }
 }

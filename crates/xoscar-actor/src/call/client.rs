@@ -6,19 +6,17 @@ use std::future::IntoFuture;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use tokio::time::Instant;
-use xoscar_pool::{Message, Pool, PoolConfig, PoolError};
+use xoscar_pool::{Message, Pool, PoolConfig};
 use xoscar_router::{Route, Router};
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
-use crate::actor::batch;
+use super::pipeline::{Accepted, Reply, Wait};
 use crate::actor::cell::{BoxFuture, Cell};
 use crate::actor::core::{Core, typed};
 use crate::pb::{self, request::Kind};
-use crate::wire::delivery::{self, Delivery};
 use crate::wire::header::{self, Answer};
-use crate::{Actor, ActorError, ActorRef, Handler, Placement, actor::remote, observe::metrics};
+use crate::{Actor, ActorError, ActorRef, Handler, Placement};
 
 pub(crate) struct Client {
     pub(crate) pool: Pool,
@@ -144,15 +142,7 @@ impl<A: Actor> ActorRef<A> {
     where
         A: Handler<M>,
     {
-        match self.reach()? {
-            Reach::Local(cell) => cell.call(message, None).await.inspect_err(metrics::call_failed),
-            Reach::Remote(client, endpoint) => {
-                let timeout = client.pool.config().call_timeout();
-                self.call_remote(client, &endpoint, message, Waiting::Timeout(timeout))
-                    .await
-                    .inspect_err(metrics::call_failed)
-            }
-        }
+        self.request::<M, Reply>(message, Wait::Configured).await
     }
 
     /// [`ActorRef::call`] that gives up after `timeout` with [`ActorError::CallTimedOut`],
@@ -167,48 +157,7 @@ impl<A: Actor> ActorRef<A> {
     where
         A: Handler<M>,
     {
-        let timed_out = || ActorError::CallTimedOut {
-            address: self.address().to_string(),
-            uid: self.uid().to_owned(),
-            timeout,
-        };
-        let answer = match self.reach()? {
-            Reach::Local(cell) => {
-                let deadline = Instant::now() + timeout;
-                match tokio::time::timeout_at(deadline, cell.call(message, Some(deadline))).await {
-                    Err(_) | Ok(Err(ActorError::CallTimedOut { .. })) => Err(timed_out()),
-                    Ok(answer) => answer,
-                }
-            }
-            Reach::Remote(client, endpoint) => {
-                let waiting = Waiting::Timeout(Some(timeout));
-                self.call_remote(client, &endpoint, message, waiting).await
-            }
-        };
-        answer.inspect_err(metrics::call_failed)
-    }
-
-    pub(crate) async fn call_remote<M: Send + 'static>(
-        &self,
-        client: &Client,
-        endpoint: &Address,
-        message: M,
-        waiting: Waiting<'_>,
-    ) -> Result<A::Reply, ActorError>
-    where
-        A: Handler<M>,
-    {
-        let (codec, response) =
-            self.send_remote(client, endpoint, &message, false, waiting).await?;
-        let bad = |detail: String| ActorError::BadReply { address: endpoint.to_string(), detail };
-        let answer = header::answer(response, endpoint).map_err(|e| self.as_seen_here(e))?;
-        let Answer::Body(body) = answer else {
-            return Err(bad("a call answered with no reply".to_owned()));
-        };
-        let mut reply: Option<A::Reply> = None;
-        (codec.decode_reply)(body, endpoint, &mut reply)
-            .map_err(|e| bad(format!("reply to {}: {e}", codec.name)))?;
-        reply.ok_or_else(|| bad("a reply of another type".to_owned()))
+        self.request::<M, Reply>(message, Wait::Timeout(timeout)).await
     }
 
     /// Sends `message` without waiting for a reply: returns once the actor's pool accepted it
@@ -218,88 +167,8 @@ impl<A: Actor> ActorRef<A> {
     where
         A: Handler<M>,
     {
-        match self.reach()? {
-            Reach::Local(cell) => cell.tell(message).await,
-            Reach::Remote(client, endpoint) => {
-                let timeout = client.pool.config().call_timeout();
-                let waiting = Waiting::Timeout(timeout);
-                let (_, response) =
-                    self.send_remote(client, &endpoint, &message, true, waiting).await?;
-                header::answer(response, &endpoint).map(drop).map_err(|e| self.as_seen_here(e))
-            }
-        }
+        self.request::<M, Accepted>(message, Wait::Configured).await
     }
-
-    /// Sends `message` to the actor at `endpoint` as a call or a tell; returns the codec it
-    /// used and the response.
-    async fn send_remote<M: 'static>(
-        &self,
-        client: &Client,
-        endpoint: &Address,
-        message: &M,
-        tell: bool,
-        waiting: Waiting<'_>,
-    ) -> Result<(remote::Codec, Message), ActorError> {
-        let (codec, body) = encode::<A, M>(endpoint, message)?;
-        let delivery = Delivery { tell, uid: self.uid(), message: codec.name, hops: 0 };
-        let request = match codec.batch {
-            false => delivery::encode(delivery),
-            true => batch::request_header(delivery),
-        };
-        let request = Message::new(request, body);
-        let response = match waiting {
-            Waiting::Timeout(timeout) => client.pool.call_with_timeout(endpoint, request, timeout),
-            Waiting::Until(cancel) => {
-                // Boxed: an explicit cancel is rare; it keeps every plain call's future small.
-                let response = Box::pin(client.pool.call_cancellable(endpoint, request, cancel));
-                return Ok((codec, response.await.map_err(|e| self.as_seen_here(e.into()))?));
-            }
-        };
-        Ok((codec, response.await.map_err(|e| self.as_seen_here(e.into()))?))
-    }
-
-    /// A remote call's error as a call in this process would have it: the caller's timeout is
-    /// [`ActorError::CallTimedOut`], and a handler missing because the actor is of another
-    /// type than this ref's is [`ActorError::WrongType`].
-    fn as_seen_here(&self, error: ActorError) -> ActorError {
-        match error {
-            ActorError::Connection(PoolError::CallTimedOut { timeout, .. }) => {
-                let (address, uid) = (self.address().to_string(), self.uid().to_owned());
-                ActorError::CallTimedOut { address, uid, timeout }
-            }
-            ActorError::NoHandler { address, uid, actor_type, .. }
-                if actor_type != std::any::type_name::<A>() =>
-            {
-                let expected = std::any::type_name::<A>().to_owned();
-                ActorError::WrongType { address, uid, expected, actual: actor_type }
-            }
-            other => other,
-        }
-    }
-}
-
-/// How long a remote call waits for its answer.
-pub(crate) enum Waiting<'a> {
-    /// Until its timeout (`None`: as long as the connection lives).
-    Timeout(Option<Duration>),
-    /// Until it is answered; the token cancels it, and it still waits for the answer.
-    Until(&'a tokio_util::sync::CancellationToken),
-}
-
-/// The codec of `M` for `A` and the encoded message.
-fn encode<A: Actor, M: 'static>(
-    endpoint: &Address,
-    message: &M,
-) -> Result<(remote::Codec, Payloads), ActorError> {
-    let not_remote = || ActorError::NotRemote {
-        address: endpoint.to_string(),
-        actor_type: std::any::type_name::<A>().to_owned(),
-        message: std::any::type_name::<M>().to_owned(),
-    };
-    let table = remote::table::<A>()?;
-    let codec = *table.codec::<M>().ok_or_else(not_remote)?;
-    let body = (codec.encode)(message).ok_or_else(not_remote)?;
-    Ok((codec, body))
 }
 
 /// Whether the actor is alive in its pool.

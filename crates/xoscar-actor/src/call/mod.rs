@@ -6,4 +6,5 @@
 
 pub(crate) mod cancellable;
 pub(crate) mod client;
+pub(crate) mod pipeline;
 pub(crate) mod reply_stream;

@@ -3,6 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use futures_util::Stream;
@@ -10,10 +11,13 @@ use xoscar_pool::{Message, ResponseStream};
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
+use super::client::Client;
+use super::pipeline::{Expect, Wait};
+use crate::actor::cell::Cell;
+use crate::actor::remote::Codec;
 use crate::actor::streaming::{STREAM_WINDOW, Streaming};
-use crate::call::client::Reach;
 use crate::wire::header::{self, Answer as Response};
-use crate::{Actor, ActorError, ActorRef, Handler, actor::remote, wire::delivery};
+use crate::{Actor, ActorError, ActorRef, Handler};
 
 /// The caller's side of a streaming reply ([`ActorRef::call_stream`]): a `futures` `Stream`
 /// of items, each a value or an error ([`ActorError::Handler`] for a failure the handler's
@@ -136,42 +140,41 @@ impl<A: Actor> ActorRef<A> {
         T: Send + 'static,
         A: Handler<M, Reply = Streaming<T>>,
     {
-        let answer = async {
-            match self.reach()? {
-                Reach::Local(cell) => {
-                    let items = cell.call(message, None).await?;
-                    let me = self.cast();
-                    Ok(ReplyStream { source: Source::Local { items, me, ended: false } })
-                }
-                Reach::Remote(client, endpoint) => {
-                    let table = remote::table::<A>()?;
-                    let codec =
-                        *table.codec::<M>().ok_or_else(|| self.not_remote::<M>(&endpoint))?;
-                    let body =
-                        (codec.encode)(&message).ok_or_else(|| self.not_remote::<M>(&endpoint))?;
-                    let uid = self.uid();
-                    let header = delivery::encode(delivery::Delivery {
-                        tell: false,
-                        uid,
-                        message: codec.name,
-                        hops: 0,
-                    });
-                    let request = Message::new(header, body);
-                    let stream = client.pool.call_stream(&endpoint, request, STREAM_WINDOW).await?;
-                    let (decode, unread) = (codec.decode_reply, Default::default());
-                    Ok(ReplyStream { source: Source::Remote { stream, decode, unread } })
-                }
-            }
-        }
-        .await;
-        answer.inspect_err(crate::observe::metrics::call_failed)
+        self.request::<M, Items<T>>(message, Wait::Configured).await
+    }
+}
+
+/// A streaming call: the items of the handler's [`Streaming`], as they come. It waits for no
+/// answer as a whole: the stream ends when the producer does, or when it is dropped.
+pub(crate) struct Items<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<A, M, T> Expect<A, M> for Items<T>
+where
+    A: Handler<M, Reply = Streaming<T>>,
+    M: Send + 'static,
+    T: Send + 'static,
+{
+    type Output = ReplyStream<T>;
+
+    async fn local(
+        me: &ActorRef<A>,
+        cell: Arc<Cell<A>>,
+        message: M,
+        _: Wait<'_>,
+    ) -> Result<ReplyStream<T>, ActorError> {
+        let items = cell.call(message, None).await?;
+        Ok(ReplyStream { source: Source::Local { items, me: me.cast(), ended: false } })
     }
 
-    fn not_remote<M>(&self, endpoint: &Address) -> ActorError {
-        ActorError::NotRemote {
-            address: endpoint.to_string(),
-            actor_type: std::any::type_name::<A>().to_owned(),
-            message: std::any::type_name::<M>().to_owned(),
-        }
+    async fn remote(
+        client: &'static Client,
+        endpoint: &Address,
+        codec: Codec,
+        request: Message,
+        _: Wait<'_>,
+    ) -> Result<ReplyStream<T>, ActorError> {
+        let stream = client.pool.call_stream(endpoint, request, STREAM_WINDOW).await?;
+        let (decode, unread) = (codec.decode_reply, Default::default());
+        Ok(ReplyStream { source: Source::Remote { stream, decode, unread } })
     }
 }

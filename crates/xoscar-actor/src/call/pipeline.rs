@@ -1,0 +1,245 @@
+//! The caller's one request pipeline. Every way a ref sends a message (call,
+//! call_with_timeout, call_cancellable, tell, call_stream, and the batch forms, which are calls
+//! and tells of a [`crate::Batch`]) goes through [`ActorRef::request`]: reach the actor, refuse
+//! a message that cannot cross processes before sending anything, send with the deadline or
+//! the cancel, decode, report the failure as a call in this process would have it, and count
+//! it. What differs is a parameter: how long to wait ([`Wait`]) and what comes back
+//! ([`Expect`]: a reply, the mailbox's acceptance, or a stream of items).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use xoscar_pool::{Message, PoolError};
+use xoscar_transport::Address;
+use xoscar_wire::Payloads;
+
+use super::client::{Client, Reach};
+use crate::actor::batch;
+use crate::actor::cell::Cell;
+use crate::actor::remote::{self, Codec};
+use crate::observe::metrics;
+use crate::wire::delivery::{self, Delivery};
+use crate::wire::header::{self, Answer};
+use crate::{Actor, ActorError, ActorRef, Handler};
+
+/// How long a request waits for its answer, and what may end the wait early.
+#[derive(Clone, Copy)]
+pub(crate) enum Wait<'a> {
+    /// As this process's caller is configured: its `call_timeout` across processes (none by
+    /// default); in this process, as long as the actor takes.
+    Configured,
+    /// At most this long, in this process or another. The deadline travels with the message:
+    /// an actor that only gets to it later skips it.
+    Timeout(Duration),
+    /// Until it is answered; the token cancels it (the request may still be answered, by a
+    /// handler that took its cancellation).
+    Until(&'a CancellationToken),
+}
+
+/// What a request expects back, and how each side gets it.
+pub(crate) trait Expect<A: Actor, M: Send + 'static> {
+    /// What the caller gets.
+    type Output;
+
+    /// A tell: answered once the actor's mailbox took it, failures uncounted (they are the
+    /// handler's, logged by its pool).
+    const TELL: bool = false;
+
+    /// In this process: hands `message` to the actor's cell and waits as `wait` says.
+    fn local(
+        me: &ActorRef<A>,
+        cell: Arc<Cell<A>>,
+        message: M,
+        wait: Wait<'_>,
+    ) -> impl Future<Output = Result<Self::Output, ActorError>> + Send;
+
+    /// Across processes: sends `request` (the message encoded with `codec`) to `endpoint`,
+    /// waits as `wait` says, and decodes the answer.
+    fn remote(
+        client: &'static Client,
+        endpoint: &Address,
+        codec: Codec,
+        request: Message,
+        wait: Wait<'_>,
+    ) -> impl Future<Output = Result<Self::Output, ActorError>> + Send;
+}
+
+/// A call: the handler's reply.
+pub(crate) struct Reply;
+
+/// A tell: the mailbox took it.
+pub(crate) struct Accepted;
+
+impl<A: Handler<M>, M: Send + 'static> Expect<A, M> for Reply {
+    type Output = A::Reply;
+
+    async fn local(
+        me: &ActorRef<A>,
+        cell: Arc<Cell<A>>,
+        message: M,
+        wait: Wait<'_>,
+    ) -> Result<A::Reply, ActorError> {
+        match wait {
+            Wait::Configured => cell.call(message, None).await,
+            Wait::Timeout(timeout) => {
+                let deadline = Instant::now() + timeout;
+                match tokio::time::timeout_at(deadline, cell.call(message, Some(deadline))).await {
+                    Ok(Err(ActorError::CallTimedOut { .. })) | Err(_) => Err(me.timed_out(timeout)),
+                    Ok(answer) => answer,
+                }
+            }
+            // Boxed: an explicit cancel is rare; it keeps every plain call's future small.
+            Wait::Until(cancel) => {
+                Box::pin(super::cancellable::call(me, &cell, message, cancel)).await
+            }
+        }
+    }
+
+    async fn remote(
+        client: &'static Client,
+        endpoint: &Address,
+        codec: Codec,
+        request: Message,
+        wait: Wait<'_>,
+    ) -> Result<A::Reply, ActorError> {
+        let response = send(client, endpoint, request, wait).await?;
+        let bad = |detail: String| ActorError::BadReply { address: endpoint.to_string(), detail };
+        let Answer::Body(body) = header::answer(response, endpoint)? else {
+            return Err(bad("a call answered with no reply".to_owned()));
+        };
+        let mut reply: Option<A::Reply> = None;
+        (codec.decode_reply)(body, endpoint, &mut reply)
+            .map_err(|e| bad(format!("reply to {}: {e}", codec.name)))?;
+        reply.ok_or_else(|| bad("a reply of another type".to_owned()))
+    }
+}
+
+impl<A: Handler<M>, M: Send + 'static> Expect<A, M> for Accepted {
+    type Output = ();
+    const TELL: bool = true;
+
+    async fn local(
+        _: &ActorRef<A>,
+        cell: Arc<Cell<A>>,
+        message: M,
+        _: Wait<'_>,
+    ) -> Result<(), ActorError> {
+        cell.tell(message).await
+    }
+
+    async fn remote(
+        client: &'static Client,
+        endpoint: &Address,
+        _: Codec,
+        request: Message,
+        wait: Wait<'_>,
+    ) -> Result<(), ActorError> {
+        let response = send(client, endpoint, request, wait).await?;
+        header::answer(response, endpoint).map(drop)
+    }
+}
+
+impl<A: Actor> ActorRef<A> {
+    /// Sends `message` as `E` expects and waits as `wait` says: the one path of every call,
+    /// tell and stream a ref makes.
+    pub(crate) async fn request<M: Send + 'static, E: Expect<A, M>>(
+        &self,
+        message: M,
+        wait: Wait<'_>,
+    ) -> Result<E::Output, ActorError> {
+        let answer = async {
+            if let Wait::Until(cancel) = wait
+                && cancel.is_cancelled()
+            {
+                // Cancelled before sending: nothing is sent.
+                return Err(ActorError::cancelled(self));
+            }
+            match self.reach()? {
+                Reach::Local(cell) => E::local(self, cell, message, wait).await,
+                Reach::Remote(client, endpoint) => {
+                    let (codec, body) = encode::<A, M>(&endpoint, &message)?;
+                    let request = Message::new(request_header(codec, E::TELL, self.uid()), body);
+                    E::remote(client, &endpoint, codec, request, wait)
+                        .await
+                        .map_err(|error| self.as_seen_here(error))
+                }
+            }
+        }
+        .await;
+        if E::TELL {
+            return answer;
+        }
+        answer.inspect_err(metrics::call_failed)
+    }
+
+    /// A remote request's error as one in this process would have it: the caller's timeout
+    /// is [`ActorError::CallTimedOut`], its cancel [`ActorError::Cancelled`], and a handler
+    /// missing because the actor is of another type than this ref's [`ActorError::WrongType`].
+    fn as_seen_here(&self, error: ActorError) -> ActorError {
+        match error {
+            ActorError::Connection(PoolError::CallTimedOut { timeout, .. }) => {
+                self.timed_out(timeout)
+            }
+            ActorError::Connection(PoolError::Cancelled { .. }) => ActorError::cancelled(self),
+            ActorError::NoHandler { address, uid, actor_type, .. }
+                if actor_type != std::any::type_name::<A>() =>
+            {
+                let expected = std::any::type_name::<A>().to_owned();
+                ActorError::WrongType { address, uid, expected, actual: actor_type }
+            }
+            other => other,
+        }
+    }
+
+    /// This ref's call gave up after `timeout`.
+    fn timed_out(&self, timeout: Duration) -> ActorError {
+        let (address, uid) = (self.address().to_string(), self.uid().to_owned());
+        ActorError::CallTimedOut { address, uid, timeout }
+    }
+}
+
+/// Sends `request` to `endpoint` and waits for its answer as `wait` says.
+async fn send(
+    client: &Client,
+    endpoint: &Address,
+    request: Message,
+    wait: Wait<'_>,
+) -> Result<Message, ActorError> {
+    let timeout = match wait {
+        Wait::Configured => client.pool.config().call_timeout(),
+        Wait::Timeout(timeout) => Some(timeout),
+        Wait::Until(cancel) => {
+            // Boxed: an explicit cancel is rare; it keeps every plain call's future small.
+            return Ok(Box::pin(client.pool.call_cancellable(endpoint, request, cancel)).await?);
+        }
+    };
+    Ok(client.pool.call_with_timeout(endpoint, request, timeout).await?)
+}
+
+/// The codec of `M` for `A` and the encoded message; [`ActorError::NotRemote`] if `M` is not
+/// one of `A`'s remote messages.
+fn encode<A: Actor, M: 'static>(
+    endpoint: &Address,
+    message: &M,
+) -> Result<(Codec, Payloads), ActorError> {
+    let not_remote = || ActorError::NotRemote {
+        address: endpoint.to_string(),
+        actor_type: std::any::type_name::<A>().to_owned(),
+        message: std::any::type_name::<M>().to_owned(),
+    };
+    let table = remote::table::<A>()?;
+    let codec = *table.codec::<M>().ok_or_else(not_remote)?;
+    let body = (codec.encode)(message).ok_or_else(not_remote)?;
+    Ok((codec, body))
+}
+
+/// The request header of a message encoded with `codec` for the actor `uid`.
+fn request_header(codec: Codec, tell: bool, uid: &str) -> bytes::Bytes {
+    let delivery = Delivery { tell, uid, message: codec.name, hops: 0 };
+    match codec.batch {
+        false => delivery::encode(delivery),
+        true => batch::request_header(delivery),
+    }
+}
