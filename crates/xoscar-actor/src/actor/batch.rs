@@ -14,7 +14,7 @@ use xoscar_pool::Responder;
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
-use crate::actor::envelope::{Answer, Encoded, Envelope, Sink};
+use crate::actor::envelope::{Answer, Answering, Encoded, Envelope};
 use crate::pb::{self, batch_item::Outcome, request::Kind};
 use crate::{
     Actor, ActorError, ActorRef, Context, Failure, Handler, actor::remote, wire::body, wire::header,
@@ -145,15 +145,15 @@ where
 {
     let messages = entries(body)?.into_iter().map(M::decode).collect::<Result<Vec<M>, _>>()?;
     let batch = Batch { messages, tell: reply.is_none() };
-    Ok(remote::envelope(batch, me, reply, queued, EncodedBatch))
+    Ok(remote::envelope::<A, Batch<M>, Many>(batch, me, reply, queued))
 }
 
-/// A remote batch's caller: the replies are encoded into one `BatchReply`.
-pub(crate) struct EncodedBatch(Encoded);
+/// A remote batch's answer: the replies encoded into one `BatchReply`.
+pub(crate) struct Many;
 
-impl<R: prost::Message + 'static> Sink<Vec<Result<R, ActorError>>> for EncodedBatch {
-    fn send(self, result: Answer<Vec<Result<R, ActorError>>>) {
-        self.0.answer(match result {
+impl<R: prost::Message + 'static> Answering<Vec<Result<R, ActorError>>> for Many {
+    fn answer(encoded: Encoded<Self>, result: Answer<Vec<Result<R, ActorError>>>) {
+        encoded.answer(match result {
             Ok(replies) => {
                 let mut body = Vec::new();
                 for reply in &replies {
@@ -163,18 +163,6 @@ impl<R: prost::Message + 'static> Sink<Vec<Result<R, ActorError>>> for EncodedBa
             }
             Err(error) => header::failure(&error),
         });
-    }
-
-    fn is_cancelled(&self) -> bool {
-        self.0.is_cancelled()
-    }
-
-    fn begin(&mut self) -> bool {
-        self.0.begin()
-    }
-
-    async fn cancelled(&mut self) {
-        self.0.cancelled().await
     }
 }
 

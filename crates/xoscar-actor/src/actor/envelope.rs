@@ -118,21 +118,37 @@ impl<R: Send + 'static> Sink<R> for Discard {
     }
 }
 
-/// A remote caller: the reply is encoded into the pool's response. Dropped unanswered (the
-/// actor stopped with the message still queued), it answers `Stopped`.
-pub(crate) struct Encoded {
+/// A remote caller: the answer is encoded into the pool's response as `H` says (one reply, a
+/// batch's replies, a stream's items). Dropped unanswered (the actor stopped with the
+/// message still queued), it answers `Stopped`.
+pub(crate) struct Encoded<H = Single> {
     responder: Option<Responder>,
     /// The actor, for the `Stopped` answer.
     me: ActorRef<()>,
+    how: std::marker::PhantomData<fn() -> H>,
 }
 
-impl Encoded {
-    pub(crate) fn new(responder: Responder, me: ActorRef<()>) -> Self {
-        Encoded { responder: Some(responder), me }
+/// How a remote caller's answer of type `R` is written into its response.
+pub(crate) trait Answering<R>: Sized + 'static {
+    fn answer(encoded: Encoded<Self>, result: Answer<R>);
+}
+
+/// One reply, prost-encoded as the response's body.
+pub(crate) struct Single;
+
+impl<R: prost::Message + 'static> Answering<R> for Single {
+    fn answer(encoded: Encoded<Self>, result: Answer<R>) {
+        encoded.answer(match result {
+            Ok(reply) => header::success(body::encode(&reply)),
+            Err(error) => header::failure(&error),
+        });
     }
 }
 
-impl Encoded {
+impl<H> Encoded<H> {
+    pub(crate) fn new(responder: Responder, me: ActorRef<()>) -> Self {
+        Encoded { responder: Some(responder), me, how: std::marker::PhantomData }
+    }
     /// The actor, for errors located at it.
     pub(crate) fn me(&self) -> &ActorRef<()> {
         &self.me
@@ -173,12 +189,9 @@ impl Encoded {
     }
 }
 
-impl<R: prost::Message + 'static> Sink<R> for Encoded {
+impl<R: Send + 'static, H: Answering<R>> Sink<R> for Encoded<H> {
     fn send(self, result: Answer<R>) {
-        self.answer(match result {
-            Ok(reply) => header::success(body::encode(&reply)),
-            Err(error) => header::failure(&error),
-        });
+        H::answer(self, result);
     }
 
     fn is_cancelled(&self) -> bool {
@@ -198,7 +211,7 @@ impl<R: prost::Message + 'static> Sink<R> for Encoded {
     }
 }
 
-impl Drop for Encoded {
+impl<H> Drop for Encoded<H> {
     fn drop(&mut self) {
         if let Some(responder) = self.responder.take() {
             responder.respond(header::failure(&ActorError::stopped(&self.me)));

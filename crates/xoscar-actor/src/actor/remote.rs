@@ -11,8 +11,8 @@ use xoscar_pool::Responder;
 use xoscar_wire::Payloads;
 
 use crate::actor::batch::{self, Batch};
-use crate::actor::envelope::{Delivery, Discard, Encoded, Envelope, Sink};
-use crate::actor::streaming::{EncodedStream, Streaming};
+use crate::actor::envelope::{Answering, Delivery, Discard, Encoded, Envelope, Single};
+use crate::actor::streaming::{Items, Streaming};
 use crate::{Actor, ActorError, ActorRef, Handler, wire::body};
 use xoscar_transport::Address;
 
@@ -144,28 +144,28 @@ where
     M: prost::Message + Default + 'static,
     A::Reply: prost::Message,
 {
-    Ok(envelope(body::decode::<M>(body)?, me, reply, queued, |encoded| encoded))
+    Ok(envelope::<A, M, Single>(body::decode::<M>(body)?, me, reply, queued))
 }
 
 /// The envelope of a decoded `message` for the actor `me`: answered through the responder in
-/// `reply` (taken out of it) with the sink `answer` wraps it in, or, with no responder (a
-/// tell), with nobody to answer.
-pub(crate) fn envelope<A, M, S>(
+/// `reply` (taken out of it) as `H` writes answers, or, with no responder (a tell), with
+/// nobody to answer. The one way every message from another process (single, batch,
+/// streaming) reaches a mailbox.
+pub(crate) fn envelope<A, M, H>(
     message: M,
     me: &ActorRef<A>,
     reply: &mut Option<Responder>,
     queued: Option<Instant>,
-    answer: fn(Encoded) -> S,
 ) -> Box<dyn Envelope<A>>
 where
     A: Handler<M>,
     M: Send + 'static,
-    S: Sink<<A as Handler<M>>::Reply>,
+    H: Answering<<A as Handler<M>>::Reply>,
 {
     match reply.take() {
         Some(reply) => {
             let deadline = reply.deadline();
-            let sink = answer(Encoded::new(reply, me.cast()));
+            let sink = Encoded::<H>::new(reply, me.cast());
             Box::new(Delivery { message, sink, deadline, queued })
         }
         None => Box::new(Delivery { message, sink: Discard, deadline: None, queued }),
@@ -184,7 +184,7 @@ where
     T: prost::Message + 'static,
 {
     // Told, the stream it returns is dropped unread.
-    Ok(envelope(body::decode::<M>(body)?, me, reply, queued, EncodedStream))
+    Ok(envelope::<A, M, Items>(body::decode::<M>(body)?, me, reply, queued))
 }
 
 fn encode<M: prost::Message + 'static>(message: &dyn Any) -> Option<Payloads> {

@@ -16,7 +16,7 @@ use futures_util::{FutureExt, Stream, StreamExt};
 use xoscar_pool::Message;
 use xoscar_wire::Payloads;
 
-use crate::actor::envelope::{Answer, Encoded, Sink};
+use crate::actor::envelope::{Answer, Answering, Encoded};
 use crate::error::panic_message;
 use crate::wire::header;
 use crate::{ActorError, ActorRef, Failure, actor::batch};
@@ -64,14 +64,14 @@ impl<T> std::fmt::Debug for Streaming<T> {
     }
 }
 
-/// A remote caller of a streaming handler: the actor's pool pumps the stream into the
-/// caller's response stream.
-pub(crate) struct EncodedStream(pub(crate) Encoded);
+/// A remote streaming call's answer: the actor's pool pumps the stream into the caller's
+/// response stream.
+pub(crate) struct Items;
 
-impl<T: prost::Message + 'static> Sink<Streaming<T>> for EncodedStream {
-    fn send(self, result: Answer<Streaming<T>>) {
-        let me = self.0.me().clone();
-        let Some(responder) = self.0.into_responder() else { return };
+impl<T: prost::Message + 'static> Answering<Streaming<T>> for Items {
+    fn answer(encoded: Encoded<Self>, result: Answer<Streaming<T>>) {
+        let me = encoded.me().clone();
+        let Some(responder) = encoded.into_responder() else { return };
         match result {
             Err(error) => responder.respond(header::failure(&error)),
             Ok(items) if responder.is_stream() => {
@@ -89,18 +89,6 @@ impl<T: prost::Message + 'static> Sink<Streaming<T>> for EncodedStream {
                 responder.respond(header::failure(&error));
             }
         }
-    }
-
-    fn is_cancelled(&self) -> bool {
-        self.0.is_cancelled()
-    }
-
-    fn begin(&mut self) -> bool {
-        self.0.begin()
-    }
-
-    async fn cancelled(&mut self) {
-        self.0.cancelled().await
     }
 }
 

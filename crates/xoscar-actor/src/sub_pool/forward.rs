@@ -43,10 +43,10 @@ impl Neighbourhood {
         destroyed
     }
 
-    /// Forwards `request` for `uid`, which this pool does not hold, to the sub pool holding it,
-    /// and answers `responder` with that pool's answer (a [`ActorError::NotFound`] if none holds
-    /// it). Runs in a task of the pool; the caller's cancel or deadline ends the forwarded call
-    /// too, so it reaches the sub pool.
+    /// Forwards `request` (a call, tell or stream) for `uid`, which this pool does not hold,
+    /// to the sub pool holding it, and answers `responder` with that pool's answer (a
+    /// [`ActorError::NotFound`] if none holds it). Runs in a task of the pool; the caller's
+    /// cancel or deadline ends the forwarded request too, so it reaches the sub pool.
     pub(crate) fn forward_to_holder(
         self: Arc<Self>,
         uid: Arc<str>,
@@ -57,43 +57,55 @@ impl Neighbourhood {
             return responder.respond(header::failure(&self.not_found(&uid)));
         };
         core.spawn_owned(async move {
-            if responder.is_stream() {
-                return self.forward_stream(&uid, request, responder).await;
-            }
-            let deadline = responder.deadline();
-            let forwarded = async {
-                let Some(at) = self.locate_uid(&uid).await else {
-                    return header::failure(&self.not_found(&uid));
-                };
-                match send(&at, request, deadline).await {
-                    Ok(response) => {
-                        if is_not_found(&response, &at) {
-                            // It was destroyed there meanwhile: look again next time.
-                            self.forget(&uid);
-                        }
-                        response
-                    }
-                    Err(error) => header::failure(&error),
-                }
-            };
-            tokio::select! {
+            // One rule for calls and streams alike: the caller's cancel ends the forward
+            // wherever it is, and dropping the forwarded call or stream cancels it in the
+            // sub pool.
+            let located = tokio::select! {
                 biased;
-                // The caller gave up: dropping the forwarded call cancels it in the sub pool.
-                () = responder.cancelled() => {}
-                response = forwarded => responder.respond(response),
+                () = responder.cancelled() => return,
+                at = self.locate_uid(&uid) => at,
+            };
+            let Some(at) = located else {
+                return responder.respond(header::failure(&self.not_found(&uid)));
+            };
+            match responder.is_stream() {
+                false => self.relay_answer(&uid, &at, request, responder).await,
+                true => self.relay_stream(&uid, &at, request, responder).await,
             }
         });
     }
 
-    /// Forwards a stream request: opens the same stream on the sub pool and passes its items on
-    /// as the caller's credit allows. The caller's cancel drops the forwarded stream, which
-    /// cancels it in the sub pool.
-    async fn forward_stream(&self, uid: &str, request: Message, mut responder: Responder) {
-        let Some(at) = self.locate_uid(uid).await else {
-            return responder.respond(header::failure(&self.not_found(uid)));
+    /// Sends a call or tell on to the pool at `at` within the caller's deadline, and answers
+    /// with that pool's answer.
+    async fn relay_answer(
+        &self,
+        uid: &str,
+        at: &Address,
+        request: Message,
+        mut responder: Responder,
+    ) {
+        let deadline = responder.deadline();
+        let sent = tokio::select! {
+            biased;
+            () = responder.cancelled() => return,
+            sent = send(at, request, deadline) => sent,
         };
+        let response = sent.unwrap_or_else(|error| header::failure(&error));
+        self.forget_if_not_found(uid, at, &response);
+        responder.respond(response);
+    }
+
+    /// Opens the same stream on the pool at `at` and passes its items on as the caller's
+    /// credit allows.
+    async fn relay_stream(
+        &self,
+        uid: &str,
+        at: &Address,
+        request: Message,
+        mut responder: Responder,
+    ) {
         let opened = async {
-            let (client, endpoint) = endpoint_of(&at)?;
+            let (client, endpoint) = endpoint_of(at)?;
             Ok::<_, ActorError>(client.pool.call_stream(&endpoint, request, STREAM_WINDOW).await?)
         };
         let mut stream = tokio::select! {
@@ -114,13 +126,24 @@ impl Neighbourhood {
             match next {
                 None => return responder.respond(Message::default()),
                 Some(Err(error)) => return responder.respond(header::failure(&error.into())),
-                Some(Ok(last)) if stream.is_finished() => return responder.respond(last),
+                Some(Ok(last)) if stream.is_finished() => {
+                    self.forget_if_not_found(uid, at, &last);
+                    return responder.respond(last);
+                }
                 Some(Ok(item)) => {
                     if responder.send_item(item).await.is_err() {
                         return;
                     }
                 }
             }
+        }
+    }
+
+    /// `response` from the pool at `at` says `uid` is not there: it was destroyed there
+    /// meanwhile, so look again next time.
+    fn forget_if_not_found(&self, uid: &str, at: &Address, response: &Message) {
+        if is_not_found(response, at) {
+            self.forget(uid);
         }
     }
 }
