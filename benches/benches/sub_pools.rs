@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
-use xoscar_actor::{ActorPool, ActorPoolBuilder, ActorRef, Placement, SubPool, create_actor};
+use xoscar_actor::{ActorPool, ActorPoolBuilder, ActorRef, Placement, create_actor};
 use xoscar_benches::actors::Echoer;
 use xoscar_benches::child::ChildServers;
 use xoscar_benches::mux::RawMux;
 use xoscar_benches::raw::RawPingPong;
 use xoscar_benches::{current_thread, spread};
+use xoscar_subpool::{MainPool, SubPool};
 
 const IN_FLIGHT: u64 = 64;
 
@@ -26,8 +27,8 @@ fn pools(builder: ActorPoolBuilder) -> ActorPoolBuilder {
     builder.register("Echoer", |_: u64| Ok(Echoer::default()))
 }
 
-async fn main_pool(sub_pools: usize) -> ActorPool {
-    let mut builder = pools(ActorPool::builder("127.0.0.1:0".parse().unwrap()));
+async fn main_pool(sub_pools: usize) -> MainPool {
+    let mut builder = MainPool::builder(pools(ActorPool::builder("127.0.0.1:0".parse().unwrap())));
     for index in 0..sub_pools {
         builder = builder.sub_pool(SubPool::new().label(format!("sub{index}")));
     }
@@ -151,7 +152,7 @@ fn start_and_recover(c: &mut Criterion) {
 }
 
 fn main() {
-    xoscar_actor::run_if_sub_pool(pools);
+    xoscar_subpool::run_if_sub_pool(pools);
     xoscar_benches::child::serve_if_child();
     let mut criterion = xoscar_benches::criterion();
     let servers = ChildServers::start();

@@ -18,7 +18,12 @@ pub fn run() -> Result<()> {
     run_step(cargo().args(["test", "--workspace", "--doc"]))?;
     crate::loom::run()?;
     // Optional features: TLS and the Prometheus endpoint build, lint clean and pass their tests.
-    for (krate, feature) in [("xoscar-transport", "tls"), ("xoscar-actor", "prometheus")] {
+    let optional = [
+        ("xoscar-transport", "tls"),
+        ("xoscar-actor", "prometheus"),
+        ("xoscar-subpool", "prometheus"),
+    ];
+    for (krate, feature) in optional {
         let with = ["-p", krate, "--features", feature];
         run_step(cargo().arg("clippy").args(with).args(["--all-targets", "--", "-D", "warnings"]))?;
         run_step(cargo().arg("test").args(with).args(["--test", feature]))?;

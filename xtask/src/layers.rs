@@ -4,8 +4,15 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 /// The stack, bottom first. Anything not listed (benches, xtask, fuzz) is outside the order.
-const STACK: [&str; 6] =
-    ["xoscar-wire", "xoscar-transport", "xoscar-pool", "xoscar-router", "xoscar-actor", "xoscar"];
+const STACK: [&str; 7] = [
+    "xoscar-wire",
+    "xoscar-transport",
+    "xoscar-pool",
+    "xoscar-router",
+    "xoscar-actor",
+    "xoscar-subpool",
+    "xoscar",
+];
 
 pub fn check() -> Result<()> {
     let output = crate::cargo()

@@ -20,8 +20,9 @@ usage: cargo xtask <command>
 commands:
   ci                 everything CI checks: fmt, clippy, layers, proto, tests, per-feature builds,
                      and the netns tests when run as root with iproute2 and iptables
-  check-layers       fail if a crate depends on one at its own level or above in the stack, or
-                     if the modules inside a crate form a circle not yet known (xtask/src/modules.rs)
+  check-layers       fail if a crate depends on one at its own level or above in the stack, if
+                     the modules inside a crate form a circle, or if a crate below
+                     xoscar-subpool starts a process (xtask/src/modules.rs)
   module-graph CRATE print which top-level modules of CRATE's src/ each module uses, and its
                      circles (CRATE: a folder such as crates/xoscar-actor)
   proto [--check]    regenerate the prost code from proto/ (--check: fail if it is stale)

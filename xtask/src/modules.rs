@@ -6,6 +6,9 @@
 //! names `crate::<module>` or an item `lib.rs` re-exports from that module (`crate::Item`,
 //! `crate::{Item, ..}`). Circles are the strongly connected components of that graph.
 //! Any circle fails the check, naming its modules and one path around it.
+//!
+//! It also checks that no crate below the sub pool layer starts a process: their code names
+//! none of [`SPAWNS`] (processes are `xoscar-subpool`'s alone).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -13,14 +16,27 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 /// The crates whose modules are checked, by folder.
-const CRATES: [&str; 6] = [
+const CRATES: [&str; 7] = [
     "crates/xoscar-wire",
     "crates/xoscar-transport",
     "crates/xoscar-pool",
     "crates/xoscar-router",
     "crates/xoscar-actor",
+    "crates/xoscar-subpool",
     "crates/xoscar",
 ];
+
+/// The crates below the sub pool layer, which must not start processes.
+const NO_PROCESSES: [&str; 5] = [
+    "crates/xoscar-wire",
+    "crates/xoscar-transport",
+    "crates/xoscar-pool",
+    "crates/xoscar-router",
+    "crates/xoscar-actor",
+];
+
+/// What starting a process looks like in code.
+const SPAWNS: [&str; 4] = ["process::Command", "tokio::process", "libc::fork", "posix_spawn"];
 
 /// Module name -> the modules it uses.
 type Graph = BTreeMap<String, BTreeSet<String>>;
@@ -38,8 +54,22 @@ pub fn check() -> Result<()> {
             ));
         }
     }
+    for krate in NO_PROCESSES {
+        for file in rust_files(&root.join(krate).join("src"))? {
+            let code = code_of(&std::fs::read_to_string(&file)?);
+            for spawn in SPAWNS.iter().filter(|spawn| code.contains(*spawn)) {
+                problems.push(format!(
+                    "{}: names {spawn}: only xoscar-subpool starts processes",
+                    file.display()
+                ));
+            }
+        }
+    }
     if problems.is_empty() {
-        eprintln!("modules ok: no circle in {}", CRATES.join(", "));
+        eprintln!(
+            "modules ok: no circle in {}; no process started below xoscar-subpool",
+            CRATES.join(", ")
+        );
         return Ok(());
     }
     for problem in &problems {

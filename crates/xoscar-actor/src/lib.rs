@@ -9,7 +9,8 @@
 //!
 //! The programming model, ordering and failure semantics are in `docs/actors.md`.
 
-// Bottom to top: a module uses only those above it in this list (checked by
+// One order, bottom to top: error, exposed, placement, wire, observe, neighbours, actor,
+// call, transfer, service, pool. A module uses only those before it (no circle: checked by
 // `cargo xtask check-layers`); docs/architecture.md draws the picture.
 mod actor;
 mod call;
@@ -20,10 +21,20 @@ mod observe;
 mod placement;
 mod pool;
 mod service;
-mod sub_pool;
-mod sub_pool_entry;
 mod transfer;
 mod wire;
+
+/// What a layer above builds on to run the pools of one host together (`xoscar-subpool`:
+/// sub pools, placement among them, forwarding through the main pool). A user of actors in
+/// one process or across hosts needs none of it.
+pub mod extension {
+    pub use crate::actor::handle::WeakPoolHandle;
+    pub use crate::call::host_requests::{
+        create_registered_at, destroy_at, endpoint_for, failure_response, has_at, is_not_found,
+        send_routes, tell_gone,
+    };
+    pub use crate::neighbours::{Ingress, Neighbours};
+}
 
 /// The actor layer's headers, generated from `proto/xoscar/actor/v1/actor.proto`.
 #[allow(missing_docs, clippy::all)]
@@ -55,8 +66,6 @@ pub use observe::debug::{ENV_HOLD, ENV_SLOW_CALL};
 pub use observe::metrics;
 pub use placement::Placement;
 pub use pool::{ActorPool, ActorPoolBuilder, DEFAULT_MAILBOX_CAPACITY, DEFAULT_SHUTDOWN_GRACE};
-pub use sub_pool::{ENV_SUB_POOL, ExitHook, Recovery, SubPool, SubPoolInfo};
-pub use sub_pool_entry::run_if_sub_pool;
 /// The token that cancels [`ActorRef::call_cancellable`] (tokio-util's, re-exported).
 pub use tokio_util::sync::CancellationToken;
 pub use transfer::buffer::BufferRef;

@@ -1,5 +1,6 @@
 //! The extension point through which a pool works with the other pools of its host (a main
-//! pool's sub pools, a sub pool's main pool) without knowing anything of processes.
+//! pool's sub pools, a sub pool's main pool) without knowing anything of processes: the
+//! [`Neighbours`] a layer above gives a pool, and the [`Ingress`] of each listener.
 //!
 //! A pool consults it only off its hot path: for a uid it does not hold, for a create placed
 //! anywhere but here, when one of its actors leaves, and for the two requests only pools of
@@ -18,8 +19,11 @@ use xoscar_wire::Payloads;
 use crate::error::ActorError;
 use crate::placement::Placement;
 
-/// What a pool asks of the other pools of its host.
-pub(crate) trait Neighbours: Send + Sync + 'static {
+/// What a pool asks of the other pools of its host. Given to a pool with
+/// [`crate::ActorPoolBuilder::neighbours`]; implemented by the sub pool layer
+/// (`xoscar-subpool`). Without it a pool holds exactly its own actors and places them only
+/// in itself.
+pub trait Neighbours: Send + Sync + 'static {
     /// Whether another pool may hold actors this one does not (a main pool with sub pools):
     /// only then are forwarding and locating worth trying.
     fn any(&self) -> bool;
@@ -63,4 +67,20 @@ pub(crate) trait Neighbours: Send + Sync + 'static {
     /// The routes (external address, internal address) of this host's pools, from the main
     /// pool: they replace the ones it sent before.
     fn routes(&self, routes: Vec<(Address, Address)>) -> Result<(), ActorError>;
+}
+
+/// Which listener of its pool a request came in on, and so which requests it takes beyond
+/// calls, creates and destroys (docs/security.md keeps the table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingress {
+    /// The pool's address, or an internal address a user added: anyone who may connect.
+    Public,
+    /// A sub pool's internal Unix socket: also `Routes`, from its main pool's process.
+    SubPoolInternal {
+        /// The main pool's process id.
+        main_pid: u32,
+    },
+    /// A main pool's internal Unix socket: also actor-gone notices, from its sub pools'
+    /// processes ([`Neighbours::gone_from`] decides).
+    MainInternal,
 }

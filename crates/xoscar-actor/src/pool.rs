@@ -15,11 +15,9 @@ use crate::actor::core::{Core, Factory, factory};
 use crate::actor::handle::PoolHandle;
 use crate::actor::runner::Mode;
 use crate::call::client::client;
+use crate::neighbours::{Ingress, Neighbours};
 use crate::observe::debug::Thresholds;
-use crate::service::{Ingress, Service};
-use crate::sub_pool::{
-    ExitHook, Host, Neighbourhood, Recovery, SubPool, SubPoolInfo, SubPoolOf, SubPools, start_all,
-};
+use crate::service::Service;
 use crate::{Actor, ActorError, Failure};
 
 /// Default of [`ActorPoolBuilder::mailbox_capacity`].
@@ -39,16 +37,9 @@ pub struct ActorPool {
     handle: PoolHandle,
     servers: Vec<Server>,
     addresses: Vec<Address>,
-    /// Its sub pools' processes, killed when the pool goes.
-    subs: Arc<SubPools>,
-    /// What it knows of the other pools of its host (its core holds it as its neighbours).
-    neighbourhood: Arc<Neighbourhood>,
-    /// Made with its first sub pool: its private directory, its internal socket, the monitor.
-    host: tokio::sync::OnceCell<Host>,
-    /// The listeners' settings, for the internal socket made with the first sub pool.
+    /// The listeners' settings (with the shared secret they ask for), for listeners added
+    /// later ([`PoolHandle::serve`]).
     listening: (TransportConfig, ServerConfig),
-    /// The shared secret its listeners ask for, handed to sub pools added later.
-    auth: Option<AuthToken>,
     /// How long [`ActorPool::shutdown`] waits before it aborts what is left.
     shutdown_grace: Duration,
     /// Its Prometheus endpoint, stopped when the pool goes.
@@ -84,14 +75,10 @@ impl ActorPool {
             direct: true,
             slow_call: None,
             hold: None,
-            sub_pools: Vec::new(),
-            label: String::new(),
-            recovery: Recovery::default(),
-            exit_hook: None,
             auth_token: None,
             metrics: false,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
-            sub_pool_of: None,
+            neighbours: None,
             #[cfg(feature = "prometheus")]
             prometheus: None,
         }
@@ -114,11 +101,26 @@ impl ActorPool {
         self.prometheus.as_ref().map(|endpoint| endpoint.address)
     }
 
-    /// Every address the pool listens on: its address first, then its internal ones (with sub
-    /// pools, last, the Unix socket they reach it on, in a directory only this user may enter).
+    /// Every address the pool's own listeners listen on: its address first, then its internal
+    /// ones.
     pub fn addresses(&self) -> Vec<Address> {
-        let host = self.host.get().map(|host| host.internal().clone());
-        self.addresses.iter().cloned().chain(host).collect()
+        self.addresses.clone()
+    }
+
+    /// Its listeners' transport settings, with the shared secret they ask for
+    /// ([`ActorPoolBuilder::auth_token`]) resolved.
+    pub fn transport_config(&self) -> &TransportConfig {
+        &self.listening.0
+    }
+
+    /// Its listeners' serving settings.
+    pub fn server_config(&self) -> &ServerConfig {
+        &self.listening.1
+    }
+
+    /// How long [`ActorPool::shutdown`] waits before it aborts what is left.
+    pub fn shutdown_grace(&self) -> Duration {
+        self.shutdown_grace
     }
 
     /// Stops gracefully: callers of this process no longer reach it, its servers drain (every
@@ -130,9 +132,7 @@ impl ActorPool {
     pub async fn shutdown(self) {
         self.unroute();
         let graceful = async {
-            let host = self.host.get().map(Host::server);
-            futures_util::future::join_all(self.servers.iter().chain(host).map(Server::shutdown))
-                .await;
+            futures_util::future::join_all(self.servers.iter().map(Server::shutdown)).await;
             self.handle.core.stop_all().await;
         };
         if tokio::time::timeout(self.shutdown_grace, graceful).await.is_err() {
@@ -145,79 +145,17 @@ impl ActorPool {
         // Dropping it now aborts whatever is left.
     }
 
-    /// Its sub pools that serve or are being restarted, by index (the order they were given
-    /// to [`ActorPoolBuilder::sub_pool`], then added).
-    pub fn sub_pools(&self) -> Vec<SubPoolInfo> {
-        self.subs.infos()
-    }
-
-    /// Kills sub pool `index`'s process with SIGKILL (xoscar's `kill_actor` on a pool); the
-    /// monitor then notices and recovers it as [`ActorPoolBuilder::recovery`] says. Calls
-    /// waiting on it fail at once with a connection error.
-    pub fn kill_sub_pool(&self, index: usize) -> Result<(), ActorError> {
-        self.subs.kill(index)
-    }
-
-    /// Completes once every sub pool serves again (none dead or being restarted; removed ones
-    /// and, with [`Recovery::Off`], dead ones aside).
-    pub async fn wait_recovered(&self) {
-        self.subs.recovered().await
-    }
-
-    /// Starts one more sub pool at run time, at the next index.
-    pub async fn add_sub_pool(&self, mut sub_pool: SubPool) -> Result<SubPoolInfo, ActorError> {
-        same_secret_as_caller(&client()?.pool, self.auth.as_ref(), self.address())?;
-        sub_pool.auth = self.auth.clone();
-        let host = self.host().await?;
-        let info = self.subs.add(sub_pool, host.dir()).await?;
-        client()?.router.map(info.address.clone(), info.internal.clone());
-        self.neighbourhood.sub_pool_serves(&info);
-        self.subs.announce().await;
-        Ok(info)
-    }
-
-    /// Stops sub pool `index` for good (its process is killed; its index stays taken, and
-    /// placing on it fails).
-    pub fn remove_sub_pool(&self, index: usize) -> Result<(), ActorError> {
-        let info = self.subs.remove(index)?;
-        if let Ok(client) = client() {
-            client.router.unmap(&info.address);
-        }
-        self.neighbourhood.sub_pool_gone(index);
-        Ok(())
-    }
-
-    /// Its host side, made (and the monitor started) with the first sub pool.
-    async fn host(&self) -> Result<&Host, ActorError> {
-        let (transport, server) = &self.listening;
-        let start = Host::start(
-            &self.handle.core,
-            &self.neighbourhood,
-            &self.subs,
-            transport,
-            server.clone(),
-        );
-        self.host.get_or_try_init(|| start).await
-    }
-
     fn unroute(&self) {
         if let Ok(client) = client() {
             let core = Arc::downgrade(&self.handle.core);
             client.router.remove_local_where(|local| local.ptr_eq(&core));
-            for sub in self.subs.infos() {
-                client.router.unmap(&sub.address);
-            }
         }
     }
 }
 
 impl Drop for ActorPool {
     fn drop(&mut self) {
-        if let Some(host) = self.host.get() {
-            host.abort();
-        }
         self.unroute();
-        self.subs.kill_all();
         self.handle.core.abort_all();
         for server in &self.servers {
             server.abort();
@@ -225,29 +163,11 @@ impl Drop for ActorPool {
     }
 }
 
-/// Sub pools get `ours` and this process calls them with its caller's secret: the two must
-/// be equal, or the sub pools would refuse every call of their main pool.
-fn same_secret_as_caller(
-    caller: &xoscar_pool::Pool,
-    ours: Option<&AuthToken>,
-    address: &Address,
-) -> Result<(), ActorError> {
-    if caller.config().transport().get_auth_token() == ours {
-        return Ok(());
-    }
-    Err(ActorError::Setup {
-        address: address.to_string(),
-        reason: "this pool's auth token differs from this process's caller's \
-                 (xoscar::configure or XOSCAR_AUTH_TOKEN): its sub pools would refuse its calls"
-            .to_owned(),
-    })
-}
-
 /// Settings of an [`ActorPool`] before it starts, tonic-`Endpoint` style: every method states
 /// its default.
 pub struct ActorPoolBuilder {
     address: Address,
-    internal: Vec<Address>,
+    internal: Vec<(Address, Ingress)>,
     factories: HashMap<String, Factory, RandomState>,
     mailbox_capacity: usize,
     server: ServerConfig,
@@ -255,15 +175,10 @@ pub struct ActorPoolBuilder {
     direct: bool,
     slow_call: Option<Duration>,
     hold: Option<Duration>,
-    sub_pools: Vec<SubPool>,
-    label: String,
-    recovery: Recovery,
-    exit_hook: Option<ExitHook>,
     auth_token: Option<AuthToken>,
     metrics: bool,
     shutdown_grace: Duration,
-    /// Set in a sub pool: its main pool and its internal socket.
-    sub_pool_of: Option<SubPoolOf>,
+    neighbours: Option<MakeNeighbours>,
     #[cfg(feature = "prometheus")]
     prometheus: Option<std::net::SocketAddr>,
 }
@@ -281,7 +196,25 @@ impl ActorPoolBuilder {
     /// Also listens at `address` (typically `unix:///...` for callers on this host, who map
     /// the pool's address to it with [`crate::map_address`]). Default: none.
     pub fn internal_address(mut self, address: Address) -> Self {
-        self.internal.push(address);
+        self.internal.push((address, Ingress::Public));
+        self
+    }
+
+    /// Also listens at `address`, taking beyond calls, creates and destroys what `ingress`
+    /// allows (the sub pool layer's internal sockets; docs/security.md). Default: none.
+    pub fn internal_address_for(mut self, address: Address, ingress: Ingress) -> Self {
+        self.internal.push((address, ingress));
+        self
+    }
+
+    /// Gives the pool the other pools of its host, made by `make` from the pool's handle once
+    /// its state exists and before it serves (the sub pool layer's extension point). Default:
+    /// none: the pool holds exactly its own actors and places them only in itself.
+    pub fn neighbours(
+        mut self,
+        make: impl FnOnce(&PoolHandle) -> Arc<dyn Neighbours> + Send + 'static,
+    ) -> Self {
+        self.neighbours = Some(Box::new(make));
         self
     }
 
@@ -361,49 +294,12 @@ impl ActorPoolBuilder {
         self
     }
 
-    /// Starts `sub_pool` with this pool: a child process of this executable (whose `main`
-    /// begins with [`crate::run_if_sub_pool`]) serving an actor pool with its own environment,
-    /// label and addresses. [`ActorPoolBuilder::start`] returns once every sub pool serves,
-    /// or fails naming the sub pool that did not (and leaves no process behind). Sub pools
-    /// die with this pool: when it is dropped or shut down, and when this process ends, even
-    /// by SIGKILL. This process reaches each through its internal Unix socket. Default: none.
-    pub fn sub_pool(mut self, sub_pool: SubPool) -> Self {
-        self.sub_pools.push(sub_pool);
-        self
-    }
-
-    /// What happens when a sub pool's process dies (its monitor looks every 100 ms):
-    /// nothing, a restart at the same index and addresses, or a restart that also creates
-    /// again the actors this pool placed there. Default: [`Recovery::Process`].
-    pub fn recovery(mut self, recovery: Recovery) -> Self {
-        self.recovery = recovery;
-        self
-    }
-
-    /// Calls `hook` with the sub pool and its exit status when a sub pool's process dies,
-    /// before it is recovered (a panic in it is caught and logged). Default: none (the death
-    /// is logged).
-    pub fn on_sub_pool_exit(
-        mut self,
-        hook: impl Fn(&SubPoolInfo, std::process::ExitStatus) + Send + Sync + 'static,
-    ) -> Self {
-        self.exit_hook = Some(Arc::new(hook));
-        self
-    }
-
-    /// This pool's label, for placing actors by label among a main pool and its sub pools
-    /// ([`crate::Placement::Label`]). Default: none (empty).
-    pub fn label(mut self, label: impl Into<String>) -> Self {
-        self.label = label.into();
-        self
-    }
-
     /// A shared secret every peer of this pool's TCP and Unix-socket listeners must prove it
     /// knows (HMAC challenge–response in the handshake; the secret never crosses the wire).
     /// A peer that cannot is refused before any request is read, and the refusal is logged
     /// with its address. Sub pools get the same secret (as `XOSCAR_AUTH_TOKEN`). This
     /// process's own calls use the caller's secret ([`crate::configure`], or
-    /// `XOSCAR_AUTH_TOKEN`); with sub pools the two must be equal, or [`Self::start`] fails.
+    /// `XOSCAR_AUTH_TOKEN`); with sub pools the two must be equal, or their start fails.
     /// Default: the transport config's token, else `XOSCAR_AUTH_TOKEN`, else none.
     pub fn auth_token(mut self, token: AuthToken) -> Self {
         self.auth_token = Some(token);
@@ -440,13 +336,6 @@ impl ActorPoolBuilder {
         self
     }
 
-    /// Serves as sub pool of the main pool described by `of` (set by [`crate::run_if_sub_pool`]).
-    pub(crate) fn sub_pool_of(mut self, of: SubPoolOf) -> Self {
-        self.internal.push(of.internal.clone());
-        self.sub_pool_of = Some(of);
-        self
-    }
-
     /// The listeners' transport settings. Default: [`TransportConfig::default`].
     pub fn transport_config(mut self, config: TransportConfig) -> Self {
         self.transport = config;
@@ -470,13 +359,7 @@ impl ActorPoolBuilder {
             Some(token) => Some(token),
             None => env_auth_token().map_err(|e| start_error(&self.address, e.to_string()))?,
         };
-        self.transport = self.transport.auth_token(auth.clone());
-        if !self.sub_pools.is_empty() {
-            same_secret_as_caller(&client.pool, auth.as_ref(), &self.address)?;
-        }
-        for spec in &mut self.sub_pools {
-            spec.auth = auth.clone();
-        }
+        self.transport = self.transport.auth_token(auth);
         #[cfg(feature = "prometheus")]
         let prometheus = match self.prometheus {
             Some(address) => Some(
@@ -487,13 +370,15 @@ impl ActorPoolBuilder {
             None => None,
         };
         let mut listeners = Vec::with_capacity(1 + self.internal.len());
-        for address in std::iter::once(&self.address).chain(&self.internal) {
+        let public = std::iter::once((&self.address, Ingress::Public));
+        for (address, ingress) in public.chain(self.internal.iter().map(|(a, i)| (a, *i))) {
             let listener = listen(address, &self.transport)
                 .await
                 .map_err(|error| start_error(address, error.to_string()))?;
-            listeners.push(listener);
+            listeners.push((listener, ingress));
         }
-        let addresses: Vec<Address> = listeners.iter().map(|l| l.local_addr().clone()).collect();
+        let addresses: Vec<Address> =
+            listeners.iter().map(|(l, _)| l.local_addr().clone()).collect();
         let core = Arc::new(Core::new(
             addresses[0].clone(),
             self.factories,
@@ -502,54 +387,49 @@ impl ActorPoolBuilder {
             self.metrics,
             runtime,
         ));
-        let mut servers = Vec::with_capacity(listeners.len());
-        for listener in listeners {
-            let address = listener.local_addr().clone();
-            let ingress = match &self.sub_pool_of {
-                Some(of) if of.internal == address => {
-                    Ingress::SubPoolInternal { main_pid: of.main_pid }
-                }
-                _ => Ingress::Public,
-            };
-            let service = Service { core: core.clone(), ingress };
-            let server = xoscar_pool::serve(listener, service, self.server.clone())
-                .map_err(|error| start_error(&address, error.to_string()))?;
-            servers.push(server);
+        let handle = PoolHandle { core: core.clone() };
+        if let Some(make) = self.neighbours.take() {
+            core.set_neighbours(make(&handle));
         }
-        let main_internal = self.sub_pool_of.and_then(|of| of.main_internal);
-        let recipes = self.recovery == Recovery::Actors;
-        let neighbourhood = Arc::new(Neighbourhood::new(&core, self.label, recipes, main_internal));
-        core.set_neighbours(neighbourhood.clone());
+        let mut servers = Vec::with_capacity(listeners.len());
+        for (listener, ingress) in listeners {
+            servers.push(handle.serve(listener, ingress, self.server.clone())?);
+        }
         if self.direct {
             for address in &addresses {
                 client.router.add_local(address.clone(), Arc::downgrade(&core));
             }
         }
-        let pool = ActorPool {
-            handle: PoolHandle { core },
+        Ok(ActorPool {
+            handle,
             servers,
             addresses,
-            subs: Arc::new(SubPools::new(self.recovery, self.exit_hook)),
-            neighbourhood,
-            host: tokio::sync::OnceCell::new(),
             listening: (self.transport, self.server),
-            auth,
             shutdown_grace: self.shutdown_grace,
             #[cfg(feature = "prometheus")]
             prometheus,
-        };
-        if self.sub_pools.is_empty() {
-            return Ok(pool);
-        }
-        // On failure the pool, and the sub pools started, are dropped: nothing is left behind.
-        let host = pool.host().await?;
-        let running = start_all(self.sub_pools, host.dir(), host.internal()).await?;
-        for sub in &running {
-            client.router.map(sub.info.address.clone(), sub.info.internal.clone());
-            pool.neighbourhood.sub_pool_serves(&sub.info);
-        }
-        pool.subs.extend(running);
-        pool.subs.announce().await;
-        Ok(pool)
+        })
+    }
+}
+
+/// Makes a pool's neighbours from its handle ([`ActorPoolBuilder::neighbours`]).
+type MakeNeighbours = Box<dyn FnOnce(&PoolHandle) -> Arc<dyn Neighbours> + Send>;
+
+impl PoolHandle {
+    /// Serves this pool's actors on `listener` as the listener `ingress` says, until the
+    /// returned server is shut down, aborted or dropped. The sub pool layer serves its main
+    /// pool's internal socket this way.
+    pub fn serve(
+        &self,
+        listener: xoscar_transport::Listener,
+        ingress: Ingress,
+        config: ServerConfig,
+    ) -> Result<Server, ActorError> {
+        let address = listener.local_addr().clone();
+        let service = Service { core: self.core.clone(), ingress };
+        xoscar_pool::serve(listener, service, config).map_err(|error| ActorError::Setup {
+            address: address.to_string(),
+            reason: error.to_string(),
+        })
     }
 }

@@ -13,6 +13,7 @@ use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
 use crate::actor::core::Core;
+pub(crate) use crate::neighbours::Ingress;
 use crate::pb::{self, request::Kind};
 use crate::transfer::buffer;
 use crate::wire::delivery::{self, Delivery};
@@ -23,21 +24,6 @@ use crate::{ActorError, Placement, wire::header};
 pub(crate) struct Service {
     pub(crate) core: Arc<Core>,
     pub(crate) ingress: Ingress,
-}
-
-/// Which listener of its pool a [`Service`] serves, and so which requests it takes beyond
-/// calls, creates and destroys (docs/security.md keeps the table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ingress {
-    /// The pool's address, or an internal address a user added: anyone who may connect.
-    Public,
-    /// A sub pool's internal Unix socket: also `Routes`, from its main pool's process.
-    SubPoolInternal {
-        /// The main pool's process id.
-        main_pid: u32,
-    },
-    /// A main pool's internal Unix socket: also `Gone` notices, from its sub pools' processes.
-    MainInternal,
 }
 
 /// The most routes one `Routes` request may carry (a main pool sends one per pool of its

@@ -1,8 +1,9 @@
 //! The Prometheus endpoint (feature `prometheus`): a pool serves the process's metrics on an
 //! address of its own; after calls through its socket the scrape shows handled messages by
 //! actor type, message type and outcome, the handler-time histogram, failed calls by kind,
-//! the pool layer's connections, leases, reaps and dead peers, and sub pool restarts. Its own
-//! binary: it installs the process's metrics recorder.
+//! the pool layer's connections, leases, reaps and dead peers (sub pool restarts:
+//! xoscar-subpool's tests/prometheus.rs). Its own binary: it installs the process's metrics
+//! recorder.
 #![cfg(feature = "prometheus")]
 
 mod common;
@@ -11,17 +12,9 @@ use common::run;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use xoscar_actor::{
-    Actor, ActorError, ActorPool, Context, Failure, Handler, RemoteMessages, SubPool,
-    run_if_sub_pool,
-};
+use xoscar_actor::{Actor, ActorError, ActorPool, Context, Failure, Handler, RemoteMessages};
 use xoscar_pool::{Message, Pool, PoolConfig, PoolError};
 use xoscar_transport::{TransportConfig, listen};
-
-#[test]
-fn metrics_sub_pool_entry() {
-    run_if_sub_pool(|builder| builder);
-}
 
 struct Halver;
 
@@ -65,11 +58,9 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 #[test]
 fn a_pool_serves_its_metrics_to_prometheus() {
     run(async {
-        let args = ["--exact", "metrics_sub_pool_entry", "--nocapture", "--test-threads=1"];
         let pool = ActorPool::builder("127.0.0.1:0".parse().unwrap())
             .direct_delivery(false)
             .prometheus("127.0.0.1:0".parse().unwrap())
-            .sub_pool(SubPool::new().program(std::env::current_exe().unwrap(), args))
             .start()
             .await
             .unwrap();
@@ -113,10 +104,6 @@ fn a_pool_serves_its_metrics_to_prometheus() {
             assert!(tokio::time::Instant::now() < deadline, "not reaped: {:?}", quick.stats());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        // A sub pool restart.
-        pool.kill_sub_pool(0).unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        pool.wait_recovered().await;
 
         let text = scrape(endpoint, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
@@ -130,7 +117,7 @@ fn a_pool_serves_its_metrics_to_prometheus() {
         assert!(text.contains("xoscar_actor_message_seconds_bucket{"), "a histogram: {text}");
         assert_eq!(sample(&text, r#"xoscar_call_errors_total{kind="handler"}"#), Some(1.0));
         assert_eq!(sample(&text, r#"xoscar_call_errors_total{kind="cancelled"}"#), Some(1.0));
-        // This process's own connection to its pool (plus its sub pool's, over a Unix socket).
+        // This process's own connection to its pool (and the quick pool's, if not gone yet).
         let open = sample(&text, "xoscar_client_connections").unwrap_or_default();
         assert!((1.0..=3.0).contains(&open), "{text}");
         assert!(sample(&text, "xoscar_server_connections").is_some_and(|n| n >= 1.0), "{text}");
@@ -138,7 +125,6 @@ fn a_pool_serves_its_metrics_to_prometheus() {
         assert!(sample(&text, "xoscar_client_connects_total").is_some_and(|n| n >= 3.0), "{text}");
         assert!(sample(&text, "xoscar_client_reaps_total").is_some_and(|n| n >= 1.0), "{text}");
         assert_eq!(sample(&text, "xoscar_client_dead_peers_total"), Some(1.0), "{text}");
-        assert_eq!(sample(&text, "xoscar_sub_pool_restarts_total"), Some(1.0), "{text}");
 
         let refused = scrape(endpoint, "POST / HTTP/1.1\r\n\r\n").await;
         assert!(refused.starts_with("HTTP/1.1 405"), "{refused}");

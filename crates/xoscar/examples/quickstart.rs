@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail, ensure};
 use xoscar::{
-    Actor, ActorError, ActorPool, ActorPoolBuilder, ActorRef, Context, Failure, Handler, Placement,
-    PoolConfig, RemoteMessages, SubPool, caller, configure, create_actor, destroy_actor, has_actor,
+    Actor, ActorError, ActorPool, ActorPoolBuilder, ActorRef, Context, Failure, Handler, MainPool,
+    Placement, PoolConfig, RemoteMessages, SubPool, caller, configure, create_actor, destroy_actor,
+    has_actor,
 };
 
 // ---- the actors and their messages ------------------------------------------------------------
@@ -158,7 +159,7 @@ async fn tour() -> Result<()> {
     let idle = Duration::from_millis(300);
     configure(PoolConfig::default().idle_timeout(idle))?;
 
-    let pool = pools(ActorPool::builder("127.0.0.1:0".parse()?))
+    let pool = MainPool::builder(pools(ActorPool::builder("127.0.0.1:0".parse()?)))
         .sub_pool(SubPool::new().label("worker").env("XOSCAR_QUICKSTART_ROLE", "worker"))
         .start()
         .await?;

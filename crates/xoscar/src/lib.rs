@@ -12,8 +12,11 @@
 //! | [`pool`] | `xoscar-pool` | multiplexed request/response: leases, idle reaper, heartbeat, serving side |
 //! | [`router`] | `xoscar-router` | address mapping: own pool → direct, mapped → internal endpoint, else the address |
 //! | [`actor`] | `xoscar-actor` | actors, actor pools, refs, call/tell, lifecycle, errors |
+//! | [`subpool`] | `xoscar-subpool` | sub pools (child processes), placement among them, forwarding |
 //!
-//! The actor API is also at the top level: `use xoscar::{Actor, Handler, ActorPool, ...}`.
+//! The actor and sub pool APIs are also at the top level: `use xoscar::{Actor, Handler,
+//! ActorPool, MainPool, ...}`. The sub pool settings are also methods of `ActorPoolBuilder`
+//! once [`WithSubPools`] is imported.
 //! Messages that cross processes are prost messages, so a user depends on `prost` too.
 //!
 //! Transports are cargo features, all on by default: `tcp`, `uds`, `inproc`.
@@ -57,20 +60,24 @@
 pub use xoscar_actor as actor;
 pub use xoscar_pool as pool;
 pub use xoscar_router as router;
+pub use xoscar_subpool as subpool;
 pub use xoscar_transport as transport;
 pub use xoscar_wire as wire;
 
 pub use xoscar_actor::{
     Actor, ActorError, ActorPool, ActorPoolBuilder, ActorRef, Batch, BufferRef, BufferWriter,
     Cancellation, CancellationToken, Context, CopyTo, CreateActor, CreateRemoteActor, Failure,
-    Handler, Placement, PoolHandle, Recovery, RemoteMessages, ReplyStream, SharedBuffer, Streaming,
-    SubPool, SubPoolInfo, actor_ref, caller, configure, copy_to, create_actor, destroy_actor,
-    has_actor, map_address, run_if_sub_pool, unmap_address,
+    Handler, Placement, PoolHandle, RemoteMessages, ReplyStream, SharedBuffer, Streaming,
+    actor_ref, caller, configure, copy_to, create_actor, destroy_actor, has_actor, map_address,
+    unmap_address,
 };
 /// Streaming replies without another dependency: the `Stream` trait, `StreamExt`, and
 /// `stream`'s constructors (`stream::iter`, `stream::unfold`, ...), futures-util's.
 pub use xoscar_actor::{Stream, StreamExt, stream};
 pub use xoscar_pool::{PoolConfig, ServerConfig};
+pub use xoscar_subpool::{
+    MainPool, MainPoolBuilder, Recovery, SubPool, SubPoolInfo, WithSubPools, run_if_sub_pool,
+};
 pub use xoscar_transport::{Address, AuthToken, TransportConfig};
 #[cfg(feature = "tls")]
 pub use xoscar_transport::{Tls, TlsConfig, TlsError};

@@ -161,16 +161,18 @@ impl Core {
         uid: Option<Arc<str>>,
         placement: &Placement,
     ) -> Result<(Arc<str>, Address), ActorError> {
-        if *placement == Placement::Here {
+        let here = match placement {
+            Placement::Here => true,
+            Placement::Address(address) => *address == self.address,
+            _ => false,
+        };
+        if here {
             let uid = self.create_by_name(type_name, init, uid).await?;
             return Ok((uid, self.address.clone()));
         }
         match self.neighbours.get() {
             Some(neighbours) => neighbours.create(type_name, init, uid, placement).await,
-            None => Err(ActorError::Placement {
-                address: self.address.to_string(),
-                reason: format!("{placement:?}: this pool has no other pools to place in"),
-            }),
+            None => Err(self.nowhere_but_here(placement)),
         }
     }
 
@@ -264,6 +266,20 @@ impl Core {
         }
         start_result.await.unwrap_or_else(|_| Err(ActorError::stopped(&me)))?;
         Ok(me)
+    }
+
+    /// Why `placement` fails in a pool with no neighbours: it has no sub pools and no label.
+    fn nowhere_but_here(&self, placement: &Placement) -> ActorError {
+        let reason = match placement {
+            Placement::Address(address) => {
+                format!("{address} is neither this pool nor one of its sub pools")
+            }
+            Placement::SubPool(index) => format!("no sub pool {index} (0 sub pools)"),
+            Placement::Label(label) => format!("no pool labelled {label:?}"),
+            Placement::IdleLabel(label) => format!("no idle pool labelled {label:?}"),
+            Placement::Here | Placement::RandomSubPool => "no sub pools".to_owned(),
+        };
+        ActorError::Placement { address: self.address.to_string(), reason }
     }
 
     /// Forgets `uid` at once (new calls find nothing), then stops the actor after the messages

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tokio::runtime::Handle;
 use xoscar_transport::Address;
+use xoscar_wire::Payloads;
 
 use crate::actor::cell::BoxFuture;
 use crate::actor::core::Core;
@@ -49,6 +50,43 @@ impl PoolHandle {
 
     pub(crate) fn runtime(&self) -> &Handle {
         &self.core.runtime
+    }
+
+    /// A handle that does not keep the pool's state alive (for what the pool itself holds,
+    /// such as its neighbours).
+    pub fn downgrade(&self) -> WeakPoolHandle {
+        WeakPoolHandle { core: Arc::downgrade(&self.core) }
+    }
+
+    /// Creates an actor of the type registered as `type_name` in this pool, from its encoded
+    /// init message, under `uid` (default: one the pool generates); returns its uid. The same
+    /// as a create request sent to this pool with [`crate::Placement::Here`].
+    pub async fn create_registered(
+        &self,
+        type_name: &str,
+        init: Payloads,
+        uid: Option<Arc<str>>,
+    ) -> Result<Arc<str>, ActorError> {
+        self.core.create_by_name(type_name, init, uid).await
+    }
+
+    /// Runs `work` on the pool's runtime until it ends or the pool is dropped, whichever comes
+    /// first (then it is dropped where it waits): work the pool owns.
+    pub fn spawn_owned(&self, work: impl Future<Output = ()> + Send + 'static) {
+        self.core.spawn_owned(work);
+    }
+}
+
+/// A [`PoolHandle`] that does not keep the pool's state alive ([`PoolHandle::downgrade`]).
+#[derive(Clone, Debug)]
+pub struct WeakPoolHandle {
+    core: std::sync::Weak<Core>,
+}
+
+impl WeakPoolHandle {
+    /// The pool, unless its state is gone.
+    pub fn upgrade(&self) -> Option<PoolHandle> {
+        self.core.upgrade().map(|core| PoolHandle { core })
     }
 }
 

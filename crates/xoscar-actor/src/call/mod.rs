@@ -6,5 +6,6 @@
 
 pub(crate) mod cancellable;
 pub(crate) mod client;
+pub(crate) mod host_requests;
 pub(crate) mod pipeline;
 pub(crate) mod reply_stream;

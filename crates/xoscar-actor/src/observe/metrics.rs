@@ -1,5 +1,6 @@
 //! What the actor layer reports through the `metrics` facade (names in docs/runtime.md,
-//! "Metrics"). The pool layer reports connections, leases, reaps and dead peers itself.
+//! "Metrics"). The pool layer reports connections, leases, reaps and dead peers itself; the
+//! sub pool layer its restarts.
 
 use std::time::Duration;
 
@@ -13,8 +14,6 @@ pub const MESSAGE_SECONDS: &str = "xoscar_actor_message_seconds";
 /// (`call`, `call_with_timeout`, `call_cancellable`, `call_batch`, `call_stream`; tells are
 /// not calls).
 pub const CALL_ERRORS: &str = "xoscar_call_errors_total";
-/// Counter: sub pool processes restarted after they died.
-pub const SUB_POOL_RESTARTS: &str = "xoscar_sub_pool_restarts_total";
 
 /// One message of type `M` handled by an actor of type `A`; `took`: its handler's time, when
 /// it ran. Costs two label sets (allocated) and two registry lookups: why it is off unless
@@ -34,8 +33,4 @@ pub(crate) fn message_handled<A, M>(outcome: &'static str, took: Option<Duration
 #[inline(never)]
 pub(crate) fn call_failed(error: &ActorError) {
     metrics::counter!(CALL_ERRORS, "kind" => error.kind()).increment(1);
-}
-
-pub(crate) fn sub_pool_restarted() {
-    metrics::counter!(SUB_POOL_RESTARTS).increment(1);
 }

@@ -9,12 +9,12 @@ use tokio::task::AbortHandle;
 use xoscar_pool::{Server, ServerConfig};
 use xoscar_transport::{Address, TransportConfig, listen};
 
-use super::dir::PrivateDir;
-use super::monitor::{SubPools, monitor};
-use super::neighbourhood::Neighbourhood;
-use crate::ActorError;
-use crate::actor::core::Core;
-use crate::service::{Ingress, Service};
+use xoscar_actor::extension::Ingress;
+use xoscar_actor::{ActorError, PoolHandle};
+
+use crate::dir::PrivateDir;
+use crate::monitor::{SubPools, monitor};
+use crate::neighbourhood::Neighbourhood;
 
 /// A main pool's side of its host: dropped (directory and all) with the pool.
 pub(crate) struct Host {
@@ -29,22 +29,20 @@ impl Host {
     /// Makes the private directory, serves the main pool's internal socket in it and starts
     /// watching `subs`.
     pub(crate) async fn start(
-        core: &Arc<Core>,
+        pool: &PoolHandle,
         neighbourhood: &Arc<Neighbourhood>,
         subs: &Arc<SubPools>,
         transport: &TransportConfig,
         server: ServerConfig,
     ) -> Result<Host, ActorError> {
         let dir = tokio::task::spawn_blocking(PrivateDir::create).await.map_err(|error| {
-            ActorError::Setup { address: core.address.to_string(), reason: error.to_string() }
+            ActorError::Setup { address: pool.address().to_string(), reason: error.to_string() }
         })??;
         let internal = Address::unix(dir.path().join("main.sock"));
         let setup = |reason: String| ActorError::Setup { address: internal.to_string(), reason };
         let listener = listen(&internal, transport).await.map_err(|e| setup(e.to_string()))?;
-        let service = Service { core: core.clone(), ingress: Ingress::MainInternal };
-        let server =
-            xoscar_pool::serve(listener, service, server).map_err(|e| setup(e.to_string()))?;
-        subs.set_main_route(core.address.clone(), internal.clone());
+        let server = pool.serve(listener, Ingress::MainInternal, server)?;
+        subs.set_main_route(pool.address().clone(), internal.clone());
         let monitor =
             tokio::spawn(monitor(subs.clone(), Arc::downgrade(neighbourhood))).abort_handle();
         Ok(Host { server, monitor, internal, dir })

@@ -9,10 +9,11 @@ use foldhash::fast::RandomState;
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
-use super::SubPoolInfo;
-use super::neighbourhood::Neighbourhood;
-use crate::ActorError;
-use crate::placement::Placement;
+use xoscar_actor::extension::create_registered_at;
+use xoscar_actor::{ActorError, Placement};
+
+use crate::neighbourhood::Neighbourhood;
+use crate::spec::SubPoolInfo;
 
 /// The most creating one actor again in a restarted sub pool may take.
 const RECREATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -242,19 +243,16 @@ impl Neighbourhood {
         let mut pick = PickGuard { neighbourhood: self, pick: Some(self.pick(placement)?) };
         let recipe = init.clone();
         let created = match &pick.pick().target {
-            None => match self.core() {
-                Ok(core) => core
-                    .create_by_name(type_name, init, uid)
+            None => match self.pool() {
+                Ok(pool) => pool
+                    .create_registered(type_name, init, uid)
                     .await
                     .map(|uid| (uid, self.address.clone())),
                 Err(error) => Err(error),
             },
-            // Boxed: a create placed elsewhere goes through `create_at`, which may come back
-            // here for a pool of this process.
+            // (It may come back here for a pool of this process: that future is boxed.)
             Some(target) => {
-                let create =
-                    crate::call::client::create_at(target, type_name, init, uid, &Placement::Here);
-                Box::pin(create).await
+                create_registered_at(target, type_name, init, uid, &Placement::Here).await
             }
         };
         let pick = pick.pick.take().expect("taken only here");
@@ -273,14 +271,14 @@ impl Neighbourhood {
             None => Vec::new(),
         };
         for (uid, recipe) in recipes {
-            let created = crate::call::client::create_at(
+            let created = create_registered_at(
                 at,
                 &recipe.type_name,
                 recipe.init,
                 Some(uid.clone()),
                 &Placement::Here,
             );
-            let created = tokio::time::timeout(RECREATE_TIMEOUT, Box::pin(created)).await;
+            let created = tokio::time::timeout(RECREATE_TIMEOUT, created).await;
             let error = match created {
                 Ok(Ok(_)) => continue,
                 Ok(Err(error)) => error.to_string(),
@@ -350,7 +348,11 @@ mod tests {
         let mut one_sided = Vec::new();
         for _ in 0..200 {
             let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "sub_pool::topology::tests::random_picks_entry", "--nocapture"])
+                .args([
+                    "--exact",
+                    "neighbourhood::topology::tests::random_picks_entry",
+                    "--nocapture",
+                ])
                 .env(PICKS_ENV, "1")
                 .output()
                 .unwrap();

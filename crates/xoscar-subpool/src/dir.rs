@@ -11,7 +11,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::ActorError;
+use xoscar_actor::ActorError;
 
 /// The lock file in each private directory.
 const LOCK: &str = "lock";

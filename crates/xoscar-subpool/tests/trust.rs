@@ -4,6 +4,8 @@
 //! holders of their reference; the host-internal sockets live in a private directory. Its own
 //! binary: it runs sub pools and an intruding process.
 
+// The actor crate's test helpers (actors, scenarios, child processes), shared as source.
+#[path = "../../xoscar-actor/tests/common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader};
@@ -16,10 +18,10 @@ use common::run;
 use prost::Message as _;
 use xoscar_actor::pb::{self, request::Kind};
 use xoscar_actor::{
-    ActorError, ActorPool, BufferRef, Placement, SharedBuffer, SubPool, caller, create_actor,
-    run_if_sub_pool,
+    ActorError, ActorPool, BufferRef, Placement, SharedBuffer, caller, create_actor,
 };
 use xoscar_pool::{Message, Pool, PoolConfig};
+use xoscar_subpool::{MainPool, SubPool, WithSubPools, run_if_sub_pool};
 use xoscar_transport::Address;
 
 /// Set in the intruder child: the address it sends a `Routes` request to.
@@ -49,7 +51,7 @@ fn sub_pool() -> SubPool {
     SubPool::new().program(std::env::current_exe().unwrap(), args)
 }
 
-async fn main_with_sub_pool() -> ActorPool {
+async fn main_with_sub_pool() -> MainPool {
     let builder = actors::register(ActorPool::builder("127.0.0.1:0".parse().unwrap()));
     builder.sub_pool(sub_pool()).start().await.unwrap()
 }

@@ -4,6 +4,8 @@
 //! SIGKILLed (checked by pid), and their output reaches it tagged; placement, forwarding,
 //! recovery, and adding and removing sub pools. Its own binary: it counts processes.
 
+// The actor crate's test helpers (actors, scenarios, child processes), shared as source.
+#[path = "../../xoscar-actor/tests/common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader};
@@ -12,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::actors::{self, Empty, EnvReader, EnvValue, ReadEnv};
 use common::run;
-use xoscar_actor::{ActorError, ActorPool, SubPool, create_actor, run_if_sub_pool};
+use xoscar_actor::{ActorError, ActorPool, create_actor};
+use xoscar_subpool::{MainPool, SubPool, WithSubPools, run_if_sub_pool};
 use xoscar_transport::Address;
 
 /// Set when this binary runs as a main pool whose process the test kills.
@@ -46,8 +49,9 @@ fn sub_pool() -> SubPool {
     SubPool::new().program(std::env::current_exe().unwrap(), args)
 }
 
-async fn with_sub_pools(count: usize) -> Result<ActorPool, ActorError> {
-    let mut builder = actors::register(ActorPool::builder("127.0.0.1:0".parse().unwrap()));
+async fn with_sub_pools(count: usize) -> Result<MainPool, ActorError> {
+    let mut builder =
+        MainPool::builder(actors::register(ActorPool::builder("127.0.0.1:0".parse().unwrap())));
     for index in 0..count {
         let sub =
             sub_pool().label(format!("gpu{index}")).env("XOSCAR_TEST_DEVICE", index.to_string());
@@ -178,9 +182,9 @@ fn sub_pools_die_when_their_main_pool_is_killed() {
 async fn placement_and_forwarding(direct: bool) {
     use common::actors::{Add, Count, Counter, CounterInit, Nap, NapStats, Sleeper, Source, Tick};
     use xoscar_actor::{ActorRef, Placement, actor_ref, destroy_actor, has_actor};
-    let mut builder = actors::register(ActorPool::builder("127.0.0.1:0".parse().unwrap()))
-        .label("cpu")
+    let pool = actors::register(ActorPool::builder("127.0.0.1:0".parse().unwrap()))
         .direct_delivery(direct);
+    let mut builder = MainPool::builder(pool).label("cpu");
     for index in 0..2 {
         builder =
             builder.sub_pool(sub_pool().label("gpu").env("XOSCAR_TEST_DEVICE", index.to_string()));
@@ -268,8 +272,8 @@ fn placement_and_forwarding_as_from_another_process() {
 /// A main pool with one sub pool (label "gpu"), recovering as `recovery` says; records the
 /// indices its exit hook saw.
 async fn monitored(
-    recovery: xoscar_actor::Recovery,
-) -> (ActorPool, std::sync::Arc<parking_lot::Mutex<Vec<usize>>>) {
+    recovery: xoscar_subpool::Recovery,
+) -> (MainPool, std::sync::Arc<parking_lot::Mutex<Vec<usize>>>) {
     let deaths = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
     let seen = deaths.clone();
     let main = actors::register(ActorPool::builder("127.0.0.1:0".parse().unwrap()))
@@ -295,7 +299,8 @@ async fn within(limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
 #[test]
 fn a_killed_sub_pool_is_noticed_restarted_and_its_actors_created_again() {
     use common::actors::{Add, Counter, CounterInit, Gate, Meet};
-    use xoscar_actor::{Placement, Recovery, has_actor};
+    use xoscar_actor::{Placement, has_actor};
+    use xoscar_subpool::Recovery;
     run(async {
         let (main, deaths) = monitored(Recovery::Actors).await;
         let before = main.sub_pools()[0].clone();
@@ -342,7 +347,8 @@ fn a_killed_sub_pool_is_noticed_restarted_and_its_actors_created_again() {
 #[test]
 fn recovery_by_process_restarts_without_actors_and_off_leaves_it_gone() {
     use common::actors::{Counter, CounterInit};
-    use xoscar_actor::{Placement, Recovery, has_actor};
+    use xoscar_actor::{Placement, has_actor};
+    use xoscar_subpool::Recovery;
     run(async {
         let (main, deaths) = monitored(Recovery::Process).await;
         let at = main.address().clone();

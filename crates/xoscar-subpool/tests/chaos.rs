@@ -6,6 +6,8 @@
 //! printed (`CHAOS ...`) for the closing note. Its own binary: it is heavy and counts
 //! processes. `XOSCAR_CHAOS_SECONDS` sets how long the kills go on (default 15).
 
+// The actor crate's test helpers (actors, scenarios, child processes), shared as source.
+#[path = "../../xoscar-actor/tests/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;
@@ -18,9 +20,10 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 use xoscar_actor::{
-    Actor, ActorPool, ActorPoolBuilder, ActorRef, Context, Failure, Handler, Placement, Recovery,
-    RemoteMessages, SubPool, create_actor, run_if_sub_pool,
+    Actor, ActorPool, ActorPoolBuilder, ActorRef, Context, Failure, Handler, Placement,
+    RemoteMessages, create_actor,
 };
+use xoscar_subpool::{Recovery, SubPool, WithSubPools, run_if_sub_pool};
 use xoscar_transport::Address;
 
 /// Set in the peer child: the address to serve at.

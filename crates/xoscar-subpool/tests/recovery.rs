@@ -4,6 +4,8 @@
 //! starts is restarted after a back-off, and one that cannot come back is unmapped. Its own
 //! binary: it runs sub pools.
 
+// The actor crate's test helpers (actors, scenarios, child processes), shared as source.
+#[path = "../../xoscar-actor/tests/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;
@@ -12,10 +14,8 @@ use std::time::{Duration, Instant};
 use common::actors::{self, Add, Counter, CounterInit, SlowStart, SlowStartInit};
 use common::run;
 use parking_lot::Mutex;
-use xoscar_actor::{
-    ActorError, ActorPool, Placement, Recovery, SubPool, create_actor, destroy_actor, has_actor,
-    run_if_sub_pool,
-};
+use xoscar_actor::{ActorError, ActorPool, Placement, create_actor, destroy_actor, has_actor};
+use xoscar_subpool::{MainPool, Recovery, SubPool, WithSubPools, run_if_sub_pool};
 
 /// Set for a sub pool that, once it served, exits by itself this many milliseconds later.
 const CRASH_AFTER_ENV: &str = "XOSCAR_TEST_CRASH_AFTER_MS";
@@ -25,7 +25,7 @@ const ONCE_ENV: &str = "XOSCAR_TEST_SERVE_ONCE";
 
 #[test]
 fn sub_pool_entry() {
-    if std::env::var_os(xoscar_actor::ENV_SUB_POOL).is_none() {
+    if std::env::var_os(xoscar_subpool::ENV_SUB_POOL).is_none() {
         return;
     }
     if let Ok(millis) = std::env::var(CRASH_AFTER_ENV) {
@@ -59,7 +59,7 @@ type Deaths = Arc<Mutex<Vec<(usize, Instant)>>>;
 
 /// A main pool with `subs` sub pools, recovering as `recovery` says; records each death its
 /// exit hook saw.
-async fn main_pool(recovery: Recovery, subs: Vec<SubPool>) -> (ActorPool, Deaths) {
+async fn main_pool(recovery: Recovery, subs: Vec<SubPool>) -> (MainPool, Deaths) {
     main_pool_reached(recovery, subs, true).await
 }
 
@@ -69,7 +69,7 @@ async fn main_pool_reached(
     recovery: Recovery,
     subs: Vec<SubPool>,
     direct: bool,
-) -> (ActorPool, Deaths) {
+) -> (MainPool, Deaths) {
     let deaths = Deaths::default();
     let seen = deaths.clone();
     let mut builder = actors::register(ActorPool::builder("127.0.0.1:0".parse().unwrap()))

@@ -1,29 +1,10 @@
-//! Sub pools: actor pools in child processes of the same executable, started and owned by a
-//! main pool ([`crate::ActorPoolBuilder::sub_pool`]), each with its own environment, label and
-//! addresses, and dying with it.
-//!
-//! The executable re-runs itself in sub-pool mode: its `main` starts with the one line
-//! [`crate::run_if_sub_pool`], which in a sub pool serves until the main pool goes and never
-//! returns, and in the main process returns at once.
-
-mod dir;
-mod forward;
-mod host;
-mod monitor;
-mod neighbourhood;
-mod spawn;
-mod topology;
+//! What a sub pool is before it starts ([`SubPool`]) and once it runs ([`SubPoolInfo`]), and
+//! the environment a main pool starts its process with.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use xoscar_transport::Address;
-
-pub(crate) use host::Host;
-pub(crate) use monitor::SubPools;
-pub use monitor::{ExitHook, Recovery};
-pub(crate) use neighbourhood::Neighbourhood;
-pub(crate) use spawn::start_all;
 
 /// Set in a sub pool's environment: its index among the main pool's sub pools.
 pub const ENV_SUB_POOL: &str = "XOSCAR_SUB_POOL";
@@ -102,18 +83,7 @@ impl SubPool {
     }
 }
 
-/// What a sub pool knows of its main pool.
-#[derive(Debug, Clone)]
-pub(crate) struct SubPoolOf {
-    /// The sub pool's internal Unix socket, which its main pool dials.
-    pub(crate) internal: Address,
-    /// The main pool's process: the only one whose routes the sub pool takes.
-    pub(crate) main_pid: u32,
-    /// The main pool's internal Unix socket, where the sub pool reports actors gone.
-    pub(crate) main_internal: Option<Address>,
-}
-
-/// A running sub pool, as its main pool reports it ([`crate::ActorPool::sub_pools`]).
+/// A running sub pool, as its main pool reports it ([`crate::MainPool::sub_pools`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubPoolInfo {
     /// Its index among the main pool's sub pools, from 0.

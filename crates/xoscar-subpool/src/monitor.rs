@@ -11,21 +11,17 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use super::spawn::{SubPoolProcess, start_one};
-use super::{SubPool, SubPoolInfo};
-use xoscar_pool::Message;
+use crate::spawn::{SubPoolProcess, socket_in, start_one};
+use crate::spec::{SubPool, SubPoolInfo};
 use xoscar_transport::Address;
 
-use super::forward;
-use super::neighbourhood::Neighbourhood;
-use crate::pb::{self, request::Kind};
-use crate::{ActorError, wire::header};
+use xoscar_actor::extension::send_routes;
+use xoscar_actor::{ActorError, unmap_address};
+
+use crate::neighbourhood::Neighbourhood;
 
 /// How often the monitor looks at its sub pools: a death is noticed within this.
 const WATCH_EVERY: Duration = Duration::from_millis(100);
-/// A sub pool that dies (by itself) within this of its start died right after it started:
-/// it is restarted after a back-off ([`backoff`]).
-pub(crate) const QUICK_DEATH: Duration = Duration::from_secs(5);
 /// The back-off after the first quick death; it doubles with each further one in a row.
 pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// The longest back-off.
@@ -33,7 +29,7 @@ pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The most telling one sub pool the routes of its host may take.
 const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What a main pool does when a sub pool's process dies ([`crate::ActorPoolBuilder::recovery`]).
+/// What a main pool does when a sub pool's process dies ([`crate::MainPoolBuilder::recovery`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Recovery {
     /// Nothing: the sub pool stays gone, and placing on it fails.
@@ -107,21 +103,10 @@ impl SubPools {
         let _turn = self.announcing.lock().await;
         let infos = self.infos();
         let subs = infos.iter().map(|sub| (sub.address.clone(), sub.internal.clone()));
-        let routes: Vec<pb::Route> = self
-            .main_route
-            .get()
-            .cloned()
-            .into_iter()
-            .chain(subs)
-            .map(|(external, internal)| pb::Route {
-                external: external.to_string(),
-                internal: internal.to_string(),
-            })
-            .collect();
+        let routes: Vec<(Address, Address)> =
+            self.main_route.get().cloned().into_iter().chain(subs).collect();
         for sub in &infos {
-            let kind = Kind::Routes(pb::Routes { routes: routes.clone() });
-            let request = Message::new(header::request(kind), Vec::new());
-            let told = tokio::time::timeout(ANNOUNCE_TIMEOUT, forward::ask(&sub.address, request));
+            let told = tokio::time::timeout(ANNOUNCE_TIMEOUT, send_routes(&sub.address, &routes));
             let error = match told.await {
                 Ok(Ok(_)) => continue,
                 Ok(Err(error)) => error.to_string(),
@@ -252,11 +237,6 @@ impl SubPools {
     }
 }
 
-/// Sub pool `index`'s internal socket in the main pool's private directory `dir`.
-pub(crate) fn socket_in(dir: &Path, index: usize) -> Address {
-    Address::unix(dir.join(format!("sub-{index}.sock")))
-}
-
 fn no_sub_pool(index: usize) -> ActorError {
     ActorError::Placement { address: String::new(), reason: format!("no running sub pool {index}") }
 }
@@ -356,7 +336,7 @@ async fn recover(
         return;
     }
     tracing::info!(index = info.index, pid = restarted.pid, "a sub pool was restarted");
-    crate::observe::metrics::sub_pool_restarted();
+    metrics::counter!(crate::metrics::SUB_POOL_RESTARTS).increment(1);
     // The new process knows no routes yet.
     pools.announce().await;
     pools.changed.notify_waiters();
@@ -376,8 +356,6 @@ fn gone_for_good(pools: &SubPools, neighbourhood: &Weak<Neighbourhood>, info: &S
     if let Some(neighbourhood) = neighbourhood.upgrade() {
         neighbourhood.sub_pool_gone(info.index);
     }
-    if let Ok(client) = crate::call::client::client() {
-        client.router.unmap(&info.address);
-    }
+    let _ = unmap_address(&info.address);
     pools.routes_stale.store(true, Ordering::Release);
 }

@@ -1,7 +1,11 @@
 //! A pool's [`Neighbours`] as the sub pool layer keeps them: for a main pool, its sub pools
 //! and where its actors live among them; for a sub pool, its main pool and the routes it sent.
+//! Placement and the topology behind it are in `topology`, forwarding in `forward`.
 
-use std::sync::{Arc, Weak};
+pub(crate) mod forward;
+pub(crate) mod topology;
+
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
@@ -9,19 +13,18 @@ use xoscar_pool::{Message, Responder};
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
-use super::forward::gone_notice;
-use super::topology::Topology;
-use crate::ActorError;
-use crate::actor::core::Core;
-use crate::neighbours::Neighbours;
-use crate::placement::Placement;
+use xoscar_actor::extension::{Neighbours, WeakPoolHandle};
+use xoscar_actor::{ActorError, Placement, PoolHandle, map_address, unmap_address};
+
+use forward::gone_notice;
+use topology::Topology;
 
 /// The other pools of one pool's host.
 pub(crate) struct Neighbourhood {
     /// The pool's own address.
     pub(crate) address: Address,
     /// The pool: creates placed in it go there, and its tasks run forwards.
-    core: Weak<Core>,
+    pool: WeakPoolHandle,
     /// Its label, its sub pools, and where actors placed in them live.
     pub(crate) topology: Mutex<Topology>,
     /// The external addresses this (sub) pool mapped from its main pool's last routes.
@@ -35,15 +38,15 @@ impl Neighbourhood {
     /// placed in sub pools, to create them again after a restart; `main_internal`: in a sub
     /// pool, where its main pool hears of actors gone.
     pub(crate) fn new(
-        core: &Arc<Core>,
+        pool: &PoolHandle,
         label: String,
         recipes: bool,
         main_internal: Option<Address>,
     ) -> Self {
         let topology = Topology::new(label, recipes);
         Neighbourhood {
-            address: core.address.clone(),
-            core: Arc::downgrade(core),
+            address: pool.address().clone(),
+            pool: pool.downgrade(),
             topology: Mutex::new(topology),
             routes: Mutex::default(),
             main_internal,
@@ -51,8 +54,8 @@ impl Neighbourhood {
     }
 
     /// The pool, unless it is gone.
-    pub(crate) fn core(&self) -> Result<Arc<Core>, ActorError> {
-        self.core.upgrade().ok_or_else(|| ActorError::Setup {
+    pub(crate) fn pool(&self) -> Result<PoolHandle, ActorError> {
+        self.pool.upgrade().ok_or_else(|| ActorError::Setup {
             address: self.address.to_string(),
             reason: "the pool is gone".to_owned(),
         })
@@ -112,17 +115,16 @@ impl Neighbours for Neighbourhood {
     }
 
     fn routes(&self, routes: Vec<(Address, Address)>) -> Result<(), ActorError> {
-        let client = crate::call::client::client()?;
         let mut held = self.routes.lock();
         for old in held.iter() {
             if !routes.iter().any(|(external, _)| external == old) {
-                client.router.unmap(old);
+                unmap_address(old)?;
             }
         }
         held.clear();
         for (external, internal) in routes {
             held.push(external.clone());
-            client.router.map(external, internal);
+            map_address(external, internal)?;
         }
         Ok(())
     }

@@ -7,11 +7,12 @@ use tokio::time::Instant;
 use xoscar_pool::{Message, Responder};
 use xoscar_transport::Address;
 
-use super::neighbourhood::Neighbourhood;
-use crate::call::client::{Place, place};
-use crate::pb::{self, request::Kind};
-use crate::wire::header::{self, Answer};
-use crate::{ActorError, STREAM_WINDOW};
+use xoscar_actor::extension::{
+    destroy_at, endpoint_for, failure_response, has_at, is_not_found, tell_gone,
+};
+use xoscar_actor::{ActorError, STREAM_WINDOW, caller};
+
+use crate::neighbourhood::Neighbourhood;
 
 impl Neighbourhood {
     /// Where `uid` lives among the sub pools of this main pool: where it was noted, or found
@@ -23,11 +24,7 @@ impl Neighbourhood {
             return Some(at);
         }
         for sub in self.sub_addresses().into_iter().filter(|sub| *sub != self.address) {
-            let has = Kind::Has(pb::Target { uid: uid.to_owned() });
-            if let Ok(Answer::Done(done)) =
-                ask(&sub, Message::new(header::request(has), Vec::new())).await
-                && done.present
-            {
+            if let Ok(true) = has_at(&sub, uid).await {
                 self.locate_at(uid, sub.clone());
                 return Some(sub);
             }
@@ -37,8 +34,7 @@ impl Neighbourhood {
 
     /// Destroys `uid` in the pool at `at` and forgets where it lived.
     pub(crate) async fn destroy_uid_at(&self, at: &Address, uid: &str) -> Result<(), ActorError> {
-        let destroy = Kind::Destroy(pb::Target { uid: uid.to_owned() });
-        let destroyed = ask(at, Message::new(header::request(destroy), Vec::new())).await.map(drop);
+        let destroyed = destroy_at(at, uid).await;
         self.forget(uid);
         destroyed
     }
@@ -53,10 +49,10 @@ impl Neighbourhood {
         request: Message,
         mut responder: Responder,
     ) {
-        let Ok(core) = self.core() else {
-            return responder.respond(header::failure(&self.not_found(&uid)));
+        let Ok(pool) = self.pool() else {
+            return responder.respond(failure_response(&self.not_found(&uid)));
         };
-        core.spawn_owned(async move {
+        pool.spawn_owned(async move {
             // One rule for calls and streams alike: the caller's cancel ends the forward
             // wherever it is, and dropping the forwarded call or stream cancels it in the
             // sub pool.
@@ -66,7 +62,7 @@ impl Neighbourhood {
                 at = self.locate_uid(&uid) => at,
             };
             let Some(at) = located else {
-                return responder.respond(header::failure(&self.not_found(&uid)));
+                return responder.respond(failure_response(&self.not_found(&uid)));
             };
             match responder.is_stream() {
                 false => self.relay_answer(&uid, &at, request, responder).await,
@@ -90,7 +86,7 @@ impl Neighbourhood {
             () = responder.cancelled() => return,
             sent = send(at, request, deadline) => sent,
         };
-        let response = sent.unwrap_or_else(|error| header::failure(&error));
+        let response = sent.unwrap_or_else(|error| failure_response(&error));
         self.forget_if_not_found(uid, at, &response);
         responder.respond(response);
     }
@@ -105,15 +101,15 @@ impl Neighbourhood {
         mut responder: Responder,
     ) {
         let opened = async {
-            let (client, endpoint) = endpoint_of(at)?;
-            Ok::<_, ActorError>(client.pool.call_stream(&endpoint, request, STREAM_WINDOW).await?)
+            let endpoint = endpoint_for(at)?;
+            Ok::<_, ActorError>(caller()?.call_stream(&endpoint, request, STREAM_WINDOW).await?)
         };
         let mut stream = tokio::select! {
             biased;
             () = responder.cancelled() => return,
             opened = opened => match opened {
                 Ok(stream) => stream,
-                Err(error) => return responder.respond(header::failure(&error)),
+                Err(error) => return responder.respond(failure_response(&error)),
             },
         };
         loop {
@@ -125,7 +121,7 @@ impl Neighbourhood {
             };
             match next {
                 None => return responder.respond(Message::default()),
-                Some(Err(error)) => return responder.respond(header::failure(&error.into())),
+                Some(Err(error)) => return responder.respond(failure_response(&error.into())),
                 Some(Ok(last)) if stream.is_finished() => {
                     self.forget_if_not_found(uid, at, &last);
                     return responder.respond(last);
@@ -148,17 +144,6 @@ impl Neighbourhood {
     }
 }
 
-/// The endpoint for the pool at `at`: its internal address when one is mapped; a pool of
-/// this process is reached through its listener like any other.
-fn endpoint_of(
-    at: &Address,
-) -> Result<(&'static crate::call::client::Client, Address), ActorError> {
-    Ok(match place(at)? {
-        (client, Place::Remote(endpoint)) => (client, endpoint.into_owned()),
-        (client, Place::Local(_)) => (client, at.clone()),
-    })
-}
-
 /// Sends `request` to the pool at `at` (over its internal address when one is mapped) within
 /// the caller's deadline.
 async fn send(
@@ -166,14 +151,8 @@ async fn send(
     request: Message,
     deadline: Option<Instant>,
 ) -> Result<Message, ActorError> {
-    let (client, endpoint) = endpoint_of(at)?;
     let timeout = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
-    Ok(client.pool.call_with_timeout(&endpoint, request, timeout).await?)
-}
-
-pub(crate) async fn ask(at: &Address, request: Message) -> Result<Answer, ActorError> {
-    let response = send(at, request, None).await?;
-    header::answer(response, at)
+    Ok(caller()?.call_with_timeout(&endpoint_for(at)?, request, timeout).await?)
 }
 
 /// How long a sub pool tries to tell its main pool that an actor left.
@@ -182,16 +161,9 @@ const GONE_NOTICE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// A sub pool's notice to its main pool (at its internal socket `main`) that `uid` left;
 /// completes when it was told, or gave up.
 pub(crate) async fn gone_notice(main: Address, uid: Arc<str>) {
-    let gone = Kind::Gone(pb::Target { uid: uid.to_string() });
-    let notice = ask(&main, Message::new(header::request(gone), Vec::new()));
-    match tokio::time::timeout(GONE_NOTICE_TIMEOUT, notice).await {
-        Ok(Ok(_)) => {}
+    match tokio::time::timeout(GONE_NOTICE_TIMEOUT, tell_gone(&main, &uid)).await {
+        Ok(Ok(())) => {}
         Ok(Err(error)) => tracing::debug!(%error, "could not tell the main pool"),
         Err(_) => tracing::debug!("telling the main pool that an actor left timed out"),
     }
-}
-
-fn is_not_found(response: &Message, at: &Address) -> bool {
-    !response.header.is_empty()
-        && matches!(header::answer(response.clone(), at), Err(ActorError::NotFound { .. }))
 }

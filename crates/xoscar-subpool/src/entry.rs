@@ -4,10 +4,13 @@ use std::io::Read;
 
 use xoscar_transport::Address;
 
-use crate::sub_pool::{
-    ENV_ADDRESS, ENV_INTERNAL, ENV_MAIN, ENV_PARENT, ENV_SUB_POOL, READY, SubPoolOf,
-};
-use crate::{ActorPool, ActorPoolBuilder};
+use std::sync::Arc;
+
+use xoscar_actor::extension::Ingress;
+use xoscar_actor::{ActorPool, ActorPoolBuilder};
+
+use crate::neighbourhood::Neighbourhood;
+use crate::spec::{ENV_ADDRESS, ENV_INTERNAL, ENV_MAIN, ENV_PARENT, ENV_SUB_POOL, READY};
 
 /// The one line a program with sub pools starts `main` with (plain or `#[tokio::main]`). In
 /// a sub pool (the environment variable [`crate::ENV_SUB_POOL`] is set by its main pool) it
@@ -21,8 +24,9 @@ use crate::{ActorPool, ActorPoolBuilder};
 /// }
 ///
 /// fn main() {
-///     xoscar_actor::run_if_sub_pool(pools);
-///     // ... the main process: pools(ActorPool::builder(address)).sub_pool(..).start()
+///     xoscar_subpool::run_if_sub_pool(pools);
+///     // ... the main process: MainPool::builder(pools(ActorPool::builder(address)))
+///     //     .sub_pool(..).start()
 /// }
 /// ```
 pub fn run_if_sub_pool(configure: fn(ActorPoolBuilder) -> ActorPoolBuilder) {
@@ -46,7 +50,6 @@ pub fn run_if_sub_pool(configure: fn(ActorPoolBuilder) -> ActorPoolBuilder) {
         _ => Some(address(ENV_MAIN)),
     };
     watch_parent(main_pid);
-    let of = SubPoolOf { internal, main_pid, main_internal };
     // On a thread of its own, with its own runtime: this may be called inside a runtime
     // (`#[tokio::main]`), whose thread then just waits here.
     let serving = std::thread::spawn(move || {
@@ -55,7 +58,12 @@ pub fn run_if_sub_pool(configure: fn(ActorPoolBuilder) -> ActorPoolBuilder) {
             .build()
             .unwrap_or_else(|error| fail(format!("no tokio runtime: {error}")));
         runtime.block_on(async move {
-            let builder = configure(ActorPool::builder(external)).sub_pool_of(of);
+            let builder = configure(ActorPool::builder(external))
+                // Its main pool dials it here; only that process may tell it routes.
+                .internal_address_for(internal, Ingress::SubPoolInternal { main_pid })
+                .neighbours(move |pool| {
+                    Arc::new(Neighbourhood::new(pool, String::new(), false, main_internal))
+                });
             let pool = builder.start().await.unwrap_or_else(|error| fail(error.to_string()));
             println!("{READY} {}", pool.address());
             std::future::pending::<()>().await;

@@ -13,11 +13,20 @@ use xoscar_transport::Address;
 
 use xoscar_pool::ENV_AUTH_TOKEN;
 
-use super::{
+use crate::spec::{
     ENV_ADDRESS, ENV_INTERNAL, ENV_LABEL, ENV_MAIN, ENV_PARENT, ENV_SUB_POOL, READY, SubPool,
     SubPoolInfo,
 };
-use crate::ActorError;
+use xoscar_actor::ActorError;
+
+/// A sub pool that dies (by itself) within this of its start died right after it started:
+/// it is restarted after a back-off (the monitor's `backoff`).
+pub(crate) const QUICK_DEATH: Duration = Duration::from_secs(5);
+
+/// Sub pool `index`'s internal socket in the main pool's private directory `dir`.
+pub(crate) fn socket_in(dir: &std::path::Path, index: usize) -> Address {
+    Address::unix(dir.join(format!("sub-{index}.sock")))
+}
 
 /// How long a sub pool may take to serve before its start fails.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -63,9 +72,9 @@ impl SubPoolProcess {
         self.killed
     }
 
-    /// It died by itself within [`super::monitor::QUICK_DEATH`] of its start.
+    /// It died by itself within [`QUICK_DEATH`] of its start.
     pub(crate) fn died_quickly(&self) -> bool {
-        !self.killed && self.started.elapsed() < super::monitor::QUICK_DEATH
+        !self.killed && self.started.elapsed() < QUICK_DEATH
     }
 }
 
@@ -88,7 +97,7 @@ pub(crate) async fn start_all(
 ) -> Result<Vec<SubPoolProcess>, ActorError> {
     let mut starting = Vec::with_capacity(specs.len());
     for (index, spec) in specs.into_iter().enumerate() {
-        starting.push(start(index, spec, super::monitor::socket_in(dir, index), Some(main))?);
+        starting.push(start(index, spec, socket_in(dir, index), Some(main))?);
     }
     let mut running = Vec::with_capacity(starting.len());
     for starting in starting {
