@@ -20,7 +20,8 @@ use xoscar_benches::child::{self, ChildServers};
 use xoscar_benches::mux::RawMux;
 use xoscar_benches::raw::RawPingPong;
 use xoscar_benches::*;
-use xoscar_pool::{Echo, Message, Pool, PoolConfig, Server, ServerConfig, serve};
+use xoscar_pool::testing::Echo;
+use xoscar_pool::{Message, Pool, PoolConfig, Server, ServerConfig, serve};
 use xoscar_transport::Address;
 
 const TRANSPORTS: [&str; 3] = ["tcp", "uds", "inproc"];

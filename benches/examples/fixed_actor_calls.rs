@@ -18,7 +18,8 @@ use bytes::Bytes;
 use xoscar_actor::{ActorPool, ActorRef};
 use xoscar_benches::actors::{Echoer, RawActor};
 use xoscar_benches::{address, current_thread, our_listener, spread};
-use xoscar_pool::{Echo, Message, Pool, PoolConfig, ServerConfig, serve};
+use xoscar_pool::testing::Echo;
+use xoscar_pool::{Message, Pool, PoolConfig, ServerConfig, serve};
 use xoscar_transport::Address;
 
 fn main() {

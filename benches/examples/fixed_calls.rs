@@ -14,7 +14,8 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use xoscar_pool::{Echo, Message, Pool, PoolConfig, ServerConfig, serve};
+use xoscar_pool::testing::Echo;
+use xoscar_pool::{Message, Pool, PoolConfig, ServerConfig, serve};
 use xoscar_transport::{Address, TransportConfig, listen};
 
 fn arg<T: std::str::FromStr>(args: &[String], at: usize, default: T) -> T {

@@ -7,7 +7,8 @@ use std::process::{Child, Command, Stdio};
 
 use tokio::net::{TcpListener, UnixListener};
 use xoscar_actor::ActorPool;
-use xoscar_pool::{Echo, ServerConfig, serve};
+use xoscar_pool::testing::Echo;
+use xoscar_pool::{ServerConfig, serve};
 use xoscar_transport::Address;
 
 use crate::actors::Echoer;

@@ -34,14 +34,38 @@ impl SharedBuffer {
         self.len() == 0
     }
 
-    /// The bytes, locked: writes into the buffer wait while this is held.
-    pub fn lock(&self) -> MutexGuard<'_, Box<[u8]>> {
-        self.bytes.lock()
+    /// The bytes, locked: writes into the buffer wait while this is held. Its length is fixed:
+    /// the guard gives the bytes, not the allocation.
+    pub fn lock(&self) -> BufferGuard<'_> {
+        BufferGuard(self.bytes.lock())
     }
 
     /// A copy of the bytes.
     pub fn to_vec(&self) -> Vec<u8> {
         self.bytes.lock().to_vec()
+    }
+}
+
+/// The bytes of a [`SharedBuffer`], locked ([`SharedBuffer::lock`]): dereferences to `[u8]`.
+pub struct BufferGuard<'a>(MutexGuard<'a, Box<[u8]>>);
+
+impl std::ops::Deref for BufferGuard<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for BufferGuard<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Debug for BufferGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BufferGuard").field("len", &self.0.len()).finish()
     }
 }
 

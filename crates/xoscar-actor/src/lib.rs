@@ -36,7 +36,10 @@ pub mod extension {
     pub use crate::neighbours::{Ingress, Neighbours};
 }
 
-/// The actor layer's headers, generated from `proto/xoscar/actor/v1/actor.proto`.
+/// The actor layer's headers, generated from `proto/xoscar/actor/v1/actor.proto` (the
+/// layout: docs/wire.md). Not part of the API: public only so that this workspace's tests and
+/// fuzz targets can speak the raw protocol as a hostile peer would.
+#[doc(hidden)]
 #[allow(missing_docs, clippy::all)]
 pub mod pb {
     include!("generated/xoscar.actor.v1.rs");
@@ -56,7 +59,7 @@ pub use call::client::{
 };
 pub use call::reply_stream::ReplyStream;
 pub use error::{ActorError, Failure};
-pub use exposed::SharedBuffer;
+pub use exposed::{BufferGuard, SharedBuffer};
 /// What writing and reading streaming replies takes, so that no other dependency is needed:
 /// the `Stream` trait [`Streaming::new`] takes and [`ReplyStream`] implements, `StreamExt`
 /// (`next`, `map`, ...), and `stream`'s constructors (`stream::iter`, `stream::unfold`, ...),

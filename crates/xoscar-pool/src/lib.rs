@@ -40,7 +40,8 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> anyhow::Result<()> {
-//! use xoscar_pool::{Echo, Message, Pool, PoolConfig, ServerConfig, serve};
+//! use xoscar_pool::testing::Echo;
+//! use xoscar_pool::{Message, Pool, PoolConfig, ServerConfig, serve};
 //! use xoscar_transport::{TransportConfig, listen};
 //!
 //! let listener = listen(&"inproc://doc-echo".parse()?, &TransportConfig::default()).await?;
@@ -67,9 +68,17 @@ pub use config::{
     ConfigError, DEFAULT_MAX_CONNECTIONS, ENV_AUTH_TOKEN, ENV_CONNECT_TIMEOUT,
     ENV_HEARTBEAT_INTERVAL, ENV_HEARTBEAT_TIMEOUT, ENV_IDLE_TIMEOUT, ENV_SERVER_IDLE_TIMEOUT,
     MAX_DURATION, PoolConfig, ResolvedPoolConfig, ResolvedServerConfig, ServerConfig,
-    env_auth_token, env_seconds,
 };
+/// How every layer reads its `XOSCAR_*` settings: shared with the layers above (the actor
+/// layer's pools read the same variables), not part of this crate's API.
+#[doc(hidden)]
+pub use config::{env_auth_token, env_seconds};
 pub use error::{PoolError, StreamError};
 pub use message::Message;
-pub use server::{Echo, Handler, Responder, Server, serve};
+pub use server::{Handler, Responder, Server, serve};
+
+/// Ready-made handlers for tests, examples and benchmarks.
+pub mod testing {
+    pub use crate::server::Echo;
+}
 pub use stats::PoolStats;

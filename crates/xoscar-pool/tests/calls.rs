@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{Sleepy, addresses, eventually, message, run, sleep_for, start};
-use xoscar_pool::{Echo, Message, Pool, PoolConfig, PoolError, ServerConfig};
+use xoscar_pool::testing::Echo;
+use xoscar_pool::{Message, Pool, PoolConfig, PoolError, ServerConfig};
 use xoscar_transport::TransportConfig;
 use xoscar_wire::Limits;
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::{message, run, start};
 use tokio::io::AsyncReadExt;
-use xoscar_pool::{DEFAULT_MAX_CONNECTIONS, Echo, Pool, PoolConfig, ServerConfig};
+use xoscar_pool::testing::Echo;
+use xoscar_pool::{DEFAULT_MAX_CONNECTIONS, Pool, PoolConfig, ServerConfig};
 use xoscar_transport::Address;
 
 /// A raw dial that never says a word (no handshake), like a flood's.

@@ -8,7 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Sleepy, inproc, message, run_paused, sleep_for, start};
 use tokio::time::Instant;
-use xoscar_pool::{Echo, Pool, PoolConfig, PoolError, ServerConfig};
+use xoscar_pool::testing::Echo;
+use xoscar_pool::{Pool, PoolConfig, PoolError, ServerConfig};
 use xoscar_transport::{Channel, TransportConfig, listen};
 use xoscar_wire::{Envelope, Frame, pb};
 

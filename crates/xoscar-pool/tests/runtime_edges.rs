@@ -12,7 +12,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use common::{header, start};
-use xoscar_pool::{Echo, Pool, PoolConfig, PoolError, ServerConfig};
+use xoscar_pool::testing::Echo;
+use xoscar_pool::{Pool, PoolConfig, PoolError, ServerConfig};
 use xoscar_transport::Address;
 
 const BOUND: Duration = Duration::from_secs(20);

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use common::{Sleepy, eventually, message, run, sleep_for, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use xoscar_pool::{Echo, Pool, PoolConfig, PoolError, ServerConfig};
+use xoscar_pool::testing::Echo;
+use xoscar_pool::{Pool, PoolConfig, PoolError, ServerConfig};
 use xoscar_transport::Address;
 
 const SLACK: Duration = Duration::from_secs(3);

@@ -14,8 +14,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{addresses, eventually, message, run, start};
 use tokio::sync::Notify;
+use xoscar_pool::testing::Echo;
 use xoscar_pool::{
-    Echo, Handler, Message, Pool, PoolConfig, PoolError, Responder, ServerConfig, StreamError,
+    Handler, Message, Pool, PoolConfig, PoolError, Responder, ServerConfig, StreamError,
 };
 
 /// Streams the number of items in the header (`<count>` or `<count>:wait`, which waits for

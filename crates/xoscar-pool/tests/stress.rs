@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{addresses, message, start};
-use xoscar_pool::{Echo, Pool, PoolConfig, ServerConfig};
+use xoscar_pool::testing::Echo;
+use xoscar_pool::{Pool, PoolConfig, ServerConfig};
 
 const CALLS: u64 = 150;
 

@@ -65,9 +65,9 @@ pub use xoscar_transport as transport;
 pub use xoscar_wire as wire;
 
 pub use xoscar_actor::{
-    Actor, ActorError, ActorPool, ActorPoolBuilder, ActorRef, Batch, BufferRef, BufferWriter,
-    Cancellation, CancellationToken, Context, CopyTo, CreateActor, CreateRemoteActor, Failure,
-    Handler, Placement, PoolHandle, RemoteMessages, ReplyStream, SharedBuffer, Streaming,
+    Actor, ActorError, ActorPool, ActorPoolBuilder, ActorRef, Batch, BufferGuard, BufferRef,
+    BufferWriter, Cancellation, CancellationToken, Context, CopyTo, CreateActor, CreateRemoteActor,
+    Failure, Handler, Placement, PoolHandle, RemoteMessages, ReplyStream, SharedBuffer, Streaming,
     actor_ref, caller, configure, copy_to, create_actor, destroy_actor, has_actor, map_address,
     unmap_address,
 };

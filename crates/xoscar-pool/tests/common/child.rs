@@ -6,7 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use xoscar_pool::{Echo, ServerConfig};
+use xoscar_pool::ServerConfig;
+use xoscar_pool::testing::Echo;
 use xoscar_transport::Address;
 
 use super::{Sleepy, start};
