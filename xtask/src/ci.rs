@@ -28,6 +28,9 @@ pub fn run() -> Result<()> {
         run_step(cargo().arg("clippy").args(with).args(["--all-targets", "--", "-D", "warnings"]))?;
         run_step(cargo().arg("test").args(with).args(["--test", feature]))?;
     }
+    // The facade without sub pools: actors in one process or across hosts, no process code.
+    let no_sub_pools = ["-p", "xoscar", "--no-default-features", "--features", "tcp,uds,inproc"];
+    run_step(cargo().arg("clippy").args(no_sub_pools).args(["--lib", "--", "-D", "warnings"]))?;
     for feature in TRANSPORT_FEATURES {
         let only = ["-p", "xoscar-transport", "--no-default-features", "--features", feature];
         run_step(cargo().arg("clippy").args(only).args(["--all-targets", "--", "-D", "warnings"]))?;

@@ -1,4 +1,6 @@
 //! [`ActorError`], what callers get, and [`Failure`], what handlers return.
+//!
+//! The bottom of the crate: uses nothing else of it.
 
 use std::error::Error as StdError;
 use std::fmt;

@@ -1,4 +1,7 @@
-//! [`ActorPool`]: where actors live, served at an address.
+//! [`ActorPool`]: where actors live, served at an address, and its builder.
+//!
+//! The top of the crate: uses the serving side, the caller (for direct delivery) and the
+//! actor core.
 
 use std::collections::HashMap;
 use std::ops::Deref;

@@ -4,6 +4,9 @@
 //! handed to the actor's mailbox with it: the actor answers the caller directly, and the
 //! server spends no task, no future and no channel per call. Everything else (create, has,
 //! destroy) runs in a task of the pool.
+//!
+//! Uses the actor, transfer (buffer writes) and wire modules, and the pool's neighbours for
+//! what it does not hold.
 
 use std::sync::Arc;
 

@@ -8,9 +8,10 @@
 
 mod common;
 
+use common::prometheus::{sample, scrape};
 use common::run;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use xoscar_actor::{Actor, ActorError, ActorPool, Context, Failure, Handler, RemoteMessages};
 use xoscar_pool::{Message, Pool, PoolConfig, PoolError};
@@ -38,21 +39,6 @@ impl Handler<Halve> for Halver {
         }
         Ok(h.n / 2)
     }
-}
-
-async fn scrape(address: std::net::SocketAddr, request: &str) -> String {
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).await.unwrap();
-    text
-}
-
-/// The value of the sample whose line starts with `series` (name and labels, as rendered).
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
-        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
 }
 
 #[test]

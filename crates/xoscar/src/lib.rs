@@ -12,14 +12,15 @@
 //! | [`pool`] | `xoscar-pool` | multiplexed request/response: leases, idle reaper, heartbeat, serving side |
 //! | [`router`] | `xoscar-router` | address mapping: own pool → direct, mapped → internal endpoint, else the address |
 //! | [`actor`] | `xoscar-actor` | actors, actor pools, refs, call/tell, lifecycle, errors |
-//! | [`subpool`] | `xoscar-subpool` | sub pools (child processes), placement among them, forwarding |
+//! | [`subpool`] | `xoscar-subpool` | sub pools (child processes), placement among them, forwarding (feature `subpool`, on by default) |
 //!
 //! The actor and sub pool APIs are also at the top level: `use xoscar::{Actor, Handler,
 //! ActorPool, MainPool, ...}`. The sub pool settings are also methods of `ActorPoolBuilder`
 //! once [`WithSubPools`] is imported.
 //! Messages that cross processes are prost messages, so a user depends on `prost` too.
 //!
-//! Transports are cargo features, all on by default: `tcp`, `uds`, `inproc`.
+//! Transports are cargo features, all on by default: `tcp`, `uds`, `inproc`; so is `subpool`
+//! (without it nothing of this crate starts a process).
 //!
 //! ```
 //! use xoscar::{Actor, ActorPool, Context, Failure, Handler, RemoteMessages};
@@ -60,6 +61,7 @@
 pub use xoscar_actor as actor;
 pub use xoscar_pool as pool;
 pub use xoscar_router as router;
+#[cfg(feature = "subpool")]
 pub use xoscar_subpool as subpool;
 pub use xoscar_transport as transport;
 pub use xoscar_wire as wire;
@@ -75,6 +77,7 @@ pub use xoscar_actor::{
 /// `stream`'s constructors (`stream::iter`, `stream::unfold`, ...), futures-util's.
 pub use xoscar_actor::{Stream, StreamExt, stream};
 pub use xoscar_pool::{PoolConfig, ServerConfig};
+#[cfg(feature = "subpool")]
 pub use xoscar_subpool::{
     MainPool, MainPoolBuilder, Recovery, SubPool, SubPoolInfo, WithSubPools, run_if_sub_pool,
 };

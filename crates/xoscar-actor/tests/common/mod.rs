@@ -2,6 +2,8 @@
 
 pub mod actors;
 pub mod child;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 pub mod scenarios;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
