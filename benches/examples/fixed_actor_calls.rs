@@ -11,16 +11,29 @@
 //! instructions of 100,000 sequential local asks; `raw` does the same with a plain tokio mpsc +
 //! oneshot actor, the limit. `actor` and `pool` compare an actor call with the pool-level call
 //! of the same shape (16 B payload).
+//!
+//! Each run also prints `allocations per call: N`, counted by a global allocator around the
+//! calls alone (the whole process: for `actor` and `pool`, the serving thread's too).
 
 use std::time::Instant;
 
 use bytes::Bytes;
 use xoscar_actor::{ActorPool, ActorRef};
 use xoscar_benches::actors::{Echoer, RawActor};
+use xoscar_benches::counting::Counting;
 use xoscar_benches::{address, current_thread, our_listener, spread};
 use xoscar_pool::testing::Echo;
 use xoscar_pool::{Message, Pool, PoolConfig, ServerConfig, serve};
 use xoscar_transport::Address;
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+/// Prints the allocations made since `before`, per call.
+fn report_allocations(before: u64, calls: u64) {
+    let made = Counting::allocations() - before;
+    println!("allocations per call: {:.2}", made as f64 / calls as f64);
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -39,7 +52,7 @@ fn local(mode: String, calls: u64) {
         let actor = pool.create(Echoer::default()).await.unwrap();
         let raw = RawActor::spawn();
         let caller = tokio::spawn(async move {
-            let started = Instant::now();
+            let (started, allocations) = (Instant::now(), Counting::allocations());
             for _ in 0..calls {
                 match mode.as_str() {
                     "tell" => actor.tell(1u64).await.unwrap(),
@@ -47,7 +60,9 @@ fn local(mode: String, calls: u64) {
                     _ => drop(actor.call(1u64).await.unwrap()),
                 }
             }
-            started.elapsed()
+            let elapsed = started.elapsed();
+            report_allocations(allocations, calls);
+            elapsed
         });
         let elapsed = caller.await.unwrap();
         println!("{calls} calls in {elapsed:?}: {:?} each", elapsed / calls as u32);
@@ -75,6 +90,7 @@ fn remote(mode: &str, calls: u64, in_flight: u64) {
     let payload = Bytes::from(vec![0x5A; 16]);
     let actor = ActorRef::<Echoer>::new(actors, "echo");
     let pool = Pool::new(PoolConfig::default()).unwrap();
+    let allocations = Counting::allocations();
     let elapsed = current_thread().block_on(async move {
         if mode == "actor" {
             spread(calls, in_flight, move |_| {
@@ -94,6 +110,7 @@ fn remote(mode: &str, calls: u64, in_flight: u64) {
             .await
         }
     });
+    report_allocations(allocations, calls);
     println!("{calls} {mode} calls, {in_flight} in flight, in {elapsed:?}");
     std::process::exit(0);
 }

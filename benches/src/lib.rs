@@ -4,6 +4,7 @@
 
 pub mod actors;
 pub mod child;
+pub mod counting;
 pub mod mux;
 #[cfg(feature = "peers")]
 pub mod peers;

@@ -3,6 +3,7 @@
 mod bench;
 mod ci;
 mod fuzz;
+mod instructions;
 mod layers;
 mod loom;
 mod modules;
@@ -30,6 +31,10 @@ commands:
                      run the criterion benches (N times, default 1) and write
                      target/bench/report.md: medians of ours, raw limit and their ratio
                      (--peers: also ractor and kameo, a large build)
+  bench --instructions [--compare OLD[..NEW]]
+                     instructions (callgrind) and allocations per call of fixed shapes, for
+                     this tree or two revisions built alike (NEW defaults to HEAD); writes
+                     target/bench/instructions.md
   fuzz [--seconds N] run each fuzz target (wire decoders, actor requests, hostile byte
                      streams) for N seconds (default 60; needs nightly and cargo-fuzz)
   loom               model-check the pool's connection state machine with loom
@@ -47,6 +52,13 @@ fn main() -> Result<()> {
             _ => bail!("usage: cargo xtask module-graph crates/<name>"),
         },
         "proto" => proto::run(rest.iter().any(|a| a == "--check")),
+        "bench" if rest.iter().any(|arg| arg == "--instructions") => {
+            let compare = match rest.iter().position(|arg| arg == "--compare") {
+                Some(at) => Some(rest.get(at + 1).context("--compare needs OLD[..NEW]")?.as_str()),
+                None => None,
+            };
+            instructions::run(compare)
+        }
         "bench" => {
             let peers = rest.iter().any(|arg| arg == "--peers");
             let rest: Vec<String> = rest.iter().filter(|arg| *arg != "--peers").cloned().collect();

@@ -1,0 +1,172 @@
+//! `cargo xtask bench --instructions [--compare OLD[..NEW]]`: instructions and allocations per
+//! call of fixed shapes (`benches/examples/fixed_actor_calls.rs`), which repeat exactly on a
+//! noisy machine where wall time does not.
+//!
+//! Instructions are callgrind's count (valgrind must be installed), per call at the margin:
+//! the difference between runs of `2n` and `n` calls, divided by `n`, so that starting the
+//! pools is not counted. Allocations come from the example's counting allocator, over the calls
+//! alone (the whole process: a remote shape counts the serving thread too).
+//!
+//! With `--compare`, both revisions are built from one worktree path in one target directory
+//! (`target/compare`), one after the other: the same commit built at two paths can differ by a
+//! few percent (the path is part of every symbol's hash, which decides how code is split and
+//! inlined), which would swamp the change being measured.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{cargo, run_step, workspace_root};
+
+/// One shape: its name, the example's arguments (the call count is `{n}`), and `n`.
+struct Shape {
+    name: &'static str,
+    args: &'static [&'static str],
+    calls: u64,
+}
+
+const SHAPES: [Shape; 7] = [
+    Shape { name: "local ask (actor call)", args: &["ask", "{n}"], calls: 50_000 },
+    Shape { name: "local ask, raw (mpsc + oneshot)", args: &["raw", "{n}"], calls: 50_000 },
+    Shape { name: "local tell", args: &["tell", "{n}"], calls: 50_000 },
+    Shape { name: "remote actor call, 1 in flight", args: &["actor", "{n}", "1"], calls: 10_000 },
+    Shape { name: "remote pool call, 1 in flight", args: &["pool", "{n}", "1"], calls: 10_000 },
+    Shape { name: "remote actor call, 64 in flight", args: &["actor", "{n}", "64"], calls: 10_000 },
+    Shape { name: "remote pool call, 64 in flight", args: &["pool", "{n}", "64"], calls: 10_000 },
+];
+
+/// What one binary measured for one shape.
+struct Counts {
+    instructions: f64,
+    allocations: Option<f64>,
+}
+
+pub fn run(compare: Option<&str>) -> Result<()> {
+    let mut columns: Vec<(String, PathBuf)> = Vec::new();
+    match compare {
+        None => {
+            run_step(cargo().args(EXAMPLE_BUILD))?;
+            columns.push(("this tree".into(), example(&workspace_root().join("target"))));
+        }
+        Some(range) => {
+            let (old, new) = range.split_once("..").unwrap_or((range, "HEAD"));
+            for (label, revision) in [("old", old), ("new", new)] {
+                let binary = build_at(revision, label)?;
+                columns.push((format!("{label} ({revision})"), binary));
+            }
+        }
+    }
+    let mut report = String::from(
+        "instructions (callgrind, per call at the margin) and allocations per call\n\n| shape |",
+    );
+    for (label, _) in &columns {
+        report.push_str(&format!(" {label}: instructions | allocations |"));
+    }
+    if columns.len() == 2 {
+        report.push_str(" change |");
+    }
+    report.push_str("\n|---|");
+    report.push_str(&"---|---|".repeat(columns.len()));
+    report.push_str(if columns.len() == 2 { "---|\n" } else { "\n" });
+    for shape in &SHAPES {
+        let mut cells = Vec::new();
+        let mut instructions = Vec::new();
+        for (_, binary) in &columns {
+            let counts = measure(binary, shape)?;
+            instructions.push(counts.instructions);
+            let allocations = counts.allocations.map_or("-".into(), |a| format!("{a:.2}"));
+            cells.push(format!("{:.0} | {allocations}", counts.instructions));
+        }
+        let change = match instructions[..] {
+            [old, new] => format!(" {:+.2} % |", (new / old - 1.0) * 100.0),
+            _ => String::new(),
+        };
+        report.push_str(&format!("| {} | {} |{change}\n", shape.name, cells.join(" | ")));
+    }
+    let out = workspace_root().join("target/bench/instructions.md");
+    std::fs::create_dir_all(out.parent().expect("report path has a parent"))?;
+    std::fs::write(&out, &report)?;
+    println!("{report}");
+    eprintln!("written to {}", out.display());
+    Ok(())
+}
+
+const EXAMPLE_BUILD: [&str; 6] =
+    ["build", "--release", "-p", "xoscar-benches", "--example", "fixed_actor_calls"];
+
+fn example(target: &Path) -> PathBuf {
+    target.join("release/examples/fixed_actor_calls")
+}
+
+/// Builds `revision`'s example in the one comparison worktree and target directory; returns a
+/// copy of the binary, kept under `label`.
+fn build_at(revision: &str, label: &str) -> Result<PathBuf> {
+    let root = workspace_root();
+    let compare = root.join("target/compare");
+    let tree = compare.join("src");
+    let commit = git(&root, &["rev-parse", "--verify", &format!("{revision}^{{commit}}")])?;
+    if !tree.join(".git").exists() {
+        git(&root, &["worktree", "add", "--detach", "--force", path(&tree)?, &commit])?;
+    } else {
+        git(&tree, &["checkout", "--detach", "--force", &commit])?;
+    }
+    let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    build.current_dir(&tree).env("CARGO_TARGET_DIR", compare.join("target")).args(EXAMPLE_BUILD);
+    run_step(&mut build)?;
+    let kept = compare.join("bin").join(label);
+    std::fs::create_dir_all(&kept)?;
+    let binary = kept.join("fixed_actor_calls");
+    std::fs::copy(example(&compare.join("target")), &binary)
+        .with_context(|| format!("copy the example built at {revision}"))?;
+    Ok(binary)
+}
+
+fn path(path: &Path) -> Result<&str> {
+    path.to_str().context("a path that is not UTF-8")
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String> {
+    let output = Command::new("git").current_dir(dir).args(args).output().context("run git")?;
+    if !output.status.success() {
+        bail!("git {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// Instructions per call at the margin, and allocations per call, of `shape` run by `binary`.
+fn measure(binary: &Path, shape: &Shape) -> Result<Counts> {
+    let once = callgrind(binary, shape, shape.calls)?;
+    let twice = callgrind(binary, shape, 2 * shape.calls)?;
+    let output = Command::new(binary).args(args(shape, shape.calls)).output()?;
+    let allocations = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("allocations per call: ")?.trim().parse().ok());
+    Ok(Counts { instructions: (twice - once) as f64 / shape.calls as f64, allocations })
+}
+
+fn args(shape: &Shape, calls: u64) -> Vec<String> {
+    shape.args.iter().map(|arg| arg.replace("{n}", &calls.to_string())).collect()
+}
+
+/// The total instructions callgrind counts for `calls` calls of `shape`.
+fn callgrind(binary: &Path, shape: &Shape, calls: u64) -> Result<u64> {
+    let out = std::env::temp_dir().join(format!("xtask-callgrind-{}", std::process::id()));
+    let status = Command::new("valgrind")
+        .args(["--tool=callgrind", "--quiet"])
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(binary)
+        .args(args(shape, calls))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("run valgrind (is it installed?)")?;
+    if !status.success() {
+        bail!("valgrind on {} failed ({status})", shape.name);
+    }
+    let text = std::fs::read_to_string(&out)?;
+    let _ = std::fs::remove_file(&out);
+    text.lines()
+        .find_map(|line| line.strip_prefix("summary: ").or_else(|| line.strip_prefix("totals: ")))
+        .and_then(|total| total.split_whitespace().next()?.parse().ok())
+        .context("no total in callgrind's output")
+}
