@@ -15,6 +15,10 @@ use xoscar_actor::{ActorError, Placement};
 use crate::neighbourhood::Neighbourhood;
 use crate::spec::SubPoolInfo;
 
+/// How long a refused dial to a restarted sub pool is tried again while its actors are
+/// created again.
+const REDIAL_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The most creating one actor again in a restarted sub pool may take.
 const RECREATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -271,14 +275,8 @@ impl Neighbourhood {
             None => Vec::new(),
         };
         for (uid, recipe) in recipes {
-            let created = create_registered_at(
-                at,
-                &recipe.type_name,
-                recipe.init,
-                Some(uid.clone()),
-                &Placement::Here,
-            );
-            let created = tokio::time::timeout(RECREATE_TIMEOUT, created).await;
+            let created =
+                tokio::time::timeout(RECREATE_TIMEOUT, create_again(at, &uid, &recipe)).await;
             let error = match created {
                 Ok(Ok(_)) => continue,
                 Ok(Err(error)) => error.to_string(),
@@ -286,6 +284,32 @@ impl Neighbourhood {
             };
             tracing::warn!(%uid, %error, "an actor of a restarted sub pool could not be created again");
             self.forget_at(&uid, at);
+        }
+    }
+}
+
+/// Creates the actor `uid` again in the restarted pool at `at`. A dial refused right after
+/// the restart (the chaos test saw one in a few runs: a connect that raced the new process's
+/// listener) is tried again, 50 ms later and then twice as long each time, for at most
+/// [`REDIAL_FOR`]: a pool that is really gone again must not hold up its next restart. Any
+/// other failure is final.
+async fn create_again(at: &Address, uid: &Arc<str>, recipe: &Recipe) -> Result<(), ActorError> {
+    let mut pause = std::time::Duration::from_millis(50);
+    let give_up = tokio::time::Instant::now() + REDIAL_FOR;
+    loop {
+        let init = recipe.init.clone();
+        let created =
+            create_registered_at(at, &recipe.type_name, init, Some(uid.clone()), &Placement::Here)
+                .await;
+        match created {
+            Err(ActorError::Connection(error))
+                if error.kind() == "connect" && tokio::time::Instant::now() + pause < give_up =>
+            {
+                tracing::debug!(%uid, %error, ?pause, "creating again: the dial failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            created => return created.map(drop),
         }
     }
 }
