@@ -7,10 +7,11 @@
 //! pools is not counted. Allocations come from the example's counting allocator, over the calls
 //! alone (the whole process: a remote shape counts the serving thread too).
 //!
-//! With `--compare`, both revisions are built from one worktree path in one target directory
-//! (`target/compare`), one after the other: the same commit built at two paths can differ by a
-//! few percent (the path is part of every symbol's hash, which decides how code is split and
-//! inlined), which would swamp the change being measured.
+//! The example is built with one codegen unit (`CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1`): with
+//! the default sixteen, how code is split among units (and so what is inlined) depends on
+//! symbol hashes, which depend on the source path, and the same commit measured 5 % apart
+//! from one checkout to another. With `--compare`, both revisions are also built from one
+//! worktree path in one target directory (`target/compare`), one after the other.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,7 +47,7 @@ pub fn run(compare: Option<&str>) -> Result<()> {
     let mut columns: Vec<(String, PathBuf)> = Vec::new();
     match compare {
         None => {
-            run_step(cargo().args(EXAMPLE_BUILD))?;
+            run_step(cargo().env(ONE_UNIT.0, ONE_UNIT.1).args(EXAMPLE_BUILD))?;
             columns.push(("this tree".into(), example(&workspace_root().join("target"))));
         }
         Some(range) => {
@@ -95,6 +96,9 @@ pub fn run(compare: Option<&str>) -> Result<()> {
 const EXAMPLE_BUILD: [&str; 6] =
     ["build", "--release", "-p", "xoscar-benches", "--example", "fixed_actor_calls"];
 
+/// One codegen unit, so that what is inlined does not depend on where the tree is checked out.
+const ONE_UNIT: (&str, &str) = ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");
+
 fn example(target: &Path) -> PathBuf {
     target.join("release/examples/fixed_actor_calls")
 }
@@ -112,7 +116,11 @@ fn build_at(revision: &str, label: &str) -> Result<PathBuf> {
         git(&tree, &["checkout", "--detach", "--force", &commit])?;
     }
     let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    build.current_dir(&tree).env("CARGO_TARGET_DIR", compare.join("target")).args(EXAMPLE_BUILD);
+    build
+        .current_dir(&tree)
+        .env("CARGO_TARGET_DIR", compare.join("target"))
+        .env(ONE_UNIT.0, ONE_UNIT.1)
+        .args(EXAMPLE_BUILD);
     run_step(&mut build)?;
     let kept = compare.join("bin").join(label);
     std::fs::create_dir_all(&kept)?;

@@ -47,6 +47,14 @@ pub(crate) trait Expect<A: Actor, M: Send + 'static> {
     /// handler's, logged by its pool).
     const TELL: bool = false;
 
+    /// In this process, waiting as configured (the hot path: one future, nothing else):
+    /// hands `message` to the actor's cell and waits for what comes back.
+    fn local_configured(
+        me: &ActorRef<A>,
+        cell: &Cell<A>,
+        message: M,
+    ) -> impl Future<Output = Result<Self::Output, ActorError>> + Send;
+
     /// In this process: hands `message` to the actor's cell and waits as `wait` says.
     fn local(
         me: &ActorRef<A>,
@@ -75,6 +83,14 @@ pub(crate) struct Accepted;
 impl<A: Handler<M>, M: Send + 'static> Expect<A, M> for Reply {
     type Output = A::Reply;
 
+    fn local_configured(
+        _: &ActorRef<A>,
+        cell: &Cell<A>,
+        message: M,
+    ) -> impl Future<Output = Result<A::Reply, ActorError>> + Send {
+        cell.call(message, None)
+    }
+
     async fn local(
         me: &ActorRef<A>,
         cell: Arc<Cell<A>>,
@@ -82,7 +98,7 @@ impl<A: Handler<M>, M: Send + 'static> Expect<A, M> for Reply {
         wait: Wait<'_>,
     ) -> Result<A::Reply, ActorError> {
         match wait {
-            Wait::Configured => cell.call(message, None).await,
+            Wait::Configured => Self::local_configured(me, &cell, message).await,
             Wait::Timeout(timeout) => {
                 let deadline = Instant::now() + timeout;
                 match tokio::time::timeout_at(deadline, cell.call(message, Some(deadline))).await {
@@ -120,6 +136,14 @@ impl<A: Handler<M>, M: Send + 'static> Expect<A, M> for Accepted {
     type Output = ();
     const TELL: bool = true;
 
+    fn local_configured(
+        _: &ActorRef<A>,
+        cell: &Cell<A>,
+        message: M,
+    ) -> impl Future<Output = Result<(), ActorError>> + Send {
+        cell.tell(message)
+    }
+
     async fn local(
         _: &ActorRef<A>,
         cell: Arc<Cell<A>>,
@@ -149,29 +173,42 @@ impl<A: Actor> ActorRef<A> {
         message: M,
         wait: Wait<'_>,
     ) -> Result<E::Output, ActorError> {
-        let answer = async {
-            if let Wait::Until(cancel) = wait
-                && cancel.is_cancelled()
-            {
-                // Cancelled before sending: nothing is sent.
-                return Err(ActorError::cancelled(self));
-            }
-            match self.reach()? {
-                Reach::Local(cell) => E::local(self, cell, message, wait).await,
-                Reach::Remote(client, endpoint) => {
-                    let (codec, body) = encode::<A, M>(&endpoint, &message)?;
-                    let request = Message::new(request_header(codec, E::TELL, self.uid()), body);
-                    E::remote(client, &endpoint, codec, request, wait)
-                        .await
-                        .map_err(|error| self.as_seen_here(error))
-                }
-            }
+        if let Wait::Until(cancel) = wait
+            && cancel.is_cancelled()
+        {
+            // Cancelled before sending: nothing is sent.
+            return Err(ActorError::cancelled(self)).inspect_err(metrics::call_failed);
         }
-        .await;
+        // One level of future on the local path (its cost is counted per call): the remote
+        // half is a future of its own, only built for a remote actor.
+        let answer = match self.reach() {
+            Ok(Reach::Local(cell)) => match wait {
+                Wait::Configured => E::local_configured(self, &cell, message).await,
+                _ => E::local(self, cell, message, wait).await,
+            },
+            Ok(Reach::Remote(client, endpoint)) => {
+                self.request_remote::<M, E>(client, &endpoint, message, wait).await
+            }
+            Err(error) => Err(error),
+        };
         if E::TELL {
             return answer;
         }
         answer.inspect_err(metrics::call_failed)
+    }
+
+    /// The remote half of [`ActorRef::request`]: encode (refusing a message that cannot cross
+    /// processes before anything is sent), send, and see the error as a local one.
+    async fn request_remote<M: Send + 'static, E: Expect<A, M>>(
+        &self,
+        client: &'static Client,
+        endpoint: &Address,
+        message: M,
+        wait: Wait<'_>,
+    ) -> Result<E::Output, ActorError> {
+        let (codec, body) = encode::<A, M>(endpoint, &message)?;
+        let request = Message::new(request_header(codec, E::TELL, self.uid()), body);
+        E::remote(client, endpoint, codec, request, wait).await.map_err(|e| self.as_seen_here(e))
     }
 
     /// A remote request's error as one in this process would have it: the caller's timeout

@@ -156,14 +156,22 @@ where
 {
     type Output = ReplyStream<T>;
 
+    async fn local_configured(
+        me: &ActorRef<A>,
+        cell: &Cell<A>,
+        message: M,
+    ) -> Result<ReplyStream<T>, ActorError> {
+        let items = cell.call(message, None).await?;
+        Ok(ReplyStream { source: Source::Local { items, me: me.cast(), ended: false } })
+    }
+
     async fn local(
         me: &ActorRef<A>,
         cell: Arc<Cell<A>>,
         message: M,
         _: Wait<'_>,
     ) -> Result<ReplyStream<T>, ActorError> {
-        let items = cell.call(message, None).await?;
-        Ok(ReplyStream { source: Source::Local { items, me: me.cast(), ended: false } })
+        Self::local_configured(me, &cell, message).await
     }
 
     async fn remote(
