@@ -78,7 +78,18 @@ fn chaos_peer_entry() {
 }
 
 /// Starts the peer at `address`; its actual address once it serves.
-fn start_peer(address: &str) -> (Child, Address) {
+/// The peer's process: SIGKILLed and reaped when dropped, also when the test fails half-way
+/// (a failed run used to leave it running).
+struct Peer(Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_peer(address: &str) -> (Peer, Address) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "chaos_peer_entry", "--nocapture", "--test-threads=1"])
         .env(PEER_ENV, address)
@@ -88,7 +99,7 @@ fn start_peer(address: &str) -> (Child, Address) {
     let stdout = BufReader::new(child.stdout.take().unwrap());
     for line in stdout.lines().map_while(Result::ok) {
         if let Some((_, at)) = line.split_once("PEER_READY ") {
-            return (child, at.trim().parse().unwrap());
+            return (Peer(child), at.trim().parse().unwrap());
         }
     }
     let _ = child.kill();
@@ -212,8 +223,8 @@ fn calls_under_random_sigkills_either_succeed_or_fail_as_unreachable_and_never_h
             tokio::time::sleep(Duration::from_millis(200 + rng.below(800))).await;
             match rng.below(3) {
                 2 => {
-                    peer.kill().unwrap(); // SIGKILL
-                    peer.wait().unwrap();
+                    peer.0.kill().unwrap(); // SIGKILL
+                    peer.0.wait().unwrap();
                     *faults.entry("peer").or_default() += 1;
                     // Down for a moment, then back at the same address.
                     tokio::time::sleep(Duration::from_millis(rng.below(300))).await;
@@ -267,8 +278,7 @@ fn calls_under_random_sigkills_either_succeed_or_fail_as_unreachable_and_never_h
         }
         let after = std::mem::take(&mut *tally.lock());
         println!("CHAOS after recovery: {after:?}");
-        let _ = peer.kill();
-        let _ = peer.wait();
+        drop(peer);
 
         assert!(faults.values().sum::<u64>() >= seconds / 2, "{faults:?}");
         assert_eq!((during.hung, during.wrong), (0, 0), "{during:?}");
