@@ -282,7 +282,7 @@ fn same_secret_as_caller(ours: Option<&AuthToken>, address: &Address) -> Result<
 }
 
 /// The sub pool settings of [`MainPoolBuilder`] on an [`ActorPoolBuilder`] itself: each
-/// turns it into a main pool's builder (import this trait, or `xoscar::prelude`).
+/// turns it into a main pool's builder (import this trait: `use xoscar::WithSubPools`).
 pub trait WithSubPools {
     /// [`MainPoolBuilder::sub_pool`].
     fn sub_pool(self, sub_pool: SubPool) -> MainPoolBuilder;
