@@ -56,8 +56,7 @@ pub fn check() -> Result<()> {
     }
     for krate in NO_PROCESSES {
         for file in rust_files(&root.join(krate).join("src"))? {
-            let code = code_of(&std::fs::read_to_string(&file)?);
-            for spawn in SPAWNS.iter().filter(|spawn| code.contains(*spawn)) {
+            for spawn in spawns(&std::fs::read_to_string(&file)?) {
                 problems.push(format!(
                     "{}: names {spawn}: only xoscar-subpool starts processes",
                     file.display()
@@ -88,6 +87,12 @@ pub fn print(krate: &str) -> Result<()> {
         println!("circle of {}: {}", circle.len(), path(&graph, &circle));
     }
     Ok(())
+}
+
+/// The ways of starting a process a file's code (comments and tests aside) names.
+fn spawns(text: &str) -> Vec<&'static str> {
+    let code = code_of(text);
+    SPAWNS.iter().copied().filter(|spawn| code.contains(spawn)).collect()
 }
 
 /// The graph of `src`'s top-level modules.
@@ -356,6 +361,15 @@ mod tests {
             graph_of(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"]), ("d", &["a"]), ("e", &[])]);
         assert_eq!(circles(&tangled), vec![vec!["a", "b", "c"]]);
         assert_eq!(path(&tangled, &circles(&tangled)[0]), "a -> b -> c -> a");
+    }
+
+    #[test]
+    fn process_spawns_are_found_in_code_but_not_in_comments_or_tests() {
+        let code = "fn f() { let _ = std::process::Command::new(\"x\"); }\n";
+        assert_eq!(spawns(code), vec!["process::Command"]);
+        let quiet = "// process::Command in a comment\nfn f() {}\n\
+                     #[cfg(test)]\nmod tests { use tokio::process; }\n";
+        assert!(spawns(quiet).is_empty());
     }
 
     #[test]
