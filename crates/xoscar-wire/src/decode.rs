@@ -2,6 +2,9 @@
 
 use bytes::{Buf, BytesMut};
 
+use bytes::Bytes;
+
+use crate::hot::HotEnvelope;
 use crate::{
     Envelope, Frame, FrameKind, Limits, PAYLOAD_LEN_SIZE, PREFIX_LEN, Payloads, WireError,
 };
@@ -63,18 +66,41 @@ impl FrameDecoder {
         self.pending = None;
         let table_end = PREFIX_LEN + PAYLOAD_LEN_SIZE * pending.payload_count;
         let envelope_end = table_end + pending.envelope_len;
-        let bytes = src.split_to(pending.total_len).freeze();
-        let envelope = Envelope::decode(pending.kind, bytes.slice(table_end..envelope_end))?;
-        // Lengths were checked against the limits and the total in `read_head`.
-        let mut table = &bytes[PREFIX_LEN..table_end];
-        let mut start = envelope_end;
+        // Lengths were checked against the limits and the total in `read_head`. They are read
+        // before the buffer is cut: every piece is then cut straight off `src`, one reference
+        // count each (slices of slices cost two).
+        let mut table = &src[PREFIX_LEN..table_end];
+        let (mut inline, spilled): ([usize; 2], Vec<usize>);
+        let lengths: &[usize] = match pending.payload_count {
+            count @ 0..=2 => {
+                inline = [0; 2];
+                for len in &mut inline[..count] {
+                    *len = table.get_u64_le() as usize;
+                }
+                &inline[..count]
+            }
+            count => {
+                spilled = (0..count).map(|_| table.get_u64_le() as usize).collect();
+                &spilled
+            }
+        };
+        let envelope = match HotEnvelope::read(pending.kind, &src[table_end..envelope_end]) {
+            Some(hot) => {
+                src.advance(table_end + hot.header.start);
+                let header = cut(src, hot.header.len());
+                src.advance(pending.envelope_len - hot.header.end);
+                hot.into_envelope(header)
+            }
+            None => {
+                src.advance(table_end);
+                Envelope::decode(pending.kind, cut(src, pending.envelope_len))?
+            }
+        };
         // A plain loop: collecting through an iterator cost about 100 instructions per frame.
         let mut payloads = Payloads::new();
-        payloads.reserve_exact(pending.payload_count);
-        for _ in 0..pending.payload_count {
-            let end = start + table.get_u64_le() as usize;
-            payloads.push(bytes.slice(start..end));
-            start = end;
+        payloads.reserve_exact(lengths.len());
+        for &len in lengths {
+            payloads.push(cut(src, len));
         }
         Ok(Some(Frame { envelope, payloads }))
     }
@@ -141,5 +167,13 @@ impl FrameDecoder {
                 max: self.limits.get_max_payload_len(),
             })?;
         Ok(Some(PendingFrame { kind, payload_count, envelope_len, total_len }))
+    }
+}
+
+/// The first `len` bytes of `src`, cut off it (an empty piece takes no reference count).
+fn cut(src: &mut BytesMut, len: usize) -> Bytes {
+    match len {
+        0 => Bytes::new(),
+        _ => src.split_to(len).freeze(),
     }
 }

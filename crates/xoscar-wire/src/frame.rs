@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use prost::Message;
 
-use crate::{FrameKind, WireError, pb};
+use crate::{FrameKind, WireError, hot, pb};
 
 impl TryFrom<u8> for FrameKind {
     type Error = WireError;
@@ -52,8 +52,8 @@ impl Envelope {
     /// The length of the encoded protobuf message.
     pub fn encoded_len(&self) -> usize {
         match self {
-            Envelope::Request(m) => m.encoded_len(),
-            Envelope::Response(m) => m.encoded_len(),
+            Envelope::Request(m) => hot::request_len(m),
+            Envelope::Response(m) => hot::response_len(m),
             Envelope::Notify(m) => m.encoded_len(),
             Envelope::Cancel(m) => m.encoded_len(),
             Envelope::Ping(m) => m.encoded_len(),
@@ -66,8 +66,8 @@ impl Envelope {
     /// Appends the protobuf message to `dst`, which must have room for [`Self::encoded_len`].
     pub(crate) fn encode_raw(&self, dst: &mut bytes::BytesMut) {
         match self {
-            Envelope::Request(m) => m.encode_raw(dst),
-            Envelope::Response(m) => m.encode_raw(dst),
+            Envelope::Request(m) => hot::write_request(m, dst),
+            Envelope::Response(m) => hot::write_response(m, dst),
             Envelope::Notify(m) => m.encode_raw(dst),
             Envelope::Cancel(m) => m.encode_raw(dst),
             Envelope::Ping(m) => m.encode_raw(dst),

@@ -96,6 +96,7 @@ mod encode;
 mod error;
 mod frame;
 mod handshake;
+mod hot;
 mod kind;
 mod limits;
 mod write_buf;

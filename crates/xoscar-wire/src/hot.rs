@@ -1,0 +1,370 @@
+//! Hand-written reading and writing of the two envelopes on every call's path, `Request` and
+//! `Response`.
+//!
+//! Writing gives the bytes prost would write (fields in number order, defaults left out), from
+//! two small stack buffers around the header: prost's generic path checks capacity and length
+//! at every byte. A property test checks the bytes and lengths are prost's.
+//!
+//! prost's generic decoding of these costs more than the rest of a small frame's trip: each
+//! `bytes` field is a slice of a slice of the read buffer, with a reference count taken and
+//! dropped at every level. Here the envelope is read in place from the buffer, and the decoder
+//! then cuts the header (and the payloads) straight off the buffer, one count each.
+//!
+//! Only the plain shape is read here: each known field at most once, with its own wire type,
+//! varints of at most nine bytes. Anything else (unknown or repeated fields, longer varints,
+//! malformed bytes) returns `None` and the caller decodes with prost instead, so what a
+//! frame means, and every error, is prost's. A property test checks the two agree.
+
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::{Envelope, FrameKind, pb};
+
+/// A hot envelope read in place: its fields, and where its `header` bytes lie in the envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HotEnvelope {
+    kind: FrameKind,
+    id: u64,
+    /// The `header` field's bytes, as a range of the envelope (empty when absent).
+    pub(crate) header: Range<usize>,
+    /// Field 3: a request's `timeout_us`, a response's `more`.
+    third: u64,
+    /// Field 4 of a request (`stream_credit`), field 5 of a response (`status`).
+    last: u64,
+}
+
+impl HotEnvelope {
+    /// Reads a `kind` envelope from `buf` if it is a hot kind in the plain shape.
+    pub(crate) fn read(kind: FrameKind, buf: &[u8]) -> Option<HotEnvelope> {
+        // The number of the last field, which differs between the two.
+        let last_field = match kind {
+            FrameKind::Request => 4,
+            FrameKind::Response => 5,
+            _ => return None,
+        };
+        let mut hot = HotEnvelope { kind, id: 0, header: 0..0, third: 0, last: 0 };
+        let mut seen = 0u8;
+        let mut pos = 0;
+        while pos < buf.len() {
+            let key = varint(buf, &mut pos)?;
+            let (field, wire_type) = (key >> 3, key & 7);
+            match (field, wire_type) {
+                (1, 0) => hot.id = varint(buf, &mut pos)?,
+                (2, 2) => {
+                    let len = usize::try_from(varint(buf, &mut pos)?).ok()?;
+                    let end = pos.checked_add(len).filter(|&end| end <= buf.len())?;
+                    hot.header = pos..end;
+                    pos = end;
+                }
+                (3, 0) => hot.third = varint(buf, &mut pos)?,
+                (field, 0) if field == last_field => hot.last = varint(buf, &mut pos)?,
+                _ => return None,
+            }
+            let bit = 1u8 << field;
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+        }
+        Some(hot)
+    }
+
+    /// The envelope, given the `header` bytes cut from the buffer.
+    pub(crate) fn into_envelope(self, header: Bytes) -> Envelope {
+        // The narrowing casts are prost's own for `uint32`, `bool` and enum fields.
+        match self.kind {
+            FrameKind::Request => Envelope::Request(pb::Request {
+                id: self.id,
+                header,
+                timeout_us: self.third,
+                stream_credit: self.last as u32,
+            }),
+            _ => Envelope::Response(pb::Response {
+                id: self.id,
+                header,
+                more: self.third != 0,
+                status: self.last as i32,
+            }),
+        }
+    }
+}
+
+/// The length of a request as prost writes it.
+pub(crate) fn request_len(request: &pb::Request) -> usize {
+    scalar_len(request.id)
+        + header_len(&request.header)
+        + scalar_len(request.timeout_us)
+        + scalar_len(request.stream_credit.into())
+}
+
+/// The length of a response as prost writes it.
+pub(crate) fn response_len(response: &pb::Response) -> usize {
+    scalar_len(response.id)
+        + header_len(&response.header)
+        + scalar_len(response.more.into())
+        + scalar_len(enum_value(response.status))
+}
+
+/// Appends `request` as prost writes it.
+pub(crate) fn write_request(request: &pb::Request, dst: &mut BytesMut) {
+    write(
+        dst,
+        [(1, request.id)],
+        &request.header,
+        [(3, request.timeout_us), (4, request.stream_credit.into())],
+    );
+}
+
+/// Appends `response` as prost writes it.
+pub(crate) fn write_response(response: &pb::Response, dst: &mut BytesMut) {
+    let after = [(3, response.more.into()), (5, enum_value(response.status))];
+    write(dst, [(1, response.id)], &response.header, after);
+}
+
+/// Appends the varint fields `before` (number, value), the `header` field (number 2), then the
+/// fields `after`, leaving out zeros as prost does.
+fn write(dst: &mut BytesMut, before: [(u8, u64); 1], header: &[u8], after: [(u8, u64); 2]) {
+    // Two keys and two ten-byte varints at most on each side of the header.
+    let mut head = [0u8; 22];
+    let mut len = 0;
+    for (field, value) in before {
+        len += put_field(&mut head[len..], field, value);
+    }
+    if !header.is_empty() {
+        head[len] = 2 << 3 | 2;
+        len += 1 + put_varint(&mut head[len + 1..], header.len() as u64);
+    }
+    dst.extend_from_slice(&head[..len]);
+    dst.extend_from_slice(header);
+    let mut tail = [0u8; 22];
+    let mut len = 0;
+    for (field, value) in after {
+        len += put_field(&mut tail[len..], field, value);
+    }
+    dst.extend_from_slice(&tail[..len]);
+}
+
+/// Writes the key and value of a varint field unless the value is zero; returns the length.
+fn put_field(dst: &mut [u8], field: u8, value: u64) -> usize {
+    if value == 0 {
+        return 0;
+    }
+    dst[0] = field << 3;
+    1 + put_varint(&mut dst[1..], value)
+}
+
+/// Writes `value` as a varint; returns its length.
+fn put_varint(dst: &mut [u8], mut value: u64) -> usize {
+    let mut len = 0;
+    while value >= 0x80 {
+        dst[len] = (value as u8) | 0x80;
+        value >>= 7;
+        len += 1;
+    }
+    dst[len] = value as u8;
+    len + 1
+}
+
+/// An enum field's value on the wire: a negative one is sign-extended to ten bytes.
+fn enum_value(value: i32) -> u64 {
+    i64::from(value) as u64
+}
+
+/// Bytes of a varint field with this value: none for zero.
+fn scalar_len(value: u64) -> usize {
+    match value {
+        0 => 0,
+        _ => 1 + varint_len(value),
+    }
+}
+
+/// Bytes of the header field: none when empty.
+fn header_len(header: &[u8]) -> usize {
+    match header.len() {
+        0 => 0,
+        len => 1 + varint_len(len as u64) + len,
+    }
+}
+
+/// Bytes of `value` as a varint: seven bits per byte.
+fn varint_len(value: u64) -> usize {
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Reads a varint of at most nine bytes at `pos` (a longer one, or one cut short, is prost's
+/// to judge), moving `pos` past it.
+fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    // Keys and small values are one byte.
+    let first = *buf.get(*pos)?;
+    if first < 0x80 {
+        *pos += 1;
+        return Some(first.into());
+    }
+    let mut value = 0u64;
+    for (i, &byte) in buf.get(*pos..)?.iter().take(9).enumerate() {
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            *pos += i + 1;
+            return Some(value);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use prost::Message;
+
+    use super::*;
+
+    fn read_back(kind: FrameKind, bytes: &[u8]) -> Option<Envelope> {
+        let hot = HotEnvelope::read(kind, bytes)?;
+        let header = Bytes::copy_from_slice(&bytes[hot.header.clone()]);
+        Some(hot.into_envelope(header))
+    }
+
+    #[test]
+    fn a_request_prost_wrote_is_read_the_same() {
+        let request = pb::Request {
+            id: 300,
+            header: Bytes::from_static(b"hi"),
+            timeout_us: 7,
+            stream_credit: 9,
+        };
+        let bytes = request.encode_to_vec();
+        assert_eq!(read_back(FrameKind::Request, &bytes), Some(Envelope::Request(request)));
+    }
+
+    #[test]
+    fn a_response_prost_wrote_is_read_the_same() {
+        let response = pb::Response {
+            id: u64::MAX >> 1,
+            header: Bytes::from_static(b"x"),
+            more: true,
+            status: 3,
+        };
+        let bytes = response.encode_to_vec();
+        assert_eq!(read_back(FrameKind::Response, &bytes), Some(Envelope::Response(response)));
+    }
+
+    /// One protobuf field as bytes: a key and a value of its wire type.
+    fn field() -> impl Strategy<Value = Vec<u8>> {
+        let varint_bytes = prop_oneof![
+            any::<u64>().prop_map(|v| {
+                let mut b = Vec::new();
+                prost::encoding::encode_varint(v, &mut b);
+                b
+            }),
+            // Non-minimal and over-long varints.
+            proptest::collection::vec(0x80u8..=0xff, 0..11).prop_map(|mut b| {
+                b.push(0);
+                b
+            }),
+        ];
+        // Mostly the keys of the hot envelopes' fields, sometimes any.
+        let key = prop_oneof![
+            8 => prop::sample::select(vec![0x08u64, 0x12, 0x18, 0x20, 0x28]),
+            1 => (0u64..8, 0u64..6).prop_map(|(field, wire_type)| (field << 3) | wire_type),
+        ];
+        (key, varint_bytes, proptest::collection::vec(any::<u8>(), 0..12)).prop_map(
+            |(key, varint, bytes)| {
+                let mut out = Vec::new();
+                prost::encoding::encode_varint(key, &mut out);
+                match key & 7 {
+                    0 => out.extend(varint),
+                    2 => {
+                        prost::encoding::encode_varint(bytes.len() as u64, &mut out);
+                        out.extend(bytes);
+                    }
+                    _ => out.extend(bytes),
+                }
+                out
+            },
+        )
+    }
+
+    proptest! {
+        /// Whatever the fast path reads, prost reads the same.
+        #[test]
+        fn what_is_read_here_is_what_prost_reads(
+            fields in proptest::collection::vec(field(), 0..6),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut bytes: Vec<u8> = fields.concat();
+            // Sometimes cut short.
+            if cut.index(4) == 0 {
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            if let Some(hot) = read_back(FrameKind::Request, &bytes) {
+                let prost = pb::Request::decode(&bytes[..]).map(Envelope::Request);
+                prop_assert_eq!(Some(hot), prost.ok());
+            }
+            if let Some(hot) = read_back(FrameKind::Response, &bytes) {
+                let prost = pb::Response::decode(&bytes[..]).map(Envelope::Response);
+                prop_assert_eq!(Some(hot), prost.ok());
+            }
+        }
+
+        /// Everything this runtime sends takes the fast path.
+        #[test]
+        fn what_prost_writes_is_read_here(
+            id in 0..u64::MAX >> 1, header in proptest::collection::vec(any::<u8>(), 0..40),
+            third in 0..u64::MAX >> 1, last in any::<u32>(), more in any::<bool>(), status in 0..5i32,
+        ) {
+            let request = pb::Request { id, header: header.clone().into(), timeout_us: third, stream_credit: last };
+            let bytes = request.encode_to_vec();
+            prop_assert_eq!(read_back(FrameKind::Request, &bytes), Some(Envelope::Request(request)));
+            let response = pb::Response { id, header: header.into(), more, status };
+            let bytes = response.encode_to_vec();
+            prop_assert_eq!(read_back(FrameKind::Response, &bytes), Some(Envelope::Response(response)));
+        }
+    }
+
+    proptest! {
+        /// The bytes written here, and their length, are prost's.
+        #[test]
+        fn what_is_written_here_is_what_prost_writes(
+            id in any::<u64>(), header in proptest::collection::vec(any::<u8>(), 0..200),
+            third in any::<u64>(), last in any::<u32>(), more in any::<bool>(), status in any::<i32>(),
+        ) {
+            let request = pb::Request { id, header: header.clone().into(), timeout_us: third, stream_credit: last };
+            let mut bytes = BytesMut::new();
+            write_request(&request, &mut bytes);
+            prop_assert_eq!(&bytes[..], &request.encode_to_vec()[..]);
+            prop_assert_eq!(request_len(&request), request.encoded_len());
+            let response = pb::Response { id, header: header.into(), more, status };
+            let mut bytes = BytesMut::new();
+            write_response(&response, &mut bytes);
+            prop_assert_eq!(&bytes[..], &response.encode_to_vec()[..]);
+            prop_assert_eq!(response_len(&response), response.encoded_len());
+        }
+    }
+
+    #[test]
+    fn zeros_and_extremes_are_written_as_prost_writes_them() {
+        for id in [0, 1, 127, 128, u64::MAX] {
+            for status in [0, 1, -1, i32::MIN, i32::MAX] {
+                let response = pb::Response { id, header: Bytes::new(), more: id == 1, status };
+                let mut bytes = BytesMut::new();
+                write_response(&response, &mut bytes);
+                assert_eq!(&bytes[..], &response.encode_to_vec()[..]);
+                assert_eq!(response_len(&response), response.encoded_len());
+            }
+        }
+    }
+
+    #[test]
+    fn other_shapes_are_left_to_prost() {
+        // A ten-byte varint (u64::MAX), a repeated field, an unknown field, a cut-short header,
+        // a field of the other hot kind, and a cold kind.
+        let max_id = pb::Request { id: u64::MAX, ..Default::default() }.encode_to_vec();
+        assert_eq!(HotEnvelope::read(FrameKind::Request, &max_id), None);
+        assert_eq!(HotEnvelope::read(FrameKind::Request, &[8, 1, 8, 2]), None);
+        assert_eq!(HotEnvelope::read(FrameKind::Request, &[8, 1, 0x30, 1]), None);
+        assert_eq!(HotEnvelope::read(FrameKind::Request, &[0x12, 5, 1, 2]), None);
+        assert_eq!(HotEnvelope::read(FrameKind::Request, &[0x28, 1]), None);
+        assert_eq!(HotEnvelope::read(FrameKind::Ping, &[]), None);
+    }
+}
