@@ -13,7 +13,8 @@
 //! - a stream of 1 M small items (`u64`) read to the end, in this process and from a child
 //!   process over TCP and a Unix socket, beside a raw tokio channel (window 64) doing the same.
 //!
-//! Client and local actors share one current-thread runtime.
+//! Client and local actors share one runtime: the local asks and tells run on a current-thread
+//! runtime and again on a two-worker multi-thread one; everything else on a current-thread one.
 
 use std::time::Instant;
 
@@ -23,8 +24,9 @@ use tokio::runtime::Runtime;
 use xoscar_actor::{ActorPool, ActorRef, copy_to};
 use xoscar_benches::actors::{Echoer, Expose, RawActor, Ticks, raw_stream};
 use xoscar_benches::child::{self, ChildServers};
+use xoscar_benches::mux::RawMux;
 use xoscar_benches::raw::{RawPingPong, RawSink};
-use xoscar_benches::{address, current_thread, spread};
+use xoscar_benches::{address, current_thread, multi_thread, spread};
 use xoscar_pool::{Message, Pool, PoolConfig};
 
 const IN_FLIGHT: u64 = 64;
@@ -80,10 +82,13 @@ where
     move || call(peers.clone())
 }
 
-fn local(c: &mut Criterion) {
-    let rt = current_thread();
+/// Local asks and tells on a runtime of the given flavour: `""` for the current-thread one
+/// (the groups' plain names), `" multi-thread"` for a two-worker one.
+fn local(c: &mut Criterion, flavour: &str) {
+    let rt = if flavour.is_empty() { current_thread() } else { multi_thread() };
     let (pool, actor, raw) = rt.block_on(async {
-        let pool = ActorPool::start(address("inproc", "actor-local")).await.unwrap();
+        let tag = format!("actor-local{}", flavour.replace(' ', "-"));
+        let pool = ActorPool::start(address("inproc", &tag)).await.unwrap();
         let actor = pool.create(Echoer::default()).await.unwrap();
         (pool, actor, RawActor::spawn())
     });
@@ -108,7 +113,7 @@ fn local(c: &mut Criterion) {
             }
         }
     };
-    let mut group = c.benchmark_group("actor local ask sequential");
+    let mut group = c.benchmark_group(format!("actor local ask sequential{flavour}"));
     sequential(&mut group, "ours", &rt, ask_ours.clone());
     sequential(&mut group, "raw", &rt, ask_raw.clone());
     #[cfg(feature = "peers")]
@@ -123,7 +128,7 @@ fn local(c: &mut Criterion) {
     }
     group.finish();
 
-    let mut group = c.benchmark_group("actor local ask 64 concurrent");
+    let mut group = c.benchmark_group(format!("actor local ask 64 concurrent{flavour}"));
     group.throughput(Throughput::Elements(1));
     concurrent(&mut group, "ours", &rt, ask_ours);
     concurrent(&mut group, "raw", &rt, ask_raw);
@@ -139,7 +144,7 @@ fn local(c: &mut Criterion) {
     }
     group.finish();
 
-    let mut group = c.benchmark_group("actor local tell");
+    let mut group = c.benchmark_group(format!("actor local tell{flavour}"));
     group.throughput(Throughput::Elements(1));
     let teller = actor.clone();
     sequential(&mut group, "ours", &rt, move || {
@@ -162,7 +167,6 @@ fn local(c: &mut Criterion) {
     }
     group.finish();
     rt.block_on(pool.shutdown());
-    local_batches(c);
 }
 
 /// Batches to an actor of this process, on a pool of their own.
@@ -182,9 +186,9 @@ fn remote(c: &mut Criterion) {
     let servers = ChildServers::start();
     let addresses = servers.addresses.clone();
     let payload = Bytes::from(vec![0x5A; 16]);
-    for (transport, actors, echo) in [
-        ("tcp", &addresses.actor_tcp, &addresses.ours_tcp),
-        ("uds", &addresses.actor_uds, &addresses.ours_uds),
+    for (transport, actors, echo, raw) in [
+        ("tcp", &addresses.actor_tcp, &addresses.ours_tcp, &addresses.raw_tcp),
+        ("uds", &addresses.actor_uds, &addresses.ours_uds, &addresses.raw_uds),
     ] {
         let rt = current_thread();
         let actor = ActorRef::<Echoer>::new(actors.clone(), "echo");
@@ -210,13 +214,26 @@ fn remote(c: &mut Criterion) {
 
         let mut group = c.benchmark_group(format!("actor child-process call 16 B {transport}"));
         sequential(&mut group, "ours", &rt, actor_call.clone());
-        sequential(&mut group, "raw", &rt, pool_call.clone());
+        let mut ping_pong = rt.block_on(RawPingPong::connect(raw));
+        group.bench_function("raw", |b| {
+            b.iter_custom(|iters| rt.block_on(ping_pong.time_round_trips(iters, &payload)))
+        });
+        sequential(&mut group, "pool", &rt, pool_call.clone());
         group.finish();
 
         let mut group = c.benchmark_group(format!("actor child-process 64 in flight {transport}"));
         group.throughput(Throughput::Elements(1));
         concurrent(&mut group, "ours", &rt, actor_call);
-        concurrent(&mut group, "raw", &rt, pool_call.clone());
+        let mux = rt.block_on(RawMux::connect(raw));
+        let ids = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        concurrent(&mut group, "raw", &rt, move || {
+            let (mux, payload) = (mux.clone(), Bytes::from_static(&[0x5A; 16]));
+            let id = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async move {
+                mux.call(id, payload).await;
+            }
+        });
+        concurrent(&mut group, "pool", &rt, pool_call.clone());
         group.finish();
 
         let mut group =
@@ -355,7 +372,9 @@ fn echo_1mib(c: &mut Criterion, addresses: &child::ChildAddresses) {
 fn main() {
     child::serve_if_child();
     let mut criterion = xoscar_benches::criterion();
-    local(&mut criterion);
+    local(&mut criterion, "");
+    local(&mut criterion, " multi-thread");
+    local_batches(&mut criterion);
     remote(&mut criterion);
     criterion.final_summary();
 }

@@ -4,7 +4,8 @@
 //! - 64 calls in flight on one connection vs a raw multiplexed connection (writer task, reader
 //!   dispatching by id, a server answering each batch with one write);
 //! - 1 MiB call echo vs a raw echo of the same shape;
-//! - a server in a child process (tcp and uds): sequential round trip and 64 in flight;
+//! - a server in a child process (tcp and uds): sequential round trip, 64 in flight and a
+//!   1 MiB echo;
 //! - the reaper's cost: 64 in flight with the reaper on (`ours`) vs off (`raw`), and the time
 //!   of one reaper pass over 5,000 idle TCP and 100,000 idle in-process connections.
 //!
@@ -178,6 +179,10 @@ fn child_process(c: &mut Criterion) {
         );
         let mux = rt.block_on(RawMux::connect(raw));
         in_flight_group(c, &format!("child-process 64 in flight {transport}"), &rt, ours, mux);
+        let ping_pong = rt.block_on(RawPingPong::connect(raw));
+        let big = Bytes::from(vec![0xA5; 1 << 20]);
+        let name = format!("child-process call echo 1 MiB {transport}");
+        sequential(c, &name, &rt, ours, ping_pong, &big);
     }
 }
 

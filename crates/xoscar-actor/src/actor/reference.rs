@@ -6,7 +6,7 @@ use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::sync::{Arc, Weak};
 
-use bytes::{Buf, BufMut};
+use bytes::{Buf, BufMut, Bytes};
 use parking_lot::Mutex;
 use prost::encoding::{
     DecodeContext, WireType, encode_key, encode_varint, encoded_len_varint, key_len, skip_field,
@@ -40,11 +40,26 @@ struct Target {
     /// open); shared by every clone of the ref. Weak: a cell holds its own ref, so a strong
     /// cache would keep a destroyed actor's cell, mailbox and task alive forever.
     local: Mutex<Option<Weak<dyn Any + Send + Sync>>>,
+    /// The request headers this ref sent across processes, by message name and kind: a
+    /// header names only the uid and the message, so it is the same every time, and encoding
+    /// it again (and allocating it, and making it shareable) cost more than this lookup.
+    /// Bounded: at most two per remote message of the actor type (a call and a tell, or
+    /// their batch forms).
+    headers: Mutex<Vec<CachedHeader>>,
+}
+
+/// A request header of this ref's, encoded once.
+struct CachedHeader {
+    message: &'static str,
+    tell: bool,
+    batch: bool,
+    bytes: Bytes,
 }
 
 impl Clone for Target {
     fn clone(&self) -> Self {
-        Target { address: self.address.clone(), uid: self.uid.clone(), local: Mutex::default() }
+        let (address, uid) = (self.address.clone(), self.uid.clone());
+        Target { address, uid, local: Mutex::default(), headers: Mutex::default() }
     }
 }
 
@@ -67,7 +82,8 @@ impl<A> ActorRef<A> {
     /// A reference to the actor `uid` in the pool at `address`. Nothing is checked until it is
     /// used.
     pub fn new(address: Address, uid: impl Into<Arc<str>>) -> Self {
-        let target = Target { address, uid: uid.into(), local: Mutex::default() };
+        let target =
+            Target { address, uid: uid.into(), local: Mutex::default(), headers: Mutex::default() };
         ActorRef { inner: Arc::new(target), actor: PhantomData }
     }
 
@@ -100,6 +116,26 @@ impl<A> ActorRef<A> {
     {
         let cell: Arc<dyn Any + Send + Sync> = cell.clone();
         *self.inner.local.lock() = Some(Arc::downgrade(&cell));
+    }
+
+    /// The request header of a call or tell (`tell`) of the remote message `message` (its
+    /// batch form if `batch`) to this ref's actor: `encode`d the first time, then the same
+    /// bytes.
+    pub(crate) fn request_header(
+        &self,
+        message: &'static str,
+        tell: bool,
+        batch: bool,
+        encode: impl FnOnce() -> Bytes,
+    ) -> Bytes {
+        let mut headers = self.inner.headers.lock();
+        let same = |h: &&CachedHeader| h.message == message && h.tell == tell && h.batch == batch;
+        if let Some(cached) = headers.iter().find(same) {
+            return cached.bytes.clone();
+        }
+        let bytes = encode();
+        headers.push(CachedHeader { message, tell, batch, bytes: bytes.clone() });
+        bytes
     }
 
     /// The same reference typed as another actor type (for example after decoding it with a
@@ -249,5 +285,32 @@ impl ActorError {
 
     pub(crate) fn stopped<A>(me: &ActorRef<A>) -> Self {
         ActorError::Stopped { address: me.address().to_string(), uid: me.uid().to_owned() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_header_is_encoded_once_per_message_and_kind() {
+        let actor = ActorRef::<()>::new("inproc://headers".parse().unwrap(), "a");
+        let encodes = std::cell::Cell::new(0);
+        let header = |message, tell, batch| {
+            actor.request_header(message, tell, batch, || {
+                encodes.set(encodes.get() + 1);
+                Bytes::from(format!("{message} {tell} {batch}"))
+            })
+        };
+        let first = header("Ping", false, false);
+        let again = header("Ping", false, false);
+        assert_eq!(again.as_ptr(), first.as_ptr(), "the same bytes, not encoded again");
+        assert_eq!(header("Ping", true, false), "Ping true false");
+        assert_eq!(header("Ping", false, true), "Ping false true");
+        assert_eq!(header("Pong", false, false), "Pong false false");
+        assert_eq!(encodes.get(), 4);
+        // A clone shares the cache; a ref made anew does not.
+        let clone = actor.clone();
+        clone.request_header("Ping", false, false, || unreachable!("cached"));
     }
 }

@@ -207,7 +207,10 @@ impl<A: Actor> ActorRef<A> {
         wait: Wait<'_>,
     ) -> Result<E::Output, ActorError> {
         let (codec, body) = encode::<A, M>(endpoint, &message)?;
-        let request = Message::new(request_header(codec, E::TELL, self.uid()), body);
+        let header = self.request_header(codec.name, E::TELL, codec.batch, || {
+            request_header(codec, E::TELL, self.uid())
+        });
+        let request = Message::new(header, body);
         E::remote(client, endpoint, codec, request, wait).await.map_err(|e| self.as_seen_here(e))
     }
 
