@@ -42,17 +42,17 @@ const TARGETS: [(&str, &str); 17] = [
     ("reaper pass", "-"),
 ];
 
-struct Measurement {
-    group: String,
-    function: String,
-    median_ns: f64,
+pub(crate) struct Measurement {
+    pub(crate) group: String,
+    pub(crate) function: String,
+    pub(crate) median_ns: f64,
     /// Work per iteration, for rates: (amount, unit of the rate).
-    per_iter: Option<(f64, Rate)>,
+    pub(crate) per_iter: Option<(f64, Rate)>,
 }
 
 /// How a throughput group's rate is shown.
 #[derive(Clone, Copy)]
-enum Rate {
+pub(crate) enum Rate {
     /// Bytes per iteration: GB/s.
     Bandwidth,
     /// Elements (calls) per iteration: millions per second.
@@ -87,7 +87,7 @@ pub fn run(filter: Option<&str>, runs: usize, peers: bool) -> Result<()> {
 }
 
 /// Reads every `new/benchmark.json` written since `since` below `dir`.
-fn collect(dir: &Path, since: SystemTime, out: &mut Vec<Measurement>) -> Result<()> {
+pub(crate) fn collect(dir: &Path, since: SystemTime, out: &mut Vec<Measurement>) -> Result<()> {
     let Ok(entries) = fs::read_dir(dir) else { return Ok(()) };
     for entry in entries {
         let path = entry?.path();
@@ -183,7 +183,7 @@ fn render(runs: &[Vec<Measurement>]) -> String {
 }
 
 /// The median, leaving `values` sorted.
-fn median(values: &mut [f64]) -> Option<f64> {
+pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
     values.sort_by(f64::total_cmp);
     let n = values.len();
     match n {
@@ -193,7 +193,7 @@ fn median(values: &mut [f64]) -> Option<f64> {
     }
 }
 
-fn show(median_ns: Option<f64>, rate: Option<(f64, Rate)>) -> String {
+pub(crate) fn show(median_ns: Option<f64>, rate: Option<(f64, Rate)>) -> String {
     match (median_ns, rate) {
         (None, _) => "-".to_string(),
         (Some(ns), Some((bytes, Rate::Bandwidth))) => format!("{:.2} GB/s", bytes / ns),

@@ -18,7 +18,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cargo, run_step, workspace_root};
+use crate::{cargo, revision, run_step, workspace_root};
 
 /// One shape: its name, the example's arguments (the call count is `{n}`), and `n`.
 struct Shape {
@@ -51,7 +51,7 @@ pub fn run(compare: Option<&str>) -> Result<()> {
             columns.push(("this tree".into(), example(&workspace_root().join("target"))));
         }
         Some(range) => {
-            let (old, new) = range.split_once("..").unwrap_or((range, "HEAD"));
+            let (old, new) = revision::range(range);
             for (label, revision) in [("old", old), ("new", new)] {
                 let binary = build_at(revision, label)?;
                 columns.push((format!("{label} ({revision})"), binary));
@@ -103,43 +103,15 @@ fn example(target: &Path) -> PathBuf {
     target.join("release/examples/fixed_actor_calls")
 }
 
-/// Builds `revision`'s example in the one comparison worktree and target directory; returns a
-/// copy of the binary, kept under `label`.
+/// Builds `revision`'s example in the comparison worktree; returns a copy of the binary, kept
+/// under `label`.
 fn build_at(revision: &str, label: &str) -> Result<PathBuf> {
-    let root = workspace_root();
-    let compare = root.join("target/compare");
-    let tree = compare.join("src");
-    let commit = git(&root, &["rev-parse", "--verify", &format!("{revision}^{{commit}}")])?;
-    if !tree.join(".git").exists() {
-        git(&root, &["worktree", "add", "--detach", "--force", path(&tree)?, &commit])?;
-    } else {
-        git(&tree, &["checkout", "--detach", "--force", &commit])?;
-    }
-    let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    build
-        .current_dir(&tree)
-        .env("CARGO_TARGET_DIR", compare.join("target"))
-        .env(ONE_UNIT.0, ONE_UNIT.1)
-        .args(EXAMPLE_BUILD);
-    run_step(&mut build)?;
-    let kept = compare.join("bin").join(label);
-    std::fs::create_dir_all(&kept)?;
-    let binary = kept.join("fixed_actor_calls");
-    std::fs::copy(example(&compare.join("target")), &binary)
+    let (tree, _) = revision::checkout(revision)?;
+    run_step(revision::cargo_in(&tree).env(ONE_UNIT.0, ONE_UNIT.1).args(EXAMPLE_BUILD))?;
+    let binary = revision::kept(label)?.join("fixed_actor_calls");
+    std::fs::copy(example(&revision::compare_dir().join("target")), &binary)
         .with_context(|| format!("copy the example built at {revision}"))?;
     Ok(binary)
-}
-
-fn path(path: &Path) -> Result<&str> {
-    path.to_str().context("a path that is not UTF-8")
-}
-
-fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let output = Command::new("git").current_dir(dir).args(args).output().context("run git")?;
-    if !output.status.success() {
-        bail!("git {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim());
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
 /// Instructions per call at the margin, and allocations per call, of `shape` run by `binary`.

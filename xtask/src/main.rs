@@ -2,6 +2,7 @@
 
 mod bench;
 mod ci;
+mod compare;
 mod fuzz;
 mod instructions;
 mod layers;
@@ -9,6 +10,7 @@ mod loom;
 mod modules;
 mod netns;
 mod proto;
+mod revision;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -31,6 +33,10 @@ commands:
                      run the criterion benches (N times, default 1) and write
                      target/bench/report.md: medians of ours, raw limit and their ratio
                      (--peers: also ractor and kameo, a large build)
+  bench --compare OLD[..NEW] [--peers] [--runs N] [FILTER]
+                     both revisions' benches built alike, then run interleaved (old, new, old,
+                     new, ...; N rounds, default 3): per row the new/old time ratio, its range,
+                     and which rows got worse by more than 5 %; writes target/bench/compare.md
   bench --instructions [--compare OLD[..NEW]]
                      instructions (callgrind) and allocations per call of fixed shapes, for
                      this tree or two revisions built alike (NEW defaults to HEAD); writes
@@ -61,9 +67,21 @@ fn main() -> Result<()> {
         }
         "bench" => {
             let peers = rest.iter().any(|arg| arg == "--peers");
-            let rest: Vec<String> = rest.iter().filter(|arg| *arg != "--peers").cloned().collect();
+            let mut rest: Vec<String> =
+                rest.iter().filter(|arg| *arg != "--peers").cloned().collect();
+            let compare = match rest.iter().position(|arg| arg == "--compare") {
+                Some(at) => {
+                    let range = rest.get(at + 1).context("--compare needs OLD[..NEW]")?.clone();
+                    rest.drain(at..at + 2);
+                    Some(range)
+                }
+                None => None,
+            };
             let (runs, filter) = parse_bench_args(&rest)?;
-            bench::run(filter, runs, peers)
+            match compare {
+                Some(range) => compare::run(&range, runs.unwrap_or(3), filter, peers),
+                None => bench::run(filter, runs.unwrap_or(1), peers),
+            }
         }
         "fuzz" => fuzz::run(parse_seconds(rest)?),
         "loom" => loom::run(),
@@ -76,15 +94,16 @@ fn main() -> Result<()> {
     }
 }
 
-fn parse_bench_args(args: &[String]) -> Result<(usize, Option<&str>)> {
+/// `[--runs N] [FILTER]`: the runs asked for, if any, and the filter.
+fn parse_bench_args(args: &[String]) -> Result<(Option<usize>, Option<&str>)> {
     match args {
         [flag, runs, rest @ ..] if flag == "--runs" => {
             let runs = runs
                 .parse()
                 .with_context(|| format!("--runs takes a whole number, got {runs:?}"))?;
-            Ok((runs, rest.first().map(String::as_str)))
+            Ok((Some(runs), rest.first().map(String::as_str)))
         }
-        _ => Ok((1, args.first().map(String::as_str))),
+        _ => Ok((None, args.first().map(String::as_str))),
     }
 }
 
