@@ -198,7 +198,7 @@ fn remote(c: &mut Criterion) {
             move || {
                 let (pool, echo, payload) = (pool.clone(), echo.clone(), payload.clone());
                 async move {
-                    pool.call(&echo, Message::new(Bytes::new(), vec![payload])).await.unwrap();
+                    pool.call(&echo, Message::new(Bytes::new(), [payload])).await.unwrap();
                 }
             }
         };

@@ -56,7 +56,7 @@ fn sequential(
             rt.block_on(async {
                 let start = Instant::now();
                 for _ in 0..iters {
-                    pool.call(endpoint, Message::new(Bytes::new(), vec![payload.clone()]))
+                    pool.call(endpoint, Message::new(Bytes::new(), [payload.clone()]))
                         .await
                         .unwrap();
                 }
@@ -85,7 +85,7 @@ fn bench_in_flight(
             rt.block_on(spread(iters, IN_FLIGHT, move |_| {
                 let (pool, endpoint, payload) = (pool.clone(), endpoint.clone(), payload.clone());
                 async move {
-                    pool.call(&endpoint, Message::new(Bytes::new(), vec![payload])).await.unwrap();
+                    pool.call(&endpoint, Message::new(Bytes::new(), [payload])).await.unwrap();
                 }
             }))
         })

@@ -104,7 +104,7 @@ fn remote(mode: &str, calls: u64, in_flight: u64) {
             spread(calls, in_flight, move |_| {
                 let (pool, echo, payload) = (pool.clone(), echo.clone(), payload.clone());
                 async move {
-                    pool.call(&echo, Message::new(Bytes::new(), vec![payload])).await.unwrap();
+                    pool.call(&echo, Message::new(Bytes::new(), [payload])).await.unwrap();
                 }
             })
             .await

@@ -33,7 +33,7 @@ async fn run_calls(endpoint: &Address, calls: u64, in_flight: u64) {
             let (pool, endpoint, payload) = (pool.clone(), endpoint.clone(), payload.clone());
             tokio::spawn(async move {
                 for _ in 0..calls / in_flight {
-                    let request = Message::new(Bytes::new(), vec![payload.clone()]);
+                    let request = Message::new(Bytes::new(), [payload.clone()]);
                     pool.call(&endpoint, request).await.expect("call");
                 }
             })

@@ -100,7 +100,7 @@ pub fn ping(nonce: u64) -> Frame {
 
 /// A request with one payload and an empty header.
 pub fn request(id: u64, payload: &Bytes) -> Frame {
-    Frame::request(id, Bytes::new(), vec![payload.clone()])
+    Frame::request(id, Bytes::new(), [payload.clone()])
 }
 
 /// Raw limit, sockets: echo `[u32 len][body]` messages back as they are.

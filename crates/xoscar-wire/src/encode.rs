@@ -33,20 +33,19 @@ impl FrameEncoder {
 
         let head_len = PREFIX_LEN + PAYLOAD_LEN_SIZE * frame.payloads.len() + envelope_len;
         let head = out.head_space(head_len);
-        let count = (frame.payloads.len() as u16).to_le_bytes();
-        let envelope = (envelope_len as u32).to_le_bytes();
-        // kind, flags (none defined in version 1), payload count, envelope length: one copy.
-        head.put_slice(&[
-            frame.envelope.kind() as u8,
-            0,
-            count[0],
-            count[1],
-            envelope[0],
-            envelope[1],
-            envelope[2],
-            envelope[3],
-        ]);
-        for payload in &frame.payloads {
+        // Kind, flags (none defined in version 1), payload count, envelope length, then the
+        // length table: one copy for up to two payloads.
+        let mut prefix = [0u8; PREFIX_LEN + 2 * PAYLOAD_LEN_SIZE];
+        prefix[0] = frame.envelope.kind() as u8;
+        prefix[2..4].copy_from_slice(&(frame.payloads.len() as u16).to_le_bytes());
+        prefix[4..8].copy_from_slice(&(envelope_len as u32).to_le_bytes());
+        let mut end = PREFIX_LEN;
+        for payload in frame.payloads.iter().take(2) {
+            prefix[end..end + 8].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+            end += PAYLOAD_LEN_SIZE;
+        }
+        head.put_slice(&prefix[..end]);
+        for payload in frame.payloads.iter().skip(2) {
             head.put_u64_le(payload.len() as u64);
         }
         frame.envelope.encode_raw(head);

@@ -35,39 +35,39 @@ pub(crate) struct HotEnvelope {
 }
 
 impl HotEnvelope {
-    /// Reads a `kind` envelope from `buf` if it is a hot kind in the plain shape.
+    /// Reads a `kind` envelope from `buf` if it is a hot kind in the plain shape: the fields
+    /// in number order, as prost (and this runtime) writes them, each at most once.
     pub(crate) fn read(kind: FrameKind, buf: &[u8]) -> Option<HotEnvelope> {
-        // The number of the last field, which differs between the two.
-        let last_field = match kind {
-            FrameKind::Request => 4,
-            FrameKind::Response => 5,
+        // The key of the last field, which differs between the two (both varints).
+        let last_key = match kind {
+            FrameKind::Request => 4 << 3,
+            FrameKind::Response => 5 << 3,
             _ => return None,
         };
         let mut hot = HotEnvelope { kind, id: 0, header: 0..0, third: 0, last: 0 };
-        let mut seen = 0u8;
         let mut pos = 0;
-        while pos < buf.len() {
-            let key = varint(buf, &mut pos)?;
-            let (field, wire_type) = (key >> 3, key & 7);
-            match (field, wire_type) {
-                (1, 0) => hot.id = varint(buf, &mut pos)?,
-                (2, 2) => {
-                    let len = usize::try_from(varint(buf, &mut pos)?).ok()?;
-                    let end = pos.checked_add(len).filter(|&end| end <= buf.len())?;
-                    hot.header = pos..end;
-                    pos = end;
-                }
-                (3, 0) => hot.third = varint(buf, &mut pos)?,
-                (field, 0) if field == last_field => hot.last = varint(buf, &mut pos)?,
-                _ => return None,
-            }
-            let bit = 1u8 << field;
-            if seen & bit != 0 {
-                return None;
-            }
-            seen |= bit;
+        // One pass in field order, no loop: a field out of order (or unknown, or repeated) is
+        // left where it is, so `pos` stops short of the end and prost reads the envelope.
+        if buf.first() == Some(&(1 << 3)) {
+            pos = 1;
+            hot.id = varint(buf, &mut pos)?;
         }
-        Some(hot)
+        if buf.get(pos) == Some(&(2 << 3 | 2)) {
+            pos += 1;
+            let len = usize::try_from(varint(buf, &mut pos)?).ok()?;
+            let end = pos.checked_add(len).filter(|&end| end <= buf.len())?;
+            hot.header = pos..end;
+            pos = end;
+        }
+        if buf.get(pos) == Some(&(3 << 3)) {
+            pos += 1;
+            hot.third = varint(buf, &mut pos)?;
+        }
+        if buf.get(pos) == Some(&last_key) {
+            pos += 1;
+            hot.last = varint(buf, &mut pos)?;
+        }
+        (pos == buf.len()).then_some(hot)
     }
 
     /// The envelope, given the `header` bytes cut from the buffer.
@@ -122,27 +122,35 @@ pub(crate) fn write_response(response: &pb::Response, dst: &mut BytesMut) {
     write(dst, [(1, response.id)], &response.header, after);
 }
 
+/// Headers up to this long are written with the fields around them in one copy.
+const SMALL_HEADER: usize = 64;
+
 /// Appends the varint fields `before` (number, value), the `header` field (number 2), then the
 /// fields `after`, leaving out zeros as prost does.
 fn write(dst: &mut BytesMut, before: [(u8, u64); 1], header: &[u8], after: [(u8, u64); 2]) {
-    // Two keys and two ten-byte varints at most on each side of the header.
-    let mut head = [0u8; 22];
+    // At most a key and a ten-byte varint per field, and the header's key and length.
+    let mut buf = [0u8; 3 * 11 + 11 + SMALL_HEADER];
     let mut len = 0;
     for (field, value) in before {
-        len += put_field(&mut head[len..], field, value);
+        len += put_field(&mut buf[len..], field, value);
     }
     if !header.is_empty() {
-        head[len] = 2 << 3 | 2;
-        len += 1 + put_varint(&mut head[len + 1..], header.len() as u64);
+        buf[len] = 2 << 3 | 2;
+        len += 1 + put_varint(&mut buf[len + 1..], header.len() as u64);
     }
-    dst.extend_from_slice(&head[..len]);
-    dst.extend_from_slice(header);
-    let mut tail = [0u8; 22];
-    let mut len = 0;
+    if header.len() > SMALL_HEADER {
+        // A large header is copied by itself, between the two small parts.
+        dst.extend_from_slice(&buf[..len]);
+        dst.extend_from_slice(header);
+        len = 0;
+    } else {
+        buf[len..len + header.len()].copy_from_slice(header);
+        len += header.len();
+    }
     for (field, value) in after {
-        len += put_field(&mut tail[len..], field, value);
+        len += put_field(&mut buf[len..], field, value);
     }
-    dst.extend_from_slice(&tail[..len]);
+    dst.extend_from_slice(&buf[..len]);
 }
 
 /// Writes the key and value of a varint field unless the value is zero; returns the length.
