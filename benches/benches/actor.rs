@@ -194,7 +194,9 @@ fn remote(c: &mut Criterion) {
         let actor = ActorRef::<Echoer>::new(actors.clone(), "echo");
         let pool = Pool::new(PoolConfig::default()).unwrap();
         let pool_call = {
-            let (pool, echo, payload) = (pool.clone(), echo.clone(), payload.clone());
+            // Shared, so that a call clones no address (an actor call does not either).
+            let echo = std::sync::Arc::new(echo.clone());
+            let (pool, payload) = (pool.clone(), payload.clone());
             move || {
                 let (pool, echo, payload) = (pool.clone(), echo.clone(), payload.clone());
                 async move {

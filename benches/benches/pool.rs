@@ -81,7 +81,9 @@ fn bench_in_flight(
     let payload = Bytes::from(vec![0x5A; 16]);
     group.bench_function(name, |b| {
         b.iter_custom(|iters| {
-            let (pool, endpoint, payload) = (pool.clone(), endpoint.clone(), payload.clone());
+            // Shared, so that a call clones no address.
+            let endpoint = std::sync::Arc::new(endpoint.clone());
+            let (pool, payload) = (pool.clone(), payload.clone());
             rt.block_on(spread(iters, IN_FLIGHT, move |_| {
                 let (pool, endpoint, payload) = (pool.clone(), endpoint.clone(), payload.clone());
                 async move {

@@ -101,6 +101,8 @@ fn remote(mode: &str, calls: u64, in_flight: u64) {
             })
             .await
         } else {
+            // Shared, so that a call clones no address (an actor call does not either).
+            let echo = std::sync::Arc::new(echo);
             spread(calls, in_flight, move |_| {
                 let (pool, echo, payload) = (pool.clone(), echo.clone(), payload.clone());
                 async move {

@@ -37,10 +37,14 @@ const SHAPES: [Shape; 7] = [
     Shape { name: "remote pool call, 64 in flight", args: &["pool", "{n}", "64"], calls: 10_000 },
 ];
 
-/// What one binary measured for one shape.
+/// What one binary measured for one shape, per call.
 struct Counts {
     instructions: f64,
     allocations: Option<f64>,
+    /// Tokio task polls and wake-ups that scheduled a task (callgrind's call counts of the
+    /// task vtable's `poll` and `schedule`).
+    polls: f64,
+    wakeups: f64,
 }
 
 pub fn run(compare: Option<&str>) -> Result<()> {
@@ -70,11 +74,23 @@ pub fn run(compare: Option<&str>) -> Result<()> {
     report.push_str("\n|---|");
     report.push_str(&"---|---|".repeat(columns.len()));
     report.push_str(if columns.len() == 2 { "---|\n" } else { "\n" });
+    let mut activity = format!(
+        "\nper call, {}: tokio task polls, wake-ups that scheduled a task (callgrind), system \
+         calls (strace, whole process)\n\n| shape | task polls | wake-ups | syscalls |\n|---|---|---|---|\n",
+        columns.last().map_or("", |(label, _)| label.as_str())
+    );
     for shape in &SHAPES {
         let mut cells = Vec::new();
         let mut instructions = Vec::new();
-        for (_, binary) in &columns {
+        for (index, (_, binary)) in columns.iter().enumerate() {
             let counts = measure(binary, shape)?;
+            if index + 1 == columns.len() {
+                let syscalls = syscalls(binary, shape)?.map_or("-".into(), |s| format!("{s:.2}"));
+                activity.push_str(&format!(
+                    "| {} | {:.2} | {:.2} | {syscalls} |\n",
+                    shape.name, counts.polls, counts.wakeups
+                ));
+            }
             instructions.push(counts.instructions);
             let allocations = counts.allocations.map_or("-".into(), |a| format!("{a:.2}"));
             cells.push(format!("{:.0} | {allocations}", counts.instructions));
@@ -85,6 +101,7 @@ pub fn run(compare: Option<&str>) -> Result<()> {
         };
         report.push_str(&format!("| {} | {} |{change}\n", shape.name, cells.join(" | ")));
     }
+    report.push_str(&activity);
     let out = workspace_root().join("target/bench/instructions.md");
     std::fs::create_dir_all(out.parent().expect("report path has a parent"))?;
     std::fs::write(&out, &report)?;
@@ -122,15 +139,62 @@ fn measure(binary: &Path, shape: &Shape) -> Result<Counts> {
     let allocations = String::from_utf8_lossy(&output.stdout)
         .lines()
         .find_map(|line| line.strip_prefix("allocations per call: ")?.trim().parse().ok());
-    Ok(Counts { instructions: (twice - once) as f64 / shape.calls as f64, allocations })
+    let per_call = |twice: u64, once: u64| twice.saturating_sub(once) as f64 / shape.calls as f64;
+    Ok(Counts {
+        instructions: per_call(twice.instructions, once.instructions),
+        allocations,
+        polls: per_call(twice.polls, once.polls),
+        wakeups: per_call(twice.schedules, once.schedules),
+    })
+}
+
+/// System calls per call at the margin, counted by `strace -f -c`; `None` without strace.
+fn syscalls(binary: &Path, shape: &Shape) -> Result<Option<f64>> {
+    let count = |calls: u64| -> Result<Option<u64>> {
+        let out = std::env::temp_dir().join(format!("xtask-strace-{}", std::process::id()));
+        let status = Command::new("strace")
+            .args(["-f", "-c", "-o"])
+            .arg(&out)
+            .arg(binary)
+            .args(args(shape, calls))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let Ok(status) = status else { return Ok(None) };
+        if !status.success() {
+            bail!("strace on {} failed ({status})", shape.name);
+        }
+        let text = std::fs::read_to_string(&out)?;
+        let _ = std::fs::remove_file(&out);
+        Ok(strace_total(&text))
+    };
+    let (Some(once), Some(twice)) = (count(shape.calls)?, count(2 * shape.calls)?) else {
+        return Ok(None);
+    };
+    Ok(Some(twice.saturating_sub(once) as f64 / shape.calls as f64))
+}
+
+/// The call count of `strace -c`'s `total` line.
+fn strace_total(text: &str) -> Option<u64> {
+    let total = text.lines().find(|line| line.trim_end().ends_with("total"))?;
+    // usage: % time, seconds, usecs/call, calls, [errors,] "total"
+    total.split_whitespace().nth(3)?.parse().ok()
 }
 
 fn args(shape: &Shape, calls: u64) -> Vec<String> {
     shape.args.iter().map(|arg| arg.replace("{n}", &calls.to_string())).collect()
 }
 
-/// The total instructions callgrind counts for `calls` calls of `shape`.
-fn callgrind(binary: &Path, shape: &Shape, calls: u64) -> Result<u64> {
+/// What callgrind counted over a whole run.
+struct Callgrind {
+    instructions: u64,
+    /// Calls of tokio's task `poll` and `schedule` (a wake-up that queued a task).
+    polls: u64,
+    schedules: u64,
+}
+
+/// What callgrind counts for `calls` calls of `shape`.
+fn callgrind(binary: &Path, shape: &Shape, calls: u64) -> Result<Callgrind> {
     let out = std::env::temp_dir().join(format!("xtask-callgrind-{}", std::process::id()));
     let status = Command::new("valgrind")
         .args(["--tool=callgrind", "--quiet"])
@@ -145,8 +209,62 @@ fn callgrind(binary: &Path, shape: &Shape, calls: u64) -> Result<u64> {
     }
     let text = std::fs::read_to_string(&out)?;
     let _ = std::fs::remove_file(&out);
-    text.lines()
+    let instructions = text
+        .lines()
         .find_map(|line| line.strip_prefix("summary: ").or_else(|| line.strip_prefix("totals: ")))
         .and_then(|total| total.split_whitespace().next()?.parse().ok())
-        .context("no total in callgrind's output")
+        .context("no total in callgrind's output")?;
+    let polls = calls_to(&text, "tokio::runtime::task::raw::poll");
+    let schedules = calls_to(&text, "tokio::runtime::task::raw::schedule");
+    Ok(Callgrind { instructions, polls, schedules })
+}
+
+/// How many times the functions whose name starts with `name` were called, summed over
+/// callgrind's call records (`cfn=` names the callee, compressed to `(id)` after its first
+/// mention; the `calls=` line after it gives the count).
+fn calls_to(text: &str, name: &str) -> u64 {
+    let mut names: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    let mut callee_matches = false;
+    let mut total = 0;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("fn=").or_else(|| line.strip_prefix("cfn=")) {
+            let (id, given) = rest.split_once(' ').map_or((rest, None), |(id, n)| (id, Some(n)));
+            if let Some(given) = given {
+                names.insert(id, given);
+            }
+            if line.starts_with("cfn=") {
+                callee_matches = names.get(id).is_some_and(|callee| callee.starts_with(name));
+            }
+        } else if let Some(count) = line.strip_prefix("calls=") {
+            if callee_matches {
+                total += count.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            }
+            callee_matches = false;
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_summed_by_callee_name_through_compressed_ids() {
+        let text = "fn=(1) main\ncfn=(2) tokio::runtime::task::raw::poll<T>\ncalls=3 10\n5 7\n\
+                    cfn=(3) other\ncalls=100 1\n1 1\nfn=(4) elsewhere\ncfn=(2)\ncalls=4 2\n1 1\n";
+        assert_eq!(calls_to(text, "tokio::runtime::task::raw::poll"), 7);
+        assert_eq!(calls_to(text, "other"), 100);
+        assert_eq!(calls_to(text, "missing"), 0);
+    }
+
+    #[test]
+    fn the_total_of_strace_counts_is_read() {
+        let text = "% time     seconds  usecs/call     calls    errors syscall\n\
+                    ------ ----------- ----------- --------- --------- ----------------\n \
+                    67.19    0.163271          20      7823           epoll_wait\n\
+                    ------ ----------- ----------- --------- --------- ----------------\n\
+                    100.00    0.243000          17     14100        12 total\n";
+        assert_eq!(strace_total(text), Some(14100));
+    }
 }
