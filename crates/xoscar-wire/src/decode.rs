@@ -89,7 +89,10 @@ impl FrameDecoder {
                 src.advance(table_end + hot.header.start);
                 let header = cut(src, hot.header.len());
                 src.advance(pending.envelope_len - hot.header.end);
-                hot.into_envelope(header)
+                match hot.kind() {
+                    FrameKind::Request => Envelope::Request(hot.into_request(header)),
+                    _ => Envelope::Response(hot.into_response(header)),
+                }
             }
             None => {
                 src.advance(table_end);

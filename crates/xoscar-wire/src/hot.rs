@@ -19,7 +19,7 @@ use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{Envelope, FrameKind, pb};
+use crate::{FrameKind, pb};
 
 /// A hot envelope read in place: its fields, and where its `header` bytes lie in the envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,23 +70,20 @@ impl HotEnvelope {
         (pos == buf.len()).then_some(hot)
     }
 
-    /// The envelope, given the `header` bytes cut from the buffer.
-    pub(crate) fn into_envelope(self, header: Bytes) -> Envelope {
-        // The narrowing casts are prost's own for `uint32`, `bool` and enum fields.
-        match self.kind {
-            FrameKind::Request => Envelope::Request(pb::Request {
-                id: self.id,
-                header,
-                timeout_us: self.third,
-                stream_credit: self.last as u32,
-            }),
-            _ => Envelope::Response(pb::Response {
-                id: self.id,
-                header,
-                more: self.third != 0,
-                status: self.last as i32,
-            }),
-        }
+    /// The request, given the `header` bytes cut from the buffer (the narrowing cast is
+    /// prost's own for a `uint32` field).
+    pub(crate) fn into_request(self, header: Bytes) -> pb::Request {
+        pb::Request { id: self.id, header, timeout_us: self.third, stream_credit: self.last as u32 }
+    }
+
+    /// The response, given the `header` bytes (prost's casts for `bool` and enum fields).
+    pub(crate) fn into_response(self, header: Bytes) -> pb::Response {
+        pb::Response { id: self.id, header, more: self.third != 0, status: self.last as i32 }
+    }
+
+    /// Which of the two it is.
+    pub(crate) fn kind(&self) -> FrameKind {
+        self.kind
     }
 }
 
@@ -227,10 +224,20 @@ mod tests {
 
     use super::*;
 
+    /// What the tests compare: either envelope.
+    #[derive(Debug, PartialEq)]
+    enum Envelope {
+        Request(pb::Request),
+        Response(pb::Response),
+    }
+
     fn read_back(kind: FrameKind, bytes: &[u8]) -> Option<Envelope> {
         let hot = HotEnvelope::read(kind, bytes)?;
         let header = Bytes::copy_from_slice(&bytes[hot.header.clone()]);
-        Some(hot.into_envelope(header))
+        Some(match hot.kind() {
+            FrameKind::Request => Envelope::Request(hot.into_request(header)),
+            _ => Envelope::Response(hot.into_response(header)),
+        })
     }
 
     #[test]

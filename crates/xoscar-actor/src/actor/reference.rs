@@ -1,6 +1,6 @@
 //! [`ActorRef`]: `(address, uid)`, typed by the actor, usable as a prost field.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
@@ -16,6 +16,7 @@ use xoscar_transport::Address;
 
 use crate::actor::cell::Cell;
 use crate::error::Failure;
+use crate::wire::codec::Codec;
 use crate::{Actor, ActorError};
 
 /// A reference to an actor: the address of its pool and its uid. Typed by the actor `A` so
@@ -40,26 +41,28 @@ struct Target {
     /// open); shared by every clone of the ref. Weak: a cell holds its own ref, so a strong
     /// cache would keep a destroyed actor's cell, mailbox and task alive forever.
     local: Mutex<Option<Weak<dyn Any + Send + Sync>>>,
-    /// The request headers this ref sent across processes, by message name and kind: a
-    /// header names only the uid and the message, so it is the same every time, and encoding
-    /// it again (and allocating it, and making it shareable) cost more than this lookup.
-    /// Bounded: at most two per remote message of the actor type (a call and a tell, or
-    /// their batch forms).
-    headers: Mutex<Vec<CachedHeader>>,
+    /// How this ref sends each message type across processes (a call or a tell): the
+    /// actor type's codec and the request header. A header names only the uid and the
+    /// message, so it is the same every time; looking both up here costs less than the actor
+    /// type's table and a fresh encode (and allocation) per call. Bounded: at most a call and
+    /// a tell per remote message of the actor type.
+    routes: Mutex<Vec<Route>>,
 }
 
-/// A request header of this ref's, encoded once.
-struct CachedHeader {
-    message: &'static str,
+/// How a ref sends one message type across processes, typed as one actor type (a ref cast to
+/// another type shares its target, and the same message may travel under another name).
+struct Route {
+    actor: TypeId,
+    message: TypeId,
     tell: bool,
-    batch: bool,
-    bytes: Bytes,
+    codec: Codec,
+    header: Bytes,
 }
 
 impl Clone for Target {
     fn clone(&self) -> Self {
         let (address, uid) = (self.address.clone(), self.uid.clone());
-        Target { address, uid, local: Mutex::default(), headers: Mutex::default() }
+        Target { address, uid, local: Mutex::default(), routes: Mutex::default() }
     }
 }
 
@@ -83,7 +86,7 @@ impl<A> ActorRef<A> {
     /// used.
     pub fn new(address: Address, uid: impl Into<Arc<str>>) -> Self {
         let target =
-            Target { address, uid: uid.into(), local: Mutex::default(), headers: Mutex::default() };
+            Target { address, uid: uid.into(), local: Mutex::default(), routes: Mutex::default() };
         ActorRef { inner: Arc::new(target), actor: PhantomData }
     }
 
@@ -118,24 +121,25 @@ impl<A> ActorRef<A> {
         *self.inner.local.lock() = Some(Arc::downgrade(&cell));
     }
 
-    /// The request header of a call or tell (`tell`) of the remote message `message` (its
-    /// batch form if `batch`) to this ref's actor: `encode`d the first time, then the same
-    /// bytes.
-    pub(crate) fn request_header(
+    /// The codec and request header of a call or tell (`tell`) of `M` to this ref's actor:
+    /// `make`s them the first time, then gives the same (an error is not kept).
+    pub(crate) fn route<M: 'static>(
         &self,
-        message: &'static str,
         tell: bool,
-        batch: bool,
-        encode: impl FnOnce() -> Bytes,
-    ) -> Bytes {
-        let mut headers = self.inner.headers.lock();
-        let same = |h: &&CachedHeader| h.message == message && h.tell == tell && h.batch == batch;
-        if let Some(cached) = headers.iter().find(same) {
-            return cached.bytes.clone();
+        make: impl FnOnce() -> Result<(Codec, Bytes), ActorError>,
+    ) -> Result<(Codec, Bytes), ActorError>
+    where
+        A: 'static,
+    {
+        let (actor, message) = (TypeId::of::<A>(), TypeId::of::<M>());
+        let mut routes = self.inner.routes.lock();
+        let same = |r: &&Route| r.actor == actor && r.message == message && r.tell == tell;
+        if let Some(route) = routes.iter().find(same) {
+            return Ok((route.codec, route.header.clone()));
         }
-        let bytes = encode();
-        headers.push(CachedHeader { message, tell, batch, bytes: bytes.clone() });
-        bytes
+        let (codec, header) = make()?;
+        routes.push(Route { actor, message, tell, codec, header: header.clone() });
+        Ok((codec, header))
     }
 
     /// The same reference typed as another actor type (for example after decoding it with a
@@ -293,24 +297,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_request_header_is_encoded_once_per_message_and_kind() {
-        let actor = ActorRef::<()>::new("inproc://headers".parse().unwrap(), "a");
-        let encodes = std::cell::Cell::new(0);
-        let header = |message, tell, batch| {
-            actor.request_header(message, tell, batch, || {
-                encodes.set(encodes.get() + 1);
-                Bytes::from(format!("{message} {tell} {batch}"))
-            })
+    fn a_route_is_made_once_per_message_type_and_kind() {
+        let actor = ActorRef::<()>::new("inproc://routes".parse().unwrap(), "a");
+        let made = std::cell::Cell::new(0);
+        let codec =
+            |name| Codec { name, batch: false, encode: |_| None, decode_reply: |_, _, _| Ok(()) };
+        let route = |tell, name: &'static str| {
+            made.set(made.get() + 1);
+            Ok((codec(name), Bytes::from(format!("{name} {tell}"))))
         };
-        let first = header("Ping", false, false);
-        let again = header("Ping", false, false);
+        let (_, first) = actor.route::<u64>(false, || route(false, "Ping")).unwrap();
+        let (again_codec, again) = actor.route::<u64>(false, || unreachable!("kept")).unwrap();
         assert_eq!(again.as_ptr(), first.as_ptr(), "the same bytes, not encoded again");
-        assert_eq!(header("Ping", true, false), "Ping true false");
-        assert_eq!(header("Ping", false, true), "Ping false true");
-        assert_eq!(header("Pong", false, false), "Pong false false");
-        assert_eq!(encodes.get(), 4);
-        // A clone shares the cache; a ref made anew does not.
-        let clone = actor.clone();
-        clone.request_header("Ping", false, false, || unreachable!("cached"));
+        assert_eq!(again_codec.name, "Ping");
+        assert_eq!(actor.route::<u64>(true, || route(true, "Ping")).unwrap().1, "Ping true");
+        assert_eq!(actor.route::<u32>(false, || route(false, "Pong")).unwrap().1, "Pong false");
+        assert_eq!(made.get(), 3);
+        // An error is not kept: the next call tries again.
+        let failed = actor.route::<i8>(false, || {
+            Err(ActorError::Stopped { address: String::new(), uid: String::new() })
+        });
+        assert!(failed.is_err());
+        assert!(actor.route::<i8>(false, || route(false, "Late")).is_ok());
+        // A clone shares what its original made; the same ref cast to another actor type
+        // makes its own (the message may have another name there).
+        actor.clone().route::<u64>(false, || unreachable!("kept")).unwrap();
+        let cast = actor.cast::<u8>().route::<u64>(false, || route(false, "Other")).unwrap();
+        assert_eq!(cast.1, "Other false");
     }
 }

@@ -13,6 +13,7 @@ use xoscar_wire::Payloads;
 use crate::actor::batch::{self, Batch};
 use crate::actor::envelope::{Answering, Delivery, Discard, Encoded, Envelope, Single};
 use crate::actor::streaming::{Items, Streaming};
+pub(crate) use crate::wire::codec::Codec;
 use crate::{Actor, ActorError, ActorRef, Handler, wire::body};
 use xoscar_transport::Address;
 
@@ -28,19 +29,6 @@ type Decoder<A> = fn(
 /// A message name's decoders: the single message's and the batch's (streaming messages do not
 /// batch).
 type Decoders<A> = (Decoder<A>, Option<Decoder<A>>);
-
-/// The caller's half of a remote message: its name and codecs.
-#[derive(Clone, Copy)]
-pub(crate) struct Codec {
-    pub(crate) name: &'static str,
-    /// A `Batch` of the message named `name`: sent as a batch request.
-    pub(crate) batch: bool,
-    /// Encodes the message (given as `&M`).
-    pub(crate) encode: fn(&dyn Any) -> Option<Payloads>,
-    /// Decodes the reply from an endpoint into the caller's `Option<Reply>` (left `None` if it
-    /// is not one).
-    pub(crate) decode_reply: fn(Payloads, &Address, &mut dyn Any) -> Result<(), prost::DecodeError>,
-}
 
 /// The messages an actor type accepts from other processes, filled in
 /// [`Actor::remote_messages`]: each a prost message with a prost reply, under a name.

@@ -13,7 +13,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use xoscar_pool::{Message, PoolError};
 use xoscar_transport::Address;
-use xoscar_wire::Payloads;
 
 use super::client::{Client, Reach};
 use crate::actor::batch;
@@ -206,10 +205,11 @@ impl<A: Actor> ActorRef<A> {
         message: M,
         wait: Wait<'_>,
     ) -> Result<E::Output, ActorError> {
-        let (codec, body) = encode::<A, M>(endpoint, &message)?;
-        let header = self.request_header(codec.name, E::TELL, codec.batch, || {
-            request_header(codec, E::TELL, self.uid())
-        });
+        let (codec, header) = self.route::<M>(E::TELL, || {
+            let codec = codec::<A, M>(endpoint)?;
+            Ok((codec, request_header(codec, E::TELL, self.uid())))
+        })?;
+        let body = (codec.encode)(&message).ok_or_else(|| not_remote::<A, M>(endpoint))?;
         let request = Message::new(header, body);
         E::remote(client, endpoint, codec, request, wait).await.map_err(|e| self.as_seen_here(e))
     }
@@ -258,21 +258,20 @@ async fn send(
     Ok(client.pool.call_with_timeout(endpoint, request, timeout).await?)
 }
 
-/// The codec of `M` for `A` and the encoded message; [`ActorError::NotRemote`] if `M` is not
-/// one of `A`'s remote messages.
-fn encode<A: Actor, M: 'static>(
-    endpoint: &Address,
-    message: &M,
-) -> Result<(Codec, Payloads), ActorError> {
-    let not_remote = || ActorError::NotRemote {
+/// The codec of `M` for `A`; [`ActorError::NotRemote`] if `M` is not one of `A`'s remote
+/// messages.
+fn codec<A: Actor, M: 'static>(endpoint: &Address) -> Result<Codec, ActorError> {
+    let table = remote::table::<A>()?;
+    table.codec::<M>().copied().ok_or_else(|| not_remote::<A, M>(endpoint))
+}
+
+/// `M` cannot be sent to an `A` at `endpoint`.
+fn not_remote<A, M>(endpoint: &Address) -> ActorError {
+    ActorError::NotRemote {
         address: endpoint.to_string(),
         actor_type: std::any::type_name::<A>().to_owned(),
         message: std::any::type_name::<M>().to_owned(),
-    };
-    let table = remote::table::<A>()?;
-    let codec = *table.codec::<M>().ok_or_else(not_remote)?;
-    let body = (codec.encode)(message).ok_or_else(not_remote)?;
-    Ok((codec, body))
+    }
 }
 
 /// The request header of a message encoded with `codec` for the actor `uid`.

@@ -4,5 +4,6 @@
 //! Uses only the error module and the generated wire structs.
 
 pub(crate) mod body;
+pub(crate) mod codec;
 pub(crate) mod delivery;
 pub(crate) mod header;
