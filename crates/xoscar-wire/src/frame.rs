@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use prost::Message;
 
-use crate::{FrameKind, WireError, hot, pb};
+use crate::{FrameKind, Payloads, WireError, hot, pb};
 
 impl TryFrom<u8> for FrameKind {
     type Error = WireError;
@@ -92,10 +92,6 @@ impl Envelope {
         })
     }
 }
-
-/// The payload buffers of a frame: one is stored inline (no allocation), more spill to the
-/// heap. Build it from a `Vec<Bytes>`, an array, or `smallvec![...]`.
-pub type Payloads = smallvec::SmallVec<[Bytes; 1]>;
 
 /// One frame: an envelope and the out-of-band payload buffers that travel after it.
 ///

@@ -99,6 +99,7 @@ mod handshake;
 mod hot;
 mod kind;
 mod limits;
+mod payloads;
 mod write_buf;
 
 /// The protobuf envelopes, generated from `proto/xoscar/wire/v1/frames.proto` by
@@ -115,11 +116,11 @@ pub use auth::{
 pub use decode::FrameDecoder;
 pub use encode::{FrameEncoder, INLINE_PAYLOAD_MAX};
 pub use error::WireError;
-pub use frame::{Envelope, Frame, Payloads};
+pub use frame::{Envelope, Frame};
 pub use handshake::{HANDSHAKE_PREFIX_LEN, Handshake, MAGIC, MAX_HELLO_LEN, PROTOCOL_VERSION};
 pub use kind::FrameKind;
 pub use limits::Limits;
-pub use smallvec;
+pub use payloads::Payloads;
 pub use write_buf::WriteBuf;
 
 /// Bytes of the fixed frame prefix: kind, flags, payload count, envelope length.

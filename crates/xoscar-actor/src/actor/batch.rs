@@ -127,7 +127,7 @@ pub(crate) fn encode<M: prost::Message + 'static>(batch: &dyn Any) -> Option<Pay
     for message in &batch.messages {
         prost::encoding::message::encode(1, message, &mut buf);
     }
-    Some(Payloads::from_buf([buf.into()]))
+    Some(Payloads::from([buf.into()]))
 }
 
 /// Decodes a batch that arrived for the actor `me` into one envelope; the responder moves into
@@ -159,7 +159,7 @@ impl<R: prost::Message + 'static> Answering<Vec<Result<R, ActorError>>> for Many
                 for reply in &replies {
                     put_item(&mut body, reply.as_ref());
                 }
-                header::success(Payloads::from_buf([body.into()]))
+                header::success(Payloads::from([body.into()]))
             }
             Err(error) => header::failure(&error),
         });
@@ -266,7 +266,7 @@ mod tests {
         assert_eq!(body, pb::BatchReply { items: items.collect() }.encode_to_vec());
         let endpoint: Address = "inproc://x".parse().unwrap();
         let mut slot: Option<Vec<Result<u64, ActorError>>> = None;
-        decode_replies::<u64>(Payloads::from_buf([body.into()]), &endpoint, &mut slot).unwrap();
+        decode_replies::<u64>(Payloads::from([body.into()]), &endpoint, &mut slot).unwrap();
         let read = slot.unwrap();
         assert_eq!(read.iter().filter_map(|r| r.as_ref().ok()).collect::<Vec<_>>(), [&7, &0, &300]);
         assert!(matches!(&read[2], Err(ActorError::NotFound { uid, .. }) if uid == "a"));
@@ -276,8 +276,8 @@ mod tests {
     #[test]
     fn more_entries_than_a_batch_holds_are_refused() {
         let at_most = [10u8, 0].repeat(MAX_BATCH);
-        assert_eq!(entries(Payloads::from_buf([at_most.clone().into()])).unwrap().len(), MAX_BATCH);
+        assert_eq!(entries(Payloads::from([at_most.clone().into()])).unwrap().len(), MAX_BATCH);
         let one_more = [at_most, vec![10, 0]].concat();
-        assert!(entries(Payloads::from_buf([one_more.into()])).is_err());
+        assert!(entries(Payloads::from([one_more.into()])).is_err());
     }
 }

@@ -130,7 +130,7 @@ async fn pump<T: prost::Message + 'static>(
             }
         };
         if count > 0 {
-            let sent = responder.send_item(header::success(Payloads::from_buf([pack.into()])));
+            let sent = responder.send_item(header::success(Payloads::from([pack.into()])));
             if sent.await.is_err() {
                 // The caller dropped the stream: the producer is dropped here.
                 return;

@@ -327,12 +327,12 @@ fn no_detail(endpoint: &Address) -> ActorError {
 pub fn create_actor<A: Actor>(
     address: &Address,
     type_name: &str,
-    init: &impl prost::Message,
+    init: &(impl prost::Message + 'static),
 ) -> CreateRemoteActor<A> {
     CreateRemoteActor {
         address: address.clone(),
         type_name: type_name.to_owned(),
-        init: Payloads::from_buf([init.encode_to_vec().into()]),
+        init: crate::wire::body::encode(init),
         uid: None,
         placement: Placement::Here,
         actor: std::marker::PhantomData,

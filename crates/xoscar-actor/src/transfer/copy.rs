@@ -85,7 +85,7 @@ impl BufferWriter {
         }
         match &self.route {
             Route::Local(core) => {
-                buffer::write(core, target.id(), target.key(), offset, Payloads::from_buf([chunk]))
+                buffer::write(core, target.id(), target.key(), offset, Payloads::from([chunk]))
                     .await
             }
             Route::Remote(lease) => {

@@ -1,32 +1,25 @@
-//! Message bodies: the prost encoding of a message, reply or init value, carried as the
-//! frame's payloads. A large `bytes::Bytes` message (or reply) travels as its few prefix bytes
-//! plus the buffer itself, so it is never copied on its way: the socket writer sends it with
-//! `writev`, the reader hands it out as a slice of what it read, and prost decodes the chained
-//! payloads by slicing too.
+//! Message bodies: how a message, reply or init value travels as a frame's payloads.
+//!
+//! A `bytes::Bytes` value (protobuf's `bytes`) is its bytes as they are, one payload, never
+//! copied on its way: the socket writer sends it (or copies it into the frame's head, if
+//! small), the reader hands it out as a slice of what it read, and the receiver takes that
+//! slice. Sender and receiver agree because both hold the same type for a message name. Any
+//! other value is its prost encoding.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 
 use bytes::{Buf, Bytes, BytesMut};
-use prost::encoding::{WireType, encode_key, encode_varint};
 use xoscar_wire::Payloads;
-
-/// From this size on a `Bytes` body goes by reference; below it, one copy is cheaper than a
-/// second payload.
-const BY_REFERENCE: usize = 4096;
 
 /// The payloads of `message`.
 pub(crate) fn encode<M: prost::Message + 'static>(message: &M) -> Payloads {
-    if let Some(bytes) = (message as &dyn Any).downcast_ref::<Bytes>()
-        && bytes.len() >= BY_REFERENCE
-    {
-        // What prost writes for a `Bytes` message (protobuf's BytesValue): field 1, its
-        // length, the bytes.
-        let mut prefix = Vec::with_capacity(11);
-        encode_key(1, WireType::LengthDelimited, &mut prefix);
-        encode_varint(bytes.len() as u64, &mut prefix);
-        return Payloads::from_vec(vec![prefix.into(), bytes.clone()]);
+    if let Some(bytes) = (message as &dyn Any).downcast_ref::<Bytes>() {
+        return match bytes.is_empty() {
+            true => Payloads::new(),
+            false => Payloads::from([bytes.clone()]),
+        };
     }
-    Payloads::from_buf([message.encode_to_vec().into()])
+    Payloads::from([message.encode_to_vec().into()])
 }
 
 /// The payloads as one buffer: the only one as it is, several joined (copied).
@@ -47,7 +40,16 @@ pub(crate) fn join(body: Payloads) -> Bytes {
 }
 
 /// A message from its payloads (read as one byte sequence).
-pub(crate) fn decode<M: prost::Message + Default>(body: Payloads) -> Result<M, prost::DecodeError> {
+pub(crate) fn decode<M: prost::Message + Default + 'static>(
+    body: Payloads,
+) -> Result<M, prost::DecodeError> {
+    if TypeId::of::<M>() == TypeId::of::<Bytes>() {
+        let mut message = None::<M>;
+        if let Some(slot) = (&mut message as &mut dyn Any).downcast_mut::<Option<Bytes>>() {
+            *slot = Some(join(body));
+        }
+        return Ok(message.unwrap_or_default());
+    }
     let mut parts = body.into_iter();
     match (parts.next(), parts.next()) {
         (None, _) => M::decode(Bytes::new()),
@@ -73,22 +75,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_large_buffer_goes_by_reference_and_decodes_as_prost_wrote_it() {
-        let big = Bytes::from(vec![7u8; 1 << 20]);
-        let body = encode(&big);
-        assert_eq!(body.len(), 2);
-        assert_eq!(body[1].as_ptr(), big.as_ptr(), "the buffer itself, not a copy");
-        let joined: Vec<u8> = body.iter().flat_map(|part| part.iter().copied()).collect();
-        assert_eq!(joined, big.encode_to_vec(), "the same bytes prost writes");
-        let decoded: Bytes = decode(body).unwrap();
-        assert_eq!(decoded, big);
-        assert_eq!(decoded.as_ptr(), big.as_ptr(), "decoded by slicing");
+    fn a_buffer_travels_as_it_is_and_comes_back_as_a_slice() {
+        for len in [1, 127, 128, 4096, 1 << 20] {
+            let big = Bytes::from(vec![7u8; len]);
+            let body = encode(&big);
+            assert_eq!(body.len(), 1);
+            assert_eq!(body[0].as_ptr(), big.as_ptr(), "the buffer itself, not a copy");
+            let decoded: Bytes = decode(body).unwrap();
+            assert_eq!(decoded, big);
+            assert_eq!(decoded.as_ptr(), big.as_ptr(), "decoded by slicing");
+        }
+        assert!(encode(&Bytes::new()).is_empty());
+        assert_eq!(decode::<Bytes>(Payloads::new()).unwrap(), Bytes::new());
+        // Split over several payloads (a forwarded or chunked body), it is joined.
+        let parts = Payloads::from([Bytes::from_static(b"ab"), Bytes::from_static(b"c")]);
+        assert_eq!(decode::<Bytes>(parts).unwrap(), "abc");
     }
 
     #[test]
     fn small_and_other_messages_are_one_payload_and_any_split_decodes() {
-        let small = Bytes::from_static(b"tiny");
-        assert_eq!(encode(&small).len(), 1);
         assert_eq!(encode(&42u64).len(), 1);
         let whole = 300u64.encode_to_vec();
         for parts in [vec![], vec![whole.clone()], vec![whole[..1].to_vec(), whole[1..].to_vec()]] {
