@@ -16,16 +16,19 @@ pub struct Payloads(SmallVec<[Bytes; 1]>);
 
 impl Payloads {
     /// No payloads.
+    #[inline]
     pub fn new() -> Self {
         Payloads(SmallVec::new())
     }
 
     /// Appends a buffer.
+    #[inline]
     pub fn push(&mut self, payload: Bytes) {
         self.0.push(payload);
     }
 
     /// Makes room for `additional` more buffers (no allocation while they fit inline).
+    #[inline]
     pub fn reserve_exact(&mut self, additional: usize) {
         self.0.reserve_exact(additional);
     }
@@ -34,24 +37,28 @@ impl Payloads {
 impl Deref for Payloads {
     type Target = [Bytes];
 
+    #[inline]
     fn deref(&self) -> &[Bytes] {
         &self.0
     }
 }
 
 impl DerefMut for Payloads {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [Bytes] {
         &mut self.0
     }
 }
 
 impl From<[Bytes; 0]> for Payloads {
+    #[inline]
     fn from(_: [Bytes; 0]) -> Self {
         Payloads::new()
     }
 }
 
 impl From<[Bytes; 1]> for Payloads {
+    #[inline]
     fn from([payload]: [Bytes; 1]) -> Self {
         // The second slot is past the length: never read or dropped (an empty `Bytes` is a
         // static, nothing to leak).
@@ -60,6 +67,7 @@ impl From<[Bytes; 1]> for Payloads {
 }
 
 impl From<[Bytes; 2]> for Payloads {
+    #[inline]
     fn from(payloads: [Bytes; 2]) -> Self {
         payloads.into_iter().collect()
     }
@@ -69,6 +77,7 @@ impl From<[Bytes; 2]> for Payloads {
 macro_rules! from_longer_arrays {
     ($($n:literal),*) => {$(
         impl From<[Bytes; $n]> for Payloads {
+            #[inline]
             fn from(payloads: [Bytes; $n]) -> Self {
                 payloads.into_iter().collect()
             }
@@ -79,18 +88,21 @@ macro_rules! from_longer_arrays {
 from_longer_arrays!(3, 4, 5, 6, 7, 8);
 
 impl From<Vec<Bytes>> for Payloads {
+    #[inline]
     fn from(payloads: Vec<Bytes>) -> Self {
         Payloads(SmallVec::from_vec(payloads))
     }
 }
 
 impl FromIterator<Bytes> for Payloads {
+    #[inline]
     fn from_iter<I: IntoIterator<Item = Bytes>>(payloads: I) -> Self {
         Payloads(payloads.into_iter().collect())
     }
 }
 
 impl Extend<Bytes> for Payloads {
+    #[inline]
     fn extend<I: IntoIterator<Item = Bytes>>(&mut self, payloads: I) {
         self.0.extend(payloads);
     }
@@ -100,6 +112,7 @@ impl IntoIterator for Payloads {
     type Item = Bytes;
     type IntoIter = smallvec::IntoIter<[Bytes; 1]>;
 
+    #[inline]
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
     }
@@ -109,6 +122,7 @@ impl<'a> IntoIterator for &'a Payloads {
     type Item = &'a Bytes;
     type IntoIter = std::slice::Iter<'a, Bytes>;
 
+    #[inline]
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter()
     }
