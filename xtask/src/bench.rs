@@ -78,9 +78,14 @@ pub fn run(filter: Option<&str>, runs: usize, peers: bool) -> Result<()> {
         all_runs.push(measurements);
     }
     let report = render(&all_runs);
-    let out = workspace_root().join("target/bench/report.md");
+    write_report("report.md", &report)
+}
+
+/// Prints `report` and writes it to `target/bench/<name>`.
+pub(crate) fn write_report(name: &str, report: &str) -> Result<()> {
+    let out = workspace_root().join("target/bench").join(name);
     fs::create_dir_all(out.parent().expect("report path has a parent"))?;
-    fs::write(&out, &report)?;
+    fs::write(&out, report)?;
     println!("{report}");
     eprintln!("written to {}", out.display());
     Ok(())

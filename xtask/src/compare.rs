@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::bench::{self, Measurement};
+use crate::bench::{self, Measurement, write_report};
 use crate::{revision, run_step, workspace_root};
 
 /// A row is reported worse when its median new/old time ratio is above this.
@@ -32,12 +32,7 @@ pub fn run(range: &str, runs: usize, filter: Option<&str>, peers: bool) -> Resul
         rounds.push((old_run, new_run));
     }
     let report = render(old, new, &rounds);
-    let out = workspace_root().join("target/bench/compare.md");
-    std::fs::create_dir_all(out.parent().expect("report path has a parent"))?;
-    std::fs::write(&out, &report)?;
-    println!("{report}");
-    eprintln!("written to {}", out.display());
-    Ok(())
+    write_report("compare.md", &report)
 }
 
 /// Builds `revision`'s bench binaries; returns copies of them, kept under `label`.

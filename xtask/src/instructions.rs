@@ -18,6 +18,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+use crate::bench::write_report;
 use crate::{cargo, revision, run_step, workspace_root};
 
 /// One shape: its name, the example's arguments (the call count is `{n}`), and `n`.
@@ -102,12 +103,7 @@ pub fn run(compare: Option<&str>) -> Result<()> {
         report.push_str(&format!("| {} | {} |{change}\n", shape.name, cells.join(" | ")));
     }
     report.push_str(&activity);
-    let out = workspace_root().join("target/bench/instructions.md");
-    std::fs::create_dir_all(out.parent().expect("report path has a parent"))?;
-    std::fs::write(&out, &report)?;
-    println!("{report}");
-    eprintln!("written to {}", out.display());
-    Ok(())
+    write_report("instructions.md", &report)
 }
 
 const EXAMPLE_BUILD: [&str; 6] =
