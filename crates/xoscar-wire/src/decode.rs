@@ -1,8 +1,6 @@
 //! Incremental, limit-checked frame decoding that hands out slices of the read buffer.
 
-use bytes::{Buf, BytesMut};
-
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::hot::HotEnvelope;
 use crate::{

@@ -45,7 +45,7 @@ struct Target {
     /// actor type's codec and the request header. A header names only the uid and the
     /// message, so it is the same every time; looking both up here costs less than the actor
     /// type's table and a fresh encode (and allocation) per call. Bounded: at most a call and
-    /// a tell per remote message of the actor type.
+    /// a tell per remote message, for each actor type the ref is used as (`cast`).
     routes: Mutex<Vec<Route>>,
 }
 

@@ -13,7 +13,7 @@ use xoscar_wire::Payloads;
 use crate::actor::batch::{self, Batch};
 use crate::actor::envelope::{Answering, Delivery, Discard, Encoded, Envelope, Single};
 use crate::actor::streaming::{Items, Streaming};
-pub(crate) use crate::wire::codec::Codec;
+use crate::wire::codec::Codec;
 use crate::{Actor, ActorError, ActorRef, Handler, wire::body};
 use xoscar_transport::Address;
 

@@ -14,8 +14,8 @@ use xoscar_wire::Payloads;
 use super::client::Client;
 use super::pipeline::{Expect, Wait};
 use crate::actor::cell::Cell;
-use crate::actor::remote::Codec;
 use crate::actor::streaming::{STREAM_WINDOW, Streaming};
+use crate::wire::codec::Codec;
 use crate::wire::header::{self, Answer as Response};
 use crate::{Actor, ActorError, ActorRef, Handler};
 
