@@ -25,7 +25,7 @@ mod neighbourhood;
 mod spawn;
 mod spec;
 
-pub use entry::run_if_sub_pool;
+pub use entry::{SubPoolSettings, run_if_sub_pool};
 pub use main_pool::{MainPool, MainPoolBuilder, WithSubPools};
 pub use monitor::{ExitHook, Recovery};
 pub use spec::{ENV_SUB_POOL, SubPool, SubPoolInfo};

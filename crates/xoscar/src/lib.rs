@@ -79,7 +79,8 @@ pub use xoscar_actor::{Stream, StreamExt, stream};
 pub use xoscar_pool::{PoolConfig, ServerConfig};
 #[cfg(feature = "subpool")]
 pub use xoscar_subpool::{
-    MainPool, MainPoolBuilder, Recovery, SubPool, SubPoolInfo, WithSubPools, run_if_sub_pool,
+    MainPool, MainPoolBuilder, Recovery, SubPool, SubPoolInfo, SubPoolSettings, WithSubPools,
+    run_if_sub_pool,
 };
 pub use xoscar_transport::{Address, AuthToken, TransportConfig};
 #[cfg(feature = "tls")]
