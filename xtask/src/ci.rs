@@ -16,6 +16,8 @@ pub fn run() -> Result<()> {
     // --all-targets also runs each criterion bench once, as a smoke test; doc tests need --doc.
     run_step(cargo().args(["test", "--workspace", "--all-targets"]))?;
     run_step(cargo().args(["test", "--workspace", "--doc"]))?;
+    // The Python package: built by maturin into a virtual environment, its pytest suite.
+    crate::python::run()?;
     crate::loom::run()?;
     // Optional features: TLS and the Prometheus endpoint build, lint clean and pass their tests.
     let optional = [

@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 /// The stack, bottom first. Anything not listed (benches, xtask, fuzz) is outside the order.
-const STACK: [&str; 7] = [
+const STACK: [&str; 8] = [
     "xoscar-wire",
     "xoscar-transport",
     "xoscar-pool",
@@ -12,6 +12,7 @@ const STACK: [&str; 7] = [
     "xoscar-actor",
     "xoscar-subpool",
     "xoscar",
+    "xoscar-py",
 ];
 
 pub fn check() -> Result<()> {

@@ -10,6 +10,7 @@ mod loom;
 mod modules;
 mod netns;
 mod proto;
+mod python;
 mod revision;
 
 use std::path::PathBuf;
@@ -21,7 +22,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci                 everything CI checks: fmt, clippy, layers, proto, tests, per-feature builds,
+  ci                 everything CI checks: fmt, clippy, layers, proto, tests, the Python
+                     package and its suite, per-feature builds,
                      and the netns tests when run as root with iproute2 and iptables
   check-layers       fail if a crate depends on one at its own level or above in the stack, if
                      the modules inside a crate form a circle, or if a crate below
@@ -44,6 +46,8 @@ commands:
   fuzz [--seconds N] run each fuzz target (wire decoders, actor requests, hostile byte
                      streams) for N seconds (default 60; needs nightly and cargo-fuzz)
   loom               model-check the pool's connection state machine with loom
+  python             build the Python package (maturin, in target/py-venv, made on first use
+                     with python3; PyPI packages installed by name) and run its pytest suite
   netns              real-network fault tests in network namespaces (root, iproute2, iptables)
 ";
 
@@ -58,6 +62,7 @@ fn main() -> Result<()> {
             _ => bail!("usage: cargo xtask module-graph crates/<name>"),
         },
         "proto" => proto::run(rest.iter().any(|a| a == "--check")),
+        "python" => python::run(),
         "bench" if rest.iter().any(|arg| arg == "--instructions") => {
             let compare = match rest.iter().position(|arg| arg == "--compare") {
                 Some(at) => Some(rest.get(at + 1).context("--compare needs OLD[..NEW]")?.as_str()),

@@ -16,7 +16,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 /// The crates whose modules are checked, by folder.
-const CRATES: [&str; 7] = [
+const CRATES: [&str; 8] = [
     "crates/xoscar-wire",
     "crates/xoscar-transport",
     "crates/xoscar-pool",
@@ -24,6 +24,7 @@ const CRATES: [&str; 7] = [
     "crates/xoscar-actor",
     "crates/xoscar-subpool",
     "crates/xoscar",
+    "crates/xoscar-py",
 ];
 
 /// The crates below the sub pool layer, which must not start processes.

@@ -1,0 +1,45 @@
+"""xoscar's API on xoscar-rs: ``import xoscar_rs as xo``.
+
+Actors in pools (one per process, sub pools as Python processes), called by reference
+``(address, uid)``; pools, connections, routing, mailboxes and sub pool processes are the
+Rust runtime's. docs/python.md says what differs from xoscar.
+"""
+
+from . import allocate_strategy, errors
+from ._actor import Actor, StatelessActor, no_lock
+from ._ref import ActorRef, LocalActorRef, create_actor_ref
+from .api import (
+    ActorPool,
+    actor_ref,
+    create_actor,
+    create_actor_pool,
+    destroy_actor,
+    has_actor,
+    kill_actor,
+    wait_for,
+)
+from .errors import ActorAlreadyExist, ActorNotExist, Return, SendMessageFailed, ServerClosed
+
+__all__ = [
+    "Actor",
+    "ActorAlreadyExist",
+    "ActorNotExist",
+    "ActorPool",
+    "ActorRef",
+    "LocalActorRef",
+    "Return",
+    "SendMessageFailed",
+    "ServerClosed",
+    "StatelessActor",
+    "actor_ref",
+    "allocate_strategy",
+    "create_actor",
+    "create_actor_pool",
+    "create_actor_ref",
+    "destroy_actor",
+    "errors",
+    "has_actor",
+    "kill_actor",
+    "no_lock",
+    "wait_for",
+]

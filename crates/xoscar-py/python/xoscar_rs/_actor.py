@@ -1,0 +1,208 @@
+"""Python actors inside a pool: the base classes users subclass, and what the runtime calls
+(on the pool's asyncio loop) to build an actor, run its methods and destroy it.
+
+A serial ``Actor`` runs one method body at a time under an ``asyncio.Lock`` held across its
+awaits, as xoscar's does; ``@no_lock`` methods and ``StatelessActor`` skip it. Hooks run
+outside the lock. The runtime (Rust) hands every call over in arrival order, so the lock's
+FIFO queue keeps a caller's calls in the order sent.
+"""
+
+import asyncio
+import inspect
+import os
+
+from ._serialize import dumps, dumps_error, loads
+
+NO_LOCK_ATTRIBUTE_HINT = "__XOSCAR_ACTOR_METHOD_NO_LOCK__"
+CALL_METHOD_DEFAULT = 0
+CALL_METHOD_BATCH = 1
+OK = b"\x00"
+RAISED = b"\x01"
+
+# Every actor living in a pool of this process, by (address, uid as str): what the local fast
+# path of refs reaches. An actor is here from before its __post_create__ until destroyed.
+_local_actors: dict = {}
+
+
+def no_lock(func):
+    """Marks a method to run without the actor's lock (concurrently with others)."""
+    setattr(func, NO_LOCK_ATTRIBUTE_HINT, True)
+    return func
+
+
+def _has_no_lock_hint(method) -> bool:
+    if getattr(method, NO_LOCK_ATTRIBUTE_HINT, False):
+        return True
+    owner = getattr(method, "__self__", None)
+    return owner is not None and getattr(owner, NO_LOCK_ATTRIBUTE_HINT, False)
+
+
+class _FakeLock:
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        return False
+
+
+class _BaseActor:
+    """What both actor kinds share: uid, address, ref, lifecycle hooks."""
+
+    def __new__(cls, *args, **kwargs):
+        actor = super().__new__(cls)
+        # Set before __init__, so a subclass that skips super().__init__() still has them.
+        actor._lock = cls._create_lock()
+        actor._generators = {}
+        actor._uid = None
+        actor._address = None
+        return actor
+
+    @classmethod
+    def _create_lock(cls):
+        return asyncio.Lock()
+
+    @classmethod
+    def default_uid(cls):
+        """The class's name: a uid to pass to ``create_actor`` for a one-per-pool actor."""
+        return cls.__name__
+
+    @property
+    def uid(self) -> bytes:
+        """The actor's uid (bytes, as in xoscar); set once it is created."""
+        return self._uid
+
+    @uid.setter
+    def uid(self, uid):
+        self._uid = uid
+
+    @property
+    def address(self) -> str:
+        """The address of the pool the actor lives in; set once it is created."""
+        return self._address
+
+    @address.setter
+    def address(self, address):
+        self._address = address
+
+    def ref(self):
+        """A ref to this actor (a local one: calls through it skip the runtime)."""
+        from ._ref import create_actor_ref
+
+        return create_actor_ref(self._address, self._uid)
+
+    async def __post_create__(self):
+        """Runs once after ``__init__``, before any message; may be sync or async."""
+
+    async def __pre_destroy__(self):
+        """Runs once when the actor is destroyed; may be sync or async."""
+
+
+class Actor(_BaseActor):
+    """A serial actor: one method body runs at a time (``@no_lock`` methods excepted)."""
+
+
+class StatelessActor(_BaseActor):
+    """A concurrent actor: its methods run at once, with no lock."""
+
+    @classmethod
+    def _create_lock(cls):
+        return _FakeLock()
+
+
+async def _maybe_await(value):
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+async def handle_result(result):
+    """What a method's result becomes, outside the lock: an awaitable is awaited, a tuple's
+    awaitables are awaited together."""
+    if inspect.isawaitable(result):
+        return await result
+    if type(result) is tuple and any(inspect.isawaitable(item) for item in result):
+        items = [_maybe_await(item) for item in result]
+        return tuple(await asyncio.gather(*items))
+    return result
+
+
+async def call_method(actor, method_name, call_method, args, kwargs):
+    """Runs one call (or a batch) of ``method_name`` on ``actor`` as xoscar does."""
+    method = getattr(actor, method_name)
+    if call_method == CALL_METHOD_BATCH:
+        # A batch's args are (args_list, kwargs_list): one call with both lists.
+        method = method.call_with_lists
+        args, kwargs = (args, kwargs), {}
+    if _has_no_lock_hint(method):
+        result = method(*args, **kwargs)
+        if asyncio.iscoroutine(result):
+            result = await result
+    else:
+        async with actor._lock:
+            result = method(*args, **kwargs)
+            if asyncio.iscoroutine(result):
+                result = await result
+    return await handle_result(result)
+
+
+# -- what the runtime calls, on the pool's loop -------------------------------------------
+
+
+async def complete(coroutine, done):
+    """Awaits ``coroutine`` (started as a task by the runtime); ``done(ok, value)`` gets its
+    outcome, a failure as text."""
+    try:
+        result = await coroutine
+    except asyncio.CancelledError:
+        raise
+    except BaseException as error:  # noqa: BLE001 - handed to the runtime as text
+        done(False, f"{type(error).__name__}: {error}")
+    else:
+        done(True, result)
+
+
+async def build(init: bytes, address: str, uid: str):
+    """Builds the actor ``init`` describes (pickled ``(cls, args, kwargs)``) and runs its
+    ``__post_create__``: the actor, or, if either raised, the pickled error (bytes)."""
+    key = (address, uid)
+    try:
+        cls, args, kwargs = loads(init)
+        actor = cls(*args, **kwargs)
+        # Both: a subclass may shadow the `uid` property (xoscar's tests make it a classmethod).
+        actor._uid = actor.uid = uid.encode()
+        actor._address = actor.address = address
+        _local_actors[key] = actor
+        await _maybe_await(actor.__post_create__())
+        return actor
+    except BaseException as error:  # noqa: BLE001 - reaches the creator
+        _local_actors.pop(key, None)
+        if isinstance(error, asyncio.CancelledError):
+            raise
+        return dumps_error(error, address, os.getpid())
+
+
+async def invoke(actor, method_name: str, arguments: bytes) -> bytes:
+    """Runs a call that came through the runtime; its pickled outcome."""
+    try:
+        call_kind, args, kwargs = loads(arguments)
+        result = await call_method(actor, method_name, call_kind, args, kwargs)
+        return OK + dumps(result)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as error:  # noqa: BLE001 - reaches the caller
+        return RAISED + dumps_error(error, actor.address, os.getpid())
+
+
+async def pre_destroy(actor):
+    """Runs the actor's ``__pre_destroy__`` and forgets it: None, or, if the hook raised, the
+    pickled error (bytes)."""
+    try:
+        await _maybe_await(actor.__pre_destroy__())
+    except asyncio.CancelledError:
+        raise
+    except BaseException as error:  # noqa: BLE001 - reaches the destroyer
+        return dumps_error(error, actor.address, os.getpid())
+    finally:
+        uid = actor._uid.decode() if isinstance(actor._uid, bytes) else actor._uid
+        if _local_actors.get((actor._address, uid)) is actor:
+            del _local_actors[(actor._address, uid)]

@@ -1,0 +1,321 @@
+//! Between the runtime's threads and an asyncio loop, both ways, without the GIL on the
+//! runtime's side.
+//!
+//! Each loop that uses the runtime gets one [`LoopBridge`]: a queue of jobs and a socket pair
+//! whose reading end the loop watches (`loop.add_reader`). A runtime thread pushes a job and,
+//! if the queue was empty, writes one byte; the loop then runs every queued job in one go
+//! (under the GIL it holds anyway). So a runtime thread never waits for the GIL, and under
+//! load one wake-up carries many jobs. Jobs run in the order pushed: calls handed to an
+//! actor start in the order they arrived.
+//!
+//! Two kinds of work cross it:
+//! - Python awaits Rust ([`spawn_awaitable`]): the asyncio future returned resolves through
+//!   the queue; cancelling it drops the Rust future (a call: cancelled in the actor's process).
+//! - Rust awaits Python ([`LoopBridge::run`]): a coroutine started as a task on the loop;
+//!   dropping the Rust future cancels the task (the method gets `CancelledError` where it
+//!   waits, as in xoscar).
+//!
+//! The bottom of the crate: uses nothing else of it.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use tokio::sync::oneshot;
+use xoscar::Failure;
+
+/// Makes a Python value under the GIL, on the loop.
+type Make = Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Py<PyAny>> + Send>;
+
+enum Job {
+    /// Resolves an asyncio future with what `outcome` makes (or raises).
+    Resolve { future: Py<PyAny>, outcome: Make },
+    /// Starts the coroutine `make` gives as a task; its outcome goes to `done`.
+    Start { make: Make, done: Done, task: Arc<Mutex<TaskSlot>> },
+    /// Cancels a task started by a `Start`.
+    Cancel(Py<PyAny>),
+}
+
+/// A started coroutine's task, as its Rust waiter sees it.
+enum TaskSlot {
+    NotStarted,
+    Started(Py<PyAny>),
+    /// The waiter is gone: do not start it (or cancel it once started).
+    Abandoned,
+}
+
+/// One asyncio loop's side of the bridge.
+pub(crate) struct LoopBridge {
+    jobs: Mutex<Vec<Job>>,
+    /// Written (one byte) when `jobs` stops being empty; the loop reads `reader`.
+    writer: UnixStream,
+    reader: UnixStream,
+    /// `xoscar_rs._actor.complete`: awaits a coroutine and hands its outcome to a [`Done`].
+    complete: Py<PyAny>,
+    event_loop: Py<PyAny>,
+}
+
+impl LoopBridge {
+    fn new(py: Python<'_>, event_loop: Bound<'_, PyAny>) -> PyResult<Arc<Self>> {
+        let (writer, reader) = UnixStream::pair()?;
+        writer.set_nonblocking(true)?;
+        reader.set_nonblocking(true)?;
+        let complete = py.import("xoscar_rs._actor")?.getattr("complete")?.unbind();
+        let bridge = Arc::new(LoopBridge {
+            jobs: Mutex::new(Vec::new()),
+            writer,
+            reader,
+            complete,
+            event_loop: event_loop.clone().unbind(),
+        });
+        let drain = Drain { bridge: Arc::downgrade(&bridge) };
+        event_loop.call_method1("add_reader", (bridge.reader.as_raw_fd(), drain))?;
+        Ok(bridge)
+    }
+
+    fn push(&self, job: Job) {
+        let was_empty = {
+            let mut jobs = self.jobs.lock();
+            jobs.push(job);
+            jobs.len() == 1
+        };
+        if was_empty {
+            // At most a byte or two is ever unread (one per empty-to-busy turn between two
+            // drains), so this never finds the socket full; a failure means the loop's end is
+            // gone, and nobody is left to run the job anyway.
+            let _ = (&self.writer).write(&[1]);
+        }
+    }
+
+    /// Runs the queued jobs, on the loop.
+    fn drain(&self, py: Python<'_>) {
+        let mut byte = [0u8; 64];
+        while matches!((&self.reader).read(&mut byte), Ok(n) if n > 0) {}
+        let jobs = std::mem::take(&mut *self.jobs.lock());
+        for job in jobs {
+            if let Err(error) = self.run_job(py, job) {
+                error.print(py);
+            }
+        }
+    }
+
+    fn run_job(&self, py: Python<'_>, job: Job) -> PyResult<()> {
+        match job {
+            Job::Resolve { future, outcome } => {
+                let future = future.bind(py);
+                if future.call_method0("done")?.is_truthy()? {
+                    return Ok(()); // cancelled meanwhile
+                }
+                match outcome(py) {
+                    Ok(value) => future.call_method1("set_result", (value,))?,
+                    Err(error) => future.call_method1("set_exception", (error.value(py),))?,
+                };
+            }
+            Job::Start { make, done, task } => {
+                if matches!(*task.lock(), TaskSlot::Abandoned) {
+                    return Ok(());
+                }
+                let coroutine = match make(py) {
+                    Ok(coroutine) => coroutine,
+                    Err(error) => {
+                        done.send(Err(error.to_string()));
+                        return Ok(());
+                    }
+                };
+                let wrapped = self.complete.bind(py).call1((coroutine, done))?;
+                let started = self.event_loop.bind(py).call_method1("create_task", (wrapped,))?;
+                let mut slot = task.lock();
+                match *slot {
+                    TaskSlot::Abandoned => {
+                        started.call_method0("cancel")?;
+                    }
+                    _ => *slot = TaskSlot::Started(started.unbind()),
+                }
+            }
+            Job::Cancel(task) => {
+                task.bind(py).call_method0("cancel")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the coroutine `make` gives as a task on this loop and waits (on the runtime, off
+    /// the GIL) for its value. Dropping the future cancels the task.
+    pub(crate) async fn run(
+        &self,
+        make: impl for<'py> FnOnce(Python<'py>) -> PyResult<Py<PyAny>> + Send + 'static,
+    ) -> Result<Value, Failure> {
+        let (sender, receiver) = oneshot::channel();
+        let task = Arc::new(Mutex::new(TaskSlot::NotStarted));
+        let done = Done { sender: Mutex::new(Some(sender)) };
+        self.push(Job::Start { make: Box::new(make), done, task: task.clone() });
+        let guard = CancelOnDrop { bridge: self, task };
+        let outcome = receiver.await;
+        guard.disarm();
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(raised)) => Err(Failure::msg(raised)),
+            Err(_) => Err(Failure::msg("the asyncio loop of this pool stopped before answering")),
+        }
+    }
+}
+
+/// Cancels the task of a [`LoopBridge::run`] whose waiter is dropped.
+struct CancelOnDrop<'a> {
+    bridge: &'a LoopBridge,
+    task: Arc<Mutex<TaskSlot>>,
+}
+
+impl CancelOnDrop<'_> {
+    fn disarm(self) {
+        *self.task.lock() = TaskSlot::Abandoned;
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        let slot = std::mem::replace(&mut *self.task.lock(), TaskSlot::Abandoned);
+        if let TaskSlot::Started(task) = slot {
+            self.bridge.push(Job::Cancel(task));
+        }
+    }
+}
+
+/// Called by the loop when the bridge's socket is readable: runs the queued jobs.
+#[pyclass(frozen)]
+struct Drain {
+    bridge: std::sync::Weak<LoopBridge>,
+}
+
+#[pymethods]
+impl Drain {
+    fn __call__(&self, py: Python<'_>) {
+        if let Some(bridge) = self.bridge.upgrade() {
+            bridge.drain(py);
+        }
+    }
+}
+
+/// What a coroutine run by [`LoopBridge::run`] returned: bytes are copied out on the loop, so
+/// that the runtime's side reads them without the GIL.
+pub(crate) enum Value {
+    /// A `bytes` value.
+    Bytes(bytes::Bytes),
+    /// Any other value.
+    Object(Py<PyAny>),
+}
+
+/// A coroutine's outcome, handed from the loop (`done(ok, value)`) to its Rust waiter.
+#[pyclass(frozen)]
+pub(crate) struct Done {
+    sender: Mutex<Option<oneshot::Sender<Result<Value, String>>>>,
+}
+
+impl Done {
+    fn send(&self, outcome: Result<Value, String>) {
+        if let Some(sender) = self.sender.lock().take() {
+            // The waiter is gone when the call was cancelled: nothing to hand over.
+            let _ = sender.send(outcome);
+        }
+    }
+}
+
+#[pymethods]
+impl Done {
+    fn __call__(&self, ok: bool, value: Bound<'_, PyAny>) {
+        self.send(match (ok, value.cast::<pyo3::types::PyBytes>()) {
+            (true, Ok(bytes)) => Ok(Value::Bytes(bytes::Bytes::copy_from_slice(bytes.as_bytes()))),
+            (true, Err(_)) => Ok(Value::Object(value.unbind())),
+            (false, _) => Err(value.str().map(|text| text.to_string()).unwrap_or_default()),
+        });
+    }
+}
+
+thread_local! {
+    /// The bridge of the loop last seen running on this thread, with that loop (held, so
+    /// that its address cannot be reused by another loop while it is cached here).
+    static CURRENT: RefCell<Option<(Py<PyAny>, Arc<LoopBridge>)>> = const { RefCell::new(None) };
+}
+
+/// The bridge of the loop running on this thread (made on first use; one per loop).
+pub(crate) fn current(py: Python<'_>) -> PyResult<Arc<LoopBridge>> {
+    let running = pyo3_async_runtimes::get_running_loop(py)?;
+    CURRENT.with(|current| {
+        let mut current = current.borrow_mut();
+        if let Some((event_loop, bridge)) = &*current
+            && event_loop.is(&running)
+        {
+            return Ok(bridge.clone());
+        }
+        let bridge = LoopBridge::new(py, running.clone())?;
+        *current = Some((running.unbind(), bridge.clone()));
+        Ok(bridge)
+    })
+}
+
+/// Returns an asyncio future (of the running loop) that resolves with what `convert` makes of
+/// `work`'s output. `work` is polled once here, before this returns, so that what it sends
+/// first (a call) leaves in the order Python made the calls; then it runs on the runtime.
+/// Cancelling the asyncio future drops `work`.
+pub(crate) fn spawn_awaitable<'py, T, W, C>(
+    py: Python<'py>,
+    work: W,
+    convert: C,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    T: Send + 'static,
+    W: Future<Output = T> + Send + 'static,
+    C: for<'a> FnOnce(Python<'a>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+{
+    let bridge = current(py)?;
+    let future = bridge.event_loop.bind(py).call_method0("create_future")?;
+    let runtime = pyo3_async_runtimes::tokio::get_runtime();
+    let mut work = Box::pin(work);
+    let first = py.detach(|| {
+        let _inside = runtime.enter();
+        work.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    });
+    match first {
+        Poll::Ready(output) => {
+            let outcome: Make = Box::new(move |py| convert(py, output));
+            bridge.run_job(py, Job::Resolve { future: future.clone().unbind(), outcome })?
+        }
+        Poll::Pending => {
+            let target = future.clone().unbind();
+            let waiter = bridge.clone();
+            let task = runtime.spawn(async move {
+                let output = work.await;
+                waiter.push(Job::Resolve {
+                    future: target,
+                    outcome: Box::new(move |py| convert(py, output)),
+                });
+            });
+            let abort = AbortOnCancel { task: task.abort_handle() };
+            future.call_method1("add_done_callback", (abort,))?;
+        }
+    }
+    Ok(future)
+}
+
+/// Aborts the runtime task behind an asyncio future that was cancelled.
+#[pyclass(frozen)]
+struct AbortOnCancel {
+    task: tokio::task::AbortHandle,
+}
+
+#[pymethods]
+impl AbortOnCancel {
+    fn __call__(&self, future: Bound<'_, PyAny>) -> PyResult<()> {
+        if future.call_method0("cancelled")?.is_truthy()? {
+            self.task.abort();
+        }
+        Ok(())
+    }
+}

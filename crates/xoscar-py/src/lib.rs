@@ -1,0 +1,35 @@
+//! `xoscar_rs._native`: the Rust half of the Python package `xoscar_rs` (xoscar's API on this
+//! runtime). Python actors are one Rust actor type carrying pickled calls; pools, refs,
+//! routing, connections and sub pool processes are the runtime's. The GIL is held only while
+//! Python code runs or Python objects are made: every await runs on the tokio runtime of
+//! `pyo3-async-runtimes` without it.
+//!
+//! One order inside, bottom to top: bridge, errors, actor, pool, refs (a module uses only
+//! those before it; checked by `cargo xtask check-layers`). The Python half, in
+//! `python/xoscar_rs/`, is described in docs/python.md.
+
+mod actor;
+mod bridge;
+mod errors;
+mod pool;
+mod refs;
+
+pub use actor::{PyActor, PyCall};
+
+use pyo3::prelude::*;
+
+/// The module `xoscar_rs._native`.
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<pool::NativePool>()?;
+    module.add_class::<refs::NativeRef>()?;
+    module.add_function(wrap_pyfunction!(pool::start_pool, module)?)?;
+    module.add_function(wrap_pyfunction!(pool::serve_sub_pool, module)?)?;
+    module.add_function(wrap_pyfunction!(refs::create_actor, module)?)?;
+    module.add_function(wrap_pyfunction!(refs::actor_ref, module)?)?;
+    module.add_function(wrap_pyfunction!(refs::has_actor, module)?)?;
+    module.add_function(wrap_pyfunction!(refs::destroy_actor, module)?)?;
+    module.add("TYPE_NAME", actor::TYPE_NAME)?;
+    module.add("PICKLED_ERROR", actor::PICKLED_ERROR)?;
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! A pool of this process, started from Python: a main pool with its sub pools (Python
+//! processes running `xoscar_rs._subpool`), or, in such a process, the sub pool itself. Both
+//! serve Python actors of either kind; their methods run on the asyncio loop the pool was
+//! started from.
+//!
+//! Uses the bridge, the actor and the errors.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use pyo3::prelude::*;
+use pyo3_async_runtimes::tokio::get_runtime;
+use xoscar::{
+    ActorPool, ActorPoolBuilder, Address, MainPool, Recovery, SubPool, SubPoolInfo, SubPoolSettings,
+};
+
+use crate::actor::{CONCURRENT_LIMIT, PyActor, TYPE_NAME};
+use crate::bridge::{LoopBridge, current, spawn_awaitable};
+use crate::errors::{invalid, to_py};
+
+/// A running pool of this process. Dropped (garbage-collected) it stops at once, killing its
+/// sub pools; `stop()` stops it gracefully.
+#[pyclass(frozen, name = "Pool")]
+pub(crate) struct NativePool {
+    address: String,
+    running: Mutex<Option<Running>>,
+}
+
+enum Running {
+    // Boxed: the two differ in size by hundreds of bytes, and one is made per pool.
+    Main(Box<MainPool>),
+    Sub(Box<ActorPool>),
+}
+
+impl Running {
+    async fn shutdown(self) {
+        match self {
+            Running::Main(pool) => pool.shutdown().await,
+            Running::Sub(pool) => pool.shutdown().await,
+        }
+    }
+}
+
+impl NativePool {
+    fn new(address: &Address, running: Running) -> Self {
+        NativePool { address: address.to_string(), running: Mutex::new(Some(running)) }
+    }
+}
+
+impl Drop for NativePool {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.get_mut().take() {
+            // Dropped by Python's collector, off the runtime: the pool's tasks are aborted
+            // and its processes killed from within it.
+            let _inside = get_runtime().enter();
+            drop(running);
+        }
+    }
+}
+
+#[pymethods]
+impl NativePool {
+    /// The address its actors' refs carry.
+    #[getter]
+    fn external_address(&self) -> &str {
+        &self.address
+    }
+
+    /// Its sub pools: `(index, label, address, pid)` each.
+    fn sub_pools(&self) -> Vec<(usize, String, String, u32)> {
+        match &*self.running.lock() {
+            Some(Running::Main(pool)) => pool.sub_pools().into_iter().map(describe).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Stops gracefully: every accepted message is handled and every actor's
+    /// `__pre_destroy__` runs, within the pool's grace period; sub pools end. A second stop
+    /// does nothing.
+    fn stop<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let running = self.running.lock().take();
+        let stopping = async move {
+            if let Some(running) = running {
+                running.shutdown().await;
+            }
+        };
+        spawn_awaitable(py, stopping, |py, ()| Ok(py.None()))
+    }
+}
+
+fn describe(info: SubPoolInfo) -> (usize, String, String, u32) {
+    (info.index, info.label, info.address.to_string(), info.pid)
+}
+
+/// Registers Python actors, built and run on `host`'s loop.
+fn python_actors(builder: ActorPoolBuilder, host: Arc<LoopBridge>) -> ActorPoolBuilder {
+    builder.register_concurrent(TYPE_NAME, CONCURRENT_LIMIT, move |init: Bytes| {
+        Ok(PyActor::new(init, host.clone()))
+    })
+}
+
+/// One sub pool to start: its label and the environment variables it gets.
+type SubPoolSpec = (String, Vec<(String, String)>);
+
+/// Starts a main pool at `address`, labelled `label`, with `sub_pools`, each a process
+/// running `program` (the Python interpreter and its arguments), recovered as `recovery`
+/// says (`"actors"`, `"process"` or `"off"`). Awaitable; gives a `Pool`.
+#[pyfunction]
+pub(crate) fn start_pool<'py>(
+    py: Python<'py>,
+    address: &str,
+    sub_pools: Vec<SubPoolSpec>,
+    program: (String, Vec<String>),
+    label: String,
+    recovery: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let address: Address = address.parse().map_err(invalid)?;
+    let recovery = match recovery {
+        "actors" => Recovery::Actors,
+        "process" => Recovery::Process,
+        "off" => Recovery::Off,
+        other => return Err(invalid(format!("unknown recovery {other:?}"))),
+    };
+    let host = current(py)?;
+    let sub_address = match &address {
+        // Sub pools listen on the main pool's host, on ports of their own.
+        Address::Tcp { host, .. } => Address::Tcp { host: host.clone(), port: 0 },
+        _ => Address::tcp(([127, 0, 0, 1], 0).into()),
+    };
+    let starting = async move {
+        let mut builder = MainPool::builder(python_actors(ActorPool::builder(address), host))
+            .label(label)
+            .recovery(recovery);
+        for (label, env) in sub_pools {
+            let mut sub_pool = SubPool::new()
+                .label(label)
+                .address(sub_address.clone())
+                .program(&program.0, &program.1);
+            for (key, value) in env {
+                sub_pool = sub_pool.env(key, value);
+            }
+            builder = builder.sub_pool(sub_pool);
+        }
+        builder.start().await
+    };
+    spawn_awaitable(py, starting, |py, started| {
+        let pool = started.map_err(|error| to_py(py, error))?;
+        Ok(Py::new(py, NativePool::new(&pool.address().clone(), Running::Main(Box::new(pool))))?
+            .into_any())
+    })
+}
+
+/// In a sub pool's process (started by a main pool): starts its pool, tells the main pool it
+/// serves, and gives the `Pool`. This process exits when the main pool goes.
+#[pyfunction]
+pub(crate) fn serve_sub_pool(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    let settings = SubPoolSettings::from_env()
+        .ok_or_else(|| invalid("this process was not started as a sub pool"))?
+        .map_err(invalid)?;
+    let host = current(py)?;
+    let serving = async move { settings.serve(|builder| python_actors(builder, host)).await };
+    spawn_awaitable(py, serving, |py, served| {
+        let pool = served.map_err(|error| to_py(py, error))?;
+        Ok(Py::new(py, NativePool::new(&pool.address().clone(), Running::Sub(Box::new(pool))))?
+            .into_any())
+    })
+}

@@ -1,0 +1,187 @@
+//! Refs to Python actors and what Python calls on them: call, tell, create, look up, has,
+//! destroy. Every call is awaitable from asyncio and runs on the runtime without the GIL;
+//! cancelling the awaiting task drops the call, which cancels it in the actor's process.
+//!
+//! Uses the actor and the errors.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use bytes::Bytes;
+use pyo3::IntoPyObjectExt;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::PyBytes;
+use xoscar::{ActorRef, Address, Placement};
+
+use crate::actor::{PyActor, PyCall};
+use crate::bridge::spawn_awaitable;
+use crate::errors::{invalid, to_py};
+
+/// A reference to a Python actor `(address, uid)`: cheap to make, no I/O until called.
+#[pyclass(frozen, name = "Ref")]
+pub(crate) struct NativeRef {
+    inner: ActorRef<PyActor>,
+}
+
+/// What an awaited operation gives Python: its value made by `value`, or its error raised.
+fn answer<T>(
+    value: impl FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>>,
+) -> impl FnOnce(Python<'_>, Result<T, xoscar::ActorError>) -> PyResult<Py<PyAny>> {
+    move |py, outcome| match outcome {
+        Ok(output) => value(py, output),
+        Err(error) => Err(to_py(py, error)),
+    }
+}
+
+/// Bytes handed to Python as `bytes` (copied once, on the loop).
+fn bytes(py: Python<'_>, bytes: Bytes) -> PyResult<Py<PyAny>> {
+    Ok(PyBytes::new(py, &bytes).into_any().unbind())
+}
+
+fn located(py: Python<'_>, found: ActorRef<PyActor>) -> PyResult<Py<PyAny>> {
+    Ok((found.address().to_string(), found.uid()).into_pyobject(py)?.into_any().unbind())
+}
+
+fn plain<T: for<'a> IntoPyObject<'a>>(py: Python<'_>, value: T) -> PyResult<Py<PyAny>> {
+    value.into_py_any(py)
+}
+
+fn parse(address: &str) -> PyResult<Address> {
+    address.parse().map_err(invalid)
+}
+
+/// Python's bytes as `Bytes`, without a copy: the bytes object is kept alive instead.
+fn shared(bytes: PyBackedBytes) -> Bytes {
+    Bytes::from_owner(bytes)
+}
+
+#[pymethods]
+impl NativeRef {
+    #[new]
+    fn new(address: &str, uid: &str) -> PyResult<Self> {
+        Ok(NativeRef { inner: ActorRef::new(parse(address)?, uid) })
+    }
+
+    /// The address of the pool the actor lives in.
+    #[getter]
+    fn address(&self) -> String {
+        self.inner.address().to_string()
+    }
+
+    /// The actor's uid.
+    #[getter]
+    fn uid(&self) -> &str {
+        self.inner.uid()
+    }
+
+    /// Calls `method` with the pickled `arguments`; awaitable, gives the pickled outcome.
+    /// `timeout` (seconds) travels with the call: past it, `TimeoutError`.
+    #[pyo3(signature = (method, arguments, timeout=None))]
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        method: String,
+        arguments: PyBackedBytes,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let target = self.inner.clone();
+        let message = PyCall { method, arguments: shared(arguments) };
+        let timeout = timeout.map(Duration::try_from_secs_f64).transpose().map_err(invalid)?;
+        let call = async move {
+            match timeout {
+                Some(timeout) => target.call_with_timeout(message, timeout).await,
+                None => target.call(message).await,
+            }
+        };
+        spawn_awaitable(py, call, answer(bytes))
+    }
+
+    /// Sends `method` with the pickled `arguments` without waiting for its outcome;
+    /// awaitable, done once the actor's pool accepted it.
+    fn tell<'py>(
+        &self,
+        py: Python<'py>,
+        method: String,
+        arguments: PyBackedBytes,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let target = self.inner.clone();
+        let message = PyCall { method, arguments: shared(arguments) };
+        let tell = async move { target.tell(message).await };
+        spawn_awaitable(py, tell, answer(plain))
+    }
+}
+
+/// Where a create puts its actor, as Python names it: `(kind, value)`.
+fn placement(kind: &str, value: &str) -> PyResult<Placement> {
+    Ok(match kind {
+        "here" => Placement::Here,
+        "address" => Placement::Address(parse(value)?),
+        "sub_pool" => Placement::SubPool(value.parse().map_err(invalid)?),
+        "random_sub_pool" => Placement::RandomSubPool,
+        "label" => Placement::Label(value.to_owned()),
+        "idle_label" => Placement::IdleLabel(value.to_owned()),
+        other => return Err(invalid(format!("unknown placement {other:?}"))),
+    })
+}
+
+/// Creates an actor of `type_name` from `init` through the pool at `address`, placed as
+/// `(kind, value)` says; awaitable, gives `(address, uid)` of the actor.
+#[pyfunction]
+#[pyo3(signature = (address, type_name, init, uid=None, placement_kind="here", placement_value=""))]
+pub(crate) fn create_actor<'py>(
+    py: Python<'py>,
+    address: &str,
+    type_name: String,
+    init: PyBackedBytes,
+    uid: Option<String>,
+    placement_kind: &str,
+    placement_value: &str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let address = parse(address)?;
+    let placement = placement(placement_kind, placement_value)?;
+    let init = shared(init);
+    let mut create =
+        xoscar::create_actor::<PyActor>(&address, &type_name, &init).placement(placement);
+    if let Some(uid) = uid {
+        create = create.uid(uid);
+    }
+    spawn_awaitable(py, create.into_future(), answer(located))
+}
+
+/// The actor `uid` as found through the pool at `address` (for a main pool, maybe in a sub
+/// pool); awaitable, gives `(address, uid)`, or raises `ActorNotExist`.
+#[pyfunction]
+pub(crate) fn actor_ref<'py>(
+    py: Python<'py>,
+    address: &str,
+    uid: String,
+) -> PyResult<Bound<'py, PyAny>> {
+    let address = parse(address)?;
+    let find = async move { xoscar::actor_ref::<PyActor>(&address, uid).await };
+    spawn_awaitable(py, find, answer(located))
+}
+
+/// Whether the actor `uid` lives in the pool at `address`; awaitable.
+#[pyfunction]
+pub(crate) fn has_actor<'py>(
+    py: Python<'py>,
+    address: &str,
+    uid: String,
+) -> PyResult<Bound<'py, PyAny>> {
+    let target = ActorRef::<PyActor>::new(parse(address)?, uid);
+    let has = async move { xoscar::has_actor(&target).await };
+    spawn_awaitable(py, has, answer(plain))
+}
+
+/// Destroys the actor `uid` of the pool at `address` (its `__pre_destroy__` runs); awaitable.
+#[pyfunction]
+pub(crate) fn destroy_actor<'py>(
+    py: Python<'py>,
+    address: &str,
+    uid: String,
+) -> PyResult<Bound<'py, PyAny>> {
+    let target = ActorRef::<PyActor>::new(parse(address)?, uid);
+    let destroy = async move { xoscar::destroy_actor(&target).await };
+    spawn_awaitable(py, destroy, answer(plain))
+}

@@ -1,0 +1,106 @@
+"""Actor classes the tests share (importable by sub pools, which get this process's path)."""
+
+import asyncio
+import os
+
+import xoscar_rs as xo
+
+
+class Counter(xo.Actor):
+    def __init__(self, start=0):
+        self.value = start
+        self.cancelled = 0
+        self.log = []
+
+    def add(self, n=1):
+        self.value += n
+        return self.value
+
+    def get(self):
+        return self.value
+
+    async def slow_add(self, n, seconds):
+        self.log.append(("start", n))
+        await asyncio.sleep(seconds)
+        self.value += n
+        self.log.append(("end", n))
+        return self.value
+
+    def get_log(self):
+        return self.log
+
+    async def sleep(self, seconds):
+        try:
+            await asyncio.sleep(seconds)
+            return self.value
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+
+    def cancelled_count(self):
+        return self.cancelled
+
+    def pid(self):
+        return os.getpid()
+
+    def env(self, key):
+        return os.environ.get(key)
+
+    def fail(self, message):
+        raise ValueError(message)
+
+    async def call_other(self, ref, n):
+        return await ref.add(n)
+
+
+class Unlocked(xo.Actor):
+    def __init__(self):
+        self.log = []
+
+    @xo.no_lock
+    async def step(self, n, seconds):
+        self.log.append(n)
+        await asyncio.sleep(seconds)
+        self.log.append(n + 2)
+
+    def get_log(self):
+        return self.log
+
+
+class Concurrent(xo.StatelessActor):
+    def __init__(self):
+        self.running = 0
+        self.most = 0
+
+    async def work(self, seconds):
+        self.running += 1
+        self.most = max(self.most, self.running)
+        await asyncio.sleep(seconds)
+        self.running -= 1
+        return self.most
+
+
+class Hooks(xo.Actor):
+    destroyed = []
+
+    def __init__(self, fail_in=None):
+        if fail_in == "init":
+            raise ValueError("bad init")
+        self.fail_in = fail_in
+        self.created = False
+
+    async def __post_create__(self):
+        if self.fail_in == "post_create":
+            raise TypeError("bad post_create")
+        # A self-call in a hook reaches the actor through its local ref.
+        self.created = await self.ref().whoami()
+
+    async def __pre_destroy__(self):
+        if self.fail_in == "pre_destroy":
+            raise RuntimeError("bad pre_destroy")
+
+    def whoami(self):
+        return (self.address, self.uid)
+
+    def was_created(self):
+        return self.created

@@ -1,0 +1,79 @@
+"""A main pool with sub pools (Python processes): placement, lookup, environment, calls."""
+
+import os
+
+import pytest
+
+import xoscar_rs as xo
+from actors import Counter
+from xoscar_rs.allocate_strategy import (
+    AddressSpecified,
+    IdleLabel,
+    MainPool,
+    ProcessIndex,
+    RandomLabel,
+    RandomSubPool,
+)
+
+
+async def test_actors_are_placed_by_strategy_and_run_in_their_pools_process(pool_with_subs):
+    address = pool_with_subs.external_address
+    subs = pool_with_subs.sub_processes
+    assert len(subs) == 2 and os.getpid() not in subs.values()
+    main = await xo.create_actor(Counter, address=address, allocate_strategy=MainPool())
+    assert main.address == address
+    assert await main.pid() == os.getpid()
+    for index, (sub_address, pid) in enumerate(subs.items(), start=1):
+        ref = await xo.create_actor(
+            Counter, address=address, allocate_strategy=ProcessIndex(index)
+        )
+        assert ref.address == sub_address
+        assert await ref.pid() == pid
+        assert await ref.env("XO_TEST_ENV") == ["first", "second"][index - 1]
+        pinned = await xo.create_actor(
+            Counter, address=address, allocate_strategy=AddressSpecified(sub_address)
+        )
+        assert pinned.address == sub_address
+    random = await xo.create_actor(Counter, address=address, allocate_strategy=RandomSubPool())
+    assert random.address in subs
+    gpu = await xo.create_actor(Counter, address=address, allocate_strategy=RandomLabel("gpu"))
+    assert gpu.address == list(subs)[0]
+
+
+async def test_idle_label_takes_each_pool_once_then_has_no_slot(pool_with_subs):
+    address = pool_with_subs.external_address
+    taken = await xo.create_actor(Counter, address=address, allocate_strategy=IdleLabel("cpu"))
+    assert taken.address == list(pool_with_subs.sub_processes)[1]
+    with pytest.raises(xo.errors.NoIdleSlot):
+        await xo.create_actor(Counter, address=address, allocate_strategy=IdleLabel("cpu"))
+    await xo.destroy_actor(taken)
+    again = await xo.create_actor(Counter, address=address, allocate_strategy=IdleLabel("cpu"))
+    assert again.address == taken.address
+
+
+async def test_a_sub_pools_actor_is_found_called_and_destroyed_through_the_main_pool(
+    pool_with_subs,
+):
+    address = pool_with_subs.external_address
+    ref = await xo.create_actor(
+        Counter, 3, address=address, uid="in-sub", allocate_strategy=ProcessIndex(2)
+    )
+    found = await xo.actor_ref(address, "in-sub")
+    assert found == ref and found.address != address
+    assert await found.add(1) == 4
+    assert await xo.has_actor(xo.ActorRef(address, "in-sub"))
+    # Actors in different processes call each other with refs passed as arguments.
+    other = await xo.create_actor(Counter, 10, address=address, allocate_strategy=ProcessIndex(1))
+    assert await other.call_other(ref, 5) == 9
+    await xo.destroy_actor(xo.ActorRef(address, "in-sub"))
+    assert not await xo.has_actor(ref)
+
+
+async def test_an_error_in_a_sub_pool_names_its_address_and_pid(pool_with_subs):
+    ref = await xo.create_actor(
+        Counter, address=pool_with_subs.external_address, allocate_strategy=ProcessIndex(1)
+    )
+    with pytest.raises(ValueError) as raised:
+        await ref.fail("far away")
+    assert raised.value.pid == await ref.pid()
+    assert raised.value.address == ref.address
