@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use xoscar::{Actor, Context, Failure, Handler, RemoteMessages};
+use xoscar::{Actor, Context, Failure, Handler, RemoteMessages, Streaming};
 
 use crate::bridge::{LoopBridge, Value};
 
@@ -27,6 +27,12 @@ pub(crate) const CONCURRENT_LIMIT: usize = 1024;
 pub(crate) const PICKLED_ERROR: &str = "xoscar_rs.pickled_error:";
 /// The name [`PyCall`] travels under.
 pub(crate) const CALL: &str = "xoscar_rs.call";
+/// The name [`PyStream`] travels under.
+pub(crate) const STREAM: &str = "xoscar_rs.stream";
+/// The first byte of a generator's item that says it has no more (`xoscar_rs._actor.END`).
+const END: u8 = 2;
+/// The first byte of an outcome that is an exception (`xoscar_rs._actor.RAISED`).
+const RAISED: u8 = 1;
 
 /// A call of a Python actor's method.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -37,6 +43,15 @@ pub struct PyCall {
     /// The pickled `(args, kwargs)`, as `xoscar_rs._actor` writes them.
     #[prost(bytes = "bytes", tag = "2")]
     pub arguments: Bytes,
+}
+
+/// A pull of the items of one of a Python actor's generators (`@xo.generator`), streamed to
+/// the caller with the runtime's credit-based flow control.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PyStream {
+    /// The pickled id of the generator, as `xoscar_rs._actor` keeps it.
+    #[prost(bytes = "bytes", tag = "1")]
+    pub generator: Bytes,
 }
 
 /// A Python actor: built in its pool's process on [`Actor::on_start`] from its pickled class
@@ -62,7 +77,7 @@ impl PyActor {
 
 impl Actor for PyActor {
     fn remote_messages(messages: &mut RemoteMessages<Self>) {
-        messages.message::<PyCall>(CALL);
+        messages.message::<PyCall>(CALL).stream::<PyStream, Bytes>(STREAM);
     }
 
     async fn on_start(&mut self, ctx: &mut Context<Self>) -> Result<(), Failure> {
@@ -113,11 +128,53 @@ impl Handler<PyCall> for PyActor {
             .await?;
         match reply {
             Value::Bytes(reply) => Ok(reply),
-            Value::Object(_) => {
-                Err(Failure::msg("xoscar_rs._actor.invoke returned something other than bytes"))
-            }
+            Value::Object(_) => Err(not_bytes()),
         }
     }
+}
+
+impl Handler<PyStream> for PyActor {
+    /// Each item's pickled outcome; an exception is the last item.
+    type Reply = Streaming<Bytes>;
+
+    async fn handle(
+        &mut self,
+        pull: PyStream,
+        _: &mut Context<Self>,
+    ) -> Result<Streaming<Bytes>, Failure> {
+        let (instance, host) = (self.instance()?.clone(), self.host.clone());
+        // One item per trip to the loop; the runtime pulls ahead as the caller's credit
+        // allows, and dropping the stream (the caller gone) cancels the pull in flight.
+        let items = xoscar::stream::unfold(false, move |ended| {
+            let (instance, host, generator) =
+                (instance.clone(), host.clone(), pull.generator.clone());
+            async move {
+                if ended {
+                    return None;
+                }
+                let next = host
+                    .run(move |py| {
+                        let next_item = py.import("xoscar_rs._actor")?.getattr("next_item")?;
+                        Ok(next_item.call1((&*instance, PyBytes::new(py, &generator)))?.unbind())
+                    })
+                    .await;
+                match next {
+                    Err(failure) => Some((Err(failure), true)),
+                    Ok(Value::Bytes(item)) if item.first() == Some(&END) => None,
+                    Ok(Value::Bytes(item)) => {
+                        let last = item.first() == Some(&RAISED);
+                        Some((Ok(item), last))
+                    }
+                    Ok(Value::Object(_)) => Some((Err(not_bytes()), true)),
+                }
+            }
+        });
+        Ok(Streaming::new(items))
+    }
+}
+
+fn not_bytes() -> Failure {
+    Failure::msg("xoscar_rs._actor returned something other than bytes")
 }
 
 /// A hook's outcome: bytes are the pickled error it raised (a failure carrying them, for the

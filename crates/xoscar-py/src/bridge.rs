@@ -304,6 +304,26 @@ where
     Ok(future)
 }
 
+/// Runs `work` on the runtime with no one to wait for it (no loop needed): polled once here
+/// first, as [`spawn_awaitable`] does, so that what it sends leaves before what this thread
+/// sends next.
+pub(crate) fn spawn_detached<W>(py: Python<'_>, work: W)
+where
+    W: Future<Output = ()> + Send + 'static,
+{
+    let runtime = pyo3_async_runtimes::tokio::get_runtime();
+    let mut work = Box::pin(work);
+    let first = py.detach(|| {
+        let _inside = runtime.enter();
+        work.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    });
+    if first.is_pending() {
+        // Owned by the runtime until it ends: a tell accepted or refused, bounded by the
+        // caller's connection settings.
+        drop(runtime.spawn(work));
+    }
+}
+
 /// Aborts the runtime task behind an asyncio future that was cancelled.
 #[pyclass(frozen)]
 struct AbortOnCancel {

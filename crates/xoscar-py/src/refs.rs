@@ -5,6 +5,7 @@
 //! Uses the actor and the errors.
 
 use std::future::IntoFuture;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,10 +13,10 @@ use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
-use xoscar::{ActorRef, Address, Placement};
+use xoscar::{ActorRef, Address, Placement, ReplyStream};
 
-use crate::actor::{PyActor, PyCall};
-use crate::bridge::spawn_awaitable;
+use crate::actor::{PyActor, PyCall, PyStream};
+use crate::bridge::{spawn_awaitable, spawn_detached};
 use crate::errors::{invalid, to_py};
 
 /// A reference to a Python actor `(address, uid)`: cheap to make, no I/O until called.
@@ -109,6 +110,57 @@ impl NativeRef {
         let message = PyCall { method, arguments: shared(arguments) };
         let tell = async move { target.tell(message).await };
         spawn_awaitable(py, tell, answer(plain))
+    }
+
+    /// Opens the stream of the items of the actor's generator with the pickled id
+    /// `generator`; awaitable, gives a `Stream`.
+    fn stream<'py>(
+        &self,
+        py: Python<'py>,
+        generator: PyBackedBytes,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let target = self.inner.clone();
+        let pull = PyStream { generator: shared(generator) };
+        let open = async move { target.call_stream::<PyStream, Bytes>(pull).await };
+        spawn_awaitable(
+            py,
+            open,
+            answer(|py, items| {
+                let items = Arc::new(tokio::sync::Mutex::new(items));
+                Ok(Py::new(py, NativeStream { items })?.into_any())
+            }),
+        )
+    }
+
+    /// [`NativeRef::tell`] with nobody waiting (from a finalizer): sent before whatever this
+    /// thread sends next; its outcome is dropped.
+    fn tell_detached(&self, py: Python<'_>, method: String, arguments: PyBackedBytes) {
+        let target = self.inner.clone();
+        let message = PyCall { method, arguments: shared(arguments) };
+        spawn_detached(py, async move {
+            let _ = target.tell(message).await;
+        });
+    }
+}
+
+/// The items of a generator of a Python actor, as they come (each a pickled outcome).
+/// Dropping it stops the producer.
+#[pyclass(frozen, name = "Stream")]
+pub(crate) struct NativeStream {
+    items: Arc<tokio::sync::Mutex<ReplyStream<Bytes>>>,
+}
+
+#[pymethods]
+impl NativeStream {
+    /// The next item; awaitable, gives `None` at the end.
+    fn next<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let items = self.items.clone();
+        let next = async move { items.lock().await.next().await };
+        spawn_awaitable(py, next, |py, item| match item {
+            None => Ok(py.None()),
+            Some(Ok(item)) => bytes(py, item),
+            Some(Err(error)) => Err(to_py(py, error)),
+        })
     }
 }
 

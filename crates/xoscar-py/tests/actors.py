@@ -104,3 +104,33 @@ class Hooks(xo.Actor):
 
     def was_created(self):
         return self.created
+
+
+class Producer(xo.StatelessActor):
+    def __init__(self):
+        self.produced = 0
+
+    @xo.generator
+    async def count(self, limit=None):
+        n = 0
+        while limit is None or n < limit:
+            self.produced = n + 1
+            yield n
+            n += 1
+
+    @xo.generator
+    def blocking(self, n):
+        for i in range(n):
+            yield i * i
+
+    @xo.generator
+    async def fails_after(self, n):
+        for i in range(n):
+            yield i
+        raise KeyError("generator broke")
+
+    def produced_so_far(self):
+        return self.produced
+
+    def live_generators(self):
+        return len(self._generators)

@@ -5,7 +5,7 @@ Actors in pools (one per process, sub pools as Python processes), called by refe
 Rust runtime's. docs/python.md says what differs from xoscar.
 """
 
-from . import allocate_strategy, errors
+from . import allocate_strategy, batch, errors
 from ._actor import Actor, StatelessActor, no_lock
 from ._ref import ActorRef, LocalActorRef, create_actor_ref
 from .api import (
@@ -18,6 +18,8 @@ from .api import (
     kill_actor,
     wait_for,
 )
+from .batch import extensible
+from .generator import IteratorWrapper, generator
 from .errors import ActorAlreadyExist, ActorNotExist, Return, SendMessageFailed, ServerClosed
 
 __all__ = [
@@ -33,11 +35,15 @@ __all__ = [
     "StatelessActor",
     "actor_ref",
     "allocate_strategy",
+    "batch",
     "create_actor",
     "create_actor_pool",
     "create_actor_ref",
     "destroy_actor",
     "errors",
+    "extensible",
+    "generator",
+    "IteratorWrapper",
     "has_actor",
     "kill_actor",
     "no_lock",

@@ -18,6 +18,8 @@ CALL_METHOD_DEFAULT = 0
 CALL_METHOD_BATCH = 1
 OK = b"\x00"
 RAISED = b"\x01"
+# A generator's pull that found no more items.
+END = b"\x02"
 
 # Every actor living in a pool of this process, by (address, uid as str): what the local fast
 # path of refs reaches. An actor is here from before its __post_create__ until destroyed.
@@ -95,6 +97,14 @@ class _BaseActor:
 
     async def __pre_destroy__(self):
         """Runs once when the actor is destroyed; may be sync or async."""
+
+    def __xoscar_destroy_generator__(self, generator_uid):
+        """Forgets (and closes) a generator its consumer is done with."""
+        generator = self._generators.pop(generator_uid, None)
+        if inspect.isgenerator(generator):
+            generator.close()
+        elif inspect.isasyncgen(generator):
+            asyncio.ensure_future(generator.aclose())
 
 
 class Actor(_BaseActor):
@@ -190,6 +200,41 @@ async def invoke(actor, method_name: str, arguments: bytes) -> bytes:
     except asyncio.CancelledError:
         raise
     except BaseException as error:  # noqa: BLE001 - reaches the caller
+        return RAISED + dumps_error(error, actor.address, os.getpid())
+
+
+def _next_or_end(generator):
+    try:
+        return next(generator)
+    except StopIteration:
+        return _EXHAUSTED
+
+
+_EXHAUSTED = object()
+
+
+async def next_item(actor, generator_uid: bytes) -> bytes:
+    """The next item of one of the actor's generators, pickled: ``END`` when it has no more,
+    ``RAISED`` and the exception if it raised. A sync generator runs in a thread (it may
+    block); each pull takes a serial actor's lock, as xoscar's does."""
+    uid = loads(generator_uid)
+    generator = actor._generators.get(uid)
+    try:
+        if generator is None:
+            raise RuntimeError(f"No iterator with id: {uid}")
+        async with actor._lock:
+            if inspect.isgenerator(generator):
+                item = await asyncio.to_thread(_next_or_end, generator)
+                if item is _EXHAUSTED:
+                    return END
+            else:
+                item = await generator.__anext__()
+        return OK + dumps(item)
+    except StopAsyncIteration:
+        return END
+    except asyncio.CancelledError:
+        raise
+    except BaseException as error:  # noqa: BLE001 - reaches the consumer
         return RAISED + dumps_error(error, actor.address, os.getpid())
 
 

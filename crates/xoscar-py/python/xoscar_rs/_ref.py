@@ -12,6 +12,7 @@ from ._actor import (
     call_method,
 )
 from ._serialize import dumps, loads, remote_error
+from .batch import DelayedArgument
 from .errors import ActorNotExist
 
 _PUBLIC_DUNDERS = ("__xoscar_next__", "__xoscar_destroy_generator__")
@@ -92,15 +93,6 @@ class ActorRef:
         return create_actor_ref, (self.address, self.uid)
 
 
-class _DelayedArgument:
-    """One call of a batch: ``ref.method.delay(*args, **kwargs)``."""
-
-    __slots__ = ("method", "args", "kwargs")
-
-    def __init__(self, method, args, kwargs):
-        self.method, self.args, self.kwargs = method, args, kwargs
-
-
 async def _send(ref: ActorRef, method: str, call_kind: int, args, kwargs, wait=True):
     arguments = dumps((call_kind, args, kwargs))
     if not wait:
@@ -132,7 +124,7 @@ class ActorRefMethod:
 
     def delay(self, *args, **kwargs):
         """One call for ``batch``."""
-        return _DelayedArgument(self.method_name, args, kwargs)
+        return DelayedArgument(self.method_name, args, kwargs)
 
     def batch(self, *delays, send=True):
         """Calls the ``@extensible`` method once with every delayed call's arguments."""

@@ -1,0 +1,13 @@
+"""xoscar's ``xoscar.core`` names that user code and xoscar's tests import."""
+
+from ._actor import NO_LOCK_ATTRIBUTE_HINT, no_lock
+from ._ref import ActorRef, ActorRefMethod, LocalActorRef, create_actor_ref
+
+__all__ = [
+    "NO_LOCK_ATTRIBUTE_HINT",
+    "ActorRef",
+    "ActorRefMethod",
+    "LocalActorRef",
+    "create_actor_ref",
+    "no_lock",
+]
