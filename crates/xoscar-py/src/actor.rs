@@ -116,16 +116,17 @@ impl Handler<PyCall> for PyActor {
     /// The pickled outcome: a status byte, then the value or the exception.
     type Reply = Bytes;
 
-    async fn handle(&mut self, call: PyCall, _: &mut Context<Self>) -> Result<Bytes, Failure> {
+    async fn handle(&mut self, call: PyCall, ctx: &mut Context<Self>) -> Result<Bytes, Failure> {
         let instance = self.instance()?.clone();
-        let reply = self
-            .host
-            .run(move |py| {
-                let invoke = py.import("xoscar_rs._actor")?.getattr("invoke")?;
-                let arguments = PyBytes::new(py, &call.arguments);
-                Ok(invoke.call1((&*instance, call.method, arguments))?.unbind())
-            })
-            .await?;
+        // A cancel reaches the method as CancelledError where it waits; what the method
+        // then returns (or raises) is still the caller's answer, as in xoscar.
+        let cancellation = ctx.cancellation();
+        let invoke = move |py: Python<'_>| {
+            let invoke = py.import("xoscar_rs._actor")?.getattr("invoke")?;
+            let arguments = PyBytes::new(py, &call.arguments);
+            Ok(invoke.call1((&*instance, call.method, arguments))?.unbind())
+        };
+        let reply = self.host.run_watching(invoke, cancellation.cancelled()).await?;
         match reply {
             Value::Bytes(reply) => Ok(reply),
             Value::Object(_) => Err(not_bytes()),

@@ -28,24 +28,27 @@ use std::task::{Context, Poll, Waker};
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use tokio::sync::oneshot;
-use xoscar::Failure;
+use xoscar::{CancellationToken, Failure};
 
 /// Makes a Python value under the GIL, on the loop.
 type Make = Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Py<PyAny>> + Send>;
 
 enum Job {
-    /// Resolves an asyncio future with what `outcome` makes (or raises).
-    Resolve { future: Py<PyAny>, outcome: Make },
+    /// Resolves an asyncio future with what `outcome` makes (or raises); if that future was
+    /// cancelled, hands the outcome to `late` instead (when there is one).
+    Resolve { future: Py<PyAny>, outcome: Make, late: Option<Arc<LateAnswer>> },
     /// Starts the coroutine `make` gives as a task; its outcome goes to `done`.
     Start { make: Make, done: Done, task: Arc<Mutex<TaskSlot>> },
-    /// Cancels a task started by a `Start`.
-    Cancel(Py<PyAny>),
+    /// Cancels a task started by a `Start` (after its first step: see `cancel_soon`).
+    Cancel(Arc<Py<PyAny>>),
 }
 
 /// A started coroutine's task, as its Rust waiter sees it.
 enum TaskSlot {
     NotStarted,
-    Started(Py<PyAny>),
+    /// Its waiter wants it cancelled, and its outcome still: start it, then cancel it.
+    CancelWhenStarted,
+    Started(Arc<Py<PyAny>>),
     /// The waiter is gone: do not start it (or cancel it once started).
     Abandoned,
 }
@@ -107,15 +110,14 @@ impl LoopBridge {
 
     fn run_job(&self, py: Python<'_>, job: Job) -> PyResult<()> {
         match job {
-            Job::Resolve { future, outcome } => {
+            Job::Resolve { future, outcome, late } => {
                 let future = future.bind(py);
-                if future.call_method0("done")?.is_truthy()? {
-                    return Ok(()); // cancelled meanwhile
+                if !future.call_method0("done")?.is_truthy()? {
+                    settle(future, outcome(py))?;
+                } else if let Some(late) = late {
+                    // Cancelled meanwhile: the answer to the cancel, if it is asked for.
+                    late.arrived(py, outcome)?;
                 }
-                match outcome(py) {
-                    Ok(value) => future.call_method1("set_result", (value,))?,
-                    Err(error) => future.call_method1("set_exception", (error.value(py),))?,
-                };
             }
             Job::Start { make, done, task } => {
                 if matches!(*task.lock(), TaskSlot::Abandoned) {
@@ -132,16 +134,26 @@ impl LoopBridge {
                 let started = self.event_loop.bind(py).call_method1("create_task", (wrapped,))?;
                 let mut slot = task.lock();
                 match *slot {
-                    TaskSlot::Abandoned => {
-                        started.call_method0("cancel")?;
+                    TaskSlot::Abandoned | TaskSlot::CancelWhenStarted => {
+                        self.cancel_soon(&started)?;
                     }
-                    _ => *slot = TaskSlot::Started(started.unbind()),
+                    _ => {}
+                }
+                if !matches!(*slot, TaskSlot::Abandoned) {
+                    *slot = TaskSlot::Started(Arc::new(started.unbind()));
                 }
             }
-            Job::Cancel(task) => {
-                task.bind(py).call_method0("cancel")?;
-            }
+            Job::Cancel(task) => self.cancel_soon(task.bind(py))?,
         }
+        Ok(())
+    }
+
+    /// Cancels `task` once its first step ran (a task cancelled before it starts never runs
+    /// its coroutine, which then could not report how it ended): `call_soon` runs after the
+    /// step `create_task` scheduled.
+    fn cancel_soon(&self, task: &Bound<'_, PyAny>) -> PyResult<()> {
+        let cancel = task.getattr("cancel")?;
+        self.event_loop.bind(task.py()).call_method1("call_soon", (cancel,))?;
         Ok(())
     }
 
@@ -151,12 +163,31 @@ impl LoopBridge {
         &self,
         make: impl for<'py> FnOnce(Python<'py>) -> PyResult<Py<PyAny>> + Send + 'static,
     ) -> Result<Value, Failure> {
-        let (sender, receiver) = oneshot::channel();
+        self.run_watching(make, std::future::pending()).await
+    }
+
+    /// [`LoopBridge::run`] that, once `cancelled` completes, cancels the task (the coroutine
+    /// gets `CancelledError` where it waits) and still waits for how it ends: a coroutine
+    /// that catches the cancel and returns, returns that.
+    pub(crate) async fn run_watching(
+        &self,
+        make: impl for<'py> FnOnce(Python<'py>) -> PyResult<Py<PyAny>> + Send + 'static,
+        cancelled: impl Future<Output = ()>,
+    ) -> Result<Value, Failure> {
+        let (sender, mut receiver) = oneshot::channel();
         let task = Arc::new(Mutex::new(TaskSlot::NotStarted));
         let done = Done { sender: Mutex::new(Some(sender)) };
         self.push(Job::Start { make: Box::new(make), done, task: task.clone() });
         let guard = CancelOnDrop { bridge: self, task };
-        let outcome = receiver.await;
+        // Both branches are cancel-safe: a oneshot receiver and a notification lose nothing.
+        let outcome = tokio::select! {
+            biased;
+            outcome = &mut receiver => outcome,
+            () = cancelled => {
+                guard.cancel();
+                receiver.await
+            }
+        };
         guard.disarm();
         match outcome {
             Ok(Ok(value)) => Ok(value),
@@ -173,6 +204,16 @@ struct CancelOnDrop<'a> {
 }
 
 impl CancelOnDrop<'_> {
+    /// Cancels the task, to be awaited still.
+    fn cancel(&self) {
+        let mut slot = self.task.lock();
+        match &*slot {
+            TaskSlot::NotStarted => *slot = TaskSlot::CancelWhenStarted,
+            TaskSlot::Started(task) => self.bridge.push(Job::Cancel(task.clone())),
+            TaskSlot::CancelWhenStarted | TaskSlot::Abandoned => {}
+        }
+    }
+
     fn disarm(self) {
         *self.task.lock() = TaskSlot::Abandoned;
         std::mem::forget(self);
@@ -260,6 +301,15 @@ pub(crate) fn current(py: Python<'_>) -> PyResult<Arc<LoopBridge>> {
     })
 }
 
+/// Sets an asyncio future's result, or its exception.
+fn settle(future: &Bound<'_, PyAny>, outcome: PyResult<Py<PyAny>>) -> PyResult<()> {
+    match outcome {
+        Ok(value) => future.call_method1("set_result", (value,))?,
+        Err(error) => future.call_method1("set_exception", (error.value(future.py()),))?,
+    };
+    Ok(())
+}
+
 /// Returns an asyncio future (of the running loop) that resolves with what `convert` makes of
 /// `work`'s output. `work` is polled once here, before this returns, so that what it sends
 /// first (a call) leaves in the order Python made the calls; then it runs on the runtime.
@@ -269,6 +319,48 @@ pub(crate) fn spawn_awaitable<'py, T, W, C>(
     work: W,
     convert: C,
 ) -> PyResult<Bound<'py, PyAny>>
+where
+    T: Send + 'static,
+    W: Future<Output = T> + Send + 'static,
+    C: for<'a> FnOnce(Python<'a>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+{
+    let (future, task) = spawn_resolving(py, work, convert, None)?;
+    if let Some(task) = task {
+        future.call_method1("add_done_callback", (AbortOnCancel { task },))?;
+    }
+    Ok(future)
+}
+
+/// [`spawn_awaitable`] for a call `make` builds around a cancellation token: cancelling the
+/// asyncio future cancels the token (the call is cancelled where it is, and answers), and
+/// the [`PendingCall`] returned beside it gives that answer (`late()`).
+pub(crate) fn spawn_cancellable<'py, T, W, C>(
+    py: Python<'py>,
+    make: impl FnOnce(CancellationToken) -> W,
+    convert: C,
+) -> PyResult<(Bound<'py, PyAny>, PendingCall)>
+where
+    T: Send + 'static,
+    W: Future<Output = T> + Send + 'static,
+    C: for<'a> FnOnce(Python<'a>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+{
+    let token = CancellationToken::new();
+    let late = Arc::new(LateAnswer { slot: Mutex::new(LateSlot::Waiting) });
+    let (future, task) = spawn_resolving(py, make(token.clone()), convert, Some(late.clone()))?;
+    if task.is_some() {
+        future.call_method1("add_done_callback", (CancelOnCancel { token },))?;
+    }
+    let bridge = current(py)?;
+    Ok((future, PendingCall { late, task, bridge }))
+}
+
+/// The common part: the future, and the task if `work` did not end at its first poll.
+fn spawn_resolving<'py, T, W, C>(
+    py: Python<'py>,
+    work: W,
+    convert: C,
+    late: Option<Arc<LateAnswer>>,
+) -> PyResult<(Bound<'py, PyAny>, Option<tokio::task::AbortHandle>)>
 where
     T: Send + 'static,
     W: Future<Output = T> + Send + 'static,
@@ -284,24 +376,112 @@ where
     });
     match first {
         Poll::Ready(output) => {
-            let outcome: Make = Box::new(move |py| convert(py, output));
-            bridge.run_job(py, Job::Resolve { future: future.clone().unbind(), outcome })?
+            settle(&future, convert(py, output))?;
+            Ok((future, None))
         }
         Poll::Pending => {
             let target = future.clone().unbind();
             let waiter = bridge.clone();
             let task = runtime.spawn(async move {
                 let output = work.await;
-                waiter.push(Job::Resolve {
-                    future: target,
-                    outcome: Box::new(move |py| convert(py, output)),
-                });
+                let outcome: Make = Box::new(move |py| convert(py, output));
+                waiter.push(Job::Resolve { future: target, outcome, late });
             });
-            let abort = AbortOnCancel { task: task.abort_handle() };
-            future.call_method1("add_done_callback", (abort,))?;
+            Ok((future, Some(task.abort_handle())))
         }
     }
-    Ok(future)
+}
+
+/// Where the answer of a call cancelled by its asyncio future goes.
+pub(crate) struct LateAnswer {
+    slot: Mutex<LateSlot>,
+}
+
+enum LateSlot {
+    /// Nobody asked yet, nothing arrived.
+    Waiting,
+    /// `late()` was asked: this future gets the answer.
+    Registered(Py<PyAny>),
+    /// The answer came before anyone asked.
+    Arrived(Make),
+    /// Handed over.
+    Done,
+}
+
+impl LateAnswer {
+    /// The answer came (on the loop).
+    fn arrived(&self, py: Python<'_>, outcome: Make) -> PyResult<()> {
+        let mut slot = self.slot.lock();
+        match std::mem::replace(&mut *slot, LateSlot::Done) {
+            LateSlot::Registered(future) => {
+                drop(slot);
+                let future = future.bind(py);
+                if !future.call_method0("done")?.is_truthy()? {
+                    settle(future, outcome(py))?;
+                }
+            }
+            LateSlot::Waiting => *slot = LateSlot::Arrived(outcome),
+            LateSlot::Arrived(_) | LateSlot::Done => {}
+        }
+        Ok(())
+    }
+}
+
+/// A call whose asyncio future may be cancelled: `late()` then gives its answer.
+#[pyclass(frozen)]
+pub(crate) struct PendingCall {
+    late: Arc<LateAnswer>,
+    task: Option<tokio::task::AbortHandle>,
+    bridge: Arc<LoopBridge>,
+}
+
+#[pymethods]
+impl PendingCall {
+    /// An asyncio future for the answer of the cancelled call: the method's value if it
+    /// caught the cancel and returned, its exception (`CancelledError` if it let the cancel
+    /// through) otherwise. Cancelling this one drops the call for good.
+    fn late<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let future = self.bridge.event_loop.bind(py).call_method0("create_future")?;
+        let mut slot = self.late.slot.lock();
+        match std::mem::replace(&mut *slot, LateSlot::Done) {
+            LateSlot::Arrived(outcome) => {
+                drop(slot);
+                settle(&future, outcome(py))?;
+            }
+            LateSlot::Waiting => {
+                *slot = LateSlot::Registered(future.clone().unbind());
+                drop(slot);
+                if let Some(task) = &self.task {
+                    future.call_method1(
+                        "add_done_callback",
+                        (AbortOnCancel { task: task.clone() },),
+                    )?;
+                }
+            }
+            LateSlot::Registered(_) | LateSlot::Done => {
+                drop(slot);
+                let cancelled = py.import("asyncio")?.getattr("CancelledError")?.call0()?;
+                future.call_method1("set_exception", (cancelled,))?;
+            }
+        }
+        Ok(future)
+    }
+}
+
+/// Cancels the call behind an asyncio future that was cancelled, without dropping it.
+#[pyclass(frozen)]
+struct CancelOnCancel {
+    token: CancellationToken,
+}
+
+#[pymethods]
+impl CancelOnCancel {
+    fn __call__(&self, future: Bound<'_, PyAny>) -> PyResult<()> {
+        if future.call_method0("cancelled")?.is_truthy()? {
+            self.token.cancel();
+        }
+        Ok(())
+    }
 }
 
 /// Runs `work` on the runtime with no one to wait for it (no loop needed): polled once here

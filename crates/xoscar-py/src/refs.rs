@@ -16,7 +16,7 @@ use pyo3::types::PyBytes;
 use xoscar::{ActorRef, Address, Placement, ReplyStream};
 
 use crate::actor::{PyActor, PyCall, PyStream};
-use crate::bridge::{spawn_awaitable, spawn_detached};
+use crate::bridge::{PendingCall, spawn_awaitable, spawn_cancellable, spawn_detached};
 use crate::errors::{invalid, to_py};
 
 /// A reference to a Python actor `(address, uid)`: cheap to make, no I/O until called.
@@ -76,25 +76,36 @@ impl NativeRef {
         self.inner.uid()
     }
 
-    /// Calls `method` with the pickled `arguments`; awaitable, gives the pickled outcome.
-    /// `timeout` (seconds) travels with the call: past it, `TimeoutError`.
-    #[pyo3(signature = (method, arguments, timeout=None))]
+    /// Calls `method` with the pickled `arguments`: an awaitable giving the pickled outcome,
+    /// and the `PendingCall` whose `late()` gives it if the awaitable was cancelled (the
+    /// cancel reaches the method, which may still answer, as in xoscar).
     fn call<'py>(
         &self,
         py: Python<'py>,
         method: String,
         arguments: PyBackedBytes,
-        timeout: Option<f64>,
+    ) -> PyResult<(Bound<'py, PyAny>, PendingCall)> {
+        let target = self.inner.clone();
+        let message = PyCall { method, arguments: shared(arguments) };
+        let call = move |cancel: xoscar::CancellationToken| async move {
+            target.call_cancellable(message, &cancel).await
+        };
+        spawn_cancellable(py, call, answer(bytes))
+    }
+
+    /// [`NativeRef::call`] that gives up after `timeout` seconds with `TimeoutError`; the
+    /// deadline travels with the call. Awaitable; cancelling it drops the call.
+    fn call_with_timeout<'py>(
+        &self,
+        py: Python<'py>,
+        method: String,
+        arguments: PyBackedBytes,
+        timeout: f64,
     ) -> PyResult<Bound<'py, PyAny>> {
         let target = self.inner.clone();
         let message = PyCall { method, arguments: shared(arguments) };
-        let timeout = timeout.map(Duration::try_from_secs_f64).transpose().map_err(invalid)?;
-        let call = async move {
-            match timeout {
-                Some(timeout) => target.call_with_timeout(message, timeout).await,
-                None => target.call(message).await,
-            }
-        };
+        let timeout = Duration::try_from_secs_f64(timeout).map_err(invalid)?;
+        let call = async move { target.call_with_timeout(message, timeout).await };
         spawn_awaitable(py, call, answer(bytes))
     }
 

@@ -37,6 +37,14 @@ class Counter(xo.Actor):
             self.cancelled += 1
             raise
 
+    async def sleep_or_answer(self, seconds):
+        try:
+            await asyncio.sleep(seconds)
+            return "slept"
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            return "cancelled, answered anyway"
+
     def cancelled_count(self):
         return self.cancelled
 

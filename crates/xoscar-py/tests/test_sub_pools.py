@@ -1,5 +1,6 @@
 """A main pool with sub pools (Python processes): placement, lookup, environment, calls."""
 
+import asyncio
 import os
 
 import pytest
@@ -77,3 +78,23 @@ async def test_an_error_in_a_sub_pool_names_its_address_and_pid(pool_with_subs):
         await ref.fail("far away")
     assert raised.value.pid == await ref.pid()
     assert raised.value.address == ref.address
+
+
+@pytest.mark.parametrize("index", [0, 1])
+async def test_a_cancelled_call_returns_what_the_cancelled_method_answers(pool_with_subs, index):
+    ref = await xo.create_actor(
+        Counter, address=pool_with_subs.external_address, allocate_strategy=ProcessIndex(index)
+    )
+    started = asyncio.get_running_loop().time()
+    task = asyncio.create_task(ref.sleep_or_answer(60))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    # As in xoscar: the method caught the cancel and answered; the caller gets the answer.
+    assert await task == "cancelled, answered anyway"
+    task = asyncio.create_task(ref.sleep(60))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await ref.cancelled_count() == 2
+    assert asyncio.get_running_loop().time() - started < 30

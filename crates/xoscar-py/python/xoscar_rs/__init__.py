@@ -5,7 +5,9 @@ Actors in pools (one per process, sub pools as Python processes), called by refe
 Rust runtime's. docs/python.md says what differs from xoscar.
 """
 
-from . import allocate_strategy, batch, errors
+from typing import TypeVar, Union
+
+from . import allocate_strategy, batch, debug, errors
 from ._actor import Actor, StatelessActor, no_lock
 from ._ref import ActorRef, LocalActorRef, create_actor_ref
 from .api import (
@@ -19,15 +21,22 @@ from .api import (
     wait_for,
 )
 from .batch import extensible
+from .debug import DebugOptions, get_debug_options, set_debug_options
 from .generator import IteratorWrapper, generator
 from .errors import ActorAlreadyExist, ActorNotExist, Return, SendMessageFailed, ServerClosed
 
+_T = TypeVar("_T")
+#: A ref typed by the actor class it reaches (annotations only), as in xoscar.
+ActorRefType = Union[ActorRef, _T]
+
 __all__ = [
+    "ActorRefType",
     "Actor",
     "ActorAlreadyExist",
     "ActorNotExist",
     "ActorPool",
     "ActorRef",
+    "DebugOptions",
     "LocalActorRef",
     "Return",
     "SendMessageFailed",
@@ -42,6 +51,9 @@ __all__ = [
     "destroy_actor",
     "errors",
     "extensible",
+    "get_debug_options",
+    "set_debug_options",
+    "debug",
     "generator",
     "IteratorWrapper",
     "has_actor",

@@ -12,6 +12,7 @@ import inspect
 import os
 
 from ._serialize import dumps, dumps_error, loads
+from .errors import Return
 
 NO_LOCK_ATTRIBUTE_HINT = "__XOSCAR_ACTOR_METHOD_NO_LOCK__"
 CALL_METHOD_DEFAULT = 0
@@ -98,6 +99,18 @@ class _BaseActor:
     async def __pre_destroy__(self):
         """Runs once when the actor is destroyed; may be sync or async."""
 
+    async def __xoscar_pre_destroy__(self):
+        """Runs ``__pre_destroy__`` once, before the runtime destroys the actor (so that the
+        hook may still call the actor through any ref, as in xoscar); its error raised."""
+        if getattr(self, "_pre_destroyed", False):
+            return
+        self._pre_destroyed = True
+        await _maybe_await(self.__pre_destroy__())
+
+    async def __xoscar_post_created__(self):
+        """Waits for ``__post_create__`` (the creator does); its error raised."""
+        await self._post_create
+
     def __xoscar_destroy_generator__(self, generator_uid):
         """Forgets (and closes) a generator its consumer is done with."""
         generator = self._generators.pop(generator_uid, None)
@@ -105,6 +118,11 @@ class _BaseActor:
             generator.close()
         elif inspect.isasyncgen(generator):
             asyncio.ensure_future(generator.aclose())
+
+
+no_lock(_BaseActor.__xoscar_post_created__)
+no_lock(_BaseActor.__xoscar_pre_destroy__)
+no_lock(_BaseActor.__xoscar_destroy_generator__)
 
 
 class Actor(_BaseActor):
@@ -125,15 +143,51 @@ async def _maybe_await(value):
     return value
 
 
-async def handle_result(result):
+def _pending(item) -> bool:
+    return inspect.isawaitable(item) or inspect.isasyncgen(item)
+
+
+async def handle_result(result, actor=None):
     """What a method's result becomes, outside the lock: an awaitable is awaited, a tuple's
-    awaitables are awaited together."""
+    awaitables (and async generators) are awaited together, an async generator runs as
+    xoscar's promise-style method (below)."""
+    if inspect.isasyncgen(result):
+        return await _run_promise(result, actor)
     if inspect.isawaitable(result):
         return await result
-    if type(result) is tuple and any(inspect.isawaitable(item) for item in result):
-        items = [_maybe_await(item) for item in result]
-        return tuple(await asyncio.gather(*items))
+    if type(result) is tuple and any(_pending(item) for item in result):
+        tasks = [asyncio.ensure_future(handle_result(item, actor)) for item in result]
+        try:
+            return tuple(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            raise
     return result
+
+
+async def _run_promise(generator, actor):
+    """xoscar's promise-style method: an async generator whose every ``yield`` hands out an
+    awaitable, awaited outside the actor's lock, and gets its result (or exception) back;
+    each step between yields holds the lock. ``raise xo.Return(value)`` ends it with
+    ``value``."""
+    lock = actor._lock if actor is not None else _FakeLock()
+    sent, thrown = None, None
+    while True:
+        try:
+            async with lock:
+                if thrown is None:
+                    pending = await generator.asend(sent)
+                else:
+                    pending = await generator.athrow(thrown)
+        except StopAsyncIteration:
+            return None
+        except Return as returned:
+            return returned.value
+        try:
+            sent, thrown = await handle_result(pending, actor), None
+        except BaseException as error:  # noqa: BLE001 - thrown into the generator
+            sent, thrown = None, error
 
 
 async def call_method(actor, method_name, call_method, args, kwargs):
@@ -152,7 +206,7 @@ async def call_method(actor, method_name, call_method, args, kwargs):
             result = method(*args, **kwargs)
             if asyncio.iscoroutine(result):
                 result = await result
-    return await handle_result(result)
+    return await handle_result(result, actor)
 
 
 # -- what the runtime calls, on the pool's loop -------------------------------------------
@@ -164,6 +218,7 @@ async def complete(coroutine, done):
     try:
         result = await coroutine
     except asyncio.CancelledError:
+        done(False, "cancelled")
         raise
     except BaseException as error:  # noqa: BLE001 - handed to the runtime as text
         done(False, f"{type(error).__name__}: {error}")
@@ -172,23 +227,25 @@ async def complete(coroutine, done):
 
 
 async def build(init: bytes, address: str, uid: str):
-    """Builds the actor ``init`` describes (pickled ``(cls, args, kwargs)``) and runs its
-    ``__post_create__``: the actor, or, if either raised, the pickled error (bytes)."""
-    key = (address, uid)
+    """Builds the actor ``init`` describes (pickled ``(cls, args, kwargs)``) and starts its
+    ``__post_create__``: the actor, or, if ``__init__`` raised, the pickled error (bytes).
+
+    ``__post_create__`` runs as a task of its own, outside the lock, while the actor already
+    takes messages (as in xoscar: it may call the actor through any ref). Its creator awaits
+    it with ``__xoscar_post_created__``."""
     try:
         cls, args, kwargs = loads(init)
         actor = cls(*args, **kwargs)
         # Both: a subclass may shadow the `uid` property (xoscar's tests make it a classmethod).
         actor._uid = actor.uid = uid.encode()
         actor._address = actor.address = address
-        _local_actors[key] = actor
-        await _maybe_await(actor.__post_create__())
-        return actor
+    except asyncio.CancelledError:
+        raise
     except BaseException as error:  # noqa: BLE001 - reaches the creator
-        _local_actors.pop(key, None)
-        if isinstance(error, asyncio.CancelledError):
-            raise
         return dumps_error(error, address, os.getpid())
+    _local_actors[(address, uid)] = actor
+    actor._post_create = asyncio.ensure_future(_maybe_await(actor.__post_create__()))
+    return actor
 
 
 async def invoke(actor, method_name: str, arguments: bytes) -> bytes:
@@ -197,9 +254,7 @@ async def invoke(actor, method_name: str, arguments: bytes) -> bytes:
         call_kind, args, kwargs = loads(arguments)
         result = await call_method(actor, method_name, call_kind, args, kwargs)
         return OK + dumps(result)
-    except asyncio.CancelledError:
-        raise
-    except BaseException as error:  # noqa: BLE001 - reaches the caller
+    except BaseException as error:  # noqa: BLE001 - reaches the caller, a cancel too
         return RAISED + dumps_error(error, actor.address, os.getpid())
 
 
@@ -240,9 +295,13 @@ async def next_item(actor, generator_uid: bytes) -> bytes:
 
 async def pre_destroy(actor):
     """Runs the actor's ``__pre_destroy__`` and forgets it: None, or, if the hook raised, the
-    pickled error (bytes)."""
+    pickled error (bytes). An actor whose ``__post_create__`` failed goes without it."""
     try:
-        await _maybe_await(actor.__pre_destroy__())
+        post_create = getattr(actor, "_post_create", None)
+        if post_create is not None and not post_create.done():
+            post_create.cancel()
+        elif post_create is None or post_create.exception() is None:
+            await actor.__xoscar_pre_destroy__()
     except asyncio.CancelledError:
         raise
     except BaseException as error:  # noqa: BLE001 - reaches the destroyer

@@ -2,6 +2,7 @@
 pool in this process, called directly on this loop, as xoscar's local fast path)."""
 
 import asyncio
+import weakref
 
 from . import _native
 from ._actor import (
@@ -13,9 +14,15 @@ from ._actor import (
 )
 from ._serialize import dumps, loads, remote_error
 from .batch import DelayedArgument
+from .debug import local_refs_enabled
 from .errors import ActorNotExist
 
-_PUBLIC_DUNDERS = ("__xoscar_next__", "__xoscar_destroy_generator__")
+_PUBLIC_DUNDERS = (
+    "__xoscar_next__",
+    "__xoscar_destroy_generator__",
+    "__xoscar_post_created__",
+    "__xoscar_pre_destroy__",
+)
 
 
 def to_binary(uid) -> bytes:
@@ -98,7 +105,16 @@ async def _send(ref: ActorRef, method: str, call_kind: int, args, kwargs, wait=T
     if not wait:
         await ref._native().tell(method, arguments)
         return None
-    return outcome(await ref._native().call(method, arguments))
+    future, pending = ref._native().call(method, arguments)
+    try:
+        reply = await future
+    except asyncio.CancelledError:
+        if not future.cancelled():
+            raise
+        # Cancelled here: the cancel reached the method, whose answer (its value if it
+        # caught the cancel, else CancelledError) is this call's, as in xoscar.
+        reply = await pending.late()
+    return outcome(reply)
 
 
 class ActorRefMethod:
@@ -160,14 +176,22 @@ def _batch_arguments(method_name, delays):
 
 class LocalActorRef(ActorRef):
     """A ref to an actor of a pool in this process: calls run its method directly on this
-    loop (under its lock), with no pickling; errors are raised as they were."""
+    loop (under its lock), with no pickling; errors are raised as they were. It holds the
+    actor weakly, and finds it again if it is created anew under its uid."""
 
-    __slots__ = ()
+    __slots__ = ("_actor_weakref",)
+
+    def __init__(self, address: str, uid):
+        super().__init__(address, uid)
+        self._actor_weakref = _DEAD
 
     def _actor(self):
-        actor = _local_actors.get((self.address, _uid_text(self.uid)))
-        if actor is None:
-            raise ActorNotExist(f"Actor {self.uid} does not exist")
+        actor = self._actor_weakref()
+        if actor is None or getattr(actor, "_pre_destroyed", False):
+            actor = _local_actors.get((self.address, _uid_text(self.uid)))
+            if actor is None:
+                raise ActorNotExist(f"Actor {self.uid} does not exist")
+            self._actor_weakref = weakref.ref(actor)
         return actor
 
     def __getattr__(self, item):
@@ -181,7 +205,10 @@ class LocalActorRef(ActorRef):
             return method
 
     def __repr__(self):
-        return f"LocalActorRef(uid={self.uid!r}, address={self.address!r})"
+        return (
+            f"LocalActorRef(uid={self.uid!r}, address={self.address!r}), "
+            f"actor_weakref={self._actor_weakref}"
+        )
 
 
 class LocalActorRefMethod(ActorRefMethod):
@@ -211,9 +238,16 @@ class LocalActorRefMethod(ActorRefMethod):
         return asyncio.sleep(0)
 
 
+class _Gone:
+    """Stands for an actor not looked up yet."""
+
+
+_DEAD = weakref.ref(_Gone())
+
+
 def create_actor_ref(address: str, uid) -> ActorRef:
     """A ref to ``(address, uid)``: a local one if a pool of this process holds the actor."""
     uid = to_binary(uid)
-    if (address, _uid_text(uid)) in _local_actors:
+    if local_refs_enabled() and (address, _uid_text(uid)) in _local_actors:
         return LocalActorRef(address, uid)
     return ActorRef(address, uid)

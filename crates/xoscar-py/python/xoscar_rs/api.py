@@ -9,7 +9,7 @@ from . import _native
 from ._ref import ActorRef, LocalActorRef, _uid_text, create_actor_ref, to_binary
 from ._serialize import dumps_by_value, loads, remote_error
 from .allocate_strategy import AllocateStrategy, IdleLabel
-from .errors import NoIdleSlot, XoscarError
+from .errors import ActorNotExist, NoIdleSlot, XoscarError
 
 _RECOVERY = {"actor": "actors", True: "actors", "process": "process", False: "off", None: "off"}
 
@@ -140,7 +140,17 @@ async def create_actor(actor_cls, *args, uid=None, address=None, **kwargs) -> Ac
         )
     except XoscarError as error:
         _raise_create_error(error, strategy)
-    return ActorRef(at, created.encode())
+    ref = ActorRef(at, created.encode())
+    try:
+        await ref.__xoscar_post_created__()
+    except BaseException:
+        # Its __post_create__ failed: the actor goes (without __pre_destroy__).
+        try:
+            await _native.destroy_actor(ref.address, _uid_text(ref.uid))
+        except XoscarError:
+            pass
+        raise
+    return ref
 
 
 def _ref_arguments(args, kwargs):
@@ -156,10 +166,12 @@ def _ref_arguments(args, kwargs):
             address = args[0]
         else:
             uid = args[0]
-    if uid is None:
-        raise ValueError("Actor uid should be provided")
     if address is None:
         raise ValueError("address has to be provided")
+    if uid is None:
+        raise ValueError("Actor uid should be provided")
+    if not isinstance(uid, (str, bytes)):
+        raise ValueError(f"an actor uid is str or bytes, not {type(uid).__name__}")
     return address, to_binary(uid)
 
 
@@ -184,10 +196,21 @@ async def has_actor(ref: ActorRef) -> bool:
 async def destroy_actor(ref: ActorRef):
     """Destroys the actor: its ``__pre_destroy__`` runs (its error reaches here); then its
     uid is free. ``ActorNotExist`` if it is not there."""
+    # The hook first, while the actor still takes calls (it may call itself, as in xoscar);
+    # then the runtime's destroy. The actor goes even if the hook raised.
+    hook_error = None
+    try:
+        await ActorRef(ref.address, ref.uid).__xoscar_pre_destroy__()
+    except ActorNotExist:
+        raise
+    except Exception as error:  # noqa: BLE001 - raised once the actor is gone
+        hook_error = error
     try:
         await _native.destroy_actor(ref.address, _uid_text(ref.uid))
     except XoscarError as error:
         _raise_create_error(error, None)
+    if hook_error is not None:
+        raise hook_error
 
 
 async def kill_actor(ref: ActorRef):
