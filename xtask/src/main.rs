@@ -43,6 +43,10 @@ commands:
                      instructions (callgrind) and allocations per call of fixed shapes, for
                      this tree or two revisions built alike (NEW defaults to HEAD); writes
                      target/bench/instructions.md
+  bench --python [--runs N]
+                     the Python package (release build) beside xoscar 0.12.2 (installed from
+                     PyPI into target/py-venv), same shapes, N alternating rounds (default
+                     3); writes target/bench/python.md
   fuzz [--seconds N] run each fuzz target (wire decoders, actor requests, hostile byte
                      streams) for N seconds (default 60; needs nightly and cargo-fuzz)
   loom               model-check the pool's connection state machine with loom
@@ -63,6 +67,11 @@ fn main() -> Result<()> {
         },
         "proto" => proto::run(rest.iter().any(|a| a == "--check")),
         "python" => python::run(),
+        "bench" if rest.iter().any(|arg| arg == "--python") => {
+            let rest: Vec<String> = rest.iter().filter(|arg| *arg != "--python").cloned().collect();
+            let (runs, _) = parse_bench_args(&rest)?;
+            python::bench(runs.unwrap_or(3))
+        }
         "bench" if rest.iter().any(|arg| arg == "--instructions") => {
             let compare = match rest.iter().position(|arg| arg == "--compare") {
                 Some(at) => Some(rest.get(at + 1).context("--compare needs OLD[..NEW]")?.as_str()),

@@ -59,3 +59,24 @@ pub fn run() -> Result<()> {
     pytest.args(["-m", "pytest", "-q"]).current_dir(workspace_root().join("crates/xoscar-py"));
     run_step(&mut pytest)
 }
+
+/// `cargo xtask bench --python`: ours (an optimized build) beside xoscar 0.12.2 in the same
+/// run, `rounds` alternating rounds; the table goes to `target/bench/python.md`.
+pub fn bench(rounds: usize) -> Result<()> {
+    let python = environment()?;
+    let mut install = Command::new(&python);
+    install.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]);
+    run_step(install.arg("xoscar==0.12.2"))?;
+    build(&python, true)?;
+    let root = workspace_root();
+    let mut bench = Command::new(&python);
+    bench
+        .arg(root.join("crates/xoscar-py/bench/vs_xoscar.py"))
+        .args(["--rounds", &rounds.to_string(), "--out"])
+        .arg(root.join("target/bench/python.md"))
+        .current_dir(&root);
+    let result = run_step(&mut bench);
+    // The suite runs against the debug build: put it back.
+    build(&python, false)?;
+    result
+}
