@@ -37,7 +37,8 @@ enum Job {
     /// Resolves an asyncio future with what `outcome` makes (or raises); if that future was
     /// cancelled, hands the outcome to `late` instead (when there is one).
     Resolve { future: Py<PyAny>, outcome: Make, late: Option<Arc<LateAnswer>> },
-    /// Starts the coroutine `make` gives as a task; its outcome goes to `done`.
+    /// Starts the coroutine `make` gives as a task; its outcome goes to `done` (at once if
+    /// `make` gives bytes instead: the outcome itself).
     Start { make: Make, done: Done, task: Arc<Mutex<TaskSlot>> },
     /// Cancels a task started by a `Start` (after its first step: see `cancel_soon`).
     Cancel(Arc<Py<PyAny>>),
@@ -62,6 +63,8 @@ pub(crate) struct LoopBridge {
     /// `xoscar_rs._actor.complete`: awaits a coroutine and hands its outcome to a [`Done`].
     complete: Py<PyAny>,
     event_loop: Py<PyAny>,
+    /// See [`LoopBridge::ready`].
+    ready: Py<PyAny>,
 }
 
 impl LoopBridge {
@@ -70,12 +73,15 @@ impl LoopBridge {
         writer.set_nonblocking(true)?;
         reader.set_nonblocking(true)?;
         let complete = py.import("xoscar_rs._actor")?.getattr("complete")?.unbind();
+        let ready = event_loop.call_method0("create_future")?;
+        ready.call_method1("set_result", (py.None(),))?;
         let bridge = Arc::new(LoopBridge {
             jobs: Mutex::new(Vec::new()),
             writer,
             reader,
             complete,
             event_loop: event_loop.clone().unbind(),
+            ready: ready.unbind(),
         });
         let drain = Drain { bridge: Arc::downgrade(&bridge) };
         event_loop.call_method1("add_reader", (bridge.reader.as_raw_fd(), drain))?;
@@ -130,6 +136,12 @@ impl LoopBridge {
                         return Ok(());
                     }
                 };
+                // Bytes: the outcome, made at once (a plain method that could run now).
+                if let Ok(outcome) = coroutine.bind(py).cast::<pyo3::types::PyBytes>() {
+                    let outcome = bytes::Bytes::copy_from_slice(outcome.as_bytes());
+                    done.send(Ok(Value::Bytes(outcome)));
+                    return Ok(());
+                }
                 let wrapped = self.complete.bind(py).call1((coroutine, done))?;
                 let started = self.event_loop.bind(py).call_method1("create_task", (wrapped,))?;
                 let mut slot = task.lock();
@@ -146,6 +158,12 @@ impl LoopBridge {
             Job::Cancel(task) => self.cancel_soon(task.bind(py))?,
         }
         Ok(())
+    }
+
+    /// An asyncio future of this loop that is done already (its result None): what an
+    /// operation that finished at once gives to be awaited. One per loop, shared.
+    pub(crate) fn ready<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.ready.bind(py).clone())
     }
 
     /// Cancels `task` once its first step ran (a task cancelled before it starts never runs

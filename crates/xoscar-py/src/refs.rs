@@ -5,7 +5,7 @@
 //! Uses the actor and the errors.
 
 use std::future::IntoFuture;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,11 +13,19 @@ use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
+use tokio::sync::Semaphore;
 use xoscar::{ActorRef, Address, Placement, ReplyStream};
 
 use crate::actor::{PyActor, PyCall, PyStream};
 use crate::bridge::{PendingCall, spawn_awaitable, spawn_cancellable, spawn_detached};
 use crate::errors::{invalid, to_py};
+
+/// How many tells this process may have sent and not yet seen accepted.
+const TELLS_IN_FLIGHT: usize = 4096;
+
+/// The permits of [`TELLS_IN_FLIGHT`].
+static TELLS: LazyLock<Arc<Semaphore>> =
+    LazyLock::new(|| Arc::new(Semaphore::new(TELLS_IN_FLIGHT)));
 
 /// A reference to a Python actor `(address, uid)`: cheap to make, no I/O until called.
 #[pyclass(frozen, name = "Ref")]
@@ -110,7 +118,9 @@ impl NativeRef {
     }
 
     /// Sends `method` with the pickled `arguments` without waiting for its outcome;
-    /// awaitable, done once the actor's pool accepted it.
+    /// awaitable, done once sent (as xoscar's tell: its outcome, an error too, is dropped).
+    /// At most [`TELLS_IN_FLIGHT`] tells of this process wait for their pool's acceptance at
+    /// once; beyond that the awaitable waits for one of them (backpressure).
     fn tell<'py>(
         &self,
         py: Python<'py>,
@@ -119,8 +129,23 @@ impl NativeRef {
     ) -> PyResult<Bound<'py, PyAny>> {
         let target = self.inner.clone();
         let message = PyCall { method, arguments: shared(arguments) };
-        let tell = async move { target.tell(message).await };
-        spawn_awaitable(py, tell, answer(plain))
+        match TELLS.clone().try_acquire_owned() {
+            Ok(permit) => {
+                spawn_detached(py, async move {
+                    let _permit = permit;
+                    let _ = target.tell(message).await;
+                });
+                let done = crate::bridge::current(py)?.ready(py)?;
+                Ok(done)
+            }
+            Err(_) => {
+                let tell = async move {
+                    let _permit = TELLS.clone().acquire_owned().await;
+                    let _ = target.tell(message).await;
+                };
+                spawn_awaitable(py, tell, |py, ()| Ok(py.None()))
+            }
+        }
     }
 
     /// Opens the stream of the items of the actor's generator with the pickled id

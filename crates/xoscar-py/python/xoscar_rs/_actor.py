@@ -56,6 +56,8 @@ class _BaseActor:
         # Set before __init__, so a subclass that skips super().__init__() still has them.
         actor._lock = cls._create_lock()
         actor._generators = {}
+        # Calls from the runtime handed to the loop as tasks and not yet done.
+        actor._xo_queued = 0
         actor._uid = None
         actor._address = None
         return actor
@@ -243,19 +245,62 @@ async def build(init: bytes, address: str, uid: str):
         raise
     except BaseException as error:  # noqa: BLE001 - reaches the creator
         return dumps_error(error, address, os.getpid())
+    actor._loop = asyncio.get_running_loop()
     _local_actors[(address, uid)] = actor
     actor._post_create = asyncio.ensure_future(_maybe_await(actor.__post_create__()))
     return actor
 
 
-async def invoke(actor, method_name: str, arguments: bytes) -> bytes:
-    """Runs a call that came through the runtime; its pickled outcome."""
+def invoke(actor, method_name: str, arguments: bytes):
+    """A call that came through the runtime: its pickled outcome now, if the method is a
+    plain function that may run at once (nothing of the actor's queued before it, its lock
+    free: running it now is what taking the lock would do); else a coroutine that runs it
+    in turn and gives the outcome."""
     try:
         call_kind, args, kwargs = loads(arguments)
+        if call_kind == CALL_METHOD_DEFAULT and not actor._xo_queued:
+            method = getattr(actor, method_name)
+            if _runs_at_once(actor, method):
+                result = method(*args, **kwargs)
+                if not _pending(result) and not _pending_tuple(result):
+                    return OK + dumps(result)
+                return _finish(actor, result)
+    except BaseException as error:  # noqa: BLE001 - reaches the caller
+        return RAISED + dumps_error(error, actor.address, os.getpid())
+    actor._xo_queued += 1
+    return _invoke_in_turn(actor, method_name, call_kind, args, kwargs)
+
+
+def _runs_at_once(actor, method) -> bool:
+    if inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method):
+        return False
+    if not callable(method) or isinstance(method, type):
+        return False
+    lock = actor._lock
+    if _has_no_lock_hint(method) or isinstance(lock, _FakeLock):
+        return True
+    return not lock.locked() and not getattr(lock, "_waiters", None)
+
+
+def _pending_tuple(result) -> bool:
+    return type(result) is tuple and any(_pending(item) for item in result)
+
+
+async def _finish(actor, result) -> bytes:
+    try:
+        return OK + dumps(await handle_result(result, actor))
+    except BaseException as error:  # noqa: BLE001 - reaches the caller, a cancel too
+        return RAISED + dumps_error(error, actor.address, os.getpid())
+
+
+async def _invoke_in_turn(actor, method_name, call_kind, args, kwargs) -> bytes:
+    try:
         result = await call_method(actor, method_name, call_kind, args, kwargs)
         return OK + dumps(result)
     except BaseException as error:  # noqa: BLE001 - reaches the caller, a cancel too
         return RAISED + dumps_error(error, actor.address, os.getpid())
+    finally:
+        actor._xo_queued -= 1
 
 
 def _next_or_end(generator):

@@ -2,6 +2,8 @@
 pool in this process, called directly on this loop, as xoscar's local fast path)."""
 
 import asyncio
+import os
+import traceback
 import weakref
 
 from . import _native
@@ -100,7 +102,42 @@ class ActorRef:
         return create_actor_ref, (self.address, self.uid)
 
 
+def _actor_on_this_loop(ref: ActorRef):
+    """The actor behind ``ref`` if it lives in a pool of this process and runs on this very
+    loop (then going through the runtime would only hand the call to this thread back)."""
+    if not local_refs_enabled():
+        return None
+    actor = _local_actors.get((ref.address, _uid_text(ref.uid)))
+    if actor is None or getattr(actor, "_pre_destroyed", False):
+        return None
+    # (None when no loop runs here: a finalizer, say.)
+    if actor._loop is not asyncio._get_running_loop():
+        return None
+    return actor
+
+
+async def _call_here(actor, method: str, call_kind: int, args, kwargs):
+    """A call through a plain ref to an actor on this loop: run directly, with the errors of
+    a call through the runtime (a subclass of the raised type naming address and pid)."""
+    try:
+        return await call_method(actor, method, call_kind, args, kwargs)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as error:  # noqa: BLE001 - raised as a call's error is
+        text = "".join(traceback.format_exception(error))
+        raise remote_error(error, text, actor.address, os.getpid()) from None
+
+
 async def _send(ref: ActorRef, method: str, call_kind: int, args, kwargs, wait=True):
+    actor = _actor_on_this_loop(ref)
+    if actor is not None:
+        if wait:
+            return await _call_here(actor, method, call_kind, args, kwargs)
+        asyncio.ensure_future(_call_here(actor, method, call_kind, args, kwargs))
+        # One turn of the loop: the told call starts (or queues on the lock) before the
+        # teller's next call, as the runtime's order would have it.
+        await asyncio.sleep(0)
+        return None
     arguments = dumps((call_kind, args, kwargs))
     if not wait:
         await ref._native().tell(method, arguments)

@@ -7,7 +7,7 @@ import functools
 import inspect
 import uuid
 
-from ._ref import ActorRef, outcome
+from ._ref import ActorRef, _actor_on_this_loop, outcome
 from ._serialize import dumps
 
 
@@ -79,7 +79,13 @@ class IteratorWrapper:
         if getattr(self, "_gc_destroy", False):
             self._gc_destroy = False
             try:
+                ref = self._ref()
+                actor = _actor_on_this_loop(ref)
+                if actor is not None:
+                    # On the actor's own loop: now, before whatever this loop runs next.
+                    actor.__xoscar_destroy_generator__(self._uid)
+                    return
                 arguments = dumps((0, (self._uid,), {}))
-                self._ref()._native().tell_detached("__xoscar_destroy_generator__", arguments)
+                ref._native().tell_detached("__xoscar_destroy_generator__", arguments)
             except Exception:  # noqa: BLE001 - a finalizer must not raise
                 pass
