@@ -1,5 +1,6 @@
 //! [`PyActor`]: a Python object living in a pool, seen by the runtime as a Rust actor whose
-//! one message, [`PyCall`], carries a method name and pickled arguments; its reply is the
+//! one message, a call, is the pickled `(method, kind, args, kwargs)` as `Bytes` (so that it
+//! travels as one payload, never copied); its reply is the
 //! pickled outcome (`xoscar_rs._actor` writes and reads both). Routing, mailboxes, flow
 //! control and cancellation are the runtime's, as for any actor.
 //!
@@ -13,6 +14,7 @@ use pyo3::types::PyBytes;
 use xoscar::{Actor, Context, Failure, Handler, RemoteMessages, Streaming};
 
 use crate::bridge::{LoopBridge, Value};
+use crate::buffer::SharedBytes;
 
 /// The type name Python actors are created under, in every pool.
 pub(crate) const TYPE_NAME: &str = "xoscar_rs.Actor";
@@ -25,7 +27,7 @@ pub(crate) const CONCURRENT_LIMIT: usize = 1024;
 /// Marks a failed create's message: the pickled exception follows, in hex, for the creator
 /// in Python to raise as it was raised.
 pub(crate) const PICKLED_ERROR: &str = "xoscar_rs.pickled_error:";
-/// The name [`PyCall`] travels under.
+/// The name a call (`Bytes`) travels under.
 pub(crate) const CALL: &str = "xoscar_rs.call";
 /// The name [`PyStream`] travels under.
 pub(crate) const STREAM: &str = "xoscar_rs.stream";
@@ -33,17 +35,6 @@ pub(crate) const STREAM: &str = "xoscar_rs.stream";
 const END: u8 = 2;
 /// The first byte of an outcome that is an exception (`xoscar_rs._actor.RAISED`).
 const RAISED: u8 = 1;
-
-/// A call of a Python actor's method.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct PyCall {
-    /// The method's name.
-    #[prost(string, tag = "1")]
-    pub method: String,
-    /// The pickled `(args, kwargs)`, as `xoscar_rs._actor` writes them.
-    #[prost(bytes = "bytes", tag = "2")]
-    pub arguments: Bytes,
-}
 
 /// A pull of the items of one of a Python actor's generators (`@xo.generator`), streamed to
 /// the caller with the runtime's credit-based flow control.
@@ -77,7 +68,7 @@ impl PyActor {
 
 impl Actor for PyActor {
     fn remote_messages(messages: &mut RemoteMessages<Self>) {
-        messages.message::<PyCall>(CALL).stream::<PyStream, Bytes>(STREAM);
+        messages.message::<Bytes>(CALL).stream::<PyStream, Bytes>(STREAM);
     }
 
     async fn on_start(&mut self, ctx: &mut Context<Self>) -> Result<(), Failure> {
@@ -112,19 +103,20 @@ impl Actor for PyActor {
     }
 }
 
-impl Handler<PyCall> for PyActor {
+/// A call: the pickled `(method, kind, args, kwargs)`, as `xoscar_rs._actor` reads it.
+impl Handler<Bytes> for PyActor {
     /// The pickled outcome: a status byte, then the value or the exception.
     type Reply = Bytes;
 
-    async fn handle(&mut self, call: PyCall, ctx: &mut Context<Self>) -> Result<Bytes, Failure> {
+    async fn handle(&mut self, call: Bytes, ctx: &mut Context<Self>) -> Result<Bytes, Failure> {
         let instance = self.instance()?.clone();
         // A cancel reaches the method as CancelledError where it waits; what the method
         // then returns (or raises) is still the caller's answer, as in xoscar.
         let cancellation = ctx.cancellation();
         let invoke = move |py: Python<'_>| {
             let invoke = py.import("xoscar_rs._actor")?.getattr("invoke")?;
-            let arguments = PyBytes::new(py, &call.arguments);
-            Ok(invoke.call1((&*instance, call.method, arguments))?.unbind())
+            let call = SharedBytes::lend(py, call)?;
+            Ok(invoke.call1((&*instance, call))?.unbind())
         };
         let reply = self.host.run_watching(invoke, cancellation.cancelled()).await?;
         match reply {

@@ -138,8 +138,7 @@ impl LoopBridge {
                 };
                 // Bytes: the outcome, made at once (a plain method that could run now).
                 if let Ok(outcome) = coroutine.bind(py).cast::<pyo3::types::PyBytes>() {
-                    let outcome = bytes::Bytes::copy_from_slice(outcome.as_bytes());
-                    done.send(Ok(Value::Bytes(outcome)));
+                    done.send(Ok(Value::Bytes(shared_bytes(outcome.clone()))));
                     return Ok(());
                 }
                 let wrapped = self.complete.bind(py).call1((coroutine, done))?;
@@ -262,8 +261,14 @@ impl Drain {
     }
 }
 
-/// What a coroutine run by [`LoopBridge::run`] returned: bytes are copied out on the loop, so
-/// that the runtime's side reads them without the GIL.
+/// A Python `bytes` as `Bytes`, without a copy: the object is kept alive instead (and let go
+/// of off the GIL later, through PyO3's pool of pending releases).
+pub(crate) fn shared_bytes(bytes: Bound<'_, pyo3::types::PyBytes>) -> bytes::Bytes {
+    bytes::Bytes::from_owner(pyo3::pybacked::PyBackedBytes::from(bytes))
+}
+
+/// What a coroutine run by [`LoopBridge::run`] returned: bytes are held as `Bytes` on the
+/// loop, so that the runtime's side reads them without the GIL.
 pub(crate) enum Value {
     /// A `bytes` value.
     Bytes(bytes::Bytes),
@@ -290,7 +295,7 @@ impl Done {
 impl Done {
     fn __call__(&self, ok: bool, value: Bound<'_, PyAny>) {
         self.send(match (ok, value.cast::<pyo3::types::PyBytes>()) {
-            (true, Ok(bytes)) => Ok(Value::Bytes(bytes::Bytes::copy_from_slice(bytes.as_bytes()))),
+            (true, Ok(bytes)) => Ok(Value::Bytes(shared_bytes(bytes.clone()))),
             (true, Err(_)) => Ok(Value::Object(value.unbind())),
             (false, _) => Err(value.str().map(|text| text.to_string()).unwrap_or_default()),
         });
@@ -356,7 +361,7 @@ pub(crate) fn spawn_cancellable<'py, T, W, C>(
     py: Python<'py>,
     make: impl FnOnce(CancellationToken) -> W,
     convert: C,
-) -> PyResult<(Bound<'py, PyAny>, PendingCall)>
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PendingCall>)>
 where
     T: Send + 'static,
     W: Future<Output = T> + Send + 'static,
@@ -365,11 +370,13 @@ where
     let token = CancellationToken::new();
     let late = Arc::new(LateAnswer { slot: Mutex::new(LateSlot::Waiting) });
     let (future, task) = spawn_resolving(py, make(token.clone()), convert, Some(late.clone()))?;
-    if task.is_some() {
-        future.call_method1("add_done_callback", (CancelOnCancel { token },))?;
-    }
     let bridge = current(py)?;
-    Ok((future, PendingCall { late, task, bridge }))
+    let pending = Bound::new(py, PendingCall { late, task, bridge, token })?;
+    if pending.get().task.is_some() {
+        // The same object: it cancels the call when the future is cancelled.
+        future.call_method1("add_done_callback", (&pending,))?;
+    }
+    Ok((future, pending))
 }
 
 /// The common part: the future, and the task if `work` did not end at its first poll.
@@ -445,16 +452,26 @@ impl LateAnswer {
     }
 }
 
-/// A call whose asyncio future may be cancelled: `late()` then gives its answer.
+/// A call whose asyncio future may be cancelled: called back with that future when it is
+/// done, it cancels the call (without dropping it) if the future was cancelled; `late()`
+/// then gives the call's answer.
 #[pyclass(frozen)]
 pub(crate) struct PendingCall {
     late: Arc<LateAnswer>,
     task: Option<tokio::task::AbortHandle>,
     bridge: Arc<LoopBridge>,
+    token: CancellationToken,
 }
 
 #[pymethods]
 impl PendingCall {
+    fn __call__(&self, future: Bound<'_, PyAny>) -> PyResult<()> {
+        if future.call_method0("cancelled")?.is_truthy()? {
+            self.token.cancel();
+        }
+        Ok(())
+    }
+
     /// An asyncio future for the answer of the cancelled call: the method's value if it
     /// caught the cancel and returned, its exception (`CancelledError` if it let the cancel
     /// through) otherwise. Cancelling this one drops the call for good.
@@ -483,22 +500,6 @@ impl PendingCall {
             }
         }
         Ok(future)
-    }
-}
-
-/// Cancels the call behind an asyncio future that was cancelled, without dropping it.
-#[pyclass(frozen)]
-struct CancelOnCancel {
-    token: CancellationToken,
-}
-
-#[pymethods]
-impl CancelOnCancel {
-    fn __call__(&self, future: Bound<'_, PyAny>) -> PyResult<()> {
-        if future.call_method0("cancelled")?.is_truthy()? {
-            self.token.cancel();
-        }
-        Ok(())
     }
 }
 

@@ -4,17 +4,18 @@
 //! Python code runs or Python objects are made: every await runs on the tokio runtime of
 //! `pyo3-async-runtimes` without it.
 //!
-//! One order inside, bottom to top: bridge, errors, actor, pool, refs (a module uses only
+//! One order inside, bottom to top: buffer and bridge, errors, actor, pool, refs (a module uses only
 //! those before it; checked by `cargo xtask check-layers`). The Python half, in
 //! `python/xoscar_rs/`, is described in docs/python.md.
 
 mod actor;
 mod bridge;
+mod buffer;
 mod errors;
 mod pool;
 mod refs;
 
-pub use actor::{PyActor, PyCall};
+pub use actor::{PyActor, PyStream};
 
 use pyo3::prelude::*;
 

@@ -12,12 +12,12 @@ use bytes::Bytes;
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::PyBytes;
 use tokio::sync::Semaphore;
 use xoscar::{ActorRef, Address, Placement, ReplyStream};
 
-use crate::actor::{PyActor, PyCall, PyStream};
+use crate::actor::{PyActor, PyStream};
 use crate::bridge::{PendingCall, spawn_awaitable, spawn_cancellable, spawn_detached};
+use crate::buffer::SharedBytes;
 use crate::errors::{invalid, to_py};
 
 /// How many tells this process may have sent and not yet seen accepted.
@@ -43,9 +43,9 @@ fn answer<T>(
     }
 }
 
-/// Bytes handed to Python as `bytes` (copied once, on the loop).
+/// Bytes lent to Python (no copy): a read-only buffer object.
 fn bytes(py: Python<'_>, bytes: Bytes) -> PyResult<Py<PyAny>> {
-    Ok(PyBytes::new(py, &bytes).into_any().unbind())
+    SharedBytes::lend(py, bytes)
 }
 
 fn located(py: Python<'_>, found: ActorRef<PyActor>) -> PyResult<Py<PyAny>> {
@@ -84,17 +84,16 @@ impl NativeRef {
         self.inner.uid()
     }
 
-    /// Calls `method` with the pickled `arguments`: an awaitable giving the pickled outcome,
+    /// Makes the pickled `call` (`(method, kind, args, kwargs)`): an awaitable giving the pickled outcome,
     /// and the `PendingCall` whose `late()` gives it if the awaitable was cancelled (the
     /// cancel reaches the method, which may still answer, as in xoscar).
     fn call<'py>(
         &self,
         py: Python<'py>,
-        method: String,
-        arguments: PyBackedBytes,
-    ) -> PyResult<(Bound<'py, PyAny>, PendingCall)> {
+        call: PyBackedBytes,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PendingCall>)> {
         let target = self.inner.clone();
-        let message = PyCall { method, arguments: shared(arguments) };
+        let message = shared(call);
         let call = move |cancel: xoscar::CancellationToken| async move {
             target.call_cancellable(message, &cancel).await
         };
@@ -106,29 +105,23 @@ impl NativeRef {
     fn call_with_timeout<'py>(
         &self,
         py: Python<'py>,
-        method: String,
-        arguments: PyBackedBytes,
+        call: PyBackedBytes,
         timeout: f64,
     ) -> PyResult<Bound<'py, PyAny>> {
         let target = self.inner.clone();
-        let message = PyCall { method, arguments: shared(arguments) };
+        let message = shared(call);
         let timeout = Duration::try_from_secs_f64(timeout).map_err(invalid)?;
         let call = async move { target.call_with_timeout(message, timeout).await };
         spawn_awaitable(py, call, answer(bytes))
     }
 
-    /// Sends `method` with the pickled `arguments` without waiting for its outcome;
+    /// Sends the pickled `call` without waiting for its outcome;
     /// awaitable, done once sent (as xoscar's tell: its outcome, an error too, is dropped).
     /// At most [`TELLS_IN_FLIGHT`] tells of this process wait for their pool's acceptance at
     /// once; beyond that the awaitable waits for one of them (backpressure).
-    fn tell<'py>(
-        &self,
-        py: Python<'py>,
-        method: String,
-        arguments: PyBackedBytes,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn tell<'py>(&self, py: Python<'py>, call: PyBackedBytes) -> PyResult<Bound<'py, PyAny>> {
         let target = self.inner.clone();
-        let message = PyCall { method, arguments: shared(arguments) };
+        let message = shared(call);
         match TELLS.clone().try_acquire_owned() {
             Ok(permit) => {
                 spawn_detached(py, async move {
@@ -170,9 +163,9 @@ impl NativeRef {
 
     /// [`NativeRef::tell`] with nobody waiting (from a finalizer): sent before whatever this
     /// thread sends next; its outcome is dropped.
-    fn tell_detached(&self, py: Python<'_>, method: String, arguments: PyBackedBytes) {
+    fn tell_detached(&self, py: Python<'_>, call: PyBackedBytes) {
         let target = self.inner.clone();
-        let message = PyCall { method, arguments: shared(arguments) };
+        let message = shared(call);
         spawn_detached(py, async move {
             let _ = target.tell(message).await;
         });

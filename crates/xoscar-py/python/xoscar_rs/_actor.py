@@ -10,6 +10,7 @@ FIFO queue keeps a caller's calls in the order sent.
 import asyncio
 import inspect
 import os
+import weakref
 
 from ._serialize import dumps, dumps_error, loads
 from .errors import Return
@@ -22,8 +23,8 @@ RAISED = b"\x01"
 # A generator's pull that found no more items.
 END = b"\x02"
 
-# Every actor living in a pool of this process, by (address, uid as str): what the local fast
-# path of refs reaches. An actor is here from before its __post_create__ until destroyed.
+# Every actor living in a pool of this process, by (address, uid as bytes): what the local
+# fast path of refs reaches. An actor is here from before its __post_create__ until destroyed.
 _local_actors: dict = {}
 
 
@@ -246,21 +247,21 @@ async def build(init: bytes, address: str, uid: str):
     except BaseException as error:  # noqa: BLE001 - reaches the creator
         return dumps_error(error, address, os.getpid())
     actor._loop = asyncio.get_running_loop()
-    _local_actors[(address, uid)] = actor
+    _local_actors[(address, actor._uid)] = actor
     actor._post_create = asyncio.ensure_future(_maybe_await(actor.__post_create__()))
     return actor
 
 
-def invoke(actor, method_name: str, arguments: bytes):
+def invoke(actor, call):
     """A call that came through the runtime: its pickled outcome now, if the method is a
     plain function that may run at once (nothing of the actor's queued before it, its lock
     free: running it now is what taking the lock would do); else a coroutine that runs it
     in turn and gives the outcome."""
     try:
-        call_kind, args, kwargs = loads(arguments)
+        method_name, call_kind, args, kwargs = loads(call)
         if call_kind == CALL_METHOD_DEFAULT and not actor._xo_queued:
             method = getattr(actor, method_name)
-            if _runs_at_once(actor, method):
+            if _runs_at_once(actor, method_name, method):
                 result = method(*args, **kwargs)
                 if not _pending(result) and not _pending_tuple(result):
                     return OK + dumps(result)
@@ -271,10 +272,32 @@ def invoke(actor, method_name: str, arguments: bytes):
     return _invoke_in_turn(actor, method_name, call_kind, args, kwargs)
 
 
-def _runs_at_once(actor, method) -> bool:
-    if inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method):
-        return False
-    if not callable(method) or isinstance(method, type):
+# Actor type -> {method name: whether it is a plain function}, for the methods the type
+# defines: bounded by them (a name is cached once getattr found it on the type), and weak, as
+# a class sent by value is a new type at each create.
+_plain_methods = weakref.WeakKeyDictionary()
+
+
+def _is_plain(actor, method_name, method) -> bool:
+    cls = type(actor)
+    known = _plain_methods.get(cls)
+    if known is None:
+        known = _plain_methods[cls] = {}
+    plain = known.get(method_name)
+    if plain is None:
+        plain = not (
+            inspect.iscoroutinefunction(method)
+            or inspect.isasyncgenfunction(method)
+            or not callable(method)
+            or isinstance(method, type)
+        )
+        if method_name not in getattr(actor, "__dict__", ()):
+            known[method_name] = plain
+    return plain
+
+
+def _runs_at_once(actor, method_name, method) -> bool:
+    if not _is_plain(actor, method_name, method):
         return False
     lock = actor._lock
     if _has_no_lock_hint(method) or isinstance(lock, _FakeLock):
@@ -352,6 +375,6 @@ async def pre_destroy(actor):
     except BaseException as error:  # noqa: BLE001 - reaches the destroyer
         return dumps_error(error, actor.address, os.getpid())
     finally:
-        uid = actor._uid.decode() if isinstance(actor._uid, bytes) else actor._uid
-        if _local_actors.get((actor._address, uid)) is actor:
-            del _local_actors[(actor._address, uid)]
+        key = (actor._address, actor._uid)
+        if _local_actors.get(key) is actor:
+            del _local_actors[key]

@@ -43,12 +43,13 @@ def _uid_text(uid: bytes) -> str:
         raise ValueError(f"actor uid {uid!r} is not UTF-8") from None
 
 
-def outcome(reply: bytes):
-    """The value of a pickled outcome, or its exception raised."""
-    body = memoryview(reply)[1:]
-    if reply[:1] == OK:
-        return loads(body)
-    error, text, address, pid = loads(body)
+def outcome(reply):
+    """The value of a pickled outcome (bytes, or the runtime's read-only buffer), or its
+    exception raised."""
+    view = memoryview(reply)
+    if view[0] == OK[0]:
+        return loads(view[1:])
+    error, text, address, pid = loads(view[1:])
     if isinstance(error, asyncio.CancelledError):
         raise asyncio.CancelledError(f"[address={address}, pid={pid}]")
     raise remote_error(error, text, address, pid)
@@ -107,7 +108,9 @@ def _actor_on_this_loop(ref: ActorRef):
     loop (then going through the runtime would only hand the call to this thread back)."""
     if not local_refs_enabled():
         return None
-    actor = _local_actors.get((ref.address, _uid_text(ref.uid)))
+    if not _local_actors:
+        return None
+    actor = _local_actors.get((ref.address, ref.uid))
     if actor is None or getattr(actor, "_pre_destroyed", False):
         return None
     # (None when no loop runs here: a finalizer, say.)
@@ -138,11 +141,11 @@ async def _send(ref: ActorRef, method: str, call_kind: int, args, kwargs, wait=T
         # teller's next call, as the runtime's order would have it.
         await asyncio.sleep(0)
         return None
-    arguments = dumps((call_kind, args, kwargs))
+    call = dumps((method, call_kind, args, kwargs))
     if not wait:
-        await ref._native().tell(method, arguments)
+        await ref._native().tell(call)
         return None
-    future, pending = ref._native().call(method, arguments)
+    future, pending = ref._native().call(call)
     try:
         reply = await future
     except asyncio.CancelledError:
@@ -225,7 +228,7 @@ class LocalActorRef(ActorRef):
     def _actor(self):
         actor = self._actor_weakref()
         if actor is None or getattr(actor, "_pre_destroyed", False):
-            actor = _local_actors.get((self.address, _uid_text(self.uid)))
+            actor = _local_actors.get((self.address, self.uid))
             if actor is None:
                 raise ActorNotExist(f"Actor {self.uid} does not exist")
             self._actor_weakref = weakref.ref(actor)
@@ -285,6 +288,6 @@ _DEAD = weakref.ref(_Gone())
 def create_actor_ref(address: str, uid) -> ActorRef:
     """A ref to ``(address, uid)``: a local one if a pool of this process holds the actor."""
     uid = to_binary(uid)
-    if local_refs_enabled() and (address, _uid_text(uid)) in _local_actors:
+    if local_refs_enabled() and (address, uid) in _local_actors:
         return LocalActorRef(address, uid)
     return ActorRef(address, uid)

@@ -85,7 +85,7 @@ class IteratorWrapper:
                     # On the actor's own loop: now, before whatever this loop runs next.
                     actor.__xoscar_destroy_generator__(self._uid)
                     return
-                arguments = dumps((0, (self._uid,), {}))
-                ref._native().tell_detached("__xoscar_destroy_generator__", arguments)
+                call = dumps(("__xoscar_destroy_generator__", 0, (self._uid,), {}))
+                ref._native().tell_detached(call)
             except Exception:  # noqa: BLE001 - a finalizer must not raise
                 pass
