@@ -22,12 +22,16 @@ use std::future::Future;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 
+use futures_util::StreamExt;
+use futures_util::future::{AbortHandle, abortable};
+use futures_util::stream::FuturesUnordered;
 use parking_lot::Mutex;
+use pyo3::intern;
 use pyo3::prelude::*;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use xoscar::{CancellationToken, Failure};
 
 /// Makes a Python value under the GIL, on the loop.
@@ -65,6 +69,28 @@ pub(crate) struct LoopBridge {
     event_loop: Py<PyAny>,
     /// See [`LoopBridge::ready`].
     ready: Py<PyAny>,
+    /// The runtime task polling this loop's pending work; made on first use.
+    driver: OnceLock<Driver>,
+}
+
+/// One runtime task that polls every pending operation of one loop: a task per call cost a
+/// spawn, and often a thread's wake-up, each. Its queue holds operations Python awaits, so it
+/// is bounded by what the loop's callers have in flight, as tasks would be.
+struct Driver {
+    queue: mpsc::UnboundedSender<Work>,
+    task: tokio::task::AbortHandle,
+}
+
+/// An operation the driver polls to its end.
+type Work = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl Drop for LoopBridge {
+    fn drop(&mut self) {
+        // Owned here: the operations still pending end with the loop's bridge.
+        if let Some(driver) = self.driver.get() {
+            driver.task.abort();
+        }
+    }
 }
 
 impl LoopBridge {
@@ -82,6 +108,7 @@ impl LoopBridge {
             complete,
             event_loop: event_loop.clone().unbind(),
             ready: ready.unbind(),
+            driver: OnceLock::new(),
         });
         let drain = Drain { bridge: Arc::downgrade(&bridge) };
         event_loop.call_method1("add_reader", (bridge.reader.as_raw_fd(), drain))?;
@@ -118,11 +145,14 @@ impl LoopBridge {
         match job {
             Job::Resolve { future, outcome, late } => {
                 let future = future.bind(py);
-                if !future.call_method0("done")?.is_truthy()? {
-                    settle(future, outcome(py))?;
-                } else if let Some(late) = late {
+                let made = outcome(py);
+                if future.call_method0(intern!(py, "done"))?.is_truthy()? {
                     // Cancelled meanwhile: the answer to the cancel, if it is asked for.
-                    late.arrived(py, outcome)?;
+                    if let Some(late) = late {
+                        late.arrived(py, Box::new(move |_| made))?;
+                    }
+                } else {
+                    settle(future, made)?;
                 }
             }
             Job::Start { make, done, task } => {
@@ -157,6 +187,30 @@ impl LoopBridge {
             Job::Cancel(task) => self.cancel_soon(task.bind(py))?,
         }
         Ok(())
+    }
+
+    /// Hands `work` (polled once already) to this loop's driver.
+    fn drive(&self, work: Work) {
+        let driver = self.driver.get_or_init(|| {
+            let (queue, mut incoming) = mpsc::unbounded_channel::<Work>();
+            let task = pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
+                let mut running = FuturesUnordered::new();
+                loop {
+                    tokio::select! {
+                        biased;
+                        // Both cancel-safe: a finished operation or a received one is never lost.
+                        Some(()) = running.next(), if !running.is_empty() => {}
+                        work = incoming.recv() => match work {
+                            Some(work) => running.push(work),
+                            None => break,
+                        },
+                    }
+                }
+            });
+            Driver { queue, task: task.abort_handle() }
+        });
+        // Fails only once the driver is gone (the bridge is dropping): the work is dropped.
+        let _ = driver.queue.send(work);
     }
 
     /// An asyncio future of this loop that is done already (its result None): what an
@@ -326,9 +380,10 @@ pub(crate) fn current(py: Python<'_>) -> PyResult<Arc<LoopBridge>> {
 
 /// Sets an asyncio future's result, or its exception.
 fn settle(future: &Bound<'_, PyAny>, outcome: PyResult<Py<PyAny>>) -> PyResult<()> {
+    let py = future.py();
     match outcome {
-        Ok(value) => future.call_method1("set_result", (value,))?,
-        Err(error) => future.call_method1("set_exception", (error.value(future.py()),))?,
+        Ok(value) => future.call_method1(intern!(py, "set_result"), (value,))?,
+        Err(error) => future.call_method1(intern!(py, "set_exception"), (error.value(py),))?,
     };
     Ok(())
 }
@@ -354,9 +409,10 @@ where
     Ok(future)
 }
 
-/// [`spawn_awaitable`] for a call `make` builds around a cancellation token: cancelling the
-/// asyncio future cancels the token (the call is cancelled where it is, and answers), and
-/// the [`PendingCall`] returned beside it gives that answer (`late()`).
+/// [`spawn_awaitable`] for a call `make` builds around a cancellation token. The awaiter that
+/// sees the asyncio future cancelled calls the [`PendingCall`]'s `cancel()` (the call is
+/// cancelled where it is, and answers) and then `late()` for that answer. (No done callback
+/// on the future: the one awaiter knows, and a callback per call costs a loop turn.)
 pub(crate) fn spawn_cancellable<'py, T, W, C>(
     py: Python<'py>,
     make: impl FnOnce(CancellationToken) -> W,
@@ -372,10 +428,6 @@ where
     let (future, task) = spawn_resolving(py, make(token.clone()), convert, Some(late.clone()))?;
     let bridge = current(py)?;
     let pending = Bound::new(py, PendingCall { late, task, bridge, token })?;
-    if pending.get().task.is_some() {
-        // The same object: it cancels the call when the future is cancelled.
-        future.call_method1("add_done_callback", (&pending,))?;
-    }
     Ok((future, pending))
 }
 
@@ -385,7 +437,7 @@ fn spawn_resolving<'py, T, W, C>(
     work: W,
     convert: C,
     late: Option<Arc<LateAnswer>>,
-) -> PyResult<(Bound<'py, PyAny>, Option<tokio::task::AbortHandle>)>
+) -> PyResult<(Bound<'py, PyAny>, Option<AbortHandle>)>
 where
     T: Send + 'static,
     W: Future<Output = T> + Send + 'static,
@@ -406,13 +458,18 @@ where
         }
         Poll::Pending => {
             let target = future.clone().unbind();
-            let waiter = bridge.clone();
-            let task = runtime.spawn(async move {
+            let waiter = Arc::downgrade(&bridge);
+            let (work, abort) = abortable(async move {
                 let output = work.await;
                 let outcome: Make = Box::new(move |py| convert(py, output));
-                waiter.push(Job::Resolve { future: target, outcome, late });
+                if let Some(waiter) = waiter.upgrade() {
+                    waiter.push(Job::Resolve { future: target, outcome, late });
+                }
             });
-            Ok((future, Some(task.abort_handle())))
+            bridge.drive(Box::pin(async move {
+                let _ = work.await;
+            }));
+            Ok((future, Some(abort)))
         }
     }
 }
@@ -452,24 +509,21 @@ impl LateAnswer {
     }
 }
 
-/// A call whose asyncio future may be cancelled: called back with that future when it is
-/// done, it cancels the call (without dropping it) if the future was cancelled; `late()`
-/// then gives the call's answer.
+/// A call whose asyncio future may be cancelled: `cancel()` cancels the call (without
+/// dropping it), `late()` then gives the call's answer.
 #[pyclass(frozen)]
 pub(crate) struct PendingCall {
     late: Arc<LateAnswer>,
-    task: Option<tokio::task::AbortHandle>,
+    task: Option<AbortHandle>,
     bridge: Arc<LoopBridge>,
     token: CancellationToken,
 }
 
 #[pymethods]
 impl PendingCall {
-    fn __call__(&self, future: Bound<'_, PyAny>) -> PyResult<()> {
-        if future.call_method0("cancelled")?.is_truthy()? {
-            self.token.cancel();
-        }
-        Ok(())
+    /// Cancels the call where it is: it still answers (`late()`).
+    fn cancel(&self) {
+        self.token.cancel();
     }
 
     /// An asyncio future for the answer of the cancelled call: the method's value if it
@@ -523,10 +577,10 @@ where
     }
 }
 
-/// Aborts the runtime task behind an asyncio future that was cancelled.
+/// Aborts the work behind an asyncio future that was cancelled.
 #[pyclass(frozen)]
 struct AbortOnCancel {
-    task: tokio::task::AbortHandle,
+    task: AbortHandle,
 }
 
 #[pymethods]

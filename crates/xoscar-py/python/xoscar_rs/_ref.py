@@ -151,8 +151,9 @@ async def _send(ref: ActorRef, method: str, call_kind: int, args, kwargs, wait=T
     except asyncio.CancelledError:
         if not future.cancelled():
             raise
-        # Cancelled here: the cancel reached the method, whose answer (its value if it
+        # Cancelled here: the cancel reaches the method, whose answer (its value if it
         # caught the cancel, else CancelledError) is this call's, as in xoscar.
+        pending.cancel()
         reply = await pending.late()
     return outcome(reply)
 
