@@ -10,14 +10,16 @@ use anyhow::Result;
 use crate::{run_step, workspace_root};
 
 /// What the build and the suite need from PyPI (the package itself needs only cloudpickle;
-/// pandas is for one of xoscar's own tests, which the suite runs as xoscar wrote it).
-const REQUIREMENTS: [&str; 6] = [
+/// pandas is for one of xoscar's own tests, which the suite runs as xoscar wrote it; numpy
+/// for the transfer tests).
+const REQUIREMENTS: [&str; 7] = [
     "maturin>=1.9,<2",
     "pytest>=8",
     "pytest-asyncio>=0.24",
     "pytest-timeout>=2",
     "cloudpickle>=2",
     "pandas>=2",
+    "numpy>=1.24",
 ];
 
 /// The virtual environment, made and provisioned if needed; its python.

@@ -75,10 +75,29 @@ impl std::fmt::Debug for SharedBuffer {
     }
 }
 
+/// Where the bytes written into an exposed buffer go when the pool does not hold them itself
+/// (memory a host language owns, such as a Python buffer): each chunk once, with its offset,
+/// already checked to lie within the buffer's length; the write is answered (and the next
+/// chunk of that writer sent, within its window) when the returned future completes. Chunks of
+/// one transfer may come in any order, several at once.
+pub trait BufferSink: Send + Sync + 'static {
+    /// Writes `chunk` (its parts, in order) at `offset`; the error text reaches the writer.
+    fn write(
+        &self,
+        offset: u64,
+        chunk: xoscar_wire::Payloads,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+}
+
 /// A buffer a pool exposes.
 #[derive(Clone)]
 pub(crate) enum Exposed {
     Memory(SharedBuffer),
+    /// Bytes held elsewhere, reached through a sink.
+    Sink {
+        sink: Arc<dyn BufferSink>,
+        len: u64,
+    },
     #[cfg(unix)]
     File {
         file: Arc<std::fs::File>,
@@ -90,6 +109,7 @@ impl Exposed {
     pub(crate) fn len(&self) -> u64 {
         match self {
             Exposed::Memory(buffer) => buffer.len() as u64,
+            Exposed::Sink { len, .. } => *len,
             #[cfg(unix)]
             Exposed::File { len, .. } => *len,
         }

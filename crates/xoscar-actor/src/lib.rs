@@ -59,7 +59,7 @@ pub use call::client::{
 };
 pub use call::reply_stream::ReplyStream;
 pub use error::{ActorError, Failure};
-pub use exposed::{BufferGuard, SharedBuffer};
+pub use exposed::{BufferGuard, BufferSink, SharedBuffer};
 /// What writing and reading streaming replies takes, so that no other dependency is needed:
 /// the `Stream` trait [`Streaming::new`] takes and [`ReplyStream`] implements, `StreamExt`
 /// (`next`, `map`, ...), and `stream`'s constructors (`stream::iter`, `stream::unfold`, ...),

@@ -118,6 +118,57 @@ async fn into_a_file(pool: &ActorPool) {
     std::fs::remove_file(&path).unwrap();
 }
 
+/// A sink that keeps what is written into memory of its own; it refuses the chunk at
+/// `refuse` (if any).
+struct VecSink {
+    bytes: std::sync::Mutex<Vec<u8>>,
+    refuse: Option<u64>,
+}
+
+impl xoscar_actor::BufferSink for VecSink {
+    fn write(
+        &self,
+        offset: u64,
+        chunk: xoscar_wire::Payloads,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>> {
+        if self.refuse == Some(offset) {
+            return Box::pin(async { Err("the sink is full".to_owned()) });
+        }
+        let mut bytes = self.bytes.lock().unwrap();
+        let mut at = offset as usize;
+        for part in chunk.iter() {
+            bytes[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A buffer held by a sink (memory the pool does not own) receives every chunk, is checked
+/// for bounds before the sink sees anything, and a sink's error names the buffer and offset.
+async fn into_a_sink(pool: &ActorPool) {
+    let len = 5 * MIB + 1;
+    let sink = std::sync::Arc::new(VecSink { bytes: vec![0; len].into(), refuse: None });
+    let target = pool.handle().expose_sink(sink.clone(), len as u64);
+    let data = pattern(len, 6);
+    copy_to(vec![data.clone()], vec![target.clone()]).chunk_size(MIB).await.unwrap();
+    assert_eq!(fnv(&sink.bytes.lock().unwrap()), fnv(&data), "{}", pool.address());
+    let past = copy_to(vec![pattern(len + 1, 0)], vec![target.clone()]).await;
+    assert!(matches!(past, Err(ActorError::Buffer { .. })), "{past:?}");
+    assert!(pool.handle().withdraw_buffer(&target));
+
+    let refusing = VecSink { bytes: vec![0; 2 * MIB].into(), refuse: Some(MIB as u64) };
+    let target = pool.handle().expose_sink(std::sync::Arc::new(refusing), (2 * MIB) as u64);
+    let refused = copy_to(vec![pattern(2 * MIB, 1)], vec![target.clone()]).chunk_size(MIB).await;
+    match refused.unwrap_err() {
+        ActorError::Buffer { buffer, offset, reason, .. } => {
+            assert_eq!((buffer, offset), (target.id(), MIB as u64));
+            assert!(reason.contains("the sink is full"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn transfers_are_byte_exact_on_every_transport_and_across_processes() {
     configure(PoolConfig::default().idle_timeout(Duration::from_millis(100))).unwrap();
@@ -127,6 +178,7 @@ fn transfers_are_byte_exact_on_every_transport_and_across_processes() {
             let pool = remote_pool(transport).await;
             transfers_to(pool.address()).await;
             into_a_file(&pool).await;
+            into_a_sink(&pool).await;
         }
         transfers_to(&child.address).await;
 

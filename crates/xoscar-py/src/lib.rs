@@ -4,7 +4,7 @@
 //! Python code runs or Python objects are made: every await runs on the tokio runtime of
 //! `pyo3-async-runtimes` without it.
 //!
-//! One order inside, bottom to top: buffer and bridge, errors, actor, pool, refs (a module uses only
+//! One order inside, bottom to top: buffer and bridge, errors, actor, pool, refs, transfer (a module uses only
 //! those before it; checked by `cargo xtask check-layers`). The Python half, in
 //! `python/xoscar_rs/`, is described in docs/python.md.
 
@@ -14,6 +14,7 @@ mod buffer;
 mod errors;
 mod pool;
 mod refs;
+mod transfer;
 
 pub use actor::{PyActor, PyStream};
 
@@ -30,6 +31,9 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(refs::actor_ref, module)?)?;
     module.add_function(wrap_pyfunction!(refs::has_actor, module)?)?;
     module.add_function(wrap_pyfunction!(refs::destroy_actor, module)?)?;
+    module.add_function(wrap_pyfunction!(transfer::expose_buffer, module)?)?;
+    module.add_function(wrap_pyfunction!(transfer::withdraw_buffer, module)?)?;
+    module.add_function(wrap_pyfunction!(transfer::copy_to, module)?)?;
     module.add("TYPE_NAME", actor::TYPE_NAME)?;
     module.add("PICKLED_ERROR", actor::PICKLED_ERROR)?;
     Ok(())

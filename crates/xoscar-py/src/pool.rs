@@ -5,14 +5,17 @@
 //!
 //! Uses the bridge, the actor and the errors.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3_async_runtimes::tokio::get_runtime;
+use xoscar::actor::extension::WeakPoolHandle;
 use xoscar::{
-    ActorPool, ActorPoolBuilder, Address, MainPool, Recovery, SubPool, SubPoolInfo, SubPoolSettings,
+    ActorPool, ActorPoolBuilder, Address, MainPool, PoolHandle, Recovery, SubPool, SubPoolInfo,
+    SubPoolSettings,
 };
 
 use crate::actor::{CONCURRENT_LIMIT, PyActor, TYPE_NAME};
@@ -42,14 +45,39 @@ impl Running {
     }
 }
 
+impl Running {
+    fn handle(&self) -> &PoolHandle {
+        match self {
+            Running::Main(pool) => pool.handle(),
+            Running::Sub(pool) => pool.handle(),
+        }
+    }
+}
+
+/// The pools of this process by address, held weakly: what `buffer_ref` exposes buffers in.
+/// Bounded by the pools this process runs (each leaves when stopped or dropped).
+static POOLS: LazyLock<Mutex<HashMap<String, WeakPoolHandle>>> = LazyLock::new(Mutex::default);
+
+/// The pool of this process at `address`, if one runs there.
+pub(crate) fn local_pool(address: &str) -> Option<PoolHandle> {
+    POOLS.lock().get(address).and_then(WeakPoolHandle::upgrade)
+}
+
 impl NativePool {
     fn new(address: &Address, running: Running) -> Self {
-        NativePool { address: address.to_string(), running: Mutex::new(Some(running)) }
+        let address = address.to_string();
+        POOLS.lock().insert(address.clone(), running.handle().downgrade());
+        NativePool { address, running: Mutex::new(Some(running)) }
+    }
+
+    fn forget(&self) {
+        POOLS.lock().remove(&self.address);
     }
 }
 
 impl Drop for NativePool {
     fn drop(&mut self) {
+        self.forget();
         if let Some(running) = self.running.get_mut().take() {
             // Dropped by Python's collector, off the runtime: the pool's tasks are aborted
             // and its processes killed from within it.
@@ -80,6 +108,7 @@ impl NativePool {
     /// does nothing.
     fn stop<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let running = self.running.lock().take();
+        self.forget();
         let stopping = async move {
             if let Some(running) = running {
                 running.shutdown().await;

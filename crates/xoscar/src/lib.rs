@@ -68,10 +68,10 @@ pub use xoscar_wire as wire;
 
 pub use xoscar_actor::{
     Actor, ActorError, ActorPool, ActorPoolBuilder, ActorRef, Batch, BufferGuard, BufferRef,
-    BufferWriter, Cancellation, CancellationToken, Context, CopyTo, CreateActor, CreateRemoteActor,
-    Failure, Handler, Placement, PoolHandle, RemoteMessages, ReplyStream, SharedBuffer, Streaming,
-    actor_ref, caller, configure, copy_to, create_actor, destroy_actor, has_actor, map_address,
-    unmap_address,
+    BufferSink, BufferWriter, Cancellation, CancellationToken, Context, CopyTo, CreateActor,
+    CreateRemoteActor, Failure, Handler, Placement, PoolHandle, RemoteMessages, ReplyStream,
+    SharedBuffer, Streaming, actor_ref, caller, configure, copy_to, create_actor, destroy_actor,
+    has_actor, map_address, unmap_address,
 };
 /// Streaming replies without another dependency: the `Stream` trait, `StreamExt`, and
 /// `stream`'s constructors (`stream::iter`, `stream::unfold`, ...), futures-util's.

@@ -9,7 +9,7 @@ use xoscar_wire::Payloads;
 use crate::ActorError;
 use crate::actor::core::Core;
 use crate::actor::handle::PoolHandle;
-use crate::exposed::{Exposed, SharedBuffer};
+use crate::exposed::{BufferSink, Exposed, SharedBuffer};
 
 /// A reference to a buffer exposed by an actor pool: its pool's address, its id there, its
 /// length and its secret key. A prost message (fields `address = 1`, `id = 2`, `len = 3`,
@@ -99,6 +99,13 @@ impl PoolHandle {
         self.expose(Exposed::File { file: Arc::new(file), len })
     }
 
+    /// Exposes a buffer of `len` bytes held elsewhere: each chunk written into it goes to
+    /// `sink` (bounds checked here first). For a host that owns the memory (the Python
+    /// package's `buffer_ref`).
+    pub fn expose_sink(&self, sink: Arc<dyn BufferSink>, len: u64) -> BufferRef {
+        self.expose(Exposed::Sink { sink, len })
+    }
+
     /// Stops exposing the buffer: later writes fail with [`ActorError::Buffer`]. Returns
     /// whether it was exposed.
     pub fn withdraw_buffer(&self, buffer: &BufferRef) -> bool {
@@ -145,6 +152,12 @@ pub(crate) async fn write(
                 at += part.len();
             }
             Ok(())
+        }
+        Exposed::Sink { sink, len } => {
+            if let Some(error) = past_end(len) {
+                return Err(error);
+            }
+            sink.write(offset, chunk).await.map_err(|reason| target.error(offset, reason))
         }
         #[cfg(unix)]
         Exposed::File { file, len } => {

@@ -23,6 +23,7 @@ from .api import (
 from .batch import extensible
 from .debug import DebugOptions, get_debug_options, set_debug_options
 from .generator import IteratorWrapper, generator
+from .transfer import BufferRef, buffer_ref, copy_to
 from .errors import ActorAlreadyExist, ActorNotExist, Return, SendMessageFailed, ServerClosed
 
 _T = TypeVar("_T")
@@ -45,6 +46,9 @@ __all__ = [
     "actor_ref",
     "allocate_strategy",
     "batch",
+    "buffer_ref",
+    "copy_to",
+    "BufferRef",
     "create_actor",
     "create_actor_pool",
     "create_actor_ref",
