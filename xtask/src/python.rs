@@ -57,6 +57,8 @@ pub fn build(python: &Path, release: bool) -> Result<()> {
 pub fn run() -> Result<()> {
     let python = environment()?;
     build(&python, false)?;
+    // The Rust pool the suite calls by message name.
+    run_step(crate::cargo().args(["build", "-p", "xoscar-py", "--example", "rust_counter"]))?;
     let mut pytest = Command::new(&python);
     pytest.args(["-m", "pytest", "-q"]).current_dir(workspace_root().join("crates/xoscar-py"));
     run_step(&mut pytest)

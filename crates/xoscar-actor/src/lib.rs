@@ -10,12 +10,13 @@
 //! The programming model, ordering and failure semantics are in `docs/actors.md`.
 
 // One order, bottom to top: error, exposed, placement, wire, observe, neighbours, actor,
-// call, transfer, service, pool. A module uses only those before it (no circle: checked by
+// call, transfer, service, named, pool. A module uses only those before it (no circle: checked by
 // `cargo xtask check-layers`); docs/architecture.md draws the picture.
 mod actor;
 mod call;
 mod error;
 mod exposed;
+mod named;
 mod neighbours;
 mod observe;
 mod placement;
@@ -65,6 +66,7 @@ pub use exposed::{BufferGuard, BufferSink, SharedBuffer};
 /// (`next`, `map`, ...), and `stream`'s constructors (`stream::iter`, `stream::unfold`, ...),
 /// all futures-util's.
 pub use futures_util::{Stream, StreamExt, stream};
+pub use named::call_named;
 pub use observe::debug::{ENV_HOLD, ENV_SLOW_CALL};
 pub use observe::metrics;
 pub use placement::Placement;

@@ -48,3 +48,35 @@ over_transports!(
     streams_items_with_backpressure_and_cancel,
     deadlines_time_out_and_skip_late_work,
 );
+
+/// `call_named`: the message named as the actor type declared it, its body as bytes, reaches
+/// an actor of a pool of this process (decoded as a remote caller's would be) and of a pool
+/// reached through its listener; unknown names, bad bodies and unknown uids fail clearly.
+#[test]
+fn calls_by_message_name_reach_actors_here_and_through_a_listener() {
+    use common::actors::{Add, Counter, Total};
+    use prost::Message as _;
+    use xoscar_actor::{ActorError, ActorPool, call_named};
+    run(async {
+        for transport in [Transport::Inproc, Transport::Tcp] {
+            let here = common::actors::register(ActorPool::builder(common::address(transport)))
+                .start()
+                .await
+                .unwrap();
+            let listener = common::remote_pool(transport).await;
+            for pool in [&here, &listener] {
+                pool.create(Counter::new(5)).uid("named").await.unwrap();
+                let at = pool.address();
+                let body = Add { n: 2 }.encode_to_vec().into();
+                let reply = call_named(at, "named", "Add", body).await.unwrap();
+                assert_eq!(Total::decode(reply).unwrap().value, 7, "{at}");
+                let nope = call_named(at, "named", "Nope", Default::default()).await;
+                assert!(matches!(nope, Err(ActorError::NoHandler { .. })), "{at}: {nope:?}");
+                let bad = call_named(at, "named", "Add", vec![0xff, 0xff].into()).await;
+                assert!(matches!(bad, Err(ActorError::BadMessage { .. })), "{at}: {bad:?}");
+                let nobody = call_named(at, "nobody", "Add", Default::default()).await;
+                assert!(matches!(nobody, Err(ActorError::NotFound { .. })), "{at}: {nobody:?}");
+            }
+        }
+    });
+}

@@ -266,3 +266,19 @@ pub(crate) fn destroy_actor<'py>(
     let destroy = async move { xoscar::destroy_actor(&target).await };
     spawn_awaitable(py, destroy, answer(plain))
 }
+
+/// Calls the Rust actor `uid` at `address` with the message its type declared under `message`,
+/// `body` being its protobuf encoding; awaitable, gives the reply's protobuf encoding.
+#[pyfunction]
+pub(crate) fn call_named<'py>(
+    py: Python<'py>,
+    address: &str,
+    uid: String,
+    message: String,
+    body: PyBackedBytes,
+) -> PyResult<Bound<'py, PyAny>> {
+    let address = parse(address)?;
+    let body = shared(body);
+    let call = async move { xoscar::call_named(&address, &uid, &message, body).await };
+    spawn_awaitable(py, call, answer(bytes))
+}

@@ -70,8 +70,8 @@ pub use xoscar_actor::{
     Actor, ActorError, ActorPool, ActorPoolBuilder, ActorRef, Batch, BufferGuard, BufferRef,
     BufferSink, BufferWriter, Cancellation, CancellationToken, Context, CopyTo, CreateActor,
     CreateRemoteActor, Failure, Handler, Placement, PoolHandle, RemoteMessages, ReplyStream,
-    SharedBuffer, Streaming, actor_ref, caller, configure, copy_to, create_actor, destroy_actor,
-    has_actor, map_address, unmap_address,
+    SharedBuffer, Streaming, actor_ref, call_named, caller, configure, copy_to, create_actor,
+    destroy_actor, has_actor, map_address, unmap_address,
 };
 /// Streaming replies without another dependency: the `Stream` trait, `StreamExt`, and
 /// `stream`'s constructors (`stream::iter`, `stream::unfold`, ...), futures-util's.

@@ -13,6 +13,7 @@ from ._ref import ActorRef, LocalActorRef, create_actor_ref
 from .api import (
     ActorPool,
     actor_ref,
+    call_named,
     create_actor,
     create_actor_pool,
     destroy_actor,
@@ -46,6 +47,7 @@ __all__ = [
     "actor_ref",
     "allocate_strategy",
     "batch",
+    "call_named",
     "buffer_ref",
     "copy_to",
     "BufferRef",

@@ -38,7 +38,9 @@ def _has_no_lock_hint(method) -> bool:
     if getattr(method, NO_LOCK_ATTRIBUTE_HINT, False):
         return True
     owner = getattr(method, "__self__", None)
-    return owner is not None and getattr(owner, NO_LOCK_ATTRIBUTE_HINT, False)
+    return owner is not None and getattr(type(owner), NO_LOCK_ATTRIBUTE_HINT, False) or (
+        owner is not None and NO_LOCK_ATTRIBUTE_HINT in getattr(owner, "__dict__", ())
+    )
 
 
 class _FakeLock:
@@ -57,6 +59,7 @@ class _BaseActor:
         # Set before __init__, so a subclass that skips super().__init__() still has them.
         actor._lock = cls._create_lock()
         actor._generators = {}
+        actor._pre_destroyed = False
         # Calls from the runtime handed to the loop as tasks and not yet done.
         actor._xo_queued = 0
         actor._uid = None
@@ -209,7 +212,13 @@ async def call_method(actor, method_name, call_method, args, kwargs):
             result = method(*args, **kwargs)
             if asyncio.iscoroutine(result):
                 result = await result
+    if type(result) in _PLAIN_RESULTS:
+        return result
     return await handle_result(result, actor)
+
+
+# Results that are never awaitable: returned without a look at them (the local fast path).
+_PLAIN_RESULTS = frozenset({type(None), bool, int, float, complex, str, bytes, list, dict, set})
 
 
 # -- what the runtime calls, on the pool's loop -------------------------------------------

@@ -242,3 +242,13 @@ async def wait_for(fut, timeout=None):
         if not task.done():
             task.cancel()
         raise
+
+
+async def call_named(ref: ActorRef, message: str, body: bytes) -> bytes:
+    """Calls a Rust actor's remote message by the name its type declared
+    (``RemoteMessages::message``): ``body`` is the message's protobuf encoding; the result is
+    the reply's (a scalar reply is the matching ``google.protobuf`` wrapper, e.g.
+    ``Int64Value``). ``ActorNotExist``, or ``XoscarError`` with ``kind == "no_handler"`` for
+    a name the type did not declare."""
+    reply = await _native.call_named(ref.address, _uid_text(ref.uid), message, bytes(body))
+    return bytes(reply)
