@@ -32,6 +32,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(refs::has_actor, module)?)?;
     module.add_function(wrap_pyfunction!(refs::destroy_actor, module)?)?;
     module.add_function(wrap_pyfunction!(refs::call_named, module)?)?;
+    module.add_function(wrap_pyfunction!(refs::caller_stats, module)?)?;
     module.add_function(wrap_pyfunction!(transfer::expose_buffer, module)?)?;
     module.add_function(wrap_pyfunction!(transfer::withdraw_buffer, module)?)?;
     module.add_function(wrap_pyfunction!(transfer::copy_to, module)?)?;

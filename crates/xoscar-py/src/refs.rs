@@ -282,3 +282,17 @@ pub(crate) fn call_named<'py>(
     let call = async move { xoscar::call_named(&address, &uid, &message, body).await };
     spawn_awaitable(py, call, answer(bytes))
 }
+
+/// The counters of this process's caller (connections open, made, reaped as idle, found dead;
+/// leases held): how its connection settings (`XOSCAR_IDLE_TIMEOUT`, ...) play out.
+#[pyfunction]
+pub(crate) fn caller_stats(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    let stats = xoscar::caller().map_err(|error| to_py(py, error))?.stats();
+    let counters = pyo3::types::PyDict::new(py);
+    counters.set_item("open_connections", stats.open_connections)?;
+    counters.set_item("leases_in_flight", stats.leases_in_flight)?;
+    counters.set_item("connects", stats.connects)?;
+    counters.set_item("reaps", stats.reaps)?;
+    counters.set_item("dead_peers", stats.dead_peers)?;
+    Ok(counters)
+}

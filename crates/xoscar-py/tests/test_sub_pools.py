@@ -98,3 +98,26 @@ async def test_a_cancelled_call_returns_what_the_cancelled_method_answers(pool_w
         await task
     assert await ref.cancelled_count() == 2
     assert asyncio.get_running_loop().time() - started < 30
+
+
+async def test_a_killed_sub_pool_comes_back_with_its_actors(pool_with_subs):
+    import signal
+
+    address = pool_with_subs.external_address
+    ref = await xo.create_actor(
+        Counter, 10, address=address, uid="survivor", allocate_strategy=ProcessIndex(1)
+    )
+    assert await ref.add(1) == 11
+    old_pid = await ref.pid()
+    os.kill(old_pid, signal.SIGKILL)
+    # auto_recover="actor" (the default): restarted, the actor created again from its recipe.
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        try:
+            if await ref.pid() != old_pid:
+                break
+        except (xo.ServerClosed, xo.ActorNotExist, xo.errors.XoscarError):
+            pass
+        assert asyncio.get_running_loop().time() < deadline, "the sub pool never came back"
+        await asyncio.sleep(0.1)
+    assert await ref.add(1) == 11  # a fresh actor: its state was lost with the process

@@ -6,6 +6,8 @@ import dataclasses
 import json
 import os
 
+from . import _native
+
 
 @dataclasses.dataclass
 class DebugOptions:
@@ -50,3 +52,10 @@ def _from_env():
 
 
 _options = _from_env()
+
+
+def caller_stats() -> dict:
+    """The counters of this process's caller: ``open_connections``, ``connects``, ``reaps``
+    (closed as idle, ``XOSCAR_IDLE_TIMEOUT``), ``dead_peers`` (silent past the heartbeat),
+    ``leases_in_flight``."""
+    return dict(_native.caller_stats())
