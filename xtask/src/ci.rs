@@ -16,7 +16,10 @@ pub fn run() -> Result<()> {
     // --all-targets also runs each criterion bench once, as a smoke test; doc tests need --doc.
     run_step(cargo().args(["test", "--workspace", "--all-targets"]))?;
     run_step(cargo().args(["test", "--workspace", "--doc"]))?;
-    // The Python package: built by maturin into a virtual environment, its pytest suite.
+    // The Python package: built by maturin into a virtual environment, its pytest suite (with
+    // the example Rust actor registered, whose feature is linted too).
+    let example = ["-p", "xoscar-py", "--features", "example-actors", "--all-targets"];
+    run_step(cargo().arg("clippy").args(example).args(["--", "-D", "warnings"]))?;
     crate::python::run()?;
     crate::loom::run()?;
     // Optional features: TLS and the Prometheus endpoint build, lint clean and pass their tests.

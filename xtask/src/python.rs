@@ -36,8 +36,9 @@ pub fn environment() -> Result<std::path::PathBuf> {
     Ok(python)
 }
 
-/// Builds the package into the environment (`release`: optimized, for benches).
-pub fn build(python: &Path, release: bool) -> Result<()> {
+/// Builds the package into the environment (`release`: optimized, for benches) with the
+/// crate's `features`.
+pub fn build(python: &Path, release: bool, features: &[&str]) -> Result<()> {
     let venv = python.parent().and_then(Path::parent).expect("venv/bin/python");
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut paths = vec![venv.join("bin")];
@@ -51,12 +52,17 @@ pub fn build(python: &Path, release: bool) -> Result<()> {
     if release {
         develop.arg("--release");
     }
+    if !features.is_empty() {
+        develop.args(["--features", &features.join(",")]);
+    }
     run_step(&mut develop)
 }
 
 pub fn run() -> Result<()> {
     let python = environment()?;
-    build(&python, false)?;
+    // With the example Rust actor registered in every pool: the suite puts Rust and Python
+    // actors in one pool.
+    build(&python, false, &["example-actors"])?;
     // The Rust pool the suite calls by message name.
     run_step(crate::cargo().args(["build", "-p", "xoscar-py", "--example", "rust_counter"]))?;
     let mut pytest = Command::new(&python);
@@ -71,7 +77,7 @@ pub fn bench(rounds: usize) -> Result<()> {
     let mut install = Command::new(&python);
     install.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]);
     run_step(install.arg("xoscar==0.12.2"))?;
-    build(&python, true)?;
+    build(&python, true, &[])?;
     let root = workspace_root();
     let mut bench = Command::new(&python);
     bench
@@ -81,6 +87,6 @@ pub fn bench(rounds: usize) -> Result<()> {
         .current_dir(&root);
     let result = run_step(&mut bench);
     // The suite runs against the debug build: put it back.
-    build(&python, false)?;
+    build(&python, false, &["example-actors"])?;
     result
 }

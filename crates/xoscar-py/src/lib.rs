@@ -4,7 +4,8 @@
 //! Python code runs or Python objects are made: every await runs on the tokio runtime of
 //! `pyo3-async-runtimes` without it.
 //!
-//! One order inside, bottom to top: buffer and bridge, errors, actor, pool, refs, transfer (a module uses only
+//! One order inside, bottom to top: buffer and bridge, errors, rust_actors, actor, pool, refs,
+//! transfer (example_actors, a test feature, stands alone) (a module uses only
 //! those before it; checked by `cargo xtask check-layers`). The Python half, in
 //! `python/xoscar_rs/`, is described in docs/python.md.
 
@@ -12,17 +13,23 @@ mod actor;
 mod bridge;
 mod buffer;
 mod errors;
+#[cfg(feature = "example-actors")]
+pub mod example_actors;
 mod pool;
 mod refs;
+mod rust_actors;
 mod transfer;
 
 pub use actor::{PyActor, PyStream};
+pub use rust_actors::{RegisterActors, register_rust_actors};
 
 use pyo3::prelude::*;
 
 /// The module `xoscar_rs._native`.
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    #[cfg(feature = "example-actors")]
+    register_rust_actors(example_actors::register);
     module.add_class::<pool::NativePool>()?;
     module.add_class::<refs::NativeRef>()?;
     module.add_function(wrap_pyfunction!(pool::start_pool, module)?)?;

@@ -122,11 +122,13 @@ fn describe(info: SubPoolInfo) -> (usize, String, String, u32) {
     (info.index, info.label, info.address.to_string(), info.pid)
 }
 
-/// Registers Python actors, built and run on `host`'s loop.
+/// Registers Python actors, built and run on `host`'s loop, and the Rust actor types an
+/// extension built on this one registered ([`crate::register_rust_actors`]).
 fn python_actors(builder: ActorPoolBuilder, host: Arc<LoopBridge>) -> ActorPoolBuilder {
-    builder.register_concurrent(TYPE_NAME, CONCURRENT_LIMIT, move |init: Bytes| {
+    let builder = builder.register_concurrent(TYPE_NAME, CONCURRENT_LIMIT, move |init: Bytes| {
         Ok(PyActor::new(init, host.clone()))
-    })
+    });
+    crate::rust_actors::with_rust_actors(builder)
 }
 
 /// One sub pool to start: its label and the environment variables it gets.

@@ -53,3 +53,37 @@ async def test_a_rust_actor_answers_by_message_name(rust_pool):
     assert raised.value.kind == "bad_message"
     with pytest.raises(xo.ActorNotExist):
         await xo.call_named(xo.ActorRef(rust_pool, "nobody"), "Add", int64_field(1))
+
+
+class Relay(xo.Actor):
+    """A Python actor that calls a Rust actor of its own pool by message name."""
+
+    def __init__(self, counter):
+        self.counter = counter
+
+    async def add(self, n):
+        reply = await xo.call_named(self.counter, "Add", int64_field(n))
+        return reply
+
+
+@pytest.mark.parametrize("index", [0, 1])
+async def test_rust_and_python_actors_live_in_one_pool(pool_with_subs, index):
+    from xoscar_rs.allocate_strategy import ProcessIndex
+
+    address = pool_with_subs.external_address
+    # The suite's build registers the example Rust actor ("Counter") in every pool.
+    counter = await xo.create_rust_actor(
+        "Counter", int64_field(10), address=address, allocate_strategy=ProcessIndex(index)
+    )
+    relay = await xo.create_actor(
+        Relay, counter, address=address, allocate_strategy=ProcessIndex(index)
+    )
+    assert counter.address == relay.address
+    assert await relay.add(5) == int64_field(15)
+    assert await xo.call_named(counter, "Add", int64_field(1)) == int64_field(16)
+    assert await xo.has_actor(counter)
+    await xo.destroy_actor(counter)
+    assert not await xo.has_actor(counter)
+    with pytest.raises(xo.errors.XoscarError) as raised:
+        await xo.create_rust_actor("NoSuchType", address=address)
+    assert raised.value.kind == "unknown_type"

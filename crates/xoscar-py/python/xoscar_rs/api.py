@@ -203,6 +203,10 @@ async def destroy_actor(ref: ActorRef):
         await ActorRef(ref.address, ref.uid).__xoscar_pre_destroy__()
     except ActorNotExist:
         raise
+    except XoscarError as error:
+        # Not a Python actor (a Rust one): no hook of ours to run.
+        if getattr(error, "kind", "") not in ("wrong_type", "no_handler"):
+            hook_error = error
     except Exception as error:  # noqa: BLE001 - raised once the actor is gone
         hook_error = error
     try:
@@ -242,6 +246,26 @@ async def wait_for(fut, timeout=None):
         if not task.done():
             task.cancel()
         raise
+
+
+async def create_rust_actor(
+    type_name: str, init: bytes = b"", *, uid=None, address=None, allocate_strategy=None
+) -> ActorRef:
+    """Creates a Rust actor of the type registered as ``type_name`` in the pools of this
+    package (by a Rust extension built on it: ``xoscar_py::register_rust_actors``) or of a Rust
+    program, from ``init``, the protobuf encoding of its init message; placed as
+    ``allocate_strategy`` says. Call it with ``call_named``."""
+    if address is None:
+        raise ValueError("address has to be provided")
+    uid = to_binary(uid) if uid is not None else uuid.uuid4().hex.encode()
+    kind, value = allocate_strategy._placement() if allocate_strategy is not None else ("here", "")
+    try:
+        at, created = await _native.create_actor(
+            address, type_name, bytes(init), _uid_text(uid), kind, value
+        )
+    except XoscarError as error:
+        _raise_create_error(error, allocate_strategy)
+    return ActorRef(at, created.encode())
 
 
 async def call_named(ref: ActorRef, message: str, body: bytes) -> bytes:
