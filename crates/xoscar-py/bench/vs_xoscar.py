@@ -113,13 +113,58 @@ async def client(impl, quick):
     print(json.dumps(results), flush=True)
 
 
+async def raw_echo_server():
+    """The limit with no framework: asyncio streams, 4-byte length-prefixed echo."""
+
+    async def echo(reader, writer):
+        try:
+            while True:
+                head = await reader.readexactly(4)
+                body = await reader.readexactly(int.from_bytes(head, "little"))
+                writer.write(head + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    print(f"127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
+    await asyncio.Event().wait()
+
+
+async def raw_limit(quick):
+    """One-at-a-time round trips of 16 bytes over a bare asyncio TCP stream, against a
+    server process of the same kind: what any Python framework's call costs at least."""
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve-raw"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        host, port = server.stdout.readline().strip().rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        frame = (16).to_bytes(4, "little") + b"x" * 16
+
+        async def round_trip():
+            writer.write(frame)
+            await writer.drain()
+            head = await reader.readexactly(4)
+            await reader.readexactly(int.from_bytes(head, "little"))
+
+        result = await sequential(round_trip, int(3000 * (0.2 if quick else 1.0)))
+        writer.close()
+        return result
+    finally:
+        server.kill()
+        server.wait()
+
+
 def is_time(row):
     return row.endswith("(us)")
 
 
 def drive(rounds, quick, out):
     runs = {impl: [] for impl in IMPLS}
+    raw = []
     for round_index in range(rounds):
+        raw.append(asyncio.run(raw_limit(quick)))
         for impl in IMPLS:
             done = subprocess.run(
                 [sys.executable, __file__, "--client", "--impl", impl]
@@ -147,6 +192,11 @@ def drive(rounds, quick, out):
         ours = statistics.median(run[row] for run in runs["xoscar_rs"])
         ratio = theirs / ours if is_time(row) else ours / theirs
         lines.append(f"| {row} | {theirs:,.1f} | {ours:,.1f} | {ratio:.2f}x |")
+    lines += [
+        "",
+        f"Limit, same run: a bare asyncio TCP round trip of 16 bytes between two Python "
+        f"processes, one at a time: {statistics.median(raw):.1f} us (median of {rounds}).",
+    ]
     text = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
@@ -158,12 +208,15 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--impl", choices=IMPLS)
     parser.add_argument("--serve", action="store_true")
+    parser.add_argument("--serve-raw", action="store_true")
     parser.add_argument("--client", action="store_true")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default="target/bench/python.md")
     args = parser.parse_args()
-    if args.serve:
+    if args.serve_raw:
+        asyncio.run(raw_echo_server())
+    elif args.serve:
         asyncio.run(serve(args.impl))
     elif args.client:
         asyncio.run(client(args.impl, args.quick))
