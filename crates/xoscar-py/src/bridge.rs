@@ -60,6 +60,11 @@ enum TaskSlot {
 
 /// One asyncio loop's side of the bridge.
 pub(crate) struct LoopBridge {
+    /// Not bounded by count here, because each job is bounded where it comes from: a
+    /// `Resolve` per operation a Python caller awaits (its own concurrency), a `Start` per
+    /// call an actor's runner hands over (at most its concurrency limit per actor, the rest
+    /// waiting in bounded mailboxes) or per chunk a transfer writes (its window), a `Cancel`
+    /// per started task. The loop empties it at each wake-up.
     jobs: Mutex<Vec<Job>>,
     /// Written (one byte) when `jobs` stops being empty; the loop reads `reader`.
     writer: UnixStream,
