@@ -367,7 +367,18 @@ thread_local! {
     static CURRENT: RefCell<Option<(Py<PyAny>, Arc<LoopBridge>)>> = const { RefCell::new(None) };
 }
 
-/// The bridge of the loop running on this thread (made on first use; one per loop).
+/// Keeps a loop's bridge alive as long as the loop (an attribute of the loop object): a thread
+/// that runs several loops in turn finds each one's bridge again.
+#[pyclass(frozen)]
+struct BridgeOfLoop {
+    bridge: Arc<LoopBridge>,
+}
+
+/// The attribute of a loop that holds its [`BridgeOfLoop`].
+const BRIDGE_ATTRIBUTE: &str = "_xoscar_rs_bridge";
+
+/// The bridge of the loop running on this thread (made on first use; one per loop, owned by
+/// the loop; cached for the thread's last loop).
 pub(crate) fn current(py: Python<'_>) -> PyResult<Arc<LoopBridge>> {
     let running = pyo3_async_runtimes::get_running_loop(py)?;
     CURRENT.with(|current| {
@@ -377,10 +388,37 @@ pub(crate) fn current(py: Python<'_>) -> PyResult<Arc<LoopBridge>> {
         {
             return Ok(bridge.clone());
         }
-        let bridge = LoopBridge::new(py, running.clone())?;
+        let bridge = match running.getattr(BRIDGE_ATTRIBUTE) {
+            Ok(held) => held.cast::<BridgeOfLoop>()?.get().bridge.clone(),
+            Err(_) => {
+                let bridge = LoopBridge::new(py, running.clone())?;
+                running.setattr(BRIDGE_ATTRIBUTE, BridgeOfLoop { bridge: bridge.clone() })?;
+                bridge
+            }
+        };
         *current = Some((running.unbind(), bridge.clone()));
         Ok(bridge)
     })
+}
+
+/// Hands `work` to the running loop's driver after polling it once here (as
+/// [`spawn_awaitable`] does, with nobody awaiting the outcome): the driver polls the loop's
+/// calls too, so that a send waiting for a dial or for room resumes in order with them.
+pub(crate) fn drive_detached<W>(py: Python<'_>, work: W) -> PyResult<()>
+where
+    W: Future<Output = ()> + Send + 'static,
+{
+    let bridge = current(py)?;
+    let runtime = pyo3_async_runtimes::tokio::get_runtime();
+    let mut work = Box::pin(work);
+    let first = py.detach(|| {
+        let _inside = runtime.enter();
+        work.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    });
+    if first.is_pending() {
+        bridge.drive(work);
+    }
+    Ok(())
 }
 
 /// Sets an asyncio future's result, or its exception.

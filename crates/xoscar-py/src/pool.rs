@@ -6,6 +6,7 @@
 //! Uses the bridge, the actor and the errors.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
@@ -27,6 +28,8 @@ use crate::errors::{invalid, to_py};
 #[pyclass(frozen, name = "Pool")]
 pub(crate) struct NativePool {
     address: String,
+    /// Its entry in [`POOLS`].
+    id: u64,
     running: Mutex<Option<Running>>,
 }
 
@@ -54,24 +57,33 @@ impl Running {
     }
 }
 
-/// The pools of this process by address, held weakly: what `buffer_ref` exposes buffers in.
-/// Bounded by the pools this process runs (each leaves when stopped or dropped).
-static POOLS: LazyLock<Mutex<HashMap<String, WeakPoolHandle>>> = LazyLock::new(Mutex::default);
+/// The pools of this process by address, held weakly, each with the id of its `NativePool`:
+/// what `buffer_ref` exposes buffers in. Bounded by the pools this process runs (each leaves
+/// when stopped or dropped, and only itself: a pool started later at the same address stays).
+static POOLS: LazyLock<Mutex<HashMap<String, (u64, WeakPoolHandle)>>> =
+    LazyLock::new(Mutex::default);
+
+/// Tells `NativePool`s apart in [`POOLS`].
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// The pool of this process at `address`, if one runs there.
 pub(crate) fn local_pool(address: &str) -> Option<PoolHandle> {
-    POOLS.lock().get(address).and_then(WeakPoolHandle::upgrade)
+    POOLS.lock().get(address).and_then(|(_, pool)| pool.upgrade())
 }
 
 impl NativePool {
     fn new(address: &Address, running: Running) -> Self {
         let address = address.to_string();
-        POOLS.lock().insert(address.clone(), running.handle().downgrade());
-        NativePool { address, running: Mutex::new(Some(running)) }
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        POOLS.lock().insert(address.clone(), (id, running.handle().downgrade()));
+        NativePool { address, id, running: Mutex::new(Some(running)) }
     }
 
     fn forget(&self) {
-        POOLS.lock().remove(&self.address);
+        let mut pools = POOLS.lock();
+        if pools.get(&self.address).is_some_and(|(id, _)| *id == self.id) {
+            pools.remove(&self.address);
+        }
     }
 }
 

@@ -16,7 +16,9 @@ use tokio::sync::Semaphore;
 use xoscar::{ActorRef, Address, Placement, ReplyStream};
 
 use crate::actor::{PyActor, PyStream};
-use crate::bridge::{PendingCall, spawn_awaitable, spawn_cancellable, spawn_detached};
+use crate::bridge::{
+    PendingCall, drive_detached, spawn_awaitable, spawn_cancellable, spawn_detached,
+};
 use crate::buffer::SharedBytes;
 use crate::errors::{invalid, to_py};
 
@@ -26,6 +28,49 @@ const TELLS_IN_FLIGHT: usize = 4096;
 /// The permits of [`TELLS_IN_FLIGHT`].
 static TELLS: LazyLock<Arc<Semaphore>> =
     LazyLock::new(|| Arc::new(Semaphore::new(TELLS_IN_FLIGHT)));
+
+/// The pools this process's tells reached over connections no counter says have closed since:
+/// a tell to one of them returns once queued. Cleared whenever the caller reaps a connection
+/// or finds one dead (then any of them may need a new dial). Bounded by the addresses this
+/// process told, and emptied at each such change.
+struct Connected {
+    addresses: std::collections::HashSet<String>,
+    /// The caller's reaps plus dead peers when `addresses` was last valid.
+    closes: u64,
+}
+
+static CONNECTED: LazyLock<parking_lot::Mutex<Connected>> = LazyLock::new(|| {
+    parking_lot::Mutex::new(Connected { addresses: Default::default(), closes: 0 })
+});
+
+impl Connected {
+    fn closes() -> Option<u64> {
+        xoscar::caller().ok().map(|caller| {
+            let stats = caller.stats();
+            stats.reaps + stats.dead_peers
+        })
+    }
+
+    /// `Some` if a tell to `address` may return once queued.
+    fn check(address: &Address) -> Option<()> {
+        let closes = Self::closes()?;
+        let mut connected = CONNECTED.lock();
+        if connected.closes != closes {
+            connected.addresses.clear();
+            connected.closes = closes;
+            return None;
+        }
+        connected.addresses.contains(&address.to_string()).then_some(())
+    }
+
+    fn mark(address: &Address) {
+        let Some(closes) = Self::closes() else { return };
+        let mut connected = CONNECTED.lock();
+        if connected.closes == closes {
+            connected.addresses.insert(address.to_string());
+        }
+    }
+}
 
 /// A reference to a Python actor `(address, uid)`: cheap to make, no I/O until called.
 #[pyclass(frozen, name = "Ref")]
@@ -122,19 +167,31 @@ impl NativeRef {
     fn tell<'py>(&self, py: Python<'py>, call: PyBackedBytes) -> PyResult<Bound<'py, PyAny>> {
         let target = self.inner.clone();
         let message = shared(call);
-        match TELLS.clone().try_acquire_owned() {
-            Ok(permit) => {
-                spawn_detached(py, async move {
+        let connected = Connected::check(target.address());
+        let permit = match connected {
+            Some(_) => TELLS.clone().try_acquire_owned().ok(),
+            None => None,
+        };
+        match (connected, permit) {
+            (Some(_), Some(permit)) => {
+                // Its connection is up: this first poll queues the frame, before whatever
+                // this loop sends next.
+                drive_detached(py, async move {
                     let _permit = permit;
                     let _ = target.tell(message).await;
-                });
-                let done = crate::bridge::current(py)?.ready(py)?;
-                Ok(done)
+                })?;
+                crate::bridge::current(py)?.ready(py)
             }
-            Err(_) => {
+            _ => {
+                // A pool not reached yet (or since its connections may have closed): a send
+                // after this one could overtake it while both wait for the dial, so this one
+                // is awaited until accepted. So is one past the bound of tells in flight.
                 let tell = async move {
                     let _permit = TELLS.clone().acquire_owned().await;
-                    let _ = target.tell(message).await;
+                    let accepted = target.tell(message).await.is_ok();
+                    if accepted {
+                        Connected::mark(target.address());
+                    }
                 };
                 spawn_awaitable(py, tell, |py, ()| Ok(py.None()))
             }

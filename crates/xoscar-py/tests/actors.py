@@ -104,8 +104,11 @@ class Hooks(xo.Actor):
         self.created = await self.ref().whoami()
 
     async def __pre_destroy__(self):
+        Hooks.destroyed.append(self.fail_in)
         if self.fail_in == "pre_destroy":
             raise RuntimeError("bad pre_destroy")
+        if self.fail_in == "pre_destroy_calls_nobody":
+            await xo.ActorRef(self.address, "nobody").anything()
 
     def whoami(self):
         return (self.address, self.uid)
@@ -142,3 +145,21 @@ class Producer(xo.StatelessActor):
 
     def live_generators(self):
         return len(self._generators)
+
+
+class Extended(xo.Actor):
+    """A serial actor whose async method is @extensible (a wrapper, not a coroutine
+    function): its bodies must still run one at a time."""
+
+    def __init__(self):
+        self.log = []
+
+    @xo.extensible
+    async def step(self, n):
+        self.log.append(("start", n))
+        await asyncio.sleep(0.05)
+        self.log.append(("end", n))
+        return n
+
+    def get_log(self):
+        return self.log

@@ -110,12 +110,33 @@ async def test_hooks_run_and_their_errors_reach_the_creator_and_destroyer(pool):
         await xo.create_actor(Hooks, "init", address=address, uid="init")
     with pytest.raises(TypeError, match="bad post_create"):
         await xo.create_actor(Hooks, "post_create", address=address, uid="post")
-    # A failed create leaves nothing behind: the uid is free.
+    # A failed create leaves nothing behind: the uid is free, and __pre_destroy__ never ran.
     assert not await xo.has_actor(xo.ActorRef(address, "post"))
+    assert "post_create" not in Hooks.destroyed
     failing = await xo.create_actor(Hooks, "pre_destroy", address=address)
     with pytest.raises(RuntimeError, match="bad pre_destroy"):
         await xo.destroy_actor(failing)
     assert not await xo.has_actor(failing)
+
+
+async def test_a_hook_error_saying_some_actor_is_missing_still_destroys(pool):
+    ref = await xo.create_actor(Hooks, "pre_destroy_calls_nobody", address=pool.external_address)
+    with pytest.raises(xo.ActorNotExist):
+        await xo.destroy_actor(ref)
+    assert not await xo.has_actor(ref)
+
+
+async def test_cancelling_a_task_in_wait_for_cancels_the_call(pool):
+    ref = await xo.create_actor(Counter, address=pool.external_address)
+    task = asyncio.create_task(xo.wait_for(ref.sleep(30), timeout=60))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    deadline = asyncio.get_running_loop().time() + 10
+    while await ref.cancelled_count() != 1:
+        assert asyncio.get_running_loop().time() < deadline, "the call was never cancelled"
+        await asyncio.sleep(0.02)
 
 
 async def test_cancelling_the_caller_cancels_the_method_where_it_waits(pool):

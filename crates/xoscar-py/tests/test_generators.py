@@ -56,3 +56,17 @@ async def test_a_slow_consumer_holds_the_producer_back_and_dropping_it_stops_it(
     del items
     gc.collect()
     await eventually(lambda: _none_left(producer))
+
+
+async def test_an_actor_keeps_a_bounded_number_of_unconsumed_generators(pool_with_subs):
+    from xoscar_rs._actor import MAX_GENERATORS
+
+    producer = await xo.create_actor(Producer, address=pool_with_subs.external_address)
+    local = await xo.actor_ref(producer)
+    kept = [await local.count(1) for _ in range(MAX_GENERATORS + 5)]
+    assert await producer.live_generators() == MAX_GENERATORS
+    # The newest still serve; the oldest were closed and forgotten.
+    assert [x async for x in kept[-1]] == [0]
+    with pytest.raises(RuntimeError, match="No iterator"):
+        async for _ in kept[0]:
+            pass

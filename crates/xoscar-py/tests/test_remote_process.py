@@ -75,6 +75,13 @@ async def test_calls_reach_a_pool_in_another_process_over_tcp(server):
     assert str(raised.value) == f"[address={address}, pid={process.pid}] far"
 
 
+async def test_a_tell_to_a_pool_not_yet_dialled_stays_before_the_next_call(server):
+    _, address = server
+    ref = xo.ActorRef(address, "far")  # no lookup: the tell dials
+    await ref.add.tell(5)
+    assert await ref.get() == 6
+
+
 async def test_a_call_waiting_on_a_killed_process_fails_as_server_closed(server):
     process, address = server
     ref = await xo.actor_ref(address, "far")

@@ -6,7 +6,7 @@ import os
 import pytest
 
 import xoscar_rs as xo
-from actors import Counter
+from actors import Counter, Extended
 from xoscar_rs.allocate_strategy import (
     AddressSpecified,
     IdleLabel,
@@ -121,3 +121,22 @@ async def test_a_killed_sub_pool_comes_back_with_its_actors(pool_with_subs):
         assert asyncio.get_running_loop().time() < deadline, "the sub pool never came back"
         await asyncio.sleep(0.1)
     assert await ref.add(1) == 11  # a fresh actor: its state was lost with the process
+
+
+async def test_through_the_runtime_a_serial_actor_runs_wrapped_async_methods_one_at_a_time(
+    pool_with_subs,
+):
+    ref = await xo.create_actor(
+        Extended, address=pool_with_subs.external_address, allocate_strategy=ProcessIndex(1)
+    )
+    assert await asyncio.gather(ref.step(1), ref.step(2), ref.step(3)) == [1, 2, 3]
+    assert await ref.get_log() == [
+        ("start", 1), ("end", 1), ("start", 2), ("end", 2), ("start", 3), ("end", 3)
+    ]
+    # A tell, then a call: in that order, through the runtime too.
+    counter = await xo.create_actor(
+        Counter, address=pool_with_subs.external_address, allocate_strategy=ProcessIndex(2)
+    )
+    for n in range(1, 20):
+        await counter.add.tell(1)
+        assert await counter.get() == n

@@ -52,8 +52,9 @@ async def test_bad_copies_fail_clearly(pool_with_subs):
         await xo.copy_to([], [])
     with pytest.raises(AssertionError):
         await xo.copy_to([b"x"], [ref], block_size=-1)
-    with pytest.raises(xo.errors.XoscarError, match="longer than its target"):
+    with pytest.raises(xo.errors.XoscarError, match="longer than its target") as raised:
         await xo.copy_to([b"x" * 11], [ref])
+    assert raised.value.kind == "buffer"
     # Once the actor lets its buffer go, writes find nothing.
     await receiver.drop_buffers()
     with pytest.raises(xo.errors.XoscarError):

@@ -10,6 +10,7 @@ FIFO queue keeps a caller's calls in the order sent.
 import asyncio
 import inspect
 import os
+import threading
 import weakref
 
 from ._serialize import dumps, dumps_error, loads
@@ -22,10 +23,19 @@ OK = b"\x00"
 RAISED = b"\x01"
 # A generator's pull that found no more items.
 END = b"\x02"
+# The most generators one actor keeps for consumers at once (see _keep_generator).
+MAX_GENERATORS = 4096
 
 # Every actor living in a pool of this process, by (address, uid as bytes): what the local
 # fast path of refs reaches. An actor is here from before its __post_create__ until destroyed.
 _local_actors: dict = {}
+
+
+def forget_local_actors(address: str):
+    """Forgets the actors of the pool at ``address`` (stopped or gone: refs no longer reach
+    them here)."""
+    for key in [key for key in _local_actors if key[0] == address]:
+        del _local_actors[key]
 
 
 def no_lock(func):
@@ -116,6 +126,15 @@ class _BaseActor:
     async def __xoscar_post_created__(self):
         """Waits for ``__post_create__`` (the creator does); its error raised."""
         await self._post_create
+
+    def _keep_generator(self, generator_uid, generator):
+        """Keeps a generator for its consumer; past ``MAX_GENERATORS`` the oldest kept is
+        closed and forgotten (its consumer, if any, then gets an error), so that callers
+        that never consume cannot grow an actor without bound."""
+        while len(self._generators) >= MAX_GENERATORS:
+            oldest = next(iter(self._generators))
+            self.__xoscar_destroy_generator__(oldest)
+        self._generators[generator_uid] = generator
 
     def __xoscar_destroy_generator__(self, generator_uid):
         """Forgets (and closes) a generator its consumer is done with."""
@@ -255,7 +274,7 @@ async def build(init: bytes, address: str, uid: str):
         raise
     except BaseException as error:  # noqa: BLE001 - reaches the creator
         return dumps_error(error, address, os.getpid())
-    actor._loop = asyncio.get_running_loop()
+    actor._thread = threading.get_ident()
     _local_actors[(address, actor._uid)] = actor
     actor._post_create = asyncio.ensure_future(_maybe_await(actor.__post_create__()))
     return actor
@@ -272,6 +291,11 @@ def invoke(actor, call):
             method = getattr(actor, method_name)
             if _runs_at_once(actor, method_name, method):
                 result = method(*args, **kwargs)
+                if asyncio.iscoroutine(result) and not _has_no_lock_hint(method):
+                    # A wrapper that returned a coroutine (an async @extensible method, say):
+                    # its body has not run yet; it runs under the lock, in turn.
+                    actor._xo_queued += 1
+                    return _finish_in_turn(actor, result)
                 if not _pending(result) and not _pending_tuple(result):
                     return OK + dumps(result)
                 return _finish(actor, result)
@@ -323,6 +347,17 @@ async def _finish(actor, result) -> bytes:
         return OK + dumps(await handle_result(result, actor))
     except BaseException as error:  # noqa: BLE001 - reaches the caller, a cancel too
         return RAISED + dumps_error(error, actor.address, os.getpid())
+
+
+async def _finish_in_turn(actor, coroutine) -> bytes:
+    try:
+        async with actor._lock:
+            result = await coroutine
+        return OK + dumps(await handle_result(result, actor))
+    except BaseException as error:  # noqa: BLE001 - reaches the caller, a cancel too
+        return RAISED + dumps_error(error, actor.address, os.getpid())
+    finally:
+        actor._xo_queued -= 1
 
 
 async def _invoke_in_turn(actor, method_name, call_kind, args, kwargs) -> bytes:
@@ -377,7 +412,7 @@ async def pre_destroy(actor):
         post_create = getattr(actor, "_post_create", None)
         if post_create is not None and not post_create.done():
             post_create.cancel()
-        elif post_create is None or post_create.exception() is None:
+        elif post_create is None or not (post_create.cancelled() or post_create.exception()):
             await actor.__xoscar_pre_destroy__()
     except asyncio.CancelledError:
         raise

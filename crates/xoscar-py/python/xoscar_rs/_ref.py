@@ -3,6 +3,7 @@ pool in this process, called directly on this loop, as xoscar's local fast path)
 
 import asyncio
 import os
+from threading import get_ident as _thread
 import traceback
 import weakref
 
@@ -113,8 +114,9 @@ def _actor_on_this_loop(ref: ActorRef):
     actor = _local_actors.get((ref.address, ref.uid))
     if actor is None or getattr(actor, "_pre_destroyed", False):
         return None
-    # (None when no loop runs here: a finalizer, say.)
-    if actor._loop is not asyncio._get_running_loop():
+    # Its loop's thread (one loop runs on a thread at a time; asking the running loop costs a
+    # getpid system call).
+    if actor._thread != _thread():
         return None
     return actor
 
@@ -259,6 +261,10 @@ class LocalActorRefMethod(ActorRefMethod):
 
     def __call__(self, *args, **kwargs):
         actor = self.ref._actor()
+        if actor._thread != _thread():
+            # Its pool runs on another thread's loop: through the runtime, which hands the
+            # call to that loop.
+            return _send(self.ref, self.method_name, CALL_METHOD_DEFAULT, args, kwargs)
         return call_method(actor, self.method_name, CALL_METHOD_DEFAULT, args, kwargs)
 
     send = __call__

@@ -6,8 +6,9 @@ import sys
 import uuid
 
 from . import _native
+from ._actor import forget_local_actors
 from ._ref import ActorRef, LocalActorRef, _uid_text, create_actor_ref, to_binary
-from ._serialize import dumps_by_value, loads, remote_error
+from ._serialize import _AsCauseBase, dumps_by_value, loads, remote_error
 from .allocate_strategy import AllocateStrategy, IdleLabel
 from .errors import ActorNotExist, NoIdleSlot, XoscarError
 
@@ -59,6 +60,7 @@ class ActorPool:
         pools end."""
         self._stopped = True
         await self._native.stop()
+        forget_local_actors(self.external_address)
 
     async def join(self, timeout=None):
         """Waits until the pool stopped (it is stopped by ``stop``)."""
@@ -201,8 +203,10 @@ async def destroy_actor(ref: ActorRef):
     hook_error = None
     try:
         await ActorRef(ref.address, ref.uid).__xoscar_pre_destroy__()
-    except ActorNotExist:
-        raise
+    except ActorNotExist as error:
+        if not isinstance(error, _AsCauseBase):
+            raise  # the actor itself is not there
+        hook_error = error  # raised by the hook (it called an actor that is gone)
     except XoscarError as error:
         # Not a Python actor (a Rust one): no hook of ours to run.
         if getattr(error, "kind", "") not in ("wrong_type", "no_handler"):
@@ -242,7 +246,8 @@ async def wait_for(fut, timeout=None):
     task.add_done_callback(on_done)
     try:
         return await asyncio.wait_for(outer, timeout)
-    except asyncio.TimeoutError:
+    except BaseException:
+        # Timed out, or this task was cancelled: the call goes too (without waiting for it).
         if not task.done():
             task.cancel()
         raise

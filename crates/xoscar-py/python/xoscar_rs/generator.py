@@ -24,7 +24,7 @@ def generator(func):
             result = await func(self, *args, **kwargs)
         if inspect.isgenerator(result) or inspect.isasyncgen(result):
             generator_uid = uuid.uuid1().hex
-            self._generators[generator_uid] = result
+            self._keep_generator(generator_uid, result)
             return IteratorWrapper(generator_uid, self.address, self.uid)
         return result
 
