@@ -22,6 +22,7 @@ use std::future::Future;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 
@@ -401,6 +402,21 @@ pub(crate) fn current(py: Python<'_>) -> PyResult<Arc<LoopBridge>> {
     })
 }
 
+/// Polls `work` once on this thread, off the GIL and inside the runtime, with a waker that
+/// does nothing (whoever takes it on polls it again): what it sends first leaves now, in the
+/// order Python made the calls.
+fn poll_here<W>(py: Python<'_>, work: &mut Pin<Box<W>>) -> Poll<W::Output>
+where
+    W: Future + Send,
+    W::Output: Send,
+{
+    let runtime = pyo3_async_runtimes::tokio::get_runtime();
+    py.detach(|| {
+        let _inside = runtime.enter();
+        work.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    })
+}
+
 /// Hands `work` to the running loop's driver after polling it once here (as
 /// [`spawn_awaitable`] does, with nobody awaiting the outcome): the driver polls the loop's
 /// calls too, so that a send waiting for a dial or for room resumes in order with them.
@@ -409,13 +425,8 @@ where
     W: Future<Output = ()> + Send + 'static,
 {
     let bridge = current(py)?;
-    let runtime = pyo3_async_runtimes::tokio::get_runtime();
     let mut work = Box::pin(work);
-    let first = py.detach(|| {
-        let _inside = runtime.enter();
-        work.as_mut().poll(&mut Context::from_waker(Waker::noop()))
-    });
-    if first.is_pending() {
+    if poll_here(py, &mut work).is_pending() {
         bridge.drive(work);
     }
     Ok(())
@@ -488,13 +499,8 @@ where
 {
     let bridge = current(py)?;
     let future = bridge.event_loop.bind(py).call_method0("create_future")?;
-    let runtime = pyo3_async_runtimes::tokio::get_runtime();
     let mut work = Box::pin(work);
-    let first = py.detach(|| {
-        let _inside = runtime.enter();
-        work.as_mut().poll(&mut Context::from_waker(Waker::noop()))
-    });
-    match first {
+    match poll_here(py, &mut work) {
         Poll::Ready(output) => {
             settle(&future, convert(py, output))?;
             Ok((future, None))
@@ -607,16 +613,11 @@ pub(crate) fn spawn_detached<W>(py: Python<'_>, work: W)
 where
     W: Future<Output = ()> + Send + 'static,
 {
-    let runtime = pyo3_async_runtimes::tokio::get_runtime();
     let mut work = Box::pin(work);
-    let first = py.detach(|| {
-        let _inside = runtime.enter();
-        work.as_mut().poll(&mut Context::from_waker(Waker::noop()))
-    });
-    if first.is_pending() {
+    if poll_here(py, &mut work).is_pending() {
         // Owned by the runtime until it ends: a tell accepted or refused, bounded by the
         // caller's connection settings.
-        drop(runtime.spawn(work));
+        drop(pyo3_async_runtimes::tokio::get_runtime().spawn(work));
     }
 }
 

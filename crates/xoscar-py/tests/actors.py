@@ -1,9 +1,18 @@
-"""Actor classes the tests share (importable by sub pools, which get this process's path)."""
+"""Actor classes the tests share (importable by sub pools, which get this process's path),
+and their one polling helper."""
 
 import asyncio
 import os
 
 import xoscar_rs as xo
+
+
+async def eventually(check, seconds=10, what="never happened"):
+    """Polls the coroutine function ``check`` until it gives true, failing after ``seconds``."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, what
+        await asyncio.sleep(0.02)
 
 
 class Counter(xo.Actor):

@@ -6,7 +6,7 @@ import pickle
 import pytest
 
 import xoscar_rs as xo
-from actors import Concurrent, Counter, Hooks, Unlocked
+from actors import Concurrent, Counter, Hooks, Unlocked, eventually
 
 
 async def test_create_call_tell_and_destroy(pool):
@@ -119,6 +119,13 @@ async def test_hooks_run_and_their_errors_reach_the_creator_and_destroyer(pool):
     assert not await xo.has_actor(failing)
 
 
+def _cancelled_once(ref):
+    async def check():
+        return await ref.cancelled_count() == 1
+
+    return check
+
+
 async def test_a_hook_error_saying_some_actor_is_missing_still_destroys(pool):
     ref = await xo.create_actor(Hooks, "pre_destroy_calls_nobody", address=pool.external_address)
     with pytest.raises(xo.ActorNotExist):
@@ -133,10 +140,7 @@ async def test_cancelling_a_task_in_wait_for_cancels_the_call(pool):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    deadline = asyncio.get_running_loop().time() + 10
-    while await ref.cancelled_count() != 1:
-        assert asyncio.get_running_loop().time() < deadline, "the call was never cancelled"
-        await asyncio.sleep(0.02)
+    await eventually(_cancelled_once(ref), what="the call was never cancelled")
 
 
 async def test_cancelling_the_caller_cancels_the_method_where_it_waits(pool):
@@ -146,10 +150,7 @@ async def test_cancelling_the_caller_cancels_the_method_where_it_waits(pool):
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    deadline = asyncio.get_running_loop().time() + 10
-    while await ref.cancelled_count() != 1:
-        assert asyncio.get_running_loop().time() < deadline, "the method was never cancelled"
-        await asyncio.sleep(0.02)
+    await eventually(_cancelled_once(ref), what="the method was never cancelled")
     # The actor goes on with its next message.
     assert await ref.add(1) == 1
 
@@ -175,3 +176,12 @@ async def test_bad_arguments_get_clear_errors():
         await xo.create_actor(Counter, address="nowhere:")
     with pytest.raises(TypeError):
         xo.ActorRef("127.0.0.1:1", 5)
+
+
+async def test_join_waits_for_the_stop():
+    pool = await xo.create_actor_pool("127.0.0.1", 0)
+    with pytest.raises(asyncio.TimeoutError):
+        await pool.join(timeout=0.1)
+    await pool.stop()
+    await pool.join(timeout=5)
+    assert pool.stopped

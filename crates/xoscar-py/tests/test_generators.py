@@ -6,15 +6,8 @@ import gc
 import pytest
 
 import xoscar_rs as xo
-from actors import Producer
+from actors import Producer, eventually
 from xoscar_rs.allocate_strategy import ProcessIndex
-
-
-async def eventually(check, seconds=10):
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "never happened"
-        await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize("in_sub_pool", [False, True])

@@ -22,9 +22,9 @@ def _normalize(address: str) -> str:
     if "://" in address:
         return address
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or (host.count(":") and not host.endswith("]")):
-        return f"{address}:0" if not address.startswith("[") else f"{address}:0"
-    return address
+    if sep and port.isdigit() and (":" not in host or host.endswith("]")):
+        return address
+    return f"{address}:0"
 
 
 class ActorPool:
@@ -34,6 +34,7 @@ class ActorPool:
     def __init__(self, native):
         self._native = native
         self._stopped = False
+        self._stop_done = asyncio.Event()
 
     @property
     def external_address(self) -> str:
@@ -61,9 +62,12 @@ class ActorPool:
         self._stopped = True
         await self._native.stop()
         forget_local_actors(self.external_address)
+        self._stop_done.set()
 
     async def join(self, timeout=None):
-        """Waits until the pool stopped (it is stopped by ``stop``)."""
+        """Waits until ``stop`` has stopped the pool (at most ``timeout`` seconds:
+        ``TimeoutError`` past it)."""
+        await asyncio.wait_for(self._stop_done.wait(), timeout)
 
     async def __aenter__(self):
         await self.start()
