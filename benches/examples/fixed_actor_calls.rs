@@ -5,6 +5,8 @@
 //! fixed_actor_calls <ask|tell|raw> <calls>          sequential local asks from a task
 //! fixed_actor_calls <actor|pool> <calls> <in-flight> remote calls over a Unix socket to a
 //!                                                    server on its own thread
+//! fixed_actor_calls <wire|wire-raw> <calls>          encode + decode of a 64 B request frame
+//!                                                    (`wire-raw`: a length prefix, the limit)
 //! ```
 //!
 //! `valgrind --tool=callgrind target/release/examples/fixed_actor_calls ask 100000` counts the
@@ -21,6 +23,7 @@ use bytes::Bytes;
 use xoscar_actor::{ActorPool, ActorRef};
 use xoscar_benches::actors::{Echoer, RawActor};
 use xoscar_benches::counting::Counting;
+use xoscar_benches::wire_trip::{WireTrip, static_payload};
 use xoscar_benches::{address, current_thread, our_listener, spread};
 use xoscar_pool::testing::Echo;
 use xoscar_pool::{Message, Pool, PoolConfig, ServerConfig, serve};
@@ -42,6 +45,7 @@ fn main() {
     let in_flight: u64 = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(64);
     match mode.as_str() {
         "actor" | "pool" => remote(&mode, calls, in_flight),
+        "wire" | "wire-raw" => wire(&mode, calls),
         _ => local(mode, calls),
     }
 }
@@ -68,6 +72,22 @@ fn local(mode: String, calls: u64) {
         println!("{calls} calls in {elapsed:?}: {:?} each", elapsed / calls as u32);
         pool.shutdown().await;
     });
+}
+
+/// `calls` trips of one 64 B frame through the codec ([`WireTrip`], as the criterion bench).
+fn wire(mode: &str, calls: u64) {
+    let payload = static_payload(64);
+    let mut trip = WireTrip::default();
+    let (started, allocations) = (Instant::now(), Counting::allocations());
+    for _ in 0..calls {
+        match mode {
+            "wire-raw" => drop(std::hint::black_box(trip.raw(&payload))),
+            _ => drop(std::hint::black_box(trip.ours(&payload))),
+        }
+    }
+    let elapsed = started.elapsed();
+    report_allocations(allocations, calls);
+    println!("{calls} frames in {elapsed:?}: {:?} each", elapsed / calls as u32);
 }
 
 fn remote(mode: &str, calls: u64, in_flight: u64) {

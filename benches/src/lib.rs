@@ -9,6 +9,7 @@ pub mod mux;
 #[cfg(feature = "peers")]
 pub mod peers;
 pub mod raw;
+pub mod wire_trip;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

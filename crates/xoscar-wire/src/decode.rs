@@ -1,6 +1,6 @@
 //! Incremental, limit-checked frame decoding that hands out slices of the read buffer.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 
 use crate::hot::HotEnvelope;
 use crate::{
@@ -65,8 +65,8 @@ impl FrameDecoder {
         let table_end = PREFIX_LEN + PAYLOAD_LEN_SIZE * pending.payload_count;
         let envelope_end = table_end + pending.envelope_len;
         // Lengths were checked against the limits and the total in `read_head`. They are read
-        // before the buffer is cut: every piece is then cut straight off `src`, one reference
-        // count each (slices of slices cost two).
+        // before the buffer is cut: the whole frame is then cut off `src` once, and its pieces
+        // off that, one reference count each, but the last piece, which takes the rest.
         let mut table = &src[PREFIX_LEN..table_end];
         let (mut inline, spilled): ([usize; 2], Vec<usize>);
         let lengths: &[usize] = match pending.payload_count {
@@ -82,26 +82,37 @@ impl FrameDecoder {
                 &spilled
             }
         };
-        let envelope = match HotEnvelope::read(pending.kind, &src[table_end..envelope_end]) {
+        let hot = HotEnvelope::read(pending.kind, &src[table_end..envelope_end]);
+        let mut rest = src.split_to(pending.total_len).freeze();
+        rest.advance(table_end);
+        let envelope = match hot {
             Some(hot) => {
-                src.advance(table_end + hot.header.start);
-                let header = cut(src, hot.header.len());
-                src.advance(pending.envelope_len - hot.header.end);
+                rest.advance(hot.header.start);
+                let header = match lengths.is_empty() {
+                    // The header is the last piece: it takes the rest.
+                    true => {
+                        rest.truncate(hot.header.len());
+                        std::mem::take(&mut rest)
+                    }
+                    false => {
+                        let header = rest.split_to(hot.header.len());
+                        rest.advance(pending.envelope_len - hot.header.end);
+                        header
+                    }
+                };
                 match hot.kind() {
                     FrameKind::Request => Envelope::Request(hot.into_request(header)),
                     _ => Envelope::Response(hot.into_response(header)),
                 }
             }
-            None => {
-                src.advance(table_end);
-                Envelope::decode(pending.kind, cut(src, pending.envelope_len))?
-            }
+            None => Envelope::decode(pending.kind, rest.split_to(pending.envelope_len))?,
         };
         // A plain loop: collecting through an iterator cost about 100 instructions per frame.
+        // `split_to` of the whole rest takes it without a count.
         let mut payloads = Payloads::new();
         payloads.reserve_exact(lengths.len());
         for &len in lengths {
-            payloads.push(cut(src, len));
+            payloads.push(rest.split_to(len));
         }
         Ok(Some(Frame { envelope, payloads }))
     }
@@ -168,13 +179,5 @@ impl FrameDecoder {
                 max: self.limits.get_max_payload_len(),
             })?;
         Ok(Some(PendingFrame { kind, payload_count, envelope_len, total_len }))
-    }
-}
-
-/// The first `len` bytes of `src`, cut off it (an empty piece takes no reference count).
-fn cut(src: &mut BytesMut, len: usize) -> Bytes {
-    match len {
-        0 => Bytes::new(),
-        _ => src.split_to(len).freeze(),
     }
 }

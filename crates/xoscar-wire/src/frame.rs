@@ -77,6 +77,17 @@ impl Envelope {
         }
     }
 
+    /// Writes a request or response with a small header into `buf` (at least
+    /// `hot::SMALL_ENVELOPE_MAX` long): its length. `None` for any other envelope.
+    #[inline]
+    pub(crate) fn write_small(&self, buf: &mut [u8]) -> Option<usize> {
+        match self {
+            Envelope::Request(m) => hot::write_small_request(m, buf),
+            Envelope::Response(m) => hot::write_small_response(m, buf),
+            _ => None,
+        }
+    }
+
     /// Decodes the envelope of a `kind` frame. `bytes` fields come out as slices of `buf`.
     pub(crate) fn decode(kind: FrameKind, buf: Bytes) -> Result<Self, WireError> {
         let wrap = |source| WireError::MalformedEnvelope { kind, source };

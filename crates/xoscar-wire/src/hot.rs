@@ -105,52 +105,102 @@ pub(crate) fn response_len(response: &pb::Response) -> usize {
 
 /// Appends `request` as prost writes it.
 pub(crate) fn write_request(request: &pb::Request, dst: &mut BytesMut) {
-    write(
-        dst,
-        [(1, request.id)],
-        &request.header,
-        [(3, request.timeout_us), (4, request.stream_credit.into())],
-    );
+    let mut buf = [0u8; SMALL_ENVELOPE_MAX];
+    match write_small(&Fields::of_request(request), &mut buf) {
+        Some(len) => dst.extend_from_slice(&buf[..len]),
+        None => write_large(&Fields::of_request(request), dst),
+    }
 }
 
 /// Appends `response` as prost writes it.
 pub(crate) fn write_response(response: &pb::Response, dst: &mut BytesMut) {
-    let after = [(3, response.more.into()), (5, enum_value(response.status))];
-    write(dst, [(1, response.id)], &response.header, after);
+    let mut buf = [0u8; SMALL_ENVELOPE_MAX];
+    match write_small(&Fields::of_response(response), &mut buf) {
+        Some(len) => dst.extend_from_slice(&buf[..len]),
+        None => write_large(&Fields::of_response(response), dst),
+    }
+}
+
+/// Writes `request` into `buf` when its header is at most [`SMALL_HEADER`] bytes and `buf`
+/// has [`SMALL_ENVELOPE_MAX`] bytes of room: its length. `None` otherwise (nothing written).
+#[inline]
+pub(crate) fn write_small_request(request: &pb::Request, buf: &mut [u8]) -> Option<usize> {
+    write_small(&Fields::of_request(request), buf)
+}
+
+/// [`write_small_request`] for a response.
+#[inline]
+pub(crate) fn write_small_response(response: &pb::Response, buf: &mut [u8]) -> Option<usize> {
+    write_small(&Fields::of_response(response), buf)
 }
 
 /// Headers up to this long are written with the fields around them in one copy.
 const SMALL_HEADER: usize = 64;
 
-/// Appends the varint fields `before` (number, value), the `header` field (number 2), then the
-/// fields `after`, leaving out zeros as prost does.
-fn write(dst: &mut BytesMut, before: [(u8, u64); 1], header: &[u8], after: [(u8, u64); 2]) {
-    // At most a key and a ten-byte varint per field, and the header's key and length.
-    let mut buf = [0u8; 3 * 11 + 11 + SMALL_HEADER];
-    let mut len = 0;
-    for (field, value) in before {
-        len += put_field(&mut buf[len..], field, value);
+/// The most bytes an envelope with a small header takes: a key and a ten-byte varint per
+/// scalar field, the header's key, length and bytes.
+pub(crate) const SMALL_ENVELOPE_MAX: usize = 3 * 11 + 11 + SMALL_HEADER;
+
+/// A hot envelope's fields in number order: a varint (1), the header (2), two varints.
+struct Fields<'a> {
+    id: u64,
+    header: &'a [u8],
+    after: [(u8, u64); 2],
+}
+
+impl<'a> Fields<'a> {
+    #[inline]
+    fn of_request(request: &'a pb::Request) -> Self {
+        let after = [(3, request.timeout_us), (4, request.stream_credit.into())];
+        Fields { id: request.id, header: &request.header, after }
     }
+
+    #[inline]
+    fn of_response(response: &'a pb::Response) -> Self {
+        let after = [(3, response.more.into()), (5, enum_value(response.status))];
+        Fields { id: response.id, header: &response.header, after }
+    }
+}
+
+/// Writes `fields` into `buf` (at least [`SMALL_ENVELOPE_MAX`] long), leaving out zeros as
+/// prost does, if the header is small: the length written.
+#[inline]
+fn write_small(fields: &Fields<'_>, buf: &mut [u8]) -> Option<usize> {
+    let header = fields.header;
+    if header.len() > SMALL_HEADER || buf.len() < SMALL_ENVELOPE_MAX {
+        return None;
+    }
+    let mut len = put_field(buf, 1, fields.id);
     if !header.is_empty() {
         buf[len] = 2 << 3 | 2;
         len += 1 + put_varint(&mut buf[len + 1..], header.len() as u64);
-    }
-    if header.len() > SMALL_HEADER {
-        // A large header is copied by itself, between the two small parts.
-        dst.extend_from_slice(&buf[..len]);
-        dst.extend_from_slice(header);
-        len = 0;
-    } else {
         buf[len..len + header.len()].copy_from_slice(header);
         len += header.len();
     }
-    for (field, value) in after {
+    for (field, value) in fields.after {
+        len += put_field(&mut buf[len..], field, value);
+    }
+    Some(len)
+}
+
+/// Appends `fields` with a large header: the fields before it, the header by itself, then the
+/// fields after it.
+fn write_large(fields: &Fields<'_>, dst: &mut BytesMut) {
+    let mut buf = [0u8; 3 * 11];
+    let mut len = put_field(&mut buf, 1, fields.id);
+    buf[len] = 2 << 3 | 2;
+    len += 1 + put_varint(&mut buf[len + 1..], fields.header.len() as u64);
+    dst.extend_from_slice(&buf[..len]);
+    dst.extend_from_slice(fields.header);
+    len = 0;
+    for (field, value) in fields.after {
         len += put_field(&mut buf[len..], field, value);
     }
     dst.extend_from_slice(&buf[..len]);
 }
 
 /// Writes the key and value of a varint field unless the value is zero; returns the length.
+#[inline]
 fn put_field(dst: &mut [u8], field: u8, value: u64) -> usize {
     if value == 0 {
         return 0;
@@ -160,6 +210,7 @@ fn put_field(dst: &mut [u8], field: u8, value: u64) -> usize {
 }
 
 /// Writes `value` as a varint; returns its length.
+#[inline]
 fn put_varint(dst: &mut [u8], mut value: u64) -> usize {
     let mut len = 0;
     while value >= 0x80 {

@@ -1,0 +1,51 @@
+//! One frame's trip through the codec, and the raw limit doing the same job, shared by the
+//! criterion bench (`benches/wire.rs`) and the callgrind example (`fixed_actor_calls wire`).
+//!
+//! Both copy the payload once (as a socket read would) and nothing else: ours encodes a
+//! request frame into a [`WriteBuf`], copies what is queued into the read buffer and decodes
+//! it; raw writes a 4-byte length and the payload into the read buffer and cuts it off again.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use xoscar_wire::{Frame, FrameDecoder, FrameEncoder, WriteBuf};
+
+/// The state one side of the comparison keeps between trips.
+#[derive(Default)]
+pub struct WireTrip {
+    encoder: FrameEncoder,
+    decoder: FrameDecoder,
+    out: WriteBuf,
+    wire: BytesMut,
+}
+
+impl WireTrip {
+    /// Encodes a request carrying `payload` (and a 6-byte header), copies it to the read
+    /// buffer, decodes it.
+    #[inline]
+    pub fn ours(&mut self, payload: &Bytes) -> Frame {
+        let frame = Frame::request(1, Bytes::from_static(b"header"), [payload.clone()]);
+        self.encoder.encode(frame, &mut self.out).expect("encode");
+        self.wire.reserve(self.out.remaining());
+        while self.out.has_remaining() {
+            let n = self.out.chunk().len();
+            self.wire.extend_from_slice(self.out.chunk());
+            self.out.advance(n);
+        }
+        self.decoder.decode(&mut self.wire).expect("decode").expect("a whole frame")
+    }
+
+    /// A 4-byte length prefix and the payload, through the same read buffer.
+    #[inline]
+    pub fn raw(&mut self, payload: &[u8]) -> Bytes {
+        self.wire.reserve(4 + payload.len());
+        self.wire.put_u32_le(payload.len() as u32);
+        self.wire.extend_from_slice(payload);
+        let len = self.wire.get_u32_le() as usize;
+        self.wire.split_to(len).freeze()
+    }
+}
+
+/// A payload of `len` bytes that clones without a reference count (a static), as a payload
+/// moved into a frame would take none (the raw side copies from it, none either).
+pub fn static_payload(len: usize) -> Bytes {
+    Bytes::from_static(vec![7u8; len].leak())
+}
