@@ -71,7 +71,7 @@ impl Sender {
         peer: &Arc<str>,
     ) -> Result<(), TransportError> {
         self.limits
-            .check_frame(&frame)
+            .admit(&frame)
             .map_err(|source| TransportError::Protocol { peer: peer.to_string(), source })?;
         let lost = |reason: &str| TransportError::ConnectionLost {
             peer: peer.to_string(),

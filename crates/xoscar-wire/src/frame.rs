@@ -77,6 +77,17 @@ impl Envelope {
         }
     }
 
+    /// At least [`Self::encoded_len`], cheaply, for a request or response: its header's
+    /// length plus the most its other fields take. `None` for other kinds.
+    #[inline]
+    pub(crate) fn len_bound(&self) -> Option<usize> {
+        match self {
+            Envelope::Request(m) => Some(m.header.len() + hot::FIXED_FIELDS_MAX),
+            Envelope::Response(m) => Some(m.header.len() + hot::FIXED_FIELDS_MAX),
+            _ => None,
+        }
+    }
+
     /// Writes a request or response with a small header into `buf` (at least
     /// `hot::SMALL_ENVELOPE_MAX` long): its length. `None` for any other envelope.
     #[inline]

@@ -137,9 +137,13 @@ pub(crate) fn write_small_response(response: &pb::Response, buf: &mut [u8]) -> O
 /// Headers up to this long are written with the fields around them in one copy.
 const SMALL_HEADER: usize = 64;
 
+/// The most bytes a hot envelope's fields other than the header's bytes take: a key and a
+/// ten-byte varint for each of three scalars, the header's key and length.
+pub(crate) const FIXED_FIELDS_MAX: usize = 3 * 11 + 11;
+
 /// The most bytes an envelope with a small header takes: a key and a ten-byte varint per
 /// scalar field, the header's key, length and bytes.
-pub(crate) const SMALL_ENVELOPE_MAX: usize = 3 * 11 + 11 + SMALL_HEADER;
+pub(crate) const SMALL_ENVELOPE_MAX: usize = FIXED_FIELDS_MAX + SMALL_HEADER;
 
 /// A hot envelope's fields in number order: a varint (1), the header (2), two varints.
 struct Fields<'a> {

@@ -82,14 +82,29 @@ impl Limits {
     }
 
     /// Checks a whole frame against these limits, as the encoder does before queueing it.
-    /// Returns the envelope's encoded length. In-process channels, which never encode, call
-    /// this so that a frame is refused alike on every transport.
+    /// Returns the envelope's encoded length. In-process channels, which never encode, check
+    /// frames the same way ([`Limits::admit`]) so that a frame is refused alike on every
+    /// transport.
     pub fn check_frame(&self, frame: &Frame) -> Result<usize, WireError> {
         let envelope_len = frame.envelope.encoded_len();
         self.check_envelope(envelope_len as u64)?;
         self.check_payload_count(frame.payloads.len())?;
         self.check_payload_total(frame.payload_len())?;
         Ok(envelope_len)
+    }
+
+    /// The checks of [`Limits::check_frame`], with the same errors, without its length: a
+    /// call's or answer's envelope is measured only when a bound on its length (its header's
+    /// plus the most its other fields take) is over the limit. For callers that refuse a frame
+    /// before queueing it.
+    #[inline]
+    pub fn admit(&self, frame: &Frame) -> Result<(), WireError> {
+        match frame.envelope.len_bound() {
+            Some(bound) if bound <= self.max_envelope_len => {}
+            _ => self.check_envelope(frame.envelope.encoded_len() as u64)?,
+        }
+        self.check_payload_count(frame.payloads.len())?;
+        self.check_payload_total(frame.payload_len())
     }
 
     pub(crate) fn check_envelope(&self, len: u64) -> Result<(), WireError> {

@@ -238,3 +238,21 @@ fn frame_ready_tells_whether_decode_would_wait() {
     let mut fresh = FrameDecoder::default();
     assert!(fresh.frame_ready(&BytesMut::from(&[0xEE, 0, 0, 0, 0, 0, 0, 0][..])));
 }
+
+proptest::proptest! {
+    /// `admit` refuses exactly what `check_frame` refuses, with the same error, whatever the
+    /// limits (tight ones make the bound on a call's envelope miss, so it is measured).
+    #[test]
+    fn admit_refuses_what_check_frame_refuses(
+        frame in common::frame(),
+        envelope in 0usize..120,
+        payloads in 0usize..6,
+        total in 0u64..1200,
+    ) {
+        let limits =
+            Limits::default().max_envelope_len(envelope).max_payloads(payloads).max_payload_len(total);
+        let admitted = limits.admit(&frame).map_err(|e| e.to_string());
+        let checked = limits.check_frame(&frame).map(drop).map_err(|e| e.to_string());
+        proptest::prop_assert_eq!(admitted, checked);
+    }
+}

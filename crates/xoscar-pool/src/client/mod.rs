@@ -401,12 +401,7 @@ pub(crate) fn check_frame(
     endpoint: &Address,
     frame: &Frame,
 ) -> Result<(), PoolError> {
-    config
-        .transport()
-        .get_limits()
-        .check_frame(frame)
-        .map(drop)
-        .map_err(|error| too_large(endpoint, error))
+    config.transport().get_limits().admit(frame).map_err(|error| too_large(endpoint, error))
 }
 
 fn too_large(endpoint: &Address, error: xoscar_wire::WireError) -> PoolError {

@@ -167,7 +167,7 @@ impl Responder {
         };
         let response = pb::Response { id: *id, header: item.header, more: true, status: 0 };
         let mut frame = Frame::new(Envelope::Response(response), item.payloads);
-        if let Err(error) = conn.limits.check_frame(&frame) {
+        if let Err(error) = conn.limits.admit(&frame) {
             // Not sent: the stream ends here with the error, for its caller alone.
             tracing::warn!(peer = %conn.peer, id, %error, "a stream item breaks the frame limits; ending its stream");
             conn.finish(*id, too_large(*id, &error));

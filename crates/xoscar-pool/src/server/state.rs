@@ -479,8 +479,8 @@ impl ServerConn {
     /// `TOO_LARGE` answer naming the limit, so that it fails this request only (the writer
     /// would refuse it and end the connection for every request on it).
     pub(crate) fn within_limits(&self, id: u64, frame: Frame) -> Frame {
-        match self.limits.check_frame(&frame) {
-            Ok(_) => frame,
+        match self.limits.admit(&frame) {
+            Ok(()) => frame,
             Err(error) => {
                 tracing::warn!(peer = %self.peer, id, %error, "an answer breaks the frame limits; failing its request alone");
                 too_large(id, &error)
