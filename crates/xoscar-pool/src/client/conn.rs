@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
@@ -13,7 +14,7 @@ use tokio::time::Instant;
 use xoscar_transport::Address;
 use xoscar_wire::{Envelope, Frame};
 
-use super::state::{Ending, Outcome, Outgoing, Refused, Sent, State, Verdicts, Waiter};
+use super::state::{Answered, Ending, Outcome, Outgoing, Refused, Sent, State, Verdicts, Waiter};
 use crate::Message;
 use crate::signal::Signal;
 use crate::stats::Counters;
@@ -92,14 +93,17 @@ impl Conn {
     }
 
     /// Registers a call and queues a copy of its request now, unless the queue is over its
-    /// bound (`Full`) or takes no more requests (`Closed`: nothing was sent).
-    pub(crate) fn try_queue_request(
-        &self,
-        frame: &Frame,
-    ) -> Result<(u64, oneshot::Receiver<Outcome>), Refused> {
-        let (waiter, outcome) = oneshot::channel();
-        let id = self.try_queue(frame, Waiter::Call(waiter))?;
-        Ok((id, outcome))
+    /// bound (`Full`) or takes no more requests (`Closed`: nothing was sent). Its outcome is
+    /// then polled with [`Conn::poll_outcome`].
+    pub(crate) fn try_queue_call(&self, frame: &Frame) -> Result<u64, Refused> {
+        self.try_queue(frame, Waiter::call())
+    }
+
+    /// The outcome of call `id` once it is in; `Ready(None)` if the call is not waiting here
+    /// (its slot was taken already). Cancel-safe: an outcome stays in the slot until a poll
+    /// returns it.
+    pub(crate) fn poll_outcome(&self, id: u64, cx: &mut Context<'_>) -> Poll<Option<Outcome>> {
+        self.state.lock().take_outcome(id, cx.waker())
     }
 
     /// Registers `waiter` and queues a copy of its request now (see `try_queue_request`).
@@ -123,14 +127,11 @@ impl Conn {
         }
     }
 
-    /// [`Conn::try_queue_request`], waiting for room while the queue is over its bound. `None`
+    /// [`Conn::try_queue_call`], waiting for room while the queue is over its bound. `None`
     /// when the connection takes no more requests (nothing was sent).
-    pub(crate) async fn queue_request(
-        &self,
-        frame: &Frame,
-    ) -> Option<(u64, oneshot::Receiver<Outcome>)> {
+    pub(crate) async fn queue_call(&self, frame: &Frame) -> Option<u64> {
         loop {
-            match self.try_queue_request(frame) {
+            match self.try_queue_call(frame) {
                 Ok(queued) => return Some(queued),
                 Err(Refused::Closed) => return None,
                 Err(Refused::Full) => self.wait_for_room().await,
@@ -267,21 +268,24 @@ impl Conn {
 
     /// Hands a response to its call. False for an id nobody waits for.
     pub(crate) fn resolve(&self, id: u64, outcome: Outcome) -> bool {
-        let (waiter, finish) = {
+        let (answered, finish) = {
             let mut state = self.state.lock();
-            let waiter = state.take_waiter(id);
+            let answered = state.answer(id, outcome);
             // The last open stream ending may let a connection that is going away shut its side.
-            let stream = matches!(waiter, Some(Waiter::Stream { .. }));
-            (waiter, stream && state.should_finish())
+            let stream = matches!(answered, Some(Answered::Stream));
+            (answered, stream && state.should_finish())
         };
         if finish {
             self.wake_writer.notify();
         }
-        match waiter {
-            Some(waiter) => {
-                waiter.finish(outcome);
+        match answered {
+            Some(Answered::Call(waker)) => {
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
                 true
             }
+            Some(Answered::Stream) => true,
             None => false,
         }
     }

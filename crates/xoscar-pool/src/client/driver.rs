@@ -310,8 +310,8 @@ mod tests {
     fn requests_the_writer_took_but_never_fed_count_as_never_sent() {
         let conn = Conn::new(Address::inproc("unfed"), Arc::default(), usize::MAX);
         let frame = Frame::request(0, Bytes::from_static(b"r"), vec![]);
-        let mut calls: Vec<_> =
-            (0..3).map(|_| conn.try_queue_request(&frame).ok().expect("room")).collect();
+        let calls: Vec<_> =
+            (0..3).map(|_| conn.try_queue_call(&frame).ok().expect("room")).collect();
         let mut batch = Batch { conn: &conn, taken: VecDeque::new() };
         assert!(matches!(conn.take_outgoing(&mut batch.taken), Next::Write));
         assert_eq!(batch.taken.len(), 3, "one batch");
@@ -320,7 +320,14 @@ mod tests {
         drop(batch);
         drop(fed);
         conn.end(Ending::lost("reset"));
-        let outcomes: Vec<_> = calls.iter_mut().map(|(_, rx)| rx.try_recv().unwrap()).collect();
+        let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
+        let outcomes: Vec<_> = calls
+            .iter()
+            .map(|&id| match conn.poll_outcome(id, &mut cx) {
+                std::task::Poll::Ready(Some(outcome)) => outcome,
+                _ => panic!("no outcome for call {id}"),
+            })
+            .collect();
         assert!(matches!(&outcomes[0], Outcome::Failed(e) if !e.is_retry_safe()), "{outcomes:?}");
         assert!(matches!(outcomes[1..], [Outcome::Retry, Outcome::Retry]), "{outcomes:?}");
     }

@@ -13,7 +13,6 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use loom::sync::Arc;
 use loom::thread;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 use xoscar_wire::{Envelope, Frame, pb};
 
@@ -30,8 +29,17 @@ fn request() -> Frame {
 }
 
 /// Queues a request. Never waits (the queue bound is unlimited here), so one poll does it.
-fn queue(conn: &Conn) -> Option<(u64, oneshot::Receiver<Outcome>)> {
-    conn.queue_request(&request()).now_or_never().expect("no wait for room")
+fn queue(conn: &Conn) -> Option<u64> {
+    conn.queue_call(&request()).now_or_never().expect("no wait for room")
+}
+
+/// The outcome in call `id`'s slot, if it is in (taking it).
+fn take_outcome(conn: &Conn, id: u64) -> Option<Outcome> {
+    let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
+    match conn.poll_outcome(id, &mut cx) {
+        std::task::Poll::Ready(outcome) => outcome,
+        std::task::Poll::Pending => None,
+    }
 }
 
 /// The request ids among `frames`, and the ids of cancels.
@@ -119,8 +127,10 @@ fn loom_model_go_away_is_exact_for_racing_callers() {
         let on_wire = wire.lock().unwrap().clone();
         assert!(on_wire.windows(2).all(|w| w[0] < w[1]), "ids out of order: {on_wire:?}");
         for caller in callers {
-            let Some((id, mut outcome)) = caller.join().unwrap() else { continue };
-            match outcome.try_recv().expect("exactly one outcome per call") {
+            let Some(id) = caller.join().unwrap() else { continue };
+            let outcome = take_outcome(&conn, id).expect("an outcome for every call");
+            assert!(take_outcome(&conn, id).is_none(), "a second outcome for {id}");
+            match outcome {
                 Outcome::Retry => assert!(id > last_accepted, "{id} was accepted yet retried"),
                 Outcome::Failed(_) => assert!(id <= last_accepted, "{id} never seen yet failed"),
                 Outcome::Response(_) => unreachable!("nobody answers in this model"),
@@ -135,12 +145,11 @@ fn loom_model_go_away_is_exact_for_racing_callers() {
 fn loom_model_a_cancel_races_the_writer() {
     loom::model(|| {
         let conn = conn();
-        let (id, outcome) = queue(&conn).unwrap();
+        let id = queue(&conn).unwrap();
         let writer = {
             let conn = conn.clone();
             thread::spawn(move || drain(&conn))
         };
-        drop(outcome);
         conn.cancel(id);
         let mut frames = writer.join().unwrap();
         frames.extend(drain(&conn));

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::runtime::{Handle, Id as RuntimeId};
-use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use xoscar_transport::Address;
 use xoscar_wire::{Envelope, Frame, pb};
@@ -324,12 +323,19 @@ impl Lease {
 /// waits for its outcome. If the future is dropped first, the call is forgotten and, if it was
 /// written, a cancel is sent.
 async fn call_on(conn: &Arc<Conn>, frame: &Frame) -> Outcome {
-    let Some((id, outcome)) = queue_call(conn, frame).await else { return Outcome::Retry };
+    let Some(id) = queue_call(conn, frame).await else { return Outcome::Retry };
     let mut in_flight = InFlight { conn, id, waiting: true };
-    let outcome = outcome.await;
+    let outcome = outcome_of(conn, id).await;
     in_flight.waiting = false;
-    // The waiter is only dropped unanswered if the connection was torn down mid-call.
-    outcome.unwrap_or_else(|_| Outcome::Failed(lost_after_sending(conn)))
+    outcome
+}
+
+/// The outcome of call `id`, waiting in its slot. Cancel-safe: an outcome not yet taken stays
+/// in the slot.
+async fn outcome_of(conn: &Conn, id: u64) -> Outcome {
+    let outcome = std::future::poll_fn(|cx| conn.poll_outcome(id, cx)).await;
+    // Every registered call gets its outcome in its slot; none only if the slot was taken.
+    outcome.unwrap_or_else(|| Outcome::Failed(lost_after_sending(conn)))
 }
 
 /// [`call_on`] that `cancel` cancels while the caller still waits for the answer.
@@ -344,11 +350,12 @@ async fn call_on_until(conn: &Arc<Conn>, frame: &Frame, cancel: &CancellationTok
         () = cancel.cancelled() => return Outcome::Failed(never_sent()),
         queued = queue_call(conn, frame) => queued,
     };
-    let Some((id, mut outcome)) = queued else { return Outcome::Retry };
+    let Some(id) = queued else { return Outcome::Retry };
     let mut in_flight = InFlight { conn, id, waiting: true };
+    let mut outcome = std::pin::pin!(outcome_of(conn, id));
     let outcome = tokio::select! {
         biased;
-        // Both branches are cancel-safe: a oneshot receiver loses nothing when not chosen.
+        // Both branches are cancel-safe: an outcome stays in its slot until a poll takes it.
         outcome = &mut outcome => outcome,
         () = cancel.cancelled() => {
             if !conn.cancel_answering(id) {
@@ -359,17 +366,17 @@ async fn call_on_until(conn: &Arc<Conn>, frame: &Frame, cancel: &CancellationTok
         }
     };
     in_flight.waiting = false;
-    outcome.unwrap_or_else(|_| Outcome::Failed(lost_after_sending(conn)))
+    outcome
 }
 
-/// Registers a request and queues a copy of its frame: its id and the receiver of its
-/// outcome, or `None` when the connection takes no more requests.
-async fn queue_call(conn: &Arc<Conn>, frame: &Frame) -> Option<(u64, oneshot::Receiver<Outcome>)> {
-    match conn.try_queue_request(frame) {
-        Ok(queued) => Some(queued),
+/// Registers a request and queues a copy of its frame: its id, or `None` when the connection
+/// takes no more requests.
+async fn queue_call(conn: &Arc<Conn>, frame: &Frame) -> Option<u64> {
+    match conn.try_queue_call(frame) {
+        Ok(id) => Some(id),
         Err(Refused::Closed) => None,
         // Boxed: waiting for room is rare; out of line, it keeps every call's future small.
-        Err(Refused::Full) => Box::pin(conn.queue_request(frame)).await,
+        Err(Refused::Full) => Box::pin(conn.queue_call(frame)).await,
     }
 }
 

@@ -8,14 +8,16 @@
 //! - request ids are handed out in the order requests are queued, and the writer takes them in
 //!   that order, so "id ≤ last_sent" is exactly "may have been written";
 //! - every registered call gets exactly one outcome: its response, `Retry` (never written, or
-//!   past a go-away's last accepted id) or `Failed`; a cancelled call gets none (its future is
-//!   gone) and its request is skipped if it was not yet taken by the writer;
+//!   past a go-away's last accepted id) or `Failed`; it waits in the call's slot until the
+//!   caller takes it; a cancelled call gets none (its future is gone, its slot with it) and its
+//!   request is skipped if it was not yet taken by the writer;
 //! - every queued one-way message is told `Written` once flushed or `NotSent` if the
 //!   connection ends (or refuses it) first;
 //! - queued bytes stay below `max_queued_bytes` plus one frame.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -38,10 +40,20 @@ pub(crate) enum Outcome {
     Failed(PoolError),
 }
 
+/// A plain call's slot in the connection's state: the caller's waker until the outcome
+/// arrives, then the outcome until the caller takes it (and the slot with it). A slot instead
+/// of a `oneshot` per call: no allocation, and the lock it is kept under is taken anyway.
+pub(crate) enum CallSlot {
+    /// No outcome yet; the waker of the caller's last poll, if it polled.
+    Waiting(Option<Waker>),
+    /// The outcome, for the caller to take.
+    Ready(Outcome),
+}
+
 /// Where a call's outcome is delivered.
 pub(crate) enum Waiter {
-    /// A plain call: its one outcome.
-    Call(oneshot::Sender<Outcome>),
+    /// A plain call: its slot.
+    Call(CallSlot),
     /// A response stream: its items, then its last outcome (flagged `true`). Unbounded, but
     /// never longer than the credit the stream granted: an item beyond the credit breaks the
     /// protocol and ends the connection. `credit`: how many items the server may still send.
@@ -49,14 +61,32 @@ pub(crate) enum Waiter {
 }
 
 impl Waiter {
-    /// Delivers the last outcome.
-    pub(crate) fn finish(self, outcome: Outcome) {
+    /// A plain call's waiter, before its caller polls.
+    pub(crate) fn call() -> Self {
+        Waiter::Call(CallSlot::Waiting(None))
+    }
+
+    /// True while the request is wanted on the wire: a call not yet answered (nor given up
+    /// by a go-away or the end), or a stream.
+    fn is_waiting(&self) -> bool {
+        !matches!(self, Waiter::Call(CallSlot::Ready(_)))
+    }
+
+    /// Hands over the last outcome: a call keeps it in its slot and gives back its caller's
+    /// waker (to wake outside the lock); a stream is told at once.
+    fn finish(&mut self, outcome: Outcome) -> Option<Waker> {
         match self {
-            Waiter::Call(waiter) => {
-                let _ = waiter.send(outcome);
-            }
+            Waiter::Call(slot) => match std::mem::replace(slot, CallSlot::Ready(outcome)) {
+                CallSlot::Waiting(waker) => waker,
+                // Answered already: the first outcome stands.
+                CallSlot::Ready(first) => {
+                    *slot = CallSlot::Ready(first);
+                    None
+                }
+            },
             Waiter::Stream { events, .. } => {
                 let _ = events.send((outcome, true));
+                None
             }
         }
     }
@@ -128,6 +158,14 @@ pub(crate) enum Queued {
     Notify { frame: Frame, bytes: usize, sent: oneshot::Sender<Sent> },
 }
 
+/// What [`State::answer`] did.
+pub(crate) enum Answered {
+    /// A plain call's outcome is in its slot; its caller's waker, if it polled.
+    Call(Option<Waker>),
+    /// A stream was told its last outcome and is gone.
+    Stream,
+}
+
 /// What the writer takes next.
 pub(crate) struct Outgoing {
     pub(crate) frame: Frame,
@@ -146,22 +184,27 @@ pub(crate) enum Refused {
 }
 
 /// What [`State::go_away`] and [`State::end`] leave for the caller to deliver outside the
-/// lock.
+/// lock: the callers to wake (their outcomes are in their slots) and the one-way senders to
+/// tell.
 #[derive(Default)]
 pub(crate) struct Verdicts {
-    pub(crate) calls: Vec<(Waiter, Outcome)>,
+    pub(crate) wakers: Vec<Waker>,
     pub(crate) notifies: Vec<oneshot::Sender<Sent>>,
 }
 
 impl Verdicts {
-    /// Tells every call and sender its outcome.
+    /// Wakes every caller and tells every sender.
     pub(crate) fn deliver(self) {
-        for (waiter, outcome) in self.calls {
-            waiter.finish(outcome);
+        for waker in self.wakers {
+            waker.wake();
         }
         for sender in self.notifies {
             let _ = sender.send(Sent::NotSent);
         }
+    }
+
+    fn finish(&mut self, waiter: &mut Waiter, outcome: Outcome) {
+        self.wakers.extend(waiter.finish(outcome));
     }
 }
 
@@ -372,8 +415,10 @@ impl State {
     /// cancel for it (returns whether the writer must be woken); if not, the writer will skip
     /// it.
     pub(crate) fn cancel(&mut self, id: u64) -> bool {
-        if self.calls.remove(&id).is_none() || id > self.last_sent_id {
-            return false;
+        // An answered call needs no cancel; nor does one never written.
+        match self.calls.remove(&id) {
+            Some(waiter) if waiter.is_waiting() && id <= self.last_sent_id => {}
+            _ => return false,
         }
         self.queue_control(Frame::new(Envelope::Cancel(pb::Cancel { id, answer: false }), vec![]))
     }
@@ -382,7 +427,7 @@ impl State {
     /// its request was never written: the call is forgotten and the writer skips it. Otherwise
     /// whether the writer must be woken for the cancel queued (none when the answer is in).
     pub(crate) fn cancel_answering(&mut self, id: u64) -> Option<bool> {
-        if !self.calls.contains_key(&id) {
+        if !self.calls.get(&id).is_some_and(Waiter::is_waiting) {
             return Some(false);
         }
         if id > self.last_sent_id {
@@ -405,7 +450,8 @@ impl State {
         while let Some(queued) = self.queue.pop_front() {
             match queued {
                 Queued::Request { id, frame, bytes } => {
-                    if !self.calls.contains_key(&id) {
+                    // Skipped: cancelled, or given up (a go-away refused it).
+                    if !self.calls.get(&id).is_some_and(Waiter::is_waiting) {
                         self.queued_bytes -= bytes;
                         continue;
                     }
@@ -462,10 +508,36 @@ impl State {
 
     // ---- answers, go-away, end ----
 
-    /// Takes the waiter of call `id` (None for an id nobody waits for, e.g. a cancelled call
-    /// whose response crossed the cancel).
-    pub(crate) fn take_waiter(&mut self, id: u64) -> Option<Waiter> {
-        self.calls.remove(&id)
+    /// Hands `outcome` to call `id`. A plain call keeps it in its slot and its caller's waker
+    /// comes back, to wake outside the lock; a stream's waiter is told and let go. `None` for
+    /// an id nobody waits for (e.g. a cancelled call whose response crossed the cancel).
+    pub(crate) fn answer(&mut self, id: u64, outcome: Outcome) -> Option<Answered> {
+        let waiter = self.calls.get_mut(&id)?;
+        if let Waiter::Call(_) = waiter {
+            return Some(Answered::Call(waiter.finish(outcome)));
+        }
+        let mut stream = self.calls.remove(&id)?;
+        stream.finish(outcome);
+        Some(Answered::Stream)
+    }
+
+    /// The outcome of plain call `id` if it is in (the slot goes with it); else `waker` is
+    /// kept to be woken when it comes. `Ready(None)` when the call is not waiting here (a
+    /// bug of the caller's, or a slot taken twice).
+    pub(crate) fn take_outcome(&mut self, id: u64, waker: &Waker) -> Poll<Option<Outcome>> {
+        match self.calls.get_mut(&id) {
+            Some(Waiter::Call(CallSlot::Waiting(kept))) => {
+                if !kept.as_ref().is_some_and(|kept| kept.will_wake(waker)) {
+                    *kept = Some(waker.clone());
+                }
+                Poll::Pending
+            }
+            Some(Waiter::Call(CallSlot::Ready(_))) => match self.calls.remove(&id) {
+                Some(Waiter::Call(CallSlot::Ready(outcome))) => Poll::Ready(Some(outcome)),
+                _ => Poll::Ready(None),
+            },
+            _ => Poll::Ready(None),
+        }
     }
 
     /// An item of response stream `id`, handed to its stream (dropped if the stream was
@@ -512,13 +584,14 @@ impl State {
         self.write_closed = true;
         self.go_away_seen = true;
         let mut verdicts = Verdicts::default();
-        let refused: Vec<u64> =
-            self.calls.keys().copied().filter(|&id| id > last_accepted).collect();
-        for id in refused {
-            if let Some(waiter) = self.calls.remove(&id) {
-                verdicts.calls.push((waiter, Outcome::Retry));
+        // Calls keep their slot (with `Retry` in it) until their callers take it; streams go.
+        self.calls.retain(|&id, waiter| {
+            if id <= last_accepted || !waiter.is_waiting() {
+                return true;
             }
-        }
+            verdicts.finish(waiter, Outcome::Retry);
+            matches!(waiter, Waiter::Call(_))
+        });
         if last_accepted != u64::MAX {
             self.drop_queue(&mut verdicts);
         }
@@ -555,14 +628,19 @@ impl State {
         self.write_closed = true;
         self.fin_sent = true;
         self.control.clear();
-        for (id, waiter) in self.calls.drain() {
-            let outcome = if id > self.last_sent_id {
+        let last_sent_id = self.last_sent_id;
+        self.calls.retain(|&id, waiter| {
+            if !waiter.is_waiting() {
+                return true;
+            }
+            let outcome = if id > last_sent_id {
                 Outcome::Retry
             } else {
                 Outcome::Failed(ending.error(address, true))
             };
-            verdicts.calls.push((waiter, outcome));
-        }
+            verdicts.finish(waiter, outcome);
+            matches!(waiter, Waiter::Call(_))
+        });
         self.drop_queue(&mut verdicts);
         self.ended = true;
         verdicts
