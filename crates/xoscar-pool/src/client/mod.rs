@@ -115,9 +115,12 @@ impl Pool {
             sent.timeout_us = u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX);
         }
         async move {
-            let Some(timeout) = timeout else { return self.send_call(endpoint, &frame).await };
+            let Some(timeout) = timeout else {
+                return self.send_call_until(endpoint, &frame, None).await;
+            };
+            let call = self.send_call_until(endpoint, &frame, None);
             // Boxed: keeps the timer out of the future of every untimed call.
-            match Box::pin(tokio::time::timeout(timeout, self.send_call(endpoint, &frame))).await {
+            match Box::pin(tokio::time::timeout(timeout, call)).await {
                 Ok(result) => result,
                 Err(_) => Err(PoolError::CallTimedOut { address: endpoint.to_string(), timeout }),
             }
@@ -153,11 +156,6 @@ impl Pool {
             Ok(result) => result,
             Err(_) => Err(PoolError::CallTimedOut { address: endpoint.to_string(), timeout }),
         }
-    }
-
-    #[inline]
-    async fn send_call(&self, endpoint: &Address, frame: &Frame) -> Result<Message, PoolError> {
-        self.send_call_until(endpoint, frame, None).await
     }
 
     async fn send_call_until(
