@@ -106,7 +106,7 @@ impl Conn {
         self.state.lock().take_outcome(id, cx.waker())
     }
 
-    /// Registers `waiter` and queues a copy of its request now (see `try_queue_request`).
+    /// Registers `waiter` and queues a copy of its request now (see `try_queue_call`).
     pub(crate) fn try_queue(&self, frame: &Frame, waiter: Waiter) -> Result<u64, Refused> {
         let (id, wake) = self.state.lock().queue_request(frame, waiter)?;
         if wake {

@@ -450,7 +450,7 @@ impl State {
         while let Some(queued) = self.queue.pop_front() {
             match queued {
                 Queued::Request { id, frame, bytes } => {
-                    // Skipped: cancelled, or given up (a go-away refused it).
+                    // Skipped: cancelled (its slot is gone), or answered already.
                     if !self.calls.get(&id).is_some_and(Waiter::is_waiting) {
                         self.queued_bytes -= bytes;
                         continue;
