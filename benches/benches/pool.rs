@@ -1,8 +1,9 @@
 //! The pool, each beside its raw limit measured in the same run:
 //! - sequential call round trip, 16 B, vs raw framed ping-pong (and on a multi-thread runtime,
 //!   to compare flavours);
-//! - 64 calls in flight on one connection vs a raw multiplexed connection (writer task, reader
-//!   dispatching by id, a server answering each batch with one write);
+//! - 64 calls in flight on one connection, by address (`ours`) and through an `Endpoint`
+//!   handle (`endpoint`), vs a raw multiplexed connection (writer task, reader dispatching by
+//!   id, a server answering each batch with one write);
 //! - 1 MiB call echo vs a raw echo of the same shape;
 //! - a server in a child process (tcp and uds): sequential round trip, 64 in flight and a
 //!   1 MiB echo;
@@ -94,11 +95,36 @@ fn bench_in_flight(
     });
 }
 
-/// One group: 64 in flight through the pool (ours) beside a raw multiplexed connection (raw).
+/// 64 callers of one [`xoscar_pool::Endpoint`] handle on `endpoint`, named `name`.
+fn bench_in_flight_endpoint(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    rt: &Runtime,
+    pool: &Pool,
+    endpoint: &Address,
+) {
+    let payload = Bytes::from(vec![0x5A; 16]);
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let (endpoint, payload) = (pool.endpoint(endpoint.clone()), payload.clone());
+            rt.block_on(spread(iters, IN_FLIGHT, move |_| {
+                let (endpoint, payload) = (endpoint.clone(), payload.clone());
+                async move {
+                    endpoint.call(Message::new(Bytes::new(), [payload])).await.unwrap();
+                }
+            }))
+        })
+    });
+}
+
+/// One group: 64 in flight through the pool by address (ours) and through an endpoint handle
+/// (endpoint) beside a raw multiplexed connection (raw).
 fn in_flight_group(c: &mut Criterion, name: &str, rt: &Runtime, endpoint: &Address, raw: RawMux) {
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(1));
-    bench_in_flight(&mut group, "ours", rt, &pool(Duration::from_secs(30)), endpoint);
+    let pool = pool(Duration::from_secs(30));
+    bench_in_flight(&mut group, "ours", rt, &pool, endpoint);
+    bench_in_flight_endpoint(&mut group, "endpoint", rt, &pool, endpoint);
     let payload = Bytes::from(vec![0x5A; 16]);
     group.bench_function("raw", |b| {
         b.iter_custom(|iters| {

@@ -3,8 +3,10 @@
 //!
 //! ```text
 //! fixed_actor_calls <ask|tell|raw> <calls>          sequential local asks from a task
-//! fixed_actor_calls <actor|pool> <calls> <in-flight> remote calls over a Unix socket to a
-//!                                                    server on its own thread
+//! fixed_actor_calls <actor|pool|endpoint> <calls> <in-flight>
+//!                                                    remote calls over a Unix socket to a
+//!                                                    server on its own thread (`endpoint`:
+//!                                                    pool calls through an `Endpoint`)
 //! fixed_actor_calls <wire|wire-raw> <calls>          encode + decode of a 64 B request frame
 //!                                                    (`wire-raw`: a length prefix, the limit)
 //! ```
@@ -44,7 +46,7 @@ fn main() {
     let calls: u64 = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(100_000);
     let in_flight: u64 = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(64);
     match mode.as_str() {
-        "actor" | "pool" => remote(&mode, calls, in_flight),
+        "actor" | "pool" | "endpoint" => remote(&mode, calls, in_flight),
         "wire" | "wire-raw" => wire(&mode, calls),
         _ => local(mode, calls),
     }
@@ -117,6 +119,15 @@ fn remote(mode: &str, calls: u64, in_flight: u64) {
                 let (actor, payload) = (actor.clone(), payload.clone());
                 async move {
                     actor.call(payload).await.unwrap();
+                }
+            })
+            .await
+        } else if mode == "endpoint" {
+            let echo = pool.endpoint(echo);
+            spread(calls, in_flight, move |_| {
+                let (echo, payload) = (echo.clone(), payload.clone());
+                async move {
+                    echo.call(Message::new(Bytes::new(), [payload])).await.unwrap();
                 }
             })
             .await

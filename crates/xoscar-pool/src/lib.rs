@@ -63,7 +63,10 @@ mod signal;
 mod stats;
 mod sync;
 
-pub use client::{DEFAULT_STREAM_WINDOW, Lease, MAX_STREAM_WINDOW, Pool, ResponseStream};
+pub use client::{
+    DEFAULT_STREAM_WINDOW, Endpoint, Lease, MAX_STREAM_WINDOW, Pool, RecentConnection,
+    ResponseStream,
+};
 pub use config::{
     ConfigError, DEFAULT_MAX_CONNECTIONS, ENV_AUTH_TOKEN, ENV_CONNECT_TIMEOUT,
     ENV_HEARTBEAT_INTERVAL, ENV_HEARTBEAT_TIMEOUT, ENV_IDLE_TIMEOUT, ENV_SERVER_IDLE_TIMEOUT,

@@ -12,6 +12,7 @@ use prost::encoding::{
     DecodeContext, WireType, encode_key, encode_varint, encoded_len_varint, key_len, skip_field,
     string,
 };
+use xoscar_pool::RecentConnection;
 use xoscar_transport::Address;
 
 use crate::actor::cell::Cell;
@@ -47,6 +48,9 @@ struct Target {
     /// type's table and a fresh encode (and allocation) per call. Bounded: at most a call and
     /// a tell per remote message, for each actor type the ref is used as (`cast`).
     routes: Mutex<Vec<Route>>,
+    /// The connection of this ref's last call to another process, so that the next call to
+    /// the same endpoint skips the pool's lookups (weak: it keeps no connection open).
+    recent: RecentConnection,
 }
 
 /// How a ref sends one message type across processes, typed as one actor type (a ref cast to
@@ -62,7 +66,13 @@ struct Route {
 impl Clone for Target {
     fn clone(&self) -> Self {
         let (address, uid) = (self.address.clone(), self.uid.clone());
-        Target { address, uid, local: Mutex::default(), routes: Mutex::default() }
+        Target {
+            address,
+            uid,
+            local: Mutex::default(),
+            routes: Mutex::default(),
+            recent: RecentConnection::default(),
+        }
     }
 }
 
@@ -85,8 +95,13 @@ impl<A> ActorRef<A> {
     /// A reference to the actor `uid` in the pool at `address`. Nothing is checked until it is
     /// used.
     pub fn new(address: Address, uid: impl Into<Arc<str>>) -> Self {
-        let target =
-            Target { address, uid: uid.into(), local: Mutex::default(), routes: Mutex::default() };
+        let target = Target {
+            address,
+            uid: uid.into(),
+            local: Mutex::default(),
+            routes: Mutex::default(),
+            recent: RecentConnection::default(),
+        };
         ActorRef { inner: Arc::new(target), actor: PhantomData }
     }
 
@@ -119,6 +134,12 @@ impl<A> ActorRef<A> {
     {
         let cell: Arc<dyn Any + Send + Sync> = cell.clone();
         *self.inner.local.lock() = Some(Arc::downgrade(&cell));
+    }
+
+    /// The connection this ref's last call to another process went through (shared by its
+    /// clones).
+    pub(crate) fn recent_connection(&self) -> &RecentConnection {
+        &self.inner.recent
     }
 
     /// The codec and request header of a call or tell (`tell`) of `M` to this ref's actor:

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use xoscar_pool::{Message, PoolError};
+use xoscar_pool::{Message, PoolError, RecentConnection};
 use xoscar_transport::Address;
 
 use super::client::{Client, Reach};
@@ -63,11 +63,13 @@ pub(crate) trait Expect<A: Actor, M: Send + 'static> {
         wait: Wait<'_>,
     ) -> impl Future<Output = Result<Self::Output, ActorError>> + Send;
 
-    /// Across processes: sends `request` (the message encoded with `codec`) to `endpoint`,
-    /// waits as `wait` says, and decodes the answer.
+    /// Across processes: sends `request` (the message encoded with `codec`) to `endpoint`
+    /// (on the connection `recent` remembers, if it still serves), waits as `wait` says, and
+    /// decodes the answer.
     fn remote(
         client: &'static Client,
         endpoint: &Address,
+        recent: &RecentConnection,
         codec: Codec,
         request: Message,
         wait: Wait<'_>,
@@ -116,11 +118,12 @@ impl<A: Handler<M>, M: Send + 'static> Expect<A, M> for Reply {
     async fn remote(
         client: &'static Client,
         endpoint: &Address,
+        recent: &RecentConnection,
         codec: Codec,
         request: Message,
         wait: Wait<'_>,
     ) -> Result<A::Reply, ActorError> {
-        let response = send(client, endpoint, request, wait).await?;
+        let response = send(client, endpoint, recent, request, wait).await?;
         let bad = |detail: String| ActorError::BadReply { address: endpoint.to_string(), detail };
         let Answer::Body(body) = header::answer(response, endpoint)? else {
             return Err(bad("a call answered with no reply".to_owned()));
@@ -156,11 +159,12 @@ impl<A: Handler<M>, M: Send + 'static> Expect<A, M> for Accepted {
     async fn remote(
         client: &'static Client,
         endpoint: &Address,
+        recent: &RecentConnection,
         _: Codec,
         request: Message,
         wait: Wait<'_>,
     ) -> Result<(), ActorError> {
-        let response = send(client, endpoint, request, wait).await?;
+        let response = send(client, endpoint, recent, request, wait).await?;
         header::answer(response, endpoint).map(drop)
     }
 }
@@ -212,7 +216,10 @@ impl<A: Actor> ActorRef<A> {
         })?;
         let body = (codec.encode)(&message).ok_or_else(|| not_remote::<A, M>(endpoint))?;
         let request = Message::new(header, body);
-        E::remote(client, endpoint, codec, request, wait).await.map_err(|e| self.as_seen_here(e))
+        let recent = self.recent_connection();
+        E::remote(client, endpoint, recent, codec, request, wait)
+            .await
+            .map_err(|e| self.as_seen_here(e))
     }
 
     /// A remote request's error as one in this process would have it: the caller's timeout
@@ -241,10 +248,12 @@ impl<A: Actor> ActorRef<A> {
     }
 }
 
-/// Sends `request` to `endpoint` and waits for its answer as `wait` says.
+/// Sends `request` to `endpoint` (on the connection `recent` remembers, if it still serves)
+/// and waits for its answer as `wait` says.
 async fn send(
     client: &Client,
     endpoint: &Address,
+    recent: &RecentConnection,
     request: Message,
     wait: Wait<'_>,
 ) -> Result<Message, ActorError> {
@@ -256,7 +265,7 @@ async fn send(
             return Ok(Box::pin(client.pool.call_cancellable(endpoint, request, cancel)).await?);
         }
     };
-    Ok(client.pool.call_with_timeout(endpoint, request, timeout).await?)
+    Ok(client.pool.call_remembering(endpoint, request, timeout, recent).await?)
 }
 
 /// The codec of `M` for `A`; [`ActorError::NotRemote`] if `M` is not one of `A`'s remote

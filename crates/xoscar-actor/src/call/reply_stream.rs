@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use futures_util::Stream;
-use xoscar_pool::{Message, ResponseStream};
+use xoscar_pool::{Message, RecentConnection, ResponseStream};
 use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
@@ -177,6 +177,7 @@ where
     async fn remote(
         client: &'static Client,
         endpoint: &Address,
+        _: &RecentConnection,
         codec: Codec,
         request: Message,
         _: Wait<'_>,

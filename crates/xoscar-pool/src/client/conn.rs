@@ -61,12 +61,17 @@ impl Conn {
 
     /// Takes a lease, unless the connection is closing (then the caller dials afresh).
     pub(crate) fn try_lease(self: &Arc<Self>) -> Option<LeaseGuard> {
+        self.clone().try_lease_owned()
+    }
+
+    /// [`Conn::try_lease`] with a reference of its own, which the lease keeps.
+    pub(crate) fn try_lease_owned(self: Arc<Self>) -> Option<LeaseGuard> {
         let first = self.state.lock().try_lease(Instant::now)?;
         if first {
             self.became_busy.notify();
         }
         self.counters.leased();
-        Some(LeaseGuard { conn: self.clone() })
+        Some(LeaseGuard { conn: self })
     }
 
     fn release(&self) {

@@ -4,6 +4,7 @@ mod conn;
 mod driver;
 #[cfg(all(test, xoscar_loom))]
 mod loom_model;
+mod recent;
 mod runtime;
 pub(crate) mod state;
 mod stream;
@@ -22,6 +23,7 @@ use crate::id_map::IdMap;
 use crate::stats::Counters;
 use crate::{ConfigError, Message, PoolConfig, PoolError, PoolStats, ResolvedPoolConfig};
 use conn::{Conn, LeaseGuard};
+pub use recent::{Endpoint, RecentConnection};
 use runtime::RuntimeState;
 use state::{Outcome, Refused, Sent};
 pub use stream::{DEFAULT_STREAM_WINDOW, MAX_STREAM_WINDOW, ResponseStream};
@@ -108,6 +110,33 @@ impl Pool {
         request: Message,
         timeout: Option<Duration>,
     ) -> impl Future<Output = Result<Message, PoolError>> + Send + 'a {
+        self.timed_call(endpoint, request, timeout, None)
+    }
+
+    /// [`Pool::call_with_timeout`] that takes its lease on the connection `recent` remembers,
+    /// when that is this runtime's connection to `endpoint` and still takes leases, instead of
+    /// looking the connection up; otherwise it looks it up and `recent` remembers it for the
+    /// next call. For a caller that calls one endpoint again and again ([`Endpoint`] wraps
+    /// this). Behaves as [`Pool::call_with_timeout`] in every other way.
+    #[inline]
+    pub fn call_remembering<'a>(
+        &'a self,
+        endpoint: &'a Address,
+        request: Message,
+        timeout: Option<Duration>,
+        recent: &'a RecentConnection,
+    ) -> impl Future<Output = Result<Message, PoolError>> + Send + 'a {
+        self.timed_call(endpoint, request, timeout, Some(recent))
+    }
+
+    #[inline]
+    fn timed_call<'a>(
+        &'a self,
+        endpoint: &'a Address,
+        request: Message,
+        timeout: Option<Duration>,
+        recent: Option<&'a RecentConnection>,
+    ) -> impl Future<Output = Result<Message, PoolError>> + Send + 'a {
         // Made before the future, which then holds the request once (not once per layer).
         let mut frame = Frame::request(0, request.header, request.payloads);
         if let (Some(timeout), Envelope::Request(sent)) = (timeout, &mut frame.envelope) {
@@ -116,9 +145,9 @@ impl Pool {
         }
         async move {
             let Some(timeout) = timeout else {
-                return self.send_call_until(endpoint, &frame, None).await;
+                return self.send_call_until(endpoint, &frame, None, recent).await;
             };
-            let call = self.send_call_until(endpoint, &frame, None);
+            let call = self.send_call_until(endpoint, &frame, None, recent);
             // Boxed: keeps the timer out of the future of every untimed call.
             match Box::pin(tokio::time::timeout(timeout, call)).await {
                 Ok(result) => result,
@@ -150,7 +179,7 @@ impl Pool {
         if let (Some(timeout), Envelope::Request(sent)) = (timeout, &mut frame.envelope) {
             sent.timeout_us = u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX);
         }
-        let call = Box::pin(self.send_call_until(endpoint, &frame, Some(cancel)));
+        let call = Box::pin(self.send_call_until(endpoint, &frame, Some(cancel), None));
         let Some(timeout) = timeout else { return call.await };
         match tokio::time::timeout(timeout, call).await {
             Ok(result) => result,
@@ -163,21 +192,33 @@ impl Pool {
         endpoint: &Address,
         frame: &Frame,
         cancel: Option<&CancellationToken>,
+        recent: Option<&RecentConnection>,
     ) -> Result<Message, PoolError> {
-        let runtime = self.runtime()?;
+        let runtime = current_runtime()?;
         check_frame(&self.shared.config, endpoint, frame)?;
         for _ in 0..MAX_SENDS {
-            let lease = match cancel {
-                None => runtime.lease(endpoint).await?,
-                // A cancel while dialling: nothing was sent.
-                Some(cancel) => tokio::select! {
-                    biased;
-                    () = cancel.cancelled() => {
-                        let address = endpoint.to_string();
-                        return Err(PoolError::Cancelled { address, sent: false });
+            // A connection that made a call retry takes no more leases: a retry looks afresh.
+            let lease = match recent.and_then(|recent| recent.lease(runtime, endpoint)) {
+                Some(lease) => lease,
+                None => {
+                    let state = self.runtime_state(runtime);
+                    let lease = match cancel {
+                        None => state.lease(endpoint).await?,
+                        // A cancel while dialling: nothing was sent.
+                        Some(cancel) => tokio::select! {
+                            biased;
+                            () = cancel.cancelled() => {
+                                let address = endpoint.to_string();
+                                return Err(PoolError::Cancelled { address, sent: false });
+                            }
+                            lease = state.lease(endpoint) => lease?,
+                        },
+                    };
+                    if let Some(recent) = recent {
+                        recent.remember(runtime, &lease.conn);
                     }
-                    lease = runtime.lease(endpoint) => lease?,
-                },
+                    lease
+                }
             };
             let outcome = match cancel {
                 None => call_on(&lease.conn, frame).await,
@@ -239,16 +280,20 @@ impl Pool {
 
     /// This runtime's state, made (with its reaper) on first use.
     fn runtime(&self) -> Result<Arc<RuntimeState>, PoolError> {
-        let id = Handle::try_current().map_err(|_| PoolError::NoRuntime)?.id();
+        Ok(self.runtime_state(current_runtime()?))
+    }
+
+    /// The state of runtime `id`, the current one, made (with its reaper) on first use.
+    fn runtime_state(&self, id: RuntimeId) -> Arc<RuntimeState> {
         if let Some(state) = self.shared.runtimes.lock().get(&id) {
-            return Ok(state.clone());
+            return state.clone();
         }
         let state = RuntimeState::new(self.shared.config.clone(), self.shared.counters.clone());
         {
             let mut runtimes = self.shared.runtimes.lock();
             if let Some(existing) = runtimes.get(&id) {
                 // Another caller on this runtime got there first; ours never started.
-                return Ok(existing.clone());
+                return existing.clone();
             }
             runtimes.insert(id, state.clone());
         }
@@ -266,8 +311,13 @@ impl Pool {
                 drop(state);
             }
         });
-        Ok(state)
+        state
     }
+}
+
+/// The id of the runtime this runs on; [`PoolError::NoRuntime`] outside one.
+fn current_runtime() -> Result<RuntimeId, PoolError> {
+    Ok(Handle::try_current().map_err(|_| PoolError::NoRuntime)?.id())
 }
 
 /// A lease on one connection, for a transfer that must keep it: calls and one-way sends made

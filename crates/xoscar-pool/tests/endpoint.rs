@@ -1,0 +1,145 @@
+//! [`Endpoint`] and [`RecentConnection`]: calls that take their lease on the connection of the
+//! last call. Each remembered connection is used only while the pool's own lookup would have
+//! given it: same runtime, same endpoint, still taking leases. Reaped, gone away or from
+//! another runtime, it is looked up (and dialled) afresh, and the call succeeds.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{TEST_TIMEOUT, inproc, message, run_paused, start};
+use xoscar_pool::testing::Echo;
+use xoscar_pool::{Handler, Message, Pool, PoolConfig, RecentConnection, ServerConfig};
+use xoscar_transport::Address;
+
+const T: Duration = Duration::from_secs(1);
+
+/// Answers every call with its own name, so a test sees which server a call reached.
+struct Named(&'static str);
+
+impl Handler for Named {
+    async fn call(&self, _: Message) -> Message {
+        Message::new(Bytes::from_static(self.0.as_bytes()), vec![])
+    }
+}
+
+fn pool_with(idle: Duration) -> Pool {
+    let config = PoolConfig::default()
+        .idle_timeout(idle)
+        .heartbeat_interval(Duration::from_secs(5))
+        .heartbeat_timeout(Duration::from_secs(15));
+    Pool::new(config).unwrap()
+}
+
+/// Lets every ready task run without moving the paused clock.
+async fn settle() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[test]
+fn calls_through_an_endpoint_share_one_connection_and_redial_after_a_reap() {
+    run_paused(async {
+        let server = start(&inproc(), Echo, ServerConfig::default()).await;
+        let pool = pool_with(T);
+        let endpoint = pool.endpoint(server.local_addr().clone());
+        assert_eq!(endpoint.address(), server.local_addr());
+        for _ in 0..10 {
+            let answer = endpoint.clone().call(message("a")).await.unwrap();
+            assert_eq!(answer.header, "a");
+        }
+        assert_eq!(pool.stats().connects, 1, "one connection for every call");
+        assert_eq!(pool.stats().leases_in_flight, 0, "each call released its lease");
+
+        tokio::time::sleep(2 * T).await;
+        settle().await;
+        let stats = pool.stats();
+        assert_eq!((stats.open_connections, stats.reaps), (0, 1), "the idle connection went");
+
+        // The remembered connection takes no lease any more: the call dials afresh.
+        assert_eq!(endpoint.call(message("b")).await.unwrap().header, "b");
+        assert_eq!(endpoint.call(message("c")).await.unwrap().header, "c");
+        assert_eq!(pool.stats().connects, 2);
+    });
+}
+
+#[test]
+fn a_remembered_connection_never_carries_a_call_to_another_endpoint() {
+    run_paused(async {
+        let first = start(&inproc(), Named("first"), ServerConfig::default()).await;
+        let second = start(&inproc(), Named("second"), ServerConfig::default()).await;
+        let pool = pool_with(T);
+        let recent = RecentConnection::default();
+        for _ in 0..3 {
+            for (server, name) in [(&first, "first"), (&second, "second")] {
+                let answer = pool
+                    .call_remembering(server.local_addr(), message("x"), None, &recent)
+                    .await
+                    .unwrap();
+                assert_eq!(answer.header, name, "the call reached the endpoint it named");
+            }
+        }
+        assert_eq!(pool.stats().connects, 2, "one connection per endpoint, as without it");
+    });
+}
+
+#[test]
+fn an_endpoint_called_after_its_server_went_away_reaches_the_new_server() {
+    run_paused(async {
+        let address = inproc();
+        let old = start(&address, Named("old"), ServerConfig::default()).await;
+        let pool = pool_with(T);
+        let endpoint = pool.endpoint(address.clone());
+        assert_eq!(endpoint.call(message("x")).await.unwrap().header, "old");
+        old.shutdown().await;
+        settle().await;
+
+        let _new = start(&address, Named("new"), ServerConfig::default()).await;
+        assert_eq!(endpoint.call(message("x")).await.unwrap().header, "new");
+        assert_eq!(pool.stats().connects, 2);
+    });
+}
+
+/// An echo server on its own thread and runtime, for the life of the test binary.
+fn echo_server() -> Address {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let server =
+                start(&"127.0.0.1:0".parse().unwrap(), Echo, ServerConfig::default()).await;
+            tx.send(server.local_addr().clone()).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// Runs `work` on a fresh current-thread runtime, under the outer test bound.
+fn on_new_runtime<T>(work: impl Future<Output = T>) -> (tokio::runtime::Runtime, T) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let output = runtime.block_on(async {
+        tokio::time::timeout(TEST_TIMEOUT, work).await.expect("test exceeded its outer timeout")
+    });
+    (runtime, output)
+}
+
+#[test]
+fn an_endpoint_used_from_two_runtimes_keeps_each_runtimes_own_connection() {
+    let address = echo_server();
+    let pool = Pool::new(PoolConfig::default()).unwrap();
+    let endpoint = pool.endpoint(address);
+    let (first, answer) = on_new_runtime(endpoint.call(message("1")));
+    assert_eq!(answer.unwrap().header, "1");
+    // The remembered connection is the first runtime's: the second dials its own.
+    let (second, answer) = on_new_runtime(endpoint.call(message("2")));
+    assert_eq!(answer.unwrap().header, "2");
+    assert_eq!((pool.stats().connects, pool.stats().runtimes), (2, 2));
+    for runtime in [&first, &second, &first] {
+        let call = async { tokio::time::timeout(TEST_TIMEOUT, endpoint.call(message("3"))).await };
+        assert_eq!(runtime.block_on(call).expect("within the bound").unwrap().header, "3");
+    }
+    assert_eq!(pool.stats().connects, 2, "each runtime kept its own connection");
+}
