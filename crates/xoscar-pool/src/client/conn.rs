@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
@@ -102,6 +102,16 @@ impl Conn {
     /// then polled with [`Conn::poll_outcome`].
     pub(crate) fn try_queue_call(&self, frame: &Frame) -> Result<u64, Refused> {
         self.try_queue(frame, Waiter::call())
+    }
+
+    /// [`Conn::try_queue_call`] with `waker` in the call's slot from the start, so that the
+    /// caller need not poll the slot until it is woken.
+    pub(crate) fn try_queue_call_waking(
+        &self,
+        frame: &Frame,
+        waker: &Waker,
+    ) -> Result<u64, Refused> {
+        self.try_queue(frame, Waiter::call_waking(waker))
     }
 
     /// The outcome of call `id` once it is in; `Ready(None)` if the call is not waiting here

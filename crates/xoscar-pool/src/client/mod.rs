@@ -9,8 +9,9 @@ mod runtime;
 pub(crate) mod state;
 mod stream;
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -371,17 +372,32 @@ impl Lease {
 /// waits for its outcome. If the future is dropped first, the call is forgotten and, if it was
 /// written, a cancel is sent.
 async fn call_on(conn: &Arc<Conn>, frame: &Frame) -> Outcome {
-    let Some(id) = queue_call(conn, frame).await else { return Outcome::Retry };
+    let queued = poll_fn(|cx| Poll::Ready(conn.try_queue_call_waking(frame, cx.waker()))).await;
+    let (id, woken) = match queued {
+        Ok(id) => (id, true),
+        Err(Refused::Closed) => return Outcome::Retry,
+        // Boxed: waiting for room is rare; out of line, it keeps every call's future small.
+        Err(Refused::Full) => match Box::pin(conn.queue_call(frame)).await {
+            Some(id) => (id, false),
+            None => return Outcome::Retry,
+        },
+    };
     let mut in_flight = InFlight { conn, id, waiting: true };
-    let outcome = outcome_of(conn, id).await;
+    let outcome = outcome_of(conn, id, woken).await;
     in_flight.waiting = false;
     outcome
 }
 
 /// The outcome of call `id`, waiting in its slot. Cancel-safe: an outcome not yet taken stays
-/// in the slot.
-async fn outcome_of(conn: &Conn, id: u64) -> Outcome {
-    let outcome = std::future::poll_fn(|cx| conn.poll_outcome(id, cx)).await;
+/// in the slot. `woken`: the slot holds the waker of this very poll already (it was queued
+/// with it), so the first look is skipped; whatever fills the slot wakes that waker.
+async fn outcome_of(conn: &Conn, id: u64, woken: bool) -> Outcome {
+    let mut skip = woken;
+    let outcome = poll_fn(|cx| match std::mem::take(&mut skip) {
+        true => Poll::Pending,
+        false => conn.poll_outcome(id, cx),
+    })
+    .await;
     // Every registered call gets its outcome in its slot; none only if the slot was taken.
     outcome.unwrap_or_else(|| Outcome::Failed(lost_after_sending(conn)))
 }
@@ -400,7 +416,7 @@ async fn call_on_until(conn: &Arc<Conn>, frame: &Frame, cancel: &CancellationTok
     };
     let Some(id) = queued else { return Outcome::Retry };
     let mut in_flight = InFlight { conn, id, waiting: true };
-    let mut outcome = std::pin::pin!(outcome_of(conn, id));
+    let mut outcome = std::pin::pin!(outcome_of(conn, id, false));
     let outcome = tokio::select! {
         biased;
         // Both branches are cancel-safe: an outcome stays in its slot until a poll takes it.

@@ -66,6 +66,11 @@ impl Waiter {
         Waiter::Call(CallSlot::Waiting(None))
     }
 
+    /// A plain call's waiter holding its caller's waker from the start.
+    pub(crate) fn call_waking(waker: &Waker) -> Self {
+        Waiter::Call(CallSlot::Waiting(Some(waker.clone())))
+    }
+
     /// True while the request is wanted on the wire: a call not yet answered (nor given up
     /// by a go-away or the end), or a stream.
     fn is_waiting(&self) -> bool {
