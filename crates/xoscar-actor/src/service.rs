@@ -19,7 +19,7 @@ use crate::actor::core::Core;
 pub(crate) use crate::neighbours::Ingress;
 use crate::pb::{self, request::Kind};
 use crate::transfer::buffer;
-use crate::wire::delivery::{self, Delivery};
+use crate::wire::delivery::{self, Delivery, Received};
 use crate::{ActorError, Placement, wire::header};
 
 /// Answers the requests of remote callers on one listener. Every failure becomes a failure
@@ -93,7 +93,7 @@ impl xoscar_pool::Handler for Service {
                 });
             }
         };
-        let delivery = Delivery { tell, uid: &uid, message: &message, hops };
+        let delivery = Received { tell, uid: uid.as_bytes(), message: message.as_bytes(), hops };
         self.deliver(delivery, batch, body, responder);
     }
 }
@@ -141,8 +141,8 @@ impl Service {
     /// the actor answers; a tell is answered once the mailbox took it.
     /// `batch`: the body holds a batch of the message. An actor this pool does not hold, but
     /// one of its sub pools does, gets the request forwarded there, one hop further.
-    fn deliver(&self, delivery: Delivery<'_>, batch: bool, body: Payloads, responder: Responder) {
-        let cell = match self.core.cell(delivery.uid) {
+    fn deliver(&self, delivery: Received<'_>, batch: bool, body: Payloads, responder: Responder) {
+        let cell = match self.core.cell_by_bytes(delivery.uid) {
             Ok(cell) => cell,
             Err(error) => {
                 let Some(neighbours) = self.core.neighbours().filter(|n| n.any()) else {
@@ -155,7 +155,15 @@ impl Service {
                     };
                     return responder.respond(header::failure(&error));
                 }
-                let onward = Delivery { hops: delivery.hops + 1, ..delivery };
+                // Sent on as text: a uid or message name that is not UTF-8 goes no further.
+                let Some(onward) = delivery.text() else {
+                    let error = ActorError::BadMessage {
+                        address: self.core.address.to_string(),
+                        detail: "a uid or message name that is not UTF-8".to_owned(),
+                    };
+                    return responder.respond(header::failure(&error));
+                };
+                let onward = Delivery { hops: delivery.hops + 1, ..onward };
                 let head = match batch {
                     false => delivery::encode(onward),
                     true => crate::actor::batch::request_header(onward),
@@ -163,7 +171,7 @@ impl Service {
                 let request = Message::new(head, body);
                 // Forwarding begins now; a cancel reaches the sub pool through it.
                 responder.begin();
-                return neighbours.clone().forward(delivery.uid.into(), request, responder);
+                return neighbours.clone().forward(onward.uid.into(), request, responder);
             }
         };
         if delivery.tell {
@@ -300,5 +308,36 @@ mod tests {
             reply.outcome,
             Some(pb::reply::Outcome::Failure(pb::Failure { kind, .. })) if kind == pb::ErrorKind::BadMessage as i32
         ));
+    }
+
+    /// No remote messages: every name is unknown to it.
+    struct Quiet;
+
+    impl crate::Actor for Quiet {}
+
+    /// A call header whose uid or message name is not UTF-8 (read without a check on the hot
+    /// path) is answered: no actor has that uid, and no handler that name.
+    #[tokio::test]
+    async fn names_that_are_not_utf8_are_answered_not_found_and_no_handler() {
+        let pool = ActorPool::start("inproc://service-utf8-test".parse().unwrap()).await.unwrap();
+        pool.create(Quiet).uid("quiet").await.unwrap();
+        let service = Service { core: pool.handle().core.clone(), ingress: Ingress::Public };
+        let kind_of = |response: Message| match pb::Reply::decode(response.header).unwrap().outcome
+        {
+            Some(pb::reply::Outcome::Failure(failure)) => failure.kind,
+            other => panic!("a failure, not {other:?}"),
+        };
+        for (uid, message, kind) in [
+            (&b"\xffq"[..], &b"Echo"[..], pb::ErrorKind::NotFound),
+            (&b"quiet"[..], &b"E\xff"[..], pb::ErrorKind::NoHandler),
+        ] {
+            let mut header = vec![0x0a, (4 + uid.len() + message.len()) as u8];
+            header.extend([0x0a, uid.len() as u8]);
+            header.extend(uid);
+            header.extend([0x12, message.len() as u8]);
+            header.extend(message);
+            let response = service.call(Message::new(header, Vec::new())).await;
+            assert_eq!(kind_of(response), kind as i32, "{uid:?} {message:?}");
+        }
     }
 }

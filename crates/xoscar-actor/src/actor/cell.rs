@@ -122,7 +122,7 @@ pub(crate) trait AnyCell: Send + Sync + 'static {
     /// `message`: the remote message name, and whether the body is a batch of them.
     fn deliver_remote(
         &self,
-        message: (&str, bool),
+        message: (&[u8], bool),
         body: Payloads,
         reply: &mut Option<Responder>,
     ) -> Result<Option<BoxFuture<'static, Result<(), ActorError>>>, ActorError>;
@@ -168,7 +168,7 @@ impl<A: Actor> AnyCell for Cell<A> {
 
     fn deliver_remote(
         &self,
-        message: (&str, bool),
+        message: (&[u8], bool),
         body: Payloads,
         reply: &mut Option<Responder>,
     ) -> Result<Option<BoxFuture<'static, Result<(), ActorError>>>, ActorError> {

@@ -33,9 +33,27 @@ pub(crate) type Factory = Arc<
         + Sync,
 >;
 
+/// An actor's uid as the key of a pool's map, found by its bytes too: a uid read off the wire
+/// is looked up without a UTF-8 check (one that is not UTF-8 is simply not there).
+#[derive(Clone, PartialEq, Eq)]
+struct UidKey(Arc<str>);
+
+impl std::hash::Hash for UidKey {
+    /// As its bytes hash, which `Borrow<[u8]>` requires.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.as_bytes().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for UidKey {
+    fn borrow(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
 pub(crate) struct Core {
     pub(crate) address: Address,
-    actors: RwLock<HashMap<Arc<str>, Arc<dyn AnyCell>, RandomState>>,
+    actors: RwLock<HashMap<UidKey, Arc<dyn AnyCell>, RandomState>>,
     pub(crate) factories: HashMap<String, Factory, RandomState>,
     next_incarnation: AtomicU64,
     pub(crate) mailbox_capacity: usize,
@@ -74,8 +92,9 @@ impl Registration {
         let core = self.core.upgrade()?;
         let removed = {
             let mut actors = core.actors.write();
-            let ours = actors.get(&self.uid).is_some_and(|c| c.incarnation() == self.incarnation);
-            ours.then(|| actors.remove(&self.uid)).flatten()
+            let uid = self.uid.as_bytes();
+            let ours = actors.get(uid).is_some_and(|c| c.incarnation() == self.incarnation);
+            ours.then(|| actors.remove(uid)).flatten()
         };
         removed.map(|cell| cell.unregister()).map(|()| core)
     }
@@ -182,11 +201,17 @@ impl Core {
 
     /// The actor `uid`, any type.
     pub(crate) fn cell(&self, uid: &str) -> Result<Arc<dyn AnyCell>, ActorError> {
-        self.actors.read().get(uid).cloned().ok_or_else(|| self.not_found(uid))
+        self.cell_by_bytes(uid.as_bytes())
+    }
+
+    /// The actor whose uid is `uid`'s bytes (as read off the wire, unchecked), any type.
+    pub(crate) fn cell_by_bytes(&self, uid: &[u8]) -> Result<Arc<dyn AnyCell>, ActorError> {
+        let cell = self.actors.read().get(uid).cloned();
+        cell.ok_or_else(|| self.not_found(&String::from_utf8_lossy(uid)))
     }
 
     pub(crate) fn has(&self, uid: &str) -> bool {
-        self.actors.read().contains_key(uid)
+        self.actors.read().contains_key(uid.as_bytes())
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -207,7 +232,7 @@ impl Core {
         let (me, cell) = {
             let mut actors = self.actors.write();
             let uid = match uid {
-                Some(uid) if actors.contains_key(&uid) => {
+                Some(uid) if actors.contains_key(uid.as_bytes()) => {
                     return Err(ActorError::AlreadyExists {
                         address: self.address.to_string(),
                         uid: uid.to_string(),
@@ -220,7 +245,7 @@ impl Core {
                     static NEXT: AtomicU64 = AtomicU64::new(1);
                     let (pid, n) = (std::process::id(), NEXT.fetch_add(1, Relaxed));
                     let uid: Arc<str> = format!("{}-{pid:x}.{n}", short_type_name::<A>()).into();
-                    if !actors.contains_key(&uid) {
+                    if !actors.contains_key(uid.as_bytes()) {
                         break uid;
                     }
                 },
@@ -235,7 +260,7 @@ impl Core {
                 registered: AtomicBool::new(true),
                 logs_slow_calls: self.debug.slow_call.is_some(),
             });
-            actors.insert(uid, cell.clone());
+            actors.insert(UidKey(uid), cell.clone());
             (me, cell)
         };
         let registration = Registration {
@@ -286,7 +311,7 @@ impl Core {
     /// it already accepted and returns its stop hook's result.
     /// In a sub pool, the main pool has forgotten the actor when this returns.
     pub(crate) async fn destroy(self: &Arc<Self>, uid: &str) -> Result<(), ActorError> {
-        let cell = self.actors.write().remove(uid).ok_or_else(|| self.not_found(uid))?;
+        let cell = self.actors.write().remove(uid.as_bytes()).ok_or_else(|| self.not_found(uid))?;
         cell.unregister();
         let told = self.left(uid);
         let stopped = stop(cell).await;

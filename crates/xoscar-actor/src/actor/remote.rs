@@ -33,7 +33,8 @@ type Decoders<A> = (Decoder<A>, Option<Decoder<A>>);
 /// The messages an actor type accepts from other processes, filled in
 /// [`Actor::remote_messages`]: each a prost message with a prost reply, under a name.
 pub struct RemoteMessages<A> {
-    decoders: HashMap<&'static str, Decoders<A>, RandomState>,
+    /// By name, as bytes: a name read off the wire is looked up without a UTF-8 check.
+    decoders: HashMap<&'static [u8], Decoders<A>, RandomState>,
     codecs: HashMap<TypeId, Codec, RandomState>,
     duplicate: Option<&'static str>,
 }
@@ -48,7 +49,8 @@ impl<A: Actor> RemoteMessages<A> {
         M: prost::Message + Default + 'static,
         <A as Handler<M>>::Reply: prost::Message + Default,
     {
-        if self.decoders.insert(name, (decode::<A, M>, Some(batch::decode::<A, M>))).is_some() {
+        let decoders: Decoders<A> = (decode::<A, M>, Some(batch::decode::<A, M>));
+        if self.decoders.insert(name.as_bytes(), decoders).is_some() {
             self.duplicate = Some(name);
         }
         let reply = decode_reply::<<A as Handler<M>>::Reply>;
@@ -70,7 +72,7 @@ impl<A: Actor> RemoteMessages<A> {
         M: prost::Message + Default + 'static,
         T: prost::Message + Default + Send + 'static,
     {
-        if self.decoders.insert(name, (decode_stream::<A, M, T>, None)).is_some() {
+        if self.decoders.insert(name.as_bytes(), (decode_stream::<A, M, T>, None)).is_some() {
             self.duplicate = Some(name);
         }
         // A stream's messages are packs of items, each decoded as a batch's replies are.
@@ -91,17 +93,19 @@ impl<A: Actor> RemoteMessages<A> {
     pub(crate) fn decode(
         &self,
         me: &ActorRef<A>,
-        (message, batch): (&str, bool),
+        (message, batch): (&[u8], bool),
         body: Payloads,
         reply: &mut Option<Responder>,
         queued: Option<Instant>,
     ) -> Result<Box<dyn Envelope<A>>, ActorError> {
+        // Only errors need the name as text (checked then, off the hot path).
+        let name = || String::from_utf8_lossy(message);
         let Some(&(single, many)) = self.decoders.get(message) else {
             return Err(ActorError::NoHandler {
                 address: me.address().to_string(),
                 uid: me.uid().to_owned(),
                 actor_type: std::any::type_name::<A>().to_owned(),
-                message: message.to_owned(),
+                message: name().into_owned(),
             });
         };
         let decoder = match (batch, many) {
@@ -110,13 +114,13 @@ impl<A: Actor> RemoteMessages<A> {
             (true, None) => {
                 return Err(ActorError::BadMessage {
                     address: me.address().to_string(),
-                    detail: format!("message {message:?} streams its reply and cannot be batched"),
+                    detail: format!("message {:?} streams its reply and cannot be batched", name()),
                 });
             }
         };
         decoder(body, me, reply, queued).map_err(|error| ActorError::BadMessage {
             address: me.address().to_string(),
-            detail: format!("message {message:?} for {}: {error}", me.uid()),
+            detail: format!("message {:?} for {}: {error}", name(), me.uid()),
         })
     }
 }

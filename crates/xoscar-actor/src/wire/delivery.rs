@@ -62,6 +62,33 @@ pub(crate) fn encode(delivery: Delivery<'_>) -> Bytes {
     buf.into()
 }
 
+/// A call or tell as it arrived: uid and message name are the header's bytes, unchecked. The
+/// pool's maps are looked up by bytes, so the hot path needs no UTF-8 check: a name that is
+/// not UTF-8 is simply not found, and [`Received::text`] checks it where text is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Received<'a> {
+    pub(crate) tell: bool,
+    pub(crate) uid: &'a [u8],
+    pub(crate) message: &'a [u8],
+    pub(crate) hops: u32,
+}
+
+impl<'a> Received<'a> {
+    /// As text, to send on: `None` if the uid or the message name is not UTF-8.
+    pub(crate) fn text(self) -> Option<Delivery<'a>> {
+        let (uid, message) =
+            (std::str::from_utf8(self.uid).ok()?, std::str::from_utf8(self.message).ok()?);
+        Some(Delivery { tell: self.tell, uid, message, hops: self.hops })
+    }
+}
+
+impl<'a> From<Delivery<'a>> for Received<'a> {
+    fn from(delivery: Delivery<'a>) -> Self {
+        let Delivery { tell, uid, message, hops } = delivery;
+        Received { tell, uid: uid.as_bytes(), message: message.as_bytes(), hops }
+    }
+}
+
 /// Reads a length-delimited field's key and body off the front of `buf`.
 fn field<'a>(buf: &mut &'a [u8]) -> Option<(u32, &'a [u8])> {
     let key = decode_varint(buf).ok()?;
@@ -79,13 +106,13 @@ fn field<'a>(buf: &mut &'a [u8]) -> Option<(u32, &'a [u8])> {
 
 /// The call or tell in `header`, if it is one in the plain layout `encode` writes (fields in
 /// any order, repeats resolved last-wins as prost does). `None`: decode it with prost.
-pub(crate) fn decode(header: &[u8]) -> Option<Delivery<'_>> {
+pub(crate) fn decode(header: &[u8]) -> Option<Received<'_>> {
     let mut outer = header;
     let (kind, mut inner) = field(&mut outer)?;
     if !outer.is_empty() || !(kind == CALL || kind == TELL) {
         return None;
     }
-    let (mut uid, mut message, mut hops) = ("", "", 0);
+    let (mut uid, mut message, mut hops): (&[u8], &[u8], u32) = (b"", b"", 0);
     while !inner.is_empty() {
         if inner[0] == (HOPS << 3) as u8 | WireType::Varint as u8 {
             inner = &inner[1..];
@@ -93,12 +120,12 @@ pub(crate) fn decode(header: &[u8]) -> Option<Delivery<'_>> {
             continue;
         }
         match field(&mut inner)? {
-            (UID, text) => uid = std::str::from_utf8(text).ok()?,
-            (MESSAGE, text) => message = std::str::from_utf8(text).ok()?,
+            (UID, text) => uid = text,
+            (MESSAGE, text) => message = text,
             _ => return None,
         }
     }
-    Some(Delivery { tell: kind == TELL, uid, message, hops })
+    Some(Received { tell: kind == TELL, uid, message, hops })
 }
 
 #[cfg(test)]
@@ -125,7 +152,7 @@ mod tests {
         ] {
             let ours = encode(Delivery { tell, uid, message, hops });
             assert_eq!(ours.as_ref(), prost_bytes(tell, uid, message, hops).as_slice());
-            assert_eq!(decode(&ours), Some(Delivery { tell, uid, message, hops }));
+            assert_eq!(decode(&ours), Some(Delivery { tell, uid, message, hops }.into()));
         }
     }
 
@@ -141,16 +168,19 @@ mod tests {
         for odd in [
             create.encode_to_vec(),
             vec![0xff, 0xff, 0xff],
-            vec![0x0a, 0x05, 0x0a],             // length beyond the end
-            vec![0x0a, 0x02, 0x0a, 0x01],       // inner length beyond the end
-            vec![0x0a, 0x03, 0x0a, 0x01, 0xff], // uid not UTF-8
-            vec![0x0a, 0x02, 0x20, 0x01],       // an unknown varint field inside
+            vec![0x0a, 0x05, 0x0a],       // length beyond the end
+            vec![0x0a, 0x02, 0x0a, 0x01], // inner length beyond the end
+            vec![0x0a, 0x02, 0x20, 0x01], // an unknown varint field inside
         ] {
             assert_eq!(decode(&odd), None, "{odd:?}");
         }
+        // A uid that is not UTF-8 is read as it is (and found nowhere); as text, it is refused.
+        let not_utf8 = decode(&[0x0a, 0x03, 0x0a, 0x01, 0xff]).expect("a call");
+        assert_eq!(not_utf8.uid, [0xff]);
+        assert_eq!(not_utf8.text(), None);
         // Repeated fields: last wins, as with prost.
         let repeated = [0x0a, 0x06, 0x0a, 0x01, b'a', 0x0a, 0x01, b'b'];
-        assert_eq!(decode(&repeated).map(|d| d.uid), Some("b"));
+        assert_eq!(decode(&repeated).map(|d| d.uid), Some(&b"b"[..]));
         let parsed = pb::Request::decode(&repeated[..]).unwrap();
         assert!(matches!(parsed.kind, Some(Kind::Call(d)) if d.uid == "b"));
     }
