@@ -23,16 +23,16 @@ pub(crate) fn encode<M: prost::Message + 'static>(message: &M) -> Payloads {
 }
 
 /// The payloads as one buffer: the only one as it is, several joined (copied).
-pub(crate) fn join(body: Payloads) -> Bytes {
-    let mut parts = body.into_iter();
-    match (parts.next(), parts.next()) {
-        (None, _) => Bytes::new(),
-        (Some(only), None) => only,
-        (Some(first), Some(second)) => {
-            let mut joined = BytesMut::from(&first[..]);
-            joined.extend_from_slice(&second);
-            for part in parts {
-                joined.extend_from_slice(&part);
+pub(crate) fn join(mut body: Payloads) -> Bytes {
+    // The only one is taken out of place (an empty static left behind): through smallvec's
+    // owning iterator, it cost about 50 instructions more per message.
+    match &mut body[..] {
+        [] => Bytes::new(),
+        [only] => std::mem::take(only),
+        parts => {
+            let mut joined = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+            for part in parts.iter() {
+                joined.extend_from_slice(part);
             }
             joined.freeze()
         }
@@ -50,21 +50,12 @@ pub(crate) fn decode<M: prost::Message + Default + 'static>(
         }
         return Ok(message.unwrap_or_default());
     }
-    let mut parts = body.into_iter();
-    match (parts.next(), parts.next()) {
-        (None, _) => M::decode(Bytes::new()),
-        (Some(only), None) => M::decode(only),
-        (Some(first), Some(second)) => {
-            let rest: Vec<Bytes> = parts.collect();
-            if rest.is_empty() {
-                return M::decode(first.chain(second));
-            }
-            let mut joined = BytesMut::new();
-            for part in [first, second].into_iter().chain(rest) {
-                joined.extend_from_slice(&part);
-            }
-            M::decode(joined.freeze())
-        }
+    let mut body = body;
+    match &mut body[..] {
+        [] => M::decode(Bytes::new()),
+        [only] => M::decode(std::mem::take(only)),
+        [first, second] => M::decode(std::mem::take(first).chain(std::mem::take(second))),
+        _ => M::decode(join(body)),
     }
 }
 
