@@ -1,5 +1,6 @@
 //! The caller side: [`Pool`], its calls, one-way sends and transfer leases.
 
+mod call;
 mod conn;
 mod driver;
 #[cfg(all(test, xoscar_loom))]
@@ -11,7 +12,6 @@ mod stream;
 
 use std::future::{Future, poll_fn};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -23,6 +23,7 @@ use xoscar_wire::{Envelope, Frame, pb};
 use crate::id_map::IdMap;
 use crate::stats::Counters;
 use crate::{ConfigError, Message, PoolConfig, PoolError, PoolStats, ResolvedPoolConfig};
+use call::PlainCall;
 use conn::{Conn, LeaseGuard};
 pub use recent::{Endpoint, RecentConnection};
 use runtime::RuntimeState;
@@ -138,23 +139,12 @@ impl Pool {
         timeout: Option<Duration>,
         recent: Option<&'a RecentConnection>,
     ) -> impl Future<Output = Result<Message, PoolError>> + Send + 'a {
-        // Made before the future, which then holds the request once (not once per layer).
         let mut frame = Frame::request(0, request.header, request.payloads);
         if let (Some(timeout), Envelope::Request(sent)) = (timeout, &mut frame.envelope) {
             // The budget travels with the request so the server can skip work nobody awaits.
             sent.timeout_us = u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX);
         }
-        async move {
-            let Some(timeout) = timeout else {
-                return self.send_call_until(endpoint, &frame, None, recent).await;
-            };
-            let call = self.send_call_until(endpoint, &frame, None, recent);
-            // Boxed: keeps the timer out of the future of every untimed call.
-            match Box::pin(tokio::time::timeout(timeout, call)).await {
-                Ok(result) => result,
-                Err(_) => Err(PoolError::CallTimedOut { address: endpoint.to_string(), timeout }),
-            }
-        }
+        PlainCall::new(self, endpoint, frame, timeout, recent)
     }
 
     /// [`Pool::call`] that `cancel` cancels while the caller still awaits it (xoscar: a
@@ -180,7 +170,7 @@ impl Pool {
         if let (Some(timeout), Envelope::Request(sent)) = (timeout, &mut frame.envelope) {
             sent.timeout_us = u64::try_from(timeout.as_micros()).unwrap_or(u64::MAX);
         }
-        let call = Box::pin(self.send_call_until(endpoint, &frame, Some(cancel), None));
+        let call = Box::pin(self.send_cancellable(endpoint, &frame, cancel));
         let Some(timeout) = timeout else { return call.await };
         match tokio::time::timeout(timeout, call).await {
             Ok(result) => result,
@@ -188,45 +178,27 @@ impl Pool {
         }
     }
 
-    async fn send_call_until(
+    /// The send loop of [`Pool::call_cancellable`]: a lease, the call on it, and again on a
+    /// fresh connection after a `Retry`, until `cancel` ends it.
+    async fn send_cancellable(
         &self,
         endpoint: &Address,
         frame: &Frame,
-        cancel: Option<&CancellationToken>,
-        recent: Option<&RecentConnection>,
+        cancel: &CancellationToken,
     ) -> Result<Message, PoolError> {
-        let runtime = current_runtime()?;
+        let runtime = self.runtime()?;
         check_frame(&self.shared.config, endpoint, frame)?;
         for _ in 0..MAX_SENDS {
-            // A connection that made a call retry takes no more leases: a retry looks afresh.
-            let lease = match recent.and_then(|recent| recent.lease(runtime, endpoint)) {
-                Some(lease) => lease,
-                None => {
-                    let state = self.runtime_state(runtime);
-                    let lease = match cancel {
-                        None => state.lease(endpoint).await?,
-                        // A cancel while dialling: nothing was sent.
-                        Some(cancel) => tokio::select! {
-                            biased;
-                            () = cancel.cancelled() => {
-                                let address = endpoint.to_string();
-                                return Err(PoolError::Cancelled { address, sent: false });
-                            }
-                            lease = state.lease(endpoint) => lease?,
-                        },
-                    };
-                    if let Some(recent) = recent {
-                        recent.remember(runtime, &lease.conn);
-                    }
-                    lease
+            let lease = tokio::select! {
+                biased;
+                // A cancel while dialling: nothing was sent.
+                () = cancel.cancelled() => {
+                    let address = endpoint.to_string();
+                    return Err(PoolError::Cancelled { address, sent: false });
                 }
+                lease = runtime.lease(endpoint) => lease?,
             };
-            let outcome = match cancel {
-                None => call_on(&lease.conn, frame).await,
-                // Boxed: keeps the cancel's future out of every plain call's.
-                Some(cancel) => Box::pin(call_on_until(&lease.conn, frame, cancel)).await,
-            };
-            match outcome {
+            match call_on_until(&lease.conn, frame, cancel).await {
                 Outcome::Response(response) => return Ok(response),
                 Outcome::Retry => continue,
                 Outcome::Failed(error) => return Err(error),
@@ -369,35 +341,20 @@ impl Lease {
 }
 
 /// Registers the request (its id is given as it is queued), queues a copy of its frame and
-/// waits for its outcome. If the future is dropped first, the call is forgotten and, if it was
-/// written, a cancel is sent.
+/// waits for its outcome: a [`Lease`]'s call, which stays on its connection. If the future is
+/// dropped first, the call is forgotten and, if it was written, a cancel is sent.
 async fn call_on(conn: &Arc<Conn>, frame: &Frame) -> Outcome {
-    let queued = poll_fn(|cx| Poll::Ready(conn.try_queue_call_waking(frame, cx.waker()))).await;
-    let (id, woken) = match queued {
-        Ok(id) => (id, true),
-        Err(Refused::Closed) => return Outcome::Retry,
-        // Boxed: waiting for room is rare; out of line, it keeps every call's future small.
-        Err(Refused::Full) => match Box::pin(conn.queue_call(frame)).await {
-            Some(id) => (id, false),
-            None => return Outcome::Retry,
-        },
-    };
+    let Some(id) = queue_call(conn, frame).await else { return Outcome::Retry };
     let mut in_flight = InFlight { conn, id, waiting: true };
-    let outcome = outcome_of(conn, id, woken).await;
+    let outcome = outcome_of(conn, id).await;
     in_flight.waiting = false;
     outcome
 }
 
 /// The outcome of call `id`, waiting in its slot. Cancel-safe: an outcome not yet taken stays
-/// in the slot. `woken`: the slot holds the waker of this very poll already (it was queued
-/// with it), so the first look is skipped; whatever fills the slot wakes that waker.
-async fn outcome_of(conn: &Conn, id: u64, woken: bool) -> Outcome {
-    let mut skip = woken;
-    let outcome = poll_fn(|cx| match std::mem::take(&mut skip) {
-        true => Poll::Pending,
-        false => conn.poll_outcome(id, cx),
-    })
-    .await;
+/// in the slot.
+async fn outcome_of(conn: &Conn, id: u64) -> Outcome {
+    let outcome = poll_fn(|cx| conn.poll_outcome(id, cx)).await;
     // Every registered call gets its outcome in its slot; none only if the slot was taken.
     outcome.unwrap_or_else(|| Outcome::Failed(lost_after_sending(conn)))
 }
@@ -416,7 +373,7 @@ async fn call_on_until(conn: &Arc<Conn>, frame: &Frame, cancel: &CancellationTok
     };
     let Some(id) = queued else { return Outcome::Retry };
     let mut in_flight = InFlight { conn, id, waiting: true };
-    let mut outcome = std::pin::pin!(outcome_of(conn, id, false));
+    let mut outcome = std::pin::pin!(outcome_of(conn, id));
     let outcome = tokio::select! {
         biased;
         // Both branches are cancel-safe: an outcome stays in its slot until a poll takes it.

@@ -106,10 +106,7 @@ impl RuntimeState {
     ) -> impl Future<Output = Result<LeaseGuard, PoolError>> + Send + 'a {
         // The common case needs no await: a connection is there and takes the lease. The rest
         // (dialling, waiting for a dial) is boxed, which keeps every call's future small.
-        let ready = match self.slots.lock().get(endpoint) {
-            Some(Slot::Ready(conn)) => conn.try_lease(),
-            _ => None,
-        };
+        let ready = self.try_lease(endpoint);
         async move {
             match ready {
                 Some(lease) => Ok(lease),
@@ -118,7 +115,20 @@ impl RuntimeState {
         }
     }
 
-    async fn lease_slowly(self: &Arc<Self>, endpoint: &Address) -> Result<LeaseGuard, PoolError> {
+    /// A lease on the connection to `endpoint` if one is there and takes it, at once.
+    pub(crate) fn try_lease(&self, endpoint: &Address) -> Option<LeaseGuard> {
+        match self.slots.lock().get(endpoint) {
+            Some(Slot::Ready(conn)) => conn.try_lease(),
+            _ => None,
+        }
+    }
+
+    /// [`RuntimeState::lease`] when [`RuntimeState::try_lease`] found none: dials, or waits
+    /// for a dial under way.
+    pub(crate) async fn lease_slowly(
+        self: &Arc<Self>,
+        endpoint: &Address,
+    ) -> Result<LeaseGuard, PoolError> {
         for _ in 0..LEASE_ATTEMPTS {
             let conn = self.connection(endpoint).await?;
             if let Some(lease) = conn.try_lease() {
