@@ -214,6 +214,29 @@ fn a_mapped_address_reaches_the_internal_endpoint() {
     });
 }
 
+/// A ref remembers the connection its last remote call used; a mapping set afterwards still
+/// takes effect at its next call, and removing it sends the call back.
+#[test]
+fn a_ref_follows_a_new_mapping_past_the_connection_it_remembers() {
+    run(async {
+        let start = |transport| async move {
+            let builder = register(ActorPool::builder(address(transport)));
+            builder.direct_delivery(false).start().await.unwrap()
+        };
+        let (first, second) = (start(Transport::Tcp).await, start(Transport::Uds).await);
+        first.create(Counter::new(1)).uid("remembered").await.unwrap();
+        second.create(Counter::new(2)).uid("remembered").await.unwrap();
+        let actor = ActorRef::<Counter>::new(first.address().clone(), "remembered");
+        for _ in 0..2 {
+            assert_eq!(actor.call(Get {}).await.unwrap(), Total { value: 1 });
+        }
+        map_address(first.address().clone(), second.address().clone()).unwrap();
+        assert_eq!(actor.call(Get {}).await.unwrap(), Total { value: 2 }, "the mapping wins");
+        unmap_address(first.address()).unwrap();
+        assert_eq!(actor.call(Get {}).await.unwrap(), Total { value: 1 }, "and goes");
+    });
+}
+
 #[test]
 fn an_undecodable_request_header_fails_that_request_only() {
     run(async {
