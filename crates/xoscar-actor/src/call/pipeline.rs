@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::Either;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use xoscar_pool::{Message, PoolError, RecentConnection};
@@ -249,23 +250,24 @@ impl<A: Actor> ActorRef<A> {
 }
 
 /// Sends `request` to `endpoint` (on the connection `recent` remembers, if it still serves)
-/// and waits for its answer as `wait` says.
-async fn send(
-    client: &Client,
-    endpoint: &Address,
-    recent: &RecentConnection,
+/// and waits for its answer as `wait` says. Not an `async fn`: the pool's call future is
+/// returned as it is, one level less per call.
+fn send<'a>(
+    client: &'a Client,
+    endpoint: &'a Address,
+    recent: &'a RecentConnection,
     request: Message,
-    wait: Wait<'_>,
-) -> Result<Message, ActorError> {
+    wait: Wait<'a>,
+) -> impl Future<Output = Result<Message, PoolError>> + Send + 'a {
     let timeout = match wait {
         Wait::Configured => client.pool.config().call_timeout(),
         Wait::Timeout(timeout) => Some(timeout),
         Wait::Until(cancel) => {
             // Boxed: an explicit cancel is rare; it keeps every plain call's future small.
-            return Ok(Box::pin(client.pool.call_cancellable(endpoint, request, cancel)).await?);
+            return Either::Left(Box::pin(client.pool.call_cancellable(endpoint, request, cancel)));
         }
     };
-    Ok(client.pool.call_remembering(endpoint, request, timeout, recent).await?)
+    Either::Right(client.pool.call_remembering(endpoint, request, timeout, recent))
 }
 
 /// The codec of `M` for `A`; [`ActorError::NotRemote`] if `M` is not one of `A`'s remote
