@@ -1,7 +1,8 @@
 //! [`Endpoint`] and [`RecentConnection`]: calls that take their lease on the connection of the
 //! last call. Each remembered connection is used only while the pool's own lookup would have
-//! given it: same runtime, same endpoint, still taking leases. Reaped, gone away or from
-//! another runtime, it is looked up (and dialled) afresh, and the call succeeds.
+//! given it: same pool, same runtime, same endpoint, still taking leases. Reaped, gone away,
+//! another pool's or another runtime's, it is looked up (and dialled) afresh, and the call
+//! succeeds.
 
 mod common;
 
@@ -82,6 +83,21 @@ fn a_remembered_connection_never_carries_a_call_to_another_endpoint() {
             }
         }
         assert_eq!(pool.stats().connects, 2, "one connection per endpoint, as without it");
+    });
+}
+
+#[test]
+fn a_remembered_connection_is_never_lent_to_another_pool() {
+    run_paused(async {
+        let server = start(&inproc(), Echo, ServerConfig::default()).await;
+        let (first, second) = (pool_with(T), pool_with(T));
+        let recent = RecentConnection::default();
+        for pool in [&first, &second, &first, &second] {
+            let call = pool.call_remembering(server.local_addr(), message("x"), None, &recent);
+            assert_eq!(call.await.unwrap().header, "x");
+        }
+        // Each pool made, and kept using, a connection of its own.
+        assert_eq!((first.stats().connects, second.stats().connects), (1, 1));
     });
 }
 

@@ -110,7 +110,11 @@ impl<'a> PlainCall<'a> {
                 Step::Dialling(dial) => {
                     let lease = ready!(dial.as_mut().poll(cx))?;
                     if let Some(recent) = self.recent {
-                        recent.remember(self.runtime.expect("read at the first poll"), &lease.conn);
+                        recent.remember(
+                            &self.pool.shared,
+                            self.runtime.expect("read at the first poll"),
+                            &lease.conn,
+                        );
                     }
                     self.queue(lease, cx);
                 }
@@ -153,12 +157,15 @@ impl<'a> PlainCall<'a> {
     /// runtime's map (then remembered). `None`: it has to dial, or wait for a dial.
     fn lease_now(&self, runtime: RuntimeId) -> Option<LeaseGuard> {
         // A connection that made a call retry takes no more leases: a retry looks afresh.
-        if let Some(lease) = self.recent.and_then(|recent| recent.lease(runtime, self.endpoint)) {
+        let pool = &self.pool.shared;
+        if let Some(lease) =
+            self.recent.and_then(|recent| recent.lease(pool, runtime, self.endpoint))
+        {
             return Some(lease);
         }
         let lease = self.pool.runtime_state(runtime).try_lease(self.endpoint)?;
         if let Some(recent) = self.recent {
-            recent.remember(runtime, &lease.conn);
+            recent.remember(pool, runtime, &lease.conn);
         }
         Some(lease)
     }

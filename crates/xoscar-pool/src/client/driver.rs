@@ -59,10 +59,12 @@ impl Drop for EndGuard {
             Ending::Lost { reason, .. } => tracing::debug!(%endpoint, %reason, "connection lost"),
             ending => tracing::debug!(%endpoint, ?ending, "connection closed"),
         }
+        // Ended (it takes no more leases) before it leaves the pool's map: a caller that holds
+        // it elsewhere (a `RecentConnection`) cannot lease it once the map has forgotten it.
+        self.conn.end(self.ending.clone());
         if let Some(on_end) = self.on_end.take() {
             on_end(&self.conn);
         }
-        self.conn.end(self.ending.clone());
     }
 }
 

@@ -17,8 +17,8 @@ use parking_lot::Mutex;
 use tokio::runtime::Id as RuntimeId;
 use xoscar_transport::Address;
 
-use super::Pool;
 use super::conn::{Conn, LeaseGuard};
+use super::{Pool, PoolShared};
 use crate::{Message, PoolError};
 
 /// The connection of the last call made with it, for the next call to the same endpoint to
@@ -26,26 +26,45 @@ use crate::{Message, PoolError};
 /// keeps a weak reference, and a connection reaped or closed is simply looked up afresh.
 ///
 /// Keep one per caller that calls one endpoint repeatedly (an actor ref does), shared by its
-/// clones. Used with another endpoint or runtime, it only misses: each call checks both.
+/// clones. Used with another pool, endpoint or runtime, it only misses: each call checks all
+/// three.
 #[derive(Default)]
 pub struct RecentConnection {
-    last: Mutex<Option<(RuntimeId, Weak<Conn>)>>,
+    last: Mutex<Option<Remembered>>,
+}
+
+/// A connection, with the pool and the runtime it belongs to.
+struct Remembered {
+    /// Weak: it only identifies the pool (and keeps its address from being reused).
+    pool: Weak<PoolShared>,
+    runtime: RuntimeId,
+    conn: Weak<Conn>,
 }
 
 impl std::fmt::Debug for RecentConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let remembered = self.last.lock().as_ref().and_then(|(_, conn)| conn.upgrade());
+        let remembered = self.last.lock().as_ref().and_then(|last| last.conn.upgrade());
         let endpoint = remembered.as_ref().map(|conn| &conn.label);
         f.debug_struct("RecentConnection").field("endpoint", &endpoint).finish()
     }
 }
 
 impl RecentConnection {
-    /// A lease on the remembered connection if it is `runtime`'s, reaches `endpoint` and still
-    /// takes leases.
-    pub(crate) fn lease(&self, runtime: RuntimeId, endpoint: &Address) -> Option<LeaseGuard> {
+    /// A lease on the remembered connection if it is `pool`'s on `runtime`, reaches `endpoint`
+    /// and still takes leases.
+    pub(super) fn lease(
+        &self,
+        pool: &Arc<PoolShared>,
+        runtime: RuntimeId,
+        endpoint: &Address,
+    ) -> Option<LeaseGuard> {
         let conn = match &*self.last.lock() {
-            Some((id, conn)) if *id == runtime => conn.upgrade()?,
+            Some(last)
+                if last.runtime == runtime
+                    && std::ptr::eq(last.pool.as_ptr(), Arc::as_ptr(pool)) =>
+            {
+                last.conn.upgrade()?
+            }
             _ => return None,
         };
         if conn.endpoint != *endpoint {
@@ -54,9 +73,10 @@ impl RecentConnection {
         conn.try_lease_owned()
     }
 
-    /// Remembers `conn`, `runtime`'s connection, for the next call.
-    pub(crate) fn remember(&self, runtime: RuntimeId, conn: &Arc<Conn>) {
-        *self.last.lock() = Some((runtime, Arc::downgrade(conn)));
+    /// Remembers `conn`, `pool`'s connection on `runtime`, for the next call.
+    pub(super) fn remember(&self, pool: &Arc<PoolShared>, runtime: RuntimeId, conn: &Arc<Conn>) {
+        let (pool, conn) = (Arc::downgrade(pool), Arc::downgrade(conn));
+        *self.last.lock() = Some(Remembered { pool, runtime, conn });
     }
 }
 
