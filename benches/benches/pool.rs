@@ -13,6 +13,8 @@
 //! Unless noted, client and server share one current-thread runtime (on two cores the fastest
 //! flavour for one busy connection).
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -71,49 +73,48 @@ fn sequential(
     group.finish();
 }
 
-/// 64 callers of `pool` on `endpoint`, as a bench function named `name`.
-fn bench_in_flight(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    name: &str,
-    rt: &Runtime,
-    pool: &Pool,
-    endpoint: &Address,
-) {
-    let payload = Bytes::from(vec![0x5A; 16]);
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+/// 64 callers of the call `make` builds (afresh for each sample), as [`spread`] runs them, as a
+/// bench function named `name`.
+fn bench_spread<F, Fut>(group: &mut Group<'_>, name: &str, rt: &Runtime, make: impl Fn() -> F)
+where
+    F: Fn(u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
     group.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            // Shared, so that a call clones no address.
-            let endpoint = std::sync::Arc::new(endpoint.clone());
-            let (pool, payload) = (pool.clone(), payload.clone());
-            rt.block_on(spread(iters, IN_FLIGHT, move |_| {
-                let (pool, endpoint, payload) = (pool.clone(), endpoint.clone(), payload.clone());
-                async move {
-                    pool.call(&endpoint, Message::new(Bytes::new(), [payload])).await.unwrap();
-                }
-            }))
-        })
+        b.iter_custom(|iters| rt.block_on(spread(iters, IN_FLIGHT, make())))
     });
 }
 
-/// 64 callers of one [`xoscar_pool::Endpoint`] handle on `endpoint`, named `name`.
+/// 64 callers of `pool` on `at`, as a bench function named `name`.
+fn bench_in_flight(group: &mut Group<'_>, name: &str, rt: &Runtime, pool: &Pool, at: &Address) {
+    let payload = Bytes::from(vec![0x5A; 16]);
+    bench_spread(group, name, rt, || {
+        // Shared, so that a call clones no address.
+        let (pool, at, payload) = (pool.clone(), Arc::new(at.clone()), payload.clone());
+        move |_| {
+            let (pool, at, payload) = (pool.clone(), at.clone(), payload.clone());
+            async move { drop(pool.call(&at, Message::new(Bytes::new(), [payload])).await.unwrap()) }
+        }
+    });
+}
+
+/// 64 callers of one [`xoscar_pool::Endpoint`] handle on `at`, named `name`.
 fn bench_in_flight_endpoint(
-    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    group: &mut Group<'_>,
     name: &str,
     rt: &Runtime,
     pool: &Pool,
-    endpoint: &Address,
+    at: &Address,
 ) {
     let payload = Bytes::from(vec![0x5A; 16]);
-    group.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            let (endpoint, payload) = (pool.endpoint(endpoint.clone()), payload.clone());
-            rt.block_on(spread(iters, IN_FLIGHT, move |_| {
-                let (endpoint, payload) = (endpoint.clone(), payload.clone());
-                async move {
-                    endpoint.call(Message::new(Bytes::new(), [payload])).await.unwrap();
-                }
-            }))
-        })
+    bench_spread(group, name, rt, || {
+        let (endpoint, payload) = (pool.endpoint(at.clone()), payload.clone());
+        move |_| {
+            let (endpoint, payload) = (endpoint.clone(), payload.clone());
+            async move { drop(endpoint.call(Message::new(Bytes::new(), [payload])).await.unwrap()) }
+        }
     });
 }
 
@@ -126,16 +127,12 @@ fn in_flight_group(c: &mut Criterion, name: &str, rt: &Runtime, endpoint: &Addre
     bench_in_flight(&mut group, "ours", rt, &pool, endpoint);
     bench_in_flight_endpoint(&mut group, "endpoint", rt, &pool, endpoint);
     let payload = Bytes::from(vec![0x5A; 16]);
-    group.bench_function("raw", |b| {
-        b.iter_custom(|iters| {
+    bench_spread(&mut group, "raw", rt, || {
+        let (raw, payload) = (raw.clone(), payload.clone());
+        move |id| {
             let (raw, payload) = (raw.clone(), payload.clone());
-            rt.block_on(spread(iters, IN_FLIGHT, move |id| {
-                let (raw, payload) = (raw.clone(), payload.clone());
-                async move {
-                    raw.call(id, payload).await;
-                }
-            }))
-        })
+            async move { drop(raw.call(id, payload).await) }
+        }
     });
     group.finish();
 }

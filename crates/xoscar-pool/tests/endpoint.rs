@@ -9,10 +9,9 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{TEST_TIMEOUT, inproc, message, run_paused, start};
+use common::{TEST_TIMEOUT, echo_server, inproc, message, pool_with, run_paused, settle, start};
 use xoscar_pool::testing::Echo;
 use xoscar_pool::{Handler, Message, Pool, PoolConfig, RecentConnection, ServerConfig};
-use xoscar_transport::Address;
 
 const T: Duration = Duration::from_secs(1);
 
@@ -22,21 +21,6 @@ struct Named(&'static str);
 impl Handler for Named {
     async fn call(&self, _: Message) -> Message {
         Message::new(Bytes::from_static(self.0.as_bytes()), vec![])
-    }
-}
-
-fn pool_with(idle: Duration) -> Pool {
-    let config = PoolConfig::default()
-        .idle_timeout(idle)
-        .heartbeat_interval(Duration::from_secs(5))
-        .heartbeat_timeout(Duration::from_secs(15));
-    Pool::new(config).unwrap()
-}
-
-/// Lets every ready task run without moving the paused clock.
-async fn settle() {
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
     }
 }
 
@@ -116,21 +100,6 @@ fn an_endpoint_called_after_its_server_went_away_reaches_the_new_server() {
         assert_eq!(endpoint.call(message("x")).await.unwrap().header, "new");
         assert_eq!(pool.stats().connects, 2);
     });
-}
-
-/// An echo server on its own thread and runtime, for the life of the test binary.
-fn echo_server() -> Address {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            let server =
-                start(&"127.0.0.1:0".parse().unwrap(), Echo, ServerConfig::default()).await;
-            tx.send(server.local_addr().clone()).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    rx.recv().unwrap()
 }
 
 /// Runs `work` on a fresh current-thread runtime, under the outer test bound.

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Sleepy, inproc, message, run_paused, sleep_for, start};
+use common::{Sleepy, inproc, message, pool_with, run_paused, settle, sleep_for, start};
 use tokio::time::Instant;
 use xoscar_pool::testing::Echo;
 use xoscar_pool::{Pool, PoolConfig, PoolError, ServerConfig};
@@ -16,21 +16,6 @@ use xoscar_wire::{Envelope, Frame, pb};
 const T: Duration = Duration::from_secs(1);
 /// `max(T / 10, 50 ms)` for T = 1 s.
 const REAP_SLACK: Duration = Duration::from_millis(100);
-
-/// Lets every ready task run without moving the paused clock.
-async fn settle() {
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
-    }
-}
-
-fn pool_with(idle: Duration) -> Pool {
-    let config = PoolConfig::default()
-        .idle_timeout(idle)
-        .heartbeat_interval(Duration::from_secs(5))
-        .heartbeat_timeout(Duration::from_secs(15));
-    Pool::new(config).unwrap()
-}
 
 #[test]
 fn an_idle_connection_is_reaped_within_t_plus_slack_and_the_next_call_redials() {

@@ -11,9 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use common::{header, start};
-use xoscar_pool::testing::Echo;
-use xoscar_pool::{Pool, PoolConfig, PoolError, ServerConfig};
+use common::{echo_server, header};
+use xoscar_pool::{Pool, PoolConfig, PoolError};
 use xoscar_transport::Address;
 
 const BOUND: Duration = Duration::from_secs(20);
@@ -25,21 +24,6 @@ fn within_bound<T: Send + 'static>(what: &str, work: impl FnOnce() -> T + Send +
         let _ = tx.send(work());
     });
     rx.recv_timeout(BOUND).unwrap_or_else(|_| panic!("{what}: hung (a spin or a deadlock)"))
-}
-
-/// An echo server on its own thread and runtime, for the life of the test binary.
-fn echo_server() -> Address {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            let server =
-                start(&"127.0.0.1:0".parse().unwrap(), Echo, ServerConfig::default()).await;
-            tx.send(server.local_addr().clone()).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    rx.recv().unwrap()
 }
 
 #[test]

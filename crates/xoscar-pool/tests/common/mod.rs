@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use xoscar_pool::{Handler, Message, Server, ServerConfig, serve};
+use xoscar_pool::{Handler, Message, Pool, PoolConfig, Server, ServerConfig, serve};
 use xoscar_transport::{Address, TransportConfig, listen};
 
 #[allow(unused_imports)] // each test binary uses a different part
@@ -34,6 +34,37 @@ pub fn inproc() -> Address {
 pub async fn start<H: Handler>(address: &Address, handler: H, config: ServerConfig) -> Server {
     let listener = listen(address, &TransportConfig::default()).await.expect("listen");
     serve(listener, handler, config).expect("serve")
+}
+
+/// A pool reaping after `idle`, with a heartbeat slow enough not to matter in the test.
+pub fn pool_with(idle: Duration) -> Pool {
+    let config = PoolConfig::default()
+        .idle_timeout(idle)
+        .heartbeat_interval(Duration::from_secs(5))
+        .heartbeat_timeout(Duration::from_secs(15));
+    Pool::new(config).unwrap()
+}
+
+/// Lets every ready task run without moving the paused clock.
+pub async fn settle() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// An echo server on TCP, on its own thread and runtime, for the life of the test binary.
+pub fn echo_server() -> Address {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let address = "127.0.0.1:0".parse().unwrap();
+            let server = start(&address, xoscar_pool::testing::Echo, ServerConfig::default()).await;
+            tx.send(server.local_addr().clone()).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().unwrap()
 }
 
 pub fn message(text: &'static str) -> Message {
