@@ -1,8 +1,8 @@
 //! [`Endpoint`] and [`RecentConnection`]: calls that take their lease on the connection of the
 //! last call. Each remembered connection is used only while the pool's own lookup would have
 //! given it: same pool, same runtime, same endpoint, still taking leases. Reaped, gone away,
-//! another pool's or another runtime's, it is looked up (and dialled) afresh, and the call
-//! succeeds.
+//! declared dead, another pool's or another runtime's, it is looked up (and dialled) afresh,
+//! and the call succeeds.
 
 mod common;
 
@@ -11,7 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{TEST_TIMEOUT, echo_server, inproc, message, pool_with, run_paused, settle, start};
 use xoscar_pool::testing::Echo;
-use xoscar_pool::{Handler, Message, Pool, PoolConfig, RecentConnection, ServerConfig};
+use xoscar_pool::{
+    Handler, Message, Pool, PoolConfig, PoolError, RecentConnection, ServerConfig, serve,
+};
+use xoscar_transport::{TransportConfig, listen};
 
 const T: Duration = Duration::from_secs(1);
 
@@ -82,6 +85,33 @@ fn a_remembered_connection_is_never_lent_to_another_pool() {
         }
         // Each pool made, and kept using, a connection of its own.
         assert_eq!((first.stats().connects, second.stats().connects), (1, 1));
+    });
+}
+
+#[test]
+fn an_endpoint_whose_connection_was_declared_dead_dials_afresh() {
+    run_paused(async {
+        // The first connection is accepted and then never served (a blackhole); the next
+        // ones are served.
+        let mut listener = listen(&inproc(), &TransportConfig::default()).await.unwrap();
+        let address = listener.local_addr().clone();
+        let peer = tokio::spawn(async move {
+            let frozen = listener.accept().await.unwrap().handshake().await.unwrap();
+            let _server = serve(listener, Echo, ServerConfig::default()).unwrap();
+            std::future::pending::<()>().await;
+            drop(frozen);
+        });
+        let config = PoolConfig::default().heartbeat_interval(T).heartbeat_timeout(2 * T);
+        let pool = Pool::new(config).unwrap();
+        let endpoint = pool.endpoint(address);
+        let error = endpoint.call(message("anyone?")).await.unwrap_err();
+        assert!(matches!(error, PoolError::ConnectionTimedOut { .. }), "{error}");
+        assert_eq!(pool.stats().dead_peers, 1);
+
+        // The remembered connection ended: the next call dials and is answered.
+        assert_eq!(endpoint.call(message("again")).await.unwrap().header, "again");
+        assert_eq!(pool.stats().connects, 2);
+        peer.abort();
     });
 }
 
