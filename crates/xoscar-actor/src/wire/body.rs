@@ -41,7 +41,7 @@ pub(crate) fn join(mut body: Payloads) -> Bytes {
 
 /// A message from its payloads (read as one byte sequence).
 pub(crate) fn decode<M: prost::Message + Default + 'static>(
-    body: Payloads,
+    mut body: Payloads,
 ) -> Result<M, prost::DecodeError> {
     if TypeId::of::<M>() == TypeId::of::<Bytes>() {
         let mut message = None::<M>;
@@ -50,7 +50,6 @@ pub(crate) fn decode<M: prost::Message + Default + 'static>(
         }
         return Ok(message.unwrap_or_default());
     }
-    let mut body = body;
     match &mut body[..] {
         [] => M::decode(Bytes::new()),
         [only] => M::decode(std::mem::take(only)),

@@ -116,10 +116,10 @@ impl Pool {
     }
 
     /// [`Pool::call_with_timeout`] that takes its lease on the connection `recent` remembers,
-    /// when that is this runtime's connection to `endpoint` and still takes leases, instead of
-    /// looking the connection up; otherwise it looks it up and `recent` remembers it for the
-    /// next call. For a caller that calls one endpoint again and again ([`Endpoint`] wraps
-    /// this). Behaves as [`Pool::call_with_timeout`] in every other way.
+    /// when that is this pool's connection to `endpoint` on this runtime and still takes
+    /// leases, instead of looking the connection up; otherwise it looks it up and `recent`
+    /// remembers it for the next call. For a caller that calls one endpoint again and again
+    /// ([`Endpoint`] wraps this). Behaves as [`Pool::call_with_timeout`] in every other way.
     #[inline]
     pub fn call_remembering<'a>(
         &'a self,

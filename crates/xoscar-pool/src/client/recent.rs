@@ -4,8 +4,8 @@
 //! A plain [`Pool::call`] finds its connection through two maps on every call (the runtime's
 //! state, then the endpoint's connection: a lock and a hash of the address each). A call made
 //! with a [`RecentConnection`] takes a lease on the remembered connection instead, when it is
-//! the same runtime's, to the same endpoint, and still takes leases; otherwise it goes the
-//! plain way and remembers what it found. A connection stops taking leases before it leaves
+//! the same pool's and runtime's, to the same endpoint, and still takes leases; otherwise it
+//! goes the plain way and remembers what it found. A connection stops taking leases before it leaves
 //! the pool's map (reaped, closing, gone away, ended), so a remembered one is used only while
 //! the map would have given the same.
 
