@@ -3,10 +3,11 @@
 //!
 //! ```text
 //! fixed_actor_calls <ask|tell|raw> <calls>          sequential local asks from a task
-//! fixed_actor_calls <actor|pool|endpoint> <calls> <in-flight>
+//! fixed_actor_calls <actor|pool|endpoint|mux> <calls> <in-flight>
 //!                                                    remote calls over a Unix socket to a
 //!                                                    server on its own thread (`endpoint`:
-//!                                                    pool calls through an `Endpoint`)
+//!                                                    pool calls through an `Endpoint`;
+//!                                                    `mux`: the raw multiplexed limit)
 //! fixed_actor_calls <wire|wire-raw> <calls>          encode + decode of a 64 B request frame
 //!                                                    (`wire-raw`: a length prefix, the limit)
 //! ```
@@ -25,8 +26,9 @@ use bytes::Bytes;
 use xoscar_actor::{ActorPool, ActorRef};
 use xoscar_benches::actors::{Echoer, RawActor};
 use xoscar_benches::counting::Counting;
+use xoscar_benches::mux::RawMux;
 use xoscar_benches::wire_trip::{WireTrip, static_payload};
-use xoscar_benches::{address, current_thread, our_listener, spread};
+use xoscar_benches::{address, current_thread, our_listener, raw_echo_batched, spread};
 use xoscar_pool::testing::Echo;
 use xoscar_pool::{Message, Pool, PoolConfig, ServerConfig, serve};
 use xoscar_transport::Address;
@@ -46,7 +48,7 @@ fn main() {
     let calls: u64 = args.get(2).and_then(|n| n.parse().ok()).unwrap_or(100_000);
     let in_flight: u64 = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(64);
     match mode.as_str() {
-        "actor" | "pool" | "endpoint" => remote(&mode, calls, in_flight),
+        "actor" | "pool" | "endpoint" | "mux" => remote(&mode, calls, in_flight),
         "wire" | "wire-raw" => wire(&mode, calls),
         _ => local(mode, calls),
     }
@@ -104,6 +106,14 @@ fn remote(mode: &str, calls: u64, in_flight: u64) {
             pool.create(Echoer::default()).uid("echo").await.unwrap();
             let echo = our_listener(&address("uds", "fixed-echo")).await;
             let echo = serve(echo, Echo, ServerConfig::default()).unwrap();
+            let Address::Unix(raw_path) = address("uds", "fixed-raw-echo") else { unreachable!() };
+            let _ = std::fs::remove_file(&raw_path);
+            let raw = tokio::net::UnixListener::bind(&raw_path).unwrap();
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = raw.accept().await {
+                    tokio::spawn(raw_echo_batched(stream));
+                }
+            });
             ready.send((pool.address().clone(), echo.local_addr().clone())).unwrap();
             std::future::pending::<()>().await;
         })
@@ -119,6 +129,15 @@ fn remote(mode: &str, calls: u64, in_flight: u64) {
                 let (actor, payload) = (actor.clone(), payload.clone());
                 async move {
                     actor.call(payload).await.unwrap();
+                }
+            })
+            .await
+        } else if mode == "mux" {
+            let mux = RawMux::connect(&address("uds", "fixed-raw-echo")).await;
+            spread(calls, in_flight, move |id| {
+                let (mux, payload) = (mux.clone(), payload.clone());
+                async move {
+                    mux.call(id, payload).await;
                 }
             })
             .await
