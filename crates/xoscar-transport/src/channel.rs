@@ -65,9 +65,19 @@ impl Channel {
         self.reader.recv().await
     }
 
+    /// See [`FrameReader::try_recv`].
+    pub fn try_recv(&mut self) -> Option<Result<Frame, TransportError>> {
+        self.reader.try_recv()
+    }
+
     /// See [`FrameWriter::send`].
     pub async fn send(&mut self, frame: Frame) -> Result<(), TransportError> {
         self.writer.send(frame).await
+    }
+
+    /// See [`FrameWriter::try_feed`].
+    pub fn try_feed(&mut self, frame: Frame) -> Result<Option<Frame>, TransportError> {
+        self.writer.try_feed(frame)
     }
 
     /// See [`FrameWriter::feed`].
@@ -114,6 +124,21 @@ impl FrameReader {
             ReaderKind::Stream(reader) => reader.has_buffered(),
             #[cfg(feature = "inproc")]
             ReaderKind::Inproc(receiver) => receiver.has_buffered(),
+        }
+    }
+
+    /// The next frame if it already waits in this reader whole (or the error its bytes are),
+    /// without waiting and without reading: what [`FrameReader::recv`] would return at once.
+    /// `None` when `recv` would have to wait, or the reader ended (`recv` then says how).
+    ///
+    /// Cheaper than `recv` for a frame that is already here: a reader taking a batch of
+    /// frames off one read takes them with this, and awaits `recv` only once it runs dry.
+    pub fn try_recv(&mut self) -> Option<Result<Frame, TransportError>> {
+        match &mut self.kind {
+            #[cfg(any(feature = "tcp", feature = "uds"))]
+            ReaderKind::Stream(reader) => reader.try_recv(&self.peer),
+            #[cfg(feature = "inproc")]
+            ReaderKind::Inproc(receiver) => receiver.try_recv().map(Ok),
         }
     }
 
@@ -205,6 +230,22 @@ impl FrameWriter {
             WriterKind::Stream(writer) => writer.feed(frame, &self.peer).await,
             #[cfg(feature = "inproc")]
             WriterKind::Inproc(sender) => sender.send(frame, &self.peer).await,
+        }
+    }
+
+    /// [`FrameWriter::feed`] when it would not wait: queues `frame` and returns `Ok(None)`,
+    /// or gives it back (`Ok(Some(frame))`) when feeding it has to wait: the write queue is at
+    /// its high-water mark (`feed` flushes it), or the in-process peer's queue is full. The
+    /// same limits and errors as `feed`.
+    ///
+    /// A writer feeding a batch of frames saves an await per frame with this, and awaits
+    /// `feed` only for a frame it gives back.
+    pub fn try_feed(&mut self, frame: Frame) -> Result<Option<Frame>, TransportError> {
+        match &mut self.kind {
+            #[cfg(any(feature = "tcp", feature = "uds"))]
+            WriterKind::Stream(writer) => writer.try_feed(frame, &self.peer),
+            #[cfg(feature = "inproc")]
+            WriterKind::Inproc(sender) => sender.try_send(frame, &self.peer),
         }
     }
 

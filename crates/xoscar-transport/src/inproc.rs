@@ -40,6 +40,13 @@ impl Receiver {
         frame
     }
 
+    /// The next frame if one is queued; `None` when the queue is empty (or closed).
+    pub(crate) fn try_recv(&mut self) -> Option<Frame> {
+        let frame = self.queue.try_recv().ok()?;
+        self.activity.touch();
+        Some(frame)
+    }
+
     pub(crate) fn has_buffered(&self) -> bool {
         !self.queue.is_empty()
     }
@@ -63,6 +70,29 @@ impl Sender {
 
     pub(crate) fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Hands `frame` over if the peer's queue has room; gives it back when full.
+    pub(crate) fn try_send(
+        &mut self,
+        frame: Frame,
+        peer: &Arc<str>,
+    ) -> Result<Option<Frame>, TransportError> {
+        self.limits
+            .admit(&frame)
+            .map_err(|source| TransportError::Protocol { peer: peer.to_string(), source })?;
+        let lost = |reason: &str| TransportError::ConnectionLost {
+            peer: peer.to_string(),
+            reason: reason.to_string(),
+        };
+        let queue = self.queue.as_ref().ok_or_else(|| lost("this writer was closed"))?;
+        match queue.try_send(frame) {
+            Ok(()) => Ok(None),
+            Err(mpsc::error::TrySendError::Full(frame)) => Ok(Some(frame)),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(lost("the in-process peer dropped its reader"))
+            }
+        }
     }
 
     pub(crate) async fn send(

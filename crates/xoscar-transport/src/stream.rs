@@ -201,6 +201,21 @@ impl StreamReader {
         !self.finished && self.decoder.frame_ready(&self.buffer)
     }
 
+    /// The next frame if it is already buffered whole (or the error its bytes are); `None`
+    /// when it has to be read first, or the stream ended. Never reads.
+    pub(crate) fn try_recv(&mut self, peer: &str) -> Option<Result<Frame, TransportError>> {
+        if self.finished {
+            return None;
+        }
+        match self.decoder.decode(&mut self.buffer) {
+            Ok(frame) => frame.map(Ok),
+            Err(source) => {
+                self.finished = true;
+                Some(Err(TransportError::Protocol { peer: peer.to_string(), source }))
+            }
+        }
+    }
+
     pub(crate) async fn recv(&mut self, peer: &str) -> Result<Option<Frame>, TransportError> {
         if self.finished {
             return Ok(None);
@@ -291,6 +306,22 @@ impl StreamWriter {
             self.flush(peer).await?;
         }
         Ok(())
+    }
+
+    /// Encodes `frame` into the queue unless the queue is at its high-water mark (then it is
+    /// given back: `feed` flushes).
+    pub(crate) fn try_feed(
+        &mut self,
+        frame: Frame,
+        peer: &Arc<str>,
+    ) -> Result<Option<Frame>, TransportError> {
+        if self.queue.remaining() >= self.high_water {
+            return Ok(Some(frame));
+        }
+        self.encoder
+            .encode(frame, &mut self.queue)
+            .map_err(|source| TransportError::Protocol { peer: peer.to_string(), source })?;
+        Ok(None)
     }
 
     pub(crate) async fn flush(&mut self, peer: &Arc<str>) -> Result<(), TransportError> {

@@ -1,0 +1,143 @@
+//! `try_recv` and `try_feed`: taking frames that are already here and queueing frames that
+//! fit, without an await, on every transport; each gives back what it cannot do at once.
+
+mod common;
+
+use bytes::Bytes;
+use common::{addresses, bounded};
+use xoscar_transport::{Address, Channel, TransportConfig, TransportError, connect, listen};
+use xoscar_wire::{Frame, Limits, WireError};
+
+fn frame(id: u64, payload: Bytes) -> Frame {
+    Frame::request(id, Bytes::from_static(b"hdr"), vec![payload])
+}
+
+/// A dialled channel and the listener's end of it.
+async fn pair(address: &Address, config: &TransportConfig) -> (Channel, Channel) {
+    let mut listener = listen(address, config).await.unwrap();
+    let local = listener.local_addr().clone();
+    let dial = tokio::spawn({
+        let config = config.clone();
+        async move { connect(&local, &config).await }
+    });
+    let accepted = listener.accept().await.unwrap().handshake().await.unwrap();
+    (dial.await.unwrap().unwrap(), accepted)
+}
+
+#[tokio::test]
+async fn try_recv_takes_the_frames_one_read_brought_in_order_and_never_reads() {
+    bounded(async {
+        let config = TransportConfig::default();
+        for address in addresses() {
+            let (mut client, mut server) = pair(&address, &config).await;
+            assert!(server.try_recv().is_none(), "{address}: nothing was sent");
+            // Three frames queued and flushed together: one write of a few hundred bytes,
+            // which a loopback or Unix socket delivers whole (in-process: three queued frames).
+            let sent: Vec<Frame> =
+                (1..=3).map(|id| frame(id, Bytes::from(vec![id as u8; 100]))).collect();
+            for frame in &sent {
+                client.feed(frame.clone()).await.unwrap();
+            }
+            client.flush().await.unwrap();
+            let first = server.recv().await.unwrap();
+            assert_eq!(first.as_ref(), Some(&sent[0]), "{address}");
+            for expected in &sent[1..] {
+                let taken = server.try_recv().expect("already read with the first").unwrap();
+                assert_eq!(&taken, expected, "{address}");
+            }
+            assert!(server.try_recv().is_none(), "{address}: nothing more was sent");
+            // Nothing is read by `try_recv`: what comes later waits for `recv`.
+            let later = frame(4, Bytes::from_static(b"later"));
+            client.send(later.clone()).await.unwrap();
+            assert_eq!(server.recv().await.unwrap(), Some(later), "{address}");
+            drop(client);
+            assert_eq!(server.recv().await.unwrap(), None, "{address}: a clean end");
+            assert!(server.try_recv().is_none(), "{address}: nothing after the end");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn try_recv_gives_bytes_that_are_not_a_frame_as_the_protocol_error_then_nothing() {
+    bounded(async {
+        let config = TransportConfig::default();
+        for address in common::socket_addresses() {
+            let mut listener = listen(&address, &config).await.unwrap();
+            let mut raw = common::raw_dial(listener.local_addr()).await;
+            let mut bytes = bytes::BytesMut::new();
+            xoscar_wire::Handshake::new(xoscar_wire::pb::Hello::default()).encode(&mut bytes);
+            // A frame of unknown kind 99.
+            bytes.extend_from_slice(&[99, 0, 0, 0, 0, 0, 0, 0]);
+            tokio::io::AsyncWriteExt::write_all(&mut raw, &bytes).await.unwrap();
+            let mut server = listener.accept().await.unwrap().handshake().await.unwrap();
+            // The bad bytes may have come with the handshake or may still be on their way.
+            let error = match server.try_recv() {
+                Some(received) => received.unwrap_err(),
+                None => server.recv().await.unwrap_err(),
+            };
+            assert!(
+                matches!(
+                    error,
+                    TransportError::Protocol { source: WireError::UnknownKind(99), .. }
+                ),
+                "{address}: {error}"
+            );
+            assert!(server.try_recv().is_none(), "{address}: the reader yields nothing more");
+            assert_eq!(server.recv().await.unwrap(), None, "{address}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn try_feed_queues_up_to_the_high_water_mark_and_gives_back_the_frame_that_must_wait() {
+    bounded(async {
+        // Frames of about 420 bytes (payloads are queued by reference, not copied): each is
+        // taken while the queue holds less than 1 KiB, so the third takes it past the mark
+        // and the fourth is given back.
+        let config = TransportConfig::default().write_high_water(1024).inproc_capacity(3);
+        for address in addresses() {
+            let (mut client, mut server) = pair(&address, &config).await;
+            let sent: Vec<Frame> =
+                (1..=4).map(|id| frame(id, Bytes::from(vec![id as u8; 400]))).collect();
+            for frame in &sent[..3] {
+                assert!(client.try_feed(frame.clone()).unwrap().is_none(), "{address}");
+            }
+            let back = client.try_feed(sent[3].clone()).unwrap();
+            assert_eq!(back.as_ref(), Some(&sent[3]), "{address}: given back untouched");
+            // Socket writes wait for a flush; in-process, the peer has to take a frame first.
+            if matches!(address, Address::Inproc(_)) {
+                assert_eq!(server.recv().await.unwrap().as_ref(), Some(&sent[0]));
+                client.feed(back.unwrap()).await.unwrap();
+                for expected in &sent[1..] {
+                    assert_eq!(server.recv().await.unwrap().as_ref(), Some(expected));
+                }
+            } else {
+                client.feed(back.unwrap()).await.unwrap();
+                client.flush().await.unwrap();
+                for expected in &sent {
+                    assert_eq!(server.recv().await.unwrap().as_ref(), Some(expected), "{address}");
+                }
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn try_feed_refuses_a_frame_over_the_limits_and_queues_nothing() {
+    bounded(async {
+        let config = TransportConfig::default().limits(Limits::default().max_payload_len(64));
+        for address in addresses() {
+            let (mut client, mut server) = pair(&address, &config).await;
+            let error = client.try_feed(frame(1, Bytes::from(vec![0; 65]))).unwrap_err();
+            assert!(matches!(error, TransportError::Protocol { .. }), "{address}: {error}");
+            let fine = frame(2, Bytes::from_static(b"fine"));
+            assert!(client.try_feed(fine.clone()).unwrap().is_none(), "{address}");
+            client.flush().await.unwrap();
+            assert_eq!(server.recv().await.unwrap(), Some(fine), "{address}: only what fit");
+        }
+    })
+    .await;
+}
