@@ -87,7 +87,12 @@ fn broken(error: TransportError) -> Ending {
 
 async fn read_loop(conn: &Conn, mut reader: FrameReader) -> Ending {
     loop {
-        let frame = match reader.recv().await {
+        // Frames already read are taken without an await; `recv` only once they run out.
+        let received = match reader.try_recv() {
+            Some(received) => received.map(Some),
+            None => reader.recv().await,
+        };
+        let frame = match received {
             Ok(Some(frame)) => frame,
             Ok(None) if conn.state().go_away_seen() => return Ending::GoneAway,
             Ok(None) => return Ending::lost("the peer closed the connection"),
@@ -172,7 +177,12 @@ async fn write_loop(conn: &Conn, mut writer: FrameWriter) -> Ending {
         let next = conn.take_outgoing(&mut batch.taken);
         if !batch.taken.is_empty() {
             while let Some(Outgoing { frame, bytes, sent }) = batch.taken.pop_front() {
-                if let Err(error) = writer.feed(frame).await {
+                let fed = match writer.try_feed(frame) {
+                    Ok(None) => Ok(()),
+                    Ok(Some(frame)) => writer.feed(frame).await,
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = fed {
                     return broken(error);
                 }
                 unflushed_bytes += bytes;

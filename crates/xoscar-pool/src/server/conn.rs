@@ -26,7 +26,7 @@ use super::dispatch::{
     deadline_after, poll_once, reply, request_future, respond, run_notify, spawn_request,
 };
 use super::state::{ServerConn, message_bytes};
-use super::writer::SharedWriter;
+use super::writer::{SharedWriter, TakenWriter};
 use super::{Handler, ServerCounters};
 use crate::Message;
 use crate::config::ResolvedServerConfig;
@@ -192,10 +192,6 @@ async fn read_side<H: Handler>(
     // The box of the last request future that finished on its first poll, for the next one.
     let mut spare = None;
     loop {
-        let buffered = reader.has_buffered();
-        if !buffered && flush(writer, &mut unflushed).await.is_err() {
-            return (ReadEnd::CallerGone, Some(reader));
-        }
         if !conn.has_room() {
             // Answers written so far must not wait for the pause to end.
             if flush(writer, &mut unflushed).await.is_err() {
@@ -207,10 +203,14 @@ async fn read_side<H: Handler>(
             reading_since = Instant::now();
             continue;
         }
-        // A whole frame is already here: take it without the timers and signals below.
-        let received = if buffered {
-            reader.recv().await
+        // A whole frame is already here: take it without the timers and signals below (and
+        // without an await). Otherwise the answers so far go out before waiting for more.
+        let received = if let Some(received) = reader.try_recv() {
+            received.map(Some)
         } else {
+            if flush(writer, &mut unflushed).await.is_err() {
+                return (ReadEnd::CallerGone, Some(reader));
+            }
             tokio::select! {
                 biased;
                 received = reader.recv() => received,
@@ -272,7 +272,12 @@ async fn read_side<H: Handler>(
                     Poll::Ready(answer) => {
                         spare = Some(call);
                         let answer = conn.within_limits(id, reply(conn, id, answer));
-                        write_now(conn, writer, answer, false).await
+                        match write_at_once(conn, writer, answer, false) {
+                            WriteAtOnce::Done(wrote) => wrote,
+                            WriteAtOnce::Wait(mut writer, answer) => {
+                                writer.feed(answer).await.map(|()| true).map_err(drop)
+                            }
+                        }
                     }
                     Poll::Pending => {
                         spawn_request(conn, id, call, bytes, deadline_after(timeout_us));
@@ -360,12 +365,39 @@ async fn write_now(
     frame: Frame,
     control: bool,
 ) -> Result<bool, ()> {
-    match writer.try_take() {
-        Some(mut writer) => writer.feed(frame).await.map(|()| true).map_err(drop),
-        None => {
-            conn.queue(frame, control);
-            Ok(false)
+    match write_at_once(conn, writer, frame, control) {
+        WriteAtOnce::Done(wrote) => wrote,
+        WriteAtOnce::Wait(mut writer, frame) => {
+            writer.feed(frame).await.map(|()| true).map_err(drop)
         }
+    }
+}
+
+/// What [`write_at_once`] did.
+enum WriteAtOnce<'a> {
+    /// Written (`true`: needs a flush), queued for the write side (`false`), or `Err`: the
+    /// connection broke.
+    Done(Result<bool, ()>),
+    /// The writer's queue is full: this writer has to feed the frame, waiting.
+    Wait(TakenWriter<'a>, Frame),
+}
+
+/// [`write_now`] without an await, for the read side's answers: the writer's queue takes
+/// the frame at once, nearly always.
+fn write_at_once<'a>(
+    conn: &ServerConn,
+    writer: &'a SharedWriter,
+    frame: Frame,
+    control: bool,
+) -> WriteAtOnce<'a> {
+    let Some(mut writer) = writer.try_take() else {
+        conn.queue(frame, control);
+        return WriteAtOnce::Done(Ok(false));
+    };
+    match writer.try_feed(frame) {
+        Ok(None) => WriteAtOnce::Done(Ok(true)),
+        Ok(Some(frame)) => WriteAtOnce::Wait(writer, frame),
+        Err(_) => WriteAtOnce::Done(Err(())),
     }
 }
 
@@ -461,7 +493,12 @@ async fn write_side(conn: &ServerConn, writer: &SharedWriter) -> Result<(), ()> 
         }
         let mut writer = writer.take().await;
         for frame in batch.drain(..) {
-            if let Err(error) = writer.feed(frame).await {
+            let fed = match writer.try_feed(frame) {
+                Ok(None) => Ok(()),
+                Ok(Some(frame)) => writer.feed(frame).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = fed {
                 tracing::debug!(peer = %conn.peer, %error, "write failed");
                 return Err(());
             }
