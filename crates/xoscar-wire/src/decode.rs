@@ -1,6 +1,6 @@
 //! Incremental, limit-checked frame decoding that hands out slices of the read buffer.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::hot::HotEnvelope;
 use crate::{
@@ -46,6 +46,16 @@ impl FrameDecoder {
     ///
     /// After an error the stream is unusable: framing is lost.
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
+        if self.pending.is_none()
+            && let Some(frame) = self.decode_call(src)
+        {
+            return Ok(Some(frame));
+        }
+        self.decode_any(src)
+    }
+
+    /// [`Self::decode`] for any frame, whole or not, valid or not.
+    fn decode_any(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
         let pending = match self.pending {
             Some(pending) => pending,
             None => match self.read_head(src)? {
@@ -117,6 +127,60 @@ impl FrameDecoder {
         Ok(Some(Frame { envelope, payloads }))
     }
 
+    /// The common frame in one pass: a call or an answer (a request or response with at most
+    /// one payload, its envelope in the plain shape), whole at the front of `src` and within
+    /// the limits. Its header and payload are cut straight off `src`, one reference count
+    /// each (none for an empty header). `None` for anything else, with `src` untouched: the
+    /// general path then decodes it, or says what is wrong with it.
+    #[inline]
+    fn decode_call(&self, src: &mut BytesMut) -> Option<Frame> {
+        let prefix: [u8; PREFIX_LEN] = src.get(..PREFIX_LEN)?.try_into().ok()?;
+        let kind = match prefix[0] {
+            1 => FrameKind::Request,
+            2 => FrameKind::Response,
+            _ => return None,
+        };
+        let payload_count = usize::from(u16::from_le_bytes([prefix[2], prefix[3]]));
+        let envelope_len = u32::from_le_bytes([prefix[4], prefix[5], prefix[6], prefix[7]]);
+        let envelope_len = envelope_len as usize;
+        if prefix[1] != 0
+            || payload_count > 1
+            || payload_count > self.limits.get_max_payloads()
+            || envelope_len > self.limits.get_max_envelope_len()
+        {
+            return None;
+        }
+        let table_end = PREFIX_LEN + PAYLOAD_LEN_SIZE * payload_count;
+        let payload_len = match payload_count {
+            0 => 0,
+            _ => u64::from_le_bytes(src.get(PREFIX_LEN..table_end)?.try_into().ok()?),
+        };
+        if payload_len > self.limits.get_max_payload_len() {
+            return None;
+        }
+        let envelope_end = table_end + envelope_len;
+        let payload_len = usize::try_from(payload_len).ok()?;
+        if src.len() < envelope_end.checked_add(payload_len)? {
+            return None;
+        }
+        let hot = HotEnvelope::read(kind, &src[table_end..envelope_end])?;
+        src.advance(table_end + hot.header.start);
+        let header = match hot.header.len() {
+            0 => Bytes::new(),
+            len => src.split_to(len).freeze(),
+        };
+        src.advance(envelope_len - hot.header.end);
+        let mut payloads = Payloads::new();
+        if payload_count == 1 {
+            payloads.push(src.split_to(payload_len).freeze());
+        }
+        let envelope = match kind {
+            FrameKind::Request => Envelope::Request(hot.into_request(header)),
+            _ => Envelope::Response(hot.into_response(header)),
+        };
+        Some(Frame { envelope, payloads })
+    }
+
     /// True when [`Self::decode`] would return at once with a frame or an error, without needing
     /// more bytes: a whole frame (or a bad prefix) is already in `src`. `src` is the buffer the
     /// next [`Self::decode`] will take from: a prefix parsed here is kept for it.
@@ -179,5 +243,88 @@ impl FrameDecoder {
                 max: self.limits.get_max_payload_len(),
             })?;
         Ok(Some(PendingFrame { kind, payload_count, envelope_len, total_len }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{FrameEncoder, WriteBuf, pb};
+
+    fn wire(frames: Vec<Frame>) -> BytesMut {
+        let (encoder, mut out) = (FrameEncoder::default(), WriteBuf::new());
+        for frame in frames {
+            encoder.encode(frame, &mut out).unwrap();
+        }
+        let mut wire = BytesMut::new();
+        while out.has_remaining() {
+            let n = out.chunk().len();
+            wire.extend_from_slice(out.chunk());
+            out.advance(n);
+        }
+        wire
+    }
+
+    /// Everything `decode` (`fast`) or the general path alone gives for `src`: the frames,
+    /// then the error or the bytes left.
+    fn all(mut src: BytesMut, limits: Limits, fast: bool) -> (Vec<Frame>, Result<usize, String>) {
+        let mut decoder = FrameDecoder::new(limits);
+        let mut frames = Vec::new();
+        loop {
+            let next = match fast {
+                true => decoder.decode(&mut src),
+                false => decoder.decode_any(&mut src),
+            };
+            match next {
+                Ok(Some(frame)) => frames.push(frame),
+                Ok(None) => return (frames, Ok(src.len())),
+                Err(error) => return (frames, Err(error.to_string())),
+            }
+        }
+    }
+
+    proptest! {
+        /// The one-pass path for calls and answers takes what the general path takes, gives
+        /// the same frames, and leaves (or refuses) what it leaves, for valid and mangled
+        /// bytes and tight limits alike.
+        #[test]
+        fn the_one_pass_path_decodes_as_the_general_one(
+            calls in proptest::collection::vec(
+                (any::<u64>(), proptest::collection::vec(any::<u8>(), 0..40),
+                 proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
+                 any::<bool>(), any::<u32>()),
+                1..4),
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+            cut in any::<prop::sample::Index>(),
+            limit in 0usize..400,
+        ) {
+            let frames = calls.into_iter().map(|(id, header, payload, response, extra)| {
+                let header = Bytes::from(header);
+                let envelope = match response {
+                    true => Envelope::Response(pb::Response {
+                        id, header, more: extra % 2 == 0, status: extra as i32 % 3,
+                    }),
+                    false => Envelope::Request(pb::Request {
+                        id, header, timeout_us: u64::from(extra), stream_credit: extra / 7,
+                    }),
+                };
+                Frame::new(envelope, payload.into_iter().map(Bytes::from).collect::<Vec<_>>())
+            }).collect();
+            let mut src = wire(frames);
+            for (index, byte) in flips {
+                let at = index.index(src.len());
+                src[at] ^= byte;
+            }
+            src.truncate(cut.index(src.len() + 1));
+            for limits in [
+                Limits::default(),
+                Limits::default().max_envelope_len(limit).max_payload_len(limit as u64).max_payloads(limit % 2),
+            ] {
+                prop_assert_eq!(all(src.clone(), limits, true), all(src.clone(), limits, false));
+            }
+        }
     }
 }
