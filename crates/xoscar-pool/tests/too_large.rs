@@ -96,3 +96,46 @@ fn an_answer_over_the_frame_limits_fails_that_call_alone() {
         }
     });
 }
+
+/// Answers at once, on the read side (its answer is written inline): `big` with a 2 MiB
+/// header, anything else with itself.
+struct OversizedAtOnce;
+
+impl Handler for OversizedAtOnce {
+    async fn call(&self, request: Message) -> Message {
+        match &request.header[..] {
+            b"big" => Message::new(vec![b'x'; BIG], Vec::new()),
+            _ => request,
+        }
+    }
+}
+
+#[test]
+fn an_answer_made_at_once_over_the_frame_limits_fails_that_call_alone() {
+    run(async {
+        for address in addresses() {
+            let server = start(&address, OversizedAtOnce, ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let at = server.local_addr().clone();
+            // Sent together, so that the answers are written in one batch around the big one.
+            let call = |header: &'static [u8]| pool.call(&at, Message::new(header, Vec::new()));
+            let (before, big, after) = tokio::join!(call(b"before"), call(b"big"), call(b"after"));
+            match big.unwrap_err() {
+                PoolError::ResponseTooLarge { reason, .. } => assert!(
+                    reason.contains("exceeds the limit of 1048576 bytes"),
+                    "{address}: {reason}"
+                ),
+                other => panic!("{address}: expected ResponseTooLarge, got {other:?}"),
+            }
+            assert_eq!(&before.unwrap().header[..], b"before", "{address}");
+            assert_eq!(&after.unwrap().header[..], b"after", "{address}");
+            assert_eq!(&call(b"later").await.unwrap().header[..], b"later", "{address}");
+            let stats = pool.stats();
+            assert_eq!(
+                (stats.connects, stats.open_connections),
+                (1, 1),
+                "{address}: one connection throughout"
+            );
+        }
+    });
+}

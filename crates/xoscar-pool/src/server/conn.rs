@@ -271,8 +271,7 @@ async fn read_side<H: Handler>(
                 match poll_once(&mut call).await {
                     Poll::Ready(answer) => {
                         spare = Some(call);
-                        let answer = conn.within_limits(id, reply(conn, id, answer));
-                        match write_at_once(conn, writer, answer, false) {
+                        match answer_at_once(conn, writer, id, reply(conn, id, answer)) {
                             WriteAtOnce::Done(wrote) => wrote,
                             WriteAtOnce::Wait(mut writer, answer) => {
                                 writer.feed(answer).await.map(|()| true).map_err(drop)
@@ -382,8 +381,36 @@ enum WriteAtOnce<'a> {
     Wait(TakenWriter<'a>, Frame),
 }
 
-/// [`write_now`] without an await, for the read side's answers: the writer's queue takes
-/// the frame at once, nearly always.
+/// The read side's answer to request `id`, written without an await when the writer's
+/// queue takes it at once (nearly always). An answer over the frame limits is refused by the
+/// encoder with nothing queued, and the `TOO_LARGE` answer goes in its place: checked there,
+/// not before, so that a fitting answer is measured once. One queued for the write side, or
+/// given back at the high-water mark, is checked first.
+fn answer_at_once<'a>(
+    conn: &ServerConn,
+    writer: &'a SharedWriter,
+    id: u64,
+    answer: Frame,
+) -> WriteAtOnce<'a> {
+    let Some(mut writer) = writer.try_take() else {
+        conn.queue(conn.within_limits(id, answer), false);
+        return WriteAtOnce::Done(Ok(false));
+    };
+    let too_large = match writer.try_feed(answer) {
+        Ok(None) => return WriteAtOnce::Done(Ok(true)),
+        Ok(Some(answer)) => return WriteAtOnce::Wait(writer, conn.within_limits(id, answer)),
+        Err(TransportError::Protocol { source, .. }) => conn.too_large(id, &source),
+        Err(_) => return WriteAtOnce::Done(Err(())),
+    };
+    match writer.try_feed(too_large) {
+        Ok(None) => WriteAtOnce::Done(Ok(true)),
+        Ok(Some(too_large)) => WriteAtOnce::Wait(writer, too_large),
+        Err(_) => WriteAtOnce::Done(Err(())),
+    }
+}
+
+/// [`write_now`] without an await: the writer's queue takes the frame at once, nearly
+/// always.
 fn write_at_once<'a>(
     conn: &ServerConn,
     writer: &'a SharedWriter,

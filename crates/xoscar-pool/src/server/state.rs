@@ -481,11 +481,15 @@ impl ServerConn {
     pub(crate) fn within_limits(&self, id: u64, frame: Frame) -> Frame {
         match self.limits.admit(&frame) {
             Ok(()) => frame,
-            Err(error) => {
-                tracing::warn!(peer = %self.peer, id, %error, "an answer breaks the frame limits; failing its request alone");
-                too_large(id, &error)
-            }
+            Err(error) => self.too_large(id, &error),
         }
+    }
+
+    /// The `TOO_LARGE` answer to request `id`, whose answer broke the frame limits (`error`
+    /// says which); logged.
+    pub(crate) fn too_large(&self, id: u64, error: &xoscar_wire::WireError) -> Frame {
+        tracing::warn!(peer = %self.peer, id, %error, "an answer breaks the frame limits; failing its request alone");
+        too_large(id, error)
     }
 }
 
