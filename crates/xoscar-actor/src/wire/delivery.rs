@@ -114,6 +114,35 @@ fn field<'a>(buf: &mut &'a [u8]) -> Option<(u32, &'a [u8])> {
 /// The call or tell in `header`, if it is one in the plain layout `encode` writes (fields in
 /// any order, repeats resolved last-wins as prost does). `None`: decode it with prost.
 pub(crate) fn decode(header: &[u8]) -> Option<Received<'_>> {
+    exactly_as_encoded(header).or_else(|| decode_fields(header))
+}
+
+/// The call or tell in `header` if it is laid out exactly as [`encode`] writes one with a uid
+/// and a message name shorter than 128 bytes and no hops (nearly every header): read by
+/// position, without a field loop.
+#[inline]
+fn exactly_as_encoded(header: &[u8]) -> Option<Received<'_>> {
+    const CALL_KEY: u8 = (CALL << 3) as u8 | WireType::LengthDelimited as u8;
+    const TELL_KEY: u8 = (TELL << 3) as u8 | WireType::LengthDelimited as u8;
+    const UID_KEY: u8 = (UID << 3) as u8 | WireType::LengthDelimited as u8;
+    const MESSAGE_KEY: u8 = (MESSAGE << 3) as u8 | WireType::LengthDelimited as u8;
+    let [kind @ (CALL_KEY | TELL_KEY), len, UID_KEY, uid_len, rest @ ..] = header else {
+        return None;
+    };
+    let (len, uid_len) = (usize::from(*len), usize::from(*uid_len));
+    if len >= 0x80 || uid_len >= 0x80 || len != header.len() - 2 || uid_len > rest.len() {
+        return None;
+    }
+    let (uid, rest) = rest.split_at(uid_len);
+    let [MESSAGE_KEY, message_len, message @ ..] = rest else { return None };
+    if usize::from(*message_len) != message.len() || *message_len >= 0x80 {
+        return None;
+    }
+    Some(Received { tell: *kind == TELL_KEY, uid, message, hops: 0 })
+}
+
+/// [`decode`] field by field.
+fn decode_fields(header: &[u8]) -> Option<Received<'_>> {
     let mut outer = header;
     let (kind, mut inner) = field(&mut outer)?;
     if !outer.is_empty() || !(kind == CALL || kind == TELL) {
@@ -161,6 +190,33 @@ mod tests {
             assert_eq!(ours.as_ref(), prost_bytes(tell, uid, message, hops).as_slice());
             let decoded = decode(&ours).and_then(Received::text);
             assert_eq!(decoded, Some(Delivery { tell, uid, message, hops }));
+        }
+    }
+
+    proptest::proptest! {
+        /// Read by position or field by field, a header means the same: for what `encode`
+        /// writes (any uid, name and hops) and for those bytes mangled.
+        #[test]
+        fn the_positional_read_agrees_with_the_field_loop(
+            tell in proptest::prelude::any::<bool>(),
+            uid in "[a-z0-9-]{0,140}",
+            message in "[A-Za-z]{0,140}",
+            hops in 0u32..3,
+            flips in proptest::collection::vec((0usize..300, proptest::prelude::any::<u8>()), 0..3),
+            cut in 0usize..300,
+        ) {
+            let mut header = encode(Delivery { tell, uid: &uid, message: &message, hops }).to_vec();
+            proptest::prop_assert_eq!(
+                decode(&header).and_then(Received::text),
+                Some(Delivery { tell, uid: &uid, message: &message, hops })
+            );
+            for (at, byte) in flips {
+                if let Some(place) = header.get_mut(at) {
+                    *place ^= byte;
+                }
+            }
+            header.truncate(cut);
+            proptest::prop_assert_eq!(decode(&header), decode_fields(&header));
         }
     }
 
