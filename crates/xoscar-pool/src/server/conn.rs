@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep, sleep_until};
-use xoscar_transport::{FrameReader, Incoming, TransportError};
+use xoscar_transport::{FrameReader, FrameWriter, Incoming, TransportError};
 use xoscar_wire::{Envelope, Frame, pb};
 
 use super::dispatch::{
@@ -384,8 +384,9 @@ enum WriteAtOnce<'a> {
 /// The read side's answer to request `id`, written without an await when the writer's
 /// queue takes it at once (nearly always). An answer over the frame limits is refused by the
 /// encoder with nothing queued, and the `TOO_LARGE` answer goes in its place: checked there,
-/// not before, so that a fitting answer is measured once. One queued for the write side, or
-/// given back at the high-water mark, is checked first.
+/// not before, so that a fitting answer is measured once (the write side does the same for
+/// answers queued for it). One given back at the high-water mark is checked first: the
+/// read side's own `feed` of it must not fail.
 fn answer_at_once<'a>(
     conn: &ServerConn,
     writer: &'a SharedWriter,
@@ -393,7 +394,8 @@ fn answer_at_once<'a>(
     answer: Frame,
 ) -> WriteAtOnce<'a> {
     let Some(mut writer) = writer.try_take() else {
-        conn.queue(conn.within_limits(id, answer), false);
+        // The write side answers TOO_LARGE for it if the encoder refuses it.
+        conn.queue(answer, false);
         return WriteAtOnce::Done(Ok(false));
     };
     let too_large = match writer.try_feed(answer) {
@@ -425,6 +427,14 @@ fn write_at_once<'a>(
         Ok(None) => WriteAtOnce::Done(Ok(true)),
         Ok(Some(frame)) => WriteAtOnce::Wait(writer, frame),
         Err(_) => WriteAtOnce::Done(Err(())),
+    }
+}
+
+/// Feeds `frame` to `writer`, without an await when its queue takes it at once.
+async fn feed(writer: &mut FrameWriter, frame: Frame) -> Result<(), TransportError> {
+    match writer.try_feed(frame)? {
+        None => Ok(()),
+        Some(frame) => writer.feed(frame).await,
     }
 }
 
@@ -520,10 +530,22 @@ async fn write_side(conn: &ServerConn, writer: &SharedWriter) -> Result<(), ()> 
         }
         let mut writer = writer.take().await;
         for frame in batch.drain(..) {
+            // An answer over the frame limits is refused by the encoder with nothing queued:
+            // its TOO_LARGE answer goes instead, failing that request alone.
+            let answer_to = match &frame.envelope {
+                Envelope::Response(response) => Some(response.id),
+                _ => None,
+            };
             let fed = match writer.try_feed(frame) {
                 Ok(None) => Ok(()),
                 Ok(Some(frame)) => writer.feed(frame).await,
                 Err(error) => Err(error),
+            };
+            let fed = match (fed, answer_to) {
+                (Err(TransportError::Protocol { source, .. }), Some(id)) => {
+                    feed(&mut writer, conn.too_large(id, &source)).await
+                }
+                (fed, _) => fed,
             };
             if let Err(error) = fed {
                 tracing::debug!(peer = %conn.peer, %error, "write failed");

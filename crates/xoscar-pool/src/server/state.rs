@@ -206,10 +206,10 @@ impl ServerConn {
         self.release(1, bytes);
     }
 
-    /// A handler task finished: queues its answer (or, if the answer breaks the frame limits,
-    /// a `TOO_LARGE` answer saying so), unless the request was cancelled.
+    /// A handler task finished: queues its answer, unless the request was cancelled. (An
+    /// answer over the frame limits is refused by the writer's encoder, which then writes the
+    /// `TOO_LARGE` answer saying so.)
     pub(crate) fn finish(&self, id: u64, reply: Frame) -> bool {
-        let reply = self.within_limits(id, reply);
         let mut state = self.state.lock();
         let Some(running) = state.in_flight.remove(&id) else { return false };
         let bytes = frame_bytes(&reply);
