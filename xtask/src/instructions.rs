@@ -28,7 +28,7 @@ struct Shape {
     calls: u64,
 }
 
-const SHAPES: [Shape; 10] = [
+const SHAPES: [Shape; 11] = [
     Shape { name: "local ask (actor call)", args: &["ask", "{n}"], calls: 50_000 },
     Shape { name: "local ask, raw (mpsc + oneshot)", args: &["raw", "{n}"], calls: 50_000 },
     Shape { name: "local tell", args: &["tell", "{n}"], calls: 50_000 },
@@ -39,6 +39,11 @@ const SHAPES: [Shape; 10] = [
     Shape {
         name: "remote pool call through an Endpoint, 64 in flight",
         args: &["endpoint", "{n}", "64"],
+        calls: 10_000,
+    },
+    Shape {
+        name: "remote call, raw (multiplexed socket), 64 in flight",
+        args: &["mux", "{n}", "64"],
         calls: 10_000,
     },
     Shape { name: "wire encode + decode, 64 B frame", args: &["wire", "{n}"], calls: 100_000 },
