@@ -81,51 +81,29 @@ impl Sender {
         self.limits
             .admit(&frame)
             .map_err(|source| TransportError::Protocol { peer: peer.to_string(), source })?;
-        let lost = |reason: &str| TransportError::ConnectionLost {
-            peer: peer.to_string(),
-            reason: reason.to_string(),
-        };
-        let queue = self.queue.as_ref().ok_or_else(|| lost("this writer was closed"))?;
+        let queue = self.queue.as_ref().ok_or_else(|| lost(peer, "this writer was closed"))?;
         match queue.try_send(frame) {
             Ok(()) => Ok(None),
             Err(mpsc::error::TrySendError::Full(frame)) => Ok(Some(frame)),
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                Err(lost("the in-process peer dropped its reader"))
-            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(lost(peer, PEER_GONE)),
         }
     }
 
+    /// Hands `frame` over, waiting while the peer's queue is full. The synchronous try first
+    /// skips the semaphore future when there is room, the common case. Waiting for room is
+    /// cancel safe: a frame is either in the peer's queue or dropped with the future, never
+    /// half sent.
     pub(crate) async fn send(
         &mut self,
         frame: Frame,
         peer: &Arc<str>,
     ) -> Result<(), TransportError> {
-        self.limits
-            .admit(&frame)
-            .map_err(|source| TransportError::Protocol { peer: peer.to_string(), source })?;
-        let lost = |reason: &str| TransportError::ConnectionLost {
-            peer: peer.to_string(),
-            reason: reason.to_string(),
-        };
-        let queue = self.queue.as_ref().ok_or_else(|| lost("this writer was closed"))?;
-        // The synchronous path skips the semaphore future when there is room, the common case.
-        // Waiting for room is cancel safe: a frame is either in the peer's queue or dropped
-        // with the future, never half sent.
-        match queue.try_send(frame) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(frame)) => {
-                queue
-                    .send(frame)
-                    .await
-                    .map_err(|_| lost("the in-process peer dropped its reader"))?;
-                // Progress after waiting for the peer (see `FrameWriter::activity`).
-                self.activity.touch();
-                Ok(())
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                Err(lost("the in-process peer dropped its reader"))
-            }
-        }
+        let Some(frame) = self.try_send(frame, peer)? else { return Ok(()) };
+        let queue = self.queue.as_ref().ok_or_else(|| lost(peer, "this writer was closed"))?;
+        queue.send(frame).await.map_err(|_| lost(peer, PEER_GONE))?;
+        // Progress after waiting for the peer (see `FrameWriter::activity`).
+        self.activity.touch();
+        Ok(())
     }
 
     pub(crate) fn activity(&self) -> &Activity {
@@ -218,4 +196,12 @@ pub(crate) async fn connect(
     // Dropped unaccepted: the listener closed with the dial still queued.
     on_accept.await.map_err(|_| refused())?;
     Ok((Receiver::new(from_listener), Sender::new(to_listener, config.limits)))
+}
+
+/// Why an in-process send failed when the peer's reader is gone.
+const PEER_GONE: &str = "the in-process peer dropped its reader";
+
+/// The connection to `peer` is lost, for `reason`.
+fn lost(peer: &str, reason: &str) -> TransportError {
+    TransportError::ConnectionLost { peer: peer.to_string(), reason: reason.to_string() }
 }

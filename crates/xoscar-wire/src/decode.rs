@@ -268,13 +268,7 @@ mod tests {
         for frame in frames {
             encoder.encode(frame, &mut out).unwrap();
         }
-        let mut wire = BytesMut::new();
-        while out.has_remaining() {
-            let n = out.chunk().len();
-            wire.extend_from_slice(out.chunk());
-            out.advance(n);
-        }
-        wire
+        out.flatten()
     }
 
     /// Everything `decode` (`fast`) or the general path alone gives for `src`: the frames,

@@ -125,27 +125,17 @@ impl FrameEncoder {
 
 #[cfg(test)]
 mod tests {
-    use bytes::{Buf, BytesMut};
+    use bytes::BytesMut;
     use proptest::prelude::*;
 
     use super::*;
     use crate::{Envelope, pb};
 
-    fn flatten(mut out: WriteBuf) -> BytesMut {
-        let mut wire = BytesMut::new();
-        while out.has_remaining() {
-            let n = out.chunk().len();
-            wire.extend_from_slice(out.chunk());
-            out.advance(n);
-        }
-        wire
-    }
-
     /// What `encode` gives, and what the general path gives, for the same frame.
     fn both_ways(encoder: &FrameEncoder, frame: Frame) -> [Result<BytesMut, WireError>; 2] {
         let (mut fast, mut general) = (WriteBuf::new(), WriteBuf::new());
-        let fast = encoder.encode(frame.clone(), &mut fast).map(|()| flatten(fast));
-        let general = encoder.encode_any(frame, &mut general).map(|()| flatten(general));
+        let fast = encoder.encode(frame.clone(), &mut fast).map(|()| fast.flatten());
+        let general = encoder.encode_any(frame, &mut general).map(|()| general.flatten());
         [fast, general]
     }
 

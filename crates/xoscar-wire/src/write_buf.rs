@@ -95,6 +95,20 @@ impl WriteBuf {
     }
 }
 
+#[cfg(test)]
+impl WriteBuf {
+    /// Everything queued, in one buffer, as a socket would receive it (for tests).
+    pub(crate) fn flatten(mut self) -> BytesMut {
+        let mut wire = BytesMut::new();
+        while self.has_remaining() {
+            let n = self.chunk().len();
+            wire.extend_from_slice(self.chunk());
+            self.advance(n);
+        }
+        wire
+    }
+}
+
 impl Buf for WriteBuf {
     fn remaining(&self) -> usize {
         self.sealed_len + self.open.len() - self.open_written
