@@ -114,19 +114,6 @@ impl FrameReader {
         &self.peer
     }
 
-    /// True when a whole next frame (or bytes that are an error) was already received and waits
-    /// in this reader, so [`FrameReader::recv`] will return without waiting. A server can hold
-    /// back flushing its replies while this is true, answering a batch of requests with one
-    /// write; a partial frame does not count, so replies are never held back waiting for it.
-    pub fn has_buffered(&mut self) -> bool {
-        match &mut self.kind {
-            #[cfg(any(feature = "tcp", feature = "uds"))]
-            ReaderKind::Stream(reader) => reader.has_buffered(),
-            #[cfg(feature = "inproc")]
-            ReaderKind::Inproc(receiver) => receiver.has_buffered(),
-        }
-    }
-
     /// The next frame if it already waits in this reader whole (or the error its bytes are),
     /// without waiting and without reading: what [`FrameReader::recv`] would return at once.
     /// `None` when `recv` would have to wait, or the reader ended (`recv` then says how).

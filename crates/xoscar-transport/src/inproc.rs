@@ -47,10 +47,6 @@ impl Receiver {
         Some(frame)
     }
 
-    pub(crate) fn has_buffered(&self) -> bool {
-        !self.queue.is_empty()
-    }
-
     pub(crate) fn activity(&self) -> &Activity {
         &self.activity
     }

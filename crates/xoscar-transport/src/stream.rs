@@ -197,10 +197,6 @@ impl StreamReader {
         Ok(read)
     }
 
-    pub(crate) fn has_buffered(&mut self) -> bool {
-        !self.finished && self.decoder.frame_ready(&self.buffer)
-    }
-
     /// The next frame if it is already buffered whole (or the error its bytes are); `None`
     /// when it has to be read first, or the stream ended. Never reads.
     pub(crate) fn try_recv(&mut self, peer: &str) -> Option<Result<Frame, TransportError>> {
@@ -229,12 +225,8 @@ impl StreamReader {
 
     async fn next_frame(&mut self, peer: &str) -> Result<Option<Frame>, TransportError> {
         loop {
-            if let Some(frame) = self
-                .decoder
-                .decode(&mut self.buffer)
-                .map_err(|source| TransportError::Protocol { peer: peer.to_string(), source })?
-            {
-                return Ok(Some(frame));
+            if let Some(received) = self.try_recv(peer) {
+                return received.map(Some);
             }
             if self.fill(peer).await? == 0 {
                 return match self.decoder.decode_eof(&mut self.buffer) {

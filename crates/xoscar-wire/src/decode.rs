@@ -138,9 +138,8 @@ impl FrameDecoder {
     #[inline]
     fn decode_call(&self, src: &mut BytesMut) -> Option<Frame> {
         let prefix: [u8; PREFIX_LEN] = src.get(..PREFIX_LEN)?.try_into().ok()?;
-        let kind = match prefix[0] {
-            1 => FrameKind::Request,
-            2 => FrameKind::Response,
+        let kind = match FrameKind::from_byte(prefix[0])? {
+            kind @ (FrameKind::Request | FrameKind::Response) => kind,
             _ => return None,
         };
         let payload_count = usize::from(u16::from_le_bytes([prefix[2], prefix[3]]));
@@ -188,24 +187,6 @@ impl FrameDecoder {
             _ => Envelope::Response(hot.into_response(header)),
         };
         Some(Frame { envelope, payloads })
-    }
-
-    /// True when [`Self::decode`] would return at once with a frame or an error, without needing
-    /// more bytes: a whole frame (or a bad prefix) is already in `src`. `src` is the buffer the
-    /// next [`Self::decode`] will take from: a prefix parsed here is kept for it.
-    pub fn frame_ready(&mut self, src: &BytesMut) -> bool {
-        let pending = match self.pending {
-            Some(pending) => pending,
-            None => match self.read_head(src) {
-                Ok(Some(pending)) => {
-                    self.pending = Some(pending);
-                    pending
-                }
-                Ok(None) => return false,
-                Err(_) => return true,
-            },
-        };
-        src.len() >= pending.total_len
     }
 
     /// Like [`Self::decode`], for when the stream has ended: bytes of an incomplete frame are

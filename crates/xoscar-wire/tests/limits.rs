@@ -219,26 +219,6 @@ fn handshake_round_trips_and_reports_mismatches() {
     assert_eq!(over.capacity(), capacity);
 }
 
-#[test]
-fn frame_ready_tells_whether_decode_would_wait() {
-    let wire = encode(
-        Frame::request(3, Bytes::from_static(b"h"), vec![Bytes::from(vec![1u8; 300])]),
-        Limits::default(),
-    );
-    // The buffer grows as bytes arrive, as a reader's does; the decoder keeps the prefix it
-    // parsed on the way.
-    let mut decoder = FrameDecoder::default();
-    for cut in [0, 1, 7, 8, 16, wire.len() - 1] {
-        assert!(!decoder.frame_ready(&BytesMut::from(&wire[..cut])), "{cut} bytes are not a frame");
-    }
-    let mut whole = wire.clone();
-    assert!(decoder.frame_ready(&whole));
-    assert!(decoder.decode(&mut whole).unwrap().is_some(), "ready means decode returns at once");
-    // A prefix that can only fail is ready too: decode returns its error at once.
-    let mut fresh = FrameDecoder::default();
-    assert!(fresh.frame_ready(&BytesMut::from(&[0xEE, 0, 0, 0, 0, 0, 0, 0][..])));
-}
-
 proptest::proptest! {
     /// `admit` refuses exactly what `check_frame` refuses, with the same error, whatever the
     /// limits (tight ones make the bound on a call's envelope miss, so it is measured).
