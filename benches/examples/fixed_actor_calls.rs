@@ -28,7 +28,7 @@ use xoscar_benches::actors::{Echoer, RawActor};
 use xoscar_benches::counting::Counting;
 use xoscar_benches::mux::RawMux;
 use xoscar_benches::wire_trip::{WireTrip, static_payload};
-use xoscar_benches::{address, current_thread, our_listener, raw_echo_batched, spread};
+use xoscar_benches::{address, current_thread, our_listener, serve_raw_echo_on_unix, spread};
 use xoscar_pool::testing::Echo;
 use xoscar_pool::{Message, Pool, PoolConfig, ServerConfig, serve};
 use xoscar_transport::Address;
@@ -95,7 +95,7 @@ fn wire(mode: &str, calls: u64) {
 }
 
 fn remote(mode: &str, calls: u64, in_flight: u64) {
-    let (ready, addresses) = std::sync::mpsc::channel::<(Address, Address)>();
+    let (ready, addresses) = std::sync::mpsc::channel::<(Address, Address, Address)>();
     std::thread::spawn(move || {
         current_thread().block_on(async move {
             let pool = ActorPool::builder(address("uds", "fixed-actors"))
@@ -106,19 +106,12 @@ fn remote(mode: &str, calls: u64, in_flight: u64) {
             pool.create(Echoer::default()).uid("echo").await.unwrap();
             let echo = our_listener(&address("uds", "fixed-echo")).await;
             let echo = serve(echo, Echo, ServerConfig::default()).unwrap();
-            let Address::Unix(raw_path) = address("uds", "fixed-raw-echo") else { unreachable!() };
-            let _ = std::fs::remove_file(&raw_path);
-            let raw = tokio::net::UnixListener::bind(&raw_path).unwrap();
-            tokio::spawn(async move {
-                while let Ok((stream, _)) = raw.accept().await {
-                    tokio::spawn(raw_echo_batched(stream));
-                }
-            });
-            ready.send((pool.address().clone(), echo.local_addr().clone())).unwrap();
+            let raw = serve_raw_echo_on_unix("fixed-raw-echo");
+            ready.send((pool.address().clone(), echo.local_addr().clone(), raw)).unwrap();
             std::future::pending::<()>().await;
         })
     });
-    let (actors, echo) = addresses.recv().unwrap();
+    let (actors, echo, raw) = addresses.recv().unwrap();
     let payload = Bytes::from(vec![0x5A; 16]);
     let actor = ActorRef::<Echoer>::new(actors, "echo");
     let pool = Pool::new(PoolConfig::default()).unwrap();
@@ -133,7 +126,7 @@ fn remote(mode: &str, calls: u64, in_flight: u64) {
             })
             .await
         } else if mode == "mux" {
-            let mux = RawMux::connect(&address("uds", "fixed-raw-echo")).await;
+            let mux = RawMux::connect(&raw).await;
             spread(calls, in_flight, move |id| {
                 let (mux, payload) = (mux.clone(), payload.clone());
                 async move {

@@ -51,9 +51,7 @@ pub fn serve_if_child() {
             serve(our_listener(&address("uds", "child")).await, Echo, ServerConfig::default())
                 .unwrap();
         let raw_tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let Address::Unix(raw_path) = address("uds", "child-raw") else { unreachable!() };
-        let _ = std::fs::remove_file(&raw_path);
-        let raw_uds = UnixListener::bind(&raw_path).unwrap();
+        let raw_uds = crate::serve_raw_echo_on_unix("child-raw");
         let sink_tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let Address::Unix(sink_path) = address("uds", "child-sink") else { unreachable!() };
         let _ = std::fs::remove_file(&sink_path);
@@ -68,18 +66,13 @@ pub fn serve_if_child() {
         println!("OURS_TCP {}", ours_tcp.local_addr());
         println!("OURS_UDS {}", ours_uds.local_addr());
         println!("RAW_TCP {}", Address::tcp(raw_tcp.local_addr().unwrap()));
-        println!("RAW_UDS {}", Address::unix(&raw_path));
+        println!("RAW_UDS {raw_uds}");
         println!("SINK_TCP {}", Address::tcp(sink_tcp.local_addr().unwrap()));
         println!("SINK_UDS {}", Address::unix(&sink_path));
         println!("READY");
         tokio::spawn(async move {
             while let Ok((stream, _)) = raw_tcp.accept().await {
                 stream.set_nodelay(true).unwrap();
-                tokio::spawn(raw_echo_batched(stream));
-            }
-        });
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = raw_uds.accept().await {
                 tokio::spawn(raw_echo_batched(stream));
             }
         });

@@ -121,6 +121,20 @@ pub async fn raw_echo<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> std::io::
     }
 }
 
+/// Serves [`raw_echo_batched`] on a fresh Unix socket named after `tag`, from the current
+/// runtime, until the process ends; returns its address.
+pub fn serve_raw_echo_on_unix(tag: &str) -> Address {
+    let Address::Unix(path) = address("uds", tag) else { unreachable!("a unix address") };
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(raw_echo_batched(stream));
+        }
+    });
+    Address::unix(&path)
+}
+
 /// Raw limit, sockets, many in flight: echoes `[u32 len][body]` messages, answering everything
 /// that arrived together with one write (as a pipelining server would).
 pub async fn raw_echo_batched<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> std::io::Result<()> {

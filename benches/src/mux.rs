@@ -77,17 +77,7 @@ impl RawMux {
                 });
                 RawMux::connect(&Address::tcp(local)).await
             }
-            "uds" => {
-                let Address::Unix(path) = crate::address("uds", tag) else { unreachable!() };
-                let _ = std::fs::remove_file(&path);
-                let listener = tokio::net::UnixListener::bind(&path).unwrap();
-                tokio::spawn(async move {
-                    while let Ok((stream, _)) = listener.accept().await {
-                        tokio::spawn(crate::raw_echo_batched(stream));
-                    }
-                });
-                RawMux::connect(&Address::unix(&path)).await
-            }
+            "uds" => RawMux::connect(&crate::serve_raw_echo_on_unix(tag)).await,
             _ => RawMux::in_process(),
         }
     }
