@@ -82,9 +82,8 @@ impl<'a> Received<'a> {
     }
 }
 
-/// Reads a varint off the front of `buf`. Keys and lengths in a header are nearly always one
-/// byte, read here in place; prost's generic reader (about 40 instructions a varint, three
-/// varints a header) takes the rest.
+/// Reads a varint off the front of `buf`: a one-byte one (nearly every key and length in a
+/// header) in place, a longer one with prost's generic reader.
 #[inline]
 fn varint(buf: &mut &[u8]) -> Option<u64> {
     match buf.first() {

@@ -165,9 +165,10 @@ async fn read_loop(conn: &Conn, mut reader: FrameReader) -> Ending {
     }
 }
 
-/// Writes what is queued, control frames first, flushing once nothing more is waiting. A
-/// large frame is written by itself (the transport flushes past its high-water mark), so a
-/// ping waits for at most the frame being written. After a go-away, shuts our sending side
+/// Writes what is queued, control frames first, flushing once nothing more is waiting. Once
+/// past its high-water mark the transport flushes before taking the next frame, so a large
+/// frame goes out with at most one more, and a ping waits for at most the batch being
+/// written. After a go-away, shuts our sending side
 /// once everything queued before it is written, then idles until the server closes.
 async fn write_loop(conn: &Conn, mut writer: FrameWriter) -> Ending {
     let mut batch = Batch { conn, taken: VecDeque::new() };

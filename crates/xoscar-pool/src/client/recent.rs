@@ -5,9 +5,9 @@
 //! state, then the endpoint's connection: a lock and a hash of the address each). A call made
 //! with a [`RecentConnection`] takes a lease on the remembered connection instead, when it is
 //! the same pool's and runtime's, to the same endpoint, and still takes leases; otherwise it
-//! goes the plain way and remembers what it found. A connection stops taking leases before it leaves
-//! the pool's map (reaped, closing, gone away, ended), so a remembered one is used only while
-//! the map would have given the same.
+//! goes the plain way and remembers what it found. A connection stops taking leases before it
+//! leaves the pool's map (reaped, closing, gone away, ended), so a remembered one is used only
+//! while the map would have given the same.
 
 use std::future::Future;
 use std::sync::{Arc, Weak};
