@@ -94,3 +94,42 @@ fn changes_are_seen_by_readers_on_other_threads() {
     }
     assert_eq!(router.resolve(&target), Route::Local(1));
 }
+
+#[test]
+fn every_change_moves_the_version_and_an_unmoved_version_keeps_its_route() {
+    let router = Router::new();
+    let target = address("10.1.2.3:7000");
+    let other = address("10.9.9.9:1");
+    let (mut seen, route) = router.resolve_versioned(&target);
+    assert_eq!(route, Route::Remote(Cow::Borrowed(&target)));
+    assert_eq!(router.version(), seen, "reading changes nothing");
+    // Each change, to this address or another: the version moves on and never comes back.
+    let changes: [&dyn Fn(); 6] = [
+        &|| {
+            let _ = router.map(target.clone(), address("unix:///run/pool.sock"));
+        },
+        &|| {
+            let _ = router.add_local(target.clone(), 1u32);
+        },
+        &|| {
+            let _ = router.remove_local(&target);
+        },
+        &|| {
+            let _ = router.unmap(&target);
+        },
+        &|| {
+            let _ = router.add_local(other.clone(), 2);
+        },
+        &|| {
+            let _ = router.remove_local_where(|&value| value == 2);
+        },
+    ];
+    for (step, change) in changes.iter().enumerate() {
+        change();
+        let (version, route) = router.resolve_versioned(&target);
+        assert!(version > seen, "change {step} moved the version ({seen} -> {version})");
+        assert_eq!(router.version(), version);
+        assert_eq!(route, router.resolve(&target), "the route read with the version");
+        seen = version;
+    }
+}
