@@ -237,6 +237,28 @@ fn a_ref_follows_a_new_mapping_past_the_connection_it_remembers() {
     });
 }
 
+/// A ref remembers that the router sent its address to another process; a pool of this
+/// process started at that address afterwards still takes the ref's next message, in process
+/// (`Add` cannot be sent to another process, so only a delivery here succeeds).
+#[test]
+fn a_ref_that_went_remote_is_delivered_here_once_a_pool_starts_at_its_address() {
+    run(async {
+        let at = address(Transport::Inproc);
+        let actor = ActorRef::<Recorder>::new(at.clone(), "late");
+        // The second time from what the ref remembers of the first.
+        for _ in 0..2 {
+            let error = actor.tell(Add { n: 1 }).await.unwrap_err();
+            assert!(matches!(error, ActorError::NotRemote { .. }), "{error:?}");
+        }
+        let pool = ActorPool::start(at).await.unwrap();
+        let at_stop = Arc::new(AtomicI64::new(-1));
+        pool.create(recorder(&at_stop)).uid("late").await.unwrap();
+        actor.tell(Add { n: 2 }).await.unwrap();
+        pool.shutdown().await;
+        assert_eq!(at_stop.load(Ordering::SeqCst), 2);
+    });
+}
+
 #[test]
 fn an_undecodable_request_header_fails_that_request_only() {
     run(async {

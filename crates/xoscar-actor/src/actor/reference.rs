@@ -4,6 +4,7 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 
 use bytes::{Buf, BufMut, Bytes};
@@ -42,6 +43,11 @@ struct Target {
     /// open); shared by every clone of the ref. Weak: a cell holds its own ref, so a strong
     /// cache would keep a destroyed actor's cell, mailbox and task alive forever.
     local: Mutex<Option<Weak<dyn Any + Send + Sync>>>,
+    /// One more than the router version at which this ref's address was last found to be
+    /// neither a pool of this process nor mapped (0: not found so yet). While the router's
+    /// version is still that, a call goes to the address without asking the router: one
+    /// atomic load instead of the cell cache's lock, the router's lock and two lookups.
+    remote_at: AtomicU64,
     /// How this ref sends each message type across processes (a call or a tell): the
     /// actor type's codec and the request header. A header names only the uid and the
     /// message, so it is the same every time; looking both up here costs less than the actor
@@ -70,6 +76,7 @@ impl Clone for Target {
             address,
             uid,
             local: Mutex::default(),
+            remote_at: AtomicU64::new(0),
             routes: Mutex::default(),
             recent: RecentConnection::default(),
         }
@@ -99,6 +106,7 @@ impl<A> ActorRef<A> {
             address,
             uid: uid.into(),
             local: Mutex::default(),
+            remote_at: AtomicU64::new(0),
             routes: Mutex::default(),
             recent: RecentConnection::default(),
         };
@@ -134,6 +142,18 @@ impl<A> ActorRef<A> {
     {
         let cell: Arc<dyn Any + Send + Sync> = cell.clone();
         *self.inner.local.lock() = Some(Arc::downgrade(&cell));
+    }
+
+    /// The router version at which this ref's address was last found remote and unmapped
+    /// (see [`ActorRef::note_remote_at`]), if it was.
+    pub(crate) fn noted_remote_version(&self) -> Option<u64> {
+        self.inner.remote_at.load(Relaxed).checked_sub(1)
+    }
+
+    /// Notes that the router, at `version`, sent this ref's address to itself, remote.
+    // Relaxed: the number publishes nothing; it is only compared with the router's version.
+    pub(crate) fn note_remote_at(&self, version: u64) {
+        self.inner.remote_at.store(version.wrapping_add(1), Relaxed);
     }
 
     /// The connection this ref's last call to another process went through (shared by its

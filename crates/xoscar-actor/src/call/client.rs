@@ -35,7 +35,18 @@ impl Client {
     }
 }
 
+/// This process's caller: made with the default configuration at first use, unless
+/// [`configure`] came first. Inline: every call reaches it, and once made it is one load.
+#[inline]
 pub(crate) fn client() -> Result<&'static Client, ActorError> {
+    match CLIENT.get() {
+        Some(Ok(client)) => Ok(client),
+        _ => first_client(),
+    }
+}
+
+#[cold]
+fn first_client() -> Result<&'static Client, ActorError> {
     CLIENT.get_or_init(|| Client::new(PoolConfig::default())).as_ref().map_err(Clone::clone)
 }
 
@@ -80,11 +91,22 @@ impl<A: Actor> ActorRef<A> {
     /// The actor's cell if it lives in this process (from the ref's cache when still live),
     /// else the endpoint to dial.
     pub(crate) fn reach(&self) -> Result<Reach<'_, A>, ActorError> {
+        // The router's answer when this ref last asked, while its tables have not changed
+        // since: an unmapped address that no pool of this process serves. (A ref that never
+        // went to another process pays one load for the look.)
+        if let Some(noted) = self.noted_remote_version() {
+            let client = client()?;
+            if client.router.version() == noted {
+                return Ok(Reach::Remote(client, Cow::Borrowed(self.address())));
+            }
+        }
         if let Some(cell) = self.cached_cell() {
             return Ok(Reach::Local(cell));
         }
-        match place(self.address())? {
-            (client, Place::Local(core)) => match core.cell(self.uid()) {
+        let client = client()?;
+        let (version, route) = client.router.resolve_versioned(self.address());
+        match placed(route, self.address()) {
+            Place::Local(core) => match core.cell(self.uid()) {
                 Ok(cell) => {
                     let cell = typed::<A>(cell)?;
                     self.cache_cell(&cell);
@@ -105,7 +127,11 @@ impl<A: Actor> ActorRef<A> {
                     Ok(Reach::Remote(client, Cow::Owned(endpoint)))
                 }
             },
-            (client, Place::Remote(endpoint)) => Ok(Reach::Remote(client, endpoint)),
+            Place::Remote(Cow::Borrowed(endpoint)) => {
+                self.note_remote_at(version);
+                Ok(Reach::Remote(client, Cow::Borrowed(endpoint)))
+            }
+            Place::Remote(endpoint) => Ok(Reach::Remote(client, endpoint)),
         }
     }
 }
@@ -118,15 +144,19 @@ pub(crate) enum Place<'a> {
 
 pub(crate) fn place(address: &Address) -> Result<(&'static Client, Place<'_>), ActorError> {
     let client = client()?;
-    let place = match client.router.resolve(address) {
+    Ok((client, placed(client.router.resolve(address), address)))
+}
+
+/// Where `address` is served, given its `route`.
+fn placed<'a>(route: Route<'a, Weak<Core>>, address: &'a Address) -> Place<'a> {
+    match route {
         // A pool dropped a moment ago is still in the table: nobody is there.
         Route::Local(core) => match core.upgrade() {
             Some(core) => Place::Local(core),
             None => Place::Remote(Cow::Borrowed(address)),
         },
         Route::Remote(endpoint) => Place::Remote(endpoint),
-    };
-    Ok((client, place))
+    }
 }
 
 impl<A: Actor> ActorRef<A> {
