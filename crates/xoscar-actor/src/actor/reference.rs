@@ -45,8 +45,9 @@ struct Target {
     local: Mutex<Option<Weak<dyn Any + Send + Sync>>>,
     /// One more than the router version at which this ref's address was last found to be
     /// neither a pool of this process nor mapped (0: not found so yet). While the router's
-    /// version is still that, a call goes to the address without asking the router: one
-    /// atomic load instead of the cell cache's lock, the router's lock and two lookups.
+    /// version is still that, a call goes to the address without asking the router: two
+    /// atomic loads (this and the router's version) instead of the cell cache's lock, the
+    /// router's lock and two lookups.
     remote_at: AtomicU64,
     /// How this ref sends each message type across processes (a call or a tell): the
     /// actor type's codec and the request header. A header names only the uid and the
