@@ -4,7 +4,9 @@
 //!
 //! Instructions are callgrind's count (valgrind must be installed), per call at the margin:
 //! the difference between runs of `2n` and `n` calls, divided by `n`, so that starting the
-//! pools is not counted. Allocations come from the example's counting allocator, over the calls
+//! pools is not counted. Threads are counted apart: a remote shape's caller runs on the main
+//! thread and its server on a thread of its own, so the report also splits those shapes'
+//! counts into the caller's side and the server's. Allocations come from the example's counting allocator, over the calls
 //! alone (the whole process: a remote shape counts the serving thread too).
 //!
 //! The example is built with one codegen unit (`CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1`): with
@@ -58,6 +60,9 @@ struct Counts {
     /// task vtable's `poll` and `schedule`).
     polls: f64,
     wakeups: f64,
+    /// The main thread's share of `instructions` (the caller's side), when other threads
+    /// counted too (a remote shape's server).
+    caller: Option<f64>,
 }
 
 pub fn run(compare: Option<&str>) -> Result<()> {
@@ -92,6 +97,11 @@ pub fn run(compare: Option<&str>) -> Result<()> {
          calls (strace, whole process)\n\n| shape | task polls | wake-ups | syscalls |\n|---|---|---|---|\n",
         columns.last().map_or("", |(label, _)| label.as_str())
     );
+    let mut sides = format!(
+        "\nper call, {}, by side: the caller's thread and the server's\n\n| shape | caller | \
+         server |\n|---|---|---|\n",
+        columns.last().map_or("", |(label, _)| label.as_str())
+    );
     for shape in &SHAPES {
         let mut cells = Vec::new();
         let mut instructions = Vec::new();
@@ -103,6 +113,10 @@ pub fn run(compare: Option<&str>) -> Result<()> {
                     "| {} | {:.2} | {:.2} | {syscalls} |\n",
                     shape.name, counts.polls, counts.wakeups
                 ));
+                if let Some(caller) = counts.caller {
+                    let server = counts.instructions - caller;
+                    sides.push_str(&format!("| {} | {caller:.0} | {server:.0} |\n", shape.name));
+                }
             }
             instructions.push(counts.instructions);
             let allocations = counts.allocations.map_or("-".into(), |a| format!("{a:.2}"));
@@ -115,6 +129,7 @@ pub fn run(compare: Option<&str>) -> Result<()> {
         report.push_str(&format!("| {} | {} |{change}\n", shape.name, cells.join(" | ")));
     }
     report.push_str(&activity);
+    report.push_str(&sides);
     write_report("instructions.md", &report)
 }
 
@@ -148,11 +163,13 @@ fn measure(binary: &Path, shape: &Shape) -> Result<Counts> {
         .lines()
         .find_map(|line| line.strip_prefix("allocations per call: ")?.trim().parse().ok());
     let per_call = |twice: u64, once: u64| twice.saturating_sub(once) as f64 / shape.calls as f64;
+    let several_threads = once.threads > 1 && twice.threads > 1;
     Ok(Counts {
         instructions: per_call(twice.instructions, once.instructions),
         allocations,
         polls: per_call(twice.polls, once.polls),
         wakeups: per_call(twice.schedules, once.schedules),
+        caller: several_threads.then(|| per_call(twice.main_thread, once.main_thread)),
     })
 }
 
@@ -195,17 +212,23 @@ fn args(shape: &Shape, calls: u64) -> Vec<String> {
 
 /// What callgrind counted over a whole run.
 struct Callgrind {
+    /// Over every thread.
     instructions: u64,
+    /// The main thread's (callgrind's thread 1).
+    main_thread: u64,
+    /// How many threads ran.
+    threads: usize,
     /// Calls of tokio's task `poll` and `schedule` (a wake-up that queued a task).
     polls: u64,
     schedules: u64,
 }
 
-/// What callgrind counts for `calls` calls of `shape`.
+/// What callgrind counts for `calls` calls of `shape`, thread by thread (callgrind writes one
+/// file per thread, numbered from 1, the main thread's first).
 fn callgrind(binary: &Path, shape: &Shape, calls: u64) -> Result<Callgrind> {
     let out = std::env::temp_dir().join(format!("xtask-callgrind-{}", std::process::id()));
     let status = Command::new("valgrind")
-        .args(["--tool=callgrind", "--quiet"])
+        .args(["--tool=callgrind", "--quiet", "--separate-threads=yes"])
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(binary)
         .args(args(shape, calls))
@@ -215,16 +238,32 @@ fn callgrind(binary: &Path, shape: &Shape, calls: u64) -> Result<Callgrind> {
     if !status.success() {
         bail!("valgrind on {} failed ({status})", shape.name);
     }
-    let text = std::fs::read_to_string(&out)?;
-    let _ = std::fs::remove_file(&out);
-    let instructions = text
-        .lines()
+    let mut counted =
+        Callgrind { instructions: 0, main_thread: 0, threads: 0, polls: 0, schedules: 0 };
+    for thread in 1.. {
+        let file = PathBuf::from(format!("{}-{thread:02}", out.display()));
+        let Ok(text) = std::fs::read_to_string(&file) else { break };
+        let _ = std::fs::remove_file(&file);
+        let instructions = total(&text).context("no total in callgrind's output")?;
+        if thread == 1 {
+            counted.main_thread = instructions;
+        }
+        counted.instructions += instructions;
+        counted.threads += 1;
+        counted.polls += calls_to(&text, "tokio::runtime::task::raw::poll");
+        counted.schedules += calls_to(&text, "tokio::runtime::task::raw::schedule");
+    }
+    if counted.threads == 0 {
+        bail!("callgrind wrote no output for {}", shape.name);
+    }
+    Ok(counted)
+}
+
+/// The instruction total of one callgrind output.
+fn total(text: &str) -> Option<u64> {
+    text.lines()
         .find_map(|line| line.strip_prefix("summary: ").or_else(|| line.strip_prefix("totals: ")))
         .and_then(|total| total.split_whitespace().next()?.parse().ok())
-        .context("no total in callgrind's output")?;
-    let polls = calls_to(&text, "tokio::runtime::task::raw::poll");
-    let schedules = calls_to(&text, "tokio::runtime::task::raw::schedule");
-    Ok(Callgrind { instructions, polls, schedules })
 }
 
 /// How many times the functions whose name starts with `name` were called, summed over
@@ -264,6 +303,13 @@ mod tests {
         assert_eq!(calls_to(text, "tokio::runtime::task::raw::poll"), 7);
         assert_eq!(calls_to(text, "other"), 100);
         assert_eq!(calls_to(text, "missing"), 0);
+    }
+
+    #[test]
+    fn a_thread_total_is_read_from_either_line_callgrind_writes() {
+        assert_eq!(total("events: Ir\nsummary: 1234\nfn=(1) main\n"), Some(1234));
+        assert_eq!(total("events: Ir\ntotals: 567 8\n"), Some(567));
+        assert_eq!(total("events: Ir\n"), None);
     }
 
     #[test]
