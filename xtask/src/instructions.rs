@@ -6,8 +6,9 @@
 //! the difference between runs of `2n` and `n` calls, divided by `n`, so that starting the
 //! pools is not counted. Threads are counted apart: a remote shape's caller runs on the main
 //! thread and its server on a thread of its own, so the report also splits those shapes'
-//! counts into the caller's side and the server's. Allocations come from the example's counting allocator, over the calls
-//! alone (the whole process: a remote shape counts the serving thread too).
+//! counts into the caller's side and the server's. Allocations come from the example's
+//! counting allocator, over the calls alone (the whole process: a remote shape counts the
+//! serving thread too).
 //!
 //! The example is built with one codegen unit (`CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1`): with
 //! the default sixteen, how code is split among units (and so what is inlined) depends on
