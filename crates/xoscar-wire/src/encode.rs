@@ -3,7 +3,9 @@
 use bytes::{BufMut, Bytes};
 
 use crate::hot::SMALL_ENVELOPE_MAX;
-use crate::{Frame, Limits, PAYLOAD_LEN_SIZE, PREFIX_LEN, WireError, WriteBuf};
+use crate::{
+    Envelope, Frame, FrameKind, Limits, PAYLOAD_LEN_SIZE, PREFIX_LEN, WireError, WriteBuf,
+};
 
 /// Room for the prefix and one payload length before a small envelope in the head scratch.
 const SMALL_PREFIX_ROOM: usize = PREFIX_LEN + PAYLOAD_LEN_SIZE;
@@ -39,25 +41,56 @@ impl FrameEncoder {
         // once; everything else goes the general way.
         if frame.payloads.len() <= 1 {
             let mut head = [0u8; SMALL_PREFIX_ROOM + SMALL_ENVELOPE_MAX];
-            if let Some(envelope_len) = frame.envelope.write_small(&mut head[SMALL_PREFIX_ROOM..]) {
-                return self.encode_small(frame, &mut head, envelope_len, out);
+            let room = &mut head[SMALL_PREFIX_ROOM..];
+            if let Some(envelope_len) = frame.envelope.write_small(None, room) {
+                let (kind, payload) = (frame.envelope.kind(), frame.payloads.first());
+                return self.encode_small(kind, payload, &mut head, envelope_len, out);
             }
         }
         self.encode_any(frame, out)
     }
 
-    /// A frame of at most one payload whose envelope (`envelope_len` bytes) is written in
-    /// `head` after [`SMALL_PREFIX_ROOM`] bytes: the prefix goes right before it, and the
+    /// [`Self::encode`] from a borrowed frame, a request written under `request_id` in place
+    /// of its own id (any other frame as it is): for a sender that keeps its frame (to send
+    /// it again elsewhere) and gives each sending an id of its own, without a copy of the
+    /// frame. Small payloads are copied as `encode` copies them; larger ones are queued by
+    /// reference (one count each). On error nothing is queued.
+    #[inline]
+    pub fn encode_borrowed(
+        &self,
+        frame: &Frame,
+        request_id: u64,
+        out: &mut WriteBuf,
+    ) -> Result<(), WireError> {
+        if frame.payloads.len() <= 1 {
+            let mut head = [0u8; SMALL_PREFIX_ROOM + SMALL_ENVELOPE_MAX];
+            let room = &mut head[SMALL_PREFIX_ROOM..];
+            if let Some(envelope_len) = frame.envelope.write_small(Some(request_id), room) {
+                let (kind, payload) = (frame.envelope.kind(), frame.payloads.first());
+                return self.encode_small(kind, payload, &mut head, envelope_len, out);
+            }
+        }
+        // A large header, several payloads or another kind: rare enough for a copy (its
+        // buffers counted, not copied).
+        let mut frame = frame.clone();
+        if let Envelope::Request(request) = &mut frame.envelope {
+            request.id = request_id;
+        }
+        self.encode_any(frame, out)
+    }
+
+    /// A `kind` frame of at most one payload whose envelope (`envelope_len` bytes) is written
+    /// in `head` after [`SMALL_PREFIX_ROOM`] bytes: the prefix goes right before it, and the
     /// whole head (with a small payload) is queued with one copy.
     fn encode_small(
         &self,
-        mut frame: Frame,
+        kind: FrameKind,
+        payload: Option<&Bytes>,
         head: &mut [u8; SMALL_PREFIX_ROOM + SMALL_ENVELOPE_MAX],
         envelope_len: usize,
         out: &mut WriteBuf,
     ) -> Result<(), WireError> {
-        let payload = frame.payloads.pop();
-        let payload_len = payload.as_ref().map_or(0, Bytes::len);
+        let payload_len = payload.map_or(0, Bytes::len);
         // In `Limits::check_frame`'s order, so the same frame fails with the same error.
         self.limits.check_envelope(envelope_len as u64)?;
         self.limits.check_payload_count(usize::from(payload.is_some()))?;
@@ -71,17 +104,17 @@ impl FrameEncoder {
             }
             None => PAYLOAD_LEN_SIZE,
         };
-        head[start] = frame.envelope.kind() as u8;
+        head[start] = kind as u8;
         head[start + 2] = u8::from(payload.is_some());
         head[start + 4..start + 8].copy_from_slice(&(envelope_len as u32).to_le_bytes());
         let head = &head[start..SMALL_PREFIX_ROOM + envelope_len];
         match payload {
             Some(payload) if payload.len() > INLINE_PAYLOAD_MAX => {
                 out.head_space(head.len()).extend_from_slice(head);
-                out.push(payload);
+                out.push(payload.clone());
             }
             payload => {
-                let payload = payload.as_deref().unwrap_or_default();
+                let payload = payload.map_or(&[][..], |payload| &payload[..]);
                 let space = out.head_space(head.len() + payload.len());
                 space.extend_from_slice(head);
                 space.extend_from_slice(payload);
@@ -129,14 +162,21 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::{Envelope, pb};
+    use crate::pb;
 
-    /// What `encode` gives, and what the general path gives, for the same frame.
-    fn both_ways(encoder: &FrameEncoder, frame: Frame) -> [Result<BytesMut, WireError>; 2] {
-        let (mut fast, mut general) = (WriteBuf::new(), WriteBuf::new());
+    /// What `encode` gives, what the general path gives, and what `encode_borrowed` gives
+    /// under the frame's own id, for the same frame.
+    fn both_ways(encoder: &FrameEncoder, frame: Frame) -> [Result<BytesMut, WireError>; 3] {
+        let (mut fast, mut general, mut borrowed) =
+            (WriteBuf::new(), WriteBuf::new(), WriteBuf::new());
+        let id = match &frame.envelope {
+            Envelope::Request(request) => request.id,
+            _ => 0,
+        };
+        let lent = encoder.encode_borrowed(&frame, id, &mut borrowed).map(|()| borrowed.flatten());
         let fast = encoder.encode(frame.clone(), &mut fast).map(|()| fast.flatten());
         let general = encoder.encode_any(frame, &mut general).map(|()| general.flatten());
-        [fast, general]
+        [fast, general, lent]
     }
 
     proptest! {
@@ -160,15 +200,45 @@ mod tests {
             };
             let payloads: Vec<Bytes> = payload.into_iter().map(Bytes::from).collect();
             let frame = Frame::new(envelope, payloads);
-            let [fast, general] = both_ways(&FrameEncoder::default(), frame.clone());
-            prop_assert_eq!(fast.unwrap(), general.unwrap());
+            let [fast, general, lent] = both_ways(&FrameEncoder::default(), frame.clone());
+            let fast = fast.unwrap();
+            prop_assert_eq!(&fast, &general.unwrap());
+            prop_assert_eq!(&fast, &lent.unwrap());
             // Tight limits: the same frames are refused, with the same error.
             let tight = Limits::default()
                 .max_envelope_len(limit)
                 .max_payload_len(limit as u64)
                 .max_payloads(limit % 2);
-            let [fast, general] = both_ways(&FrameEncoder::new(tight), frame);
-            prop_assert_eq!(fast.map_err(|e| e.to_string()), general.map_err(|e| e.to_string()));
+            let [fast, general, lent] = both_ways(&FrameEncoder::new(tight), frame);
+            let fast = fast.map_err(|e| e.to_string());
+            prop_assert_eq!(&fast, &general.map_err(|e| e.to_string()));
+            prop_assert_eq!(&fast, &lent.map_err(|e| e.to_string()));
+        }
+
+        /// A borrowed frame is written under the id given, in place of its own (a request's),
+        /// and the frame lent is left as it was: the bytes are those of the frame with that id.
+        #[test]
+        fn a_borrowed_frame_is_written_under_the_id_given(
+            own in any::<u64>(),
+            given in any::<u64>(),
+            header_len in 0usize..100,
+            payloads in proptest::collection::vec(0usize..400, 0..3),
+        ) {
+            let header = Bytes::from(vec![7u8; header_len]);
+            let payloads: Vec<Bytes> =
+                payloads.into_iter().map(|n| Bytes::from(vec![1u8; n])).collect();
+            let lent = Frame::request(own, header, payloads);
+            let before = lent.clone();
+            let mut borrowed = WriteBuf::new();
+            FrameEncoder::default().encode_borrowed(&lent, given, &mut borrowed).unwrap();
+            prop_assert_eq!(&lent, &before);
+            let mut renamed = lent;
+            if let Envelope::Request(request) = &mut renamed.envelope {
+                request.id = given;
+            }
+            let mut owned = WriteBuf::new();
+            FrameEncoder::default().encode(renamed, &mut owned).unwrap();
+            prop_assert_eq!(borrowed.flatten(), owned.flatten());
         }
     }
 }

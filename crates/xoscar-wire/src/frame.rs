@@ -89,11 +89,12 @@ impl Envelope {
     }
 
     /// Writes a request or response with a small header into `buf` (at least
-    /// `hot::SMALL_ENVELOPE_MAX` long): its length. `None` for any other envelope.
+    /// `hot::SMALL_ENVELOPE_MAX` long): its length. `None` for any other envelope. A request
+    /// is written under `request_id` if given, else under its own id.
     #[inline]
-    pub(crate) fn write_small(&self, buf: &mut [u8]) -> Option<usize> {
+    pub(crate) fn write_small(&self, request_id: Option<u64>, buf: &mut [u8]) -> Option<usize> {
         match self {
-            Envelope::Request(m) => hot::write_small_request(m, buf),
+            Envelope::Request(m) => hot::write_small_request(m, request_id.unwrap_or(m.id), buf),
             Envelope::Response(m) => hot::write_small_response(m, buf),
             _ => None,
         }

@@ -121,11 +121,12 @@ pub(crate) fn write_response(response: &pb::Response, dst: &mut BytesMut) {
     }
 }
 
-/// Writes `request` into `buf` when its header is at most [`SMALL_HEADER`] bytes and `buf`
-/// has [`SMALL_ENVELOPE_MAX`] bytes of room: its length. `None` otherwise (nothing written).
+/// Writes `request`, under the id `id`, into `buf` when its header is at most
+/// [`SMALL_HEADER`] bytes and `buf` has [`SMALL_ENVELOPE_MAX`] bytes of room: its length.
+/// `None` otherwise (nothing written).
 #[inline]
-pub(crate) fn write_small_request(request: &pb::Request, buf: &mut [u8]) -> Option<usize> {
-    write_small(&Fields::of_request(request), buf)
+pub(crate) fn write_small_request(request: &pb::Request, id: u64, buf: &mut [u8]) -> Option<usize> {
+    write_small(&Fields { id, ..Fields::of_request(request) }, buf)
 }
 
 /// [`write_small_request`] for a response.

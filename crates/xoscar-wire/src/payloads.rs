@@ -40,12 +40,6 @@ impl Payloads {
         self.0.push(payload);
     }
 
-    /// Takes the last buffer off.
-    #[inline]
-    pub(crate) fn pop(&mut self) -> Option<Bytes> {
-        self.0.pop()
-    }
-
     /// Makes room for `additional` more buffers (no allocation while they fit inline).
     #[inline]
     pub fn reserve_exact(&mut self, additional: usize) {

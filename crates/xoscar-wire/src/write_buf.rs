@@ -70,6 +70,51 @@ impl WriteBuf {
         self.sealed.push_back(bytes);
     }
 
+    /// Moves everything queued in `other` to the end of this queue, leaving `other` empty, without
+    /// copying: an empty queue takes `other`'s place whole (its scratch block with it), and
+    /// otherwise `other`'s segments are moved over.
+    ///
+    /// A sender that encodes frames ahead, away from the writer, hands them over this way.
+    pub fn append(&mut self, other: &mut WriteBuf) {
+        if self.is_empty() {
+            std::mem::swap(self, other);
+            other.clear_open();
+            return;
+        }
+        other.seal_open();
+        self.seal_open();
+        self.sealed_len += std::mem::take(&mut other.sealed_len);
+        self.sealed.append(&mut other.sealed);
+    }
+
+    /// Takes the first `at` bytes off the front, as a queue of their own, without copying
+    /// (buffers straddling `at` are split, one reference count each).
+    ///
+    /// # Panics
+    ///
+    /// If `at` is more than [`Buf::remaining`].
+    pub fn split_to(&mut self, at: usize) -> WriteBuf {
+        assert!(at <= self.remaining(), "split_to past the end of a WriteBuf");
+        let mut front = WriteBuf::new();
+        if at == 0 {
+            return front;
+        }
+        self.seal_open();
+        let mut left = at;
+        while left > 0 {
+            let segment = self.sealed.front_mut().expect("enough bytes were counted");
+            let piece = match segment.len() <= left {
+                true => self.sealed.pop_front().expect("just looked"),
+                false => segment.split_to(left),
+            };
+            left -= piece.len();
+            self.sealed_len -= piece.len();
+            front.sealed_len += piece.len();
+            front.sealed.push_back(piece);
+        }
+        front
+    }
+
     fn seal_open(&mut self) {
         if self.open_unwritten().is_empty() {
             self.clear_open();
@@ -174,7 +219,7 @@ mod tests {
         };
         for step in 0..20_000u64 {
             let byte = step as u8;
-            match next(4) {
+            match next(5) {
                 0 => {
                     let len = next(3 * SCRATCH_BLOCK as u64 / 2) as usize;
                     queue.head_space(len).extend(std::iter::repeat_n(byte, len));
@@ -185,10 +230,31 @@ mod tests {
                     queue.push(Bytes::from(vec![byte; len]));
                     expected.extend(std::iter::repeat_n(byte, len));
                 }
-                _ => {
+                2 => {
                     let written = next(queue.remaining() as u64 + 1) as usize;
                     queue.advance(written);
                     expected.drain(..written);
+                }
+                _ => {
+                    // Split off a front part and append it to a queue of its own, which is
+                    // then written in full; or split and append the rest back (a round trip).
+                    let at = next(queue.remaining() as u64 + 1) as usize;
+                    let mut front = queue.split_to(at);
+                    if next(2) == 0 {
+                        // Appended to an empty queue, or behind bytes not written yet.
+                        let mut other = WriteBuf::new();
+                        let before: &[u8] = if next(2) == 0 { b"abc" } else { b"" };
+                        other.head_space(before.len()).extend_from_slice(before);
+                        other.append(&mut front);
+                        assert!(front.is_empty());
+                        let taken = other.flatten();
+                        assert_eq!(&taken[..before.len()], before);
+                        assert!(expected.drain(..at).eq(taken[before.len()..].iter().copied()));
+                    } else {
+                        front.append(&mut queue);
+                        assert!(queue.is_empty());
+                        queue = front;
+                    }
                 }
             }
             assert_eq!(queue.remaining(), expected.len());
