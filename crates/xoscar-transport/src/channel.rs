@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use xoscar_wire::{Frame, Limits, pb};
+use xoscar_wire::{Frame, FrameEncoder, Limits, WriteBuf, pb};
 
 #[cfg(feature = "inproc")]
 use crate::inproc;
@@ -88,6 +88,24 @@ impl Channel {
     /// See [`FrameWriter::flush`].
     pub async fn flush(&mut self) -> Result<(), TransportError> {
         self.writer.flush().await
+    }
+
+    /// See [`FrameWriter::encoder`].
+    pub fn encoder(&self) -> Option<FrameEncoder> {
+        self.writer.encoder()
+    }
+}
+
+/// Frames encoded ahead were handed to an in-process writer, which takes frames as values.
+#[cfg(feature = "inproc")]
+fn encoded_in_process(peer: &str) -> TransportError {
+    TransportError::Io {
+        operation: "feed encoded frames to",
+        address: peer.to_string(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "an in-process channel takes frames as values, not bytes",
+        ),
     }
 }
 
@@ -233,6 +251,49 @@ impl FrameWriter {
             WriterKind::Stream(writer) => writer.try_feed(frame, &self.peer),
             #[cfg(feature = "inproc")]
             WriterKind::Inproc(sender) => sender.try_send(frame, &self.peer),
+        }
+    }
+
+    /// The encoder this half encodes frames with, for a sender that encodes frames ahead of
+    /// it (away from the writing task) and hands them over with
+    /// [`FrameWriter::try_feed_encoded`]; `None` in-process, where frames are handed over as
+    /// values and never encoded.
+    pub fn encoder(&self) -> Option<FrameEncoder> {
+        match &self.kind {
+            #[cfg(any(feature = "tcp", feature = "uds"))]
+            WriterKind::Stream(writer) => Some(writer.encoder().clone()),
+            #[cfg(feature = "inproc")]
+            WriterKind::Inproc(_) => None,
+        }
+    }
+
+    /// Queues whole frames encoded ahead with [`FrameWriter::encoder`], taking all of
+    /// `frames` without copying, unless more than the high-water mark is queued: then nothing
+    /// is taken and it returns `Ok(false)` ([`FrameWriter::feed_encoded`] flushes first).
+    ///
+    /// The bytes are written as they are: they must be whole frames from that encoder, or the
+    /// peer reads garbage and ends the connection. In-process there is no encoder, and this
+    /// fails with [`TransportError::Io`] (of kind [`std::io::ErrorKind::Unsupported`]).
+    #[cfg_attr(not(any(feature = "tcp", feature = "uds")), allow(unused_variables))]
+    pub fn try_feed_encoded(&mut self, frames: &mut WriteBuf) -> Result<bool, TransportError> {
+        match &mut self.kind {
+            #[cfg(any(feature = "tcp", feature = "uds"))]
+            WriterKind::Stream(writer) => Ok(writer.try_append(frames)),
+            #[cfg(feature = "inproc")]
+            WriterKind::Inproc(_) => Err(encoded_in_process(&self.peer)),
+        }
+    }
+
+    /// [`FrameWriter::try_feed_encoded`], flushing first when the queue is at its high-water
+    /// mark. Cancel safe: until it returns, `frames` keeps whatever it did not take, which is
+    /// all of it or nothing.
+    #[cfg_attr(not(any(feature = "tcp", feature = "uds")), allow(unused_variables))]
+    pub async fn feed_encoded(&mut self, frames: &mut WriteBuf) -> Result<(), TransportError> {
+        match &mut self.kind {
+            #[cfg(any(feature = "tcp", feature = "uds"))]
+            WriterKind::Stream(writer) => writer.append(frames, &self.peer).await,
+            #[cfg(feature = "inproc")]
+            WriterKind::Inproc(_) => Err(encoded_in_process(&self.peer)),
         }
     }
 

@@ -316,6 +316,34 @@ impl StreamWriter {
         Ok(None)
     }
 
+    /// The encoder frames for this writer are encoded with (its limits).
+    pub(crate) fn encoder(&self) -> &FrameEncoder {
+        &self.encoder
+    }
+
+    /// Moves all of `frames` (encoded with [`StreamWriter::encoder`]'s settings) to the end of
+    /// the queue, unless the queue is at its high-water mark: then nothing is taken (false).
+    pub(crate) fn try_append(&mut self, frames: &mut WriteBuf) -> bool {
+        if self.queue.remaining() >= self.high_water {
+            return false;
+        }
+        self.queue.append(frames);
+        true
+    }
+
+    /// [`StreamWriter::try_append`], flushing first when the queue is at its high-water mark.
+    pub(crate) async fn append(
+        &mut self,
+        frames: &mut WriteBuf,
+        peer: &Arc<str>,
+    ) -> Result<(), TransportError> {
+        if self.queue.remaining() >= self.high_water {
+            self.flush(peer).await?;
+        }
+        self.queue.append(frames);
+        Ok(())
+    }
+
     pub(crate) async fn flush(&mut self, peer: &Arc<str>) -> Result<(), TransportError> {
         while self.queue.has_remaining() {
             let mut waited = false;

@@ -1,12 +1,14 @@
 //! `try_recv` and `try_feed`: taking frames that are already here and queueing frames that
-//! fit, without an await, on every transport; each gives back what it cannot do at once.
+//! fit, without an await, on every transport; each gives back what it cannot do at once. And
+//! frames encoded ahead of the writer (`try_feed_encoded`), handed over as bytes.
 
 mod common;
 
+use bytes::Buf;
 use bytes::Bytes;
 use common::{addresses, bounded};
 use xoscar_transport::{Address, Channel, TransportConfig, TransportError, connect, listen};
-use xoscar_wire::{Frame, Limits, WireError};
+use xoscar_wire::{Frame, FrameEncoder, Limits, WireError, WriteBuf};
 
 fn frame(id: u64, payload: Bytes) -> Frame {
     Frame::request(id, Bytes::from_static(b"hdr"), vec![payload])
@@ -137,6 +139,49 @@ async fn try_feed_refuses_a_frame_over_the_limits_and_queues_nothing() {
             assert!(client.try_feed(fine.clone()).unwrap().is_none(), "{address}");
             client.flush().await.unwrap();
             assert_eq!(server.recv().await.unwrap(), Some(fine), "{address}: only what fit");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn frames_encoded_ahead_go_out_in_order_between_fed_frames_up_to_the_high_water_mark() {
+    bounded(async {
+        let config = TransportConfig::default().write_high_water(1024);
+        for address in addresses() {
+            let (client, mut server) = pair(&address, &config).await;
+            let (_reader, mut writer) = client.split();
+            let Some(encoder) = writer.encoder() else {
+                // In-process, frames are values: bytes are refused and nothing is taken.
+                assert!(matches!(address, Address::Inproc(_)), "{address}");
+                let mut encoded = WriteBuf::new();
+                FrameEncoder::default().encode(frame(1, Bytes::new()), &mut encoded).unwrap();
+                let error = writer.try_feed_encoded(&mut encoded).unwrap_err();
+                assert!(matches!(error, TransportError::Io { .. }), "{address}: {error}");
+                assert!(!encoded.is_empty(), "{address}: nothing taken");
+                continue;
+            };
+            // Frame 1 fed; 2 and 3 encoded ahead (3 under the id given, not its own); 4 fed.
+            let sent: Vec<Frame> =
+                (1..=4).map(|id| frame(id, Bytes::from(vec![id as u8; 400]))).collect();
+            writer.try_feed(sent[0].clone()).unwrap();
+            let mut encoded = WriteBuf::new();
+            encoder.encode_borrowed(&sent[1], 2, &mut encoded).unwrap();
+            encoder
+                .encode_borrowed(&frame(99, Bytes::from(vec![3; 400])), 3, &mut encoded)
+                .unwrap();
+            assert!(writer.try_feed_encoded(&mut encoded).unwrap(), "{address}: below the mark");
+            assert!(encoded.is_empty(), "{address}: all taken");
+            // Now past the mark: more is refused untouched until a flush.
+            encoder.encode_borrowed(&sent[3], 4, &mut encoded).unwrap();
+            let left = encoded.remaining();
+            assert!(!writer.try_feed_encoded(&mut encoded).unwrap(), "{address}: at the mark");
+            assert_eq!(encoded.remaining(), left, "{address}: nothing taken");
+            writer.feed_encoded(&mut encoded).await.unwrap();
+            writer.flush().await.unwrap();
+            for expected in &sent {
+                assert_eq!(server.recv().await.unwrap().as_ref(), Some(expected), "{address}");
+            }
         }
     })
     .await;
