@@ -278,3 +278,40 @@ fn a_cancel_reaches_only_its_own_connections_request() {
         }
     });
 }
+
+/// Polls `future` once, with this task's waker.
+async fn poll_once<F: Future + Unpin>(future: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *future).poll(cx)))
+        .await
+}
+
+#[test]
+fn calls_given_up_after_queueing_but_before_being_written_never_reach_the_server() {
+    run(async {
+        for address in addresses() {
+            let handler = Sleepy::default();
+            let server = start(&address, handler.clone(), ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let at = server.local_addr();
+            // A connection first, so that the calls below are queued at their first poll.
+            assert_eq!(pool.call(at, sleep_for(0)).await.unwrap(), sleep_for(0));
+            // Three calls queued, one poll each; the writer (a task of this runtime) cannot
+            // take them before this task waits. One is dropped, one cancelled explicitly.
+            let mut dropped = Box::pin(pool.call(at, sleep_for(0)));
+            assert!(poll_once(&mut dropped).await.is_pending(), "{address}");
+            let cancel = CancellationToken::new();
+            let mut cancelled = Box::pin(pool.call_cancellable(at, sleep_for(0), &cancel));
+            assert!(poll_once(&mut cancelled).await.is_pending(), "{address}");
+            let mut kept = Box::pin(pool.call(at, sleep_for(0)));
+            assert!(poll_once(&mut kept).await.is_pending(), "{address}");
+            drop(dropped);
+            cancel.cancel();
+            let error = cancelled.await.unwrap_err();
+            assert!(matches!(error, PoolError::Cancelled { sent: false, .. }), "{error:?}");
+            assert_eq!(kept.await.unwrap(), sleep_for(0), "{address}");
+            // Only the first call and the kept one reached the handler.
+            assert_eq!(handler.started.load(Ordering::SeqCst), 2, "{address}");
+            server.shutdown().await;
+        }
+    });
+}

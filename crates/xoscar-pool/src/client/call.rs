@@ -49,7 +49,7 @@ enum Step<'a> {
     /// Dialling, or waiting for a dial under way.
     Dialling(Boxed<'a, Result<LeaseGuard, PoolError>>),
     /// Waiting for room in the connection's queue; `None`: the connection took no more.
-    Room(LeaseGuard, Boxed<'static, Option<u64>>),
+    Room(LeaseGuard, Boxed<'static, Result<Option<u64>, PoolError>>),
     /// Queued as `id`, waiting for the outcome in its slot. `skip`: the slot holds the waker
     /// of this very poll (it was queued with it), so there is no need to look yet.
     Waiting { lease: LeaseGuard, id: u64, skip: bool },
@@ -98,7 +98,7 @@ impl<'a> PlainCall<'a> {
                     }
                     self.sends += 1;
                     match self.lease_now(runtime) {
-                        Some(lease) => self.queue(lease, cx),
+                        Some(lease) => self.queue(lease, cx)?,
                         None => {
                             let (state, endpoint) =
                                 (self.pool.runtime_state(runtime), self.endpoint);
@@ -116,9 +116,9 @@ impl<'a> PlainCall<'a> {
                             &lease.conn,
                         );
                     }
-                    self.queue(lease, cx);
+                    self.queue(lease, cx)?;
                 }
-                Step::Room(_, room) => match ready!(room.as_mut().poll(cx)) {
+                Step::Room(_, room) => match ready!(room.as_mut().poll(cx))? {
                     Some(id) => {
                         let Step::Room(lease, _) = std::mem::replace(&mut self.step, Step::Done)
                         else {
@@ -170,10 +170,10 @@ impl<'a> PlainCall<'a> {
         Some(lease)
     }
 
-    /// Registers the call and queues a copy of its request on `lease`'s connection, with the
-    /// caller's waker in its slot; next step: wait for its outcome, wait for room, or (the
-    /// connection takes no more requests: nothing was sent) take another lease.
-    fn queue(&mut self, lease: LeaseGuard, cx: &Context<'_>) {
+    /// Registers the call and queues its request on `lease`'s connection, with the caller's
+    /// waker in its slot; next step: wait for its outcome, wait for room, or (the connection
+    /// takes no more requests: nothing was sent) take another lease.
+    fn queue(&mut self, lease: LeaseGuard, cx: &Context<'_>) -> Result<(), PoolError> {
         self.step = match lease.conn.try_queue_call_waking(&self.frame, cx.waker()) {
             Ok(id) => Step::Waiting { lease, id, skip: true },
             Err(Refused::Closed) => Step::Lease,
@@ -181,7 +181,9 @@ impl<'a> PlainCall<'a> {
                 let (conn, frame) = (lease.conn.clone(), self.frame.clone());
                 Step::Room(lease, Box::pin(async move { conn.queue_call(&frame).await }))
             }
+            Err(Refused::TooLarge(error)) => return Err(lease.conn.too_large(error)),
         };
+        Ok(())
     }
 
     /// Ends the call where it is: a call still waiting for its outcome is forgotten, and a

@@ -12,13 +12,14 @@ use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 use xoscar_transport::Address;
-use xoscar_wire::{Envelope, Frame};
+use xoscar_wire::{Envelope, Frame, FrameEncoder, WireError};
 
+use super::encoded::EncodedBatch;
 use super::state::{Answered, Ending, Outcome, Outgoing, Refused, Sent, State, Verdicts, Waiter};
-use crate::Message;
 use crate::signal::Signal;
 use crate::stats::Counters;
 use crate::sync::{Mutex, MutexGuard};
+use crate::{Message, PoolError};
 
 /// The shared half of one connection; its driver task holds the socket.
 pub(crate) struct Conn {
@@ -41,11 +42,17 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(endpoint: Address, counters: Arc<Counters>, max_queued_bytes: usize) -> Self {
+    /// `encoder`: the writer's, if it writes bytes (see [`State::new`]).
+    pub(crate) fn new(
+        endpoint: Address,
+        counters: Arc<Counters>,
+        max_queued_bytes: usize,
+        encoder: Option<FrameEncoder>,
+    ) -> Self {
         Conn {
             label: endpoint.to_string().into(),
             endpoint,
-            state: Mutex::new(State::new(Instant::now(), max_queued_bytes)),
+            state: Mutex::new(State::new(Instant::now(), max_queued_bytes, encoder)),
             wake_writer: Signal::default(),
             room: Notify::new(),
             became_busy: Signal::default(),
@@ -144,19 +151,28 @@ impl Conn {
 
     /// [`Conn::try_queue_call`], waiting for room while the queue is over its bound. `None`
     /// when the connection takes no more requests (nothing was sent).
-    pub(crate) async fn queue_call(&self, frame: &Frame) -> Option<u64> {
+    pub(crate) async fn queue_call(&self, frame: &Frame) -> Result<Option<u64>, PoolError> {
         loop {
             match self.try_queue_call(frame) {
-                Ok(queued) => return Some(queued),
-                Err(Refused::Closed) => return None,
+                Ok(queued) => return Ok(Some(queued)),
+                Err(Refused::Closed) => return Ok(None),
                 Err(Refused::Full) => self.wait_for_room().await,
+                Err(Refused::TooLarge(error)) => return Err(self.too_large(error)),
             }
         }
     }
 
+    /// The error for a frame over the limits, found as it was encoded.
+    pub(crate) fn too_large(&self, error: WireError) -> PoolError {
+        PoolError::MessageTooLarge { address: self.label.to_string(), source: Arc::new(error) }
+    }
+
     /// Queues a copy of a one-way message, waiting while the queue is over its bound; the
     /// receiver is told when it is written. `None` when the connection takes no more frames.
-    pub(crate) async fn queue_notify(&self, frame: &Frame) -> Option<oneshot::Receiver<Sent>> {
+    pub(crate) async fn queue_notify(
+        &self,
+        frame: &Frame,
+    ) -> Result<Option<oneshot::Receiver<Sent>>, PoolError> {
         loop {
             let (sent, told) = oneshot::channel();
             let result = self.state.lock().queue_notify(frame, sent);
@@ -165,10 +181,11 @@ impl Conn {
                     if wake {
                         self.wake_writer.notify();
                     }
-                    return Some(told);
+                    return Ok(Some(told));
                 }
-                Err(Refused::Closed) => return None,
+                Err(Refused::Closed) => return Ok(None),
                 Err(Refused::Full) => Box::pin(self.wait_for_room()).await,
+                Err(Refused::TooLarge(error)) => return Err(self.too_large(error)),
             }
         }
     }
@@ -226,7 +243,7 @@ impl Conn {
     /// Takes what the writer should write next, under one lock: every control frame, then
     /// queued frames up to about 64 KiB (at least one), so a ping waits behind at most that
     /// much or one large frame. Says what to do when nothing was taken.
-    pub(crate) fn take_outgoing(&self, out: &mut VecDeque<Outgoing>) -> Next {
+    pub(crate) fn take_outgoing(&self, out: &mut Taken) -> Next {
         const BATCH_BYTES: usize = 64 * 1024;
         let mut state = self.state.lock();
         let had_room = state.has_room();
@@ -235,7 +252,10 @@ impl Conn {
             && let Some(outgoing) = state.next_outgoing()
         {
             bytes += outgoing.bytes;
-            out.push_back(outgoing);
+            out.frames.push_back(outgoing);
+        }
+        if bytes < BATCH_BYTES {
+            state.take_encoded(&mut out.encoded, BATCH_BYTES - bytes);
         }
         let next = if !out.is_empty() {
             Next::Write
@@ -252,17 +272,22 @@ impl Conn {
         next
     }
 
-    /// Frames the writer took but never fed, the connection ending first: their requests count
-    /// as never sent (so they are sent again elsewhere) and one-way senders are told `NotSent`.
-    pub(crate) fn unfed(&self, unfed: impl Iterator<Item = Outgoing>) {
+    /// What the writer took but never fed (all of `taken`), the connection ending first:
+    /// their requests count as never sent (so they are sent again elsewhere) and one-way
+    /// senders are told `NotSent`.
+    pub(crate) fn unfed(&self, taken: &mut Taken) {
         let mut first_request = None;
         let mut senders = Vec::new();
-        for outgoing in unfed {
+        for outgoing in taken.frames.drain(..) {
             if let Envelope::Request(request) = &outgoing.frame.envelope {
                 first_request.get_or_insert(request.id);
             }
             senders.extend(outgoing.sent);
         }
+        let encoded = std::mem::take(&mut taken.encoded);
+        // Encoded frames come after the frames taken as values.
+        first_request = first_request.or(encoded.first_request);
+        senders.extend(encoded.senders);
         if let Some(id) = first_request {
             self.state.lock().unfed_from(id);
         }
@@ -331,6 +356,20 @@ impl Conn {
         self.room.notify_waiters();
         self.wake_writer.notify();
         self.close_requested.notify();
+    }
+}
+
+/// What the writer took in one go, written in this order: frames as values (control frames,
+/// then in-process data frames), then encoded data frames.
+#[derive(Default)]
+pub(crate) struct Taken {
+    pub(crate) frames: VecDeque<Outgoing>,
+    pub(crate) encoded: EncodedBatch<oneshot::Sender<Sent>>,
+}
+
+impl Taken {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.frames.is_empty() && self.encoded.is_empty()
     }
 }
 

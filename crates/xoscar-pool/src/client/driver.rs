@@ -9,7 +9,6 @@
 //! else "may have been sent"), a one-way message's sender sees its channel closed and reports
 //! "may have been sent". Nothing is lost silently.
 
-use std::collections::VecDeque;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +17,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 use xoscar_transport::{Activity, Channel, FrameReader, FrameWriter, TransportError};
 use xoscar_wire::{Envelope, Frame, pb};
 
-use super::conn::{Conn, Next};
+use super::conn::{Conn, Next, Taken};
 use super::state::{Ending, Outcome, Outgoing};
 use crate::{Message, PoolError};
 
@@ -171,13 +170,13 @@ async fn read_loop(conn: &Conn, mut reader: FrameReader) -> Ending {
 /// written. After a go-away, shuts our sending side
 /// once everything queued before it is written, then idles until the server closes.
 async fn write_loop(conn: &Conn, mut writer: FrameWriter) -> Ending {
-    let mut batch = Batch { conn, taken: VecDeque::new() };
+    let mut batch = Batch { conn, taken: Taken::default() };
     let mut senders = Vec::new();
     let (mut unflushed, mut unflushed_bytes) = (false, 0);
     loop {
         let next = conn.take_outgoing(&mut batch.taken);
         if !batch.taken.is_empty() {
-            while let Some(Outgoing { frame, bytes, sent }) = batch.taken.pop_front() {
+            while let Some(Outgoing { frame, bytes, sent }) = batch.taken.frames.pop_front() {
                 let fed = match writer.try_feed(frame) {
                     Ok(None) => Ok(()),
                     Ok(Some(frame)) => writer.feed(frame).await,
@@ -191,7 +190,26 @@ async fn write_loop(conn: &Conn, mut writer: FrameWriter) -> Ending {
                 if conn.is_refused() {
                     // A final go-away came while we wrote: the server reads nothing more, so
                     // the rest goes back (re-sent elsewhere), not into the void.
-                    conn.unfed(batch.taken.drain(..));
+                    conn.unfed(&mut batch.taken);
+                }
+            }
+            if !batch.taken.encoded.is_empty() {
+                if conn.is_refused() {
+                    conn.unfed(&mut batch.taken);
+                } else {
+                    // Taken whole or not at all: what is not taken goes back on drop.
+                    let encoded = &mut batch.taken.encoded;
+                    let fed = match writer.try_feed_encoded(&mut encoded.bytes) {
+                        Ok(true) => Ok(()),
+                        Ok(false) => writer.feed_encoded(&mut encoded.bytes).await,
+                        Err(error) => Err(error),
+                    };
+                    if let Err(error) = fed {
+                        return broken(error);
+                    }
+                    let encoded = std::mem::take(encoded);
+                    unflushed_bytes += encoded.counted;
+                    senders.extend(encoded.senders);
                 }
             }
             unflushed = true;
@@ -226,13 +244,13 @@ async fn write_loop(conn: &Conn, mut writer: FrameWriter) -> Ending {
 /// they were never sent, and their calls and senders must learn that, not "may have run".
 struct Batch<'a> {
     conn: &'a Conn,
-    taken: VecDeque<Outgoing>,
+    taken: Taken,
 }
 
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
         if !self.taken.is_empty() {
-            self.conn.unfed(self.taken.drain(..));
+            self.conn.unfed(&mut self.taken);
         }
     }
 }
@@ -316,32 +334,55 @@ async fn close_when_asked(conn: &Conn, grace: Duration) -> Ending {
 mod tests {
     use bytes::Bytes;
     use xoscar_transport::Address;
+    use xoscar_wire::FrameEncoder;
 
     use super::*;
 
-    #[test]
-    fn requests_the_writer_took_but_never_fed_count_as_never_sent() {
-        let conn = Conn::new(Address::inproc("unfed"), Arc::default(), usize::MAX);
+    /// Three calls queued on `conn`, taken by the writer in one batch.
+    fn three_taken(conn: &Conn) -> (Vec<u64>, Batch<'_>) {
         let frame = Frame::request(0, Bytes::from_static(b"r"), vec![]);
         let calls: Vec<_> =
             (0..3).map(|_| conn.try_queue_call(&frame).ok().expect("room")).collect();
-        let mut batch = Batch { conn: &conn, taken: VecDeque::new() };
+        let mut batch = Batch { conn, taken: Taken::default() };
         assert!(matches!(conn.take_outgoing(&mut batch.taken), Next::Write));
-        assert_eq!(batch.taken.len(), 3, "one batch");
-        // The first is fed; then the connection ends and the write loop is dropped.
-        let fed = batch.taken.pop_front();
-        drop(batch);
-        drop(fed);
+        (calls, batch)
+    }
+
+    /// The outcome in each call's slot once the connection ended.
+    fn outcomes_after_end(conn: &Conn, calls: &[u64]) -> Vec<Outcome> {
         conn.end(Ending::lost("reset"));
         let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
-        let outcomes: Vec<_> = calls
-            .iter()
-            .map(|&id| match conn.poll_outcome(id, &mut cx) {
-                std::task::Poll::Ready(Some(outcome)) => outcome,
-                _ => panic!("no outcome for call {id}"),
-            })
-            .collect();
+        let outcome = |&id| match conn.poll_outcome(id, &mut cx) {
+            std::task::Poll::Ready(Some(outcome)) => outcome,
+            _ => panic!("no outcome for call {id}"),
+        };
+        calls.iter().map(outcome).collect()
+    }
+
+    #[test]
+    fn requests_the_writer_took_but_never_fed_count_as_never_sent() {
+        let conn = Conn::new(Address::inproc("unfed"), Arc::default(), usize::MAX, None);
+        let (calls, mut batch) = three_taken(&conn);
+        assert_eq!(batch.taken.frames.len(), 3, "one batch");
+        // The first is fed; then the connection ends and the write loop is dropped.
+        let fed = batch.taken.frames.pop_front();
+        drop(batch);
+        drop(fed);
+        let outcomes = outcomes_after_end(&conn, &calls);
         assert!(matches!(&outcomes[0], Outcome::Failed(e) if !e.is_retry_safe()), "{outcomes:?}");
         assert!(matches!(outcomes[1..], [Outcome::Retry, Outcome::Retry]), "{outcomes:?}");
+    }
+
+    #[test]
+    fn encoded_requests_the_writer_took_but_never_fed_count_as_never_sent() {
+        let encoder = Some(FrameEncoder::default());
+        let conn = Conn::new(Address::inproc("unfed"), Arc::default(), usize::MAX, encoder);
+        let (calls, batch) = three_taken(&conn);
+        assert!(batch.taken.frames.is_empty(), "taken as bytes");
+        assert!(!batch.taken.encoded.is_empty(), "taken as bytes");
+        // The connection ends before the batch is fed: the write loop is dropped.
+        drop(batch);
+        let outcomes = outcomes_after_end(&conn, &calls);
+        assert!(outcomes.iter().all(|o| matches!(o, Outcome::Retry)), "{outcomes:?}");
     }
 }

@@ -3,6 +3,7 @@
 mod call;
 mod conn;
 mod driver;
+mod encoded;
 #[cfg(all(test, xoscar_loom))]
 mod loom_model;
 mod recent;
@@ -344,7 +345,11 @@ impl Lease {
 /// waits for its outcome: a [`Lease`]'s call, which stays on its connection. If the future is
 /// dropped first, the call is forgotten and, if it was written, a cancel is sent.
 async fn call_on(conn: &Arc<Conn>, frame: &Frame) -> Outcome {
-    let Some(id) = queue_call(conn, frame).await else { return Outcome::Retry };
+    let id = match queue_call(conn, frame).await {
+        Ok(Some(id)) => id,
+        Ok(None) => return Outcome::Retry,
+        Err(error) => return Outcome::Failed(error),
+    };
     let mut in_flight = InFlight { conn, id, waiting: true };
     let outcome = outcome_of(conn, id).await;
     in_flight.waiting = false;
@@ -371,7 +376,11 @@ async fn call_on_until(conn: &Arc<Conn>, frame: &Frame, cancel: &CancellationTok
         () = cancel.cancelled() => return Outcome::Failed(never_sent()),
         queued = queue_call(conn, frame) => queued,
     };
-    let Some(id) = queued else { return Outcome::Retry };
+    let id = match queued {
+        Ok(Some(id)) => id,
+        Ok(None) => return Outcome::Retry,
+        Err(error) => return Outcome::Failed(error),
+    };
     let mut in_flight = InFlight { conn, id, waiting: true };
     let mut outcome = std::pin::pin!(outcome_of(conn, id));
     let outcome = tokio::select! {
@@ -392,18 +401,19 @@ async fn call_on_until(conn: &Arc<Conn>, frame: &Frame, cancel: &CancellationTok
 
 /// Registers a request and queues a copy of its frame: its id, or `None` when the connection
 /// takes no more requests.
-async fn queue_call(conn: &Arc<Conn>, frame: &Frame) -> Option<u64> {
+async fn queue_call(conn: &Arc<Conn>, frame: &Frame) -> Result<Option<u64>, PoolError> {
     match conn.try_queue_call(frame) {
-        Ok(id) => Some(id),
-        Err(Refused::Closed) => None,
+        Ok(id) => Ok(Some(id)),
+        Err(Refused::Closed) => Ok(None),
         // Boxed: waiting for room is rare; out of line, it keeps every call's future small.
         Err(Refused::Full) => Box::pin(conn.queue_call(frame)).await,
+        Err(Refused::TooLarge(error)) => Err(conn.too_large(error)),
     }
 }
 
 /// Queues a one-way message and waits until it is written.
 async fn notify_once(conn: &Arc<Conn>, frame: &Frame) -> Result<Sent, PoolError> {
-    let Some(told) = conn.queue_notify(frame).await else { return Ok(Sent::NotSent) };
+    let Some(told) = conn.queue_notify(frame).await? else { return Ok(Sent::NotSent) };
     // Dropped untold: the writer took it but the connection ended before it was flushed.
     told.await.map_err(|_| lost_after_sending(conn))
 }

@@ -166,7 +166,9 @@ impl RuntimeState {
                     return;
                 }
             };
-            let conn = Arc::new(Conn::new(guard.endpoint.clone(), counters, max_queued_bytes));
+            let encoder = channel.encoder();
+            let conn =
+                Arc::new(Conn::new(guard.endpoint.clone(), counters, max_queued_bytes, encoder));
             tracing::debug!(endpoint = %guard.endpoint, "connected");
             let weak = guard.state.clone();
             // Made before the spawn: if the driver never runs, its drop still ends the

@@ -14,6 +14,12 @@
 //! - every queued one-way message is told `Written` once flushed or `NotSent` if the
 //!   connection ends (or refuses it) first;
 //! - queued bytes stay below `max_queued_bytes` plus one frame.
+//!
+//! For a writer over a byte stream (TCP, Unix sockets), requests and one-way messages are
+//! encoded as they are queued, under the lock, into one buffer the writer takes whole
+//! (`super::encoded`): no copy of a frame is queued, moved or dropped per call. In-process,
+//! frames are queued as values (a copy of each), as the channel moves them. The invariants
+//! are the same either way.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -23,8 +29,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use xoscar_transport::TransportError;
-use xoscar_wire::{Envelope, Frame, pb};
+use xoscar_wire::{Envelope, Frame, FrameEncoder, WireError, pb};
 
+use super::encoded::{Encoded, EncodedBatch};
 use crate::id_map::IdMap;
 use crate::{Message, PoolError};
 
@@ -157,7 +164,7 @@ impl Ending {
     }
 }
 
-/// A frame waiting for the writer, in the order it was queued.
+/// A frame waiting for the writer as a value (in-process), in the order it was queued.
 pub(crate) enum Queued {
     Request { id: u64, frame: Frame, bytes: usize },
     Notify { frame: Frame, bytes: usize, sent: oneshot::Sender<Sent> },
@@ -186,6 +193,9 @@ pub(crate) enum Refused {
     Full,
     /// The connection takes no more frames (going away or ended): nothing was sent.
     Closed,
+    /// Over the frame limits, found as it was encoded (callers check the same limits first,
+    /// so this does not happen): nothing was sent.
+    TooLarge(WireError),
 }
 
 /// What [`State::go_away`] and [`State::end`] leave for the caller to deliver outside the
@@ -232,7 +242,10 @@ pub(crate) struct State {
     accepting: bool,
     next_id: u64,
     calls: IdMap<u64, Waiter>,
+    /// Data frames as values, for an in-process writer; `encoded` takes them otherwise.
     queue: VecDeque<Queued>,
+    /// Data frames encoded, for a writer over a byte stream (`None` in-process).
+    encoded: Option<Encoded<oneshot::Sender<Sent>>>,
     /// Pings, pongs and cancels: written before anything in `queue`, and not counted against
     /// its bound (a cancel must not wait for room). Small by construction: one ping at a time,
     /// pongs coalesced into one, at most one cancel per call that was written.
@@ -251,7 +264,13 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(now: Instant, max_queued_bytes: usize) -> Self {
+    /// `encoder`: the writer's, if it writes bytes (then data frames are encoded as they are
+    /// queued); `None` for a writer that takes frames as values.
+    pub(crate) fn new(
+        now: Instant,
+        max_queued_bytes: usize,
+        encoder: Option<FrameEncoder>,
+    ) -> Self {
         State {
             leases: 0,
             idle_since: now,
@@ -260,6 +279,7 @@ impl State {
             next_id: 1,
             calls: IdMap::default(),
             queue: VecDeque::new(),
+            encoded: encoder.map(Encoded::new),
             control: VecDeque::new(),
             queued_bytes: 0,
             max_queued_bytes,
@@ -345,12 +365,25 @@ impl State {
 
     /// True when nothing waits for the writer (a push then has to wake it).
     fn writer_idle(&self) -> bool {
-        self.queue.is_empty() && self.control.is_empty()
+        self.queue.is_empty()
+            && self.control.is_empty()
+            && self.encoded.as_ref().is_none_or(Encoded::is_empty)
     }
 
-    /// Registers a call and queues a copy of its request under the next id, in one step, so
-    /// ids reach the writer in the order they were given. On success: the id, and whether the
-    /// writer must be woken.
+    /// A call whose request was not taken by the writer yet stopped waiting: an encoded
+    /// request must now be looked at (and cut out) as it is taken. (A request queued as a
+    /// value is looked at anyway.)
+    fn unsent_call_gone(&mut self, id: u64) {
+        if id > self.last_sent_id
+            && let Some(encoded) = &mut self.encoded
+        {
+            encoded.request_gone();
+        }
+    }
+
+    /// Registers a call and queues its request (encoded, or a copy) under the next id, in one
+    /// step, so ids reach the writer in the order they were given. On success: the id, and
+    /// whether the writer must be woken.
     pub(crate) fn queue_request(
         &mut self,
         frame: &Frame,
@@ -362,16 +395,23 @@ impl State {
         if self.is_full() {
             return Err(Refused::Full);
         }
-        let mut frame = frame.clone();
         let id = self.next_id;
-        self.next_id += 1;
-        if let Envelope::Request(request) = &mut frame.envelope {
-            request.id = id;
-        }
-        let bytes = counted_bytes(&frame);
-        self.calls.insert(id, waiter);
+        let bytes = counted_bytes(frame);
         let wake = self.writer_idle();
-        self.queue.push_back(Queued::Request { id, frame, bytes });
+        match &mut self.encoded {
+            Some(encoded) => {
+                encoded.push_request(frame, id, bytes).map_err(Refused::TooLarge)?;
+            }
+            None => {
+                let mut frame = frame.clone();
+                if let Envelope::Request(request) = &mut frame.envelope {
+                    request.id = id;
+                }
+                self.queue.push_back(Queued::Request { id, frame, bytes });
+            }
+        }
+        self.next_id += 1;
+        self.calls.insert(id, waiter);
         self.queued_bytes += bytes;
         Ok((id, wake))
     }
@@ -389,10 +429,12 @@ impl State {
         if self.is_full() {
             return Err(Refused::Full);
         }
-        let frame = frame.clone();
-        let bytes = counted_bytes(&frame);
+        let bytes = counted_bytes(frame);
         let wake = self.writer_idle();
-        self.queue.push_back(Queued::Notify { frame, bytes, sent });
+        match &mut self.encoded {
+            Some(encoded) => encoded.push_notify(frame, bytes, sent).map_err(Refused::TooLarge)?,
+            None => self.queue.push_back(Queued::Notify { frame: frame.clone(), bytes, sent }),
+        }
         self.queued_bytes += bytes;
         Ok(wake)
     }
@@ -423,6 +465,10 @@ impl State {
         // An answered call needs no cancel; nor does one never written.
         match self.calls.remove(&id) {
             Some(waiter) if waiter.is_waiting() && id <= self.last_sent_id => {}
+            Some(waiter) if waiter.is_waiting() => {
+                self.unsent_call_gone(id);
+                return false;
+            }
             _ => return false,
         }
         self.queue_control(Frame::new(Envelope::Cancel(pb::Cancel { id, answer: false }), vec![]))
@@ -437,6 +483,7 @@ impl State {
         }
         if id > self.last_sent_id {
             self.calls.remove(&id);
+            self.unsent_call_gone(id);
             return None;
         }
         let cancel = pb::Cancel { id, answer: true };
@@ -469,6 +516,22 @@ impl State {
             }
         }
         None
+    }
+
+    /// Takes encoded frames for the writer, `budget` bytes of them (at least one frame),
+    /// cutting out requests whose calls stopped waiting (they are never written).
+    pub(crate) fn take_encoded(
+        &mut self,
+        batch: &mut EncodedBatch<oneshot::Sender<Sent>>,
+        budget: usize,
+    ) {
+        let Some(encoded) = &mut self.encoded else { return };
+        if self.fin_sent || encoded.is_empty() {
+            return;
+        }
+        let calls = &self.calls;
+        let is_waiting = |id| calls.get(&id).is_some_and(Waiter::is_waiting);
+        self.queued_bytes -= encoded.take(batch, budget, &mut self.last_sent_id, is_waiting);
     }
 
     /// The writer took requests from `first_unfed` on but never handed them to the transport
@@ -517,6 +580,9 @@ impl State {
     /// comes back, to wake outside the lock; a stream's waiter is told and let go. `None` for
     /// an id nobody waits for (e.g. a cancelled call whose response crossed the cancel).
     pub(crate) fn answer(&mut self, id: u64, outcome: Outcome) -> Option<Answered> {
+        // Answered before it was written (only a peer that breaks the protocol does that), a
+        // request need not be written any more.
+        self.unsent_call_gone(id);
         let waiter = self.calls.get_mut(&id)?;
         if let Waiter::Call(_) = waiter {
             return Some(Answered::Call(waiter.finish(outcome)));
@@ -618,6 +684,9 @@ impl State {
                     verdicts.notifies.push(sent);
                 }
             }
+        }
+        if let Some(encoded) = &mut self.encoded {
+            self.queued_bytes -= encoded.clear(&mut verdicts.notifies);
         }
     }
 

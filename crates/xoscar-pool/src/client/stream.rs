@@ -75,7 +75,7 @@ impl Pool {
         check_frame(&self.shared.config, endpoint, frame)?;
         for _ in 0..MAX_SENDS {
             let lease = runtime.lease(endpoint).await?;
-            let Some((id, mut events)) = queue_stream(&lease.conn, frame, window).await else {
+            let Some((id, mut events)) = queue_stream(&lease.conn, frame, window).await? else {
                 continue;
             };
             let first = {
@@ -118,13 +118,14 @@ async fn queue_stream(
     conn: &Arc<Conn>,
     frame: &Frame,
     credit: u32,
-) -> Option<(u64, mpsc::UnboundedReceiver<(Outcome, bool)>)> {
+) -> Result<Option<(u64, mpsc::UnboundedReceiver<(Outcome, bool)>)>, PoolError> {
     loop {
         let (events, received) = mpsc::unbounded_channel();
         match conn.try_queue(frame, Waiter::Stream { events, credit }) {
-            Ok(id) => return Some((id, received)),
-            Err(Refused::Closed) => return None,
+            Ok(id) => return Ok(Some((id, received))),
+            Err(Refused::Closed) => return Ok(None),
             Err(Refused::Full) => conn.wait_for_room().await,
+            Err(Refused::TooLarge(error)) => return Err(conn.too_large(error)),
         }
     }
 }
