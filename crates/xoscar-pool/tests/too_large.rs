@@ -139,3 +139,32 @@ fn an_answer_made_at_once_over_the_frame_limits_fails_that_call_alone() {
         }
     });
 }
+
+/// Limits so tight that even the `TOO_LARGE` answer (its header names the limit) breaks them:
+/// the connection ends, the call fails with the connection, and the next call dials afresh.
+/// Nothing panics or hangs. Over byte streams: in-process, a channel's frames are checked
+/// against the dialler's limits both ways, so the listener's do not apply.
+#[test]
+fn an_answer_whose_too_large_answer_breaks_the_limits_too_ends_the_connection() {
+    run(async {
+        for address in addresses() {
+            if matches!(address, xoscar_transport::Address::Inproc(_)) {
+                continue;
+            }
+            let limits = xoscar_wire::Limits::default().max_envelope_len(24);
+            let transport = xoscar_transport::TransportConfig::default().limits(limits);
+            let listener = xoscar_transport::listen(&address, &transport).await.unwrap();
+            let server =
+                xoscar_pool::serve(listener, Oversized::default(), ServerConfig::default())
+                    .unwrap();
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let at = server.local_addr().clone();
+            let call = |header: &'static [u8]| pool.call(&at, Message::new(header, Vec::new()));
+            assert_eq!(&call(b"ok").await.unwrap().header[..], b"ok", "{address}");
+            let error = call(b"big").await.unwrap_err();
+            assert!(matches!(error, PoolError::ConnectionLost { .. }), "{address}: {error:?}");
+            assert_eq!(&call(b"again").await.unwrap().header[..], b"again", "{address}");
+            assert_eq!(pool.stats().connects, 2, "{address}: the second call dialled afresh");
+        }
+    });
+}

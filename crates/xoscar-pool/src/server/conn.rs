@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep, sleep_until};
 use xoscar_transport::{FrameReader, FrameWriter, Incoming, TransportError};
-use xoscar_wire::{Envelope, Frame, pb};
+use xoscar_wire::{Envelope, Frame, WriteBuf, pb};
 
 use super::dispatch::{
     deadline_after, poll_once, reply, request_future, respond, run_notify, spawn_request,
@@ -90,8 +90,15 @@ pub(crate) async fn serve_connection<H: Handler>(
     counters.opened();
     let _live = LiveGuard(counters);
     let (reader, writer) = channel.split();
-    let limits = writer.limits();
-    let conn = Arc::new(ServerConn::new(peer, peer_pid, limits, config.clone(), reader.activity()));
+    let (limits, encoder) = (writer.limits(), writer.encoder());
+    let conn = Arc::new(ServerConn::new(
+        peer,
+        peer_pid,
+        limits,
+        config.clone(),
+        reader.activity(),
+        encoder,
+    ));
     let _abort = AbortHandlers(conn.clone());
     // Shared by the read side (which writes answers that were ready at once, saving a
     // wake-up) and the write side (answers from handler tasks, control frames).
@@ -506,10 +513,10 @@ async fn idle(conn: &ServerConn, timeout: Option<Duration>) {
 /// Writes queued frames, control frames first; closes (FIN) once the connection is closing
 /// and everything accepted is answered. `Err` when a write failed.
 async fn write_side(conn: &ServerConn, writer: &SharedWriter) -> Result<(), ()> {
-    let mut batch = Vec::new();
+    let (mut batch, mut encoded) = (Vec::new(), WriteBuf::new());
     loop {
-        let bytes = conn.take_batch(&mut batch);
-        if batch.is_empty() {
+        let bytes = conn.take_batch(&mut batch, &mut encoded);
+        if batch.is_empty() && encoded.is_empty() {
             if conn.should_close() {
                 return writer.take().await.close().await.map_err(|error| {
                     tracing::debug!(peer = %conn.peer, %error, "close failed");
@@ -548,6 +555,18 @@ async fn write_side(conn: &ServerConn, writer: &SharedWriter) -> Result<(), ()> 
                     feed(&mut writer, conn.too_large(id, &source)).await
                 }
                 (fed, _) => fed,
+            };
+            if let Err(error) = fed {
+                tracing::debug!(peer = %conn.peer, %error, "write failed");
+                return Err(());
+            }
+        }
+        // Answers encoded as they were queued (over a byte stream), after the frames above.
+        if !encoded.is_empty() {
+            let fed = match writer.try_feed_encoded(&mut encoded) {
+                Ok(true) => Ok(()),
+                Ok(false) => writer.feed_encoded(&mut encoded).await,
+                Err(error) => Err(error),
             };
             if let Err(error) = fed {
                 tracing::debug!(peer = %conn.peer, %error, "write failed");

@@ -11,12 +11,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use xoscar_transport::Activity;
-use xoscar_wire::{Envelope, Frame, Limits, pb};
+use xoscar_wire::{Envelope, Frame, FrameEncoder, Limits, WriteBuf, pb};
 
 use crate::Message;
 use crate::config::ResolvedServerConfig;
@@ -58,9 +58,23 @@ pub(crate) struct State {
     pub(crate) notify_backlog: usize,
     pub(crate) notify_queue: VecDeque<(Message, usize)>,
     pub(crate) notify_worker: Option<AbortHandle>,
+    /// Answers as values (with the bytes each holds), for an in-process writer; `encoded`
+    /// takes them otherwise.
     replies: VecDeque<(Frame, usize)>,
+    /// Answers encoded, for a writer over a byte stream (`None` in-process).
+    encoded: Option<EncodedReplies>,
     /// Pongs, keep-alives and go-aways: written before answers.
     control: VecDeque<Frame>,
+}
+
+/// Answers encoded as they are queued (under the lock their queueing takes anyway), for a
+/// writer over a byte stream: it takes the bytes whole, with no frame moved, encoded or dropped
+/// per answer on its side.
+struct EncodedReplies {
+    encoder: FrameEncoder,
+    bytes: WriteBuf,
+    /// Each answer's length in `bytes`, and the bytes it holds against the budget, in order.
+    frames: VecDeque<(usize, usize)>,
 }
 
 /// One server connection's shared half.
@@ -114,7 +128,13 @@ impl ServerConn {
         limits: Limits,
         config: Arc<ResolvedServerConfig>,
         reads: Activity,
+        encoder: Option<FrameEncoder>,
     ) -> Self {
+        let encoded = encoder.map(|encoder| EncodedReplies {
+            encoder,
+            bytes: WriteBuf::new(),
+            frames: VecDeque::new(),
+        });
         ServerConn {
             peer,
             peer_pid,
@@ -126,6 +146,7 @@ impl ServerConn {
                 notify_queue: VecDeque::new(),
                 notify_worker: None,
                 replies: VecDeque::new(),
+                encoded,
                 control: VecDeque::new(),
             }),
             load: AtomicUsize::new(0),
@@ -214,7 +235,7 @@ impl ServerConn {
         let Some(running) = state.in_flight.remove(&id) else { return false };
         let bytes = frame_bytes(&reply);
         self.buffered.fetch_add(bytes, SeqCst);
-        state.replies.push_back((reply, bytes));
+        self.push_reply(&mut state, id, reply, bytes);
         drop(state);
         self.wake_writer.notify();
         self.release_request(&running);
@@ -268,7 +289,7 @@ impl ServerConn {
                 *credit -= 1;
                 let bytes = frame_bytes(&item);
                 self.buffered.fetch_add(bytes, SeqCst);
-                state.replies.push_back((item, bytes));
+                self.push_reply(&mut state, id, item, bytes);
                 drop(state);
                 self.wake_writer.notify();
                 ItemSent::Queued
@@ -384,16 +405,45 @@ impl ServerConn {
         } else {
             let bytes = frame_bytes(&frame);
             self.buffered.fetch_add(bytes, SeqCst);
-            state.replies.push_back((frame, bytes));
+            let id = match &frame.envelope {
+                Envelope::Response(response) => response.id,
+                _ => 0,
+            };
+            self.push_reply(&mut state, id, frame, bytes);
         }
         drop(state);
         self.wake_writer.notify();
     }
 
-    /// Takes what the writer should write next: every control frame, then answers up to about
-    /// 64 KiB (at least one), so a pong never waits behind more than one large answer. Returns
-    /// the answers' byte count, to release once written.
-    pub(crate) fn take_batch(&self, out: &mut Vec<Frame>) -> usize {
+    /// Queues answer `reply` to request `id`, holding `bytes`: encoded at once for a writer
+    /// over a byte stream, else as a value. One over the frame limits is refused by the
+    /// encoder with nothing queued, and its `TOO_LARGE` answer goes in its place (checked
+    /// there, not before, so that a fitting answer is measured once).
+    fn push_reply(&self, state: &mut State, id: u64, reply: Frame, bytes: usize) {
+        let State { encoded, replies, .. } = state;
+        let Some(encoded) = encoded else {
+            replies.push_back((reply, bytes));
+            return;
+        };
+        let before = encoded.bytes.remaining();
+        let Err(error) = encoded.encoder.encode(reply, &mut encoded.bytes) else {
+            encoded.frames.push_back((encoded.bytes.remaining() - before, bytes));
+            return;
+        };
+        let too_large = self.too_large(id, &error);
+        match encoded.encoder.encode(too_large.clone(), &mut encoded.bytes) {
+            Ok(()) => encoded.frames.push_back((encoded.bytes.remaining() - before, bytes)),
+            // Limits so tight that even this breaks them: the write side feeds it as a value,
+            // and its refusal ends the connection, as for any frame it cannot write.
+            Err(_) => replies.push_back((too_large, bytes)),
+        }
+    }
+
+    /// Takes what the writer should write next: every control frame, then answers (as values
+    /// into `out`, or encoded into `encoded`, after them) up to about 64 KiB (at least one), so
+    /// a pong never waits behind more than one large answer. Returns the bytes the answers
+    /// hold, to release once written.
+    pub(crate) fn take_batch(&self, out: &mut Vec<Frame>, encoded: &mut WriteBuf) -> usize {
         const BATCH_BYTES: usize = 64 * 1024;
         let mut state = self.state.lock();
         out.extend(state.control.drain(..));
@@ -404,6 +454,21 @@ impl ServerConn {
             out.push(frame);
             bytes += size;
         }
+        let Some(queued) = &mut state.encoded else { return bytes };
+        if queued.bytes.remaining() <= BATCH_BYTES {
+            bytes += queued.frames.drain(..).map(|(_, held)| held).sum::<usize>();
+            encoded.append(&mut queued.bytes);
+            return bytes;
+        }
+        let mut taken = 0;
+        while let Some(&(len, held)) = queued.frames.front() {
+            if taken > 0 && taken + len > BATCH_BYTES {
+                break;
+            }
+            queued.frames.pop_front();
+            (taken, bytes) = (taken + len, bytes + held);
+        }
+        encoded.append(&mut queued.bytes.split_to(taken));
         bytes
     }
 
@@ -421,7 +486,9 @@ impl ServerConn {
             return false;
         }
         let state = self.state.lock();
-        state.replies.is_empty() && state.control.is_empty()
+        state.replies.is_empty()
+            && state.control.is_empty()
+            && state.encoded.as_ref().is_none_or(|encoded| encoded.frames.is_empty())
     }
 
     /// Cancels every request in flight: its caller is gone, so nobody waits for the answers.
