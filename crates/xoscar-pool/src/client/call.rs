@@ -189,6 +189,10 @@ impl<'a> PlainCall<'a> {
     /// Ends the call where it is: a call still waiting for its outcome is forgotten, and a
     /// cancel is sent if its request may have been written.
     fn give_up(&mut self) {
+        // Over already (the common case, at drop): nothing to replace and drop.
+        if matches!(self.step, Step::Done) {
+            return;
+        }
         if let Step::Waiting { lease, id, .. } = std::mem::replace(&mut self.step, Step::Done) {
             lease.conn.cancel(id);
         }
@@ -201,7 +205,10 @@ impl Future for PlainCall<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let call = self.get_mut();
         if let Poll::Ready(result) = call.poll_call(cx) {
-            call.step = Step::Done;
+            // An answer leaves the call done already; an error may leave it in any step.
+            if !matches!(call.step, Step::Done) {
+                call.step = Step::Done;
+            }
             return Poll::Ready(result);
         }
         let Some(timeout) = call.timeout else { return Poll::Pending };
