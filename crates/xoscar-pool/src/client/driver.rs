@@ -207,9 +207,12 @@ async fn write_loop(conn: &Conn, mut writer: FrameWriter) -> Ending {
                     if let Err(error) = fed {
                         return broken(error);
                     }
-                    let encoded = std::mem::take(encoded);
-                    unflushed_bytes += encoded.counted;
-                    senders.extend(encoded.senders);
+                    // Emptied field by field: its bytes' buffer, now empty, keeps its block for
+                    // the next batch (the connection's queue takes it in exchange for the one
+                    // it fills), so encoding allocates nothing once blocks go round.
+                    unflushed_bytes += std::mem::take(&mut encoded.counted);
+                    senders.append(&mut encoded.senders);
+                    encoded.first_request = None;
                 }
             }
             unflushed = true;
