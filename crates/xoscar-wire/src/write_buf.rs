@@ -76,6 +76,10 @@ impl WriteBuf {
     ///
     /// A sender that encodes frames ahead, away from the writer, hands them over this way.
     pub fn append(&mut self, other: &mut WriteBuf) {
+        if other.is_empty() {
+            // Nothing to move; sealing this queue's open block would only split it.
+            return;
+        }
         if self.is_empty() {
             std::mem::swap(self, other);
             other.clear_open();
