@@ -166,7 +166,7 @@ mod tests {
 
     /// What `encode` gives, what the general path gives, and what `encode_borrowed` gives
     /// under the frame's own id, for the same frame.
-    fn both_ways(encoder: &FrameEncoder, frame: Frame) -> [Result<BytesMut, WireError>; 3] {
+    fn every_way(encoder: &FrameEncoder, frame: Frame) -> [Result<BytesMut, WireError>; 3] {
         let (mut fast, mut general, mut borrowed) =
             (WriteBuf::new(), WriteBuf::new(), WriteBuf::new());
         let id = match &frame.envelope {
@@ -200,7 +200,7 @@ mod tests {
             };
             let payloads: Vec<Bytes> = payload.into_iter().map(Bytes::from).collect();
             let frame = Frame::new(envelope, payloads);
-            let [fast, general, lent] = both_ways(&FrameEncoder::default(), frame.clone());
+            let [fast, general, lent] = every_way(&FrameEncoder::default(), frame.clone());
             let fast = fast.unwrap();
             prop_assert_eq!(&fast, &general.unwrap());
             prop_assert_eq!(&fast, &lent.unwrap());
@@ -209,7 +209,7 @@ mod tests {
                 .max_envelope_len(limit)
                 .max_payload_len(limit as u64)
                 .max_payloads(limit % 2);
-            let [fast, general, lent] = both_ways(&FrameEncoder::new(tight), frame);
+            let [fast, general, lent] = every_way(&FrameEncoder::new(tight), frame);
             let fast = fast.map_err(|e| e.to_string());
             prop_assert_eq!(&fast, &general.map_err(|e| e.to_string()));
             prop_assert_eq!(&fast, &lent.map_err(|e| e.to_string()));
