@@ -225,4 +225,10 @@ impl PoolError {
     pub(crate) fn connect(address: &str, source: TransportError) -> Self {
         PoolError::Connect { address: address.to_string(), source: Arc::new(source) }
     }
+
+    /// A message to `address` over the frame limits (`source` says which), refused before
+    /// anything of it was sent.
+    pub(crate) fn too_large(address: &str, source: xoscar_wire::WireError) -> Self {
+        PoolError::MessageTooLarge { address: address.to_string(), source: Arc::new(source) }
+    }
 }

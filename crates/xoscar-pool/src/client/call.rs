@@ -181,7 +181,9 @@ impl<'a> PlainCall<'a> {
                 let (conn, frame) = (lease.conn.clone(), self.frame.clone());
                 Step::Room(lease, Box::pin(async move { conn.queue_call(&frame).await }))
             }
-            Err(Refused::TooLarge(error)) => return Err(lease.conn.too_large(error)),
+            Err(Refused::TooLarge(error)) => {
+                return Err(PoolError::too_large(&lease.conn.label, error));
+            }
         };
         Ok(())
     }

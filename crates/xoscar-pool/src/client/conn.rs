@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 use xoscar_transport::Address;
-use xoscar_wire::{Envelope, Frame, FrameEncoder, WireError};
+use xoscar_wire::{Envelope, Frame, FrameEncoder};
 
 use super::encoded::EncodedBatch;
 use super::state::{Answered, Ending, Outcome, Outgoing, Refused, Sent, State, Verdicts, Waiter};
@@ -157,14 +157,11 @@ impl Conn {
                 Ok(queued) => return Ok(Some(queued)),
                 Err(Refused::Closed) => return Ok(None),
                 Err(Refused::Full) => self.wait_for_room().await,
-                Err(Refused::TooLarge(error)) => return Err(self.too_large(error)),
+                Err(Refused::TooLarge(error)) => {
+                    return Err(PoolError::too_large(&self.label, error));
+                }
             }
         }
-    }
-
-    /// The error for a frame over the limits, found as it was encoded.
-    pub(crate) fn too_large(&self, error: WireError) -> PoolError {
-        PoolError::MessageTooLarge { address: self.label.to_string(), source: Arc::new(error) }
     }
 
     /// Queues a copy of a one-way message, waiting while the queue is over its bound; the
@@ -185,7 +182,9 @@ impl Conn {
                 }
                 Err(Refused::Closed) => return Ok(None),
                 Err(Refused::Full) => Box::pin(self.wait_for_room()).await,
-                Err(Refused::TooLarge(error)) => return Err(self.too_large(error)),
+                Err(Refused::TooLarge(error)) => {
+                    return Err(PoolError::too_large(&self.label, error));
+                }
             }
         }
     }

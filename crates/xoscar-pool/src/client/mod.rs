@@ -407,7 +407,7 @@ async fn queue_call(conn: &Arc<Conn>, frame: &Frame) -> Result<Option<u64>, Pool
         Err(Refused::Closed) => Ok(None),
         // Boxed: waiting for room is rare; out of line, it keeps every call's future small.
         Err(Refused::Full) => Box::pin(conn.queue_call(frame)).await,
-        Err(Refused::TooLarge(error)) => Err(conn.too_large(error)),
+        Err(Refused::TooLarge(error)) => Err(PoolError::too_large(&conn.label, error)),
     }
 }
 
@@ -439,11 +439,8 @@ pub(crate) fn check_frame(
     endpoint: &Address,
     frame: &Frame,
 ) -> Result<(), PoolError> {
-    config.transport().get_limits().admit(frame).map_err(|error| too_large(endpoint, error))
-}
-
-fn too_large(endpoint: &Address, error: xoscar_wire::WireError) -> PoolError {
-    PoolError::MessageTooLarge { address: endpoint.to_string(), source: Arc::new(error) }
+    let limits = config.transport().get_limits();
+    limits.admit(frame).map_err(|error| PoolError::too_large(&endpoint.to_string(), error))
 }
 
 pub(crate) fn unsent(endpoint: &Address, reason: impl Into<String>) -> PoolError {

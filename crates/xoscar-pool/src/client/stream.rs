@@ -125,7 +125,7 @@ async fn queue_stream(
             Ok(id) => return Ok(Some((id, received))),
             Err(Refused::Closed) => return Ok(None),
             Err(Refused::Full) => conn.wait_for_room().await,
-            Err(Refused::TooLarge(error)) => return Err(conn.too_large(error)),
+            Err(Refused::TooLarge(error)) => return Err(PoolError::too_large(&conn.label, error)),
         }
     }
 }
