@@ -5,7 +5,8 @@
 //! no copy of a frame is queued, moved or dropped per call, and the writer takes a batch with
 //! one move of the buffer. A request whose call stopped waiting before it was taken (cancelled,
 //! or answered early by a peer breaking the protocol) is cut out as it is taken, so it is never
-//! written; the buffer then goes frame by frame, which only happens after such a call.
+//! written. The writer takes the buffer frame by frame only after such a call, or when more
+//! than a batch (about 64 KiB) waits.
 
 use std::collections::VecDeque;
 
@@ -98,8 +99,8 @@ impl<N> Encoded<N> {
         self.push(frame, id, counted, Kind::Request(id))
     }
 
-    /// Encodes one-way `frame` at the end; `sent` is handed back when it is taken or dropped.
-    /// On error nothing is queued.
+    /// Encodes one-way `frame` at the end; `sent` goes to the batch that takes it, or to
+    /// [`Encoded::clear`]'s list if it is dropped. On error nothing is queued.
     pub(crate) fn push_notify(
         &mut self,
         frame: &Frame,
