@@ -1,5 +1,5 @@
-//! [`Endpoint`] and [`RecentConnection`]: calls that take their lease on the connection of the
-//! last call. Each remembered connection is used only while the pool's own lookup would have
+//! [`Endpoint`], [`RecentConnection`] and the pool's own one-entry memory behind a plain
+//! [`Pool::call`]: calls that take their lease on the connection of the last call. Each remembered connection is used only while the pool's own lookup would have
 //! given it: same pool, same runtime, same endpoint, still taking leases. Reaped, gone away,
 //! declared dead, another pool's or another runtime's, it is looked up (and dialled) afresh,
 //! and the call succeeds.
@@ -70,6 +70,32 @@ fn a_remembered_connection_never_carries_a_call_to_another_endpoint() {
             }
         }
         assert_eq!(pool.stats().connects, 2, "one connection per endpoint, as without it");
+    });
+}
+
+#[test]
+fn plain_calls_alternating_endpoints_each_reach_the_one_they_name_and_redial_after_a_reap() {
+    run_paused(async {
+        let first = start(&inproc(), Named("first"), ServerConfig::default()).await;
+        let second = start(&inproc(), Named("second"), ServerConfig::default()).await;
+        let pool = pool_with(T);
+        let call_both = || async {
+            for _ in 0..3 {
+                for (server, name) in [(&first, "first"), (&first, "first"), (&second, "second")] {
+                    let answer = pool.call(server.local_addr(), message("x")).await.unwrap();
+                    assert_eq!(answer.header, name, "the call reached the endpoint it named");
+                }
+            }
+        };
+        call_both().await;
+        assert_eq!(pool.stats().connects, 2, "one connection per endpoint");
+
+        tokio::time::sleep(2 * T).await;
+        settle().await;
+        assert_eq!(pool.stats().reaps, 2, "both idle connections went");
+        // The pool remembers a reaped connection, which takes no lease: each call dials afresh.
+        call_both().await;
+        assert_eq!(pool.stats().connects, 4);
     });
 }
 

@@ -30,7 +30,8 @@ type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(crate) struct PlainCall<'a> {
     pool: &'a Pool,
     endpoint: &'a Address,
-    recent: Option<&'a RecentConnection>,
+    /// Where the connection of the last call is remembered: the caller's, or the pool's own.
+    recent: &'a RecentConnection,
     frame: Frame,
     /// The caller's budget; its timer is armed at the first poll that has to wait (boxed: it
     /// stays out of every untimed call).
@@ -68,7 +69,7 @@ impl<'a> PlainCall<'a> {
         PlainCall {
             pool,
             endpoint,
-            recent,
+            recent: recent.unwrap_or(&pool.shared.recent),
             frame,
             timeout,
             timer: None,
@@ -109,13 +110,8 @@ impl<'a> PlainCall<'a> {
                 }
                 Step::Dialling(dial) => {
                     let lease = ready!(dial.as_mut().poll(cx))?;
-                    if let Some(recent) = self.recent {
-                        recent.remember(
-                            &self.pool.shared,
-                            self.runtime.expect("read at the first poll"),
-                            &lease.conn,
-                        );
-                    }
+                    let runtime = self.runtime.expect("read at the first poll");
+                    self.recent.remember(&self.pool.shared, runtime, &lease.conn);
                     self.queue(lease, cx)?;
                 }
                 Step::Room(_, room) => match ready!(room.as_mut().poll(cx))? {
@@ -158,15 +154,11 @@ impl<'a> PlainCall<'a> {
     fn lease_now(&self, runtime: RuntimeId) -> Option<LeaseGuard> {
         // A connection that made a call retry takes no more leases: a retry looks afresh.
         let pool = &self.pool.shared;
-        if let Some(lease) =
-            self.recent.and_then(|recent| recent.lease(pool, runtime, self.endpoint))
-        {
+        if let Some(lease) = self.recent.lease(pool, runtime, self.endpoint) {
             return Some(lease);
         }
         let lease = self.pool.runtime_state(runtime).try_lease(self.endpoint)?;
-        if let Some(recent) = self.recent {
-            recent.remember(pool, runtime, &lease.conn);
-        }
+        self.recent.remember(pool, runtime, &lease.conn);
         Some(lease)
     }
 

@@ -59,6 +59,10 @@ struct PoolShared {
     config: ResolvedPoolConfig,
     counters: Arc<Counters>,
     runtimes: Mutex<IdMap<RuntimeId, Arc<RuntimeState>>>,
+    /// The connection of the last plain call that looked one up, so that calls to one
+    /// endpoint in a row skip both maps (see [`RecentConnection`]). One entry: a caller
+    /// alternating endpoints misses and pays a check of the endpoint and a second lock.
+    recent: RecentConnection,
 }
 
 impl std::fmt::Debug for Pool {
@@ -76,6 +80,7 @@ impl Pool {
                 config: config.resolve()?,
                 counters: Arc::default(),
                 runtimes: Mutex::new(IdMap::default()),
+                recent: RecentConnection::default(),
             }),
         })
     }

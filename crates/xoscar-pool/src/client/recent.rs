@@ -1,13 +1,14 @@
 //! Handles for callers that call one endpoint again and again: [`RecentConnection`] remembers
 //! the connection of the last call, [`Endpoint`] pairs it with its pool and address.
 //!
-//! A plain [`Pool::call`] finds its connection through two maps on every call (the runtime's
-//! state, then the endpoint's connection: a lock and a hash of the address each). A call made
-//! with a [`RecentConnection`] takes a lease on the remembered connection instead, when it is
+//! Looking a connection up takes two maps (the runtime's state, then the endpoint's connection:
+//! a lock and a hash of the address each). A call made with a [`RecentConnection`] takes a
+//! lease on the remembered connection instead, when it is
 //! the same pool's and runtime's, to the same endpoint, and still takes leases; otherwise it
 //! goes the plain way and remembers what it found. A connection stops taking leases before it
 //! leaves the pool's map (reaped, closing, gone away, ended), so a remembered one is used only
-//! while the map would have given the same.
+//! while the map would have given the same. A plain [`Pool::call`] uses the pool's own (one
+//! entry, shared by all its plain calls), so calls to one endpoint in a row skip the maps too.
 
 use std::future::Future;
 use std::sync::{Arc, Weak};
