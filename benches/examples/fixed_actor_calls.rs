@@ -17,6 +17,9 @@
 //! oneshot actor, the limit. `actor` and `pool` compare an actor call with the pool-level call
 //! of the same shape (16 B payload).
 //!
+//! The remote shapes run over a Unix socket; with `FIXED_TRANSPORT=tcp` in the environment,
+//! over loopback TCP instead (for `strace -c -f`: which system calls each side makes).
+//!
 //! Each run also prints `allocations per call: N`, counted by a global allocator around the
 //! calls alone (the whole process: for `actor` and `pool`, the serving thread's too).
 
@@ -28,7 +31,7 @@ use xoscar_benches::actors::{Echoer, RawActor};
 use xoscar_benches::counting::Counting;
 use xoscar_benches::mux::RawMux;
 use xoscar_benches::wire_trip::{WireTrip, static_payload};
-use xoscar_benches::{address, current_thread, our_listener, serve_raw_echo_on_unix, spread};
+use xoscar_benches::{address, current_thread, our_listener, serve_raw_echo, spread};
 use xoscar_pool::testing::Echo;
 use xoscar_pool::{Message, Pool, PoolConfig, ServerConfig, serve};
 use xoscar_transport::Address;
@@ -96,17 +99,21 @@ fn wire(mode: &str, calls: u64) {
 
 fn remote(mode: &str, calls: u64, in_flight: u64) {
     let (ready, addresses) = std::sync::mpsc::channel::<(Address, Address, Address)>();
+    let transport = match std::env::var("FIXED_TRANSPORT") {
+        Ok(transport) if transport == "tcp" => "tcp",
+        _ => "uds",
+    };
     std::thread::spawn(move || {
         current_thread().block_on(async move {
-            let pool = ActorPool::builder(address("uds", "fixed-actors"))
+            let pool = ActorPool::builder(address(transport, "fixed-actors"))
                 .direct_delivery(false)
                 .start()
                 .await
                 .unwrap();
             pool.create(Echoer::default()).uid("echo").await.unwrap();
-            let echo = our_listener(&address("uds", "fixed-echo")).await;
+            let echo = our_listener(&address(transport, "fixed-echo")).await;
             let echo = serve(echo, Echo, ServerConfig::default()).unwrap();
-            let raw = serve_raw_echo_on_unix("fixed-raw-echo");
+            let raw = serve_raw_echo(transport, "fixed-raw-echo").await;
             ready.send((pool.address().clone(), echo.local_addr().clone(), raw)).unwrap();
             std::future::pending::<()>().await;
         })

@@ -135,6 +135,24 @@ pub fn serve_raw_echo_on_unix(tag: &str) -> Address {
     Address::unix(&path)
 }
 
+/// Serves [`raw_echo_batched`] on `transport` ("tcp": a fresh loopback port with `TCP_NODELAY`,
+/// else a fresh Unix socket named after `tag`), from the current runtime, until the process
+/// ends; returns its address.
+pub async fn serve_raw_echo(transport: &str, tag: &str) -> Address {
+    if transport != "tcp" {
+        return serve_raw_echo_on_unix(tag);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            stream.set_nodelay(true).unwrap();
+            tokio::spawn(raw_echo_batched(stream));
+        }
+    });
+    Address::tcp(local)
+}
+
 /// Raw limit, sockets, many in flight: echoes `[u32 len][body]` messages, answering everything
 /// that arrived together with one write (as a pipelining server would).
 pub async fn raw_echo_batched<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> std::io::Result<()> {

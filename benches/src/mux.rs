@@ -66,18 +66,7 @@ impl RawMux {
     /// runtime and connects to it.
     pub async fn start(transport: &str, tag: &str) -> RawMux {
         match transport {
-            "tcp" => {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let local = listener.local_addr().unwrap();
-                tokio::spawn(async move {
-                    while let Ok((stream, _)) = listener.accept().await {
-                        stream.set_nodelay(true).unwrap();
-                        tokio::spawn(crate::raw_echo_batched(stream));
-                    }
-                });
-                RawMux::connect(&Address::tcp(local)).await
-            }
-            "uds" => RawMux::connect(&crate::serve_raw_echo_on_unix(tag)).await,
+            "tcp" | "uds" => RawMux::connect(&crate::serve_raw_echo(transport, tag).await).await,
             _ => RawMux::in_process(),
         }
     }
