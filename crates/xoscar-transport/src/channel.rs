@@ -138,6 +138,7 @@ impl FrameReader {
     ///
     /// Cheaper than `recv` for a frame that is already here: a reader taking a batch of
     /// frames off one read takes them with this, and awaits `recv` only once it runs dry.
+    #[inline]
     pub fn try_recv(&mut self) -> Option<Result<Frame, TransportError>> {
         match &mut self.kind {
             #[cfg(any(feature = "tcp", feature = "uds"))]

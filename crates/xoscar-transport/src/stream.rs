@@ -199,6 +199,7 @@ impl StreamReader {
 
     /// The next frame if it is already buffered whole (or the error its bytes are); `None`
     /// when it has to be read first, or the stream ended. Never reads.
+    #[inline]
     pub(crate) fn try_recv(&mut self, peer: &str) -> Option<Result<Frame, TransportError>> {
         if self.finished {
             return None;
