@@ -198,10 +198,15 @@ async fn read_side<H: Handler>(
     let mut drain_timer = pin!(sleep(Duration::ZERO));
     // The box of the last request future that finished on its first poll, for the next one.
     let mut spare = None;
+    // The writer, kept from one inline answer to the next while requests are already
+    // buffered, so that a batch takes it out of its slot and puts it back once, not per
+    // answer. `flush` puts it back, and so does every other path before an await that can
+    // wait: the write side (in this same task) never waits for it while it is held here.
+    let mut held: Option<TakenWriter<'_>> = None;
     loop {
         if !conn.has_room() {
             // Answers written so far must not wait for the pause to end.
-            if flush(writer, &mut unflushed).await.is_err() {
+            if flush(writer, &mut held, &mut unflushed).await.is_err() {
                 return (ReadEnd::CallerGone, Some(reader));
             }
             if wait_for_room(conn, stop.as_mut(), &mut stopping).await && phase == Phase::Serving {
@@ -215,7 +220,7 @@ async fn read_side<H: Handler>(
         let received = if let Some(received) = reader.try_recv() {
             received.map(Some)
         } else {
-            if flush(writer, &mut unflushed).await.is_err() {
+            if flush(writer, &mut held, &mut unflushed).await.is_err() {
                 return (ReadEnd::CallerGone, Some(reader));
             }
             tokio::select! {
@@ -242,7 +247,7 @@ async fn read_side<H: Handler>(
                         continue;
                     }
                     go_away(conn, "caller silent after go-away", last_accepted);
-                    if flush(writer, &mut unflushed).await.is_err() {
+                    if flush(writer, &mut held, &mut unflushed).await.is_err() {
                         return (ReadEnd::CallerGone, Some(reader));
                     }
                     return (ReadEnd::StoppedReading, Some(reader));
@@ -278,7 +283,8 @@ async fn read_side<H: Handler>(
                 match poll_once(&mut call).await {
                     Poll::Ready(answer) => {
                         spare = Some(call);
-                        match answer_at_once(conn, writer, id, reply(conn, id, answer)) {
+                        let answer = reply(conn, id, answer);
+                        match answer_at_once(conn, writer, &mut held, id, answer) {
                             WriteAtOnce::Done(wrote) => wrote,
                             WriteAtOnce::Wait(mut writer, answer) => {
                                 writer.feed(answer).await.map(|()| true).map_err(drop)
@@ -291,7 +297,11 @@ async fn read_side<H: Handler>(
                     }
                 }
             }
-            other => handle_frame(conn, other, payloads, writer, handler).await,
+            other => {
+                // `handle_frame` may take the writer (a pong) and wait.
+                held = None;
+                handle_frame(conn, other, payloads, writer, handler).await
+            }
         };
         match wrote {
             Ok(wrote) => unflushed |= wrote,
@@ -300,12 +310,22 @@ async fn read_side<H: Handler>(
     }
 }
 
-/// Flushes what the read side wrote inline, if anything. `Err` when the connection broke.
-async fn flush(writer: &SharedWriter, unflushed: &mut bool) -> Result<(), ()> {
+/// Flushes what the read side wrote inline, if anything, with the writer it holds (else
+/// taking it); the writer goes back to its slot either way. `Err` when the connection broke.
+async fn flush<'a>(
+    writer: &'a SharedWriter,
+    held: &mut Option<TakenWriter<'a>>,
+    unflushed: &mut bool,
+) -> Result<(), ()> {
+    let held = held.take();
     if !std::mem::take(unflushed) {
         return Ok(());
     }
-    writer.take().await.flush().await.map_err(drop)
+    let mut taken = match held {
+        Some(taken) => taken,
+        None => writer.take().await,
+    };
+    taken.flush().await.map_err(drop)
 }
 
 /// Sends the first go-away (`u64::MAX`: still accepting); the read side then drains.
@@ -397,16 +417,20 @@ enum WriteAtOnce<'a> {
 fn answer_at_once<'a>(
     conn: &ServerConn,
     writer: &'a SharedWriter,
+    held: &mut Option<TakenWriter<'a>>,
     id: u64,
     answer: Frame,
 ) -> WriteAtOnce<'a> {
-    let Some(mut writer) = writer.try_take() else {
+    let Some(mut writer) = held.take().or_else(|| writer.try_take()) else {
         // The write side answers TOO_LARGE for it if the encoder refuses it.
         conn.queue(answer, false);
         return WriteAtOnce::Done(Ok(false));
     };
     let too_large = match writer.try_feed(answer) {
-        Ok(None) => return WriteAtOnce::Done(Ok(true)),
+        Ok(None) => {
+            *held = Some(writer);
+            return WriteAtOnce::Done(Ok(true));
+        }
         Ok(Some(answer)) => return WriteAtOnce::Wait(writer, conn.within_limits(id, answer)),
         Err(TransportError::Protocol { source, .. }) => conn.too_large(id, &source),
         Err(_) => return WriteAtOnce::Done(Err(())),
