@@ -98,8 +98,8 @@ impl<'a> PlainCall<'a> {
                         return Poll::Ready(Err(unsent(self.endpoint, reason)));
                     }
                     self.sends += 1;
-                    match self.lease_now(runtime) {
-                        Some(lease) => self.queue(lease, cx)?,
+                    match self.lease_and_queue_now(runtime, cx) {
+                        Some(queued) => self.step_after(queued)?,
                         None => {
                             let (state, endpoint) =
                                 (self.pool.runtime_state(runtime), self.endpoint);
@@ -128,8 +128,9 @@ impl<'a> PlainCall<'a> {
                     if std::mem::take(skip) {
                         return Poll::Pending;
                     }
-                    let outcome = ready!(lease.conn.poll_outcome(*id, cx));
-                    // The outcome is taken: the call is no longer in flight (nothing to cancel).
+                    let outcome = ready!(lease.poll_outcome_releasing(*id, cx));
+                    // The outcome is taken (and the lease released): the call is no longer in
+                    // flight (nothing to cancel).
                     let Step::Waiting { lease, .. } = std::mem::replace(&mut self.step, Step::Done)
                     else {
                         unreachable!("in this step")
@@ -149,24 +150,43 @@ impl<'a> PlainCall<'a> {
         }
     }
 
-    /// A lease taken at once: on the connection `recent` remembers, or on the one in the
-    /// runtime's map (then remembered). `None`: it has to dial, or wait for a dial.
-    fn lease_now(&self, runtime: RuntimeId) -> Option<LeaseGuard> {
+    /// A lease taken at once and the call queued on it, in one lock of the connection: on the
+    /// connection `recent` remembers, or on the one in the runtime's map (then remembered).
+    /// `None`: it has to dial, or wait for a dial.
+    fn lease_and_queue_now(
+        &self,
+        runtime: RuntimeId,
+        cx: &Context<'_>,
+    ) -> Option<(LeaseGuard, Result<u64, Refused>)> {
         // A connection that made a call retry takes no more leases: a retry looks afresh.
         let pool = &self.pool.shared;
-        if let Some(lease) = self.recent.lease(pool, runtime, self.endpoint) {
-            return Some(lease);
+        let (frame, waker) = (&self.frame, cx.waker());
+        if let Some(conn) = self.recent.conn(pool, runtime, self.endpoint)
+            && let Some(queued) = conn.try_lease_and_call(frame, waker)
+        {
+            return Some(queued);
         }
-        let lease = self.pool.runtime_state(runtime).try_lease(self.endpoint)?;
-        self.recent.remember(pool, runtime, &lease.conn);
-        Some(lease)
+        let conn = self.pool.runtime_state(runtime).ready(self.endpoint)?;
+        let queued = conn.clone().try_lease_and_call(frame, waker)?;
+        self.recent.remember(pool, runtime, &conn);
+        Some(queued)
     }
 
     /// Registers the call and queues its request on `lease`'s connection, with the caller's
-    /// waker in its slot; next step: wait for its outcome, wait for room, or (the connection
-    /// takes no more requests: nothing was sent) take another lease.
+    /// waker in its slot (then see [`PlainCall::step_after`]).
     fn queue(&mut self, lease: LeaseGuard, cx: &Context<'_>) -> Result<(), PoolError> {
-        self.step = match lease.conn.try_queue_call_waking(&self.frame, cx.waker()) {
+        let queued = lease.conn.try_queue_call_waking(&self.frame, cx.waker());
+        self.step_after((lease, queued))
+    }
+
+    /// The next step after queueing on `lease`: wait for the outcome, wait for room, or (the
+    /// connection takes no more requests: nothing was sent) take another lease.
+    #[inline(always)]
+    fn step_after(
+        &mut self,
+        (lease, queued): (LeaseGuard, Result<u64, Refused>),
+    ) -> Result<(), PoolError> {
+        self.step = match queued {
             Ok(id) => Step::Waiting { lease, id, skip: true },
             Err(Refused::Closed) => Step::Lease,
             Err(Refused::Full) => {

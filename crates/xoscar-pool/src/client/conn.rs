@@ -78,11 +78,45 @@ impl Conn {
             self.became_busy.notify();
         }
         self.counters.leased();
-        Some(LeaseGuard { conn: self })
+        Some(LeaseGuard { conn: self, held: true })
+    }
+
+    /// [`Conn::try_lease_owned`], then [`Conn::try_queue_call_waking`] on that lease, under
+    /// one lock (a plain call's first two steps; each lock round trip is two atomic
+    /// read-modify-writes). `None` when the connection takes no lease. Otherwise the lease,
+    /// and the call's id or why its request was not queued: the lease is kept either way (a
+    /// full queue is waited on with it).
+    pub(crate) fn try_lease_and_call(
+        self: Arc<Self>,
+        frame: &Frame,
+        waker: &Waker,
+    ) -> Option<(LeaseGuard, Result<u64, Refused>)> {
+        let (first, queued) = {
+            let mut state = self.state.lock();
+            let first = state.try_lease(Instant::now)?;
+            (first, state.queue_request(frame, Waiter::call_waking(waker)))
+        };
+        if first {
+            self.became_busy.notify();
+        }
+        self.counters.leased();
+        let queued = queued.map(|(id, wake)| {
+            if wake {
+                self.wake_writer.notify();
+            }
+            id
+        });
+        Some((LeaseGuard { conn: self, held: true }, queued))
     }
 
     fn release(&self) {
         let close_ready = self.state.lock().release(Instant::now);
+        self.after_release(close_ready);
+    }
+
+    /// What follows a lease's release outside the lock; `close_ready`: it was the last one
+    /// and the driver waits for that.
+    fn after_release(&self, close_ready: bool) {
         self.counters.released();
         if close_ready {
             self.close_requested.notify();
@@ -385,10 +419,36 @@ pub(crate) enum Next {
 /// One lease on a connection; released on drop, so it can never leak or go negative.
 pub(crate) struct LeaseGuard {
     pub(crate) conn: Arc<Conn>,
+    /// False once released early, by [`LeaseGuard::poll_outcome_releasing`].
+    held: bool,
+}
+
+impl LeaseGuard {
+    /// [`Conn::poll_outcome`] that, when the outcome is in, releases this lease under the same
+    /// lock (a call's last two steps); the guard then releases nothing when dropped.
+    pub(crate) fn poll_outcome_releasing(
+        &mut self,
+        id: u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Outcome>> {
+        debug_assert!(self.held, "a lease released early is not polled again");
+        let (outcome, close_ready) = {
+            let mut state = self.conn.state.lock();
+            let Poll::Ready(outcome) = state.take_outcome(id, cx.waker()) else {
+                return Poll::Pending;
+            };
+            (outcome, state.release(Instant::now))
+        };
+        self.held = false;
+        self.conn.after_release(close_ready);
+        Poll::Ready(outcome)
+    }
 }
 
 impl Drop for LeaseGuard {
     fn drop(&mut self) {
-        self.conn.release();
+        if self.held {
+            self.conn.release();
+        }
     }
 }

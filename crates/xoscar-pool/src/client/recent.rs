@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use tokio::runtime::Id as RuntimeId;
 use xoscar_transport::Address;
 
-use super::conn::{Conn, LeaseGuard};
+use super::conn::Conn;
 use super::{Pool, PoolShared};
 use crate::{Message, PoolError};
 
@@ -51,14 +51,14 @@ impl std::fmt::Debug for RecentConnection {
 }
 
 impl RecentConnection {
-    /// A lease on the remembered connection if it is `pool`'s on `runtime`, reaches `endpoint`
-    /// and still takes leases.
-    pub(super) fn lease(
+    /// The remembered connection if it is `pool`'s on `runtime` and reaches `endpoint` (the
+    /// caller then takes its lease, which a connection leaving the pool's map refuses).
+    pub(super) fn conn(
         &self,
         pool: &Arc<PoolShared>,
         runtime: RuntimeId,
         endpoint: &Address,
-    ) -> Option<LeaseGuard> {
+    ) -> Option<Arc<Conn>> {
         let conn = match &*self.last.lock() {
             Some(last)
                 if last.runtime == runtime
@@ -68,10 +68,7 @@ impl RecentConnection {
             }
             _ => return None,
         };
-        if conn.endpoint != *endpoint {
-            return None;
-        }
-        conn.try_lease_owned()
+        (conn.endpoint == *endpoint).then_some(conn)
     }
 
     /// Remembers `conn`, `pool`'s connection on `runtime`, for the next call.

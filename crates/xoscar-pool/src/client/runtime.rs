@@ -117,8 +117,13 @@ impl RuntimeState {
 
     /// A lease on the connection to `endpoint` if one is there and takes it, at once.
     pub(crate) fn try_lease(&self, endpoint: &Address) -> Option<LeaseGuard> {
+        self.ready(endpoint)?.try_lease_owned()
+    }
+
+    /// The connection to `endpoint`, if one is made (it may refuse leases).
+    pub(crate) fn ready(&self, endpoint: &Address) -> Option<Arc<Conn>> {
         match self.slots.lock().get(endpoint) {
-            Some(Slot::Ready(conn)) => conn.try_lease(),
+            Some(Slot::Ready(conn)) => Some(conn.clone()),
             _ => None,
         }
     }
