@@ -13,6 +13,32 @@ use xoscar_pool::{Message, Pool, PoolConfig, PoolError, ServerConfig};
 use xoscar_transport::TransportConfig;
 use xoscar_wire::Limits;
 
+/// Answers read together are put in their calls' slots under one lock for a run of them (32
+/// at most), and their callers woken once it is released: every caller of a batch larger than
+/// that run is woken, with its own answer.
+#[test]
+fn every_call_of_a_batch_answered_together_gets_its_own_answer() {
+    run(async {
+        for address in addresses() {
+            let server = start(&address, Echo, ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            for _ in 0..5 {
+                let calls = (0..200u64).map(|i| {
+                    let (pool, endpoint) = (pool.clone(), server.local_addr().clone());
+                    let request = Message::new(Bytes::new(), vec![Bytes::from(i.to_string())]);
+                    tokio::spawn(async move { (i, pool.call(&endpoint, request).await) })
+                });
+                for call in calls.collect::<Vec<_>>() {
+                    let (i, reply) = call.await.unwrap();
+                    let reply = reply.unwrap_or_else(|e| panic!("{address}: {e}"));
+                    assert_eq!(reply.payloads[0], Bytes::from(i.to_string()), "{address}");
+                }
+            }
+            assert_eq!(pool.stats().leases_in_flight, 0, "{address}");
+        }
+    });
+}
+
 #[test]
 fn many_calls_in_flight_on_one_connection_are_matched_by_id() {
     run(async {

@@ -15,7 +15,7 @@ use xoscar_transport::Address;
 use xoscar_wire::{Envelope, Frame, FrameEncoder};
 
 use super::encoded::EncodedBatch;
-use super::state::{Answered, Ending, Outcome, Outgoing, Refused, Sent, State, Verdicts, Waiter};
+use super::state::{Ending, Outcome, Outgoing, Refused, Sent, State, Verdicts, Waiter};
 use crate::signal::Signal;
 use crate::stats::Counters;
 use crate::sync::{Mutex, MutexGuard};
@@ -336,30 +336,6 @@ impl Conn {
         }
         for sender in senders.drain(..) {
             let _ = sender.send(Sent::Written);
-        }
-    }
-
-    /// Hands a response to its call. False for an id nobody waits for.
-    pub(crate) fn resolve(&self, id: u64, outcome: Outcome) -> bool {
-        let (answered, finish) = {
-            let mut state = self.state.lock();
-            let answered = state.answer(id, outcome);
-            // The last open stream ending may let a connection that is going away shut its side.
-            let stream = matches!(answered, Some(Answered::Stream));
-            (answered, stream && state.should_finish())
-        };
-        if finish {
-            self.wake_writer.notify();
-        }
-        match answered {
-            Some(Answered::Call(waker)) => {
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
-                true
-            }
-            Some(Answered::Stream) => true,
-            None => false,
         }
     }
 

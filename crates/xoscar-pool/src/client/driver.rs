@@ -18,7 +18,8 @@ use xoscar_transport::{Activity, Channel, FrameReader, FrameWriter, TransportErr
 use xoscar_wire::{Envelope, Frame, pb};
 
 use super::conn::{Conn, Next, Taken};
-use super::state::{Ending, Outcome, Outgoing};
+use super::state::{Answered, Ending, Outcome, Outgoing, State};
+use crate::sync::MutexGuard;
 use crate::{Message, PoolError};
 
 /// Heartbeat settings of one connection.
@@ -85,6 +86,8 @@ fn broken(error: TransportError) -> Ending {
 }
 
 async fn read_loop(conn: &Conn, mut reader: FrameReader) -> Ending {
+    // The callers a run of answers woke, kept between runs so it allocates only once.
+    let mut woken = Vec::new();
     loop {
         // Frames already read are taken without an await; `recv` only once they run out.
         let received = match reader.try_recv() {
@@ -97,71 +100,153 @@ async fn read_loop(conn: &Conn, mut reader: FrameReader) -> Ending {
             Ok(None) => return Ending::lost("the peer closed the connection"),
             Err(error) => return broken(error),
         };
-        match frame.envelope {
-            Envelope::Response(response)
-                if response.more && response.status == pb::response::Status::Ok as i32 =>
-            {
-                let item = Message { header: response.header, payloads: frame.payloads };
-                if let Err(violation) = conn.stream_item(response.id, item) {
-                    return Ending::lost(format!("protocol error: {violation}"));
-                }
-            }
-            Envelope::Response(response) => {
-                let outcome = match pb::response::Status::try_from(response.status) {
-                    Ok(pb::response::Status::Ok) => Outcome::Response(Message {
-                        header: response.header,
-                        payloads: frame.payloads,
-                    }),
-                    Ok(pb::response::Status::HandlerPanicked) => {
-                        let message = String::from_utf8_lossy(&response.header).into_owned();
-                        Outcome::Failed(PoolError::HandlerPanicked {
-                            address: conn.label.to_string(),
-                            message: (!message.is_empty()).then_some(message),
-                        })
-                    }
-                    Ok(pb::response::Status::Cancelled) => Outcome::Failed(PoolError::Cancelled {
-                        address: conn.label.to_string(),
-                        sent: true,
-                    }),
-                    Ok(pb::response::Status::Refused) => Outcome::Failed(PoolError::Refused {
-                        address: conn.label.to_string(),
-                        reason: "too many open streams on the connection",
-                    }),
-                    Ok(pb::response::Status::TooLarge) => {
-                        Outcome::Failed(PoolError::ResponseTooLarge {
-                            address: conn.label.to_string(),
-                            reason: String::from_utf8_lossy(&response.header).into_owned(),
-                        })
-                    }
-                    Err(_) => {
-                        return Ending::lost(format!(
-                            "protocol error: unknown response status {}",
-                            response.status
-                        ));
-                    }
-                };
-                if !conn.resolve(response.id, outcome) {
-                    tracing::debug!(endpoint = %conn.label, id = response.id, "response for no waiting call (cancelled?), dropped");
-                }
-            }
-            // Any frame proves life; the reader's activity clock already moved.
-            Envelope::Pong(_) => {}
-            Envelope::Ping(pb::Ping { nonce }) => {
-                conn.queue_control(Frame::new(Envelope::Pong(pb::Pong { nonce }), vec![]));
-            }
-            Envelope::GoAway(go_away) => {
-                tracing::debug!(endpoint = %conn.label, last_accepted = go_away.last_accepted_id, reason = %go_away.reason, "go-away received");
-                conn.go_away(go_away.last_accepted_id);
-            }
-            other => {
-                tracing::warn!(endpoint = %conn.label, kind = ?other.kind(), "unexpected frame from a server, closing");
-                return Ending::lost(format!(
-                    "protocol error: a server sent a {:?} frame",
-                    other.kind()
-                ));
-            }
+        if let Err(ending) = read_run(conn, &mut reader, frame, &mut woken) {
+            return ending;
         }
     }
+}
+
+/// Answers put in their slots under one lock of the connection's state, at most.
+const ANSWERS_PER_LOCK: usize = 32;
+
+/// Handles `first` and the frames already read after it, without an await. Answers to plain
+/// calls go into their slots under one lock (for up to [`ANSWERS_PER_LOCK`] in a row; each
+/// lock round trip is two atomic read-modify-writes), and their callers are woken once it is
+/// released. Everything else is handled as it comes, outside that lock.
+fn read_run(
+    conn: &Conn,
+    reader: &mut FrameReader,
+    first: Frame,
+    woken: &mut Vec<std::task::Waker>,
+) -> Result<(), Ending> {
+    let mut answers = Answers { conn, state: None, woken, finish: false };
+    let mut frame = first;
+    loop {
+        read_frame(&mut answers, frame)?;
+        frame = match reader.try_recv() {
+            Some(Ok(frame)) => frame,
+            Some(Err(error)) => return Err(broken(error)),
+            None => return Ok(()),
+        };
+    }
+}
+
+/// The lock [`read_run`] holds over a run of answers, and the callers to wake once it is
+/// released (on drop too: an error ending the run wakes them all the same).
+struct Answers<'a> {
+    conn: &'a Conn,
+    state: Option<MutexGuard<'a, State>>,
+    woken: &'a mut Vec<std::task::Waker>,
+    /// The last open stream ended while going away: the writer may shut our side.
+    finish: bool,
+}
+
+impl Answers<'_> {
+    /// Puts `outcome` in call `id`'s slot. False if no call waits for it.
+    fn answer(&mut self, id: u64, outcome: Outcome) -> bool {
+        if self.woken.len() >= ANSWERS_PER_LOCK {
+            self.release();
+        }
+        let state = self.state.get_or_insert_with(|| self.conn.state());
+        match state.answer(id, outcome) {
+            Some(Answered::Call(waker)) => self.woken.extend(waker),
+            // The last open stream ending may let a connection that is going away shut its
+            // side.
+            Some(Answered::Stream) => self.finish |= state.should_finish(),
+            None => return false,
+        }
+        true
+    }
+
+    /// Releases the lock, then wakes the callers answered under it.
+    fn release(&mut self) {
+        self.state = None;
+        if std::mem::take(&mut self.finish) {
+            self.conn.wake_writer.notify();
+        }
+        for waker in self.woken.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+impl Drop for Answers<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// One frame read from the server. `Err`: the connection ends.
+fn read_frame(answers: &mut Answers<'_>, frame: Frame) -> Result<(), Ending> {
+    let conn = answers.conn;
+    if !matches!(&frame.envelope, Envelope::Response(response) if !response.more) {
+        // Everything else takes the state's lock itself.
+        answers.release();
+    }
+    match frame.envelope {
+        Envelope::Response(response)
+            if response.more && response.status == pb::response::Status::Ok as i32 =>
+        {
+            let item = Message { header: response.header, payloads: frame.payloads };
+            if let Err(violation) = conn.stream_item(response.id, item) {
+                return Err(Ending::lost(format!("protocol error: {violation}")));
+            }
+        }
+        Envelope::Response(response) => {
+            let outcome = match pb::response::Status::try_from(response.status) {
+                Ok(pb::response::Status::Ok) => {
+                    Outcome::Response(Message { header: response.header, payloads: frame.payloads })
+                }
+                Ok(pb::response::Status::HandlerPanicked) => {
+                    let message = String::from_utf8_lossy(&response.header).into_owned();
+                    Outcome::Failed(PoolError::HandlerPanicked {
+                        address: conn.label.to_string(),
+                        message: (!message.is_empty()).then_some(message),
+                    })
+                }
+                Ok(pb::response::Status::Cancelled) => Outcome::Failed(PoolError::Cancelled {
+                    address: conn.label.to_string(),
+                    sent: true,
+                }),
+                Ok(pb::response::Status::Refused) => Outcome::Failed(PoolError::Refused {
+                    address: conn.label.to_string(),
+                    reason: "too many open streams on the connection",
+                }),
+                Ok(pb::response::Status::TooLarge) => {
+                    Outcome::Failed(PoolError::ResponseTooLarge {
+                        address: conn.label.to_string(),
+                        reason: String::from_utf8_lossy(&response.header).into_owned(),
+                    })
+                }
+                Err(_) => {
+                    return Err(Ending::lost(format!(
+                        "protocol error: unknown response status {}",
+                        response.status
+                    )));
+                }
+            };
+            if !answers.answer(response.id, outcome) {
+                tracing::debug!(endpoint = %conn.label, id = response.id, "response for no waiting call (cancelled?), dropped");
+            }
+        }
+        // Any frame proves life; the reader's activity clock already moved.
+        Envelope::Pong(_) => {}
+        Envelope::Ping(pb::Ping { nonce }) => {
+            conn.queue_control(Frame::new(Envelope::Pong(pb::Pong { nonce }), vec![]));
+        }
+        Envelope::GoAway(go_away) => {
+            tracing::debug!(endpoint = %conn.label, last_accepted = go_away.last_accepted_id, reason = %go_away.reason, "go-away received");
+            conn.go_away(go_away.last_accepted_id);
+        }
+        other => {
+            tracing::warn!(endpoint = %conn.label, kind = ?other.kind(), "unexpected frame from a server, closing");
+            return Err(Ending::lost(format!(
+                "protocol error: a server sent a {:?} frame",
+                other.kind()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Writes what is queued, control frames first, flushing once nothing more is waiting. Once
