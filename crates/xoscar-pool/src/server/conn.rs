@@ -196,8 +196,9 @@ async fn read_side<H: Handler>(
     let mut stop = pin!(super::stopping_owned(shutdown));
     let mut idle = pin!(idle(conn, config.idle_timeout));
     let mut drain_timer = pin!(sleep(Duration::ZERO));
-    // The box of the last request future that finished on its first poll, for the next one.
-    let mut spare = None;
+    // The box of the last request future that finished on its first poll, and the reference
+    // to the handler it handed back, for the next one.
+    let (mut spare, mut own_handler) = (None, None);
     // The writer, kept from one inline answer to the next while requests are already
     // buffered, so that a batch takes it out of its slot and puts it back once, not per
     // answer. `flush` puts it back, and so does every other path before an await that can
@@ -279,10 +280,15 @@ async fn read_side<H: Handler>(
                 last_accepted = last_accepted.max(id);
                 let request = Message { header, payloads };
                 let bytes = message_bytes(&request);
-                let mut call = refill(&mut spare, request_future(handler, request));
+                let own = own_handler.take().unwrap_or_else(|| handler.clone());
+                let mut call = refill(&mut spare, request_future(own, request));
                 match poll_once(&mut call).await {
-                    Poll::Ready(answer) => {
+                    Poll::Ready(handled) => {
                         spare = Some(call);
+                        let answer = handled.map(|(answer, own)| {
+                            own_handler = Some(own);
+                            answer
+                        });
                         let answer = reply(conn, id, answer);
                         match answer_at_once(conn, writer, &mut held, id, answer) {
                             WriteAtOnce::Done(wrote) => wrote,

@@ -56,36 +56,46 @@ pub(crate) fn reply(conn: &ServerConn, id: u64, answer: Answer) -> Frame {
     }
 }
 
-/// The future that answers a request: the handler's, inside its panic boundary. The read side
-/// keeps the box of one that finished on its first poll and refills it for the next request
-/// (`Pin::set`), so a handler that answers at once costs no allocation.
+/// The future that answers a request: the handler's, inside its panic boundary. It owns a
+/// reference to the handler (so that it can run as a task) and hands it back with the
+/// answer: the read side gives it to the next request, so a handler that answers at once
+/// costs no count on its `Arc`. The read side also keeps the box of one that finished on its
+/// first poll and refills it for the next request (`Pin::set`), so that it costs no
+/// allocation either.
 pub(crate) fn request_future<H: Handler>(
-    handler: &Arc<H>,
+    handler: Arc<H>,
     request: Message,
-) -> impl Future<Output = Answer> + Send + 'static {
-    let handler = handler.clone();
-    AssertUnwindSafe(async move { handler.call(request).await }).catch_unwind()
+) -> impl Future<Output = Handled<Arc<H>>> + Send + 'static {
+    AssertUnwindSafe(async move {
+        let answer = handler.call(request).await;
+        (answer, handler)
+    })
+    .catch_unwind()
 }
+
+/// What a request future ends with: the answer and what it hands back, or its handler's
+/// panic.
+pub(crate) type Handled<T> = Result<(Message, T), Box<dyn Any + Send>>;
 
 /// Moves a request whose handler has to wait into a task owned by the connection, which
 /// queues the answer when done.
-pub(crate) fn spawn_request<F>(
+pub(crate) fn spawn_request<F, T>(
     conn: &Arc<ServerConn>,
     id: u64,
     call: Pin<Box<F>>,
     bytes: usize,
     deadline: Option<Instant>,
 ) where
-    F: Future<Output = Answer> + Send + 'static,
+    F: Future<Output = Handled<T>> + Send + 'static,
 {
     // Registered under the lock the task needs to finish, so it cannot finish first.
     let mut state = conn.lock();
     let task_conn = conn.clone();
     let task = tokio::spawn(async move {
-        let answer = match deadline {
+        let handled = match deadline {
             None => call.await,
             Some(deadline) => match tokio::time::timeout_at(deadline, call).await {
-                Ok(answer) => answer,
+                Ok(handled) => handled,
                 Err(_) => {
                     // The caller's budget is spent: it has given up, and so does the handler.
                     tracing::debug!(peer = %task_conn.peer, id, "request past its deadline dropped");
@@ -94,7 +104,7 @@ pub(crate) fn spawn_request<F>(
                 }
             },
         };
-        let frame = reply(&task_conn, id, answer);
+        let frame = reply(&task_conn, id, handled.map(|(answer, _)| answer));
         if !task_conn.finish(id, frame) {
             tracing::debug!(peer = %task_conn.peer, id, "answer to a cancelled request dropped");
         }
