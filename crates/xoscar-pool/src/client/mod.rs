@@ -93,7 +93,10 @@ impl Pool {
     /// Counters over every runtime.
     pub fn stats(&self) -> PoolStats {
         let mut stats = self.shared.counters.snapshot();
-        stats.runtimes = self.shared.runtimes.lock().len();
+        let runtimes: Vec<Arc<RuntimeState>> =
+            self.shared.runtimes.lock().values().cloned().collect();
+        stats.runtimes = runtimes.len();
+        stats.leases_in_flight = runtimes.iter().map(|runtime| runtime.leases()).sum();
         stats
     }
 

@@ -35,6 +35,9 @@ pub(crate) struct RuntimeState {
     /// Looked up on every call: foldhash (seeded per process) instead of SipHash, which cost
     /// about 200 instructions per call on a Unix socket path.
     slots: Mutex<HashMap<Address, Slot, foldhash::fast::RandomState>>,
+    /// Every connection this runtime made that still lives, in the map or not (one leaving
+    /// it may still hold leases): their leases add up to the pool's `leases_in_flight`.
+    made: Mutex<Vec<Weak<Conn>>>,
     /// Dropping it stops the reaper.
     stop_reaper: Mutex<Option<oneshot::Sender<()>>>,
 }
@@ -48,6 +51,7 @@ impl RuntimeState {
             config,
             counters,
             slots: Mutex::new(HashMap::default()),
+            made: Mutex::new(Vec::new()),
             stop_reaper: Mutex::new(None),
         })
     }
@@ -113,6 +117,19 @@ impl RuntimeState {
                 None => Box::pin(self.lease_slowly(endpoint)).await,
             }
         }
+    }
+
+    /// The leases held now on the connections this runtime made.
+    pub(crate) fn leases(&self) -> usize {
+        let made: Vec<Arc<Conn>> = self.made.lock().iter().filter_map(Weak::upgrade).collect();
+        made.iter().map(|conn| conn.state().leases()).sum()
+    }
+
+    /// Counts `conn` among the connections this runtime made (and forgets those gone).
+    fn count_made(&self, conn: &Arc<Conn>) {
+        let mut made = self.made.lock();
+        made.retain(|conn| conn.strong_count() > 0);
+        made.push(Arc::downgrade(conn));
     }
 
     /// A lease on the connection to `endpoint` if one is there and takes it, at once.
@@ -186,6 +203,7 @@ impl RuntimeState {
                     }
                 }),
             );
+            state.count_made(&conn);
             state.slots.lock().insert(guard.endpoint.clone(), Slot::Ready(conn.clone()));
             drop(state);
             tokio::spawn(drive(end_guard, channel, liveness));
