@@ -45,7 +45,6 @@ impl FrameDecoder {
     /// are needed (having reserved room for some of them in `src`).
     ///
     /// After an error the stream is unusable: framing is lost.
-    #[inline]
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
         if self.pending.is_none()
             && let Some(frame) = self.decode_call(src)
