@@ -119,7 +119,7 @@ fn read_run(
     first: Frame,
     woken: &mut Vec<std::task::Waker>,
 ) -> Result<(), Ending> {
-    let mut answers = Answers { conn, state: None, woken, finish: false };
+    let mut answers = Answers { conn, state: None, under_lock: 0, woken, finish: false };
     let mut frame = first;
     loop {
         read_frame(&mut answers, frame)?;
@@ -136,6 +136,8 @@ fn read_run(
 struct Answers<'a> {
     conn: &'a Conn,
     state: Option<MutexGuard<'a, State>>,
+    /// Answers put in their slots under the lock held now.
+    under_lock: usize,
     woken: &'a mut Vec<std::task::Waker>,
     /// The last open stream ended while going away: the writer may shut our side.
     finish: bool,
@@ -144,10 +146,11 @@ struct Answers<'a> {
 impl Answers<'_> {
     /// Puts `outcome` in call `id`'s slot. False if no call waits for it.
     fn answer(&mut self, id: u64, outcome: Outcome) -> bool {
-        if self.woken.len() >= ANSWERS_PER_LOCK {
+        if self.under_lock == ANSWERS_PER_LOCK {
             self.release();
         }
         let state = self.state.get_or_insert_with(|| self.conn.state());
+        self.under_lock += 1;
         match state.answer(id, outcome) {
             Some(Answered::Call(waker)) => self.woken.extend(waker),
             // The last open stream ending may let a connection that is going away shut its
@@ -161,6 +164,7 @@ impl Answers<'_> {
     /// Releases the lock, then wakes the callers answered under it.
     fn release(&mut self) {
         self.state = None;
+        self.under_lock = 0;
         if std::mem::take(&mut self.finish) {
             self.conn.wake_writer.notify();
         }

@@ -36,7 +36,9 @@ pub(crate) struct RuntimeState {
     /// about 200 instructions per call on a Unix socket path.
     slots: Mutex<HashMap<Address, Slot, foldhash::fast::RandomState>>,
     /// Every connection this runtime made that still lives, in the map or not (one leaving
-    /// it may still hold leases): their leases add up to the pool's `leases_in_flight`.
+    /// it may still hold leases): their leases add up to the pool's `leases_in_flight`. Those
+    /// gone are dropped from it at every dial, so it holds the live ones and those gone since
+    /// the last dial.
     made: Mutex<Vec<Weak<Conn>>>,
     /// Dropping it stops the reaper.
     stop_reaper: Mutex<Option<oneshot::Sender<()>>>,
