@@ -74,11 +74,17 @@ impl Conn {
     /// [`Conn::try_lease`] with a reference of its own, which the lease keeps.
     pub(crate) fn try_lease_owned(self: Arc<Self>) -> Option<LeaseGuard> {
         let first = self.state.lock().try_lease(Instant::now)?;
+        Some(self.leased(first))
+    }
+
+    /// The guard of a lease just taken under the lock; `first`: it made the connection busy
+    /// (the liveness watch starts).
+    fn leased(self: Arc<Self>, first: bool) -> LeaseGuard {
         if first {
             self.became_busy.notify();
         }
         self.counters.leased();
-        Some(LeaseGuard { conn: self, held: true })
+        LeaseGuard { conn: self, held: true }
     }
 
     /// [`Conn::try_lease_owned`], then [`Conn::try_queue_call_waking`] on that lease, under
@@ -96,17 +102,13 @@ impl Conn {
             let first = state.try_lease(Instant::now)?;
             (first, state.queue_request(frame, Waiter::call_waking(waker)))
         };
-        if first {
-            self.became_busy.notify();
-        }
-        self.counters.leased();
         let queued = queued.map(|(id, wake)| {
             if wake {
                 self.wake_writer.notify();
             }
             id
         });
-        Some((LeaseGuard { conn: self, held: true }, queued))
+        Some((self.leased(first), queued))
     }
 
     fn release(&self) {
