@@ -183,14 +183,15 @@ impl Drop for Answers<'_> {
 /// One frame read from the server. `Err`: the connection ends.
 fn read_frame(answers: &mut Answers<'_>, frame: Frame) -> Result<(), Ending> {
     let conn = answers.conn;
-    if !matches!(&frame.envelope, Envelope::Response(response) if !response.more) {
-        // Everything else takes the state's lock itself.
+    let stream_item = |response: &pb::Response| {
+        response.more && response.status == pb::response::Status::Ok as i32
+    };
+    if !matches!(&frame.envelope, Envelope::Response(response) if !stream_item(response)) {
+        // Only an answer goes under the run's lock: everything else takes the lock itself.
         answers.release();
     }
     match frame.envelope {
-        Envelope::Response(response)
-            if response.more && response.status == pb::response::Status::Ok as i32 =>
-        {
+        Envelope::Response(response) if stream_item(&response) => {
             let item = Message { header: response.header, payloads: frame.payloads };
             if let Err(violation) = conn.stream_item(response.id, item) {
                 return Err(Ending::lost(format!("protocol error: {violation}")));
