@@ -259,7 +259,9 @@ impl ActorPoolBuilder {
     }
 
     /// How many messages an actor's mailbox holds before senders wait. Default:
-    /// [`DEFAULT_MAILBOX_CAPACITY`] (1024); at least 1.
+    /// [`DEFAULT_MAILBOX_CAPACITY`] (1024); at least 1. A serial actor takes up to 32 messages
+    /// out of its mailbox at a time (one release of their room for the run), so up to 32 more
+    /// than this may be waiting for it.
     pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
         self.mailbox_capacity = capacity.max(1);
         self

@@ -237,3 +237,55 @@ fn replies_handed_on_by_told_messages_are_bounded_like_the_mailbox() {
         assert_eq!(most.load(Ordering::SeqCst), 4);
     });
 }
+
+/// Handles each step only once `gate` gives it a permit, and notes the steps in order.
+struct Gated {
+    gate: Arc<tokio::sync::Semaphore>,
+    seen: Arc<parking_lot::Mutex<Vec<u32>>>,
+}
+
+impl Actor for Gated {}
+
+struct Step(u32);
+
+impl Handler<Step> for Gated {
+    type Reply = ();
+    async fn handle(&mut self, Step(n): Step, _: &mut Context<Self>) -> Result<(), Failure> {
+        self.gate.acquire().await.unwrap().forget();
+        self.seen.lock().push(n);
+        Ok(())
+    }
+}
+
+/// A serial actor takes a run of up to 32 messages out of its mailbox at once: while it is
+/// stuck on the first, its senders wait once the mailbox is full again, so what waits for it is
+/// bounded by the capacity plus that run. Every message is then handled, in order.
+#[test]
+fn what_waits_for_a_serial_actor_is_its_mailbox_and_one_run_taken_out_of_it() {
+    run_paused(async {
+        let pool = ActorPool::builder(address(common::Transport::Inproc))
+            .mailbox_capacity(40)
+            .start()
+            .await
+            .unwrap();
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let gated = pool.create(Gated { gate: gate.clone(), seen: seen.clone() }).await.unwrap();
+        let mut accepted = 0;
+        // Tell until a tell waits (given 10 ms of the paused clock); the one that waits is
+        // dropped unsent.
+        while let Ok(told) =
+            tokio::time::timeout(Duration::from_millis(10), gated.tell(Step(accepted))).await
+        {
+            told.unwrap();
+            accepted += 1;
+            assert!(accepted <= 1_000, "the senders never wait");
+        }
+        // 40 fill the mailbox; the 41st waits, the actor takes 32 out and is stuck on the
+        // first, which lets 32 more in.
+        assert_eq!(accepted, 40 + 32);
+        gate.add_permits(1_000);
+        let all: Vec<u32> = (0..accepted).collect();
+        assert!(eventually(Duration::from_secs(1), async || *seen.lock() == all).await);
+    });
+}

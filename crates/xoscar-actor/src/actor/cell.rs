@@ -34,6 +34,7 @@ pub(crate) type StopHook = BoxFuture<'static, Result<(), ActorError>>;
 pub(crate) struct Cell<A> {
     /// Bounded (`mailbox_capacity`): a full mailbox makes senders wait, and remote senders
     /// hold their connection's in-flight slot meanwhile, so backpressure reaches the caller.
+    /// (A serial actor's task holds up to `runner::TAKEN_AT_ONCE` more, taken out at once.)
     pub(crate) mailbox: mpsc::Sender<Mail<A>>,
     pub(crate) me: ActorRef<A>,
     pub(crate) remote: Arc<RemoteMessages<A>>,

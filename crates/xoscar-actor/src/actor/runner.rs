@@ -51,8 +51,11 @@ pub(crate) async fn run<A: Actor>(
     }
     // The creator may have stopped waiting; the actor lives on regardless.
     let _ = started.send(Ok(()));
+    // Mail taken out of the mailbox and not yet handled. It lives as long as the inbox: what
+    // is left in it when the actor stops is dropped with the inbox, at the same moment.
+    let mut taken = Vec::new();
     let stop = match mode {
-        Mode::Serial => serve_serial(&mut actor, &mut ctx, &mut inbox).await,
+        Mode::Serial => serve_serial(&mut actor, &mut ctx, &mut inbox, &mut taken).await,
         Mode::Concurrent { clone, limit } => {
             serve_concurrent(&mut actor, &ctx, &mut inbox, clone, limit).await
         }
@@ -68,14 +71,31 @@ pub(crate) async fn run<A: Actor>(
     let _ = done.send(result);
 }
 
+/// How many messages a serial actor takes out of its mailbox at once. Taking a run of them
+/// releases their room to senders in one step (tokio's bounded channel takes a lock for each
+/// release) and polls the mailbox once for the run; the price is that up to this many more
+/// than the mailbox's capacity may wait for the actor.
+pub(crate) const TAKEN_AT_ONCE: usize = 32;
+
 /// Handles mail one at a time until a stop (returned), a panic or an empty registry entry.
+/// `taken`: mail out of the mailbox, not yet handled (kept in reverse order, next last).
 async fn serve_serial<A: Actor>(
     actor: &mut A,
     ctx: &mut Context<A>,
     inbox: &mut mpsc::Receiver<Mail<A>>,
+    taken: &mut Vec<Mail<A>>,
 ) -> Option<Started> {
     let call = ctx.call_signal();
-    while let Some(mail) = inbox.recv().await {
+    loop {
+        let Some(mail) = taken.pop() else {
+            // Refilled only once empty: at most `TAKEN_AT_ONCE` messages are ever out of the
+            // mailbox and not yet handled.
+            if inbox.recv_many(taken, TAKEN_AT_ONCE).await == 0 {
+                return None;
+            }
+            taken.reverse();
+            continue;
+        };
         match mail {
             Mail::Deliver(envelope) => match envelope.handle(actor, ctx, &call).await {
                 Outcome::Done => {}
@@ -85,7 +105,6 @@ async fn serve_serial<A: Actor>(
             Mail::Stop(done) => return Some(done),
         }
     }
-    None
 }
 
 /// Runs up to `limit` handlers at once, each on a clone of the actor with its own context. A
