@@ -257,9 +257,10 @@ impl Handler<Step> for Gated {
     }
 }
 
-/// A serial actor takes a run of up to 32 messages out of its mailbox at once: while it is
-/// stuck on the first, its senders wait once the mailbox is full again, so what waits for it is
-/// bounded by the capacity plus that run. Every message is then handled, in order.
+/// A serial actor that finds more than one message waiting takes a run of up to 32 out of its
+/// mailbox at once: while it is stuck on the first of them, its senders wait once the mailbox
+/// is full again, so what waits for it is bounded by the capacity plus that run. Every message
+/// is then handled, in order.
 #[test]
 fn what_waits_for_a_serial_actor_is_its_mailbox_and_one_run_taken_out_of_it() {
     run_paused(async {
@@ -268,7 +269,8 @@ fn what_waits_for_a_serial_actor_is_its_mailbox_and_one_run_taken_out_of_it() {
             .start()
             .await
             .unwrap();
-        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        // The first step passes: the actor, woken for it, then finds the others waiting.
+        let gate = Arc::new(tokio::sync::Semaphore::new(1));
         let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let gated = pool.create(Gated { gate: gate.clone(), seen: seen.clone() }).await.unwrap();
         let mut accepted = 0;
@@ -281,9 +283,10 @@ fn what_waits_for_a_serial_actor_is_its_mailbox_and_one_run_taken_out_of_it() {
             accepted += 1;
             assert!(accepted <= 1_000, "the senders never wait");
         }
-        // 40 fill the mailbox; the 41st waits, the actor takes 32 out and is stuck on the
-        // first, which lets 32 more in.
-        assert_eq!(accepted, 40 + 32);
+        // 40 fill the mailbox and the 41st waits. The actor handles the first, takes the next
+        // 32 out at once and is stuck on the first of them: the 41st and 32 more get in (41
+        // and one more without runs). 72 then wait for the actor: the capacity and the run.
+        assert_eq!(accepted, 41 + 32);
         gate.add_permits(1_000);
         let all: Vec<u32> = (0..accepted).collect();
         assert!(eventually(Duration::from_secs(1), async || *seen.lock() == all).await);
