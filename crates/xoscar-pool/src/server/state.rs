@@ -67,6 +67,15 @@ pub(crate) struct State {
     control: VecDeque<Frame>,
 }
 
+impl State {
+    /// Nothing is queued for the writer: no control frame and no answer.
+    fn writes_nothing(&self) -> bool {
+        self.control.is_empty()
+            && self.replies.is_empty()
+            && self.encoded.as_ref().is_none_or(|encoded| encoded.frames.is_empty())
+    }
+}
+
 /// Answers encoded as they are queued (under the lock their queueing takes anyway), for a
 /// writer over a byte stream: it takes the bytes whole, with no frame moved, encoded or dropped
 /// per answer on its side.
@@ -234,11 +243,23 @@ impl ServerConn {
         let mut state = self.state.lock();
         let Some(running) = state.in_flight.remove(&id) else { return false };
         let bytes = frame_bytes(&reply);
-        self.buffered.fetch_add(bytes, SeqCst);
+        // The request's bytes become the answer's: one step, before the writer can see the
+        // answer (and release its bytes once written).
+        match bytes.cmp(&running.bytes) {
+            std::cmp::Ordering::Greater => self.buffered.fetch_add(bytes - running.bytes, SeqCst),
+            std::cmp::Ordering::Less => self.buffered.fetch_sub(running.bytes - bytes, SeqCst),
+            std::cmp::Ordering::Equal => 0,
+        };
+        // The write side takes everything queued before it waits again: only an answer queued
+        // behind nothing must wake it (the first of a run of answers; the others would cost
+        // the signal's atomic operations each for nothing).
+        let behind_nothing = state.writes_nothing();
         self.push_reply(&mut state, id, reply, bytes);
         drop(state);
-        self.wake_writer.notify();
-        self.release_request(&running);
+        if behind_nothing {
+            self.wake_writer.notify();
+        }
+        self.release_running(&running, 0);
         true
     }
 
@@ -346,10 +367,16 @@ impl ServerConn {
 
     /// A request left the in-flight map: its slot in the load and its bytes are free.
     fn release_request(&self, running: &Running) {
+        self.release_running(running, running.bytes);
+    }
+
+    /// A request left the in-flight map: its slot in the load and `bytes` of the budget are
+    /// free (not its own when they became its answer's).
+    fn release_running(&self, running: &Running, bytes: usize) {
         if running.credit.is_some() {
             self.streams.fetch_sub(1, SeqCst);
         }
-        self.release(1, running.bytes);
+        self.release(1, bytes);
     }
 
     /// Ends every open response stream: no more credit can come (the read side is over).
@@ -378,7 +405,9 @@ impl ServerConn {
     /// for room or (load now zero) for quiet, and the writer if a close may be due.
     fn release(&self, count: usize, bytes: usize) {
         let quiet = count > 0 && self.load.fetch_sub(count, SeqCst) == count;
-        self.buffered.fetch_sub(bytes, SeqCst);
+        if bytes > 0 {
+            self.buffered.fetch_sub(bytes, SeqCst);
+        }
         if quiet || self.paused.load(SeqCst) {
             // Every waiter: the idle watch and the wait for room both register one, and each
             // registers before looking, so nothing is missed without a stored permit.
