@@ -142,9 +142,10 @@ impl Service {
     /// `batch`: the body holds a batch of the message. An actor this pool does not hold, but
     /// one of its sub pools does, gets the request forwarded there, one hop further.
     fn deliver(&self, delivery: Received<'_>, batch: bool, body: Payloads, responder: Responder) {
-        let cell = match self.core.cell_by_bytes(delivery.uid) {
-            Ok(cell) => cell,
-            Err(error) => {
+        let cell = match self.core.borrow_cell(delivery.uid) {
+            Some(cell) => cell,
+            None => {
+                let error = self.core.not_found(&String::from_utf8_lossy(delivery.uid));
                 let Some(neighbours) = self.core.neighbours().filter(|n| n.any()) else {
                     return responder.respond(header::failure(&error));
                 };
@@ -175,7 +176,10 @@ impl Service {
             }
         };
         if delivery.tell {
-            match cell.deliver_remote((delivery.message, batch), body, &mut None) {
+            let queued = cell.deliver_remote((delivery.message, batch), body, &mut None);
+            // The registry's read lock is held no longer than the queueing.
+            drop(cell);
+            match queued {
                 Ok(None) => responder.respond(Message::default()),
                 Ok(Some(wait)) => self.core.spawn_owned(async move {
                     responder.respond(match wait.await {
@@ -188,7 +192,9 @@ impl Service {
             return;
         }
         let mut reply = Some(responder);
-        match cell.deliver_remote((delivery.message, batch), body, &mut reply) {
+        let queued = cell.deliver_remote((delivery.message, batch), body, &mut reply);
+        drop(cell);
+        match queued {
             Ok(None) => {}
             // Should the actor stop before there is room, the message is dropped with its
             // responder, which then answers `Stopped`.

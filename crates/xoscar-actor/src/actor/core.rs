@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, Weak};
 
 use foldhash::fast::RandomState;
-use parking_lot::RwLock;
+use parking_lot::{MappedRwLockReadGuard, RwLock, RwLockReadGuard};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -208,6 +208,14 @@ impl Core {
     pub(crate) fn cell_by_bytes(&self, uid: &[u8]) -> Result<Arc<dyn AnyCell>, ActorError> {
         let cell = self.actors.read().get(uid).cloned();
         cell.ok_or_else(|| self.not_found(&String::from_utf8_lossy(uid)))
+    }
+
+    /// The actor whose uid is `uid`'s bytes, borrowed under the registry's read lock: for work
+    /// that does not wait (queueing a remote message), which then takes no count on the
+    /// cell's `Arc` (two atomic operations a call). Creates and destroys wait meanwhile.
+    pub(crate) fn borrow_cell(&self, uid: &[u8]) -> Option<MappedRwLockReadGuard<'_, dyn AnyCell>> {
+        RwLockReadGuard::try_map(self.actors.read(), |actors| actors.get(uid).map(|cell| &**cell))
+            .ok()
     }
 
     pub(crate) fn has(&self, uid: &str) -> bool {
