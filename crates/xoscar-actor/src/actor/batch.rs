@@ -119,8 +119,9 @@ pub(crate) fn request_header(delivery: crate::wire::delivery::Delivery<'_>) -> B
     pb::Request { kind: Some(kind) }.encode_to_vec().into()
 }
 
-/// Encodes a `Batch<M>` (given as `&dyn Any`) as a `BatchBody`, in one pass and one buffer.
-pub(crate) fn encode<M: prost::Message + 'static>(batch: &dyn Any) -> Option<Payloads> {
+/// Encodes a `Batch<M>` (given as `&mut dyn Any`, left as it was) as a `BatchBody`, in one
+/// pass and one buffer.
+pub(crate) fn encode<M: prost::Message + 'static>(batch: &mut dyn Any) -> Option<Payloads> {
     let batch = batch.downcast_ref::<Batch<M>>()?;
     let len = batch.messages.iter().map(|m| prost::encoding::message::encoded_len(1, m)).sum();
     let mut buf = Vec::with_capacity(len);

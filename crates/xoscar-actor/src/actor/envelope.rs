@@ -139,7 +139,7 @@ pub(crate) struct Single;
 impl<R: prost::Message + 'static> Answering<R> for Single {
     fn answer(encoded: Encoded<Self>, result: Answer<R>) {
         encoded.answer(match result {
-            Ok(reply) => header::success(body::encode(&reply)),
+            Ok(mut reply) => header::success(body::encode_taking(&mut reply)),
             Err(error) => header::failure(&error),
         });
     }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 use bytes::{Buf, BufMut, Bytes};
 use parking_lot::Mutex;
@@ -54,6 +54,9 @@ struct Target {
     /// message, so it is the same every time; looking both up here costs less than the actor
     /// type's table and a fresh encode (and allocation) per call. Bounded: at most a call and
     /// a tell per remote message, for each actor type the ref is used as (`cast`).
+    /// The first route made is read without the lock (most refs send one kind of message);
+    /// the others are in `routes`.
+    first_route: OnceLock<Route>,
     routes: Mutex<Vec<Route>>,
     /// The connection of this ref's last call to another process, so that the next call to
     /// the same endpoint skips the pool's lookups (weak: it keeps no connection open).
@@ -78,6 +81,7 @@ impl Clone for Target {
             uid,
             local: Mutex::default(),
             remote_at: AtomicU64::new(0),
+            first_route: OnceLock::new(),
             routes: Mutex::default(),
             recent: RecentConnection::default(),
         }
@@ -108,6 +112,7 @@ impl<A> ActorRef<A> {
             uid: uid.into(),
             local: Mutex::default(),
             remote_at: AtomicU64::new(0),
+            first_route: OnceLock::new(),
             routes: Mutex::default(),
             recent: RecentConnection::default(),
         };
@@ -174,13 +179,21 @@ impl<A> ActorRef<A> {
         A: 'static,
     {
         let (actor, message) = (TypeId::of::<A>(), TypeId::of::<M>());
-        let mut routes = self.inner.routes.lock();
         let same = |r: &&Route| r.actor == actor && r.message == message && r.tell == tell;
-        if let Some(route) = routes.iter().find(same) {
+        let first = || self.inner.first_route.get().filter(same);
+        if let Some(route) = first() {
+            return Ok((route.codec, route.header.clone()));
+        }
+        let mut routes = self.inner.routes.lock();
+        // Looked at again under the lock, where routes are made: each is made once.
+        if let Some(route) = first().or_else(|| routes.iter().find(same)) {
             return Ok((route.codec, route.header.clone()));
         }
         let (codec, header) = make()?;
-        routes.push(Route { actor, message, tell, codec, header: header.clone() });
+        let route = Route { actor, message, tell, codec, header: header.clone() };
+        if let Err(route) = self.inner.first_route.set(route) {
+            routes.push(route);
+        }
         Ok((codec, header))
     }
 

@@ -179,8 +179,8 @@ where
     Ok(envelope::<A, M, Items>(body::decode::<M>(body)?, me, reply, queued))
 }
 
-fn encode<M: prost::Message + 'static>(message: &dyn Any) -> Option<Payloads> {
-    message.downcast_ref::<M>().map(body::encode)
+fn encode<M: prost::Message + 'static>(message: &mut dyn Any) -> Option<Payloads> {
+    message.downcast_mut::<M>().map(body::encode_taking)
 }
 
 fn decode_reply<R: prost::Message + Default + Send + 'static>(

@@ -215,7 +215,8 @@ impl<A: Actor> ActorRef<A> {
             let codec = codec::<A, M>(endpoint)?;
             Ok((codec, request_header(codec, E::TELL, self.uid())))
         })?;
-        let body = (codec.encode)(&message).ok_or_else(|| not_remote::<A, M>(endpoint))?;
+        let mut message = message;
+        let body = (codec.encode)(&mut message).ok_or_else(|| not_remote::<A, M>(endpoint))?;
         let request = Message::new(header, body);
         let recent = self.recent_connection();
         E::remote(client, endpoint, recent, codec, request, wait)

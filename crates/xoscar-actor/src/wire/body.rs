@@ -11,7 +11,7 @@ use std::any::{Any, TypeId};
 use bytes::{Buf, Bytes, BytesMut};
 use xoscar_wire::Payloads;
 
-/// The payloads of `message`.
+/// The payloads of `message`, which is left as it was.
 pub(crate) fn encode<M: prost::Message + 'static>(message: &M) -> Payloads {
     if let Some(bytes) = (message as &dyn Any).downcast_ref::<Bytes>() {
         return match bytes.is_empty() {
@@ -20,6 +20,18 @@ pub(crate) fn encode<M: prost::Message + 'static>(message: &M) -> Payloads {
         };
     }
     Payloads::from([message.encode_to_vec().into()])
+}
+
+/// The payloads of `message`, which is consumed: a `Bytes` is moved out of it (left empty)
+/// rather than cloned, which spares its reference count a round trip (two atomic operations).
+pub(crate) fn encode_taking<M: prost::Message + 'static>(message: &mut M) -> Payloads {
+    if let Some(bytes) = (message as &mut dyn Any).downcast_mut::<Bytes>() {
+        return match bytes.is_empty() {
+            true => Payloads::new(),
+            false => Payloads::from([std::mem::take(bytes)]),
+        };
+    }
+    encode(message)
 }
 
 /// The payloads as one buffer: the only one as it is, several joined (copied).

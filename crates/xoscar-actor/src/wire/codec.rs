@@ -12,8 +12,8 @@ pub(crate) struct Codec {
     pub(crate) name: &'static str,
     /// A `Batch` of the message named `name`: sent as a batch request.
     pub(crate) batch: bool,
-    /// Encodes the message (given as `&M`).
-    pub(crate) encode: fn(&dyn Any) -> Option<Payloads>,
+    /// Encodes the message (given as `&mut M`, consumed: it may be left empty).
+    pub(crate) encode: fn(&mut dyn Any) -> Option<Payloads>,
     /// Decodes the reply from an endpoint into the caller's `Option<Reply>` (left `None` if it
     /// is not one).
     pub(crate) decode_reply: fn(Payloads, &Address, &mut dyn Any) -> Result<(), prost::DecodeError>,
