@@ -10,14 +10,22 @@
 //! counting allocator, over the calls alone (the whole process: a remote shape counts the
 //! serving thread too).
 //!
+//! Atomic read-modify-writes (a lock taken or released, a count moved) are counted from the same
+//! runs: callgrind's per-instruction counts (`--dump-instr=yes`), summed over the instructions
+//! `objdump -d` shows with a `lock` prefix or as an `xchg` with memory (implicitly locked). On
+//! this machine wall time follows them more than it follows instructions (see
+//! docs/architecture.md). Without objdump the column says `-`.
+//!
 //! The example is built with one codegen unit (`CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1`): with
 //! the default sixteen, how code is split among units (and so what is inlined) depends on
 //! symbol hashes, which depend on the source path, and the same commit measured 5 % apart
 //! from one checkout to another. With `--compare`, both revisions are also built from one
 //! worktree path in one target directory (`target/compare`), one after the other.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::rc::Rc;
 
 use anyhow::{Context, Result, bail};
 
@@ -64,6 +72,9 @@ struct Counts {
     /// The main thread's share of `instructions` (the caller's side), when other threads
     /// counted too (a remote shape's server).
     caller: Option<f64>,
+    /// Atomic read-modify-writes: over every thread, and the main thread's (`None` without
+    /// objdump).
+    atomics: Option<(f64, f64)>,
 }
 
 pub fn run(compare: Option<&str>) -> Result<()> {
@@ -94,13 +105,16 @@ pub fn run(compare: Option<&str>) -> Result<()> {
     report.push_str(&"---|---|".repeat(columns.len()));
     report.push_str(if columns.len() == 2 { "---|\n" } else { "\n" });
     let mut activity = format!(
-        "\nper call, {}: tokio task polls, wake-ups that scheduled a task (callgrind), system \
-         calls (strace, whole process)\n\n| shape | task polls | wake-ups | syscalls |\n|---|---|---|---|\n",
+        "\nper call, {}: tokio task polls, wake-ups that scheduled a task, atomic \
+         read-modify-writes (callgrind; the example's allocation counter adds one per allocation), \
+         system calls (strace), whole process\n\n| shape | task \
+         polls | wake-ups | atomics | syscalls |\n|---|---|---|---|---|\n",
         columns.last().map_or("", |(label, _)| label.as_str())
     );
     let mut sides = format!(
-        "\nper call, {}, by side: the caller's thread and the server's\n\n| shape | caller | \
-         server |\n|---|---|---|\n",
+        "\nper call, {}, by side: the caller's thread and the server's (instructions, then \
+         atomic read-modify-writes)\n\n| shape | caller | server | caller atomics | server \
+         atomics |\n|---|---|---|---|---|\n",
         columns.last().map_or("", |(label, _)| label.as_str())
     );
     for shape in &SHAPES {
@@ -110,13 +124,21 @@ pub fn run(compare: Option<&str>) -> Result<()> {
             let counts = measure(binary, shape)?;
             if index + 1 == columns.len() {
                 let syscalls = syscalls(binary, shape)?.map_or("-".into(), |s| format!("{s:.2}"));
+                let atomics = counts.atomics.map_or("-".into(), |(all, _)| format!("{all:.1}"));
                 activity.push_str(&format!(
-                    "| {} | {:.2} | {:.2} | {syscalls} |\n",
+                    "| {} | {:.2} | {:.2} | {atomics} | {syscalls} |\n",
                     shape.name, counts.polls, counts.wakeups
                 ));
                 if let Some(caller) = counts.caller {
                     let server = counts.instructions - caller;
-                    sides.push_str(&format!("| {} | {caller:.0} | {server:.0} |\n", shape.name));
+                    let (caller_atomics, server_atomics) = match counts.atomics {
+                        Some((all, main)) => (format!("{main:.1}"), format!("{:.1}", all - main)),
+                        None => ("-".into(), "-".into()),
+                    };
+                    sides.push_str(&format!(
+                        "| {} | {caller:.0} | {server:.0} | {caller_atomics} | {server_atomics} |\n",
+                        shape.name
+                    ));
                 }
             }
             instructions.push(counts.instructions);
@@ -165,12 +187,19 @@ fn measure(binary: &Path, shape: &Shape) -> Result<Counts> {
         .find_map(|line| line.strip_prefix("allocations per call: ")?.trim().parse().ok());
     let per_call = |twice: u64, once: u64| twice.saturating_sub(once) as f64 / shape.calls as f64;
     let several_threads = once.threads > 1 && twice.threads > 1;
+    let atomics = match (once.atomics, twice.atomics) {
+        (Some((all_once, main_once)), Some((all_twice, main_twice))) => {
+            Some((per_call(all_twice, all_once), per_call(main_twice, main_once)))
+        }
+        _ => None,
+    };
     Ok(Counts {
         instructions: per_call(twice.instructions, once.instructions),
         allocations,
         polls: per_call(twice.polls, once.polls),
         wakeups: per_call(twice.schedules, once.schedules),
         caller: several_threads.then(|| per_call(twice.main_thread, once.main_thread)),
+        atomics,
     })
 }
 
@@ -222,6 +251,9 @@ struct Callgrind {
     /// Calls of tokio's task `poll` and `schedule` (a wake-up that queued a task).
     polls: u64,
     schedules: u64,
+    /// Atomic read-modify-writes executed: over every thread, and the main thread's (`None`
+    /// without objdump).
+    atomics: Option<(u64, u64)>,
 }
 
 /// What callgrind counts for `calls` calls of `shape`, thread by thread (callgrind writes one
@@ -230,6 +262,8 @@ fn callgrind(binary: &Path, shape: &Shape, calls: u64) -> Result<Callgrind> {
     let out = std::env::temp_dir().join(format!("xtask-callgrind-{}", std::process::id()));
     let status = Command::new("valgrind")
         .args(["--tool=callgrind", "--quiet", "--separate-threads=yes"])
+        // Per instruction, with absolute addresses: for the atomics' count.
+        .args(["--dump-instr=yes", "--compress-pos=no"])
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(binary)
         .args(args(shape, calls))
@@ -239,8 +273,15 @@ fn callgrind(binary: &Path, shape: &Shape, calls: u64) -> Result<Callgrind> {
     if !status.success() {
         bail!("valgrind on {} failed ({status})", shape.name);
     }
-    let mut counted =
-        Callgrind { instructions: 0, main_thread: 0, threads: 0, polls: 0, schedules: 0 };
+    let mut counted = Callgrind {
+        instructions: 0,
+        main_thread: 0,
+        threads: 0,
+        polls: 0,
+        schedules: 0,
+        atomics: Some((0, 0)),
+    };
+    let mut objects = Objects::default();
     for thread in 1.. {
         let file = PathBuf::from(format!("{}-{thread:02}", out.display()));
         let Ok(text) = std::fs::read_to_string(&file) else { break };
@@ -253,6 +294,13 @@ fn callgrind(binary: &Path, shape: &Shape, calls: u64) -> Result<Callgrind> {
         counted.threads += 1;
         counted.polls += calls_to(&text, "tokio::runtime::task::raw::poll");
         counted.schedules += calls_to(&text, "tokio::runtime::task::raw::schedule");
+        let atomics = atomics_run(&text, &mut |object| objects.atomic_addresses(object));
+        counted.atomics = match (counted.atomics, atomics) {
+            (Some((all, main)), Some(here)) => {
+                Some((all + here, if thread == 1 { here } else { main }))
+            }
+            _ => None,
+        };
     }
     if counted.threads == 0 {
         bail!("callgrind wrote no output for {}", shape.name);
@@ -293,6 +341,87 @@ fn calls_to(text: &str, name: &str) -> u64 {
     total
 }
 
+/// The addresses of each object's atomic read-modify-write instructions, disassembled once.
+#[derive(Default)]
+struct Objects(HashMap<String, Option<Rc<HashSet<u64>>>>);
+
+impl Objects {
+    /// `None` when objdump is missing. An object it cannot read (callgrind's `???` for code
+    /// outside any file) has none.
+    fn atomic_addresses(&mut self, object: &str) -> Option<Rc<HashSet<u64>>> {
+        self.0
+            .entry(object.to_owned())
+            .or_insert_with(|| {
+                let output = Command::new("objdump")
+                    .args(["-d", "--no-show-raw-insn"])
+                    .arg(object)
+                    .output()
+                    .ok()?;
+                Some(Rc::new(match output.status.success() {
+                    true => atomic_instructions(&output.stdout),
+                    false => HashSet::new(),
+                }))
+            })
+            .clone()
+    }
+}
+
+/// The addresses of the instructions in `objdump -d` output that are atomic read-modify-writes:
+/// `lock`-prefixed, or an `xchg` with a memory operand.
+fn atomic_instructions(disassembly: &[u8]) -> HashSet<u64> {
+    String::from_utf8_lossy(disassembly)
+        .lines()
+        .filter_map(|line| {
+            let (address, instruction) = line.trim_start().split_once(":\t")?;
+            let instruction = instruction.trim_start();
+            let atomic = instruction.starts_with("lock ")
+                || (instruction.starts_with("xchg") && instruction.contains('('));
+            atomic.then(|| u64::from_str_radix(address, 16).ok()).flatten()
+        })
+        .collect()
+}
+
+/// How many atomic read-modify-writes one callgrind output (made with `--dump-instr=yes
+/// --compress-pos=no`) executed: the self cost of each instruction at an address
+/// `atomic_addresses` gives for its object (`ob=`, compressed to `(id)` after its first
+/// mention). A cost line right after `calls=` is the call's inclusive cost, not counted.
+/// `None` when `atomic_addresses` has no answer (no objdump).
+fn atomics_run(
+    text: &str,
+    atomic_addresses: &mut dyn FnMut(&str) -> Option<Rc<HashSet<u64>>>,
+) -> Option<u64> {
+    let mut names: HashMap<&str, &str> = HashMap::new();
+    let (mut object, mut after_call, mut total) = (None, false, 0);
+    for line in text.lines() {
+        // An object's name is given at its first mention, in `ob=` or a callee's `cob=`.
+        if let Some(rest) = line.strip_prefix("ob=").or_else(|| line.strip_prefix("cob=")) {
+            let (id, given) = rest.split_once(' ').map_or((rest, None), |(id, n)| (id, Some(n)));
+            if let Some(given) = given {
+                names.insert(id, given);
+            }
+            if line.starts_with("ob=") {
+                let name = names.get(id).copied().unwrap_or(rest);
+                object = Some(atomic_addresses(name)?);
+            }
+        } else if line.starts_with("calls=") {
+            after_call = true;
+        } else if let Some(address) = line.strip_prefix("0x") {
+            if std::mem::take(&mut after_call) {
+                continue;
+            }
+            let mut fields = address.split_whitespace();
+            let address = fields.next().and_then(|a| u64::from_str_radix(a, 16).ok());
+            let executed: u64 = fields.last().and_then(|n| n.parse().ok()).unwrap_or(0);
+            if let (Some(address), Some(atomic)) = (address, &object)
+                && atomic.contains(&address)
+            {
+                total += executed;
+            }
+        }
+    }
+    Some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +433,24 @@ mod tests {
         assert_eq!(calls_to(text, "tokio::runtime::task::raw::poll"), 7);
         assert_eq!(calls_to(text, "other"), 100);
         assert_eq!(calls_to(text, "missing"), 0);
+    }
+
+    #[test]
+    fn atomics_are_the_self_costs_of_locked_instructions_and_not_a_call_s_inclusive_cost() {
+        let disassembly = b"0000000000001000 <f>:\n    1000:\tlock cmpxchg %rcx,(%rdx)\n    \
+                            1008:\tmov    %rax,%rbx\n    100c:\txchg   %rax,(%rbx)\n    \
+                            1010:\txchg   %ax,%ax\n";
+        let atomic = atomic_instructions(disassembly);
+        assert_eq!(atomic, HashSet::from([0x1000, 0x100c]));
+        let text = "ob=(1) /bin/x\nfn=(1) f\n0x1000 12 5\n0x1008 12 5\ncob=(2) /lib/y\n\
+                    cfn=(2) g\ncalls=2 0x2000 3\n0x100c 13 99\n0x100c 13 4\nob=(2)\nfn=(2)\n\
+                    0x1000 1 7\nob=(1)\nfn=(1)\n0x1010 1 8\n0x1000 1 1\n";
+        let (atomic, none) = (Rc::new(atomic), Rc::new(HashSet::new()));
+        let mut addresses =
+            |object: &str| Some(if object == "/bin/x" { atomic.clone() } else { none.clone() });
+        // 5 and 1 at the cmpxchg, 4 at the xchg; 99 is the call's inclusive cost.
+        assert_eq!(atomics_run(text, &mut addresses), Some(10));
+        assert_eq!(atomics_run(text, &mut |_| None), None);
     }
 
     #[test]
