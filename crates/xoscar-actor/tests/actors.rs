@@ -74,8 +74,7 @@ fn calls_by_message_name_reach_actors_here_and_through_a_listener() {
                 assert!(matches!(nope, Err(ActorError::NoHandler { .. })), "{at}: {nope:?}");
                 let bad = call_named(at, "named", "Add", vec![0xff, 0xff].into()).await;
                 assert!(matches!(bad, Err(ActorError::BadMessage { .. })), "{at}: {bad:?}");
-                // A body that did not decode (in the actor's task, for a remote call) failed
-                // its call alone: the actor goes on.
+                // A body that did not decode failed its call alone: the actor goes on.
                 let body = Add { n: 1 }.encode_to_vec().into();
                 let reply = call_named(at, "named", "Add", body).await.unwrap();
                 assert_eq!(Total::decode(reply).unwrap().value, 8, "{at}");

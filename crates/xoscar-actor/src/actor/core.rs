@@ -212,7 +212,9 @@ impl Core {
 
     /// The actor whose uid is `uid`'s bytes, borrowed under the registry's read lock: for work
     /// that does not wait (queueing a remote message), which then takes no count on the
-    /// cell's `Arc` (two atomic operations a call). Creates and destroys wait meanwhile.
+    /// cell's `Arc` (two atomic operations a call). Creates and destroys wait meanwhile, and
+    /// nothing done under it may take the registry's lock again (parking_lot's read lock is
+    /// not reentrant once a writer waits).
     pub(crate) fn borrow_cell(&self, uid: &[u8]) -> Option<MappedRwLockReadGuard<'_, dyn AnyCell>> {
         RwLockReadGuard::try_map(self.actors.read(), |actors| actors.get(uid).map(|cell| &**cell))
             .ok()
