@@ -319,15 +319,12 @@ fn total(text: &str) -> Option<u64> {
 /// callgrind's call records (`cfn=` names the callee, compressed to `(id)` after its first
 /// mention; the `calls=` line after it gives the count).
 fn calls_to(text: &str, name: &str) -> u64 {
-    let mut names: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    let mut names: HashMap<&str, &str> = HashMap::new();
     let mut callee_matches = false;
     let mut total = 0;
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("fn=").or_else(|| line.strip_prefix("cfn=")) {
-            let (id, given) = rest.split_once(' ').map_or((rest, None), |(id, n)| (id, Some(n)));
-            if let Some(given) = given {
-                names.insert(id, given);
-            }
+            let id = name_id(rest, &mut names);
             if line.starts_with("cfn=") {
                 callee_matches = names.get(id).is_some_and(|callee| callee.starts_with(name));
             }
@@ -339,6 +336,16 @@ fn calls_to(text: &str, name: &str) -> u64 {
         }
     }
     total
+}
+
+/// The id of a compressed callgrind name (`(id) name` at its first mention, `(id)` after),
+/// recording the name under it when given.
+fn name_id<'a>(rest: &'a str, names: &mut HashMap<&'a str, &'a str>) -> &'a str {
+    let (id, given) = rest.split_once(' ').map_or((rest, None), |(id, n)| (id, Some(n)));
+    if let Some(given) = given {
+        names.insert(id, given);
+    }
+    id
 }
 
 /// The addresses of each object's atomic read-modify-write instructions, disassembled once.
@@ -395,10 +402,7 @@ fn atomics_run(
     for line in text.lines() {
         // An object's name is given at its first mention, in `ob=` or a callee's `cob=`.
         if let Some(rest) = line.strip_prefix("ob=").or_else(|| line.strip_prefix("cob=")) {
-            let (id, given) = rest.split_once(' ').map_or((rest, None), |(id, n)| (id, Some(n)));
-            if let Some(given) = given {
-                names.insert(id, given);
-            }
+            let id = name_id(rest, &mut names);
             if line.starts_with("ob=") {
                 let name = names.get(id).copied().unwrap_or(rest);
                 object = Some(atomic_addresses(name)?);
