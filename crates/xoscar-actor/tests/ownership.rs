@@ -292,3 +292,39 @@ fn what_waits_for_a_serial_actor_is_its_mailbox_and_one_run_taken_out_of_it() {
         assert!(eventually(Duration::from_secs(1), async || *seen.lock() == all).await);
     });
 }
+
+/// A call in a run the actor has taken out of its mailbox is still queued as far as a cancel
+/// goes: its caller gets `Cancelled` at once, and the actor skips it when it gets there.
+#[test]
+fn a_cancelled_call_in_a_run_taken_out_of_the_mailbox_is_answered_at_once_and_skipped() {
+    run_paused(async {
+        let pool = ActorPool::start(address(common::Transport::Inproc)).await.unwrap();
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let gated = pool.create(Gated { gate: gate.clone(), seen: seen.clone() }).await.unwrap();
+        let step = Duration::from_millis(1);
+        // The actor wakes for step 0 alone and is stuck on it while 1 to 4 queue up.
+        gated.tell(Step(0)).await.unwrap();
+        tokio::time::sleep(step).await;
+        gated.tell(Step(1)).await.unwrap();
+        gated.tell(Step(2)).await.unwrap();
+        let cancel = xoscar_actor::CancellationToken::new();
+        let call = tokio::spawn({
+            let (gated, cancel) = (gated.clone(), cancel.clone());
+            async move { gated.call_cancellable(Step(3), &cancel).await }
+        });
+        tokio::time::sleep(step).await;
+        gated.tell(Step(4)).await.unwrap();
+        // Step 0 done, the actor takes 1 to 4 out at once and is stuck on 1.
+        gate.add_permits(1);
+        tokio::time::sleep(step).await;
+        assert_eq!(*seen.lock(), [0]);
+        let cancelled = Instant::now();
+        cancel.cancel();
+        let answer = call.await.unwrap();
+        assert!(matches!(answer, Err(xoscar_actor::ActorError::Cancelled { .. })), "{answer:?}");
+        assert_eq!(cancelled.elapsed(), Duration::ZERO, "not when the actor gets to it");
+        gate.add_permits(1_000);
+        assert!(eventually(Duration::from_secs(1), async || *seen.lock() == [0, 1, 2, 4]).await);
+    });
+}
