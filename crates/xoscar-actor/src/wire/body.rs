@@ -14,10 +14,7 @@ use xoscar_wire::Payloads;
 /// The payloads of `message`, which is left as it was.
 pub(crate) fn encode<M: prost::Message + 'static>(message: &M) -> Payloads {
     if let Some(bytes) = (message as &dyn Any).downcast_ref::<Bytes>() {
-        return match bytes.is_empty() {
-            true => Payloads::new(),
-            false => Payloads::from([bytes.clone()]),
-        };
+        return as_payloads(bytes.clone());
     }
     Payloads::from([message.encode_to_vec().into()])
 }
@@ -26,12 +23,17 @@ pub(crate) fn encode<M: prost::Message + 'static>(message: &M) -> Payloads {
 /// rather than cloned, which spares its reference count a round trip (two atomic operations).
 pub(crate) fn encode_taking<M: prost::Message + 'static>(message: &mut M) -> Payloads {
     if let Some(bytes) = (message as &mut dyn Any).downcast_mut::<Bytes>() {
-        return match bytes.is_empty() {
-            true => Payloads::new(),
-            false => Payloads::from([std::mem::take(bytes)]),
-        };
+        return as_payloads(std::mem::take(bytes));
     }
     encode(message)
+}
+
+/// A `Bytes` message as it travels: one payload, or none when empty.
+fn as_payloads(bytes: Bytes) -> Payloads {
+    match bytes.is_empty() {
+        true => Payloads::new(),
+        false => Payloads::from([bytes]),
+    }
 }
 
 /// The payloads as one buffer: the only one as it is, several joined (copied).
