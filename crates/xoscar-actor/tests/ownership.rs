@@ -269,7 +269,7 @@ fn what_waits_for_a_serial_actor_is_its_mailbox_and_one_run_taken_out_of_it() {
             .start()
             .await
             .unwrap();
-        // The first step passes: the actor, woken for it, then finds the others waiting.
+        // The first step passes; the actor is stuck on the second.
         let gate = Arc::new(tokio::sync::Semaphore::new(1));
         let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let gated = pool.create(Gated { gate: gate.clone(), seen: seen.clone() }).await.unwrap();
@@ -283,10 +283,10 @@ fn what_waits_for_a_serial_actor_is_its_mailbox_and_one_run_taken_out_of_it() {
             accepted += 1;
             assert!(accepted <= 1_000, "the senders never wait");
         }
-        // 40 fill the mailbox and the 41st waits. The actor handles the first, takes the next
-        // 32 out at once and is stuck on the first of them: the 41st and 32 more get in (41
-        // and one more without runs). 72 then wait for the actor: the capacity and the run.
-        assert_eq!(accepted, 41 + 32);
+        // 40 fill the mailbox and the 41st waits. The actor, woken, takes the first 32 out at
+        // once, handles the first and is stuck on the second: the 41st and 31 more get in (the
+        // 41st and one more without runs). 72 were accepted: the capacity and one run.
+        assert_eq!(accepted, 40 + 32);
         gate.add_permits(1_000);
         let all: Vec<u32> = (0..accepted).collect();
         assert!(eventually(Duration::from_secs(1), async || *seen.lock() == all).await);

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use xoscar_pool::Responder;
@@ -15,6 +15,7 @@ use xoscar_transport::Address;
 use xoscar_wire::Payloads;
 
 use crate::actor::envelope::{Answer, Delivery, Discard, Envelope};
+use crate::actor::mailbox;
 use crate::actor::remote::RemoteMessages;
 use crate::{Actor, ActorError, ActorRef, Handler};
 
@@ -35,7 +36,7 @@ pub(crate) struct Cell<A> {
     /// Bounded (`mailbox_capacity`): a full mailbox makes senders wait, and remote senders
     /// hold their connection's in-flight slot meanwhile, so backpressure reaches the caller.
     /// (A serial actor's task holds up to `runner::TAKEN_AT_ONCE` more, taken out at once.)
-    pub(crate) mailbox: mpsc::Sender<Mail<A>>,
+    pub(crate) mailbox: mailbox::Sender<Mail<A>>,
     pub(crate) me: ActorRef<A>,
     pub(crate) remote: Arc<RemoteMessages<A>>,
     pub(crate) incarnation: u64,
@@ -94,13 +95,13 @@ impl<A: Actor> Cell<A> {
         }
     }
 
-    /// Queues `envelope` if there is room (`try_send` first: it skips the permit future, a
-    /// fifth of a local call's cost); gives the mail back when the mailbox is full.
+    /// Queues `envelope` if there is room (`try_send` first: it skips the wait's future);
+    /// gives the mail back when the mailbox is full.
     fn try_post(&self, envelope: Box<dyn Envelope<A>>) -> Result<Option<Mail<A>>, ActorError> {
         match self.mailbox.try_send(Mail::Deliver(envelope)) {
             Ok(()) => Ok(None),
-            Err(mpsc::error::TrySendError::Full(mail)) => Ok(Some(mail)),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(ActorError::stopped(&self.me)),
+            Err(mailbox::TrySendError::Full(mail)) => Ok(Some(mail)),
+            Err(mailbox::TrySendError::Closed(_)) => Err(ActorError::stopped(&self.me)),
         }
     }
 }

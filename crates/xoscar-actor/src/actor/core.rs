@@ -9,11 +9,12 @@ use std::sync::{Arc, OnceLock, Weak};
 use foldhash::fast::RandomState;
 use parking_lot::{MappedRwLockReadGuard, RwLock, RwLockReadGuard};
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use xoscar_transport::Address;
 
 use crate::actor::cell::{AnyCell, BoxFuture, Cell};
+use crate::actor::mailbox;
 use crate::actor::runner::{self, Mode};
 use crate::exposed::ExposedBuffers;
 use crate::neighbours::Neighbours;
@@ -237,7 +238,7 @@ impl Core {
         mode: Mode<A>,
     ) -> Result<ActorRef<A>, ActorError> {
         let remote = remote::table::<A>()?;
-        let (mailbox, inbox) = mpsc::channel(self.mailbox_capacity);
+        let (mailbox, inbox) = mailbox::channel(self.mailbox_capacity);
         let incarnation = self.next_incarnation.fetch_add(1, Relaxed);
         let (me, cell) = {
             let mut actors = self.actors.write();

@@ -4,10 +4,13 @@ use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use std::collections::VecDeque;
+
+use tokio::sync::oneshot;
 
 use crate::actor::cell::Mail;
 use crate::actor::envelope::Outcome;
+use crate::actor::mailbox::Receiver;
 use crate::{Actor, ActorError, Context};
 
 /// How an actor runs its handlers.
@@ -32,7 +35,7 @@ type Started = oneshot::Sender<Result<(), ActorError>>;
 pub(crate) async fn run<A: Actor>(
     mut actor: A,
     mut ctx: Context<A>,
-    mut inbox: mpsc::Receiver<Mail<A>>,
+    mut inbox: Receiver<Mail<A>>,
     started: Started,
     mode: Mode<A>,
 ) {
@@ -53,7 +56,7 @@ pub(crate) async fn run<A: Actor>(
     let _ = started.send(Ok(()));
     // Mail taken out of the mailbox and not yet handled. It lives as long as the inbox: what
     // is left in it when the actor stops is dropped with the inbox, at the same moment.
-    let mut taken = Vec::new();
+    let mut taken = VecDeque::new();
     let stop = match mode {
         Mode::Serial => serve_serial(&mut actor, &mut ctx, &mut inbox, &mut taken).await,
         Mode::Concurrent { clone, limit } => {
@@ -72,35 +75,25 @@ pub(crate) async fn run<A: Actor>(
 }
 
 /// How many messages a serial actor takes out of its mailbox at once. Taking a run of them
-/// releases their room to senders in one step (tokio's bounded channel takes a lock for each
-/// release) and polls the mailbox once for the run; the price is that up to this many more
-/// than the mailbox's capacity may wait for the actor.
+/// takes the mailbox's lock once for the run, and frees their room to senders at once; the
+/// price is that up to this many more than the mailbox's capacity may wait for the actor.
 pub(crate) const TAKEN_AT_ONCE: usize = 32;
 
 /// Handles mail one at a time until a stop (returned), a panic or an empty registry entry.
-/// `taken`: mail out of the mailbox, not yet handled (kept in reverse order, next last).
+/// `taken`: mail out of the mailbox, not yet handled (oldest first).
 async fn serve_serial<A: Actor>(
     actor: &mut A,
     ctx: &mut Context<A>,
-    inbox: &mut mpsc::Receiver<Mail<A>>,
-    taken: &mut Vec<Mail<A>>,
+    inbox: &mut Receiver<Mail<A>>,
+    taken: &mut VecDeque<Mail<A>>,
 ) -> Option<Started> {
     let call = ctx.call_signal();
     loop {
-        let mail = match taken.pop() {
+        let mail = match taken.pop_front() {
             Some(mail) => mail,
             // Refilled only once empty: at most `TAKEN_AT_ONCE` messages are ever out of the
-            // mailbox and not yet handled.
-            None if inbox.len() > 1 => {
-                if inbox.recv_many(taken, TAKEN_AT_ONCE).await == 0 {
-                    return None;
-                }
-                taken.reverse();
-                continue;
-            }
-            // One or none waiting (a caller one at a time): straight from the mailbox, which
-            // costs less than a run of one.
-            None => match inbox.recv().await {
+            // mailbox and not yet handled (the one handled among them).
+            None => match inbox.recv_run(taken, TAKEN_AT_ONCE).await {
                 Some(mail) => mail,
                 None => return None,
             },
@@ -121,7 +114,7 @@ async fn serve_serial<A: Actor>(
 async fn serve_concurrent<A: Actor>(
     actor: &mut A,
     ctx: &Context<A>,
-    inbox: &mut mpsc::Receiver<Mail<A>>,
+    inbox: &mut Receiver<Mail<A>>,
     clone: fn(&A) -> A,
     limit: usize,
 ) -> Option<Started> {
