@@ -225,7 +225,11 @@ impl<T> Receiver<T> {
             return Poll::Pending;
         };
         let more = state.queue.len().min(limit.saturating_sub(1));
-        run.extend(state.queue.drain(..more));
+        // Skipped when empty: an empty drain still costs about 100 instructions, a third of
+        // receiving one message.
+        if more > 0 {
+            run.extend(state.queue.drain(..more));
+        }
         let wake = state.waiting.min(1 + more);
         drop(state);
         for _ in 0..wake {
