@@ -328,3 +328,39 @@ fn a_cancelled_call_in_a_run_taken_out_of_the_mailbox_is_answered_at_once_and_sk
         assert!(eventually(Duration::from_secs(1), async || *seen.lock() == [0, 1, 2, 4]).await);
     });
 }
+
+/// Tells itself another spin for each spin it handles: its mailbox never empties.
+struct Spinner {
+    spins: Arc<AtomicUsize>,
+}
+
+impl Actor for Spinner {}
+
+struct Spin;
+
+impl Handler<Spin> for Spinner {
+    type Reply = ();
+    async fn handle(&mut self, _: Spin, ctx: &mut Context<Self>) -> Result<(), Failure> {
+        self.spins.fetch_add(1, Ordering::SeqCst);
+        ctx.actor_ref().tell(Spin).await.map_err(Failure::msg)
+    }
+}
+
+/// An actor whose mailbox never empties and whose handler never waits still gives its thread
+/// back to the other tasks now and then: taking mail out of the mailbox spends the task's
+/// budget. (Without it, this test's task would never run again: the watchdog would abort.)
+#[test]
+fn an_actor_whose_mailbox_never_empties_still_lets_other_tasks_run() {
+    run_paused(async {
+        let pool = ActorPool::start(address(common::Transport::Inproc)).await.unwrap();
+        let spins = Arc::new(AtomicUsize::new(0));
+        let spinner = pool.create(Spinner { spins: spins.clone() }).await.unwrap();
+        spinner.tell(Spin).await.unwrap();
+        for _ in 0..3 {
+            let before = spins.load(Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            assert!(spins.load(Ordering::SeqCst) > before, "the actor ran meanwhile");
+        }
+        drop(pool);
+    });
+}

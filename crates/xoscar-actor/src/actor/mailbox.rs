@@ -12,6 +12,8 @@
 //! - **Closing.** [`Receiver::close`] (or dropping the receiver) refuses new messages and wakes
 //!   the senders waiting for room; what was queued before can still be received. When every
 //!   sender is gone and the queue is empty, the receiver gets `None`.
+//! - **Cooperative.** A receive spends the task's tokio budget, as tokio's channels do, so an
+//!   actor whose mailbox never empties still yields its thread to other tasks.
 //! - **Cancel-safe.** A receive or a send dropped while it waits loses nothing: a message is
 //!   only taken out of the queue by a receive that returns it, and a send that waits still
 //!   holds its message.
@@ -213,6 +215,9 @@ impl<T> Receiver<T> {
         run: &mut VecDeque<T>,
         limit: usize,
     ) -> Poll<Option<T>> {
+        // A receive spends the task's budget, as tokio's channels do: an actor whose mailbox
+        // never empties still yields its thread now and then.
+        let budget = std::task::ready!(tokio::task::coop::poll_proceed(cx));
         let mut state = self.shared.state.lock();
         let Some(first) = state.queue.pop_front() else {
             if state.closed || state.senders == 0 {
@@ -232,6 +237,7 @@ impl<T> Receiver<T> {
         }
         let wake = state.waiting.min(1 + more);
         drop(state);
+        budget.made_progress();
         for _ in 0..wake {
             self.shared.room.notify_one();
         }

@@ -1,11 +1,10 @@
 //! The task of one actor: start hook, mailbox loop (serial or concurrent), stop hook.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use std::collections::VecDeque;
-
 use tokio::sync::oneshot;
 
 use crate::actor::cell::Mail;
