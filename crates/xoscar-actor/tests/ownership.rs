@@ -257,9 +257,9 @@ impl Handler<Step> for Gated {
     }
 }
 
-/// A serial actor that finds more than one message waiting takes a run of up to 32 out of its
-/// mailbox at once: while it is stuck on the first of them, its senders wait once the mailbox
-/// is full again, so what waits for it is bounded by the capacity plus that run. Every message
+/// A serial actor takes up to 32 waiting messages out of its mailbox at once: while it is
+/// stuck on one of them, its senders wait once the mailbox is full again, so what waits for it
+/// is bounded by the capacity plus that run. Every message
 /// is then handled, in order.
 #[test]
 fn what_waits_for_a_serial_actor_is_its_mailbox_and_one_run_taken_out_of_it() {

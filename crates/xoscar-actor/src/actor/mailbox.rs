@@ -8,7 +8,9 @@
 //!
 //! - **Bounded.** At most `capacity` messages wait; a sender finding it full waits for room
 //!   ([`Sender::send`]) or gets its message back ([`Sender::try_send`]). While senders wait for
-//!   room, a newcomer waits behind them, so that none waits forever.
+//!   room, [`Sender::try_send`] refuses newcomers, so that room freed is left to those
+//!   waiting (woken one per message taken out, longest waiting first); a newcomer that then
+//!   waits joins them.
 //! - **Closing.** [`Receiver::close`] (or dropping the receiver) refuses new messages and wakes
 //!   the senders waiting for room; what was queued before can still be received. When every
 //!   sender is gone and the queue is empty, the receiver gets `None`.
@@ -116,7 +118,6 @@ impl<T> Sender<T> {
             Err(TrySendError::Full(value)) => value,
         };
         let mut waiter = Waiting::new(&self.shared);
-        let mut value = Some(value);
         let mut room = std::pin::pin!(self.shared.room.notified());
         loop {
             // Registered before looking, so that room made after the look wakes this.
@@ -124,10 +125,10 @@ impl<T> Sender<T> {
             {
                 let mut state = self.shared.state.lock();
                 if state.closed {
-                    return Err(SendError(value.take().expect("still held")));
+                    return Err(SendError(value));
                 }
                 if state.queue.len() < state.capacity {
-                    state.queue.push_back(value.take().expect("still held"));
+                    state.queue.push_back(value);
                     waiter.leave(&mut state);
                     let receiver = state.receiver.take();
                     drop(state);

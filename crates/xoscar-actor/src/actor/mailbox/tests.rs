@@ -27,7 +27,7 @@ fn messages_arrive_in_order_and_a_run_takes_at_most_its_limit() {
 }
 
 #[test]
-fn a_full_mailbox_makes_senders_wait_in_turn_and_newcomers_wait_behind_them() {
+fn a_full_mailbox_makes_senders_wait_and_room_freed_goes_to_them_not_to_a_newcomer() {
     run_paused(async {
         let (sender, mut receiver) = channel(2);
         sender.try_send(0).unwrap();
