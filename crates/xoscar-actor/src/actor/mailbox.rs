@@ -16,9 +16,9 @@
 //!   sender is gone and the queue is empty, the receiver gets `None`.
 //! - **Cooperative.** A receive spends the task's tokio budget, as tokio's channels do, so an
 //!   actor whose mailbox never empties still yields its thread to other tasks.
-//! - **Cancel-safe.** A receive or a send dropped while it waits loses nothing: a message is
-//!   only taken out of the queue by a receive that returns it, and a send that waits still
-//!   holds its message.
+//! - **Cancel-safe.** A receive dropped while it waits loses no message: one is only taken
+//!   out of the queue by a receive that returns it. A send dropped while it waits drops its
+//!   own message unsent and leaves nothing behind.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -38,7 +38,6 @@ pub(crate) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             senders: 1,
             waiting: 0,
             receiver: None,
-            closed: false,
         }),
         closed: AtomicBool::new(false),
         room: Notify::new(),
@@ -61,10 +60,17 @@ pub(crate) struct SendError<T>(pub(crate) T);
 
 struct Shared<T> {
     state: Mutex<State<T>>,
-    /// `State::closed`, readable without the lock.
+    /// Set once the receiver closed or is gone. Set under the lock, so a reader holding it
+    /// needs no ordering of its own; [`Sender::is_closed`] reads it without the lock.
     closed: AtomicBool,
     /// Senders waiting for room: one is woken for each message taken out while any wait.
     room: Notify,
+}
+
+impl<T> Shared<T> {
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
 }
 
 struct State<T> {
@@ -77,7 +83,6 @@ struct State<T> {
     waiting: usize,
     /// The receiver, when it waits for a message.
     receiver: Option<Waker>,
-    closed: bool,
 }
 
 /// The sending half; cloned, one per place that sends.
@@ -94,7 +99,7 @@ impl<T> Sender<T> {
     /// Queues `value` if there is room and no sender waits for it.
     pub(crate) fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         let mut state = self.shared.state.lock();
-        if state.closed {
+        if self.shared.is_closed() {
             return Err(TrySendError::Closed(value));
         }
         if state.waiting > 0 || state.queue.len() >= state.capacity {
@@ -124,7 +129,7 @@ impl<T> Sender<T> {
             room.as_mut().enable();
             {
                 let mut state = self.shared.state.lock();
-                if state.closed {
+                if self.shared.is_closed() {
                     return Err(SendError(value));
                 }
                 if state.queue.len() < state.capacity {
@@ -145,7 +150,7 @@ impl<T> Sender<T> {
 
     /// True once the receiver closed or is gone.
     pub(crate) fn is_closed(&self) -> bool {
-        self.shared.closed.load(Ordering::Acquire)
+        self.shared.is_closed()
     }
 }
 
@@ -221,7 +226,7 @@ impl<T> Receiver<T> {
         let budget = std::task::ready!(tokio::task::coop::poll_proceed(cx));
         let mut state = self.shared.state.lock();
         let Some(first) = state.queue.pop_front() else {
-            if state.closed || state.senders == 0 {
+            if self.shared.is_closed() || state.senders == 0 {
                 return Poll::Ready(None);
             }
             match &mut state.receiver {
@@ -248,8 +253,9 @@ impl<T> Receiver<T> {
     /// Refuses new messages and wakes the senders waiting for room (they get theirs back);
     /// what is queued can still be received.
     pub(crate) fn close(&mut self) {
-        self.shared.state.lock().closed = true;
+        let state = self.shared.state.lock();
         self.shared.closed.store(true, Ordering::Release);
+        drop(state);
         self.shared.room.notify_waiters();
     }
 }
