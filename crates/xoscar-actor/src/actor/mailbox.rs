@@ -9,8 +9,8 @@
 //! - **Bounded.** At most `capacity` messages wait; a sender finding it full waits for room
 //!   ([`Sender::send`]) or gets its message back ([`Sender::try_send`]). While senders wait for
 //!   room, [`Sender::try_send`] refuses newcomers, so that room freed is left to those
-//!   waiting (woken one per message taken out, longest waiting first); a newcomer that then
-//!   waits joins them.
+//!   waiting (one is woken per message taken out); a newcomer that then waits joins them, and
+//!   may find room in its first look.
 //! - **Closing.** [`Receiver::close`] (or dropping the receiver) refuses new messages and wakes
 //!   the senders waiting for room; what was queued before can still be received. When every
 //!   sender is gone and the queue is empty, the receiver gets `None`.
@@ -79,7 +79,7 @@ struct State<T> {
     capacity: usize,
     /// Live [`Sender`]s: at none, an empty queue ends the receiver.
     senders: usize,
-    /// Senders waiting for room; while there are any, a newcomer waits behind them.
+    /// Senders waiting for room; while there are any, `try_send` refuses newcomers.
     waiting: usize,
     /// The receiver, when it waits for a message.
     receiver: Option<Waker>,
