@@ -244,8 +244,13 @@ where
         ctx: &'a mut Context<A>,
         call: &'a CallSignal,
     ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
-        let Delivery { message, mut sink, deadline, queued } = *self;
+        let Delivery { message, sink, deadline, queued } = *self;
         let metered = ctx.pool().core.metered;
+        // A message whose caller gave up is skipped before any future is made for it.
+        let mut sink = match admit::<A, M, S>(ctx, sink, deadline, metered) {
+            Ok(sink) => sink,
+            Err(skipped) => return Box::pin(std::future::ready(skipped)),
+        };
         // Events the handler logs are inside this span. When no subscriber wants debug spans
         // of this crate, there is none: one cached check, nothing wrapped.
         let span =
@@ -258,31 +263,11 @@ where
                     peer = sink.peer().unwrap_or("in-process"),
                 )
             });
+        // Every message's future is boxed (its type is the handler's) and moved into its box
+        // whole, so what it holds across its awaits is kept small: the rare wait for a handler
+        // that did not finish at its first poll is boxed apart.
         let handling = Box::pin(async move {
-            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                // Its caller has given up: skip the work. (The timeout reported is the
-                // caller's to say; the caller maps this answer to its own.)
-                let me = ctx.actor_ref();
-                let timeout = Duration::ZERO;
-                let (address, uid) = (me.address().to_string(), me.uid().to_owned());
-                sink.send(Err(Box::new(ActorError::CallTimedOut { address, uid, timeout })));
-                if metered {
-                    metrics::message_handled::<A, M>("expired", None);
-                }
-                return Outcome::Done;
-            }
-            if !sink.begin() {
-                // Its caller cancelled while it waited in the mailbox: skip it. (A caller
-                // that dropped its call is not told; one that still waits got `Cancelled`
-                // then, or gets it now.)
-                sink.send(Err(Box::new(ActorError::cancelled(ctx.actor_ref()))));
-                if metered {
-                    metrics::message_handled::<A, M>("cancelled", None);
-                }
-                return Outcome::Done;
-            }
-            let thresholds = ctx.pool().core.debug;
-            let started = (thresholds.any() || metered).then(Instant::now);
+            let started = (ctx.pool().core.debug.any() || metered).then(Instant::now);
             let finished = {
                 let handled = AssertUnwindSafe(actor.handle(message, ctx)).catch_unwind();
                 // In an `Option`, so that a handler dropped at a cancel is dropped here, inside a
@@ -292,20 +277,7 @@ where
                 match std::future::poll_fn(|cx| Poll::Ready(running(&mut handled).poll(cx))).await {
                     Poll::Ready(result) => Some(result),
                     Poll::Pending => {
-                        let finished = tokio::select! {
-                            biased;
-                            result = running(&mut handled) => Some(result),
-                            () = sink.cancelled() => None,
-                        };
-                        match finished {
-                            // A handler that took its cancellation answers for itself.
-                            None if call.cancel() => Some(running(&mut handled).await),
-                            None => {
-                                let dropped = AssertUnwindSafe(|| handled.as_mut().set(None));
-                                std::panic::catch_unwind(dropped).err().map(Err)
-                            }
-                            finished => finished,
-                        }
+                        Box::pin(finish_or_cancel(&mut handled, &mut sink, call)).await
                     }
                 }
             };
@@ -322,6 +294,7 @@ where
                 }
                 return Outcome::Done;
             };
+            let thresholds = ctx.pool().core.debug;
             if let Some(started) = started.filter(|_| thresholds.any()) {
                 let serial = ctx.is_serial();
                 let (actor, message) = (std::any::type_name::<A>(), std::any::type_name::<M>());
@@ -381,6 +354,72 @@ where
             Some(span) => Box::pin(handling.instrument(span)),
             None => handling,
         }
+    }
+}
+
+/// Answers and skips a message whose caller gave up before its handler began: its deadline
+/// passed, or it cancelled while the message waited in the mailbox. Gives the sink back
+/// otherwise, the handler then about to begin.
+fn admit<A, M, S>(
+    ctx: &Context<A>,
+    mut sink: S,
+    deadline: Option<Instant>,
+    metered: bool,
+) -> Result<S, Outcome>
+where
+    A: Handler<M>,
+    M: Send + 'static,
+    S: Sink<A::Reply>,
+{
+    if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+        // Its caller has given up: skip the work. (The timeout reported is the caller's to
+        // say; the caller maps this answer to its own.)
+        let me = ctx.actor_ref();
+        let timeout = Duration::ZERO;
+        let (address, uid) = (me.address().to_string(), me.uid().to_owned());
+        sink.send(Err(Box::new(ActorError::CallTimedOut { address, uid, timeout })));
+        if metered {
+            metrics::message_handled::<A, M>("expired", None);
+        }
+        return Err(Outcome::Done);
+    }
+    if !sink.begin() {
+        // Its caller cancelled while it waited in the mailbox: skip it. (A caller that
+        // dropped its call is not told; one that still waits got `Cancelled` then, or gets
+        // it now.)
+        sink.send(Err(Box::new(ActorError::cancelled(ctx.actor_ref()))));
+        if metered {
+            metrics::message_handled::<A, M>("cancelled", None);
+        }
+        return Err(Outcome::Done);
+    }
+    Ok(sink)
+}
+
+/// The rest of a handler that did not finish at its first poll: it runs until it finishes or
+/// its caller cancels. A handler that takes its cancellation ([`CallSignal::cancel`]) runs on
+/// and answers for itself; any other is dropped where it waits (`None`), inside a panic
+/// boundary of its own (`Some(Err)` if that drop panicked).
+async fn finish_or_cancel<F, T, R>(
+    handled: &mut Pin<&mut Option<F>>,
+    sink: &mut impl Sink<R>,
+    call: &CallSignal,
+) -> Option<F::Output>
+where
+    F: Future<Output = Result<T, Box<dyn std::any::Any + Send>>>,
+{
+    let finished = tokio::select! {
+        biased;
+        result = running(handled) => Some(result),
+        () = sink.cancelled() => None,
+    };
+    match finished {
+        None if call.cancel() => Some(running(handled).await),
+        None => {
+            let dropped = AssertUnwindSafe(|| handled.as_mut().set(None));
+            std::panic::catch_unwind(dropped).err().map(Err)
+        }
+        finished => finished,
     }
 }
 
