@@ -21,6 +21,14 @@ use crate::{
     wire::body, wire::header,
 };
 
+/// Bytes kept in an actor's task for the future of the handler it runs. A larger future (a
+/// handler holding much across an await) is boxed instead, as every one was before.
+const HANDLING_INLINE: usize = 512;
+
+/// A handler's future, as its actor's task awaits it: held in the task (pinned where it is
+/// made, see `runner`), so a handler that answers at once costs no allocation.
+pub(crate) type Handling<'a> = stackfuture::StackFuture<'a, Outcome, HANDLING_INLINE>;
+
 /// How a handler ended, as far as its actor is concerned.
 pub(crate) enum Outcome {
     Done,
@@ -41,7 +49,7 @@ pub(crate) trait Envelope<A>: Send {
         actor: &'a mut A,
         ctx: &'a mut Context<A>,
         call: &'a CallSignal,
-    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+    ) -> Handling<'a>;
 
     /// Answers the message with `error` without handling it (it could not be handed to a
     /// handler: cloning a concurrent actor panicked).
@@ -243,13 +251,13 @@ where
         actor: &'a mut A,
         ctx: &'a mut Context<A>,
         call: &'a CallSignal,
-    ) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>> {
+    ) -> Handling<'a> {
         let Delivery { message, sink, deadline, queued } = *self;
         let metered = ctx.pool().core.metered;
         // A message whose caller gave up is skipped before any future is made for it.
         let mut sink = match admit::<A, M, S>(ctx, sink, deadline, metered) {
             Ok(sink) => sink,
-            Err(skipped) => return Box::pin(std::future::ready(skipped)),
+            Err(skipped) => return Handling::from(std::future::ready(skipped)),
         };
         // Events the handler logs are inside this span. When no subscriber wants debug spans
         // of this crate, there is none: one cached check, nothing wrapped.
@@ -263,10 +271,11 @@ where
                     peer = sink.peer().unwrap_or("in-process"),
                 )
             });
-        // Every message's future is boxed (its type is the handler's) and moved into its box
-        // whole, so what it holds across its awaits is kept small: the rare wait for a handler
-        // that did not finish at its first poll is boxed apart.
-        let handling = Box::pin(async move {
+        // Every message's future is held in its actor's task (boxed only when larger than
+        // `HANDLING_INLINE`) and moved there whole, so what it holds across its awaits is kept
+        // small: the rare wait for a handler that did not finish at its first poll is boxed
+        // apart.
+        let handling = async move {
             let started = (ctx.pool().core.debug.any() || metered).then(Instant::now);
             let finished = {
                 let handled = AssertUnwindSafe(actor.handle(message, ctx)).catch_unwind();
@@ -349,10 +358,10 @@ where
                     Outcome::Done
                 }
             }
-        });
+        };
         match span {
-            Some(span) => Box::pin(handling.instrument(span)),
-            None => handling,
+            Some(span) => Handling::from_or_box(handling.instrument(span)),
+            None => Handling::from_or_box(handling),
         }
     }
 }
