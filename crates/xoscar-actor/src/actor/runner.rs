@@ -143,8 +143,11 @@ async fn serve_concurrent<A: Actor>(
                     running.push(async move {
                         let call = fork.call_signal();
                         // Its slot stays taken while it waits: the bound holds here too.
-                        let mut handling = std::pin::pin!(envelope.handle(&mut copy, &mut fork, &call));
-                        if let Outcome::Wait(wait) = std::future::poll_fn(|cx| handling.as_mut().poll(cx)).await {
+                        // Pinned where it is made, as in `serve_serial`.
+                        let handling = envelope.handle(&mut copy, &mut fork, &call);
+                        let mut handling = std::pin::pin!(handling);
+                        let outcome = std::future::poll_fn(|cx| handling.as_mut().poll(cx)).await;
+                        if let Outcome::Wait(wait) = outcome {
                             wait.await;
                         }
                     });
