@@ -143,9 +143,10 @@ async fn serve_concurrent<A: Actor>(
                     running.push(async move {
                         let call = fork.call_signal();
                         // Its slot stays taken while it waits: the bound holds here too.
-                        // Pinned where it is made, as in `serve_serial`.
-                        let handling = envelope.handle(&mut copy, &mut fork, &call);
-                        let mut handling = std::pin::pin!(handling);
+                        // Pinned where it is made, as in `serve_serial` (not bound first:
+                        // pinning a binding moves it).
+                        let mut handling =
+                            std::pin::pin!(envelope.handle(&mut copy, &mut fork, &call));
                         let outcome = std::future::poll_fn(|cx| handling.as_mut().poll(cx)).await;
                         if let Outcome::Wait(wait) = outcome {
                             wait.await;
