@@ -1,10 +1,12 @@
 //! User code that panics where the actor layer calls it outside a handler's poll: a concurrent
-//! actor's `Clone`, and the `Drop` of a handler's locals when a cancel drops it. Each fails its
+//! actor's `Clone`, a `handle` that panics before it returns its future, and the `Drop` of a
+//! handler's locals when a cancel drops it. Each fails its
 //! own call (`HandlerPanicked`); a concurrent actor serves on, a serial one stops as after any
 //! handler panic. In-process, under tokio's paused clock.
 
 mod common;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -53,6 +55,22 @@ impl Handler<Wait> for Brittle {
         tokio::time::sleep(Duration::from_millis(ms)).await;
         guard.0 = true;
         Ok(ms)
+    }
+}
+
+/// Asks a `handle` that panics before it makes its future.
+struct Early;
+
+impl Handler<Early> for Brittle {
+    type Reply = u64;
+    #[allow(unreachable_code)]
+    fn handle(
+        &mut self,
+        _: Early,
+        _: &mut Context<Self>,
+    ) -> impl Future<Output = Result<u64, Failure>> + Send {
+        panic!("no future made");
+        async { Ok(0) }
     }
 }
 
@@ -110,6 +128,22 @@ fn a_handler_whose_drop_panics_at_a_cancel_fails_only_its_call() {
         cancel.cancel();
         let error = waiting.await.unwrap().unwrap_err();
         assert!(panicked(&error, "dropped half-way"), "{error:?}");
+        assert!(!has_actor(&serial).await.unwrap(), "a serial actor stops, as after any panic");
+    });
+}
+
+#[test]
+fn a_handle_that_panics_before_making_its_future_fails_only_its_call() {
+    run_paused(async {
+        let pool = ActorPool::start(address(Transport::Inproc)).await.unwrap();
+        let concurrent = pool.create(brittle(false)).concurrent(4).await.unwrap();
+        let error = concurrent.call(Early).await.unwrap_err();
+        assert!(panicked(&error, "no future made"), "{error:?}");
+        assert_eq!(concurrent.call(Wait(5)).await.unwrap(), 5, "the concurrent actor serves on");
+
+        let serial = pool.create(brittle(false)).await.unwrap();
+        let error = serial.call(Early).await.unwrap_err();
+        assert!(panicked(&error, "no future made"), "{error:?}");
         assert!(!has_actor(&serial).await.unwrap(), "a serial actor stops, as after any panic");
     });
 }

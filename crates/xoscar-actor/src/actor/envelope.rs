@@ -277,16 +277,25 @@ where
         // apart.
         let handling = async move {
             let started = (ctx.pool().core.debug.any() || metered).then(Instant::now);
-            let finished = {
-                let handled = AssertUnwindSafe(actor.handle(message, ctx)).catch_unwind();
-                // In an `Option`, so that a handler dropped at a cancel is dropped here, inside a
-                // panic boundary of its own (its locals' `Drop` is user code too).
-                let mut handled = std::pin::pin!(Some(handled));
-                // One poll first: a handler that answers at once never looks at cancellation.
-                match std::future::poll_fn(|cx| Poll::Ready(running(&mut handled).poll(cx))).await {
-                    Poll::Ready(result) => Some(result),
-                    Poll::Pending => {
-                        Box::pin(finish_or_cancel(&mut handled, &mut sink, call)).await
+            // `handle` is user code before its future is: a plain fn returning one may panic
+            // before it returns, and that is the handler's panic too.
+            let (me, context) = (&mut *actor, &mut *ctx);
+            let make = AssertUnwindSafe(move || me.handle(message, context));
+            let finished = match std::panic::catch_unwind(make) {
+                Err(panic) => Some(Err(panic)),
+                Ok(handling) => {
+                    let handled = AssertUnwindSafe(handling).catch_unwind();
+                    // In an `Option`, so that a handler dropped at a cancel is dropped here,
+                    // inside a panic boundary of its own (its locals' `Drop` is user code too).
+                    let mut handled = std::pin::pin!(Some(handled));
+                    // One poll first: a handler that answers at once never looks at cancellation.
+                    let first =
+                        std::future::poll_fn(|cx| Poll::Ready(running(&mut handled).poll(cx)));
+                    match first.await {
+                        Poll::Ready(result) => Some(result),
+                        Poll::Pending => {
+                            Box::pin(finish_or_cancel(&mut handled, &mut sink, call)).await
+                        }
                     }
                 }
             };
