@@ -145,6 +145,61 @@ fn a_server_idle_close_sends_go_away_and_never_fails_a_call() {
     });
 }
 
+/// The server's idle watch waits for the load to end: a request in flight past the idle
+/// timeout keeps its connection serving (no go-away: a call made meanwhile takes it), and the
+/// connection closes as soon as the last answer is out if nothing was read for longer than
+/// the timeout by then.
+#[test]
+fn a_server_connection_busy_past_its_idle_timeout_closes_once_its_last_answer_is_out() {
+    run_paused(async {
+        let server_idle = Duration::from_secs(2);
+        let config = ServerConfig::default().idle_timeout(server_idle);
+        let server = start(&inproc(), Sleepy::default(), config).await;
+        let pool = pool_with(Duration::ZERO);
+        let started = Instant::now();
+        let long_call = tokio::spawn({
+            let (pool, address) = (pool.clone(), server.local_addr().clone());
+            async move { pool.call(&address, sleep_for(5_000)).await }
+        });
+        tokio::time::sleep_until(started + Duration::from_millis(2_500)).await;
+        pool.call(server.local_addr(), sleep_for(0)).await.unwrap();
+        assert_eq!(pool.stats().connects, 1, "the busy connection still takes calls");
+
+        tokio::time::sleep_until(started + Duration::from_millis(4_999)).await;
+        settle().await;
+        assert_eq!(server.connections(), 1, "not closed while a request is in flight");
+        long_call.await.unwrap().unwrap();
+        assert_eq!(Instant::now(), started + Duration::from_secs(5));
+        settle().await;
+        assert_eq!(server.connections(), 0, "closed as soon as the last answer was out");
+    });
+}
+
+/// Every frame read moves the server's idle deadline to a full timeout after it, though the
+/// watch's timer was set before the read.
+#[test]
+fn a_frame_read_moves_the_server_idle_deadline_a_full_timeout_on() {
+    run_paused(async {
+        let server_idle = Duration::from_secs(2);
+        let server =
+            start(&inproc(), Echo, ServerConfig::default().idle_timeout(server_idle)).await;
+        let pool = pool_with(Duration::ZERO);
+        pool.call(server.local_addr(), message("a")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        pool.call(server.local_addr(), message("b")).await.unwrap();
+        let last_frame = Instant::now();
+
+        tokio::time::sleep_until(last_frame + server_idle - Duration::from_millis(1)).await;
+        settle().await;
+        assert_eq!(server.connections(), 1, "not closed a timeout after the first frame");
+
+        tokio::time::sleep_until(last_frame + server_idle).await;
+        settle().await;
+        assert_eq!(server.connections(), 0, "closed a timeout after the last frame");
+        assert_eq!(pool.stats().connects, 1);
+    });
+}
+
 #[test]
 fn a_request_the_server_never_saw_is_resent_after_go_away() {
     run_paused(async {
