@@ -56,6 +56,7 @@
 mod client;
 mod config;
 mod error;
+mod gate;
 mod id_map;
 mod message;
 mod server;

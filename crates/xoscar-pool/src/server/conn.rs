@@ -30,6 +30,7 @@ use super::writer::{SharedWriter, TakenWriter};
 use super::{Handler, ServerCounters};
 use crate::Message;
 use crate::config::ResolvedServerConfig;
+use crate::gate::Gated;
 
 /// Counts the connection as live while it exists.
 struct LiveGuard(Arc<ServerCounters>);
@@ -192,9 +193,11 @@ async fn read_side<H: Handler>(
     let mut stopping = false;
     // When reading last resumed: the drain's silence only counts while we read.
     let mut reading_since = Instant::now();
-    // Made once: futures made per frame would register waiters and timers per frame.
-    let mut stop = pin!(super::stopping_owned(shutdown));
-    let mut idle = pin!(idle(conn, config.idle_timeout));
+    // Made once: futures made per frame would register waiters and timers per frame. Gated:
+    // polled only when their own wake-up came, not each time a frame arrives.
+    let (stop, idle) =
+        (pin!(super::stopping_owned(shutdown)), pin!(idle(conn, config.idle_timeout)));
+    let (mut stop, mut idle) = (Gated::new(stop), Gated::new(idle));
     let mut drain_timer = pin!(sleep(Duration::ZERO));
     // The box of the last request future that finished on its first poll, and the reference
     // to the handler it handed back, for the next one.
@@ -210,7 +213,9 @@ async fn read_side<H: Handler>(
             if flush(writer, &mut held, &mut unflushed).await.is_err() {
                 return (ReadEnd::CallerGone, Some(reader));
             }
-            if wait_for_room(conn, stop.as_mut(), &mut stopping).await && phase == Phase::Serving {
+            if wait_for_room(conn, Pin::new(&mut stop), &mut stopping).await
+                && phase == Phase::Serving
+            {
                 phase = start_draining(conn, "server shutting down");
             }
             reading_since = Instant::now();
