@@ -1,12 +1,16 @@
-//! A future polled again only once its own waker fired: for a branch of a `select!` (or half
-//! of a join) that is rarely the one ready.
+//! A future polled again only once its own waker fired: for a branch of a `select!` that is
+//! rarely the one ready.
 //!
 //! A `select!` polls every branch each time its task wakes, whichever branch the wake-up was
 //! for. A serving connection's task wakes several times per call answered one at a time (the
 //! socket readable, an answer queued), and its branches that wait for a shutdown or a timer
-//! were polled each time: a tokio `Notified` takes its lock at every poll (the shutdown
-//! signal's three polls a call cost about 420 instructions). Gated, such a branch costs a
-//! pointer comparison and an atomic load when it was not woken.
+//! were polled each time: a tokio `Notified` takes its lock at every poll (polling the
+//! shutdown signal cost about 420 instructions per call). Gated, such a branch costs a pointer
+//! comparison and an atomic load when it was not woken.
+//!
+//! Only for a future that registers a waker for everything it waits on, as a future should: a
+//! gated one is never polled for another branch's wake-up, so one that relied on such a poll
+//! to see a change would wait forever.
 
 use std::future::Future;
 use std::pin::Pin;
