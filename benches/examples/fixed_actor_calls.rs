@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! fixed_actor_calls <ask|tell|raw> <calls>          sequential local asks from a task
+//! fixed_actor_calls <ask|raw> <calls> <callers>      local asks spread over `callers` tasks
 //! fixed_actor_calls <actor|pool|endpoint|mux> <calls> <in-flight>
 //!                                                    remote calls over a Unix socket to a
 //!                                                    server on its own thread (`endpoint`:
@@ -53,8 +54,35 @@ fn main() {
     match mode.as_str() {
         "actor" | "pool" | "endpoint" | "mux" => remote(&mode, calls, in_flight),
         "wire" | "wire-raw" => wire(&mode, calls),
-        _ => local(mode, calls),
+        _ => match args.get(3).and_then(|n| n.parse().ok()) {
+            Some(callers) => local_concurrent(mode, calls, callers),
+            None => local(mode, calls),
+        },
     }
+}
+
+/// `calls` local asks (or raw ones) spread over `callers` tasks, as the criterion bench's
+/// concurrent rows.
+fn local_concurrent(mode: String, calls: u64, callers: u64) {
+    current_thread().block_on(async move {
+        let pool = ActorPool::start("inproc://fixed-actor-calls".parse().unwrap()).await.unwrap();
+        let actor = pool.create(Echoer::default()).await.unwrap();
+        let raw = RawActor::spawn();
+        let allocations = Counting::allocations();
+        let elapsed = spread(calls, callers, move |_| {
+            let (actor, raw, raw_mode) = (actor.clone(), raw.clone(), mode == "raw");
+            async move {
+                match raw_mode {
+                    true => drop(raw.ask(1).await),
+                    false => drop(actor.call(1u64).await.unwrap()),
+                }
+            }
+        })
+        .await;
+        report_allocations(allocations, calls);
+        println!("{calls} calls from {callers} tasks in {elapsed:?}");
+        pool.shutdown().await;
+    });
 }
 
 fn local(mode: String, calls: u64) {
