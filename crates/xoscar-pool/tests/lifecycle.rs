@@ -9,7 +9,7 @@ use bytes::Bytes;
 use common::{Sleepy, inproc, message, pool_with, run_paused, settle, sleep_for, start};
 use tokio::time::Instant;
 use xoscar_pool::testing::Echo;
-use xoscar_pool::{Pool, PoolConfig, PoolError, ServerConfig};
+use xoscar_pool::{Pool, PoolConfig, PoolError, Server, ServerConfig};
 use xoscar_transport::{Channel, TransportConfig, listen};
 use xoscar_wire::{Envelope, Frame, pb};
 
@@ -120,6 +120,17 @@ fn a_long_call_is_not_mistaken_for_a_dead_peer() {
     });
 }
 
+/// The server's one connection is still open a millisecond before `deadline` and closed at
+/// it (paused clock).
+async fn closes_exactly_at(server: &Server, deadline: Instant) {
+    tokio::time::sleep_until(deadline - Duration::from_millis(1)).await;
+    settle().await;
+    assert_eq!(server.connections(), 1, "not closed before the server idle timeout");
+    tokio::time::sleep_until(deadline).await;
+    settle().await;
+    assert_eq!(server.connections(), 0, "closed at the server idle timeout");
+}
+
 #[test]
 fn a_server_idle_close_sends_go_away_and_never_fails_a_call() {
     run_paused(async {
@@ -131,13 +142,7 @@ fn a_server_idle_close_sends_go_away_and_never_fails_a_call() {
         let last_frame = Instant::now();
         settle().await;
 
-        tokio::time::sleep_until(last_frame + server_idle - Duration::from_millis(1)).await;
-        settle().await;
-        assert_eq!(server.connections(), 1, "not closed before the server idle timeout");
-
-        tokio::time::sleep_until(last_frame + server_idle).await;
-        settle().await;
-        assert_eq!(server.connections(), 0, "closed at the server idle timeout");
+        closes_exactly_at(&server, last_frame + server_idle).await;
         assert_eq!(pool.stats().open_connections, 0, "the caller let go of it too");
 
         pool.call(server.local_addr(), message("b")).await.unwrap();
@@ -189,13 +194,7 @@ fn a_frame_read_moves_the_server_idle_deadline_a_full_timeout_on() {
         pool.call(server.local_addr(), message("b")).await.unwrap();
         let last_frame = Instant::now();
 
-        tokio::time::sleep_until(last_frame + server_idle - Duration::from_millis(1)).await;
-        settle().await;
-        assert_eq!(server.connections(), 1, "not closed a timeout after the first frame");
-
-        tokio::time::sleep_until(last_frame + server_idle).await;
-        settle().await;
-        assert_eq!(server.connections(), 0, "closed a timeout after the last frame");
+        closes_exactly_at(&server, last_frame + server_idle).await;
         assert_eq!(pool.stats().connects, 1);
     });
 }

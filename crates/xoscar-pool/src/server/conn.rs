@@ -155,11 +155,17 @@ fn keepalive() -> Frame {
 
 /// Completes once every one-way message read from the connection has been handled.
 async fn handled_notifies(conn: &ServerConn) {
+    until_progress(conn, ServerConn::notifies_done).await;
+}
+
+/// Completes once `done` holds, looked at again at each progress signal (registered before
+/// each look, so a release in between is not missed).
+async fn until_progress(conn: &ServerConn, done: impl Fn(&ServerConn) -> bool) {
     loop {
         let progress = conn.progress.notified();
         let mut progress = pin!(progress);
         progress.as_mut().enable();
-        if conn.notifies_done() {
+        if done(conn) {
             return;
         }
         progress.await;
@@ -536,15 +542,7 @@ async fn idle(conn: &ServerConn, timeout: Option<Duration>) {
     loop {
         timer.as_mut().await;
         // Busy: idle at the earliest when the load ends (at once if nothing was read since).
-        loop {
-            let progress = conn.progress.notified();
-            let mut progress = pin!(progress);
-            progress.as_mut().enable();
-            if conn.is_quiet() {
-                break;
-            }
-            progress.await;
-        }
+        until_progress(conn, ServerConn::is_quiet).await;
         // Reads only move the deadline later, so the timer never fires after it.
         let deadline = conn.reads.last() + timeout;
         if Instant::now() >= deadline {
