@@ -18,6 +18,9 @@
 //! oneshot actor, the limit. `actor` and `pool` compare an actor call with the pool-level call
 //! of the same shape (16 B payload).
 //!
+//! The local shapes run on a current-thread runtime; with `FIXED_RUNTIME=multi` in the
+//! environment, on a two-worker multi-thread one.
+//!
 //! The remote shapes run over a Unix socket; with `FIXED_TRANSPORT=tcp` in the environment,
 //! over loopback TCP instead (for `strace -c -f`: which system calls each side makes).
 //!
@@ -32,13 +35,22 @@ use xoscar_benches::actors::{Echoer, RawActor};
 use xoscar_benches::counting::Counting;
 use xoscar_benches::mux::RawMux;
 use xoscar_benches::wire_trip::{WireTrip, static_payload};
-use xoscar_benches::{address, current_thread, our_listener, serve_raw_echo, spread};
+use xoscar_benches::{address, current_thread, multi_thread, our_listener, serve_raw_echo, spread};
 use xoscar_pool::testing::Echo;
 use xoscar_pool::{Message, Pool, PoolConfig, ServerConfig, serve};
 use xoscar_transport::Address;
 
 #[global_allocator]
 static COUNTING: Counting = Counting;
+
+/// The runtime of the local shapes: current-thread, or the two-worker multi-thread one with
+/// `FIXED_RUNTIME=multi` in the environment.
+fn runtime() -> tokio::runtime::Runtime {
+    match std::env::var("FIXED_RUNTIME").as_deref() {
+        Ok("multi") => multi_thread(),
+        _ => current_thread(),
+    }
+}
 
 /// Prints the allocations made since `before`, per call.
 fn report_allocations(before: u64, calls: u64) {
@@ -64,7 +76,7 @@ fn main() {
 /// `calls` local asks (or raw ones) spread over `callers` tasks, as the criterion bench's
 /// concurrent rows.
 fn local_concurrent(mode: String, calls: u64, callers: u64) {
-    current_thread().block_on(async move {
+    runtime().block_on(async move {
         let pool = ActorPool::start("inproc://fixed-actor-calls".parse().unwrap()).await.unwrap();
         let actor = pool.create(Echoer::default()).await.unwrap();
         let raw = RawActor::spawn();
@@ -86,7 +98,7 @@ fn local_concurrent(mode: String, calls: u64, callers: u64) {
 }
 
 fn local(mode: String, calls: u64) {
-    current_thread().block_on(async move {
+    runtime().block_on(async move {
         let pool = ActorPool::start("inproc://fixed-actor-calls".parse().unwrap()).await.unwrap();
         let actor = pool.create(Echoer::default()).await.unwrap();
         let raw = RawActor::spawn();
