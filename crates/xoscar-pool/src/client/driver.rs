@@ -19,6 +19,7 @@ use xoscar_wire::{Envelope, Frame, pb};
 
 use super::conn::{Conn, Next, Taken};
 use super::state::{Answered, Ending, Outcome, Outgoing, State};
+use crate::gate::Gated;
 use crate::sync::MutexGuard;
 use crate::{Message, PoolError};
 
@@ -73,11 +74,17 @@ pub(crate) async fn drive(mut guard: EndGuard, channel: Channel, liveness: Liven
     let conn = guard.conn.clone();
     let (reader, writer) = channel.split();
     let (reads, writes) = (reader.activity(), writer.activity());
+    // Gated: polled only when their own timer or signal fired, not each time the task wakes
+    // for a frame read or written (several times per call made one at a time; each poll of
+    // their signals and timer cost atomic operations).
+    let watch = pin!(watch_liveness(&conn, liveness, &reads, &writes));
+    let close = pin!(close_when_asked(&conn, liveness.timeout));
+    let (watch, close) = (Gated::new(watch), Gated::new(close));
     guard.ending = tokio::select! {
         ending = read_loop(&conn, reader) => ending,
         ending = write_loop(&conn, writer) => ending,
-        ending = watch_liveness(&conn, liveness, &reads, &writes) => ending,
-        ending = close_when_asked(&conn, liveness.timeout) => ending,
+        ending = watch => ending,
+        ending = close => ending,
     };
 }
 
