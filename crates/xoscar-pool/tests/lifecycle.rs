@@ -120,6 +120,18 @@ fn a_long_call_is_not_mistaken_for_a_dead_peer() {
     });
 }
 
+/// The idle timeout of the servers below.
+const SERVER_IDLE: Duration = Duration::from_secs(2);
+
+/// An echo server closing connections idle for [`SERVER_IDLE`], a pool that never reaps its
+/// own (idle timeout off), and one call made through them (the connection the tests watch).
+async fn echo_server_and_first_call() -> (Server, Pool) {
+    let server = start(&inproc(), Echo, ServerConfig::default().idle_timeout(SERVER_IDLE)).await;
+    let pool = pool_with(Duration::ZERO);
+    pool.call(server.local_addr(), message("a")).await.unwrap();
+    (server, pool)
+}
+
 /// The server's one connection is still open a millisecond before `deadline` and closed at
 /// it (paused clock).
 async fn closes_exactly_at(server: &Server, deadline: Instant) {
@@ -134,15 +146,11 @@ async fn closes_exactly_at(server: &Server, deadline: Instant) {
 #[test]
 fn a_server_idle_close_sends_go_away_and_never_fails_a_call() {
     run_paused(async {
-        let server_idle = Duration::from_secs(2);
-        let server =
-            start(&inproc(), Echo, ServerConfig::default().idle_timeout(server_idle)).await;
-        let pool = pool_with(Duration::ZERO);
-        pool.call(server.local_addr(), message("a")).await.unwrap();
+        let (server, pool) = echo_server_and_first_call().await;
         let last_frame = Instant::now();
         settle().await;
 
-        closes_exactly_at(&server, last_frame + server_idle).await;
+        closes_exactly_at(&server, last_frame + SERVER_IDLE).await;
         assert_eq!(pool.stats().open_connections, 0, "the caller let go of it too");
 
         pool.call(server.local_addr(), message("b")).await.unwrap();
@@ -185,16 +193,12 @@ fn a_server_connection_busy_past_its_idle_timeout_closes_once_its_last_answer_is
 #[test]
 fn a_frame_read_moves_the_server_idle_deadline_a_full_timeout_on() {
     run_paused(async {
-        let server_idle = Duration::from_secs(2);
-        let server =
-            start(&inproc(), Echo, ServerConfig::default().idle_timeout(server_idle)).await;
-        let pool = pool_with(Duration::ZERO);
-        pool.call(server.local_addr(), message("a")).await.unwrap();
+        let (server, pool) = echo_server_and_first_call().await;
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         pool.call(server.local_addr(), message("b")).await.unwrap();
         let last_frame = Instant::now();
 
-        closes_exactly_at(&server, last_frame + server_idle).await;
+        closes_exactly_at(&server, last_frame + SERVER_IDLE).await;
         assert_eq!(pool.stats().connects, 1);
     });
 }
