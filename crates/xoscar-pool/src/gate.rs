@@ -8,7 +8,9 @@
 //! shutdown signal cost about 420 instructions per call). The caller's connection driver is
 //! the same: it wakes for each frame read or written, and its liveness watch and close signal
 //! are gated. Gated, such a branch costs a pointer comparison and an atomic load when it was
-//! not woken.
+//! not woken. The serving connection's two sides are gated too: an answer queued by an
+//! actor's task wakes the write side without polling the read side (its socket read, its
+//! timers), and a request read does not poll the write side.
 //!
 //! Only for a future that registers a waker for everything it waits on, as a future should: a
 //! gated one is never polled for another branch's wake-up, so one that relied on such a poll

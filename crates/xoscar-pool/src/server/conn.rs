@@ -105,8 +105,14 @@ pub(crate) async fn serve_connection<H: Handler>(
     // wake-up) and the write side (answers from handler tasks, control frames).
     let writer = SharedWriter::new(writer);
 
-    let mut read = pin!(read_side(&conn, reader, &writer, &handler, shutdown));
-    let mut write = pin!(write_side(&conn, &writer));
+    let (read, write) = (
+        pin!(read_side(&conn, reader, &writer, &handler, shutdown)),
+        pin!(write_side(&conn, &writer)),
+    );
+    // Each side polled only for its own wake-ups: an answer queued from a handler's task
+    // (every actor call) would otherwise poll the read side's socket and timers for nothing,
+    // and a request read would poll the write side's queue.
+    let (mut read, mut write) = (Gated::new(read), Gated::new(write));
     let (end, reader) = tokio::select! {
         ended = &mut read => ended,
         _broken = &mut write => (ReadEnd::CallerGone, None),
