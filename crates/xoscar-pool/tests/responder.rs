@@ -135,6 +135,67 @@ fn graceful_shutdown_waits_for_answers_owed_by_responders() {
     });
 }
 
+/// The only request in flight, answered from the worker's task while the server waits for
+/// more, is written by that task. An answer larger than the socket takes at once still
+/// arrives whole (the connection's write side sends the rest), and the connection goes on.
+#[test]
+fn an_answer_given_alone_and_larger_than_the_socket_takes_arrives_whole() {
+    run(async {
+        for address in addresses() {
+            let server = start(&address, Queued::start(), ServerConfig::default()).await;
+            // No ping within the test: its pong would flush what the answer left behind.
+            let quiet = PoolConfig::default()
+                .heartbeat_interval(Duration::from_secs(120))
+                .heartbeat_timeout(Duration::from_secs(240));
+            let pool = Pool::new(quiet).unwrap();
+            let at = server.local_addr();
+            let large =
+                Bytes::from((0..16usize << 20).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+            let request = Message::new(Bytes::from_static(b"later"), vec![large.clone()]);
+            let answer = tokio::time::timeout(Duration::from_secs(20), pool.call(at, request))
+                .await
+                .expect("the rest of the answer is flushed without waiting for other traffic")
+                .unwrap();
+            assert_eq!(answer.payloads[..], [large][..], "{address}");
+            assert_eq!(pool.call(at, message("later")).await.unwrap(), message("later"));
+            assert_eq!(pool.stats().connects, 1, "{address}");
+            server.shutdown().await;
+        }
+    });
+}
+
+/// A server stopped at once while a handler's worker still holds a request (and with it the
+/// connection's shared half): the connection closes with the server, and the caller hears
+/// of it at once rather than waiting for an answer that cannot come.
+#[test]
+fn an_aborted_server_closes_connections_whose_requests_a_worker_still_holds() {
+    run(async {
+        for address in addresses() {
+            // Kept here, so the worker (and the request it holds) outlives the server.
+            let handler = Queued::start();
+            let server = start(&address, handler.clone(), ServerConfig::default()).await;
+            let pool = Pool::new(PoolConfig::default()).unwrap();
+            let at = server.local_addr();
+            assert_eq!(pool.call(at, message("now")).await.unwrap(), message("now"));
+            // Polled once, the held call is queued on the open connection; the call after it
+            // goes behind it, so once that is answered the worker holds the first.
+            let mut held = Box::pin(pool.call(at, message("hold")));
+            tokio::select! {
+                biased;
+                answer = &mut held => panic!("answered while held: {answer:?}"),
+                () = std::future::ready(()) => {}
+            }
+            assert_eq!(pool.call(at, message("later")).await.unwrap(), message("later"));
+            server.abort();
+            let lost = tokio::time::timeout(Duration::from_secs(10), held)
+                .await
+                .expect("the caller hears the connection closed");
+            assert!(matches!(lost, Err(PoolError::ConnectionLost { .. })), "{address}: {lost:?}");
+            drop(handler);
+        }
+    });
+}
+
 #[test]
 fn a_detached_responder_serves_call_and_reports_a_drop() {
     run(async {

@@ -308,6 +308,19 @@ impl FrameWriter {
         }
     }
 
+    /// Writes what is queued without waiting: `Ok(true)` once all of it is written,
+    /// `Ok(false)` when the peer cannot take more now (the rest stays queued). After `false`,
+    /// somebody must [`FrameWriter::flush`] later: this registers no wake-up for when the
+    /// socket can take more. For a sender that answers from a task of its own and would
+    /// otherwise wake the writing task for one frame.
+    pub fn try_flush(&mut self) -> Result<bool, TransportError> {
+        let flush = std::pin::pin!(self.flush());
+        match flush.poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+            std::task::Poll::Ready(flushed) => flushed.map(|()| true),
+            std::task::Poll::Pending => Ok(false),
+        }
+    }
+
     /// [`FrameWriter::feed`] then [`FrameWriter::flush`].
     pub async fn send(&mut self, frame: Frame) -> Result<(), TransportError> {
         // One dispatch instead of awaiting `feed` then `flush`: it showed on the in-process

@@ -32,6 +32,23 @@ use crate::Message;
 use crate::config::ResolvedServerConfig;
 use crate::gate::Gated;
 
+/// Marks the read side as waiting for the socket while it lives (whichever way the wait
+/// ends).
+struct ReadSideWaiting<'a>(&'a ServerConn);
+
+impl<'a> ReadSideWaiting<'a> {
+    fn new(conn: &'a ServerConn) -> Self {
+        conn.set_read_side_waiting(true);
+        ReadSideWaiting(conn)
+    }
+}
+
+impl Drop for ReadSideWaiting<'_> {
+    fn drop(&mut self) {
+        self.0.set_read_side_waiting(false);
+    }
+}
+
 /// Counts the connection as live while it exists.
 struct LiveGuard(Arc<ServerCounters>);
 
@@ -41,12 +58,14 @@ impl Drop for LiveGuard {
     }
 }
 
-/// Stops the connection's handler tasks when the connection task ends or is dropped.
+/// Stops the connection's handler tasks when the connection task ends or is dropped, and
+/// drops its writer: the socket closes then, even while a responder holds the connection.
 struct AbortHandlers(Arc<ServerConn>);
 
 impl Drop for AbortHandlers {
     fn drop(&mut self) {
         self.0.abort_all();
+        self.0.writer.retire();
     }
 }
 
@@ -91,23 +110,24 @@ pub(crate) async fn serve_connection<H: Handler>(
     counters.opened();
     let _live = LiveGuard(counters);
     let (reader, writer) = channel.split();
-    let (limits, encoder) = (writer.limits(), writer.encoder());
+    let limits = writer.limits();
     let conn = Arc::new(ServerConn::new(
         peer,
         peer_pid,
         limits,
         config.clone(),
         reader.activity(),
-        encoder,
+        writer,
     ));
     let _abort = AbortHandlers(conn.clone());
     // Shared by the read side (which writes answers that were ready at once, saving a
-    // wake-up) and the write side (answers from handler tasks, control frames).
-    let writer = SharedWriter::new(writer);
+    // wake-up), the write side (answers from handler tasks, control frames) and a handler
+    // task answering the only request in flight.
+    let writer = &conn.writer;
 
     let (read, write) = (
-        pin!(read_side(&conn, reader, &writer, &handler, shutdown)),
-        pin!(write_side(&conn, &writer)),
+        pin!(read_side(&conn, reader, writer, &handler, shutdown)),
+        pin!(write_side(&conn, writer)),
     );
     // Each side polled only for its own wake-ups: an answer queued from a handler's task
     // (every actor call) would otherwise poll the read side's socket and timers for nothing,
@@ -241,6 +261,9 @@ async fn read_side<H: Handler>(
             if flush(writer, &mut held, &mut unflushed).await.is_err() {
                 return (ReadEnd::CallerGone, Some(reader));
             }
+            // Until a frame (or anything else) comes, an answer given alone is written by
+            // its handler's task: none of ours would go out with it.
+            let _waiting = ReadSideWaiting::new(conn);
             tokio::select! {
                 biased;
                 received = reader.recv() => received,
@@ -565,6 +588,14 @@ async fn write_side(conn: &ServerConn, writer: &SharedWriter) -> Result<(), ()> 
     loop {
         let bytes = conn.take_batch(&mut batch, &mut encoded);
         if batch.is_empty() && encoded.is_empty() {
+            // An answer written from a handler's task left bytes queued in the writer.
+            if conn.take_unflushed() {
+                if let Err(error) = writer.take().await.flush().await {
+                    tracing::debug!(peer = %conn.peer, %error, "write failed");
+                    return Err(());
+                }
+                continue;
+            }
             if conn.should_close() {
                 return writer.take().await.close().await.map_err(|error| {
                     tracing::debug!(peer = %conn.peer, %error, "close failed");

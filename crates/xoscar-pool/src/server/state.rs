@@ -15,13 +15,15 @@ use bytes::{Buf, Bytes};
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
-use xoscar_transport::Activity;
+use xoscar_transport::{Activity, FrameWriter};
 use xoscar_wire::{Envelope, Frame, FrameEncoder, Limits, WriteBuf, pb};
 
 use crate::Message;
 use crate::config::ResolvedServerConfig;
 use crate::id_map::IdMap;
 use crate::signal::Signal;
+
+use super::writer::{Alone, SharedWriter};
 
 struct Running {
     /// The handler's task; `None` for a request held by a [`super::Responder`].
@@ -119,6 +121,13 @@ pub(crate) struct ServerConn {
     pub(crate) responders_changed: Notify,
     /// When bytes last arrived.
     pub(crate) reads: Activity,
+    /// The connection's writer, shared by its two sides and, for an answer given alone, the
+    /// handler's task (see [`ServerConn::finish`]).
+    pub(crate) writer: SharedWriter,
+    /// The read side waits for the socket (no frame buffered, nothing it wrote unflushed).
+    read_side_waiting: AtomicBool,
+    /// An answer written from a handler's task was not all flushed: the write side flushes.
+    unflushed: AtomicBool,
 }
 
 /// The bytes a message is counted as against the budget.
@@ -137,8 +146,9 @@ impl ServerConn {
         limits: Limits,
         config: Arc<ResolvedServerConfig>,
         reads: Activity,
-        encoder: Option<FrameEncoder>,
+        writer: FrameWriter,
     ) -> Self {
+        let encoder = writer.encoder();
         let encoded = encoder.map(|encoder| EncodedReplies {
             encoder,
             bytes: WriteBuf::new(),
@@ -167,7 +177,20 @@ impl ServerConn {
             wake_writer: Signal::default(),
             responders_changed: Notify::new(),
             reads,
+            writer: SharedWriter::new(writer),
+            read_side_waiting: AtomicBool::new(false),
+            unflushed: AtomicBool::new(false),
         }
+    }
+
+    /// Marks the read side as waiting for the socket, or not.
+    pub(crate) fn set_read_side_waiting(&self, waiting: bool) {
+        self.read_side_waiting.store(waiting, SeqCst);
+    }
+
+    /// Whether an answer written from a handler's task left bytes to flush; clears the mark.
+    pub(crate) fn take_unflushed(&self) -> bool {
+        self.unflushed.load(SeqCst) && self.unflushed.swap(false, SeqCst)
     }
 
     /// True while the connection is under its limits: the read side may read another frame.
@@ -239,9 +262,40 @@ impl ServerConn {
     /// A handler task finished: queues its answer, unless the request was cancelled. (An
     /// answer over the frame limits is refused by the writer's encoder, which then writes the
     /// `TOO_LARGE` answer saying so.)
+    ///
+    /// The only request in flight, answered with nothing queued before it while the read side
+    /// waits for the socket, is written from here, the handler's task: nothing else would go
+    /// out with it, and the connection's task is not woken for one frame. Any other answer
+    /// is queued for the write side, which writes a run of them at once. (Not a stream's
+    /// last answer: its items may be in the write side's hands, and must go out first.)
     pub(crate) fn finish(&self, id: u64, reply: Frame) -> bool {
         let mut state = self.state.lock();
         let Some(running) = state.in_flight.remove(&id) else { return false };
+        let reply = if running.credit.is_none()
+            && state.in_flight.is_empty()
+            && state.writes_nothing()
+            && self.read_side_waiting.load(SeqCst)
+        {
+            drop(state);
+            let reply = match self.writer.write_alone(reply) {
+                Alone::Fed { unflushed } => {
+                    if unflushed {
+                        self.unflushed.store(true, SeqCst);
+                        self.wake_writer.notify();
+                    }
+                    // Its bytes are the writer's now, bounded by its queue's high-water mark,
+                    // as the read side's inline answers are.
+                    self.release_running(&running, running.bytes);
+                    return true;
+                }
+                Alone::Busy(reply) => reply,
+                Alone::TooLarge(error) => self.too_large(id, &error),
+            };
+            state = self.state.lock();
+            reply
+        } else {
+            reply
+        };
         let bytes = frame_bytes(&reply);
         // The request's bytes become the answer's: one step, before the writer can see the
         // answer (and release its bytes once written).

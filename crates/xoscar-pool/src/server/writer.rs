@@ -7,11 +7,12 @@
 
 use std::ops::{Deref, DerefMut};
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
-use xoscar_transport::FrameWriter;
+use xoscar_transport::{FrameWriter, TransportError};
+use xoscar_wire::{Frame, WireError};
 
 pub(crate) struct SharedWriter {
     /// Boxed, so taking and returning it moves a pointer, not the writer.
@@ -19,6 +20,21 @@ pub(crate) struct SharedWriter {
     /// Sides waiting in [`SharedWriter::take`]: a return wakes them only when there are any.
     waiting: AtomicUsize,
     returned: Notify,
+    /// The connection's task ended: the writer is dropped, and one out of its slot is
+    /// dropped when returned, so the socket closes with the task even while a handler's
+    /// responder (which holds the connection) lives on.
+    retired: AtomicBool,
+}
+
+/// What [`SharedWriter::write_alone`] did with a frame.
+pub(crate) enum Alone {
+    /// Taken by the writer. `unflushed`: some of it is still queued (the socket could take no
+    /// more), or the write failed: the write side must flush, and finds out.
+    Fed { unflushed: bool },
+    /// Not taken, here it is back: the writer is out of its slot or its queue is full.
+    Busy(Frame),
+    /// Over the frame limits: refused by the encoder, nothing queued.
+    TooLarge(WireError),
 }
 
 impl SharedWriter {
@@ -27,7 +43,31 @@ impl SharedWriter {
             slot: Mutex::new(Some(Box::new(writer))),
             waiting: AtomicUsize::new(0),
             returned: Notify::new(),
+            retired: AtomicBool::new(false),
         }
+    }
+
+    /// Writes `frame` and flushes it without waiting, if the writer is in its slot: for an
+    /// answer given from a handler's own task while nothing else is owed on the connection,
+    /// which would otherwise wake the connection's task to write it.
+    pub(crate) fn write_alone(&self, frame: Frame) -> Alone {
+        let Some(mut writer) = self.try_take() else { return Alone::Busy(frame) };
+        match writer.try_feed(frame) {
+            Ok(None) => {}
+            Ok(Some(frame)) => return Alone::Busy(frame),
+            Err(TransportError::Protocol { source, .. }) => return Alone::TooLarge(source),
+            // The connection broke (the frame is lost with it): the write side's flush ends
+            // the connection.
+            Err(_) => return Alone::Fed { unflushed: true },
+        }
+        Alone::Fed { unflushed: !matches!(writer.try_flush(), Ok(true)) }
+    }
+
+    /// Drops the writer now, and any taken out of its slot once returned.
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, SeqCst);
+        let writer = self.slot.lock().take();
+        drop(writer);
     }
 
     /// The writer, if nobody has it now.
@@ -79,7 +119,15 @@ impl DerefMut for TakenWriter<'_> {
 
 impl Drop for TakenWriter<'_> {
     fn drop(&mut self) {
-        *self.shared.slot.lock() = self.writer.take();
+        let writer = self.writer.take();
+        {
+            // Looked at under the slot's lock, which `retire` takes after marking: a writer
+            // returned before the mark is taken by `retire`, one after it is dropped here.
+            let mut slot = self.shared.slot.lock();
+            if !self.shared.retired.load(SeqCst) {
+                *slot = writer;
+            }
+        }
         if self.shared.waiting.load(SeqCst) > 0 {
             self.shared.returned.notify_waiters();
         }
