@@ -1,6 +1,7 @@
 //! Handlers that take requests with a `Responder` (`Handler::RESPONDS`), on every transport:
 //! answered at once or later from another task, dropped unanswered, panicking while taking the
-//! request, cancelled by the caller; and a detached responder for `call`.
+//! request, cancelled by the caller; answers written by the answering task or the
+//! connection's, on one thread and on two; and a detached responder for `call`.
 
 mod common;
 
@@ -193,6 +194,75 @@ fn an_aborted_server_closes_connections_whose_requests_a_worker_still_holds() {
             assert!(matches!(lost, Err(PoolError::ConnectionLost { .. })), "{address}: {lost:?}");
             drop(handler);
         }
+    });
+}
+
+/// Answers every request from a task of its own, after yielding when the header's first
+/// byte is odd: answers given alone and answers queued behind others, mixed.
+struct Spawning;
+
+impl Handler for Spawning {
+    const RESPONDS: bool = true;
+
+    async fn call(&self, request: Message) -> Message {
+        Responder::respond_detached(self, request).await
+    }
+
+    fn respond(&self, request: Message, responder: Responder) {
+        tokio::spawn(async move {
+            if request.header.first().is_some_and(|byte| byte % 2 == 1) {
+                tokio::task::yield_now().await;
+            }
+            responder.respond(request);
+        });
+    }
+}
+
+/// On two worker threads, callers one at a time and callers with many in flight share a
+/// connection whose answers come from other tasks: whichever task writes each answer (the
+/// answering one, or the connection's), every caller gets its own, whole.
+#[test]
+fn answers_from_many_tasks_on_two_threads_each_reach_their_caller() {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        tokio::time::timeout(common::TEST_TIMEOUT, async {
+            for address in addresses() {
+                let server = start(&address, Spawning, ServerConfig::default()).await;
+                let pool = Pool::new(PoolConfig::default()).unwrap();
+                let at = server.local_addr().clone();
+                let mut callers = tokio::task::JoinSet::new();
+                for caller in 0..4u8 {
+                    let (pool, at) = (pool.clone(), at.clone());
+                    callers.spawn(async move {
+                        let ask = |n: u32| {
+                            let header = Bytes::from(vec![caller.wrapping_add(n as u8); 3]);
+                            let body = Bytes::from(format!("{caller}/{n}"));
+                            Message::new(header, vec![body])
+                        };
+                        // Two callers one at a time, two with 16 in flight.
+                        let in_flight = if caller % 2 == 0 { 1 } else { 16 };
+                        for round in 0..40u32 {
+                            let calls = (0..in_flight).map(|i| {
+                                let request = ask(round * 16 + i);
+                                let (pool, at) = (pool.clone(), at.clone());
+                                async move { (pool.call(&at, request.clone()).await, request) }
+                            });
+                            for (answer, request) in futures_util::future::join_all(calls).await {
+                                assert_eq!(answer.unwrap(), request);
+                            }
+                        }
+                    });
+                }
+                while let Some(done) = callers.join_next().await {
+                    done.unwrap();
+                }
+                assert_eq!(pool.stats().connects, 1, "{address}");
+                server.shutdown().await;
+            }
+        })
+        .await
+        .expect("test exceeded its outer timeout")
     });
 }
 
