@@ -1,6 +1,7 @@
 //! `try_recv` and `try_feed`: taking frames that are already here and queueing frames that
 //! fit, without an await, on every transport; each gives back what it cannot do at once. And
-//! frames encoded ahead of the writer (`try_feed_encoded`), handed over as bytes.
+//! frames encoded ahead of the writer (`try_feed_encoded`), handed over as bytes; and
+//! `try_flush`, which writes what the socket takes and leaves the rest queued.
 
 mod common;
 
@@ -188,6 +189,31 @@ async fn frames_encoded_ahead_go_out_in_order_between_fed_frames_up_to_the_high_
             for expected in &sent {
                 assert_eq!(server.recv().await.unwrap().as_ref(), Some(expected), "{address}");
             }
+        }
+    })
+    .await;
+}
+
+/// `try_flush` writes what the socket takes at once and leaves the rest queued: 16 MiB to a
+/// peer that is not reading does not fit in the sockets' buffers, and it says so without
+/// waiting. `flush` then sends the rest once the peer reads, and the frame arrives whole.
+/// In-process, a fed frame is already handed over: there is nothing to flush.
+#[tokio::test]
+async fn try_flush_writes_what_the_socket_takes_and_leaves_the_rest_queued() {
+    bounded(async {
+        let config = TransportConfig::default();
+        let payload = Bytes::from((0..16usize << 20).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+        for address in addresses() {
+            let (client, mut server) = pair(&address, &config).await;
+            let (_reader, mut writer) = client.split();
+            let sent = frame(1, payload.clone());
+            assert!(writer.try_feed(sent.clone()).unwrap().is_none(), "{address}");
+            let in_process = matches!(address, Address::Inproc(_));
+            assert_eq!(writer.try_flush().unwrap(), in_process, "{address}: all written at once?");
+            let (received, flushed) = tokio::join!(server.recv(), writer.flush());
+            flushed.unwrap();
+            assert!(received.unwrap() == Some(sent), "{address}: the frame arrives whole");
+            assert!(writer.try_flush().unwrap(), "{address}: nothing left to write");
         }
     })
     .await;
