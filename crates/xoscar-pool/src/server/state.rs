@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 
 use bytes::{Buf, Bytes};
 use parking_lot::{Mutex, MutexGuard};
@@ -183,9 +183,12 @@ impl ServerConn {
         }
     }
 
-    /// Marks the read side as waiting for the socket, or not.
+    /// Marks the read side as waiting for the socket, or not. Relaxed: the mark is a hint of
+    /// whether an answer would go out alone; a stale one changes which task writes an answer,
+    /// never whether it is written (the writer's slot decides who writes). Set twice per
+    /// wait, so not the `xchg` a sequentially consistent store costs.
     pub(crate) fn set_read_side_waiting(&self, waiting: bool) {
-        self.read_side_waiting.store(waiting, SeqCst);
+        self.read_side_waiting.store(waiting, Relaxed);
     }
 
     /// Whether an answer written from a handler's task left bytes to flush; clears the mark.
@@ -274,7 +277,7 @@ impl ServerConn {
         let reply = if running.credit.is_none()
             && state.in_flight.is_empty()
             && state.writes_nothing()
-            && self.read_side_waiting.load(SeqCst)
+            && self.read_side_waiting.load(Relaxed)
         {
             drop(state);
             let reply = match self.writer.write_alone(reply) {
