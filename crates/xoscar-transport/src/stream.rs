@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use xoscar_wire::{
     AUTH_NONCE_LEN, AuthRole, AuthToken, Frame, FrameDecoder, FrameEncoder, Handshake, Limits,
@@ -165,6 +165,8 @@ pub(crate) struct StreamReader {
 const MIN_READ_ROOM: usize = 4 * 1024;
 /// How much it grows by (the decoder reserves more itself for large frames).
 const READ_CHUNK: usize = 16 * 1024;
+/// The most one read takes while no frame's head is pending (see [`StreamReader::fill`]).
+const BLIND_READ_MAX: usize = 64 * 1024;
 
 impl StreamReader {
     pub(crate) fn new(io: BoxRead, limits: Limits) -> Self {
@@ -182,15 +184,23 @@ impl StreamReader {
     }
 
     /// Reads once into the buffer; 0 means end of stream.
+    ///
+    /// Between frames a read takes at most [`BLIND_READ_MAX`] bytes. The buffer's spare room
+    /// may be the tail of the block the last large frame was read into, up to megabytes of
+    /// it. Filled blind, it would take most of the next large frame before its head says how
+    /// large it is; if the frame does not fit there, the decoder's reserve then copies all of
+    /// those bytes to a new block. Loopback TCP delivers a 1 MiB frame in one or two reads,
+    /// so that copy was of most of the frame, on each side of a 1 MiB echo. Once a head is
+    /// pending, the decoder has reserved room for its frame, and a read takes what fits.
     async fn fill(&mut self, peer: &str) -> Result<usize, TransportError> {
         if self.buffer.capacity() - self.buffer.len() < MIN_READ_ROOM {
             self.buffer.reserve(READ_CHUNK);
         }
-        let read = self
-            .io
-            .read_buf(&mut self.buffer)
-            .await
-            .map_err(|e| TransportError::from_channel_io(peer, e))?;
+        let read = match self.decoder.pending_frame_len() {
+            Some(_) => self.io.read_buf(&mut self.buffer).await,
+            None => self.io.read_buf(&mut (&mut self.buffer).limit(BLIND_READ_MAX)).await,
+        };
+        let read = read.map_err(|e| TransportError::from_channel_io(peer, e))?;
         if read > 0 {
             self.activity.touch();
         }

@@ -41,6 +41,49 @@ async fn small_frames_echo_on_every_transport() {
     .await;
 }
 
+/// Large and small frames fed back to back, faster than they are read, echo whole and in
+/// order. A reader sizes its reads by what it knows: between frames a read is capped, inside
+/// a frame it takes what fits. Frames here straddle every such boundary: 1 MiB frames, frames
+/// just under and over the cap, runs of tiny frames between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_and_small_frames_back_to_back_echo_whole_and_in_order() {
+    bounded(async {
+        let config = TransportConfig::default();
+        let mut sizes = vec![1 << 20, 10, 1 << 20, 300 << 10, (64 << 10) - 40, 64 << 10, 3];
+        sizes.extend(std::iter::repeat_n(20, 200));
+        sizes.extend([(64 << 10) + 1, 1 << 20, 0, 1 << 20]);
+        let sent: Vec<Frame> = sizes
+            .iter()
+            .enumerate()
+            .map(|(id, &len)| {
+                let payload: Vec<u8> = (0..len).map(|i| (i * 7 + id) as u8).collect();
+                Frame::request(id as u64, Bytes::from_static(b"hdr"), vec![payload.into()])
+            })
+            .collect();
+        for address in addresses() {
+            let (local, server) = echo_server(&address, &config).await;
+            let (mut reader, mut writer) = connect(&local, &config).await.unwrap().split();
+            let feeding = tokio::spawn({
+                let sent = sent.clone();
+                async move {
+                    for frame in sent {
+                        writer.feed(frame).await.unwrap();
+                    }
+                    writer.flush().await.unwrap();
+                    writer
+                }
+            });
+            for (at, expected) in sent.iter().enumerate() {
+                let echoed = reader.recv().await.unwrap();
+                assert!(echoed.as_ref() == Some(expected), "{local}: frame {at} differs");
+            }
+            drop(feeding.await.unwrap());
+            server.abort();
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_channels_on_every_transport() {
     bounded(async {

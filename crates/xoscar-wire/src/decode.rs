@@ -41,6 +41,17 @@ impl FrameDecoder {
         &self.limits
     }
 
+    /// The whole length (prefix, length table, envelope and payloads) of the frame whose head
+    /// was read but whose rest has not all arrived; `None` between frames, when what comes
+    /// next is unknown.
+    ///
+    /// A reader uses it to size its next read: between frames it cannot know how large the
+    /// next one is, and bytes it reads into a buffer too small for that frame are copied when
+    /// the decoder makes room for the rest.
+    pub fn pending_frame_len(&self) -> Option<usize> {
+        self.pending.map(|pending| pending.total_len)
+    }
+
     /// Takes the next whole frame off the front of `src`, or returns `Ok(None)` when more bytes
     /// are needed (having reserved room for some of them in `src`).
     ///
@@ -268,6 +279,23 @@ mod tests {
                 Err(error) => return (frames, Err(error.to_string())),
             }
         }
+    }
+
+    #[test]
+    fn the_pending_length_is_known_from_a_head_until_its_frame_is_whole() {
+        let frame = Frame::request(3, Bytes::from_static(b"h"), vec![Bytes::from(vec![1; 500])]);
+        let whole = wire(vec![frame.clone()]);
+        let mut decoder = FrameDecoder::default();
+        assert_eq!(decoder.pending_frame_len(), None, "nothing read yet");
+        let mut src = BytesMut::from(&whole[..PREFIX_LEN]);
+        assert_eq!(decoder.decode(&mut src).unwrap(), None);
+        assert_eq!(decoder.pending_frame_len(), None, "the length table is still to come");
+        src.extend_from_slice(&whole[PREFIX_LEN..PREFIX_LEN + PAYLOAD_LEN_SIZE + 4]);
+        assert_eq!(decoder.decode(&mut src).unwrap(), None);
+        assert_eq!(decoder.pending_frame_len(), Some(whole.len()));
+        src.extend_from_slice(&whole[PREFIX_LEN + PAYLOAD_LEN_SIZE + 4..]);
+        assert_eq!(decoder.decode(&mut src).unwrap(), Some(frame));
+        assert_eq!(decoder.pending_frame_len(), None, "between frames again");
     }
 
     proptest! {
