@@ -185,20 +185,27 @@ impl StreamReader {
 
     /// Reads once into the buffer; 0 means end of stream.
     ///
-    /// Between frames a read takes at most [`BLIND_READ_MAX`] bytes. The buffer's spare room
-    /// may be the tail of the block the last large frame was read into, up to megabytes of
-    /// it. Filled blind, it would take most of the next large frame before its head says how
-    /// large it is; if the frame does not fit there, the decoder's reserve then copies all of
-    /// those bytes to a new block. Loopback TCP delivers a 1 MiB frame in one or two reads,
-    /// so that copy was of most of the frame, on each side of a 1 MiB echo. Once a head is
-    /// pending, the decoder has reserved room for its frame, and a read takes what fits.
+    /// Its size follows what the decoder knows, so that no frame's bytes are copied to make
+    /// room for the rest of it (`BytesMut::reserve` moves what a block holds when it grows
+    /// it, up to a whole large frame):
+    /// - Inside a frame whose head is read, the decoder has made room for the rest (or for
+    ///   the next stretch of a frame larger than `Limits::max_reserve_ahead`), and a read
+    ///   takes what fits. Nothing is reserved here: topping the room up near the frame's end
+    ///   moved the whole frame read so far.
+    /// - Between frames a read takes at most [`BLIND_READ_MAX`] bytes. The spare room may be
+    ///   the tail of the block the last large frame was read into, megabytes of it, and
+    ///   filled blind it would take most of the next large frame before its head says
+    ///   whether it fits there. Loopback TCP delivers a 1 MiB frame in one or two reads.
     async fn fill(&mut self, peer: &str) -> Result<usize, TransportError> {
-        if self.buffer.capacity() - self.buffer.len() < MIN_READ_ROOM {
-            self.buffer.reserve(READ_CHUNK);
-        }
+        let spare = self.buffer.capacity() - self.buffer.len();
         let read = match self.decoder.pending_frame_len() {
-            Some(_) => self.io.read_buf(&mut self.buffer).await,
-            None => self.io.read_buf(&mut (&mut self.buffer).limit(BLIND_READ_MAX)).await,
+            Some(_) if spare > 0 => self.io.read_buf(&mut self.buffer).await,
+            _ => {
+                if spare < MIN_READ_ROOM {
+                    self.buffer.reserve(READ_CHUNK);
+                }
+                self.io.read_buf(&mut (&mut self.buffer).limit(BLIND_READ_MAX)).await
+            }
         };
         let read = read.map_err(|e| TransportError::from_channel_io(peer, e))?;
         if read > 0 {
