@@ -1,10 +1,10 @@
 //! Frame encoding: heads into a [`WriteBuf`], payloads queued without copying.
 
-use bytes::{BufMut, Bytes};
+use bytes::{Buf, BufMut, Bytes};
 
 use crate::hot::SMALL_ENVELOPE_MAX;
 use crate::{
-    Envelope, Frame, FrameKind, Limits, PAYLOAD_LEN_SIZE, PREFIX_LEN, WireError, WriteBuf,
+    Envelope, Frame, FrameKind, Limits, PAYLOAD_LEN_SIZE, PREFIX_LEN, WireError, WriteBuf, align,
 };
 
 /// Room for the prefix and one payload length before a small envelope in the head scratch.
@@ -44,6 +44,8 @@ impl FrameEncoder {
             let room = &mut head[SMALL_PREFIX_ROOM..];
             if let Some(envelope_len) = frame.envelope.write_small(None, room) {
                 let (kind, payload) = (frame.envelope.kind(), frame.payloads.first());
+                let envelope_len =
+                    self.align_envelope(&frame.envelope, None, payload, out, room, envelope_len);
                 return self.encode_small(kind, payload, &mut head, envelope_len, out);
             }
         }
@@ -67,6 +69,14 @@ impl FrameEncoder {
             let room = &mut head[SMALL_PREFIX_ROOM..];
             if let Some(envelope_len) = frame.envelope.write_small(Some(request_id), room) {
                 let (kind, payload) = (frame.envelope.kind(), frame.payloads.first());
+                let envelope_len = self.align_envelope(
+                    &frame.envelope,
+                    Some(request_id),
+                    payload,
+                    out,
+                    room,
+                    envelope_len,
+                );
                 return self.encode_small(kind, payload, &mut head, envelope_len, out);
             }
         }
@@ -77,6 +87,54 @@ impl FrameEncoder {
             request.id = request_id;
         }
         self.encode_any(frame, out)
+    }
+
+    /// The length of `envelope` as it is left in `room`, where it was written `envelope_len`
+    /// bytes long: rewritten longer when the kernel would copy `payload` (queued after the
+    /// head, behind what `out` holds) at a distance from its source that stalls the copy
+    /// (`align.rs`), if the limits leave room for that. Small payloads, nearly every frame,
+    /// pass with one comparison.
+    #[inline]
+    fn align_envelope(
+        &self,
+        envelope: &Envelope,
+        request_id: Option<u64>,
+        payload: Option<&Bytes>,
+        out: &WriteBuf,
+        room: &mut [u8],
+        envelope_len: usize,
+    ) -> usize {
+        match payload {
+            Some(payload) if payload.len() >= align::MIN_ALIGNED_PAYLOAD => {
+                self.pad_envelope(envelope, request_id, payload, out, room, envelope_len)
+            }
+            _ => envelope_len,
+        }
+    }
+
+    /// [`Self::align_envelope`] for a large payload: kept out of line, off the small frames'
+    /// path.
+    #[cold]
+    #[inline(never)]
+    fn pad_envelope(
+        &self,
+        envelope: &Envelope,
+        request_id: Option<u64>,
+        payload: &Bytes,
+        out: &WriteBuf,
+        room: &mut [u8],
+        envelope_len: usize,
+    ) -> usize {
+        let head_len = SMALL_PREFIX_ROOM + envelope_len;
+        let Some(extra) = align::envelope_padding(payload, out.remaining(), head_len) else {
+            return envelope_len;
+        };
+        // One byte more than asked may be spent (`hot::write_padded`).
+        if envelope_len + extra + 1 > self.limits.get_max_envelope_len() {
+            return envelope_len;
+        }
+        // Nothing is written when it returns `None`: the envelope in `room` stays as it was.
+        envelope.write_small_padded(request_id, extra, room).unwrap_or(envelope_len)
     }
 
     /// A `kind` frame of at most one payload whose envelope (`envelope_len` bytes) is written

@@ -100,6 +100,23 @@ impl Envelope {
         }
     }
 
+    /// [`Self::write_small`], the envelope written `extra` bytes longer as the same message
+    /// (`hot::write_padded` says how, and how much it can take).
+    pub(crate) fn write_small_padded(
+        &self,
+        request_id: Option<u64>,
+        extra: usize,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        match self {
+            Envelope::Request(m) => {
+                hot::write_padded_request(m, request_id.unwrap_or(m.id), extra, buf)
+            }
+            Envelope::Response(m) => hot::write_padded_response(m, extra, buf),
+            _ => None,
+        }
+    }
+
     /// Decodes the envelope of a `kind` frame. `bytes` fields come out as slices of `buf`.
     pub(crate) fn decode(kind: FrameKind, buf: Bytes) -> Result<Self, WireError> {
         let wrap = |source| WireError::MalformedEnvelope { kind, source };

@@ -135,6 +135,25 @@ pub(crate) fn write_small_response(response: &pb::Response, buf: &mut [u8]) -> O
     write_small(&Fields::of_response(response), buf)
 }
 
+/// [`write_small_request`], `extra` bytes longer (see [`write_padded`]).
+pub(crate) fn write_padded_request(
+    request: &pb::Request,
+    id: u64,
+    extra: usize,
+    buf: &mut [u8],
+) -> Option<usize> {
+    write_padded(&Fields { id, ..Fields::of_request(request) }, extra, buf)
+}
+
+/// [`write_small_response`], `extra` bytes longer (see [`write_padded`]).
+pub(crate) fn write_padded_response(
+    response: &pb::Response,
+    extra: usize,
+    buf: &mut [u8],
+) -> Option<usize> {
+    write_padded(&Fields::of_response(response), extra, buf)
+}
+
 /// Headers up to this long are written with the fields around them in one copy.
 const SMALL_HEADER: usize = 64;
 
@@ -186,6 +205,67 @@ fn write_small(fields: &Fields<'_>, buf: &mut [u8]) -> Option<usize> {
         len += put_field(&mut buf[len..], field, value);
     }
     Some(len)
+}
+
+/// The longest varint a padded field is written with: the longest [`HotEnvelope::read`] takes.
+const PADDED_VARINT_MAX: usize = 9;
+
+/// [`write_small`], spending `extra` more bytes on the same message: varints written longer
+/// than they need (continuation bits over zero bits) and fields whose value is zero written
+/// explicitly. Both are valid protobuf that prost, and [`HotEnvelope::read`], read as the same
+/// message. It spends at most what the three varint fields can take (up to 28 bytes), and one
+/// byte more than `extra` when the last byte left would have to be a field of its own.
+fn write_padded(fields: &Fields<'_>, extra: usize, buf: &mut [u8]) -> Option<usize> {
+    let header = fields.header;
+    if header.len() > SMALL_HEADER || buf.len() < SMALL_ENVELOPE_MAX {
+        return None;
+    }
+    let mut left = extra;
+    let mut len = put_padded_field(buf, 1, fields.id, &mut left);
+    if !header.is_empty() {
+        buf[len] = 2 << 3 | 2;
+        len += 1 + put_varint(&mut buf[len + 1..], header.len() as u64);
+        buf[len..len + header.len()].copy_from_slice(header);
+        len += header.len();
+    }
+    for (field, value) in fields.after {
+        len += put_padded_field(&mut buf[len..], field, value, &mut left);
+    }
+    Some(len)
+}
+
+/// [`put_field`], taking up to `left` more bytes (one more when a zero field is written for
+/// a single byte left) and counting them off `left`.
+fn put_padded_field(dst: &mut [u8], field: u8, value: u64, left: &mut usize) -> usize {
+    let natural = varint_len(value);
+    if *left == 0 || natural >= PADDED_VARINT_MAX {
+        return put_field(dst, field, value);
+    }
+    let (varint, grown) = match value {
+        // Absent by default: written explicitly it takes a key and at least one byte.
+        0 => {
+            let varint = left.saturating_sub(1).clamp(1, PADDED_VARINT_MAX);
+            (varint, 1 + varint)
+        }
+        _ => {
+            let varint = (natural + *left).min(PADDED_VARINT_MAX);
+            (varint, varint - natural)
+        }
+    };
+    *left = left.saturating_sub(grown);
+    dst[0] = field << 3;
+    1 + put_varint_exact(&mut dst[1..], value, varint)
+}
+
+/// Writes `value` as a varint of exactly `len` bytes (at least its own length): its low bits
+/// first, then continuation bytes of zero bits. Returns `len`.
+fn put_varint_exact(dst: &mut [u8], mut value: u64, len: usize) -> usize {
+    for byte in &mut dst[..len - 1] {
+        *byte = (value as u8 & 0x7f) | 0x80;
+        value >>= 7;
+    }
+    dst[len - 1] = value as u8;
+    len
 }
 
 /// Appends `fields` with a large header: the fields before it, the header by itself, then the

@@ -90,6 +90,7 @@
 //! assert!(src.capacity() < 4096);
 //! ```
 
+mod align;
 mod auth;
 mod decode;
 mod encode;
