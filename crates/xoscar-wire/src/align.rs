@@ -3,18 +3,20 @@
 //!
 //! The encoder queues a large payload by reference, right after the frame's head (prefix,
 //! length table, envelope). Sending it, the kernel copies head and payload into socket buffer
-//! pages, which begin at a page boundary when the write starts a fresh page fragment (as it
-//! does for one call at a time). So the payload's bytes land `head` bytes (plus what was
-//! queued before the frame) past a page boundary, while they are read from wherever the
-//! payload lies: a buffer of 128 KiB or more from glibc's `malloc` starts 16 bytes past one.
+//! pages. We take those to begin at a page boundary when the write starts (what the
+//! measurements below fit, for one call at a time); the encoder sees only what its own queue
+//! holds before the frame. So the payload's bytes land `head` bytes (plus what was queued
+//! before the frame) past a page boundary, while they are read from wherever the payload lies:
+//! a buffer of 128 KiB or more from glibc's `malloc` starts 16 bytes past one.
 //!
 //! When the destination of that copy lies a few bytes past its source, modulo 4096, each load
 //! of the copy seems to the CPU to depend on the stores just before it (4K aliasing), and the
-//! copy crawls. A 1 MiB echo over loopback TCP, client and server in one thread, took 580 to
-//! 680 µs with the payload 16 bytes past a page boundary (an 18-byte head: 2 bytes ahead) or
-//! 6 bytes past it (12 ahead); 275 to 360 µs at 80, 2112 or 4092 bytes past one (22 ahead),
-//! where the raw echo takes 280 to 300 µs. `perf` put the kernel's copy from the sender at
-//! 59 % of the slow echo's samples, against 17 % of the raw one's.
+//! copy crawls. A 1 MiB echo over loopback TCP, client and server in one thread, behind an
+//! 18-byte head, took 580 to 680 µs with the payload 16 bytes past a page boundary (landing 2
+//! bytes ahead of its source) or 6 bytes past it (12 ahead). It took 275 to 360 µs with the
+//! payload 4092 or 4082 bytes past one (22 and 32 ahead) and 80 or 2112 past one (landing
+//! behind its source); the raw echo took 280 to 340 µs. `perf` put the kernel's copy from the
+//! sender at 59 % of the slow echo's samples, against 17 % of the raw one's.
 //!
 //! So when the payload would land 1 to [`ALIASED_AHEAD`] − 1 bytes ahead of its source, the
 //! envelope is written that many bytes longer (`hot::write_padded`, the same message in valid
