@@ -151,7 +151,7 @@ fn an_answer_whose_too_large_answer_breaks_the_limits_too_ends_the_connection() 
             if matches!(address, xoscar_transport::Address::Inproc(_)) {
                 continue;
             }
-            let limits = xoscar_wire::Limits::default().max_envelope_len(24);
+            let limits = xoscar_wire::Limits::default().max_envelope_len(32);
             let transport = xoscar_transport::TransportConfig::default().limits(limits);
             let listener = xoscar_transport::listen(&address, &transport).await.unwrap();
             let server =

@@ -55,6 +55,17 @@ impl Channel {
         self.peer_hello.as_ref()
     }
 
+    /// Whether the peer is this process: an in-process channel, or a socket whose peer's
+    /// `Hello` carries this process's mark. Taken on the peer's word (it cannot be checked),
+    /// so it is for tuning only, never for trust: a server flushes answers in parts only to
+    /// a peer in another process, which can start on them while the rest are made.
+    pub fn peer_in_this_process(&self) -> bool {
+        match &self.peer_hello {
+            None => true,
+            Some(hello) => crate::process::is_this_process(hello.process),
+        }
+    }
+
     /// Splits into halves that can be used from different tasks.
     pub fn split(self) -> (FrameReader, FrameWriter) {
         (self.reader, self.writer)

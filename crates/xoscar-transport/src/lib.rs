@@ -54,6 +54,7 @@ mod error;
 #[cfg(feature = "inproc")]
 mod inproc;
 mod listener;
+mod process;
 #[cfg(any(feature = "tcp", feature = "uds"))]
 mod stream;
 #[cfg(feature = "tcp")]

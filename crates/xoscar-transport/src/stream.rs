@@ -20,13 +20,14 @@ pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
 /// The write half of a socket, type-erased likewise.
 pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
-/// What an xoscar-rs peer sends in its first `Hello`: its agent, and a nonce when it
-/// authenticates.
+/// What an xoscar-rs peer sends in its first `Hello`: its agent, its process's mark, and a
+/// nonce when it authenticates.
 pub(crate) fn our_hello(auth_nonce: Option<[u8; AUTH_NONCE_LEN]>) -> pb::Hello {
     pb::Hello {
         auth_proof: Default::default(),
         agent: concat!("xoscar-rs/", env!("CARGO_PKG_VERSION")).into(),
         auth_nonce: auth_nonce.map(|n| Bytes::copy_from_slice(&n)).unwrap_or_default(),
+        process: crate::process::mark(),
     }
 }
 

@@ -170,6 +170,7 @@ fn handshake_round_trips_and_reports_mismatches() {
         auth_proof: Bytes::from_static(b"p"),
         agent: "t".into(),
         auth_nonce: Bytes::from_static(b"n"),
+        process: 0x0123_4567_89ab_cdef,
     });
     let mut wire = BytesMut::new();
     ours.encode(&mut wire);

@@ -15,6 +15,12 @@ pub struct Hello {
     /// the peer's proof must cover. Empty: this end does not authenticate.
     #[prost(bytes = "bytes", tag = "3")]
     pub auth_nonce: ::prost::bytes::Bytes,
+    /// A random number the sender's process drew once, the same on every connection it makes
+    /// or accepts; 0: not said. Equal at both ends: the connection is within one process. Only
+    /// used to tune how answers are batched into writes (docs/security.md): trusting it gains
+    /// a peer nothing.
+    #[prost(fixed64, tag = "4")]
+    pub process: u64,
 }
 /// Kind 1: a request that expects a response with the same id.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
