@@ -109,11 +109,13 @@ pub(crate) async fn serve_connection<H: Handler>(
     };
     counters.opened();
     let _live = LiveGuard(counters);
+    let caller_elsewhere = !channel.peer_in_this_process();
     let (reader, writer) = channel.split();
     let limits = writer.limits();
     let conn = Arc::new(ServerConn::new(
         peer,
         peer_pid,
+        caller_elsewhere,
         limits,
         config.clone(),
         reader.activity(),
@@ -219,9 +221,10 @@ async fn read_side<H: Handler>(
     let mut phase = Phase::Serving;
     // The highest request id accepted: named by a final go-away.
     let mut last_accepted = 0;
-    // Answers written inline but not flushed: held back while more requests are already
-    // buffered, so a batch of requests is answered with one write.
-    let mut unflushed = false;
+    // Frames (answers, pongs) written inline but not flushed: held back while more requests
+    // are already buffered, so a batch of requests is answered with one write (or, for a
+    // caller in another process, a write per `ANSWERS_PER_FLUSH`).
+    let mut unflushed = 0;
     let mut stopping = false;
     // When reading last resumed: the drain's silence only counts while we read.
     let mut reading_since = Instant::now();
@@ -350,21 +353,40 @@ async fn read_side<H: Handler>(
             }
         };
         match wrote {
-            Ok(wrote) => unflushed |= wrote,
+            Ok(true) => {
+                unflushed += 1;
+                if conn.caller_elsewhere
+                    && unflushed >= ANSWERS_PER_FLUSH
+                    && flush(writer, &mut held, &mut unflushed).await.is_err()
+                {
+                    return (ReadEnd::CallerGone, Some(reader));
+                }
+            }
+            Ok(false) => {}
             Err(()) => return (ReadEnd::CallerGone, Some(reader)),
         }
     }
 }
+
+/// Answers the read side writes inline before it flushes them, even with more requests
+/// already read, for a caller in another process: that caller starts on them while the rest
+/// are made, and the two processes work at once instead of taking turns (a batch answered in
+/// one write at its end leaves the caller idle until then, and the server idle while the caller
+/// works). Within one process the caller cannot start before the read side yields, so there the
+/// run goes out in one write. Measured on two cores, 64 pool calls in flight to a child process
+/// over TCP: 0.49–0.70 million calls a second answered in one write, 0.75–1.15 in parts of 16
+/// (docs/architecture.md, "Answers in parts").
+const ANSWERS_PER_FLUSH: u32 = 16;
 
 /// Flushes what the read side wrote inline, if anything, with the writer it holds (else
 /// taking it); the writer goes back to its slot either way. `Err` when the connection broke.
 async fn flush<'a>(
     writer: &'a SharedWriter,
     held: &mut Option<TakenWriter<'a>>,
-    unflushed: &mut bool,
+    unflushed: &mut u32,
 ) -> Result<(), ()> {
     let held = held.take();
-    if !std::mem::take(unflushed) {
+    if std::mem::take(unflushed) == 0 {
         return Ok(());
     }
     let mut taken = match held {

@@ -65,6 +65,15 @@ impl Responder {
         }
     }
 
+    /// Whether the caller is in another process, by its handshake's word (for tuning only: it
+    /// cannot be checked). False for in-process and detached responders.
+    pub fn caller_elsewhere(&self) -> bool {
+        match &self.target {
+            Some(Target::Request { conn, .. }) => conn.caller_elsewhere,
+            _ => false,
+        }
+    }
+
     /// When the caller stops waiting: the budget it sent with the request (a call with a
     /// timeout), counted from when the server read it. Work for a request past its deadline
     /// can be skipped; its answer would be discarded. `None`: the caller waits as long as the

@@ -93,6 +93,10 @@ pub(crate) struct ServerConn {
     pub(crate) peer: String,
     /// The peer's process id, for Unix-socket peers (`SO_PEERCRED`).
     pub(crate) peer_pid: Option<u32>,
+    /// The caller is in another process (by its handshake's word, see
+    /// `Channel::peer_in_this_process`): it can start on answers while more are made, so a
+    /// long run of them goes out in parts.
+    pub(crate) caller_elsewhere: bool,
     /// The frame limits of the connection's writer: an answer over them fails alone.
     pub(crate) limits: Limits,
     pub(crate) config: Arc<ResolvedServerConfig>,
@@ -143,6 +147,7 @@ impl ServerConn {
     pub(crate) fn new(
         peer: String,
         peer_pid: Option<u32>,
+        caller_elsewhere: bool,
         limits: Limits,
         config: Arc<ResolvedServerConfig>,
         reads: Activity,
@@ -157,6 +162,7 @@ impl ServerConn {
         ServerConn {
             peer,
             peer_pid,
+            caller_elsewhere,
             limits,
             config,
             state: Mutex::new(State {
