@@ -16,6 +16,7 @@ use xoscar_pool::{Message, Responder};
 use crate::actor::cancel::CallSignal;
 use crate::actor::cell::BoxFuture;
 use crate::actor::context::DelegatedReply;
+use crate::actor::overlap;
 use crate::{
     Actor, ActorError, ActorRef, Context, Failure, Handler, observe::debug, observe::metrics,
     wire::body, wire::header,
@@ -171,7 +172,11 @@ impl<H> Encoded<H> {
     /// Answers with `response` (a success or a failure header and its body).
     pub(crate) fn answer(mut self, response: Message) {
         if let Some(responder) = self.responder.take() {
+            let elsewhere = responder.caller_elsewhere();
             responder.respond(response);
+            if elsewhere {
+                overlap::answered_another_process();
+            }
         }
     }
 

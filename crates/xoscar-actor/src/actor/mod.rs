@@ -13,6 +13,7 @@ pub(crate) mod core;
 pub(crate) mod envelope;
 pub(crate) mod handle;
 pub(crate) mod mailbox;
+pub(crate) mod overlap;
 pub(crate) mod reference;
 pub(crate) mod remote;
 pub(crate) mod runner;

@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use crate::actor::cell::Mail;
 use crate::actor::envelope::Outcome;
 use crate::actor::mailbox::Receiver;
+use crate::actor::overlap;
 use crate::{Actor, ActorError, Context};
 
 /// How an actor runs its handlers.
@@ -108,6 +109,9 @@ async fn serve_serial<A: Actor>(
                     Outcome::Panicked => return None,
                     Outcome::Wait(wait) => wait.await,
                 }
+                if overlap::yield_due() {
+                    tokio::task::yield_now().await;
+                }
             }
             Mail::Stop(done) => return Some(done),
         }
@@ -128,7 +132,11 @@ async fn serve_concurrent<A: Actor>(
         tokio::select! {
             biased;
             // Both branches are cancel-safe: `next` and `recv` lose nothing when not chosen.
-            Some(()) = running.next(), if !running.is_empty() => {}
+            Some(()) = running.next(), if !running.is_empty() => {
+                if overlap::yield_due() {
+                    tokio::task::yield_now().await;
+                }
+            }
             mail = inbox.recv(), if running.len() < limit => match mail {
                 Some(Mail::Deliver(envelope)) => {
                     // The actor's `Clone` is user code: its panic fails this call alone.
