@@ -72,6 +72,7 @@ impl Drop for EndGuard {
 /// Runs the connection until it ends.
 pub(crate) async fn drive(mut guard: EndGuard, channel: Channel, liveness: Liveness) {
     let conn = guard.conn.clone();
+    let server_elsewhere = !channel.peer_in_this_process();
     let (reader, writer) = channel.split();
     let (reads, writes) = (reader.activity(), writer.activity());
     // Gated: polled only when their own timer or signal fired, not each time the task wakes
@@ -81,7 +82,7 @@ pub(crate) async fn drive(mut guard: EndGuard, channel: Channel, liveness: Liven
     let close = pin!(close_when_asked(&conn, liveness.timeout));
     let (watch, close) = (Gated::new(watch), Gated::new(close));
     guard.ending = tokio::select! {
-        ending = read_loop(&conn, reader) => ending,
+        ending = read_loop(&conn, reader, server_elsewhere) => ending,
         ending = write_loop(&conn, writer) => ending,
         ending = watch => ending,
         ending = close => ending,
@@ -92,9 +93,10 @@ fn broken(error: TransportError) -> Ending {
     Ending::Lost { reason: error.to_string(), source: Some(Arc::new(error)) }
 }
 
-async fn read_loop(conn: &Conn, mut reader: FrameReader) -> Ending {
+async fn read_loop(conn: &Conn, mut reader: FrameReader, server_elsewhere: bool) -> Ending {
     // The callers a run of answers woke, kept between runs so it allocates only once.
     let mut woken = Vec::new();
+    let per_run = if server_elsewhere { FRAMES_BEFORE_YIELD } else { usize::MAX };
     loop {
         // Frames already read are taken without an await; `recv` only once they run out.
         let received = match reader.try_recv() {
@@ -107,16 +109,34 @@ async fn read_loop(conn: &Conn, mut reader: FrameReader) -> Ending {
             Ok(None) => return Ending::lost("the peer closed the connection"),
             Err(error) => return broken(error),
         };
-        if let Err(ending) = read_run(conn, &mut reader, frame, &mut woken) {
-            return ending;
+        match read_run(conn, &mut reader, frame, &mut woken, per_run) {
+            Ok(Run::Drained) => {}
+            // Cancel-safe: the frames not taken stay in the reader.
+            Ok(Run::Cut) => tokio::task::yield_now().await,
+            Err(ending) => return ending,
         }
     }
+}
+
+/// Frames a run takes before the read loop yields, with a server in another process: the
+/// callers it woke then make their next requests, and the write loop (in this task) sends them
+/// while the rest of the answers wait, so the server starts on them at once (see
+/// docs/architecture.md, "Answers in parts").
+const FRAMES_BEFORE_YIELD: usize = 16;
+
+/// How a run of frames ended.
+enum Run {
+    /// No frame is left buffered.
+    Drained,
+    /// Cut after its frame limit, with frames maybe still buffered.
+    Cut,
 }
 
 /// Answers put in their slots under one lock of the connection's state, at most.
 const ANSWERS_PER_LOCK: usize = 32;
 
-/// Handles `first` and the frames already read after it, without an await. Answers to plain
+/// Handles `first` and the frames already read after it, up to `limit` in all, without an
+/// await. Answers to plain
 /// calls go into their slots under one lock (for up to [`ANSWERS_PER_LOCK`] in a row; each
 /// lock round trip is two atomic read-modify-writes), and their callers are woken once it is
 /// released. Everything else is handled as it comes, outside that lock.
@@ -125,17 +145,20 @@ fn read_run(
     reader: &mut FrameReader,
     first: Frame,
     woken: &mut Vec<std::task::Waker>,
-) -> Result<(), Ending> {
+    limit: usize,
+) -> Result<Run, Ending> {
     let mut answers = Answers { conn, state: None, under_lock: 0, woken, finish: false };
     let mut frame = first;
-    loop {
+    for _ in 1..limit {
         read_frame(&mut answers, frame)?;
         frame = match reader.try_recv() {
             Some(Ok(frame)) => frame,
             Some(Err(error)) => return Err(broken(error)),
-            None => return Ok(()),
+            None => return Ok(Run::Drained),
         };
     }
+    read_frame(&mut answers, frame)?;
+    Ok(Run::Cut)
 }
 
 /// The lock [`read_run`] holds over a run of answers, and the callers to wake once it is
