@@ -136,10 +136,10 @@ enum Run {
 const ANSWERS_PER_LOCK: usize = 32;
 
 /// Handles `first` and the frames already read after it, up to `limit` in all, without an
-/// await. Answers to plain
-/// calls go into their slots under one lock (for up to [`ANSWERS_PER_LOCK`] in a row; each
-/// lock round trip is two atomic read-modify-writes), and their callers are woken once it is
-/// released. Everything else is handled as it comes, outside that lock.
+/// await. Answers to plain calls go into their slots under one lock (for up to
+/// [`ANSWERS_PER_LOCK`] in a row; each lock round trip is two atomic read-modify-writes), and
+/// their callers are woken once it is released. Everything else is handled as it comes,
+/// outside that lock.
 fn read_run(
     conn: &Conn,
     reader: &mut FrameReader,

@@ -374,7 +374,7 @@ async fn read_side<H: Handler>(
 /// one write at its end leaves the caller idle until then, and the server idle while the caller
 /// works). Within one process the caller cannot start before the read side yields, so there the
 /// run goes out in one write. Measured on two cores, 64 pool calls in flight to a child process
-/// over TCP: 0.49–0.70 million calls a second answered in one write, 0.75–1.15 in parts of 16
+/// over TCP: 0.49–0.70 million calls a second answered in one write, 0.75–1.23 in parts of 16
 /// (docs/architecture.md, "Answers in parts").
 const ANSWERS_PER_FLUSH: u32 = 16;
 
