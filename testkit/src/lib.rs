@@ -3,6 +3,7 @@
 
 pub mod logs;
 pub mod netns;
+pub mod raw_caller;
 
 use std::future::Future;
 use std::time::Duration;

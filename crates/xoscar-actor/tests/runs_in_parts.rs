@@ -10,13 +10,13 @@ mod common;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use prost::Message as _;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use xoscar_actor::pb::{self, request::Kind};
 use xoscar_actor::{Actor, ActorPool, Context, Failure, Handler, RemoteMessages};
+use xoscar_testkit::raw_caller;
 use xoscar_transport::Address;
-use xoscar_wire::{Envelope, Frame, FrameDecoder, FrameEncoder, Handshake, Limits, WriteBuf};
+use xoscar_wire::Frame;
 
 /// Calls sent in one write; the last one holds the actor.
 const RUN: u64 = 24;
@@ -79,49 +79,23 @@ async fn run_of_calls(
     release: &mpsc::Sender<()>,
 ) -> Bytes {
     let mut raw = tokio::net::TcpStream::connect(address.to_string()).await.unwrap();
-    let mut read = BytesMut::new();
-    let theirs = loop {
-        if let Some(theirs) = Handshake::decode(&mut read, &Limits::default()).unwrap() {
-            break theirs;
-        }
-        assert!(raw.read_buf(&mut read).await.unwrap() > 0, "the pool's handshake");
-    };
-    let hello =
-        xoscar_wire::pb::Hello { process: mark(theirs.hello.process), ..Default::default() };
-    let mut ours = BytesMut::new();
-    Handshake::new(hello).encode(&mut ours);
-    raw.write_all(&ours).await.unwrap();
-
     let delivery = pb::Delivery { uid: "holder".into(), message: "Echo".into(), hops: 0 };
     let header: Bytes = pb::Request { kind: Some(Kind::Call(delivery)) }.encode_to_vec().into();
-    let (encoder, mut out) = (FrameEncoder::default(), WriteBuf::new());
-    for id in 1..=RUN {
-        let body = if id == RUN { "hold" } else { "echo" };
-        let call = Frame::request(id, header.clone(), [Bytes::from_static(body.as_bytes())]);
-        encoder.encode(call, &mut out).unwrap();
-    }
-    raw.write_all_buf(&mut out).await.unwrap();
-
-    let mut decoder = FrameDecoder::default();
-    let (mut answered, mut held) = (0, None);
-    while answered < RUN as usize {
-        while let Some(frame) = decoder.decode(&mut read).unwrap() {
-            let Envelope::Response(response) = frame.envelope else { continue };
-            answered += 1;
-            if answered == READ_BEFORE_RELEASE {
-                // The actor may be at the held call already, or not yet: either way it is
-                // free to finish now.
-                let _ = release.send(());
-            }
-            if response.id == RUN {
-                held = Some(frame.payloads.first().cloned().unwrap_or_default());
-            }
+    let calls = (1..=RUN)
+        .map(|id| {
+            let body = if id == RUN { "hold" } else { "echo" };
+            Frame::request(id, header.clone(), [Bytes::from_static(body.as_bytes())])
+        })
+        .collect();
+    let answers = raw_caller::run_of_requests(&mut raw, mark, calls, |n| {
+        // The actor may be at the held call already, or not yet: either way it is free to
+        // finish now.
+        if n == READ_BEFORE_RELEASE {
+            let _ = release.send(());
         }
-        if answered < RUN as usize {
-            assert!(raw.read_buf(&mut read).await.unwrap() > 0, "the pool closed");
-        }
-    }
-    held.expect("the held call was answered")
+    })
+    .await;
+    raw_caller::answer_to(&answers, RUN).payloads.first().cloned().unwrap_or_default()
 }
 
 #[test]

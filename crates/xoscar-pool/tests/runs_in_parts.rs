@@ -12,8 +12,9 @@ use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use xoscar_pool::{Handler, Message, ServerConfig};
+use xoscar_testkit::raw_caller;
 use xoscar_transport::Address;
 use xoscar_wire::{Envelope, Frame, FrameDecoder, FrameEncoder, Handshake, Limits, WriteBuf, pb};
 
@@ -82,47 +83,24 @@ async fn run_of_requests(
     mark: impl FnOnce(u64) -> u64,
     release: &mpsc::Sender<()>,
 ) -> Bytes {
-    let mut raw = raw_dial(address).await;
-    let mut read = BytesMut::new();
-    let theirs = loop {
-        if let Some(theirs) = Handshake::decode(&mut read, &Limits::default()).unwrap() {
-            break theirs;
+    let requests = (1..=RUN)
+        .map(|id| {
+            let header = if id == RUN { "hold" } else { "echo" };
+            Frame::request(id, Bytes::from_static(header.as_bytes()), vec![])
+        })
+        .collect();
+    let answers = raw_caller::run_of_requests(&mut raw_dial(address).await, mark, requests, |n| {
+        // The server may be gone on to the held request already, or not yet: either way it
+        // is free to finish now.
+        if n == READ_BEFORE_RELEASE {
+            let _ = release.send(());
         }
-        assert!(raw.read_buf(&mut read).await.unwrap() > 0, "the server's handshake");
-    };
-    let hello = pb::Hello { process: mark(theirs.hello.process), ..Default::default() };
-    let mut ours = BytesMut::new();
-    Handshake::new(hello).encode(&mut ours);
-    raw.write_all(&ours).await.unwrap();
-
-    let (encoder, mut out) = (FrameEncoder::default(), WriteBuf::new());
-    for id in 1..=RUN {
-        let header = if id == RUN { "hold" } else { "echo" };
-        let request = Frame::request(id, Bytes::from_static(header.as_bytes()), vec![]);
-        encoder.encode(request, &mut out).unwrap();
+    })
+    .await;
+    match &raw_caller::answer_to(&answers, RUN).envelope {
+        Envelope::Response(response) => response.header.clone(),
+        _ => unreachable!("answer_to finds responses only"),
     }
-    raw.write_all_buf(&mut out).await.unwrap();
-
-    let mut decoder = FrameDecoder::default();
-    let (mut answered, mut held) = (0, None);
-    while answered < RUN as usize {
-        while let Some(frame) = decoder.decode(&mut read).unwrap() {
-            let Envelope::Response(response) = frame.envelope else { continue };
-            answered += 1;
-            if answered == READ_BEFORE_RELEASE {
-                // The server may be gone on to the held request already, or not yet: either
-                // way it is free to finish now.
-                let _ = release.send(());
-            }
-            if response.id == RUN {
-                held = Some(response.header);
-            }
-        }
-        if answered < RUN as usize {
-            assert!(raw.read_buf(&mut read).await.unwrap() > 0, "the server closed");
-        }
-    }
-    held.expect("the held request was answered")
 }
 
 fn socket_addresses() -> Vec<Address> {
