@@ -218,6 +218,17 @@ fn handshake_round_trips_and_reports_mismatches() {
     let err = Handshake::decode(&mut over, &limits).unwrap_err();
     assert!(matches!(err, WireError::EnvelopeTooLarge { max: 1024, .. }), "{err}");
     assert_eq!(over.capacity(), capacity);
+    // Where envelopes may be smaller than that, the Hello is held to their limit too: a
+    // 22-byte Hello (a 20-byte agent, its key and length) fits 22, not 21.
+    let hello = pb::Hello { agent: "a twenty-byte agent!".into(), ..Default::default() };
+    let mut fitting = BytesMut::new();
+    Handshake::new(hello).encode(&mut fitting);
+    let mut too_long = fitting.clone();
+    let (fits, tight) =
+        (Limits::default().max_envelope_len(22), Limits::default().max_envelope_len(21));
+    assert!(Handshake::decode(&mut fitting, &fits).unwrap().is_some());
+    let err = Handshake::decode(&mut too_long, &tight).unwrap_err();
+    assert!(matches!(err, WireError::EnvelopeTooLarge { len: 22, max: 21 }), "{err}");
 }
 
 proptest::proptest! {
