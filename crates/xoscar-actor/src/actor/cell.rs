@@ -59,12 +59,14 @@ impl<A: Actor> Cell<A> {
         self.registered.load(Ordering::Acquire) && !self.mailbox.is_closed()
     }
     /// Hands `message` to the actor and waits for its reply; an actor that gets to it only
-    /// after `deadline` skips it.
+    /// after `deadline` skips it. The error is boxed, as on every level of the local path
+    /// below the ref's own future: a `Result` of a small reply fits two registers there,
+    /// where one with `ActorError` inline (120 bytes) was copied whole at every level.
     pub(crate) async fn call<M: Send + 'static>(
         &self,
         message: M,
         deadline: Option<Instant>,
-    ) -> Result<A::Reply, ActorError>
+    ) -> Answer<A::Reply>
     where
         A: Handler<M>,
     {
@@ -72,14 +74,13 @@ impl<A: Actor> Cell<A> {
         let queued = self.queued_at();
         self.post(Box::new(Delivery { message, sink, deadline, queued })).await?;
         match reply.await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(error)) => Err(*error),
-            Err(_) => Err(ActorError::stopped(&self.me)),
+            Ok(answer) => answer,
+            Err(_) => Err(Box::new(ActorError::stopped(&self.me))),
         }
     }
 
     /// Hands `message` to the actor; returns once its mailbox took it.
-    pub(crate) async fn tell<M: Send + 'static>(&self, message: M) -> Result<(), ActorError>
+    pub(crate) async fn tell<M: Send + 'static>(&self, message: M) -> Answer<()>
     where
         A: Handler<M>,
     {
@@ -88,21 +89,27 @@ impl<A: Actor> Cell<A> {
     }
 
     /// Queues `envelope`, waiting for room only when the mailbox is full.
-    pub(crate) async fn post(&self, envelope: Box<dyn Envelope<A>>) -> Result<(), ActorError> {
+    pub(crate) async fn post(&self, envelope: Box<dyn Envelope<A>>) -> Answer<()> {
         match self.try_post(envelope)? {
             None => Ok(()),
-            Some(mail) => self.mailbox.send(mail).await.map_err(|_| ActorError::stopped(&self.me)),
+            Some(mail) => self.mailbox.send(mail).await.map_err(|_| self.stopped()),
         }
     }
 
     /// Queues `envelope` if there is room (`try_send` first: it skips the wait's future);
     /// gives the mail back when the mailbox is full.
-    fn try_post(&self, envelope: Box<dyn Envelope<A>>) -> Result<Option<Mail<A>>, ActorError> {
+    fn try_post(&self, envelope: Box<dyn Envelope<A>>) -> Answer<Option<Mail<A>>> {
         match self.mailbox.try_send(Mail::Deliver(envelope)) {
             Ok(()) => Ok(None),
             Err(mailbox::TrySendError::Full(mail)) => Ok(Some(mail)),
-            Err(mailbox::TrySendError::Closed(_)) => Err(ActorError::stopped(&self.me)),
+            Err(mailbox::TrySendError::Closed(_)) => Err(self.stopped()),
         }
+    }
+
+    /// [`ActorError::Stopped`] at this actor, boxed.
+    #[cold]
+    fn stopped(&self) -> Box<ActorError> {
+        Box::new(ActorError::stopped(&self.me))
     }
 }
 
@@ -175,7 +182,9 @@ impl<A: Actor> AnyCell for Cell<A> {
         reply: &mut Option<Responder>,
     ) -> Result<Option<BoxFuture<'static, Result<(), ActorError>>>, ActorError> {
         let envelope = self.remote.decode(&self.me, message, body, reply, self.queued_at())?;
-        let Some(mail) = self.try_post(envelope)? else { return Ok(None) };
+        let Some(mail) = self.try_post(envelope).map_err(|error| *error)? else {
+            return Ok(None);
+        };
         let (mailbox, me) = (self.mailbox.clone(), self.me.clone());
         Ok(Some(Box::pin(
             async move { mailbox.send(mail).await.map_err(|_| ActorError::stopped(&me)) },

@@ -96,7 +96,7 @@ where
         biased;
         // Waiting for room in a full mailbox: cancelled, never queued.
         () = cancel.cancelled() => return Err(ActorError::cancelled(me)),
-        posted = cell.post(delivery) => posted?,
+        posted = cell.post(delivery) => posted.map_err(|e| *e)?,
     }
     let mut answer = std::pin::pin!(answer);
     let answered = tokio::select! {

@@ -18,6 +18,7 @@ use xoscar_transport::Address;
 use super::client::{Client, Reach};
 use crate::actor::batch;
 use crate::actor::cell::Cell;
+use crate::actor::envelope::Answer as LocalAnswer;
 use crate::actor::remote;
 use crate::observe::metrics;
 use crate::wire::codec::Codec;
@@ -49,12 +50,13 @@ pub(crate) trait Expect<A: Actor, M: Send + 'static> {
     const TELL: bool = false;
 
     /// In this process, waiting as configured (the hot path: one future, nothing else):
-    /// hands `message` to the actor's cell and waits for what comes back.
+    /// hands `message` to the actor's cell and waits for what comes back. The error is boxed,
+    /// as [`Cell::call`] says why.
     fn local_configured(
         me: &ActorRef<A>,
         cell: &Cell<A>,
         message: M,
-    ) -> impl Future<Output = Result<Self::Output, ActorError>> + Send;
+    ) -> impl Future<Output = LocalAnswer<Self::Output>> + Send;
 
     /// In this process: hands `message` to the actor's cell and waits as `wait` says.
     fn local(
@@ -90,7 +92,7 @@ impl<A: Handler<M>, M: Send + 'static> Expect<A, M> for Reply {
         _: &ActorRef<A>,
         cell: &Cell<A>,
         message: M,
-    ) -> impl Future<Output = Result<A::Reply, ActorError>> + Send {
+    ) -> impl Future<Output = LocalAnswer<A::Reply>> + Send {
         cell.call(message, None)
     }
 
@@ -101,12 +103,15 @@ impl<A: Handler<M>, M: Send + 'static> Expect<A, M> for Reply {
         wait: Wait<'_>,
     ) -> Result<A::Reply, ActorError> {
         match wait {
-            Wait::Configured => Self::local_configured(me, &cell, message).await,
+            Wait::Configured => Self::local_configured(me, &cell, message).await.map_err(|e| *e),
             Wait::Timeout(timeout) => {
                 let deadline = Instant::now() + timeout;
                 match tokio::time::timeout_at(deadline, cell.call(message, Some(deadline))).await {
-                    Ok(Err(ActorError::CallTimedOut { .. })) | Err(_) => Err(me.timed_out(timeout)),
-                    Ok(answer) => answer,
+                    Ok(Err(error)) if matches!(*error, ActorError::CallTimedOut { .. }) => {
+                        Err(me.timed_out(timeout))
+                    }
+                    Err(_) => Err(me.timed_out(timeout)),
+                    Ok(answer) => answer.map_err(|e| *e),
                 }
             }
             // Boxed: an explicit cancel is rare; it keeps every plain call's future small.
@@ -144,7 +149,7 @@ impl<A: Handler<M>, M: Send + 'static> Expect<A, M> for Accepted {
         _: &ActorRef<A>,
         cell: &Cell<A>,
         message: M,
-    ) -> impl Future<Output = Result<(), ActorError>> + Send {
+    ) -> impl Future<Output = LocalAnswer<()>> + Send {
         cell.tell(message)
     }
 
@@ -154,7 +159,7 @@ impl<A: Handler<M>, M: Send + 'static> Expect<A, M> for Accepted {
         message: M,
         _: Wait<'_>,
     ) -> Result<(), ActorError> {
-        cell.tell(message).await
+        cell.tell(message).await.map_err(|e| *e)
     }
 
     async fn remote(
@@ -185,21 +190,28 @@ impl<A: Actor> ActorRef<A> {
             return Err(ActorError::cancelled(self)).inspect_err(metrics::call_failed);
         }
         // One level of future on the local path (its cost is counted per call): the remote
-        // half is a future of its own, only built for a remote actor.
-        let answer = match self.reach() {
+        // half is a future of its own, only built for a remote actor. The error stays boxed
+        // up to here (see `Cell::call`): only this future's output holds it inline.
+        let answer: LocalAnswer<E::Output> = match self.reach() {
             Ok(Reach::Local(cell)) => match wait {
                 Wait::Configured => E::local_configured(self, &cell, message).await,
-                _ => E::local(self, cell, message, wait).await,
+                _ => E::local(self, cell, message, wait).await.map_err(Box::new),
             },
-            Ok(Reach::Remote(client, endpoint)) => {
-                self.request_remote::<M, E>(client, &endpoint, message, wait).await
-            }
-            Err(error) => Err(error),
+            Ok(Reach::Remote(client, endpoint)) => self
+                .request_remote::<M, E>(client, &endpoint, message, wait)
+                .await
+                .map_err(Box::new),
+            Err(error) => Err(Box::new(error)),
         };
-        if E::TELL {
-            return answer;
+        match answer {
+            Ok(output) => Ok(output),
+            Err(error) => {
+                if !E::TELL {
+                    metrics::call_failed(&error);
+                }
+                Err(*error)
+            }
         }
-        answer.inspect_err(metrics::call_failed)
     }
 
     /// The remote half of [`ActorRef::request`]: encode (refusing a message that cannot cross

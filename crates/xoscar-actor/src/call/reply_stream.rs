@@ -160,7 +160,7 @@ where
         me: &ActorRef<A>,
         cell: &Cell<A>,
         message: M,
-    ) -> Result<ReplyStream<T>, ActorError> {
+    ) -> crate::actor::envelope::Answer<ReplyStream<T>> {
         let items = cell.call(message, None).await?;
         Ok(ReplyStream { source: Source::Local { items, me: me.cast(), ended: false } })
     }
@@ -171,7 +171,7 @@ where
         message: M,
         _: Wait<'_>,
     ) -> Result<ReplyStream<T>, ActorError> {
-        Self::local_configured(me, &cell, message).await
+        Self::local_configured(me, &cell, message).await.map_err(|e| *e)
     }
 
     async fn remote(
