@@ -171,6 +171,11 @@ fn a_cached_ref_follows_destroy_and_recreate() {
             prost::Message::decode(prost::Message::encode_to_vec(&copy).as_slice()).unwrap();
         assert_eq!(decoded, copy);
         assert_eq!(decoded.call(Add { n: 3 }).await.unwrap(), Total { value: 5 });
+        // Once more: the ref's first cached cell is long dead, its second is replaced.
+        destroy_actor(&copy).await.unwrap();
+        pool.create(Counter::new(10)).uid("same").await.unwrap();
+        assert_eq!(copy.call(Get {}).await.unwrap(), Total { value: 10 });
+        assert_eq!(first.call(Add { n: 1 }).await.unwrap(), Total { value: 11 });
     });
 }
 

@@ -42,6 +42,11 @@ struct Target {
     /// and the pool's registry. Only trusted while the cell is live (not destroyed, mailbox
     /// open); shared by every clone of the ref. Weak: a cell holds its own ref, so a strong
     /// cache would keep a destroyed actor's cell, mailbox and task alive forever.
+    /// The first cell cached is read without a lock: every clone of a ref shares this, so
+    /// callers on several threads would otherwise contend for one lock on every call. A ref
+    /// that outlives its actor (destroyed, then made again under the same uid) caches the
+    /// new cell in `local`, behind the lock.
+    first_local: OnceLock<Weak<dyn Any + Send + Sync>>,
     local: Mutex<Option<Weak<dyn Any + Send + Sync>>>,
     /// One more than the router version at which this ref's address was last found to be
     /// neither a pool of this process nor mapped (0: not found so yet). While the router's
@@ -79,6 +84,7 @@ impl Clone for Target {
         Target {
             address,
             uid,
+            first_local: OnceLock::new(),
             local: Mutex::default(),
             remote_at: AtomicU64::new(0),
             first_route: OnceLock::new(),
@@ -110,6 +116,7 @@ impl<A> ActorRef<A> {
         let target = Target {
             address,
             uid: uid.into(),
+            first_local: OnceLock::new(),
             local: Mutex::default(),
             remote_at: AtomicU64::new(0),
             first_route: OnceLock::new(),
@@ -138,8 +145,14 @@ impl<A> ActorRef<A> {
     where
         A: Actor,
     {
+        let live = |cached: Arc<dyn Any + Send + Sync>| {
+            cached.downcast::<Cell<A>>().ok().filter(|cell| cell.is_live())
+        };
+        if let Some(cell) = self.inner.first_local.get().and_then(Weak::upgrade).and_then(live) {
+            return Some(cell);
+        }
         let cached = self.inner.local.lock().as_ref()?.upgrade()?;
-        cached.downcast::<Cell<A>>().ok().filter(|cell| cell.is_live())
+        live(cached)
     }
 
     pub(crate) fn cache_cell(&self, cell: &Arc<Cell<A>>)
@@ -147,7 +160,9 @@ impl<A> ActorRef<A> {
         A: Actor,
     {
         let cell: Arc<dyn Any + Send + Sync> = cell.clone();
-        *self.inner.local.lock() = Some(Arc::downgrade(&cell));
+        if let Err(weak) = self.inner.first_local.set(Arc::downgrade(&cell)) {
+            *self.inner.local.lock() = Some(weak);
+        }
     }
 
     /// The router version at which this ref's address was last found remote and unmapped
