@@ -45,7 +45,8 @@ struct Target {
     /// The first cell cached is read without a lock: every clone of a ref shares this, so
     /// callers on several threads would otherwise contend for one lock on every call. A ref
     /// that outlives its actor (destroyed, then made again under the same uid) caches the
-    /// new cell in `local`, behind the lock.
+    /// new cell in `local`, behind the lock; the first one's allocation (not the cell, which
+    /// is dropped with its actor) stays until the ref and its clones are gone.
     first_local: OnceLock<Weak<dyn Any + Send + Sync>>,
     local: Mutex<Option<Weak<dyn Any + Send + Sync>>>,
     /// One more than the router version at which this ref's address was last found to be
