@@ -58,13 +58,14 @@ pub(crate) trait Expect<A: Actor, M: Send + 'static> {
         message: M,
     ) -> impl Future<Output = LocalAnswer<Self::Output>> + Send;
 
-    /// In this process: hands `message` to the actor's cell and waits as `wait` says.
+    /// In this process: hands `message` to the actor's cell and waits as `wait` says (the
+    /// error boxed, as in [`Expect::local_configured`]).
     fn local(
         me: &ActorRef<A>,
         cell: Arc<Cell<A>>,
         message: M,
         wait: Wait<'_>,
-    ) -> impl Future<Output = Result<Self::Output, ActorError>> + Send;
+    ) -> impl Future<Output = LocalAnswer<Self::Output>> + Send;
 
     /// Across processes: sends `request` (the message encoded with `codec`) to `endpoint`
     /// (on the connection `recent` remembers, if it still serves), waits as `wait` says, and
@@ -101,23 +102,23 @@ impl<A: Handler<M>, M: Send + 'static> Expect<A, M> for Reply {
         cell: Arc<Cell<A>>,
         message: M,
         wait: Wait<'_>,
-    ) -> Result<A::Reply, ActorError> {
+    ) -> LocalAnswer<A::Reply> {
         match wait {
-            Wait::Configured => Self::local_configured(me, &cell, message).await.map_err(|e| *e),
+            Wait::Configured => Self::local_configured(me, &cell, message).await,
             Wait::Timeout(timeout) => {
                 let deadline = Instant::now() + timeout;
                 match tokio::time::timeout_at(deadline, cell.call(message, Some(deadline))).await {
                     Ok(Err(error)) if matches!(*error, ActorError::CallTimedOut { .. }) => {
-                        Err(me.timed_out(timeout))
+                        Err(Box::new(me.timed_out(timeout)))
                     }
-                    Err(_) => Err(me.timed_out(timeout)),
-                    Ok(answer) => answer.map_err(|e| *e),
+                    Err(_) => Err(Box::new(me.timed_out(timeout))),
+                    Ok(answer) => answer,
                 }
             }
             // Boxed: an explicit cancel is rare; it keeps every plain call's future small.
-            Wait::Until(cancel) => {
-                Box::pin(super::cancellable::call(me, &cell, message, cancel)).await
-            }
+            Wait::Until(cancel) => Box::pin(super::cancellable::call(me, &cell, message, cancel))
+                .await
+                .map_err(Box::new),
         }
     }
 
@@ -158,8 +159,8 @@ impl<A: Handler<M>, M: Send + 'static> Expect<A, M> for Accepted {
         cell: Arc<Cell<A>>,
         message: M,
         _: Wait<'_>,
-    ) -> Result<(), ActorError> {
-        cell.tell(message).await.map_err(|e| *e)
+    ) -> LocalAnswer<()> {
+        cell.tell(message).await
     }
 
     async fn remote(
@@ -195,7 +196,7 @@ impl<A: Actor> ActorRef<A> {
         let answer: LocalAnswer<E::Output> = match self.reach() {
             Ok(Reach::Local(cell)) => match wait {
                 Wait::Configured => E::local_configured(self, &cell, message).await,
-                _ => E::local(self, cell, message, wait).await.map_err(Box::new),
+                _ => E::local(self, cell, message, wait).await,
             },
             Ok(Reach::Remote(client, endpoint)) => self
                 .request_remote::<M, E>(client, &endpoint, message, wait)

@@ -170,8 +170,8 @@ where
         cell: Arc<Cell<A>>,
         message: M,
         _: Wait<'_>,
-    ) -> Result<ReplyStream<T>, ActorError> {
-        Self::local_configured(me, &cell, message).await.map_err(|e| *e)
+    ) -> crate::actor::envelope::Answer<ReplyStream<T>> {
+        Self::local_configured(me, &cell, message).await
     }
 
     async fn remote(
