@@ -3,7 +3,9 @@
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use xoscar_wire::{Envelope, Frame, FrameDecoder, FrameEncoder, Handshake, Limits, WriteBuf, pb};
+use xoscar_wire::{
+    Envelope, Frame, FrameDecoder, FrameEncoder, Handshake, Limits, Payloads, WriteBuf, pb,
+};
 
 /// Exchanges handshakes over `raw` as a caller whose `Hello` carries `mark(the server's
 /// mark)`, sends `requests` in one write, and reads until one answer per request came, calling
@@ -52,10 +54,13 @@ where
     answers
 }
 
-/// The answer to request `id` among `answers`.
-pub fn answer_to(answers: &[Frame], id: u64) -> &Frame {
+/// The answer to request `id` among `answers`: its response envelope and its payloads.
+pub fn answer_to(answers: &[Frame], id: u64) -> (&pb::Response, &Payloads) {
     answers
         .iter()
-        .find(|frame| matches!(&frame.envelope, Envelope::Response(r) if r.id == id))
+        .find_map(|frame| match &frame.envelope {
+            Envelope::Response(response) if response.id == id => Some((response, &frame.payloads)),
+            _ => None,
+        })
         .expect("the request was answered")
 }

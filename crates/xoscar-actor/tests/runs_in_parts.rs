@@ -95,7 +95,7 @@ async fn run_of_calls(
         }
     })
     .await;
-    raw_caller::answer_to(&answers, RUN).payloads.first().cloned().unwrap_or_default()
+    raw_caller::answer_to(&answers, RUN).1.first().cloned().unwrap_or_default()
 }
 
 #[test]

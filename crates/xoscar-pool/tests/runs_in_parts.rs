@@ -97,10 +97,7 @@ async fn run_of_requests(
         }
     })
     .await;
-    match &raw_caller::answer_to(&answers, RUN).envelope {
-        Envelope::Response(response) => response.header.clone(),
-        _ => unreachable!("answer_to finds responses only"),
-    }
+    raw_caller::answer_to(&answers, RUN).0.header.clone()
 }
 
 fn socket_addresses() -> Vec<Address> {
