@@ -119,6 +119,7 @@ pub(crate) async fn start_one(
 
 /// Waits until a started sub pool serves; an error naming it and why if it exits first.
 async fn serving((mut process, ready, stderr): Starting) -> Result<SubPoolProcess, ActorError> {
+    let StderrTail { lines, closed } = stderr;
     let index = process.info.index;
     let failed = |why: String| failure(index, &process.info.label, why);
     let address = match tokio::time::timeout(START_TIMEOUT, ready).await {
@@ -130,7 +131,10 @@ async fn serving((mut process, ready, stderr): Starting) -> Result<SubPoolProces
                 Ok(Ok(status)) => status.to_string(),
                 _ => "still running".to_owned(),
             };
-            let said: Vec<String> = stderr.lock().iter().cloned().collect();
+            // Its last words may still be in the pipe: they are read until it closes (the
+            // process, and any child sharing the pipe, ended), for a second at most.
+            let _ = tokio::time::timeout(Duration::from_secs(1), closed).await;
+            let said: Vec<String> = lines.lock().iter().cloned().collect();
             return Err(failed(format!("exited before serving ({status}): {}", said.join(" | "))));
         }
         Err(_) => return Err(failed(format!("did not serve within {START_TIMEOUT:?}"))),
@@ -144,7 +148,14 @@ fn failure(index: usize, label: &str, why: String) -> ActorError {
     ActorError::Setup { address: format!("sub pool {index} ({label:?})"), reason: why }
 }
 
-type Starting = (SubPoolProcess, oneshot::Receiver<Address>, Arc<Mutex<VecDeque<String>>>);
+type Starting = (SubPoolProcess, oneshot::Receiver<Address>, StderrTail);
+
+/// The last lines of a sub pool's stderr, and when its pipe closed.
+struct StderrTail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+    /// Resolves (with an error: nothing is sent) once the reading thread saw the pipe close.
+    closed: oneshot::Receiver<()>,
+}
 
 fn start(
     index: usize,
@@ -239,10 +250,13 @@ fn forward_stdout(stdout: std::fs::File, tag: String, ready: oneshot::Sender<Add
 }
 
 /// Forwards the sub pool's stderr to ours, tagged, keeping its last lines.
-fn forward_stderr(stderr: std::fs::File, tag: String) -> Arc<Mutex<VecDeque<String>>> {
+fn forward_stderr(stderr: std::fs::File, tag: String) -> StderrTail {
     let kept = Arc::new(Mutex::new(VecDeque::with_capacity(KEPT_LINES)));
     let keep = kept.clone();
+    let (close, closed) = oneshot::channel::<()>();
     std::thread::spawn(move || {
+        // Dropped when the thread ends, after the last line is kept.
+        let _close = close;
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             eprintln!("{tag} {line}");
@@ -253,7 +267,7 @@ fn forward_stderr(stderr: std::fs::File, tag: String) -> Arc<Mutex<VecDeque<Stri
             kept.push_back(line);
         }
     });
-    kept
+    StderrTail { lines: kept, closed }
 }
 
 /// On Linux the kernel also kills the sub pool when the thread that started it ends (a
