@@ -4,8 +4,7 @@
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use xoscar_wire::{
-    Envelope, Frame, FrameDecoder, FrameEncoder, Handshake, Limits, Payloads, Response, WriteBuf,
-    pb,
+    Envelope, Frame, FrameDecoder, FrameEncoder, Handshake, Limits, Payloads, WriteBuf, pb,
 };
 
 /// Exchanges handshakes over `raw` as a caller whose `Hello` carries `mark(the server's
@@ -56,7 +55,7 @@ where
 }
 
 /// The answer to request `id` among `answers`: its response envelope and its payloads.
-pub fn answer_to(answers: &[Frame], id: u64) -> (&Response, &Payloads) {
+pub fn answer_to(answers: &[Frame], id: u64) -> (&pb::Response, &Payloads) {
     answers
         .iter()
         .find_map(|frame| match &frame.envelope {

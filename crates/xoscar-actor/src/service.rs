@@ -57,7 +57,7 @@ impl xoscar_pool::Handler for Service {
             address: self.core.address.to_string(),
             detail,
         };
-        let kind = match pb::Request::decode(&head[..]) {
+        let kind = match pb::Request::decode(head.clone()) {
             Ok(pb::Request { kind: Some(kind) }) => kind,
             Ok(pb::Request { kind: None }) => {
                 let error = bad("a request header with no kind".to_owned());
@@ -299,7 +299,7 @@ mod tests {
         let service = Service { core: pool.handle().core.clone(), ingress: Ingress::Public };
         let has = pb::Request { kind: Some(Kind::Has(pb::Target { uid: "nobody".into() })) };
         let response = service.call(Message::new(has.encode_to_vec(), Vec::new())).await;
-        let reply = pb::Reply::decode(&response.header[..]).unwrap();
+        let reply = pb::Reply::decode(response.header).unwrap();
         assert_eq!(
             reply.outcome,
             Some(pb::reply::Outcome::Done(pb::Done {
@@ -309,7 +309,7 @@ mod tests {
             }))
         );
         let garbage = service.call(Message::new(&b"\xff\xff"[..], Vec::new())).await;
-        let reply = pb::Reply::decode(&garbage.header[..]).unwrap();
+        let reply = pb::Reply::decode(garbage.header).unwrap();
         assert!(matches!(
             reply.outcome,
             Some(pb::reply::Outcome::Failure(pb::Failure { kind, .. })) if kind == pb::ErrorKind::BadMessage as i32
@@ -328,11 +328,11 @@ mod tests {
         let pool = ActorPool::start("inproc://service-utf8-test".parse().unwrap()).await.unwrap();
         pool.create(Quiet).uid("quiet").await.unwrap();
         let service = Service { core: pool.handle().core.clone(), ingress: Ingress::Public };
-        let kind_of =
-            |response: Message| match pb::Reply::decode(&response.header[..]).unwrap().outcome {
-                Some(pb::reply::Outcome::Failure(failure)) => failure.kind,
-                other => panic!("a failure, not {other:?}"),
-            };
+        let kind_of = |response: Message| match pb::Reply::decode(response.header).unwrap().outcome
+        {
+            Some(pb::reply::Outcome::Failure(failure)) => failure.kind,
+            other => panic!("a failure, not {other:?}"),
+        };
         for (uid, message, kind) in [
             (&b"\xffq"[..], &b"Echo"[..], pb::ErrorKind::NotFound),
             (&b"quiet"[..], &b"E\xff"[..], pb::ErrorKind::NoHandler),

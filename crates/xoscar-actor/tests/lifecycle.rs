@@ -279,8 +279,7 @@ fn an_undecodable_request_header_fails_that_request_only() {
         for header in [&b"\xff\xff\xff"[..], b"", b"\x0a\x00"] {
             let request = Message::new(Bytes::copy_from_slice(header), Vec::new());
             let response = raw.call(pool.address(), request).await.unwrap();
-            let reply: xoscar_actor::pb::Reply =
-                prost::Message::decode(&response.header[..]).unwrap();
+            let reply: xoscar_actor::pb::Reply = prost::Message::decode(response.header).unwrap();
             match reply.outcome {
                 Some(xoscar_actor::pb::reply::Outcome::Failure(failure)) => {
                     assert!(

@@ -22,12 +22,12 @@ struct Tally(Arc<Mutex<HashMap<Bytes, usize>>>);
 
 impl Handler for Tally {
     async fn call(&self, request: Message) -> Message {
-        *self.0.lock().entry(request.header.clone().into_bytes()).or_default() += 1;
+        *self.0.lock().entry(request.header.clone()).or_default() += 1;
         request
     }
 
     async fn notify(&self, message: Message) {
-        *self.0.lock().entry(message.header.into_bytes()).or_default() += 1;
+        *self.0.lock().entry(message.header).or_default() += 1;
     }
 }
 
@@ -95,7 +95,7 @@ async fn accept(listener: &mut xoscar_transport::Listener) -> Channel {
     listener.accept().await.unwrap().handshake().await.unwrap()
 }
 
-fn request_of(frame: Frame) -> xoscar_wire::Request {
+fn request_of(frame: Frame) -> pb::Request {
     match frame.envelope {
         Envelope::Request(request) => request,
         other => panic!("expected a request, got {other:?}"),
@@ -120,14 +120,14 @@ fn requests_refused_by_a_go_away_are_resent_at_once_not_after_the_slowest_accept
                 }
                 read.sort_by_key(|r| r.id);
                 let accepted = read.remove(0);
-                seen.lock().push((1, accepted.header.clone().into_bytes()));
+                seen.lock().push((1, accepted.header.clone()));
                 let go_away = pb::GoAway { last_accepted_id: accepted.id, reason: "test".into() };
                 first.send(Frame::new(Envelope::GoAway(go_away), vec![])).await.unwrap();
                 // Second connection: answer at once.
                 let mut second = accept(&mut listener).await;
                 for _ in 0..2 {
                     let request = request_of(second.recv().await.unwrap().unwrap());
-                    seen.lock().push((2, request.header.clone().into_bytes()));
+                    seen.lock().push((2, request.header.clone()));
                     second.send(Frame::response(request.id, request.header, vec![])).await.unwrap();
                 }
                 tokio::time::sleep(Duration::from_secs(10)).await;

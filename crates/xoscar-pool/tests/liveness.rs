@@ -284,8 +284,7 @@ fn an_open_stream_whose_peer_goes_silent_is_declared_dead() {
             let Envelope::Request(request) = frame.envelope else { panic!("not a request") };
             assert_eq!(request.stream_credit, 4);
             for _ in 0..2 {
-                let item =
-                    xoscar_wire::Response { id: request.id, more: true, ..Default::default() };
+                let item = pb::Response { id: request.id, more: true, ..Default::default() };
                 channel.send(Frame::new(Envelope::Response(item), vec![])).await.unwrap();
             }
             std::future::pending::<()>().await

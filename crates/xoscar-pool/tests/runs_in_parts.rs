@@ -97,7 +97,7 @@ async fn run_of_requests(
         }
     })
     .await;
-    raw_caller::answer_to(&answers, RUN).0.header.clone().into_bytes()
+    raw_caller::answer_to(&answers, RUN).0.header.clone()
 }
 
 fn socket_addresses() -> Vec<Address> {

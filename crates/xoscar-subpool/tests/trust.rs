@@ -76,7 +76,7 @@ fn kind_of(response: &Message) -> String {
     if response.header.is_empty() {
         return "ok".into();
     }
-    match pb::Reply::decode(&response.header[..]).unwrap().outcome {
+    match pb::Reply::decode(response.header.clone()).unwrap().outcome {
         Some(pb::reply::Outcome::Failure(failure)) => {
             format!("{:?}", pb::ErrorKind::try_from(failure.kind).unwrap())
         }

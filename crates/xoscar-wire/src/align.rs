@@ -68,17 +68,17 @@ mod tests {
     fn a_large_payload_never_lands_just_ahead_of_its_source() {
         let block = Bytes::from(vec![5u8; MIN_ALIGNED_PAYLOAD + PAGE]);
         let envelopes = [
-            Envelope::Request(crate::Request { id: 1, ..Default::default() }),
-            Envelope::Request(crate::Request {
+            Envelope::Request(pb::Request { id: 1, ..Default::default() }),
+            Envelope::Request(pb::Request {
                 id: 300,
-                header: crate::Header::from_static(b"hdr"),
+                header: Bytes::from_static(b"hdr"),
                 timeout_us: 9,
                 stream_credit: 0,
             }),
-            Envelope::Response(crate::Response { id: 7, ..Default::default() }),
-            Envelope::Response(crate::Response {
+            Envelope::Response(pb::Response { id: 7, ..Default::default() }),
+            Envelope::Response(pb::Response {
                 id: 16_000,
-                header: crate::Header::from_static(b"h"),
+                header: Bytes::from_static(b"h"),
                 more: true,
                 status: 3,
             }),
@@ -112,12 +112,10 @@ mod tests {
                         [..head_len - PREFIX_LEN - PAYLOAD_LEN_SIZE]
                         .to_vec();
                     let by_prost = match &envelope {
-                        Envelope::Request(_) => Envelope::Request(
-                            pb::Request::decode(&envelope_bytes[..]).unwrap().into(),
-                        ),
-                        _ => Envelope::Response(
-                            pb::Response::decode(&envelope_bytes[..]).unwrap().into(),
-                        ),
+                        Envelope::Request(_) => {
+                            Envelope::Request(pb::Request::decode(&envelope_bytes[..]).unwrap())
+                        }
+                        _ => Envelope::Response(pb::Response::decode(&envelope_bytes[..]).unwrap()),
                     };
                     assert_eq!(by_prost, envelope, "prost reads the padded envelope alike");
                     let _ = wire.split_to(queued);

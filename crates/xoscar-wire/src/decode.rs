@@ -1,10 +1,10 @@
 //! Incremental, limit-checked frame decoding that hands out slices of the read buffer.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::hot::HotEnvelope;
 use crate::{
-    Envelope, Frame, FrameKind, Header, Limits, PAYLOAD_LEN_SIZE, PREFIX_LEN, Payloads, WireError,
+    Envelope, Frame, FrameKind, Limits, PAYLOAD_LEN_SIZE, PREFIX_LEN, Payloads, WireError,
 };
 
 /// What the prefix of the frame being read announced, kept while its bytes arrive.
@@ -111,25 +111,17 @@ impl FrameDecoder {
         rest.advance(table_end);
         let envelope = match hot {
             Some(hot) => {
-                let header = match Header::inline_from(&rest, hot.header.clone()) {
-                    Some(header) => {
-                        rest.advance(pending.envelope_len);
-                        header
+                rest.advance(hot.header.start);
+                let header = match lengths.is_empty() {
+                    // The header is the last piece: it takes the rest.
+                    true => {
+                        rest.truncate(hot.header.len());
+                        std::mem::take(&mut rest)
                     }
-                    None => {
-                        rest.advance(hot.header.start);
-                        Header::from(match lengths.is_empty() {
-                            // The header is the last piece: it takes the rest.
-                            true => {
-                                rest.truncate(hot.header.len());
-                                std::mem::take(&mut rest)
-                            }
-                            false => {
-                                let header = rest.split_to(hot.header.len());
-                                rest.advance(pending.envelope_len - hot.header.end);
-                                header
-                            }
-                        })
+                    false => {
+                        let header = rest.split_to(hot.header.len());
+                        rest.advance(pending.envelope_len - hot.header.end);
+                        header
                     }
                 };
                 match hot.kind() {
@@ -151,8 +143,8 @@ impl FrameDecoder {
 
     /// The common frame in one pass: a call or an answer (a request or response with at most
     /// one payload, its envelope in the plain shape), whole at the front of `src` and within
-    /// the limits. A short header is copied out ([`Header`]) and the payload cut off `src`
-    /// with one reference count; a long header is cut off with another. `None` for anything else, with `src` untouched: the
+    /// the limits. The frame is cut off `src` with one reference count, and its header (if
+    /// not empty) off that with another. `None` for anything else, with `src` untouched: the
     /// general path then decodes it, or says what is wrong with it.
     #[inline]
     fn decode_call(&self, src: &mut BytesMut) -> Option<Frame> {
@@ -185,38 +177,21 @@ impl FrameDecoder {
             return None;
         }
         let hot = HotEnvelope::read(kind, &src[table_end..envelope_end])?;
-        let header_at = table_end + hot.header.start..table_end + hot.header.end;
-        let (header, payloads) = match Header::inline_from(src, header_at.clone()) {
-            // Copied out, so that the payload (if any) is the one reference the frame keeps
-            // to the read buffer.
-            // (`Bytes::advance` past the envelope: a third of `BytesMut::advance`'s work.)
-            Some(header) => {
-                let payloads = match payload_count {
-                    0 => {
-                        src.advance(envelope_end);
-                        Payloads::new()
-                    }
-                    _ => {
-                        let mut payload = src.split_to(envelope_end + payload_len).freeze();
-                        payload.advance(envelope_end);
-                        Payloads::from([payload])
-                    }
-                };
-                (header, payloads)
-            }
-            // The frame is cut off `src` once, the header off that, and the payload is what
-            // remains.
-            None => {
-                let mut rest = src.split_to(envelope_end + payload_len).freeze();
-                rest.advance(header_at.start);
-                let header = rest.split_to(hot.header.len());
-                rest.advance(envelope_len - hot.header.end);
-                let payloads = match payload_count {
-                    0 => Payloads::new(),
-                    _ => Payloads::from([rest]),
-                };
-                (Header::from(header), payloads)
-            }
+        // The frame is cut off `src` once; the header off that (unless empty), and the
+        // payload is what remains.
+        let mut rest = src.split_to(envelope_end + payload_len).freeze();
+        let header = if hot.header.is_empty() {
+            rest.advance(envelope_end);
+            Bytes::new()
+        } else {
+            rest.advance(table_end + hot.header.start);
+            let header = rest.split_to(hot.header.len());
+            rest.advance(envelope_len - hot.header.end);
+            header
+        };
+        let payloads = match payload_count {
+            0 => Payloads::new(),
+            _ => Payloads::from([rest]),
         };
         let envelope = match kind {
             FrameKind::Request => Envelope::Request(hot.into_request(header)),
@@ -278,7 +253,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::{FrameEncoder, Request, Response, WriteBuf};
+    use crate::{FrameEncoder, WriteBuf, pb};
 
     fn wire(frames: Vec<Frame>) -> BytesMut {
         let (encoder, mut out) = (FrameEncoder::default(), WriteBuf::new());
@@ -330,7 +305,7 @@ mod tests {
         #[test]
         fn the_one_pass_path_decodes_as_the_general_one(
             calls in proptest::collection::vec(
-                (any::<u64>(), proptest::collection::vec(any::<u8>(), 0..80),
+                (any::<u64>(), proptest::collection::vec(any::<u8>(), 0..40),
                  proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
                  any::<bool>(), any::<u32>()),
                 1..4),
@@ -339,13 +314,12 @@ mod tests {
             limit in 0usize..400,
         ) {
             let frames = calls.into_iter().map(|(id, header, payload, response, extra)| {
-                // Up to 80 bytes: held inline (up to 46) and cut from the buffer alike.
-                let header = Header::from(header);
+                let header = Bytes::from(header);
                 let envelope = match response {
-                    true => Envelope::Response(Response {
+                    true => Envelope::Response(pb::Response {
                         id, header, more: extra % 2 == 0, status: extra as i32 % 3,
                     }),
-                    false => Envelope::Request(Request {
+                    false => Envelope::Request(pb::Request {
                         id, header, timeout_us: u64::from(extra), stream_credit: extra / 7,
                     }),
                 };

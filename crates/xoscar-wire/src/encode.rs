@@ -220,6 +220,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::pb;
 
     /// What `encode` gives, what the general path gives, and what `encode_borrowed` gives
     /// under the frame's own id, for the same frame.
@@ -248,10 +249,10 @@ mod tests {
             status in any::<i32>(),
             limit in 0usize..200,
         ) {
-            let header = crate::Header::from(header);
+            let header = Bytes::from(header);
             let envelope = match response {
-                true => Envelope::Response(crate::Response { id, header, more: id % 2 == 0, status }),
-                false => Envelope::Request(crate::Request {
+                true => Envelope::Response(pb::Response { id, header, more: id % 2 == 0, status }),
+                false => Envelope::Request(pb::Request {
                     id, header, timeout_us: id / 3, stream_credit: status as u32,
                 }),
             };

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use prost::Message;
 
-use crate::{FrameKind, Header, Payloads, Request, Response, WireError, hot, pb};
+use crate::{FrameKind, Payloads, WireError, hot, pb};
 
 impl TryFrom<u8> for FrameKind {
     type Error = WireError;
@@ -17,9 +17,9 @@ impl TryFrom<u8> for FrameKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Envelope {
     /// A request expecting a response with the same id.
-    Request(Request),
+    Request(pb::Request),
     /// The response to a request.
-    Response(Response),
+    Response(pb::Response),
     /// A one-way message.
     Notify(pb::Notify),
     /// The caller gave up on a request.
@@ -121,10 +121,8 @@ impl Envelope {
     pub(crate) fn decode(kind: FrameKind, buf: Bytes) -> Result<Self, WireError> {
         let wrap = |source| WireError::MalformedEnvelope { kind, source };
         Ok(match kind {
-            FrameKind::Request => Envelope::Request(pb::Request::decode(buf).map_err(wrap)?.into()),
-            FrameKind::Response => {
-                Envelope::Response(pb::Response::decode(buf).map_err(wrap)?.into())
-            }
+            FrameKind::Request => Envelope::Request(pb::Request::decode(buf).map_err(wrap)?),
+            FrameKind::Response => Envelope::Response(pb::Response::decode(buf).map_err(wrap)?),
             FrameKind::Notify => Envelope::Notify(pb::Notify::decode(buf).map_err(wrap)?),
             FrameKind::Cancel => Envelope::Cancel(pb::Cancel::decode(buf).map_err(wrap)?),
             FrameKind::Ping => Envelope::Ping(pb::Ping::decode(buf).map_err(wrap)?),
@@ -154,18 +152,16 @@ impl Frame {
     }
 
     /// A request frame.
-    pub fn request(id: u64, header: impl Into<Header>, payloads: impl Into<Payloads>) -> Self {
-        let header = header.into();
+    pub fn request(id: u64, header: Bytes, payloads: impl Into<Payloads>) -> Self {
         Frame::new(
-            Envelope::Request(Request { id, header, timeout_us: 0, stream_credit: 0 }),
+            Envelope::Request(pb::Request { id, header, timeout_us: 0, stream_credit: 0 }),
             payloads,
         )
     }
 
     /// A response frame carrying a handler's answer (status OK).
-    pub fn response(id: u64, header: impl Into<Header>, payloads: impl Into<Payloads>) -> Self {
-        let header = header.into();
-        Frame::new(Envelope::Response(Response { id, header, ..Default::default() }), payloads)
+    pub fn response(id: u64, header: Bytes, payloads: impl Into<Payloads>) -> Self {
+        Frame::new(Envelope::Response(pb::Response { id, header, ..Default::default() }), payloads)
     }
 
     /// The sum of the payload lengths.

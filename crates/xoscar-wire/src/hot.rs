@@ -17,9 +17,9 @@
 
 use std::ops::Range;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
-use crate::{FrameKind, Header, Request, Response};
+use crate::{FrameKind, pb};
 
 /// A hot envelope read in place: its fields, and where its `header` bytes lie in the envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,13 +72,13 @@ impl HotEnvelope {
 
     /// The request, given the `header` bytes cut from the buffer (the narrowing cast is
     /// prost's own for a `uint32` field).
-    pub(crate) fn into_request(self, header: Header) -> Request {
-        Request { id: self.id, header, timeout_us: self.third, stream_credit: self.last as u32 }
+    pub(crate) fn into_request(self, header: Bytes) -> pb::Request {
+        pb::Request { id: self.id, header, timeout_us: self.third, stream_credit: self.last as u32 }
     }
 
     /// The response, given the `header` bytes (prost's casts for `bool` and enum fields).
-    pub(crate) fn into_response(self, header: Header) -> Response {
-        Response { id: self.id, header, more: self.third != 0, status: self.last as i32 }
+    pub(crate) fn into_response(self, header: Bytes) -> pb::Response {
+        pb::Response { id: self.id, header, more: self.third != 0, status: self.last as i32 }
     }
 
     /// Which of the two it is.
@@ -88,7 +88,7 @@ impl HotEnvelope {
 }
 
 /// The length of a request as prost writes it.
-pub(crate) fn request_len(request: &Request) -> usize {
+pub(crate) fn request_len(request: &pb::Request) -> usize {
     scalar_len(request.id)
         + header_len(&request.header)
         + scalar_len(request.timeout_us)
@@ -96,7 +96,7 @@ pub(crate) fn request_len(request: &Request) -> usize {
 }
 
 /// The length of a response as prost writes it.
-pub(crate) fn response_len(response: &Response) -> usize {
+pub(crate) fn response_len(response: &pb::Response) -> usize {
     scalar_len(response.id)
         + header_len(&response.header)
         + scalar_len(response.more.into())
@@ -104,7 +104,7 @@ pub(crate) fn response_len(response: &Response) -> usize {
 }
 
 /// Appends `request` as prost writes it.
-pub(crate) fn write_request(request: &Request, dst: &mut BytesMut) {
+pub(crate) fn write_request(request: &pb::Request, dst: &mut BytesMut) {
     let mut buf = [0u8; SMALL_ENVELOPE_MAX];
     match write_small(&Fields::of_request(request), &mut buf) {
         Some(len) => dst.extend_from_slice(&buf[..len]),
@@ -113,7 +113,7 @@ pub(crate) fn write_request(request: &Request, dst: &mut BytesMut) {
 }
 
 /// Appends `response` as prost writes it.
-pub(crate) fn write_response(response: &Response, dst: &mut BytesMut) {
+pub(crate) fn write_response(response: &pb::Response, dst: &mut BytesMut) {
     let mut buf = [0u8; SMALL_ENVELOPE_MAX];
     match write_small(&Fields::of_response(response), &mut buf) {
         Some(len) => dst.extend_from_slice(&buf[..len]),
@@ -125,19 +125,19 @@ pub(crate) fn write_response(response: &Response, dst: &mut BytesMut) {
 /// [`SMALL_HEADER`] bytes and `buf` has [`SMALL_ENVELOPE_MAX`] bytes of room: its length.
 /// `None` otherwise (nothing written).
 #[inline]
-pub(crate) fn write_small_request(request: &Request, id: u64, buf: &mut [u8]) -> Option<usize> {
+pub(crate) fn write_small_request(request: &pb::Request, id: u64, buf: &mut [u8]) -> Option<usize> {
     write_small(&Fields { id, ..Fields::of_request(request) }, buf)
 }
 
 /// [`write_small_request`] for a response.
 #[inline]
-pub(crate) fn write_small_response(response: &Response, buf: &mut [u8]) -> Option<usize> {
+pub(crate) fn write_small_response(response: &pb::Response, buf: &mut [u8]) -> Option<usize> {
     write_small(&Fields::of_response(response), buf)
 }
 
 /// [`write_small_request`], `extra` bytes longer (see [`write_padded`]).
 pub(crate) fn write_padded_request(
-    request: &Request,
+    request: &pb::Request,
     id: u64,
     extra: usize,
     buf: &mut [u8],
@@ -147,7 +147,7 @@ pub(crate) fn write_padded_request(
 
 /// [`write_small_response`], `extra` bytes longer (see [`write_padded`]).
 pub(crate) fn write_padded_response(
-    response: &Response,
+    response: &pb::Response,
     extra: usize,
     buf: &mut [u8],
 ) -> Option<usize> {
@@ -174,13 +174,13 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     #[inline]
-    fn of_request(request: &'a Request) -> Self {
+    fn of_request(request: &'a pb::Request) -> Self {
         let after = [(3, request.timeout_us), (4, request.stream_credit.into())];
         Fields { id: request.id, header: &request.header, after }
     }
 
     #[inline]
-    fn of_response(response: &'a Response) -> Self {
+    fn of_response(response: &'a pb::Response) -> Self {
         let after = [(3, response.more.into()), (5, enum_value(response.status))];
         Fields { id: response.id, header: &response.header, after }
     }
@@ -363,8 +363,6 @@ mod tests {
     use prost::Message;
 
     use super::*;
-    use crate::pb;
-    use bytes::Bytes;
 
     /// What the tests compare: either envelope.
     #[derive(Debug, PartialEq)]
@@ -375,10 +373,10 @@ mod tests {
 
     fn read_back(kind: FrameKind, bytes: &[u8]) -> Option<Envelope> {
         let hot = HotEnvelope::read(kind, bytes)?;
-        let header = Header::copy_from_slice(&bytes[hot.header.clone()]);
+        let header = Bytes::copy_from_slice(&bytes[hot.header.clone()]);
         Some(match hot.kind() {
-            FrameKind::Request => Envelope::Request(hot.into_request(header).into()),
-            _ => Envelope::Response(hot.into_response(header).into()),
+            FrameKind::Request => Envelope::Request(hot.into_request(header)),
+            _ => Envelope::Response(hot.into_response(header)),
         })
     }
 
@@ -488,14 +486,14 @@ mod tests {
         ) {
             let request = pb::Request { id, header: header.clone().into(), timeout_us: third, stream_credit: last };
             let mut bytes = BytesMut::new();
-            write_request(&request.clone().into(), &mut bytes);
+            write_request(&request, &mut bytes);
             prop_assert_eq!(&bytes[..], &request.encode_to_vec()[..]);
-            prop_assert_eq!(request_len(&request.clone().into()), request.encoded_len());
+            prop_assert_eq!(request_len(&request), request.encoded_len());
             let response = pb::Response { id, header: header.into(), more, status };
             let mut bytes = BytesMut::new();
-            write_response(&response.clone().into(), &mut bytes);
+            write_response(&response, &mut bytes);
             prop_assert_eq!(&bytes[..], &response.encode_to_vec()[..]);
-            prop_assert_eq!(response_len(&response.clone().into()), response.encoded_len());
+            prop_assert_eq!(response_len(&response), response.encoded_len());
         }
     }
 
@@ -505,9 +503,9 @@ mod tests {
             for status in [0, 1, -1, i32::MIN, i32::MAX] {
                 let response = pb::Response { id, header: Bytes::new(), more: id == 1, status };
                 let mut bytes = BytesMut::new();
-                write_response(&response.clone().into(), &mut bytes);
+                write_response(&response, &mut bytes);
                 assert_eq!(&bytes[..], &response.encode_to_vec()[..]);
-                assert_eq!(response_len(&response.clone().into()), response.encoded_len());
+                assert_eq!(response_len(&response), response.encoded_len());
             }
         }
     }

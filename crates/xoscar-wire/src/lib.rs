@@ -92,13 +92,11 @@
 
 mod align;
 mod auth;
-mod calls;
 mod decode;
 mod encode;
 mod error;
 mod frame;
 mod handshake;
-mod header;
 mod hot;
 mod kind;
 mod limits;
@@ -116,13 +114,11 @@ pub mod pb {
 pub use auth::{
     AUTH_NONCE_LEN, AUTH_PROOF_LEN, AuthRole, AuthToken, BadAuthToken, MIN_AUTH_TOKEN_LEN,
 };
-pub use calls::{Request, Response};
 pub use decode::FrameDecoder;
 pub use encode::{FrameEncoder, INLINE_PAYLOAD_MAX};
 pub use error::WireError;
 pub use frame::{Envelope, Frame};
 pub use handshake::{HANDSHAKE_PREFIX_LEN, Handshake, MAGIC, MAX_HELLO_LEN, PROTOCOL_VERSION};
-pub use header::{HEADER_INLINE_MAX, Header};
 pub use kind::FrameKind;
 pub use limits::Limits;
 pub use payloads::Payloads;

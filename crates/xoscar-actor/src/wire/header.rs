@@ -150,7 +150,7 @@ pub(crate) fn answer(response: Message, endpoint: &Address) -> Result<Answer, Ac
         return Ok(Answer::Body(payloads));
     }
     let bad = |detail: String| ActorError::BadReply { address: endpoint.to_string(), detail };
-    let reply = pb::Reply::decode(&header[..]).map_err(|e| bad(format!("response header: {e}")))?;
+    let reply = pb::Reply::decode(header).map_err(|e| bad(format!("response header: {e}")))?;
     match reply.outcome {
         Some(pb::reply::Outcome::Done(done)) => Ok(Answer::Done(done)),
         Some(pb::reply::Outcome::Failure(failure)) => Err(rebuild(failure, endpoint)),

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep, sleep_until};
 use xoscar_transport::{Activity, Channel, FrameReader, FrameWriter, TransportError};
-use xoscar_wire::{Envelope, Frame, Response, pb};
+use xoscar_wire::{Envelope, Frame, pb};
 
 use super::conn::{Conn, Next, Taken};
 use super::state::{Answered, Ending, Outcome, Outgoing, State};
@@ -213,8 +213,9 @@ impl Drop for Answers<'_> {
 /// One frame read from the server. `Err`: the connection ends.
 fn read_frame(answers: &mut Answers<'_>, frame: Frame) -> Result<(), Ending> {
     let conn = answers.conn;
-    let stream_item =
-        |response: &Response| response.more && response.status == pb::response::Status::Ok as i32;
+    let stream_item = |response: &pb::Response| {
+        response.more && response.status == pb::response::Status::Ok as i32
+    };
     if !matches!(&frame.envelope, Envelope::Response(response) if !stream_item(response)) {
         // Only an answer goes under the run's lock: everything else takes the lock itself.
         answers.release();

@@ -229,10 +229,8 @@ impl Pool {
     /// handled.
     pub async fn notify(&self, endpoint: &Address, message: Message) -> Result<(), PoolError> {
         let runtime = self.runtime()?;
-        let frame = Frame::new(
-            Envelope::Notify(pb::Notify { header: message.header.into_bytes() }),
-            message.payloads,
-        );
+        let frame =
+            Frame::new(Envelope::Notify(pb::Notify { header: message.header }), message.payloads);
         check_frame(&self.shared.config, endpoint, &frame)?;
         for _ in 0..MAX_SENDS {
             let lease = runtime.lease(endpoint).await?;
@@ -341,10 +339,8 @@ impl Lease {
     /// A one-way send on the leased connection; returns once written (see [`Pool::notify`]).
     pub async fn notify(&self, message: Message) -> Result<(), PoolError> {
         let conn = &self.guard.conn;
-        let frame = Frame::new(
-            Envelope::Notify(pb::Notify { header: message.header.into_bytes() }),
-            message.payloads,
-        );
+        let frame =
+            Frame::new(Envelope::Notify(pb::Notify { header: message.header }), message.payloads);
         check_frame(&self.config, &conn.endpoint, &frame)?;
         match notify_once(conn, &frame).await? {
             Sent::Written => Ok(()),

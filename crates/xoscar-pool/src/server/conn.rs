@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep, sleep_until};
 use xoscar_transport::{FrameReader, FrameWriter, Incoming, TransportError};
-use xoscar_wire::{Envelope, Frame, Request, WriteBuf, pb};
+use xoscar_wire::{Envelope, Frame, WriteBuf, pb};
 
 use super::dispatch::{
     deadline_after, poll_once, reply, request_future, respond, run_notify, spawn_request,
@@ -167,7 +167,7 @@ async fn linger<H: Handler>(conn: &Arc<ServerConn>, mut reader: FrameReader, han
     let _ = tokio::time::timeout(conn.config.close_linger, async {
         while let Ok(Some(frame)) = reader.recv().await {
             if let Envelope::Notify(notify) = frame.envelope {
-                let message = Message { header: notify.header.into(), payloads: frame.payloads };
+                let message = Message { header: notify.header, payloads: frame.payloads };
                 run_notify(conn, handler, message).await;
             }
         }
@@ -309,7 +309,9 @@ async fn read_side<H: Handler>(
         };
         let Frame { envelope, payloads } = frame;
         let wrote = match envelope {
-            Envelope::Request(Request { id, header, timeout_us, stream_credit }) if H::RESPONDS => {
+            Envelope::Request(pb::Request { id, header, timeout_us, stream_credit })
+                if H::RESPONDS =>
+            {
                 last_accepted = last_accepted.max(id);
                 let deadline = deadline_after(timeout_us);
                 let request = Message { header, payloads };
@@ -317,7 +319,7 @@ async fn read_side<H: Handler>(
                 Ok(false)
             }
             // A handler that answers by `call` answers a stream request with one final answer.
-            Envelope::Request(Request { id, header, timeout_us, .. }) => {
+            Envelope::Request(pb::Request { id, header, timeout_us, .. }) => {
                 last_accepted = last_accepted.max(id);
                 let request = Message { header, payloads };
                 let bytes = message_bytes(&request);
@@ -422,7 +424,7 @@ async fn handle_frame<H: Handler>(
 ) -> Result<bool, ()> {
     match envelope {
         Envelope::Notify(notify) => {
-            run_notify(conn, handler, Message { header: notify.header.into(), payloads }).await;
+            run_notify(conn, handler, Message { header: notify.header, payloads }).await;
             Ok(false)
         }
         Envelope::Cancel(pb::Cancel { id, answer: false }) => {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use futures_util::FutureExt;
-use xoscar_wire::{Envelope, Frame, Response, pb};
+use xoscar_wire::{Envelope, Frame, pb};
 
 use super::state::{ServerConn, message_bytes, refused};
 use super::{Handler, Responder};
@@ -50,8 +50,8 @@ pub(crate) fn reply(conn: &ServerConn, id: u64, answer: Answer) -> Frame {
             let detail = panic_message(&*panic);
             tracing::warn!(peer = %conn.peer, id, panic = ?detail, "handler panicked; failing its request");
             let status = pb::response::Status::HandlerPanicked as i32;
-            let header = detail.map(xoscar_wire::Header::from).unwrap_or_default();
-            Frame::new(Envelope::Response(Response { id, header, status, more: false }), vec![])
+            let header = detail.map(bytes::Bytes::from).unwrap_or_default();
+            Frame::new(Envelope::Response(pb::Response { id, header, status, more: false }), vec![])
         }
     }
 }

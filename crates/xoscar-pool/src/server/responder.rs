@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use xoscar_wire::{Envelope, Frame, Response};
+use xoscar_wire::{Envelope, Frame, pb};
 
 use super::dispatch::reply;
 use super::state::{ItemSent, ServerConn, cancelled, too_large};
@@ -174,7 +174,7 @@ impl Responder {
         let Some(Target::Request { conn, id }) = &self.target else {
             return Err(StreamError::NotAStream);
         };
-        let response = Response { id: *id, header: item.header, more: true, status: 0 };
+        let response = pb::Response { id: *id, header: item.header, more: true, status: 0 };
         let mut frame = Frame::new(Envelope::Response(response), item.payloads);
         if let Err(error) = conn.limits.admit(&frame) {
             // Not sent: the stream ends here with the error, for its caller alone.

@@ -11,12 +11,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 
-use bytes::Buf;
+use bytes::{Buf, Bytes};
 use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use xoscar_transport::{Activity, FrameWriter};
-use xoscar_wire::{Envelope, Frame, FrameEncoder, Limits, Response, WriteBuf, pb};
+use xoscar_wire::{Envelope, Frame, FrameEncoder, Limits, WriteBuf, pb};
 
 use crate::Message;
 use crate::config::ResolvedServerConfig;
@@ -655,8 +655,8 @@ impl ServerConn {
 /// The answer to a request whose answer broke the frame limits (`error` says which).
 pub(crate) fn too_large(id: u64, error: &xoscar_wire::WireError) -> Frame {
     let status = pb::response::Status::TooLarge as i32;
-    let header = xoscar_wire::Header::from(error.to_string());
-    Frame::new(Envelope::Response(Response { id, header, status, more: false }), vec![])
+    let header = Bytes::from(error.to_string());
+    Frame::new(Envelope::Response(pb::Response { id, header, status, more: false }), vec![])
 }
 
 /// The answer to a request whose handler stopped at a cancel its caller still waits on.
@@ -670,7 +670,6 @@ pub(crate) fn refused(id: u64) -> Frame {
 }
 
 fn ended(id: u64, status: pb::response::Status) -> Frame {
-    let response =
-        Response { id, header: xoscar_wire::Header::new(), status: status as i32, more: false };
+    let response = pb::Response { id, header: Bytes::new(), status: status as i32, more: false };
     Frame::new(Envelope::Response(response), vec![])
 }

@@ -31,15 +31,15 @@ fn bytes(max: usize) -> impl Strategy<Value = Bytes> {
 pub fn envelope() -> impl Strategy<Value = Envelope> {
     prop_oneof![
         (any::<u64>(), bytes(64)).prop_map(|(id, header)| {
-            Envelope::Request(xoscar_wire::Request {
+            Envelope::Request(pb::Request {
                 id,
-                header: header.into(),
+                header,
                 timeout_us: id % 3 * 1_000,
                 stream_credit: (id % 5) as u32,
             })
         }),
         (any::<u64>(), bytes(64), 0..2i32).prop_map(|(id, header, status)| Envelope::Response(
-            xoscar_wire::Response { id, header: header.into(), status, more: id % 2 == 1 }
+            pb::Response { id, header, status, more: id % 2 == 1 }
         )),
         bytes(64).prop_map(|header| Envelope::Notify(pb::Notify { header })),
         (any::<u64>(), any::<bool>())
