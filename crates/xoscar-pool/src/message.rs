@@ -16,7 +16,7 @@ pub struct Message {
 
 impl Message {
     /// A message with `header` and `payloads`. Give the payloads as an array (`[payload]`)
-    /// to build it without an allocation: up to two payloads are stored inline, while a `Vec` is an
+    /// to build it without an allocation: one payload is stored inline, while a `Vec` is an
     /// allocation of its own.
     pub fn new(header: impl Into<Bytes>, payloads: impl Into<Payloads>) -> Self {
         Message { header: header.into(), payloads: payloads.into() }
