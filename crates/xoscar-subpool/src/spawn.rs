@@ -118,8 +118,9 @@ pub(crate) async fn start_one(
 }
 
 /// Waits until a started sub pool serves; an error naming it and why if it exits first.
-async fn serving((mut process, ready, stderr): Starting) -> Result<SubPoolProcess, ActorError> {
-    let StderrTail { lines, closed } = stderr;
+async fn serving(
+    (mut process, ready, StderrTail { lines, closed }): Starting,
+) -> Result<SubPoolProcess, ActorError> {
     let index = process.info.index;
     let failed = |why: String| failure(index, &process.info.label, why);
     let address = match tokio::time::timeout(START_TIMEOUT, ready).await {
