@@ -90,7 +90,7 @@ mod tests {
                     let payload = block.slice(offset..offset + MIN_ALIGNED_PAYLOAD);
                     let frame = Frame::new(envelope.clone(), [payload.clone()]);
                     let mut out = WriteBuf::new();
-                    out.head_space(queued).extend_from_slice(&vec![0; queued]);
+                    out.put_head(&vec![0; queued]);
                     FrameEncoder::default().encode(frame.clone(), &mut out).unwrap();
                     let head_len = out.remaining() - queued - payload.len();
                     let ahead = landing_ahead(payload.as_ptr() as usize, queued + head_len);

@@ -3,9 +3,7 @@
 use bytes::{Buf, BufMut, Bytes};
 
 use crate::hot::SMALL_ENVELOPE_MAX;
-use crate::{
-    Envelope, Frame, FrameKind, Limits, PAYLOAD_LEN_SIZE, PREFIX_LEN, WireError, WriteBuf, align,
-};
+use crate::{Envelope, Frame, Limits, PAYLOAD_LEN_SIZE, PREFIX_LEN, WireError, WriteBuf, align};
 
 /// Room for the prefix and one payload length before a small envelope in the head scratch.
 const SMALL_PREFIX_ROOM: usize = PREFIX_LEN + PAYLOAD_LEN_SIZE;
@@ -37,17 +35,13 @@ impl FrameEncoder {
     #[inline]
     pub fn encode(&self, frame: Frame, out: &mut WriteBuf) -> Result<(), WireError> {
         // Calls and answers (a request or response, a small header, at most one payload) are
-        // written in one pass into one stack buffer, prefix and envelope together, and copied
-        // once; everything else goes the general way.
-        if frame.payloads.len() <= 1 {
-            let mut head = [0u8; SMALL_PREFIX_ROOM + SMALL_ENVELOPE_MAX];
-            let room = &mut head[SMALL_PREFIX_ROOM..];
-            if let Some(envelope_len) = frame.envelope.write_small(None, room) {
-                let (kind, payload) = (frame.envelope.kind(), frame.payloads.first());
-                let envelope_len =
-                    self.align_envelope(&frame.envelope, None, payload, out, room, envelope_len);
-                return self.encode_small(kind, payload, &mut head, envelope_len, out);
-            }
+        // written in one pass straight into the write queue's block, prefix, envelope and a
+        // small payload together; everything else goes the general way.
+        if frame.payloads.len() <= 1
+            && let Some(done) =
+                self.encode_small(&frame.envelope, None, frame.payloads.first(), out)
+        {
+            return done;
         }
         self.encode_any(frame, out)
     }
@@ -64,21 +58,11 @@ impl FrameEncoder {
         request_id: u64,
         out: &mut WriteBuf,
     ) -> Result<(), WireError> {
-        if frame.payloads.len() <= 1 {
-            let mut head = [0u8; SMALL_PREFIX_ROOM + SMALL_ENVELOPE_MAX];
-            let room = &mut head[SMALL_PREFIX_ROOM..];
-            if let Some(envelope_len) = frame.envelope.write_small(Some(request_id), room) {
-                let (kind, payload) = (frame.envelope.kind(), frame.payloads.first());
-                let envelope_len = self.align_envelope(
-                    &frame.envelope,
-                    Some(request_id),
-                    payload,
-                    out,
-                    room,
-                    envelope_len,
-                );
-                return self.encode_small(kind, payload, &mut head, envelope_len, out);
-            }
+        if frame.payloads.len() <= 1
+            && let Some(done) =
+                self.encode_small(&frame.envelope, Some(request_id), frame.payloads.first(), out)
+        {
+            return done;
         }
         // A large header, several payloads or another kind: rare enough for a copy (its
         // buffers counted, not copied).
@@ -89,31 +73,87 @@ impl FrameEncoder {
         self.encode_any(frame, out)
     }
 
-    /// The length of `envelope` as it is left in `room`, where it was written `envelope_len`
-    /// bytes long: rewritten longer when the kernel would copy `payload` (queued after the
-    /// head, behind what `out` holds) at a distance from its source that stalls the copy
-    /// (`align.rs`), if the limits leave room for that. Small payloads, nearly every frame,
-    /// pass with one comparison.
+    /// A frame of `envelope` and at most one payload, its request written under
+    /// `request_id` if given, in one pass: the envelope straight into `out`'s room after
+    /// the prefix and length, then the prefix before it and a small payload after it, and
+    /// the whole queued at once. `None` (nothing queued) when the envelope is not a request
+    /// or response with a small header: the general path takes it.
     #[inline]
-    fn align_envelope(
+    fn encode_small(
         &self,
         envelope: &Envelope,
         request_id: Option<u64>,
         payload: Option<&Bytes>,
-        out: &WriteBuf,
-        room: &mut [u8],
-        envelope_len: usize,
-    ) -> usize {
-        match payload {
-            Some(payload) if payload.len() >= align::MIN_ALIGNED_PAYLOAD => {
-                self.pad_envelope(envelope, request_id, payload, out, room, envelope_len)
-            }
+        out: &mut WriteBuf,
+    ) -> Option<Result<(), WireError>> {
+        let payload_len = payload.map_or(0, Bytes::len);
+        let copied_len = match payload_len > INLINE_PAYLOAD_MAX {
+            true => 0,
+            false => payload_len,
+        };
+        let envelope_at = match payload {
+            Some(_) => SMALL_PREFIX_ROOM,
+            None => PREFIX_LEN,
+        };
+        // What is queued before this frame, for aligning a large payload (`align.rs`).
+        let queued = match payload_len >= align::MIN_ALIGNED_PAYLOAD {
+            true => out.remaining(),
+            false => 0,
+        };
+        let room = out.room(envelope_at + SMALL_ENVELOPE_MAX + copied_len);
+        let envelope_len = envelope.write_small(request_id, &mut room[envelope_at..])?;
+        let envelope_len = match payload {
+            Some(payload) if payload_len >= align::MIN_ALIGNED_PAYLOAD => self.pad_envelope(
+                envelope,
+                request_id,
+                payload,
+                queued,
+                &mut room[envelope_at..],
+                envelope_len,
+            ),
             _ => envelope_len,
+        };
+        // In `Limits::check_frame`'s order, so the same frame fails with the same error.
+        if let Err(error) = self.check_small(envelope_len, payload) {
+            return Some(Err(error));
         }
+        room[0] = envelope.kind() as u8;
+        room[1] = 0;
+        room[2..4].copy_from_slice(&u16::from(payload.is_some()).to_le_bytes());
+        room[4..8].copy_from_slice(&(envelope_len as u32).to_le_bytes());
+        if payload.is_some() {
+            room[PREFIX_LEN..SMALL_PREFIX_ROOM]
+                .copy_from_slice(&(payload_len as u64).to_le_bytes());
+        }
+        let head_len = envelope_at + envelope_len;
+        match payload {
+            Some(payload) if payload_len > INLINE_PAYLOAD_MAX => {
+                out.commit(head_len);
+                out.push(payload.clone());
+            }
+            Some(payload) => {
+                room[head_len..head_len + payload_len].copy_from_slice(payload);
+                out.commit(head_len + payload_len);
+            }
+            None => out.commit(head_len),
+        }
+        Some(Ok(()))
     }
 
-    /// [`Self::align_envelope`] for a large payload: kept out of line, off the small frames'
-    /// path.
+    /// The limits' checks of a frame of one envelope `envelope_len` bytes long and at most
+    /// one payload, in [`Limits::check_frame`]'s order.
+    #[inline]
+    fn check_small(&self, envelope_len: usize, payload: Option<&Bytes>) -> Result<(), WireError> {
+        self.limits.check_envelope(envelope_len as u64)?;
+        self.limits.check_payload_count(usize::from(payload.is_some()))?;
+        self.limits.check_payload_total(payload.map_or(0, Bytes::len) as u64)
+    }
+
+    /// The length of `envelope`, written `envelope_len` bytes long in `room`, after it is
+    /// rewritten longer where the kernel would copy `payload` (queued after the head, behind
+    /// `queued` bytes) at a distance from its source that stalls the copy (`align.rs`), if
+    /// the limits leave room for that. Only for large payloads: kept out of line, off the
+    /// small frames' path.
     #[cold]
     #[inline(never)]
     fn pad_envelope(
@@ -121,12 +161,12 @@ impl FrameEncoder {
         envelope: &Envelope,
         request_id: Option<u64>,
         payload: &Bytes,
-        out: &WriteBuf,
+        queued: usize,
         room: &mut [u8],
         envelope_len: usize,
     ) -> usize {
         let head_len = SMALL_PREFIX_ROOM + envelope_len;
-        let Some(extra) = align::envelope_padding(payload, out.remaining(), head_len) else {
+        let Some(extra) = align::envelope_padding(payload, queued, head_len) else {
             return envelope_len;
         };
         // One byte more than asked may be spent (`hot::write_padded`).
@@ -137,75 +177,27 @@ impl FrameEncoder {
         envelope.write_small_padded(request_id, extra, room).unwrap_or(envelope_len)
     }
 
-    /// A `kind` frame of at most one payload whose envelope (`envelope_len` bytes) is written
-    /// in `head` after [`SMALL_PREFIX_ROOM`] bytes: the prefix goes right before it, and the
-    /// whole head (with a small payload) is queued with one copy.
-    fn encode_small(
-        &self,
-        kind: FrameKind,
-        payload: Option<&Bytes>,
-        head: &mut [u8; SMALL_PREFIX_ROOM + SMALL_ENVELOPE_MAX],
-        envelope_len: usize,
-        out: &mut WriteBuf,
-    ) -> Result<(), WireError> {
-        let payload_len = payload.map_or(0, Bytes::len);
-        // In `Limits::check_frame`'s order, so the same frame fails with the same error.
-        self.limits.check_envelope(envelope_len as u64)?;
-        self.limits.check_payload_count(usize::from(payload.is_some()))?;
-        self.limits.check_payload_total(payload_len as u64)?;
-
-        let start = match payload {
-            Some(_) => {
-                head[PREFIX_LEN..SMALL_PREFIX_ROOM]
-                    .copy_from_slice(&(payload_len as u64).to_le_bytes());
-                0
-            }
-            None => PAYLOAD_LEN_SIZE,
-        };
-        head[start] = kind as u8;
-        head[start + 2] = u8::from(payload.is_some());
-        head[start + 4..start + 8].copy_from_slice(&(envelope_len as u32).to_le_bytes());
-        let head = &head[start..SMALL_PREFIX_ROOM + envelope_len];
-        match payload {
-            Some(payload) if payload.len() > INLINE_PAYLOAD_MAX => {
-                out.head_space(head.len()).extend_from_slice(head);
-                out.push(payload.clone());
-            }
-            payload => {
-                let payload = payload.map_or(&[][..], |payload| &payload[..]);
-                let space = out.head_space(head.len() + payload.len());
-                space.extend_from_slice(head);
-                space.extend_from_slice(payload);
-            }
-        }
-        Ok(())
-    }
-
     /// Any frame: checked, then its head encoded in place and its payloads queued.
     fn encode_any(&self, frame: Frame, out: &mut WriteBuf) -> Result<(), WireError> {
         let envelope_len = self.limits.check_frame(&frame)?;
 
         let head_len = PREFIX_LEN + PAYLOAD_LEN_SIZE * frame.payloads.len() + envelope_len;
-        let head = out.head_space(head_len);
+        let mut head = &mut out.room(head_len)[..head_len];
         // Kind, flags (none defined in version 1), payload count, envelope length, then the
-        // length table: one copy for up to two payloads.
-        let mut prefix = [0u8; PREFIX_LEN + 2 * PAYLOAD_LEN_SIZE];
-        prefix[0] = frame.envelope.kind() as u8;
-        prefix[2..4].copy_from_slice(&(frame.payloads.len() as u16).to_le_bytes());
-        prefix[4..8].copy_from_slice(&(envelope_len as u32).to_le_bytes());
-        let mut end = PREFIX_LEN;
-        for payload in frame.payloads.iter().take(2) {
-            prefix[end..end + 8].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-            end += PAYLOAD_LEN_SIZE;
-        }
-        head.put_slice(&prefix[..end]);
-        for payload in frame.payloads.iter().skip(2) {
+        // length table.
+        head.put_u8(frame.envelope.kind() as u8);
+        head.put_u8(0);
+        head.put_u16_le(frame.payloads.len() as u16);
+        head.put_u32_le(envelope_len as u32);
+        for payload in frame.payloads.iter() {
             head.put_u64_le(payload.len() as u64);
         }
-        frame.envelope.encode_raw(head);
+        frame.envelope.encode_raw(&mut head);
+        debug_assert!(head.is_empty(), "the head is as long as measured");
+        out.commit(head_len);
         for payload in frame.payloads {
             if payload.len() <= INLINE_PAYLOAD_MAX {
-                out.head_space(payload.len()).extend_from_slice(&payload);
+                out.put_head(&payload);
             } else {
                 out.push(payload);
             }

@@ -64,7 +64,7 @@ impl Envelope {
     }
 
     /// Appends the protobuf message to `dst`, which must have room for [`Self::encoded_len`].
-    pub(crate) fn encode_raw(&self, dst: &mut bytes::BytesMut) {
+    pub(crate) fn encode_raw(&self, dst: &mut impl bytes::BufMut) {
         match self {
             Envelope::Request(m) => hot::write_request(m, dst),
             Envelope::Response(m) => hot::write_response(m, dst),

@@ -17,7 +17,7 @@
 
 use std::ops::Range;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 
 use crate::{FrameKind, pb};
 
@@ -104,19 +104,19 @@ pub(crate) fn response_len(response: &pb::Response) -> usize {
 }
 
 /// Appends `request` as prost writes it.
-pub(crate) fn write_request(request: &pb::Request, dst: &mut BytesMut) {
+pub(crate) fn write_request(request: &pb::Request, dst: &mut impl BufMut) {
     let mut buf = [0u8; SMALL_ENVELOPE_MAX];
     match write_small(&Fields::of_request(request), &mut buf) {
-        Some(len) => dst.extend_from_slice(&buf[..len]),
+        Some(len) => dst.put_slice(&buf[..len]),
         None => write_large(&Fields::of_request(request), dst),
     }
 }
 
 /// Appends `response` as prost writes it.
-pub(crate) fn write_response(response: &pb::Response, dst: &mut BytesMut) {
+pub(crate) fn write_response(response: &pb::Response, dst: &mut impl BufMut) {
     let mut buf = [0u8; SMALL_ENVELOPE_MAX];
     match write_small(&Fields::of_response(response), &mut buf) {
-        Some(len) => dst.extend_from_slice(&buf[..len]),
+        Some(len) => dst.put_slice(&buf[..len]),
         None => write_large(&Fields::of_response(response), dst),
     }
 }
@@ -274,18 +274,18 @@ fn put_varint_exact(dst: &mut [u8], mut value: u64, len: usize) -> usize {
 
 /// Appends `fields` with a large header: the fields before it, the header by itself, then the
 /// fields after it.
-fn write_large(fields: &Fields<'_>, dst: &mut BytesMut) {
+fn write_large(fields: &Fields<'_>, dst: &mut impl BufMut) {
     let mut buf = [0u8; 3 * 11];
     let mut len = put_field(&mut buf, 1, fields.id);
     buf[len] = 2 << 3 | 2;
     len += 1 + put_varint(&mut buf[len + 1..], fields.header.len() as u64);
-    dst.extend_from_slice(&buf[..len]);
-    dst.extend_from_slice(fields.header);
+    dst.put_slice(&buf[..len]);
+    dst.put_slice(fields.header);
     len = 0;
     for (field, value) in fields.after {
         len += put_field(&mut buf[len..], field, value);
     }
-    dst.extend_from_slice(&buf[..len]);
+    dst.put_slice(&buf[..len]);
 }
 
 /// Writes the key and value of a varint field unless the value is zero; returns the length.
@@ -359,6 +359,7 @@ fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use bytes::BytesMut;
     use proptest::prelude::*;
     use prost::Message;
 

@@ -14,19 +14,35 @@ const SCRATCH_BLOCK: usize = 8 * 1024;
 /// It implements [`bytes::Buf`] with [`Buf::chunks_vectored`], so a writer that supports vectored
 /// I/O sends many frames, heads and payloads alike, with one `writev`. Consecutive heads with no
 /// payload between them stay contiguous and take a single I/O slice.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct WriteBuf {
     /// Sealed segments, oldest first.
     sealed: VecDeque<Bytes>,
-    /// Heads encoded after the last sealed segment: logically the queue's tail. Its spare
-    /// capacity is the block the next heads are encoded into, reused once written.
+    /// The scratch block heads are encoded into, initialized in full once when it is made:
+    /// an encoder writes a head straight into it and then queues what it wrote
+    /// ([`Self::commit`]), with no stack copy to zero and move and no capacity check per
+    /// field. `open[open_written..open_end]` is queued (logically the queue's tail); the
+    /// bytes after `open_end` are room, holding whatever was written there before.
     open: BytesMut,
+    /// End of the heads queued in `open`.
+    open_end: usize,
     /// How much of `open` was written already. A cursor rather than `BytesMut::advance`: once
-    /// all is written the block is cleared and refilled from its start, where advancing moved
-    /// its start and the next head had to move it back (about 25 instructions per flush).
+    /// all is written the block is refilled from its start, where advancing moved its start
+    /// and the next head had to move it back (about 25 instructions per flush).
     open_written: usize,
     /// Bytes in `sealed`.
     sealed_len: usize,
+}
+
+impl std::fmt::Debug for WriteBuf {
+    /// The queue's shape, not the scratch block's stale bytes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteBuf")
+            .field("remaining", &self.remaining())
+            .field("sealed_segments", &self.sealed.len())
+            .field("open_queued", &(self.open_end - self.open_written))
+            .finish()
+    }
 }
 
 impl WriteBuf {
@@ -50,14 +66,40 @@ impl WriteBuf {
         }
     }
 
-    /// Room for a head of `len` bytes at the queue's tail.
-    pub(crate) fn head_space(&mut self, len: usize) -> &mut BytesMut {
-        if self.open.capacity() - self.open.len() < len {
-            // The block is full: what it holds becomes a sealed segment, the rest moves on.
-            self.seal_open();
-            self.open.reserve(len.max(SCRATCH_BLOCK));
+    /// Room for a head of up to `len` bytes at the queue's tail: a slice at least `len` long,
+    /// holding stale bytes. Nothing in it is queued until [`Self::commit`].
+    #[inline]
+    pub(crate) fn room(&mut self, len: usize) -> &mut [u8] {
+        if self.open.len() - self.open_end < len {
+            self.grow_open(len);
         }
-        &mut self.open
+        &mut self.open[self.open_end..]
+    }
+
+    /// Queues the first `len` bytes of the slice [`Self::room`] gave last, which must be at
+    /// least that long.
+    #[inline]
+    pub(crate) fn commit(&mut self, len: usize) {
+        debug_assert!(self.open_end + len <= self.open.len(), "commit past the room given");
+        self.open_end += len;
+    }
+
+    /// Copies `bytes` to the queue's tail.
+    pub(crate) fn put_head(&mut self, bytes: &[u8]) {
+        self.room(bytes.len())[..bytes.len()].copy_from_slice(bytes);
+        self.commit(bytes.len());
+    }
+
+    /// The block has less than `len` bytes of room: what it holds becomes a sealed segment,
+    /// and if the rest of it is still too small, a new block (the old one's allocation when
+    /// everything cut from it was written and dropped) is made and initialized.
+    #[cold]
+    fn grow_open(&mut self, len: usize) {
+        self.seal_open();
+        if self.open.len() < len {
+            self.open.clear();
+            self.open.resize(len.max(SCRATCH_BLOCK), 0);
+        }
     }
 
     /// Appends a buffer as it is, after everything queued so far.
@@ -119,28 +161,45 @@ impl WriteBuf {
         front
     }
 
+    /// The heads queued in the open block become a sealed segment; the block's room after
+    /// them stays open for the next heads.
     fn seal_open(&mut self) {
-        if self.open_unwritten().is_empty() {
-            self.clear_open();
-            return;
+        if !self.open_unwritten().is_empty() {
+            let mut head = self.open.split_to(self.open_end);
+            head.advance(self.open_written);
+            let head = head.freeze();
+            self.sealed_len += head.len();
+            self.sealed.push_back(head);
         }
-        // `split` keeps the block's spare capacity in `open` for the next heads.
-        let mut head = self.open.split();
-        head.advance(std::mem::take(&mut self.open_written));
-        let head = head.freeze();
-        self.sealed_len += head.len();
-        self.sealed.push_back(head);
+        self.clear_open();
     }
 
-    /// The part of the open block not written yet.
+    /// The part of the open block queued and not written yet.
     fn open_unwritten(&self) -> &[u8] {
-        &self.open[self.open_written..]
+        &self.open[self.open_written..self.open_end]
     }
 
-    /// Everything in the open block was written: it is refilled from its start.
+    /// Nothing in the open block is queued: it is refilled from its start.
     fn clear_open(&mut self) {
-        self.open.clear();
+        self.open_end = 0;
         self.open_written = 0;
+    }
+
+    /// [`Buf::advance`] with sealed segments queued: through them, then into the open block.
+    fn advance_sealed(&mut self, mut cnt: usize) {
+        assert!(cnt <= self.remaining(), "advance past the end of a WriteBuf");
+        while cnt > 0 {
+            let Some(front) = self.sealed.front_mut() else {
+                return self.advance(cnt);
+            };
+            let step = cnt.min(front.len());
+            front.advance(step);
+            self.sealed_len -= step;
+            cnt -= step;
+            if front.is_empty() {
+                self.sealed.pop_front();
+            }
+        }
     }
 }
 
@@ -159,10 +218,12 @@ impl WriteBuf {
 }
 
 impl Buf for WriteBuf {
+    #[inline]
     fn remaining(&self) -> usize {
-        self.sealed_len + self.open.len() - self.open_written
+        self.sealed_len + self.open_end - self.open_written
     }
 
+    #[inline]
     fn chunk(&self) -> &[u8] {
         match self.sealed.front() {
             Some(front) => front,
@@ -170,23 +231,17 @@ impl Buf for WriteBuf {
         }
     }
 
-    fn advance(&mut self, mut cnt: usize) {
-        assert!(cnt <= self.remaining(), "advance past the end of a WriteBuf");
-        while cnt > 0 {
-            let Some(front) = self.sealed.front_mut() else {
-                self.open_written += cnt;
-                if self.open_written == self.open.len() {
-                    self.clear_open();
-                }
-                return;
-            };
-            let step = cnt.min(front.len());
-            front.advance(step);
-            self.sealed_len -= step;
-            cnt -= step;
-            if front.is_empty() {
-                self.sealed.pop_front();
-            }
+    #[inline]
+    fn advance(&mut self, cnt: usize) {
+        if !self.sealed.is_empty() {
+            return self.advance_sealed(cnt);
+        }
+        // Only heads in the open block are queued: the common case, one cursor moved.
+        let written = self.open_written + cnt;
+        assert!(written <= self.open_end, "advance past the end of a WriteBuf");
+        match written == self.open_end {
+            true => self.clear_open(),
+            false => self.open_written = written,
         }
     }
 
@@ -226,7 +281,7 @@ mod tests {
             match next(5) {
                 0 => {
                     let len = next(3 * SCRATCH_BLOCK as u64 / 2) as usize;
-                    queue.head_space(len).extend(std::iter::repeat_n(byte, len));
+                    queue.put_head(&vec![byte; len]);
                     expected.extend(std::iter::repeat_n(byte, len));
                 }
                 1 => {
@@ -248,7 +303,7 @@ mod tests {
                         // Appended to an empty queue, or behind bytes not written yet.
                         let mut other = WriteBuf::new();
                         let before: &[u8] = if next(2) == 0 { b"abc" } else { b"" };
-                        other.head_space(before.len()).extend_from_slice(before);
+                        other.put_head(before);
                         other.append(&mut front);
                         assert!(front.is_empty());
                         let taken = other.flatten();
