@@ -1,6 +1,6 @@
 //! Incremental, limit-checked frame decoding that hands out slices of the read buffer.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 
 use crate::hot::HotEnvelope;
 use crate::{
@@ -180,15 +180,9 @@ impl FrameDecoder {
         // The frame is cut off `src` once; the header off that (unless empty), and the
         // payload is what remains.
         let mut rest = src.split_to(envelope_end + payload_len).freeze();
-        let header = if hot.header.is_empty() {
-            rest.advance(envelope_end);
-            Bytes::new()
-        } else {
-            rest.advance(table_end + hot.header.start);
-            let header = rest.split_to(hot.header.len());
-            rest.advance(envelope_len - hot.header.end);
-            header
-        };
+        // `slice` is empty without a count for an empty header.
+        let header = rest.slice(table_end + hot.header.start..table_end + hot.header.end);
+        rest.advance(envelope_end);
         let payloads = match payload_count {
             0 => Payloads::new(),
             _ => Payloads::from([rest]),
