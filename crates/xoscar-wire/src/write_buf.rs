@@ -175,11 +175,13 @@ impl WriteBuf {
     }
 
     /// The part of the open block queued and not written yet.
+    #[inline]
     fn open_unwritten(&self) -> &[u8] {
         &self.open[self.open_written..self.open_end]
     }
 
     /// Nothing in the open block is queued: it is refilled from its start.
+    #[inline]
     fn clear_open(&mut self) {
         self.open_end = 0;
         self.open_written = 0;
