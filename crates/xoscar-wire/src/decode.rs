@@ -1,6 +1,6 @@
 //! Incremental, limit-checked frame decoding that hands out slices of the read buffer.
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::hot::HotEnvelope;
 use crate::{
@@ -180,8 +180,10 @@ impl FrameDecoder {
         // The frame is cut off `src` once; the header off that (unless empty), and the
         // payload is what remains.
         let mut rest = src.split_to(envelope_end + payload_len).freeze();
-        // `slice` is empty without a count for an empty header.
-        let header = rest.slice(table_end + hot.header.start..table_end + hot.header.end);
+        let header = match hot.header.is_empty() {
+            true => Bytes::new(),
+            false => rest.slice(table_end + hot.header.start..table_end + hot.header.end),
+        };
         rest.advance(envelope_end);
         let payloads = match payload_count {
             0 => Payloads::new(),

@@ -2,7 +2,7 @@
 
 use bytes::{Buf, BufMut, Bytes};
 
-use crate::hot::SMALL_ENVELOPE_MAX;
+use crate::hot::{SMALL_ENVELOPE_MAX, SmallEnvelope};
 use crate::{Envelope, Frame, Limits, PAYLOAD_LEN_SIZE, PREFIX_LEN, WireError, WriteBuf, align};
 
 /// Room for the prefix and one payload length before a small envelope in the head scratch.
@@ -101,14 +101,18 @@ impl FrameEncoder {
             false => 0,
         };
         let room = out.room(envelope_at + SMALL_ENVELOPE_MAX + copied_len);
-        let envelope_len = envelope.write_small(request_id, &mut room[envelope_at..])?;
+        let envelope_room: &mut SmallEnvelope = (&mut room
+            [envelope_at..envelope_at + SMALL_ENVELOPE_MAX])
+            .try_into()
+            .expect("as much room was asked for");
+        let envelope_len = envelope.write_small(request_id, envelope_room)?;
         let envelope_len = match payload {
             Some(payload) if payload_len >= align::MIN_ALIGNED_PAYLOAD => self.pad_envelope(
                 envelope,
                 request_id,
                 payload,
                 queued,
-                &mut room[envelope_at..],
+                envelope_room,
                 envelope_len,
             ),
             _ => envelope_len,
@@ -162,7 +166,7 @@ impl FrameEncoder {
         request_id: Option<u64>,
         payload: &Bytes,
         queued: usize,
-        room: &mut [u8],
+        room: &mut SmallEnvelope,
         envelope_len: usize,
     ) -> usize {
         let head_len = SMALL_PREFIX_ROOM + envelope_len;

@@ -92,7 +92,11 @@ impl Envelope {
     /// `hot::SMALL_ENVELOPE_MAX` long): its length. `None` for any other envelope. A request
     /// is written under `request_id` if given, else under its own id.
     #[inline]
-    pub(crate) fn write_small(&self, request_id: Option<u64>, buf: &mut [u8]) -> Option<usize> {
+    pub(crate) fn write_small(
+        &self,
+        request_id: Option<u64>,
+        buf: &mut hot::SmallEnvelope,
+    ) -> Option<usize> {
         match self {
             Envelope::Request(m) => hot::write_small_request(m, request_id.unwrap_or(m.id), buf),
             Envelope::Response(m) => hot::write_small_response(m, buf),
@@ -106,7 +110,7 @@ impl Envelope {
         &self,
         request_id: Option<u64>,
         extra: usize,
-        buf: &mut [u8],
+        buf: &mut hot::SmallEnvelope,
     ) -> Option<usize> {
         match self {
             Envelope::Request(m) => {

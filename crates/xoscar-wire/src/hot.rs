@@ -122,16 +122,22 @@ pub(crate) fn write_response(response: &pb::Response, dst: &mut impl BufMut) {
 }
 
 /// Writes `request`, under the id `id`, into `buf` when its header is at most
-/// [`SMALL_HEADER`] bytes and `buf` has [`SMALL_ENVELOPE_MAX`] bytes of room: its length.
-/// `None` otherwise (nothing written).
+/// [`SMALL_HEADER`] bytes: its length. `None` otherwise (nothing written).
 #[inline]
-pub(crate) fn write_small_request(request: &pb::Request, id: u64, buf: &mut [u8]) -> Option<usize> {
+pub(crate) fn write_small_request(
+    request: &pb::Request,
+    id: u64,
+    buf: &mut SmallEnvelope,
+) -> Option<usize> {
     write_small(&Fields { id, ..Fields::of_request(request) }, buf)
 }
 
 /// [`write_small_request`] for a response.
 #[inline]
-pub(crate) fn write_small_response(response: &pb::Response, buf: &mut [u8]) -> Option<usize> {
+pub(crate) fn write_small_response(
+    response: &pb::Response,
+    buf: &mut SmallEnvelope,
+) -> Option<usize> {
     write_small(&Fields::of_response(response), buf)
 }
 
@@ -140,7 +146,7 @@ pub(crate) fn write_padded_request(
     request: &pb::Request,
     id: u64,
     extra: usize,
-    buf: &mut [u8],
+    buf: &mut SmallEnvelope,
 ) -> Option<usize> {
     write_padded(&Fields { id, ..Fields::of_request(request) }, extra, buf)
 }
@@ -149,7 +155,7 @@ pub(crate) fn write_padded_request(
 pub(crate) fn write_padded_response(
     response: &pb::Response,
     extra: usize,
-    buf: &mut [u8],
+    buf: &mut SmallEnvelope,
 ) -> Option<usize> {
     write_padded(&Fields::of_response(response), extra, buf)
 }
@@ -164,6 +170,10 @@ pub(crate) const FIXED_FIELDS_MAX: usize = 3 * 11 + 11;
 /// The most bytes an envelope with a small header takes: a key and a ten-byte varint per
 /// scalar field, the header's key, length and bytes.
 pub(crate) const SMALL_ENVELOPE_MAX: usize = FIXED_FIELDS_MAX + SMALL_HEADER;
+
+/// Room for an envelope with a small header: a fixed length, so that the writer's bounds
+/// checks compare against a constant.
+pub(crate) type SmallEnvelope = [u8; SMALL_ENVELOPE_MAX];
 
 /// A hot envelope's fields in number order: a varint (1), the header (2), two varints.
 struct Fields<'a> {
@@ -186,12 +196,12 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Writes `fields` into `buf` (at least [`SMALL_ENVELOPE_MAX`] long), leaving out zeros as
-/// prost does, if the header is small: the length written.
+/// Writes `fields` into `buf`, leaving out zeros as prost does, if the header is small: the
+/// length written.
 #[inline]
-fn write_small(fields: &Fields<'_>, buf: &mut [u8]) -> Option<usize> {
+fn write_small(fields: &Fields<'_>, buf: &mut SmallEnvelope) -> Option<usize> {
     let header = fields.header;
-    if header.len() > SMALL_HEADER || buf.len() < SMALL_ENVELOPE_MAX {
+    if header.len() > SMALL_HEADER {
         return None;
     }
     let mut len = put_field(buf, 1, fields.id);
@@ -243,9 +253,9 @@ const PADDED_VARINT_MAX: usize = 9;
 /// explicitly. Both are valid protobuf that prost, and [`HotEnvelope::read`], read as the same
 /// message. It spends at most what the three varint fields can take (up to 28 bytes), and one
 /// byte more than `extra` when the last byte left would have to be a field of its own.
-fn write_padded(fields: &Fields<'_>, extra: usize, buf: &mut [u8]) -> Option<usize> {
+fn write_padded(fields: &Fields<'_>, extra: usize, buf: &mut SmallEnvelope) -> Option<usize> {
     let header = fields.header;
-    if header.len() > SMALL_HEADER || buf.len() < SMALL_ENVELOPE_MAX {
+    if header.len() > SMALL_HEADER {
         return None;
     }
     let mut left = extra;
