@@ -1,6 +1,5 @@
 //! Wire codec: encode + decode of one frame, beside a 4-byte length prefix doing the same trip
-//! through one buffer ([`WireTrip`]). Both copy the payload once (as a socket read would);
-//! nothing else.
+//! through one buffer ([`WireTrip`] says what each copies).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;

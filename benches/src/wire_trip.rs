@@ -1,9 +1,10 @@
 //! One frame's trip through the codec, and the raw limit doing the same job, shared by the
 //! criterion bench (`benches/wire.rs`) and the callgrind example (`fixed_actor_calls wire`).
 //!
-//! Both copy the payload once (as a socket read would) and nothing else: ours encodes a
-//! request frame into a [`WriteBuf`], copies what is queued into the read buffer and decodes
-//! it; raw writes a 4-byte length and the payload into the read buffer and cuts it off again.
+//! Ours encodes a request frame into a [`WriteBuf`] (a payload this small is copied next to
+//! the envelope, as every sender of one does), copies what is queued into the read buffer (the
+//! socket's copy) and decodes it; raw writes a 4-byte length and the payload into the read
+//! buffer and cuts it off again, one copy of the payload.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use xoscar_wire::{Frame, FrameDecoder, FrameEncoder, WriteBuf};
