@@ -177,17 +177,27 @@ impl FrameDecoder {
             return None;
         }
         let hot = HotEnvelope::read(kind, &src[table_end..envelope_end])?;
-        // The frame is cut off `src` once; the header off that (unless empty), and the
-        // payload is what remains.
+        // The frame is cut off `src` once; the header is a slice of that (none if empty),
+        // and the payload is what remains. Without a payload the header takes the rest
+        // itself, with no count of its own.
         let mut rest = src.split_to(envelope_end + payload_len).freeze();
-        let header = match hot.header.is_empty() {
-            true => Bytes::new(),
-            false => rest.slice(table_end + hot.header.start..table_end + hot.header.end),
-        };
-        rest.advance(envelope_end);
-        let payloads = match payload_count {
-            0 => Payloads::new(),
-            _ => Payloads::from([rest]),
+        let header = hot.header.clone();
+        let (header, payloads) = match (payload_count, header.is_empty()) {
+            (0, true) => (Bytes::new(), Payloads::new()),
+            (0, false) => {
+                rest.advance(table_end + header.start);
+                rest.truncate(header.len());
+                (rest, Payloads::new())
+            }
+            (_, true) => {
+                rest.advance(envelope_end);
+                (Bytes::new(), Payloads::from([rest]))
+            }
+            (_, false) => {
+                let header = rest.slice(table_end + header.start..table_end + header.end);
+                rest.advance(envelope_end);
+                (header, Payloads::from([rest]))
+            }
         };
         let envelope = match kind {
             FrameKind::Request => Envelope::Request(hot.into_request(header)),
