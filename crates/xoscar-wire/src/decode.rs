@@ -181,12 +181,12 @@ impl FrameDecoder {
         // and the payload is what remains. Without a payload the header takes the rest
         // itself, with no count of its own.
         let mut rest = src.split_to(envelope_end + payload_len).freeze();
-        let header = hot.header.clone();
-        let (header, payloads) = match (payload_count, header.is_empty()) {
+        let header_at = hot.header.clone();
+        let (header, payloads) = match (payload_count, header_at.is_empty()) {
             (0, true) => (Bytes::new(), Payloads::new()),
             (0, false) => {
-                rest.advance(table_end + header.start);
-                rest.truncate(header.len());
+                rest.advance(table_end + header_at.start);
+                rest.truncate(header_at.len());
                 (rest, Payloads::new())
             }
             (_, true) => {
@@ -194,7 +194,7 @@ impl FrameDecoder {
                 (Bytes::new(), Payloads::from([rest]))
             }
             (_, false) => {
-                let header = rest.slice(table_end + header.start..table_end + header.end);
+                let header = rest.slice(table_end + header_at.start..table_end + header_at.end);
                 rest.advance(envelope_end);
                 (header, Payloads::from([rest]))
             }

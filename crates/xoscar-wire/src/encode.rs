@@ -118,7 +118,7 @@ impl FrameEncoder {
             _ => envelope_len,
         };
         // In `Limits::check_frame`'s order, so the same frame fails with the same error.
-        if let Err(error) = self.check_small(envelope_len, payload) {
+        if let Err(error) = self.check_small(envelope_len, payload.is_some(), payload_len) {
             return Some(Err(error));
         }
         room[0] = envelope.kind() as u8;
@@ -145,12 +145,17 @@ impl FrameEncoder {
     }
 
     /// The limits' checks of a frame of one envelope `envelope_len` bytes long and at most
-    /// one payload, in [`Limits::check_frame`]'s order.
+    /// one payload (`payload_len` bytes), in [`Limits::check_frame`]'s order.
     #[inline]
-    fn check_small(&self, envelope_len: usize, payload: Option<&Bytes>) -> Result<(), WireError> {
+    fn check_small(
+        &self,
+        envelope_len: usize,
+        has_payload: bool,
+        payload_len: usize,
+    ) -> Result<(), WireError> {
         self.limits.check_envelope(envelope_len as u64)?;
-        self.limits.check_payload_count(usize::from(payload.is_some()))?;
-        self.limits.check_payload_total(payload.map_or(0, Bytes::len) as u64)
+        self.limits.check_payload_count(usize::from(has_payload))?;
+        self.limits.check_payload_total(payload_len as u64)
     }
 
     /// The length of `envelope`, written `envelope_len` bytes long in `room`, after it is
