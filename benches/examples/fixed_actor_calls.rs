@@ -128,8 +128,8 @@ fn wire(mode: &str, calls: u64) {
     let (started, allocations) = (Instant::now(), Counting::allocations());
     for _ in 0..calls {
         match mode {
-            "wire-raw" => drop(std::hint::black_box(trip.raw(&payload))),
-            _ => drop(std::hint::black_box(trip.ours(&payload))),
+            "wire-raw" => drop(std::hint::black_box(trip.raw(payload))),
+            _ => drop(std::hint::black_box(trip.ours(payload))),
         }
     }
     let elapsed = started.elapsed();

@@ -22,8 +22,9 @@ impl WireTrip {
     /// Encodes a request carrying `payload` (and a 6-byte header), copies it to the read
     /// buffer, decodes it.
     #[inline]
-    pub fn ours(&mut self, payload: &Bytes) -> Frame {
-        let frame = Frame::request(1, Bytes::from_static(b"header"), [payload.clone()]);
+    pub fn ours(&mut self, payload: &'static [u8]) -> Frame {
+        let frame =
+            Frame::request(1, Bytes::from_static(b"header"), [Bytes::from_static(payload)]);
         self.encoder.encode(frame, &mut self.out).expect("encode");
         self.wire.reserve(self.out.remaining());
         while self.out.has_remaining() {
@@ -47,6 +48,6 @@ impl WireTrip {
 
 /// A payload of `len` bytes that clones without a reference count (a static), as a payload
 /// moved into a frame would take none (the raw side copies from it, none either).
-pub fn static_payload(len: usize) -> Bytes {
-    Bytes::from_static(vec![7u8; len].leak())
+pub fn static_payload(len: usize) -> &'static [u8] {
+    vec![7u8; len].leak()
 }
