@@ -141,12 +141,19 @@ impl Envelope {
 ///
 /// Payloads are never copied by the codec: encoding queues them as they are, decoding hands out
 /// slices of the read buffer.
+// Laid out in this order on purpose (`repr(C)`). With the envelope first, its request's last
+// field (a `u32`) sat against the payloads, and the decoder's move of a frame into its result
+// copied the two as one range, in 16-byte loads 4 bytes off the stores that had just written
+// the payloads: loads a store cannot forward to, which wait for those stores to reach the
+// cache (a quarter of the decoder's samples in a wall-clock profile). Payloads first took the
+// 64 B wire trip from 79 to 71 ns (pinned criterion rounds).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[repr(C)]
 pub struct Frame {
-    /// The protobuf part.
-    pub envelope: Envelope,
     /// Raw buffers, in order. Empty for most control frames.
     pub payloads: Payloads,
+    /// The protobuf part.
+    pub envelope: Envelope,
 }
 
 impl Frame {
