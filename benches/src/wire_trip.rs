@@ -46,8 +46,9 @@ impl WireTrip {
     }
 }
 
-/// A payload of `len` bytes that clones without a reference count (a static), as a payload
-/// moved into a frame would take none (the raw side copies from it, none either).
+/// A payload of `len` bytes, static: ours wraps it in a `Bytes` per trip with no reference
+/// count and no call ([`Bytes::from_static`]), which is what a sender moving its payload
+/// into a frame pays; raw copies from it.
 pub fn static_payload(len: usize) -> &'static [u8] {
     vec![7u8; len].leak()
 }
