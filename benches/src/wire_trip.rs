@@ -23,8 +23,7 @@ impl WireTrip {
     /// buffer, decodes it.
     #[inline]
     pub fn ours(&mut self, payload: &'static [u8]) -> Frame {
-        let frame =
-            Frame::request(1, Bytes::from_static(b"header"), [Bytes::from_static(payload)]);
+        let frame = Frame::request(1, Bytes::from_static(b"header"), [Bytes::from_static(payload)]);
         self.encoder.encode(frame, &mut self.out).expect("encode");
         self.wire.reserve(self.out.remaining());
         while self.out.has_remaining() {
