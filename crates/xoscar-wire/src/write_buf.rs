@@ -238,9 +238,10 @@ impl Buf for WriteBuf {
         if !self.sealed.is_empty() {
             return self.advance_sealed(cnt);
         }
-        // Only heads in the open block are queued: the common case, one cursor moved.
+        // Only heads in the open block are queued: the common case, one cursor moved. Checked
+        // before the sum, which a count near `usize::MAX` would wrap round.
+        assert!(cnt <= self.open_end - self.open_written, "advance past the end of a WriteBuf");
         let written = self.open_written + cnt;
-        assert!(written <= self.open_end, "advance past the end of a WriteBuf");
         match written == self.open_end {
             true => self.clear_open(),
             false => self.open_written = written,
@@ -264,6 +265,28 @@ impl Buf for WriteBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Advancing past what is queued is refused, whatever the count, and with only heads
+    /// queued as with buffers pushed too (the two ways `advance` goes).
+    #[test]
+    fn advancing_past_the_end_is_refused() {
+        for pushed in [false, true] {
+            for cnt in [4, usize::MAX] {
+                let mut queue = WriteBuf::new();
+                queue.put_head(b"abc");
+                if pushed {
+                    queue.push(Bytes::from_static(b"d"));
+                }
+                queue.advance(1);
+                let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    queue.advance(cnt);
+                }));
+                let message = refused.expect_err("advanced past the end");
+                let message = message.downcast_ref::<&str>().copied().unwrap_or_default();
+                assert_eq!(message, "advance past the end of a WriteBuf", "pushed {pushed}");
+            }
+        }
+    }
 
     /// Heads, pushed buffers and partial writes in a long pseudo-random mix: what is left to
     /// write is always exactly what went in and was not written yet, in order.
