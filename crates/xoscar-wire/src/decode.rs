@@ -143,8 +143,9 @@ impl FrameDecoder {
 
     /// The common frame in one pass: a call or an answer (a request or response with at most
     /// one payload, its envelope in the plain shape), whole at the front of `src` and within
-    /// the limits. The frame is cut off `src` with one reference count, and its header (if
-    /// not empty) off that with another. `None` for anything else, with `src` untouched: the
+    /// the limits. The frame is cut off `src` with one reference count; with a payload, its
+    /// header (if not empty) is cut off that with another, and without one the header is the
+    /// frame itself. `None` for anything else, with `src` untouched: the
     /// general path then decodes it, or says what is wrong with it.
     #[inline]
     fn decode_call(&self, src: &mut BytesMut) -> Option<Frame> {
