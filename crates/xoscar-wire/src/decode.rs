@@ -1,8 +1,9 @@
 //! Incremental, limit-checked frame decoding that hands out slices of the read buffer.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 
 use crate::hot::HotEnvelope;
+use crate::received::{InPlace, ReceivedFrame};
 use crate::{
     Envelope, Frame, FrameKind, Limits, PAYLOAD_LEN_SIZE, PREFIX_LEN, Payloads, WireError,
 };
@@ -56,17 +57,28 @@ impl FrameDecoder {
     /// are needed (having reserved room for some of them in `src`).
     ///
     /// After an error the stream is unusable: framing is lost.
-    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
-        if self.pending.is_none()
-            && let Some(frame) = self.decode_call(src)
-        {
-            return Ok(Some(frame));
+    // Inlined (its general path is not): a call left its result to be moved through memory.
+    #[inline]
+    pub fn decode_received(
+        &mut self,
+        src: &mut BytesMut,
+    ) -> Result<Option<ReceivedFrame>, WireError> {
+        // A frame whose head came earlier is read in place too, once it is whole.
+        let whole = self.pending.is_none_or(|pending| src.len() >= pending.total_len);
+        if whole && let Some(frame) = self.decode_in_place(src) {
+            self.pending = None;
+            return Ok(Some(ReceivedFrame::in_place(frame)));
         }
-        self.decode_any(src)
+        Ok(self.decode_any(src)?.map(ReceivedFrame::from))
     }
 
-    /// [`Self::decode`] for any frame, whole or not, valid or not. Kept out of line: inlined
-    /// beside the one-pass path it made `decode` large enough that the small calls of `bytes`
+    /// [`Self::decode_received`], the frame as a [`Frame`] value.
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
+        Ok(self.decode_received(src)?.map(ReceivedFrame::into_frame))
+    }
+
+    /// [`Self::decode_received`] for any frame, whole or not, valid or not. Kept out of line:
+    /// inlined beside the one-pass path it made `decode` large enough that the small calls of `bytes`
     /// it makes were no longer inlined, and the 64 B trip took 8 % longer for it.
     #[inline(never)]
     fn decode_any(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
@@ -126,6 +138,7 @@ impl FrameDecoder {
                 };
                 match hot.kind() {
                     FrameKind::Request => Envelope::Request(hot.into_request(header)),
+                    FrameKind::Notify => Envelope::Notify(HotEnvelope::into_notify(header)),
                     _ => Envelope::Response(hot.into_response(header)),
                 }
             }
@@ -141,17 +154,16 @@ impl FrameDecoder {
         Ok(Some(Frame { envelope, payloads }))
     }
 
-    /// The common frame in one pass: a call or an answer (a request or response with at most
-    /// one payload, its envelope in the plain shape), whole at the front of `src` and within
-    /// the limits. The frame is cut off `src` with one reference count; with a payload, its
-    /// header (if not empty) is cut off that with another, and without one the header is the
-    /// frame itself. `None` for anything else, with `src` untouched: the
-    /// general path then decodes it, or says what is wrong with it.
+    /// The common frame in one pass: a call, an answer or a one-way message (a request,
+    /// response or notify with at most one payload, its envelope in the plain shape), whole at
+    /// the front of `src` and within the limits, cut off `src` with one reference count. `None`
+    /// for anything else, with `src` untouched: the general path then decodes it, or says what
+    /// is wrong with it.
     #[inline]
-    fn decode_call(&self, src: &mut BytesMut) -> Option<Frame> {
+    fn decode_in_place(&self, src: &mut BytesMut) -> Option<InPlace> {
         let prefix: [u8; PREFIX_LEN] = src.get(..PREFIX_LEN)?.try_into().ok()?;
         let kind = match FrameKind::from_byte(prefix[0])? {
-            kind @ (FrameKind::Request | FrameKind::Response) => kind,
+            kind @ (FrameKind::Request | FrameKind::Response | FrameKind::Notify) => kind,
             _ => return None,
         };
         let payload_count = usize::from(u16::from_le_bytes([prefix[2], prefix[3]]));
@@ -177,44 +189,41 @@ impl FrameDecoder {
         if src.len() < envelope_end.checked_add(payload_len)? {
             return None;
         }
+        // Offsets are kept in 32 bits; an envelope ending past that is read the general way.
+        let payload_start = u32::try_from(envelope_end).ok()?;
         let hot = HotEnvelope::read(kind, &src[table_end..envelope_end])?;
-        // The frame is cut off `src` once; the header is a slice of that (none if empty),
-        // and the payload is what remains. Without a payload the header takes the rest
-        // itself, with no count of its own.
-        let mut rest = src.split_to(envelope_end + payload_len).freeze();
-        let header_at = hot.header.clone();
-        let (header, payloads) = match (payload_count, header_at.is_empty()) {
-            (0, true) => (Bytes::new(), Payloads::new()),
-            (0, false) => {
-                rest.advance(table_end + header_at.start);
-                rest.truncate(header_at.len());
-                (rest, Payloads::new())
-            }
-            (_, true) => {
-                rest.advance(envelope_end);
-                (Bytes::new(), Payloads::from([rest]))
-            }
-            (_, false) => {
-                let header = rest.slice(table_end + header_at.start..table_end + header_at.end);
-                rest.advance(envelope_end);
-                (header, Payloads::from([rest]))
-            }
-        };
-        let envelope = match kind {
-            FrameKind::Request => Envelope::Request(hot.into_request(header)),
-            _ => Envelope::Response(hot.into_response(header)),
-        };
-        Some(Frame { envelope, payloads })
+        let frame = src.split_to(envelope_end + payload_len).freeze();
+        Some(InPlace {
+            frame,
+            id: hot.id,
+            third: hot.third,
+            // prost's narrowing of a `uint32` or enum field.
+            last: hot.last as u32,
+            // Within the envelope, so below `payload_start`.
+            header_start: (table_end + hot.header.start) as u32,
+            header_end: (table_end + hot.header.end) as u32,
+            payload_start,
+            kind,
+            has_payload: payload_count == 1,
+        })
     }
 
-    /// Like [`Self::decode`], for when the stream has ended: bytes of an incomplete frame are
+    /// Like [`Self::decode_received`], for when the stream has ended: bytes of an incomplete frame are
     /// a [`WireError::Truncated`] error; an empty buffer is a clean end (`Ok(None)`).
-    pub fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
-        match self.decode(src)? {
+    pub fn decode_received_eof(
+        &mut self,
+        src: &mut BytesMut,
+    ) -> Result<Option<ReceivedFrame>, WireError> {
+        match self.decode_received(src)? {
             Some(frame) => Ok(Some(frame)),
             None if src.is_empty() => Ok(None),
             None => Err(WireError::Truncated { buffered: src.len() }),
         }
+    }
+
+    /// [`Self::decode_received_eof`], the frame as a [`Frame`] value.
+    pub fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, WireError> {
+        Ok(self.decode_received_eof(src)?.map(ReceivedFrame::into_frame))
     }
 
     /// Parses and checks the prefix and length table, once both are buffered.
@@ -306,7 +315,8 @@ mod tests {
     }
 
     proptest! {
-        /// The one-pass path for calls and answers takes what the general path takes, gives
+        /// The one-pass path for calls, answers and one-way messages takes what the general
+        /// path takes, gives
         /// the same frames, and leaves (or refuses) what it leaves, for valid and mangled
         /// bytes and tight limits alike.
         #[test]
@@ -314,21 +324,22 @@ mod tests {
             calls in proptest::collection::vec(
                 (any::<u64>(), proptest::collection::vec(any::<u8>(), 0..40),
                  proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
-                 any::<bool>(), any::<u32>()),
+                 0u8..3, any::<u32>()),
                 1..4),
             flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
             cut in any::<prop::sample::Index>(),
             limit in 0usize..400,
         ) {
-            let frames = calls.into_iter().map(|(id, header, payload, response, extra)| {
+            let frames = calls.into_iter().map(|(id, header, payload, kind, extra)| {
                 let header = Bytes::from(header);
-                let envelope = match response {
-                    true => Envelope::Response(pb::Response {
+                let envelope = match kind {
+                    0 => Envelope::Response(pb::Response {
                         id, header, more: extra % 2 == 0, status: extra as i32 % 3,
                     }),
-                    false => Envelope::Request(pb::Request {
+                    1 => Envelope::Request(pb::Request {
                         id, header, timeout_us: u64::from(extra), stream_credit: extra / 7,
                     }),
+                    _ => Envelope::Notify(pb::Notify { header }),
                 };
                 Frame::new(envelope, payload.into_iter().map(Bytes::from).collect::<Vec<_>>())
             }).collect();

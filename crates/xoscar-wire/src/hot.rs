@@ -1,5 +1,5 @@
 //! Hand-written reading and writing of the two envelopes on every call's path, `Request` and
-//! `Response`.
+//! `Response`, and reading of the one on every one-way message's, `Notify`.
 //!
 //! Writing gives the bytes prost would write (fields in number order, defaults left out), from
 //! two small stack buffers around the header: prost's generic path checks capacity and length
@@ -8,7 +8,8 @@
 //! prost's generic decoding of these costs more than the rest of a small frame's trip: each
 //! `bytes` field is a slice of a slice of the read buffer, with a reference count taken and
 //! dropped at every level. Here the envelope is read in place from the buffer, and the decoder
-//! then cuts the header (and the payloads) straight off the buffer, one count each.
+//! keeps the frame as that one buffer with where its header and payload lie
+//! ([`crate::ReceivedFrame`]).
 //!
 //! Only the plain shape is read here: each known field at most once, with its own wire type,
 //! varints of at most nine bytes. Anything else (unknown or repeated fields, longer varints,
@@ -25,13 +26,13 @@ use crate::{FrameKind, pb};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HotEnvelope {
     kind: FrameKind,
-    id: u64,
+    pub(crate) id: u64,
     /// The `header` field's bytes, as a range of the envelope (empty when absent).
     pub(crate) header: Range<usize>,
     /// Field 3: a request's `timeout_us`, a response's `more`.
-    third: u64,
+    pub(crate) third: u64,
     /// Field 4 of a request (`stream_credit`), field 5 of a response (`status`).
-    last: u64,
+    pub(crate) last: u64,
 }
 
 impl HotEnvelope {
@@ -42,6 +43,7 @@ impl HotEnvelope {
         let last_key = match kind {
             FrameKind::Request => 4 << 3,
             FrameKind::Response => 5 << 3,
+            FrameKind::Notify => return Self::read_notify(buf),
             _ => return None,
         };
         let mut hot = HotEnvelope { kind, id: 0, header: 0..0, third: 0, last: 0 };
@@ -70,6 +72,19 @@ impl HotEnvelope {
         (pos == buf.len()).then_some(hot)
     }
 
+    /// A notify, whose one field is its header (field 1).
+    fn read_notify(buf: &[u8]) -> Option<HotEnvelope> {
+        let mut hot =
+            HotEnvelope { kind: FrameKind::Notify, id: 0, header: 0..0, third: 0, last: 0 };
+        if buf.first() == Some(&(1 << 3 | 2)) {
+            let mut pos = 1;
+            let len = usize::try_from(varint(buf, &mut pos)?).ok()?;
+            let end = pos.checked_add(len).filter(|&end| end == buf.len())?;
+            hot.header = pos..end;
+        }
+        (hot.header.end == buf.len()).then_some(hot)
+    }
+
     /// The request, given the `header` bytes cut from the buffer (the narrowing cast is
     /// prost's own for a `uint32` field).
     pub(crate) fn into_request(self, header: Bytes) -> pb::Request {
@@ -81,7 +96,12 @@ impl HotEnvelope {
         pb::Response { id: self.id, header, more: self.third != 0, status: self.last as i32 }
     }
 
-    /// Which of the two it is.
+    /// A notify, given its `header` bytes.
+    pub(crate) fn into_notify(header: Bytes) -> pb::Notify {
+        pb::Notify { header }
+    }
+
+    /// Which of the three it is.
     pub(crate) fn kind(&self) -> FrameKind {
         self.kind
     }
@@ -399,6 +419,7 @@ mod tests {
     enum Envelope {
         Request(pb::Request),
         Response(pb::Response),
+        Notify(pb::Notify),
     }
 
     fn read_back(kind: FrameKind, bytes: &[u8]) -> Option<Envelope> {
@@ -406,6 +427,7 @@ mod tests {
         let header = Bytes::copy_from_slice(&bytes[hot.header.clone()]);
         Some(match hot.kind() {
             FrameKind::Request => Envelope::Request(hot.into_request(header)),
+            FrameKind::Notify => Envelope::Notify(HotEnvelope::into_notify(header)),
             _ => Envelope::Response(hot.into_response(header)),
         })
     }
@@ -450,7 +472,7 @@ mod tests {
         ];
         // Mostly the keys of the hot envelopes' fields, sometimes any.
         let key = prop_oneof![
-            8 => prop::sample::select(vec![0x08u64, 0x12, 0x18, 0x20, 0x28]),
+            8 => prop::sample::select(vec![0x08u64, 0x0a, 0x12, 0x18, 0x20, 0x28]),
             1 => (0u64..8, 0u64..6).prop_map(|(field, wire_type)| (field << 3) | wire_type),
         ];
         (key, varint_bytes, proptest::collection::vec(any::<u8>(), 0..12)).prop_map(
@@ -490,6 +512,10 @@ mod tests {
                 let prost = pb::Response::decode(&bytes[..]).map(Envelope::Response);
                 prop_assert_eq!(Some(hot), prost.ok());
             }
+            if let Some(hot) = read_back(FrameKind::Notify, &bytes) {
+                let prost = pb::Notify::decode(&bytes[..]).map(Envelope::Notify);
+                prop_assert_eq!(Some(hot), prost.ok());
+            }
         }
 
         /// Everything this runtime sends takes the fast path.
@@ -501,9 +527,12 @@ mod tests {
             let request = pb::Request { id, header: header.clone().into(), timeout_us: third, stream_credit: last };
             let bytes = request.encode_to_vec();
             prop_assert_eq!(read_back(FrameKind::Request, &bytes), Some(Envelope::Request(request)));
-            let response = pb::Response { id, header: header.into(), more, status };
+            let response = pb::Response { id, header: header.clone().into(), more, status };
             let bytes = response.encode_to_vec();
             prop_assert_eq!(read_back(FrameKind::Response, &bytes), Some(Envelope::Response(response)));
+            let notify = pb::Notify { header: header.into() };
+            let bytes = notify.encode_to_vec();
+            prop_assert_eq!(read_back(FrameKind::Notify, &bytes), Some(Envelope::Notify(notify)));
         }
     }
 
@@ -551,5 +580,8 @@ mod tests {
         assert_eq!(HotEnvelope::read(FrameKind::Request, &[0x12, 5, 1, 2]), None);
         assert_eq!(HotEnvelope::read(FrameKind::Request, &[0x28, 1]), None);
         assert_eq!(HotEnvelope::read(FrameKind::Ping, &[]), None);
+        // A notify's header repeated, or followed by an unknown field.
+        assert_eq!(HotEnvelope::read(FrameKind::Notify, &[0x0a, 1, 7, 0x0a, 0]), None);
+        assert_eq!(HotEnvelope::read(FrameKind::Notify, &[0x0a, 0, 0x10, 1]), None);
     }
 }

@@ -101,6 +101,7 @@ mod hot;
 mod kind;
 mod limits;
 mod payloads;
+mod received;
 mod write_buf;
 
 /// The protobuf envelopes, generated from `proto/xoscar/wire/v1/frames.proto` by
@@ -122,6 +123,7 @@ pub use handshake::{HANDSHAKE_PREFIX_LEN, Handshake, MAGIC, MAX_HELLO_LEN, PROTO
 pub use kind::FrameKind;
 pub use limits::Limits;
 pub use payloads::Payloads;
+pub use received::{ReceivedFrame, RequestHead, ResponseHead};
 pub use write_buf::WriteBuf;
 
 /// Bytes of the fixed frame prefix: kind, flags, payload count, envelope length.

@@ -3,9 +3,11 @@
 
 mod common;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use xoscar_wire::{Frame, FrameDecoder, Limits};
+use xoscar_wire::{
+    Envelope, Frame, FrameDecoder, Limits, ReceivedFrame, RequestHead, ResponseHead,
+};
 
 use common::{encode, frame};
 
@@ -30,8 +32,59 @@ fn decode_in_pieces(wire: &[u8], pieces: &[usize], limits: Limits) -> Result<Vec
     Ok(frames)
 }
 
+/// What each accessor of a received frame should give for `frame`.
+fn check_received(received: ReceivedFrame, frame: &Frame) -> Result<(), TestCaseError> {
+    prop_assert_eq!(&received, frame);
+    prop_assert_eq!(received.kind(), frame.envelope.kind());
+    let (request, response, header) = match &frame.envelope {
+        Envelope::Request(r) => {
+            let head =
+                RequestHead { id: r.id, timeout_us: r.timeout_us, stream_credit: r.stream_credit };
+            (Some(head), None, r.header.clone())
+        }
+        Envelope::Response(r) => {
+            let head = ResponseHead { id: r.id, more: r.more, status: r.status };
+            (None, Some(head), r.header.clone())
+        }
+        Envelope::Notify(n) => (None, None, n.header.clone()),
+        _ => (None, None, Bytes::new()),
+    };
+    prop_assert_eq!(received.request(), request);
+    prop_assert_eq!(received.response(), response);
+    prop_assert_eq!(received.header(), &header[..]);
+    prop_assert_eq!(received.clone().into_parts(), (header, frame.payloads.clone()));
+    prop_assert_eq!(&received.into_frame(), frame);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// A received frame, read in place or held whole, reads as the frame that was written,
+    /// through each accessor, whatever pieces its bytes came in.
+    #[test]
+    fn received_frames_read_as_the_frames_written(
+        frames in proptest::collection::vec(frame(), 1..6),
+        pieces in proptest::collection::vec(1usize..64, 1..8),
+    ) {
+        let mut wire = BytesMut::new();
+        for frame in &frames {
+            wire.extend_from_slice(&encode(frame.clone(), Limits::default()));
+        }
+        let (mut decoder, mut buffer, mut read) = (FrameDecoder::default(), BytesMut::new(), 0);
+        let mut expected = frames.iter();
+        let mut sizes = pieces.iter().cycle();
+        while read < wire.len() {
+            let step = (*sizes.next().unwrap()).clamp(1, wire.len() - read);
+            buffer.extend_from_slice(&wire[read..read + step]);
+            read += step;
+            while let Some(received) = decoder.decode_received(&mut buffer).unwrap() {
+                check_received(received, expected.next().expect("no more frames than written"))?;
+            }
+        }
+        prop_assert!(expected.next().is_none(), "every frame read");
+        prop_assert!(buffer.is_empty());
+    }
 
     #[test]
     fn frames_round_trip_through_any_split(
