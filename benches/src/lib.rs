@@ -18,7 +18,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::runtime::Runtime;
 use xoscar_transport::{Address, Listener, TransportConfig, listen};
-use xoscar_wire::{Envelope, Frame, pb};
+use xoscar_wire::{Envelope, Frame, FrameKind, pb};
 
 /// A single-threaded runtime: on two cores it beats a multi-thread one for one busy
 /// connection, since nothing crosses threads.
@@ -72,7 +72,7 @@ pub async fn our_echo_server(mut listener: Listener) {
         tokio::spawn(async move {
             let mut channel = incoming.handshake().await?;
             while let Some(frame) = channel.recv().await? {
-                channel.send(frame).await?;
+                channel.send(frame.into_frame()).await?;
             }
             Ok::<_, xoscar_transport::TransportError>(())
         });
@@ -85,7 +85,10 @@ pub async fn our_sink_server(mut listener: Listener) {
         tokio::spawn(async move {
             let mut channel = incoming.handshake().await?;
             while let Some(frame) = channel.recv().await? {
-                if let Envelope::Ping(pb::Ping { nonce }) = frame.envelope {
+                if frame.kind() != FrameKind::Ping {
+                    continue;
+                }
+                if let Envelope::Ping(pb::Ping { nonce }) = frame.into_frame().envelope {
                     channel.send(Frame::new(Envelope::Pong(pb::Pong { nonce }), vec![])).await?;
                 }
             }

@@ -3,11 +3,13 @@
 //!
 //! Ours encodes a request frame into a [`WriteBuf`] (a payload this small is copied next to
 //! the envelope, as every sender of one does), copies what is queued into the read buffer (the
-//! socket's copy) and decodes it; raw writes a 4-byte length and the payload into the read
-//! buffer and cuts it off again, one copy of the payload.
+//! socket's copy), decodes it and takes the header and payload a handler is given
+//! ([`xoscar_wire::ReceivedFrame::into_parts`], as the pool's readers do); raw writes a 4-byte
+//! length and the payload into the read buffer and cuts it off again, one copy of the
+//! payload.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use xoscar_wire::{Frame, FrameDecoder, FrameEncoder, WriteBuf};
+use xoscar_wire::{Frame, FrameDecoder, FrameEncoder, Payloads, WriteBuf};
 
 /// The state one side of the comparison keeps between trips.
 #[derive(Default)]
@@ -20,9 +22,9 @@ pub struct WireTrip {
 
 impl WireTrip {
     /// Encodes a request carrying `payload` (and a 6-byte header), copies it to the read
-    /// buffer, decodes it.
+    /// buffer, decodes it, and takes its header and payloads.
     #[inline]
-    pub fn ours(&mut self, payload: &'static [u8]) -> Frame {
+    pub fn ours(&mut self, payload: &'static [u8]) -> (Bytes, Payloads) {
         let frame = Frame::request(1, Bytes::from_static(b"header"), [Bytes::from_static(payload)]);
         self.encoder.encode(frame, &mut self.out).expect("encode");
         self.wire.reserve(self.out.remaining());
@@ -31,7 +33,11 @@ impl WireTrip {
             self.wire.extend_from_slice(self.out.chunk());
             self.out.advance(n);
         }
-        self.decoder.decode(&mut self.wire).expect("decode").expect("a whole frame")
+        self.decoder
+            .decode_received(&mut self.wire)
+            .expect("decode")
+            .expect("a whole frame")
+            .into_parts()
     }
 
     /// A 4-byte length prefix and the payload, through the same read buffer.

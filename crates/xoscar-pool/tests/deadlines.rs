@@ -38,7 +38,7 @@ fn a_handler_still_running_at_the_deadline_is_dropped_without_a_cancel() {
         assert_eq!(handler.dropped.load(SeqCst), 1, "dropped at the deadline");
         // Nothing is answered for it, and the connection goes on serving.
         channel.send(Frame::request(2, Bytes::from_static(b"0"), vec![])).await.unwrap();
-        match channel.recv().await.unwrap().unwrap().envelope {
+        match channel.recv().await.unwrap().unwrap().into_frame().envelope {
             Envelope::Response(response) => assert_eq!(response.id, 2),
             other => panic!("{other:?}"),
         }

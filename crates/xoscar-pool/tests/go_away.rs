@@ -116,7 +116,7 @@ fn requests_refused_by_a_go_away_are_resent_at_once_not_after_the_slowest_accept
                 let mut first = accept(&mut listener).await;
                 let mut read = Vec::new();
                 for _ in 0..3 {
-                    read.push(request_of(first.recv().await.unwrap().unwrap()));
+                    read.push(request_of(first.recv().await.unwrap().unwrap().into_frame()));
                 }
                 read.sort_by_key(|r| r.id);
                 let accepted = read.remove(0);
@@ -126,7 +126,7 @@ fn requests_refused_by_a_go_away_are_resent_at_once_not_after_the_slowest_accept
                 // Second connection: answer at once.
                 let mut second = accept(&mut listener).await;
                 for _ in 0..2 {
-                    let request = request_of(second.recv().await.unwrap().unwrap());
+                    let request = request_of(second.recv().await.unwrap().unwrap().into_frame());
                     seen.lock().push((2, request.header.clone()));
                     second.send(Frame::response(request.id, request.header, vec![])).await.unwrap();
                 }
@@ -185,6 +185,7 @@ fn one_way_messages_queued_when_a_go_away_arrives_are_sent_again_on_a_fresh_conn
             first.send(Frame::new(Envelope::GoAway(go_away), vec![])).await.unwrap();
             let mut on_first = Vec::new();
             while let Ok(Some(frame)) = first.recv().await {
+                let frame = frame.into_frame();
                 if let Envelope::Notify(notify) = frame.envelope {
                     on_first.push(notify.header);
                 }
@@ -195,7 +196,9 @@ fn one_way_messages_queued_when_a_go_away_arrives_are_sent_again_on_a_fresh_conn
             }
             let mut second = accept(&mut listener).await;
             while on_first.len() + on_second.len() < n {
-                if let Envelope::Notify(notify) = second.recv().await.unwrap().unwrap().envelope {
+                if let Envelope::Notify(notify) =
+                    second.recv().await.unwrap().unwrap().into_frame().envelope
+                {
                     on_second.push(notify.header);
                 }
             }

@@ -209,12 +209,12 @@ fn a_caller_reusing_a_request_id_leaks_nothing_and_shutdown_still_completes() {
                 xoscar_wire::Frame::request(7, bytes::Bytes::from_static(b"sleep:1000"), vec![]);
             channel.send(request).await.unwrap();
         }
-        let answer = channel.recv().await.unwrap().unwrap();
+        let answer = channel.recv().await.unwrap().unwrap().into_frame();
         assert!(matches!(answer.envelope, xoscar_wire::Envelope::Response(ref r) if r.id == 7));
         assert_eq!(handler.dropped.load(SeqCst), 1, "the earlier request was cancelled");
         // Shutdown goes away; the caller closes; nothing is left in flight, so it completes.
         let shutdown = server.shutdown();
-        let go_away = channel.recv().await.unwrap().unwrap();
+        let go_away = channel.recv().await.unwrap().unwrap().into_frame();
         assert!(matches!(go_away.envelope, xoscar_wire::Envelope::GoAway(_)), "{go_away:?}");
         drop(channel);
         tokio::time::timeout(BOUND, shutdown).await.expect("shutdown completes");

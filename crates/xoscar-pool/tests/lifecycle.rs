@@ -217,7 +217,7 @@ fn a_request_the_server_never_saw_is_resent_after_go_away() {
             drop(first);
             // Second connection: answer properly.
             let mut second = listener.accept().await.unwrap().handshake().await.unwrap();
-            let frame = second.recv().await.unwrap().unwrap();
+            let frame = second.recv().await.unwrap().unwrap().into_frame();
             let Envelope::Request(request) = frame.envelope else { panic!("expected a request") };
             second.send(Frame::response(request.id, request.header, frame.payloads)).await.unwrap();
             second
@@ -254,6 +254,7 @@ fn a_response_with_an_unknown_id_is_dropped_and_fails_no_call() {
         let server = tokio::spawn(async move {
             let mut channel = listener.accept().await.unwrap().handshake().await.unwrap();
             while let Ok(Some(frame)) = channel.recv().await {
+                let frame = frame.into_frame();
                 let Envelope::Request(request) = frame.envelope else { continue };
                 // A stray response for an id nobody asked for, then the real one.
                 let stray =

@@ -94,6 +94,7 @@ fn a_ping_overtakes_queued_bulk_data_and_its_grace_runs_from_when_it_was_written
                 loop {
                     tokio::time::sleep(Duration::from_millis(1500)).await;
                     let Ok(Some(frame)) = channel.recv().await else { return };
+                    let frame = frame.into_frame();
                     kinds.lock().push(frame.envelope.kind());
                     match frame.envelope {
                         Envelope::Request(request) => call = Some(request),
@@ -248,6 +249,7 @@ fn after_a_quick_pong_the_next_ping_comes_one_interval_later() {
             async move {
                 let mut channel = accept(&mut listener).await;
                 while let Ok(Some(frame)) = channel.recv().await {
+                    let frame = frame.into_frame();
                     if let Envelope::Ping(pb::Ping { nonce }) = frame.envelope {
                         pings.fetch_add(1, SeqCst);
                         let pong = Frame::new(Envelope::Pong(pb::Pong { nonce }), vec![]);
@@ -281,6 +283,7 @@ fn an_open_stream_whose_peer_goes_silent_is_declared_dead() {
         let silent = tokio::spawn(async move {
             let mut channel = accept(&mut listener).await;
             let Ok(Some(frame)) = channel.recv().await else { return };
+            let frame = frame.into_frame();
             let Envelope::Request(request) = frame.envelope else { panic!("not a request") };
             assert_eq!(request.stream_credit, 4);
             for _ in 0..2 {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use xoscar_wire::{Frame, FrameEncoder, Limits, WriteBuf, pb};
+use xoscar_wire::{Frame, FrameEncoder, Limits, ReceivedFrame, WriteBuf, pb};
 
 #[cfg(feature = "inproc")]
 use crate::inproc;
@@ -72,12 +72,12 @@ impl Channel {
     }
 
     /// See [`FrameReader::recv`].
-    pub async fn recv(&mut self) -> Result<Option<Frame>, TransportError> {
+    pub async fn recv(&mut self) -> Result<Option<ReceivedFrame>, TransportError> {
         self.reader.recv().await
     }
 
     /// See [`FrameReader::try_recv`].
-    pub fn try_recv(&mut self) -> Option<Result<Frame, TransportError>> {
+    pub fn try_recv(&mut self) -> Option<Result<ReceivedFrame, TransportError>> {
         self.reader.try_recv()
     }
 
@@ -150,12 +150,12 @@ impl FrameReader {
     /// Cheaper than `recv` for a frame that is already here: a reader taking a batch of
     /// frames off one read takes them with this, and awaits `recv` only once it runs dry.
     #[inline]
-    pub fn try_recv(&mut self) -> Option<Result<Frame, TransportError>> {
+    pub fn try_recv(&mut self) -> Option<Result<ReceivedFrame, TransportError>> {
         match &mut self.kind {
             #[cfg(any(feature = "tcp", feature = "uds"))]
             ReaderKind::Stream(reader) => reader.try_recv(&self.peer),
             #[cfg(feature = "inproc")]
-            ReaderKind::Inproc(receiver) => receiver.try_recv().map(Ok),
+            ReaderKind::Inproc(receiver) => receiver.try_recv().map(|frame| Ok(frame.into())),
         }
     }
 
@@ -171,19 +171,21 @@ impl FrameReader {
     }
 
     /// The next frame; `Ok(None)` when the peer closed its sending direction at a frame
-    /// boundary (a clean end of stream).
+    /// boundary (a clean end of stream). A frame read off a socket is kept as the buffer it
+    /// arrived in, its common kinds read in place ([`ReceivedFrame`]); one from an in-process
+    /// channel is held whole, as it was sent.
     ///
     /// Errors: [`TransportError::ConnectionLost`] when the connection broke (reset, or closed
     /// inside a frame), [`TransportError::Protocol`] for bytes that are not valid frames or
     /// break the limits. After an error the reader yields nothing more.
     ///
     /// Cancel safe: dropping the future loses no bytes; the next call resumes.
-    pub async fn recv(&mut self) -> Result<Option<Frame>, TransportError> {
+    pub async fn recv(&mut self) -> Result<Option<ReceivedFrame>, TransportError> {
         match &mut self.kind {
             #[cfg(any(feature = "tcp", feature = "uds"))]
             ReaderKind::Stream(reader) => reader.recv(&self.peer).await,
             #[cfg(feature = "inproc")]
-            ReaderKind::Inproc(receiver) => Ok(receiver.recv().await),
+            ReaderKind::Inproc(receiver) => Ok(receiver.recv().await.map(ReceivedFrame::from)),
         }
     }
 }

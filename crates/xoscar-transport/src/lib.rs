@@ -30,15 +30,19 @@
 //! let address = listener.local_addr().clone();
 //! tokio::spawn(async move {
 //!     let mut channel = listener.accept().await?.handshake().await?;
-//!     while let Some(frame) = channel.recv().await? {
-//!         channel.send(frame).await?; // echo
+//!     while let Some(received) = channel.recv().await? {
+//!         channel.send(received.into_frame()).await?; // echo
 //!     }
 //!     Ok::<_, xoscar_transport::TransportError>(())
 //! });
 //! let mut channel = connect(&address, &config).await?;
 //! let frame = Frame::request(1, Bytes::from_static(b"hello"), vec![Bytes::from_static(b"payload")]);
 //! channel.send(frame.clone()).await?;
-//! assert_eq!(channel.recv().await?, Some(frame));
+//! // A frame is received as one buffer, read in place (see `xoscar_wire::ReceivedFrame`).
+//! let echoed = channel.recv().await?.expect("an echo");
+//! assert_eq!(echoed.request().map(|request| request.id), Some(1));
+//! assert_eq!(echoed.header(), b"hello");
+//! assert_eq!(echoed.into_frame(), frame);
 //! # Ok(())
 //! # }
 //! ```

@@ -10,7 +10,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use xoscar_wire::{
     AUTH_NONCE_LEN, AuthRole, AuthToken, Frame, FrameDecoder, FrameEncoder, Handshake, Limits,
-    WireError, WriteBuf, pb,
+    ReceivedFrame, WireError, WriteBuf, pb,
 };
 
 use crate::{Activity, TransportConfig, TransportError};
@@ -218,11 +218,11 @@ impl StreamReader {
     /// The next frame if it is already buffered whole (or the error its bytes are); `None`
     /// when it has to be read first, or the stream ended. Never reads.
     #[inline]
-    pub(crate) fn try_recv(&mut self, peer: &str) -> Option<Result<Frame, TransportError>> {
+    pub(crate) fn try_recv(&mut self, peer: &str) -> Option<Result<ReceivedFrame, TransportError>> {
         if self.finished {
             return None;
         }
-        match self.decoder.decode(&mut self.buffer) {
+        match self.decoder.decode_received(&mut self.buffer) {
             Ok(frame) => frame.map(Ok),
             Err(source) => {
                 self.finished = true;
@@ -231,7 +231,10 @@ impl StreamReader {
         }
     }
 
-    pub(crate) async fn recv(&mut self, peer: &str) -> Result<Option<Frame>, TransportError> {
+    pub(crate) async fn recv(
+        &mut self,
+        peer: &str,
+    ) -> Result<Option<ReceivedFrame>, TransportError> {
         if self.finished {
             return Ok(None);
         }
@@ -242,13 +245,13 @@ impl StreamReader {
         result
     }
 
-    async fn next_frame(&mut self, peer: &str) -> Result<Option<Frame>, TransportError> {
+    async fn next_frame(&mut self, peer: &str) -> Result<Option<ReceivedFrame>, TransportError> {
         loop {
             if let Some(received) = self.try_recv(peer) {
                 return received.map(Some);
             }
             if self.fill(peer).await? == 0 {
-                return match self.decoder.decode_eof(&mut self.buffer) {
+                return match self.decoder.decode_received_eof(&mut self.buffer) {
                     Ok(frame) => Ok(frame),
                     Err(WireError::Truncated { buffered }) => Err(TransportError::ConnectionLost {
                         peer: peer.to_string(),

@@ -6,7 +6,7 @@ mod common;
 use bytes::Bytes;
 use common::{addresses, bounded, echo_server};
 use xoscar_transport::{Address, TransportConfig, TransportError, connect, listen};
-use xoscar_wire::{Envelope, Frame, Limits, pb};
+use xoscar_wire::{Envelope, Frame, Limits, ReceivedFrame, pb};
 
 fn frame(id: u64, payload: &'static [u8]) -> Frame {
     Frame::request(id, Bytes::from_static(b"hdr"), vec![Bytes::from_static(payload)])
@@ -22,7 +22,11 @@ async fn small_frames_echo_on_every_transport() {
             for id in 0..100 {
                 let sent = frame(id, b"0123456789abcdef");
                 channel.send(sent.clone()).await.unwrap();
-                assert_eq!(channel.recv().await.unwrap(), Some(sent), "{local}");
+                assert_eq!(
+                    channel.recv().await.unwrap().map(ReceivedFrame::into_frame),
+                    Some(sent),
+                    "{local}"
+                );
             }
             // Feed several, flush once: they arrive in order.
             let control = Frame::new(Envelope::Ping(pb::Ping { nonce: 5 }), vec![]);
@@ -32,9 +36,12 @@ async fn small_frames_echo_on_every_transport() {
             channel.feed(control.clone()).await.unwrap();
             channel.flush().await.unwrap();
             for id in 0..10 {
-                assert_eq!(channel.recv().await.unwrap(), Some(frame(id, b"x")));
+                assert_eq!(
+                    channel.recv().await.unwrap().map(ReceivedFrame::into_frame),
+                    Some(frame(id, b"x"))
+                );
             }
-            assert_eq!(channel.recv().await.unwrap(), Some(control));
+            assert_eq!(channel.recv().await.unwrap().map(ReceivedFrame::into_frame), Some(control));
             server.abort();
         }
     })
@@ -74,7 +81,7 @@ async fn large_and_small_frames_back_to_back_echo_whole_and_in_order() {
                 }
             });
             for (at, expected) in sent.iter().enumerate() {
-                let echoed = reader.recv().await.unwrap();
+                let echoed = reader.recv().await.unwrap().map(ReceivedFrame::into_frame);
                 assert!(echoed.as_ref() == Some(expected), "{local}: frame {at} differs");
             }
             drop(feeding.await.unwrap());
@@ -105,7 +112,7 @@ async fn many_concurrent_channels_on_every_transport() {
                         });
                         for id in 0..50 {
                             let Some(Frame { envelope: Envelope::Request(r), .. }) =
-                                reader.recv().await?
+                                reader.recv().await?.map(ReceivedFrame::into_frame)
                             else {
                                 panic!("expected the echoed request");
                             };
@@ -143,12 +150,23 @@ async fn peer_close_is_a_clean_end_of_stream() {
             let (mut server_reader, mut server_writer) = server.split();
             server_writer.send(frame(1, b"last")).await.unwrap();
             server_writer.close().await.unwrap();
-            assert_eq!(client.recv().await.unwrap(), Some(frame(1, b"last")));
-            assert_eq!(client.recv().await.unwrap(), None, "{address}");
+            assert_eq!(
+                client.recv().await.unwrap().map(ReceivedFrame::into_frame),
+                Some(frame(1, b"last"))
+            );
+            assert_eq!(
+                client.recv().await.unwrap().map(ReceivedFrame::into_frame),
+                None,
+                "{address}"
+            );
 
             // Dropping a whole channel ends the stream too.
             drop(client);
-            assert_eq!(server_reader.recv().await.unwrap(), None, "{address}");
+            assert_eq!(
+                server_reader.recv().await.unwrap().map(ReceivedFrame::into_frame),
+                None,
+                "{address}"
+            );
         }
     })
     .await;
@@ -185,7 +203,10 @@ async fn frames_over_the_limits_are_refused_on_every_transport() {
             assert!(matches!(error, TransportError::Protocol { .. }), "{local}: {error}");
             // The channel still works: nothing of the refused frame was queued.
             channel.send(frame(2, b"ok")).await.unwrap();
-            assert_eq!(channel.recv().await.unwrap(), Some(frame(2, b"ok")));
+            assert_eq!(
+                channel.recv().await.unwrap().map(ReceivedFrame::into_frame),
+                Some(frame(2, b"ok"))
+            );
             server.abort();
         }
     })

@@ -21,7 +21,7 @@ async fn a_64_mib_payload_echoes_intact_on_every_transport() {
                 vec![payload.clone(), Bytes::from_static(b"tail")],
             );
             channel.send(sent.clone()).await.unwrap();
-            let echoed = channel.recv().await.unwrap().expect("an echo");
+            let echoed = channel.recv().await.unwrap().expect("an echo").into_frame();
             assert_eq!(echoed.payloads.len(), 2);
             assert!(echoed.payloads[0] == payload, "{local}: 64 MiB payload differs");
             assert_eq!(echoed, sent);

@@ -10,7 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use common::{Raw, bounded, raw_dial, socket_addresses};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use xoscar_transport::{Address, TransportConfig, TransportError, connect, listen};
-use xoscar_wire::{Frame, Handshake, MAGIC, PROTOCOL_VERSION, WireError, pb};
+use xoscar_wire::{Frame, Handshake, MAGIC, PROTOCOL_VERSION, ReceivedFrame, WireError, pb};
 
 fn valid_handshake() -> BytesMut {
     let mut bytes = BytesMut::new();
@@ -143,7 +143,7 @@ async fn malformed_and_truncated_frames_are_typed_errors_for_that_channel_only()
             let mut client = dial.await.unwrap().unwrap();
             let sent = Frame::request(1, Bytes::from_static(b"fine"), vec![]);
             client.send(sent.clone()).await.unwrap();
-            assert_eq!(good.recv().await.unwrap(), Some(sent));
+            assert_eq!(good.recv().await.unwrap().map(ReceivedFrame::into_frame), Some(sent));
         }
     })
     .await;
@@ -221,7 +221,7 @@ mod unix_files {
             let mut channel = connect(&local, &config).await.unwrap();
             let sent = Frame::request(1, Bytes::new(), vec![]);
             channel.send(sent.clone()).await.unwrap();
-            assert_eq!(channel.recv().await.unwrap(), Some(sent));
+            assert_eq!(channel.recv().await.unwrap().map(ReceivedFrame::into_frame), Some(sent));
             server.abort();
             let _ = server.await;
             assert!(!path.exists(), "the listener removes its socket file when dropped");

@@ -9,7 +9,7 @@ use bytes::Buf;
 use bytes::Bytes;
 use common::{addresses, bounded};
 use xoscar_transport::{Address, Channel, TransportConfig, TransportError, connect, listen};
-use xoscar_wire::{Frame, FrameEncoder, Limits, WireError, WriteBuf};
+use xoscar_wire::{Frame, FrameEncoder, Limits, ReceivedFrame, WireError, WriteBuf};
 
 fn frame(id: u64, payload: Bytes) -> Frame {
     Frame::request(id, Bytes::from_static(b"hdr"), vec![payload])
@@ -42,7 +42,7 @@ async fn try_recv_takes_the_frames_one_read_brought_in_order_and_never_reads() {
                 client.feed(frame.clone()).await.unwrap();
             }
             client.flush().await.unwrap();
-            let first = server.recv().await.unwrap();
+            let first = server.recv().await.unwrap().map(ReceivedFrame::into_frame);
             assert_eq!(first.as_ref(), Some(&sent[0]), "{address}");
             for expected in &sent[1..] {
                 let taken = server.try_recv().expect("already read with the first").unwrap();
@@ -52,9 +52,17 @@ async fn try_recv_takes_the_frames_one_read_brought_in_order_and_never_reads() {
             // Nothing is read by `try_recv`: what comes later waits for `recv`.
             let later = frame(4, Bytes::from_static(b"later"));
             client.send(later.clone()).await.unwrap();
-            assert_eq!(server.recv().await.unwrap(), Some(later), "{address}");
+            assert_eq!(
+                server.recv().await.unwrap().map(ReceivedFrame::into_frame),
+                Some(later),
+                "{address}"
+            );
             drop(client);
-            assert_eq!(server.recv().await.unwrap(), None, "{address}: a clean end");
+            assert_eq!(
+                server.recv().await.unwrap().map(ReceivedFrame::into_frame),
+                None,
+                "{address}: a clean end"
+            );
             assert!(server.try_recv().is_none(), "{address}: nothing after the end");
         }
     })
@@ -87,7 +95,11 @@ async fn try_recv_gives_bytes_that_are_not_a_frame_as_the_protocol_error_then_no
                 "{address}: {error}"
             );
             assert!(server.try_recv().is_none(), "{address}: the reader yields nothing more");
-            assert_eq!(server.recv().await.unwrap(), None, "{address}");
+            assert_eq!(
+                server.recv().await.unwrap().map(ReceivedFrame::into_frame),
+                None,
+                "{address}"
+            );
         }
     })
     .await;
@@ -111,16 +123,26 @@ async fn try_feed_queues_up_to_the_high_water_mark_and_gives_back_the_frame_that
             assert_eq!(back.as_ref(), Some(&sent[3]), "{address}: given back untouched");
             // Socket writes wait for a flush; in-process, the peer has to take a frame first.
             if matches!(address, Address::Inproc(_)) {
-                assert_eq!(server.recv().await.unwrap().as_ref(), Some(&sent[0]));
+                assert_eq!(
+                    server.recv().await.unwrap().map(ReceivedFrame::into_frame).as_ref(),
+                    Some(&sent[0])
+                );
                 client.feed(back.unwrap()).await.unwrap();
                 for expected in &sent[1..] {
-                    assert_eq!(server.recv().await.unwrap().as_ref(), Some(expected));
+                    assert_eq!(
+                        server.recv().await.unwrap().map(ReceivedFrame::into_frame).as_ref(),
+                        Some(expected)
+                    );
                 }
             } else {
                 client.feed(back.unwrap()).await.unwrap();
                 client.flush().await.unwrap();
                 for expected in &sent {
-                    assert_eq!(server.recv().await.unwrap().as_ref(), Some(expected), "{address}");
+                    assert_eq!(
+                        server.recv().await.unwrap().map(ReceivedFrame::into_frame).as_ref(),
+                        Some(expected),
+                        "{address}"
+                    );
                 }
             }
         }
@@ -139,7 +161,11 @@ async fn try_feed_refuses_a_frame_over_the_limits_and_queues_nothing() {
             let fine = frame(2, Bytes::from_static(b"fine"));
             assert!(client.try_feed(fine.clone()).unwrap().is_none(), "{address}");
             client.flush().await.unwrap();
-            assert_eq!(server.recv().await.unwrap(), Some(fine), "{address}: only what fit");
+            assert_eq!(
+                server.recv().await.unwrap().map(ReceivedFrame::into_frame),
+                Some(fine),
+                "{address}: only what fit"
+            );
         }
     })
     .await;
@@ -187,7 +213,11 @@ async fn frames_encoded_ahead_go_out_in_order_between_fed_frames_up_to_the_high_
             writer.feed_encoded(&mut encoded).await.unwrap();
             writer.flush().await.unwrap();
             for expected in &sent {
-                assert_eq!(server.recv().await.unwrap().as_ref(), Some(expected), "{address}");
+                assert_eq!(
+                    server.recv().await.unwrap().map(ReceivedFrame::into_frame).as_ref(),
+                    Some(expected),
+                    "{address}"
+                );
             }
         }
     })
@@ -212,7 +242,10 @@ async fn try_flush_writes_what_the_socket_takes_and_leaves_the_rest_queued() {
             assert_eq!(writer.try_flush().unwrap(), in_process, "{address}: all written at once?");
             let (received, flushed) = tokio::join!(server.recv(), writer.flush());
             flushed.unwrap();
-            assert!(received.unwrap() == Some(sent), "{address}: the frame arrives whole");
+            assert!(
+                received.unwrap().map(ReceivedFrame::into_frame) == Some(sent),
+                "{address}: the frame arrives whole"
+            );
             assert!(writer.try_flush().unwrap(), "{address}: nothing left to write");
         }
     })

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use bytes::Bytes;
 use xoscar::transport::{Address, Listener, TransportConfig, TransportError, connect, listen};
-use xoscar::wire::Frame;
+use xoscar::wire::{Frame, ReceivedFrame};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
@@ -30,7 +30,8 @@ async fn main() -> Result<()> {
         for id in 0..rounds {
             let sent = Frame::request(id.into(), Bytes::from_static(b"demo"), vec![small.clone()]);
             channel.send(sent.clone()).await?;
-            ensure!(channel.recv().await? == Some(sent), "echo differs");
+            let echoed = channel.recv().await?.map(ReceivedFrame::into_frame);
+            ensure!(echoed == Some(sent), "echo differs");
         }
         let round_trip = started.elapsed() / rounds;
 
@@ -39,7 +40,7 @@ async fn main() -> Result<()> {
         for id in 0..20u64 {
             channel.send(Frame::request(id, Bytes::new(), vec![big.clone()])).await?;
             let echoed = channel.recv().await?.context("server closed")?;
-            ensure!(echoed.payloads[..] == [big.clone()], "1 MiB echo differs");
+            ensure!(echoed.into_parts().1[..] == [big.clone()], "1 MiB echo differs");
         }
         let bandwidth = 20.0 * (1 << 20) as f64 / started.elapsed().as_secs_f64() / 1e9;
 
@@ -56,7 +57,7 @@ async fn serve(mut listener: Listener) {
         tokio::spawn(async move {
             let mut channel = incoming.handshake().await?;
             while let Some(frame) = channel.recv().await? {
-                channel.send(frame).await?;
+                channel.send(frame.into_frame()).await?;
             }
             Ok::<_, TransportError>(())
         });

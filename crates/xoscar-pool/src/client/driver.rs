@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep, sleep_until};
 use xoscar_transport::{Activity, Channel, FrameReader, FrameWriter, TransportError};
-use xoscar_wire::{Envelope, Frame, pb};
+use xoscar_wire::{Envelope, Frame, ReceivedFrame, pb};
 
 use super::conn::{Conn, Next, Taken};
 use super::state::{Answered, Ending, Outcome, Outgoing, State};
@@ -143,7 +143,7 @@ const ANSWERS_PER_LOCK: usize = 32;
 fn read_run(
     conn: &Conn,
     reader: &mut FrameReader,
-    first: Frame,
+    first: ReceivedFrame,
     woken: &mut Vec<std::task::Waker>,
     limit: usize,
 ) -> Result<Run, Ending> {
@@ -211,59 +211,61 @@ impl Drop for Answers<'_> {
 }
 
 /// One frame read from the server. `Err`: the connection ends.
-fn read_frame(answers: &mut Answers<'_>, frame: Frame) -> Result<(), Ending> {
+fn read_frame(answers: &mut Answers<'_>, frame: ReceivedFrame) -> Result<(), Ending> {
     let conn = answers.conn;
-    let stream_item = |response: &pb::Response| {
-        response.more && response.status == pb::response::Status::Ok as i32
-    };
-    if !matches!(&frame.envelope, Envelope::Response(response) if !stream_item(response)) {
+    let Some(response) = frame.response() else {
         // Only an answer goes under the run's lock: everything else takes the lock itself.
         answers.release();
+        return read_other(conn, frame.into_frame().envelope);
+    };
+    let status = pb::response::Status::try_from(response.status);
+    if response.more && status == Ok(pb::response::Status::Ok) {
+        answers.release();
+        let (header, payloads) = frame.into_parts();
+        if let Err(violation) = conn.stream_item(response.id, Message { header, payloads }) {
+            return Err(Ending::lost(format!("protocol error: {violation}")));
+        }
+        return Ok(());
     }
-    match frame.envelope {
-        Envelope::Response(response) if stream_item(&response) => {
-            let item = Message { header: response.header, payloads: frame.payloads };
-            if let Err(violation) = conn.stream_item(response.id, item) {
-                return Err(Ending::lost(format!("protocol error: {violation}")));
-            }
+    let outcome = match status {
+        Ok(pb::response::Status::Ok) => {
+            let (header, payloads) = frame.into_parts();
+            Outcome::Response(Message { header, payloads })
         }
-        Envelope::Response(response) => {
-            let outcome = match pb::response::Status::try_from(response.status) {
-                Ok(pb::response::Status::Ok) => {
-                    Outcome::Response(Message { header: response.header, payloads: frame.payloads })
-                }
-                Ok(pb::response::Status::HandlerPanicked) => {
-                    let message = String::from_utf8_lossy(&response.header).into_owned();
-                    Outcome::Failed(PoolError::HandlerPanicked {
-                        address: conn.label.to_string(),
-                        message: (!message.is_empty()).then_some(message),
-                    })
-                }
-                Ok(pb::response::Status::Cancelled) => Outcome::Failed(PoolError::Cancelled {
-                    address: conn.label.to_string(),
-                    sent: true,
-                }),
-                Ok(pb::response::Status::Refused) => Outcome::Failed(PoolError::Refused {
-                    address: conn.label.to_string(),
-                    reason: "too many open streams on the connection",
-                }),
-                Ok(pb::response::Status::TooLarge) => {
-                    Outcome::Failed(PoolError::ResponseTooLarge {
-                        address: conn.label.to_string(),
-                        reason: String::from_utf8_lossy(&response.header).into_owned(),
-                    })
-                }
-                Err(_) => {
-                    return Err(Ending::lost(format!(
-                        "protocol error: unknown response status {}",
-                        response.status
-                    )));
-                }
-            };
-            if !answers.answer(response.id, outcome) {
-                tracing::debug!(endpoint = %conn.label, id = response.id, "response for no waiting call (cancelled?), dropped");
-            }
+        Ok(pb::response::Status::HandlerPanicked) => {
+            let message = String::from_utf8_lossy(frame.header()).into_owned();
+            Outcome::Failed(PoolError::HandlerPanicked {
+                address: conn.label.to_string(),
+                message: (!message.is_empty()).then_some(message),
+            })
         }
+        Ok(pb::response::Status::Cancelled) => {
+            Outcome::Failed(PoolError::Cancelled { address: conn.label.to_string(), sent: true })
+        }
+        Ok(pb::response::Status::Refused) => Outcome::Failed(PoolError::Refused {
+            address: conn.label.to_string(),
+            reason: "too many open streams on the connection",
+        }),
+        Ok(pb::response::Status::TooLarge) => Outcome::Failed(PoolError::ResponseTooLarge {
+            address: conn.label.to_string(),
+            reason: String::from_utf8_lossy(frame.header()).into_owned(),
+        }),
+        Err(_) => {
+            return Err(Ending::lost(format!(
+                "protocol error: unknown response status {}",
+                response.status
+            )));
+        }
+    };
+    if !answers.answer(response.id, outcome) {
+        tracing::debug!(endpoint = %conn.label, id = response.id, "response for no waiting call (cancelled?), dropped");
+    }
+    Ok(())
+}
+
+/// A frame from the server other than a response.
+fn read_other(conn: &Conn, envelope: Envelope) -> Result<(), Ending> {
+    match envelope {
         // Any frame proves life; the reader's activity clock already moved.
         Envelope::Pong(_) => {}
         Envelope::Ping(pb::Ping { nonce }) => {

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep, sleep_until};
 use xoscar_transport::{FrameReader, FrameWriter, Incoming, TransportError};
-use xoscar_wire::{Envelope, Frame, WriteBuf, pb};
+use xoscar_wire::{Envelope, Frame, FrameKind, ReceivedFrame, RequestHead, WriteBuf, pb};
 
 use super::dispatch::{
     deadline_after, poll_once, reply, request_future, respond, run_notify, spawn_request,
@@ -166,9 +166,9 @@ pub(crate) async fn serve_connection<H: Handler>(
 async fn linger<H: Handler>(conn: &Arc<ServerConn>, mut reader: FrameReader, handler: &Arc<H>) {
     let _ = tokio::time::timeout(conn.config.close_linger, async {
         while let Ok(Some(frame)) = reader.recv().await {
-            if let Envelope::Notify(notify) = frame.envelope {
-                let message = Message { header: notify.header, payloads: frame.payloads };
-                run_notify(conn, handler, message).await;
+            if frame.kind() == FrameKind::Notify {
+                let (header, payloads) = frame.into_parts();
+                run_notify(conn, handler, Message { header, payloads }).await;
             }
         }
     })
@@ -307,20 +307,19 @@ async fn read_side<H: Handler>(
                 return (ReadEnd::CallerGone, Some(reader));
             }
         };
-        let Frame { envelope, payloads } = frame;
-        let wrote = match envelope {
-            Envelope::Request(pb::Request { id, header, timeout_us, stream_credit })
-                if H::RESPONDS =>
-            {
+        let wrote = match frame.request() {
+            Some(RequestHead { id, timeout_us, stream_credit }) if H::RESPONDS => {
                 last_accepted = last_accepted.max(id);
                 let deadline = deadline_after(timeout_us);
+                let (header, payloads) = frame.into_parts();
                 let request = Message { header, payloads };
                 respond(&**handler, conn, id, request, deadline, stream_credit);
                 Ok(false)
             }
             // A handler that answers by `call` answers a stream request with one final answer.
-            Envelope::Request(pb::Request { id, header, timeout_us, .. }) => {
+            Some(RequestHead { id, timeout_us, .. }) => {
                 last_accepted = last_accepted.max(id);
+                let (header, payloads) = frame.into_parts();
                 let request = Message { header, payloads };
                 let bytes = message_bytes(&request);
                 let own = own_handler.take().unwrap_or_else(|| handler.clone());
@@ -346,10 +345,10 @@ async fn read_side<H: Handler>(
                     }
                 }
             }
-            other => {
+            None => {
                 // `handle_frame` may take the writer (a pong) and wait.
                 held = None;
-                handle_frame(conn, other, payloads, writer, handler).await
+                handle_frame(conn, frame, writer, handler).await
             }
         };
         match wrote {
@@ -417,16 +416,16 @@ fn refill<F>(spare: &mut Option<Pin<Box<F>>>, fresh: F) -> Pin<Box<F>> {
 /// a flush.
 async fn handle_frame<H: Handler>(
     conn: &Arc<ServerConn>,
-    envelope: Envelope,
-    payloads: xoscar_wire::Payloads,
+    frame: ReceivedFrame,
     writer: &SharedWriter,
     handler: &Arc<H>,
 ) -> Result<bool, ()> {
-    match envelope {
-        Envelope::Notify(notify) => {
-            run_notify(conn, handler, Message { header: notify.header, payloads }).await;
-            Ok(false)
-        }
+    if frame.kind() == FrameKind::Notify {
+        let (header, payloads) = frame.into_parts();
+        run_notify(conn, handler, Message { header, payloads }).await;
+        return Ok(false);
+    }
+    match frame.into_frame().envelope {
         Envelope::Cancel(pb::Cancel { id, answer: false }) => {
             conn.cancel(id);
             Ok(false)

@@ -50,7 +50,7 @@ async fn serve_echo(listener: &mut Listener) {
         tokio::spawn(async move {
             let mut channel = incoming.handshake().await?;
             while let Some(frame) = channel.recv().await? {
-                channel.send(frame).await?;
+                channel.send(frame.into_frame()).await?;
             }
             Ok::<_, TransportError>(())
         });
