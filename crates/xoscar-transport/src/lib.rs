@@ -2,8 +2,8 @@
 //! sockets and in-process queues.
 //!
 //! Place in the stack: `xoscar-wire` < **`xoscar-transport`** < `xoscar-pool` < `xoscar-router`
-//! < `xoscar-actor` < `xoscar`. It moves [`xoscar_wire::Frame`]s; it knows nothing of requests
-//! or actors.
+//! < `xoscar-actor` < `xoscar`. It sends [`xoscar_wire::Frame`]s and receives
+//! [`xoscar_wire::ReceivedFrame`]s; it knows nothing of requests or actors.
 //!
 //! - [`listen`] an [`Address`], [`Listener::accept`] dials, finish each with
 //!   [`Incoming::handshake`] in its own task;

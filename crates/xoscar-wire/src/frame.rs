@@ -146,7 +146,8 @@ impl Envelope {
 // copied the two as one range, in 16-byte loads 4 bytes off the stores that had just written
 // the payloads: loads a store cannot forward to, which wait for those stores to reach the
 // cache (a quarter of the decoder's samples in a wall-clock profile). Payloads first took the
-// 64 B wire trip from 79 to 71 ns (pinned criterion rounds).
+// 64 B wire trip from 79 to 71 ns (pinned criterion rounds). (The decoder now hands back a
+// `ReceivedFrame`, and moves a `Frame` only for frames held whole and for `decode`.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[repr(C)]
 pub struct Frame {

@@ -39,7 +39,8 @@ impl HotEnvelope {
     /// Reads a `kind` envelope from `buf` if it is a hot kind in the plain shape: the fields
     /// in number order, as prost (and this runtime) writes them, each at most once.
     pub(crate) fn read(kind: FrameKind, buf: &[u8]) -> Option<HotEnvelope> {
-        // The key of the last field, which differs between the two (both varints).
+        // The key of the last field, which differs between a request and a response (both
+        // varints); a notify has a shape of its own.
         let last_key = match kind {
             FrameKind::Request => 4 << 3,
             FrameKind::Response => 5 << 3,
